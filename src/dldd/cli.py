@@ -1,0 +1,160 @@
+"""The command line: thin; it parses, calls the pipeline, shows progress and prints where results are."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from dldd import __version__
+from dldd.errors import DlddError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="dldd: desertification, land degradation and drought assessments, from raw grids to the report.")
+spec_app = typer.Typer(no_args_is_help=True, help="Assessment specs.")
+regions_app = typer.Typer(no_args_is_help=True, help="The region registry (countries, sub-regions, zones).")
+app.add_typer(spec_app, name="spec")
+app.add_typer(regions_app, name="regions")
+
+console = Console(stderr=True)
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def _version_cb(value: bool):
+    if value:
+        typer.echo(f"dldd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version_cb, is_eager=True, help="Print the version.")):
+    """dldd command line."""
+
+
+def _fail(err: Exception):
+    console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int]):
+    from dldd.pipeline import run_assessment
+
+    if _interactive():
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("starting", total=len(spec.indicators))
+
+            def progress(name, i, n):
+                bar.update(task, description=f"stage {name}", completed=i, total=n)
+
+            ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress)
+            bar.update(task, completed=bar.tasks[0].total, description="done")
+    else:
+        def progress(name, i, n):
+            console.print(f"[{i + 1}/{n}] stage {name}", highlight=False)
+
+        ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress)
+    return ctx
+
+
+def _report_if_asked(spec, out: Path, lang: Optional[str] = None) -> Optional[Path]:
+    if not spec.outputs.report:
+        return None
+    try:
+        from dldd.report import build_report
+    except ImportError:
+        return None
+    return build_report(out, lang=lang or spec.outputs.language)
+
+
+@app.command()
+def run(spec_file: Path = typer.Argument(..., help="the assessment spec (YAML)"),
+        out: Path = typer.Option(..., "--out", help="output folder"),
+        scheduler: Optional[str] = typer.Option(None, help="threads, processes, synchronous, or a dask scheduler address"),
+        workers: Optional[int] = typer.Option(None, help="run on a local dask cluster with this many workers")):
+    """Run an assessment: maps, tables, manifest and the report under OUT."""
+    from dldd.spec import load_spec
+
+    try:
+        spec = load_spec(spec_file)
+        _run(spec, out, scheduler, workers)
+        report = _report_if_asked(spec, out)
+    except DlddError as err:
+        _fail(err)
+    typer.echo(f"tables:   {out / 'tables'}")
+    typer.echo(f"maps:     {out / 'maps'}")
+    typer.echo(f"manifest: {out / 'manifest.json'}")
+    if report:
+        typer.echo(f"report:   {report}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder"),
+         scene: Optional[str] = typer.Option(None, help="regional or local (default: both)"),
+         scheduler: Optional[str] = typer.Option(None, help="dask scheduler (threads by default)"),
+         workers: Optional[int] = typer.Option(None, help="local dask cluster workers")):
+    """Run the embedded demo assessments on SYNTHETIC data over real geography (offline)."""
+    from dldd.demo import demo_indicators
+    from dldd.demo.scenes import SCENES, write_scene
+    from dldd.spec import load_spec
+
+    scenes = [scene] if scene else list(SCENES)
+    for name in scenes:
+        if name not in SCENES:
+            _fail(DlddError(f"--scene {name!r} is unknown; expected one of {sorted(SCENES)}"))
+    done = []
+    for name in scenes:
+        folder = out / name
+        console.print(f"demo scene {name!r}: writing synthetic inputs to {folder / 'inputs'}", highlight=False)
+        try:
+            spec_path = write_scene(name, folder, indicators=demo_indicators(name))
+            spec = load_spec(spec_path)
+            _run(spec, folder, scheduler, workers)
+            report = _report_if_asked(spec, folder)
+        except DlddError as err:
+            _fail(err)
+        done.append((name, folder, report))
+    for name, folder, report in done:
+        typer.echo(f"[{name}] SYNTHETIC demonstration data")
+        typer.echo(f"[{name}] tables: {folder / 'tables'}")
+        if report:
+            typer.echo(f"[{name}] report: {report}")
+
+
+@spec_app.command("check")
+def spec_check(spec_file: Path = typer.Argument(..., help="the assessment spec (YAML)")):
+    """Validate a spec (fields, indicator parameters, regions) without running it."""
+    from dldd.pipeline import build_regions, stage_params
+    from dldd.spec import load_spec
+
+    try:
+        spec = load_spec(spec_file)
+        stages = stage_params(spec)
+        regions = build_regions(spec)
+    except DlddError as err:
+        _fail(err)
+    typer.echo(f"{spec_file}: valid. {len(regions)} region(s); stages: {', '.join(stages)}")
+
+
+@regions_app.command("list")
+def regions_list(format: str = typer.Option("table", "--format", help="table or csv")):
+    """List the Belt and Road countries: iso3, name, subregion, area_km2 (geodesic, WGS84)."""
+    from dldd.regions import cli_list
+
+    try:
+        cli_list(format=format)
+    except DlddError as err:
+        _fail(err)
+
+
+if __name__ == "__main__":
+    app()

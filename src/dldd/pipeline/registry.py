@@ -1,0 +1,16 @@
+"""The stage registry: one line per indicator family, in the order they run.
+
+Adding a family means writing its module in :mod:`dldd.pipeline.stages` and one line here.
+"""
+
+from __future__ import annotations
+
+from dldd.pipeline.stages import land_cover
+from dldd.pipeline.stages.base import Stage
+
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        land_cover.STAGE,
+    )
+}

@@ -1,0 +1,1 @@
+"""Pipeline stages, one module per indicator family (see :mod:`dldd.pipeline.registry`)."""

@@ -1,0 +1,112 @@
+"""Stage `land_cover`: UNCCD land cover per year of interest and transitions (table SO1-1).
+
+Nests the input legend into the seven UNCCD classes, writes the land cover map of each period's end,
+the transition-degradation map of each period, and the area tables: land cover by region for the
+baseline start and every period end, and the transition matrix of each period, in km2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+import numpy as np
+import pandas as pd
+
+from dldd.core.legend import SDG3, UNCCD_LAND_COVER
+from dldd.errors import InputError
+from dldd.indicators import landcover
+from dldd.pipeline.stages.base import Params, Stage
+from dldd.zonal import class_areas, transition_areas
+
+
+class LandCoverParams(Params):
+    legend_unknown: str = "raise"  # "raise" or "nodata" for codes the nesting legend does not list
+
+
+def nested_land_cover(ctx) -> "xr.DataArray":
+    """The land cover input as UNCCD classes (cached in the run's products)."""
+    if "land_cover_unccd" not in ctx.products:
+        lc = ctx.input("land_cover")
+        legend = ctx.spec.inputs["land_cover"].legend or "unccd"
+        if legend == "unccd":
+            mapping = {c: c for c in UNCCD_LAND_COVER.codes}
+        elif legend in landcover.NESTING_FILES:
+            mapping = landcover.load_nesting(legend)
+        else:
+            mapping = _read_legend_csv(ctx.spec.resolve(legend))
+        ctx.products["land_cover_unccd"] = landcover.nest(lc, mapping, unknown=ctx.params_of("land_cover").legend_unknown)
+    return ctx.products["land_cover_unccd"]
+
+
+def _read_legend_csv(path: Path) -> dict[int, int]:
+    """A user nesting table: CSV with columns ``code`` and ``unccd`` (1..7, or empty for no data)."""
+    if not path.is_file():
+        raise InputError(f"land cover legend file not found: {path}")
+    df = pd.read_csv(path)
+    for col in ("code", "unccd"):
+        if col not in df.columns:
+            raise InputError(f"{path}: land cover legend needs columns 'code' and 'unccd'; found {list(df.columns)}")
+    return {int(r.code): (None if pd.isna(r.unccd) else int(r.unccd)) for r in df.itertuples()}
+
+
+def year_map(series, year: int, name: str):
+    years = series.time.dt.year.values
+    if year not in years:
+        raise InputError(f"input {name!r} has no layer for {year}; it covers {years.min()}-{years.max()}")
+    return series.sel(time=series.time[years == year][0]).drop_vars("time")
+
+
+def period_maps(ctx):
+    """UNCCD land cover at each year needed, and the degradation class of each period's transition."""
+    lc = nested_land_cover(ctx)
+    periods = ctx.spec.periods
+    spans = {"baseline": periods.baseline.as_tuple()}
+    spans.update({name: periods.land_cover_years(name) for name in periods.reporting})
+    years = sorted({y for span in spans.values() for y in span})
+    maps = {y: year_map(lc, y, "land_cover") for y in years}
+    degradation = {name: landcover.land_cover_degradation(maps[a], maps[b]) for name, (a, b) in spans.items()}
+    return spans, maps, degradation
+
+
+def run(ctx, params: LandCoverParams) -> None:
+    spans, maps, degradation = period_maps(ctx)
+    years = sorted(maps)
+    computed = dask.compute(*(maps[y] for y in years), *degradation.values())
+    maps = dict(zip(years, computed[: len(years)]))
+    degradation = dict(zip(degradation, computed[len(years):]))
+    ctx.products["land_cover_years"] = maps
+    ctx.products["land_cover_degradation"] = degradation
+    like = maps[years[0]]
+    regions = ctx.region_set(like)
+    area = ctx.cell_area(like)
+    tables = []
+    for y in years:
+        t = class_areas(maps[y], regions.weights, area, UNCCD_LAND_COVER, region_info=regions.info)
+        t.insert(1, "year", y)
+        tables.append(t)
+    ctx.write_table("so1_1_land_cover_areas", pd.concat(tables, ignore_index=True))
+    trans = []
+    for name, (a, b) in spans.items():
+        t = transition_areas(maps[a], maps[b], regions.weights, area, UNCCD_LAND_COVER, region_info=regions.info)
+        t.insert(1, "period", f"{name} {a}-{b}")
+        trans.append(t)
+        ctx.write_map(f"land_cover_degradation_{name}", degradation[name])
+    ctx.write_table("so1_1_land_cover_transitions", pd.concat(trans, ignore_index=True))
+    deg = []
+    for name in spans:
+        t = class_areas(degradation[name], regions.weights, area, SDG3, region_info=regions.info)
+        t.insert(1, "period", name)
+        deg.append(t)
+    ctx.write_table("so1_1_land_cover_degradation", pd.concat(deg, ignore_index=True))
+    ctx.write_map(f"land_cover_{years[-1]}", maps[years[-1]])
+    ctx.summary["land_cover"] = {"years": years, "periods": {k: list(v) for k, v in spans.items()}}
+
+
+STAGE = Stage(
+    name="land_cover",
+    description="UNCCD land cover, transitions and their degradation class (SO1-1)",
+    needs=("land_cover",),
+    params=LandCoverParams,
+    run=run,
+)

@@ -1,0 +1,172 @@
+"""Reading local rasters into lazy, dask-backed DataArrays with dimensions (time, y, x) or (y, x).
+
+Formats: GeoTIFF/COG (one file; or a glob of files, one per year or month with the date in the name,
+stacked along ``time``), NetCDF and Zarr (a named variable). Scale factor and offset are applied here,
+so the engine sees physical values (e.g. NDVI as floats in [-1, 1]); fill values become NaN.
+Bad input stops here with a message naming the file and the variable.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rioxarray
+import xarray as xr
+
+from dldd.errors import InputError
+
+#: Dates recognised in file names of a glob: YYYY-MM, YYYYMM or YYYY.
+_DATE_IN_NAME = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?:[-_]?(0[1-9]|1[0-2]))?(?!\d)")
+
+
+def open_raster(
+    path: str | Path,
+    *,
+    variable: str | None = None,
+    name: str = "input",
+    scale_factor: float = 1.0,
+    offset: float = 0.0,
+    nodata: float | None = None,
+    crs: str | None = None,
+    units: str | None = None,
+    chunks: int | dict | None = 512,
+) -> xr.DataArray:
+    """Open one input lazily; see the module docstring for formats."""
+    path = Path(path)
+    chunk_map = _chunk_map(chunks)
+    paths = sorted(Path(p) for p in globmod.glob(str(path))) if _is_glob(path) else [path]
+    if not paths:
+        raise InputError(f"input {name!r}: no file matches {str(path)!r}")
+    for p in paths:
+        if not p.exists():
+            raise InputError(f"input {name!r}: file not found: {p}")
+    if len(paths) > 1:
+        da = _stack_dated(paths, name, chunk_map)
+    elif paths[0].suffix.lower() in (".nc", ".nc4", ".h5", ".hdf") or paths[0].suffix.lower() == ".zarr" or paths[0].is_dir():
+        da = _open_dataset_var(paths[0], variable, name, chunk_map)
+    else:
+        da = _open_tiff(paths[0], name, chunk_map)
+    if da.rio.crs is None:
+        if crs is None:
+            raise InputError(
+                f"input {name!r} ({path}): no coordinate reference system in the file; "
+                "expected one (e.g. EPSG:4326) - write it into the file or give `crs:` for this input in the spec"
+            )
+        da = da.rio.write_crs(crs)
+    fill = nodata if nodata is not None else da.rio.nodata
+    if fill is None:
+        fill = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
+    attrs = dict(da.attrs)
+    values = da.astype("float64") if da.dtype.itemsize >= 8 else da.astype("float32")
+    if fill is not None and not (isinstance(fill, float) and np.isnan(fill)):
+        values = values.where(da != fill)
+    if scale_factor != 1.0 or offset != 0.0:
+        values = values * scale_factor + offset
+    attrs.pop("_FillValue", None)
+    attrs.pop("scale_factor", None)
+    attrs.pop("add_offset", None)
+    if units is not None:
+        attrs["units"] = units
+    attrs["source"] = str(path)
+    values.attrs = attrs
+    values.name = name
+    return values.rio.write_crs(da.rio.crs)
+
+
+def open_classes(path, *, name: str = "classes", variable: str | None = None, crs: str | None = None, chunks=512) -> xr.DataArray:
+    """Open an integer class raster without converting it to floats (fill value kept in attrs)."""
+    path = Path(path)
+    if path.suffix.lower() in (".nc", ".nc4", ".zarr") or path.is_dir():
+        da = _open_dataset_var(path, variable, name, _chunk_map(chunks), mask=False)
+    else:
+        da = _open_tiff(path, name, _chunk_map(chunks), mask=False)
+    if da.rio.crs is None:
+        if crs is None:
+            raise InputError(f"input {name!r} ({path}): no coordinate reference system in the file")
+        da = da.rio.write_crs(crs)
+    da.name = name
+    return da
+
+
+def _is_glob(path: Path) -> bool:
+    return any(ch in str(path) for ch in "*?[")
+
+
+def _chunk_map(chunks):
+    if chunks is None or isinstance(chunks, dict):
+        return chunks
+    return {"y": int(chunks), "x": int(chunks)}
+
+
+def _open_tiff(path: Path, name: str, chunks, mask: bool = True) -> xr.DataArray:
+    try:
+        da = rioxarray.open_rasterio(path, chunks={"band": 1, **(chunks or {})}, masked=False)
+    except Exception as err:  # rasterio raises several kinds for unreadable or truncated files
+        raise InputError(f"input {name!r}: cannot read {path} as a GeoTIFF ({err})") from None
+    _probe(da, path, name)
+    if da.sizes.get("band", 1) == 1:
+        da = da.squeeze("band", drop=True)
+    else:
+        da = da.rename(band="time")
+    return da
+
+
+def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True) -> xr.DataArray:
+    try:
+        if path.suffix.lower() == ".zarr" or path.is_dir():
+            ds = xr.open_zarr(path, mask_and_scale=False)
+        else:
+            ds = xr.open_dataset(path, mask_and_scale=False, decode_coords="all")
+    except Exception as err:
+        raise InputError(f"input {name!r}: cannot open {path} as NetCDF/Zarr ({err})") from None
+    data_vars = [v for v in ds.data_vars if ds[v].ndim >= 2]
+    if variable is None:
+        if len(data_vars) != 1:
+            raise InputError(f"input {name!r}: {path} holds {data_vars}; name one with `variable:` in the spec")
+        variable = data_vars[0]
+    if variable not in ds.data_vars:
+        raise InputError(f"input {name!r}: variable {variable!r} not found in {path}; it holds {list(ds.data_vars)}")
+    da = ds[variable]
+    rename = {d: n for d, n in (("lat", "y"), ("latitude", "y"), ("lon", "x"), ("longitude", "x")) if d in da.dims}
+    da = da.rename(rename)
+    if da.rio.crs is None and "spatial_ref" in ds:
+        da = da.rio.write_crs(ds["spatial_ref"].attrs.get("crs_wkt"))
+    if chunks:
+        da = da.chunk({**{d: -1 for d in da.dims}, **{k: v for k, v in chunks.items() if k in da.dims}})
+    fill = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
+    if fill is not None:
+        da.attrs["_FillValue"] = fill
+    for key in ("scale_factor", "add_offset"):
+        if key in da.attrs or key in da.encoding:
+            raise InputError(
+                f"input {name!r}: {path} variable {variable!r} declares {key}; give `scale_factor`/`offset` in the "
+                "spec instead, so the scaling is explicit"
+            )
+    return da
+
+
+def _probe(da: xr.DataArray, path: Path, name: str) -> None:
+    """Read one corner and the last block so a truncated file fails here, not mid-run."""
+    try:
+        da.isel(band=-1, y=slice(-1, None), x=slice(-1, None)).values
+        da.isel(band=0, y=slice(0, 1), x=slice(0, 1)).values
+    except Exception as err:
+        raise InputError(f"input {name!r}: {path} is unreadable or truncated ({err})") from None
+
+
+def _stack_dated(paths: list[Path], name: str, chunks) -> xr.DataArray:
+    times = []
+    for p in paths:
+        m = _DATE_IN_NAME.search(p.stem)
+        if not m:
+            raise InputError(f"input {name!r}: cannot find a year (YYYY or YYYY-MM) in the file name {p.name}")
+        times.append(pd.Timestamp(int(m.group(1)), int(m.group(2) or 1), 1))
+    if len(set(times)) != len(times):
+        raise InputError(f"input {name!r}: two files have the same date in their names ({[p.name for p in paths]})")
+    arrays = [_open_tiff(p, name, chunks) for p in paths]
+    da = xr.concat(arrays, dim=pd.Index(times, name="time"))
+    return da.sortby("time")

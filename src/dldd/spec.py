@@ -1,0 +1,207 @@
+"""The assessment spec: one YAML file that describes an assessment, validated with pydantic.
+
+Every error names the field path (``inputs.ndvi.scale_factor``), the bad value and what was expected.
+Relative paths in the spec are taken relative to the spec file's folder. Unknown keys are refused, so
+that a misspelt option never passes silently. See ``docs/spec.md`` for every field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dldd.errors import SpecError
+
+#: Years of the SDG 15.3.1 baseline (GPG2; METHODS 1.7).
+DEFAULT_BASELINE = (2000, 2015)
+#: Reporting periods: name -> productivity years (GPG2 addendum; METHODS 1.7). Land cover and SOC run
+#: from the end of the baseline to the period's end unless the spec says otherwise.
+DEFAULT_REPORTING = {"period_1": (2004, 2019), "period_2": (2008, 2023)}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class YearRange(_Strict):
+    start: int = Field(ge=1900, le=2100)
+    end: int = Field(ge=1900, le=2100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, v: Any):
+        if isinstance(v, (list, tuple)):
+            if len(v) != 2:
+                raise ValueError(f"expected two years [start, end], got {list(v)}")
+            return {"start": v[0], "end": v[1]}
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end < self.start:
+            raise ValueError(f"period is reversed: start {self.start} is after end {self.end}")
+        return self
+
+    def as_tuple(self) -> tuple[int, int]:
+        return (self.start, self.end)
+
+
+class ReportingPeriod(_Strict):
+    productivity: YearRange
+    land_cover: YearRange | None = Field(
+        default=None, description="years of the land cover and SOC change; default: baseline end to productivity end"
+    )
+
+
+class Periods(_Strict):
+    baseline: YearRange = Field(default_factory=lambda: YearRange(start=DEFAULT_BASELINE[0], end=DEFAULT_BASELINE[1]))
+    reporting: dict[str, ReportingPeriod] = Field(
+        default_factory=lambda: {
+            k: ReportingPeriod(productivity=YearRange(start=a, end=b)) for k, (a, b) in DEFAULT_REPORTING.items()
+        }
+    )
+
+    def land_cover_years(self, name: str) -> tuple[int, int]:
+        p = self.reporting[name]
+        if p.land_cover is not None:
+            return p.land_cover.as_tuple()
+        return (self.baseline.end, p.productivity.end)
+
+
+class InputSpec(_Strict):
+    """One input variable: where it is and how to read it."""
+
+    path: str | None = Field(default=None, description="file, folder or glob (GeoTIFF, NetCDF, Zarr)")
+    product: str | None = Field(default=None, description="a named product instead of a path (see docs/sources.md)")
+    variable: str | None = Field(default=None, description="variable name inside a NetCDF/Zarr file")
+    scale_factor: float = Field(default=1.0, description="multiplied into the values after reading")
+    offset: float = Field(default=0.0, description="added after scaling")
+    units: str | None = Field(default=None, description="units of the values after scaling")
+    nodata: float | None = Field(default=None, description="fill value, when the file does not declare one")
+    crs: str | None = Field(default=None, description="CRS to assume when the file has none, e.g. EPSG:4326")
+    resampling: Literal["nearest", "bilinear", "average", "mode", "sum"] | None = Field(
+        default=None, description="reproject onto the stage's reference grid with this rule if grids differ"
+    )
+    legend: str | None = Field(default=None, description="land cover legend: unccd, modis_igbp, esa_cci or a CSV path")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.product is None):
+            raise ValueError("give exactly one of `path` or `product`")
+        return self
+
+
+class ZoneSpec(_Strict):
+    """A user zone (province, the Taklimakan rim, a project area) from a GeoJSON or GeoPackage file."""
+
+    name: str
+    path: str
+    subregion: str | None = None
+    layer: str | None = None
+
+
+class Regions(_Strict):
+    include: list[str] = Field(default_factory=list, description="ISO3 codes and/or sub-region names")
+    exclude: list[str] = Field(default_factory=list)
+    regroup: dict[str, str] = Field(default_factory=dict, description="ISO3 -> sub-region name")
+    zones: list[ZoneSpec] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, v: Any):
+        if isinstance(v, list):
+            return {"include": v}
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if not self.include and not self.zones:
+            raise ValueError("no regions: give ISO3 codes or sub-region names in `include`, or `zones`")
+        return self
+
+
+class Intervention(_Strict):
+    name: str
+    type: Literal["shelterbelt", "sand barrier", "enclosure", "water harvesting", "afforestation", "other"]
+    path: str = Field(description="polygon file (GeoJSON or GeoPackage)")
+    start_year: int = Field(ge=1900, le=2100)
+    end_year: int | None = Field(default=None, ge=1900, le=2100)
+    outcome: str = "ndvi"
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class Outputs(_Strict):
+    formats: list[Literal["cog", "csv", "xlsx", "zarr"]] = Field(default_factory=lambda: ["cog", "csv", "xlsx"])
+    report: bool = True
+    language: Literal["en", "zh"] = "en"
+
+
+class Compute(_Strict):
+    scheduler: str = Field(default="threads", description="threads, processes, synchronous, or a dask scheduler address")
+    workers: int | None = Field(default=None, ge=1, description="start a LocalCluster with this many workers")
+    chunk_size: int = Field(default=512, ge=16, le=16384, description="chunk edge in cells for the (y, x) plane")
+
+
+class Spec(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    synthetic: bool = Field(default=False, description="inputs are synthetic demonstration data (labelled everywhere)")
+    regions: Regions
+    periods: Periods = Field(default_factory=Periods)
+    inputs: dict[str, InputSpec]
+    indicators: dict[str, dict[str, Any]] = Field(description="indicator family -> its parameters")
+    interventions: list[Intervention] = Field(default_factory=list)
+    outputs: Outputs = Field(default_factory=Outputs)
+    compute: Compute = Field(default_factory=Compute)
+    base_dir: Path = Field(default=Path("."), exclude=True, description="folder relative paths are taken from")
+
+    @field_validator("indicators")
+    @classmethod
+    def _some_indicator(cls, v):
+        if not v:
+            raise ValueError("no indicators: name at least one family, e.g. `sdg_15_3_1: {}`")
+        return v
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: the assessment spec is invalid ({err.error_count()} problem(s)):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see docs/spec.md for the fields)"
+        value = e.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  - {loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def parse_spec(data: dict, base_dir: str | Path = ".", source: str = "spec") -> Spec:
+    """Validate a spec given as a dict; raise :class:`SpecError` naming each bad field."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a mapping of fields at the top level, got {type(data).__name__}")
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_format_errors(err, source)) from None
+    spec.base_dir = Path(base_dir)
+    return spec
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a YAML spec file (``yaml.safe_load``: no code in a spec is ever run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {err}") from None
+    return parse_spec(data, base_dir=path.resolve().parent, source=str(path))
