@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import rasterio
+import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 import yaml
 from scipy import ndimage

@@ -60,17 +60,22 @@ def build_regions(spec: Spec) -> list:
     """The regions of the assessment, from the registry and the spec's zones."""
     from dldd.regions.registry import Registry
 
-    reg = Registry.default()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # countries without a 1:50m polygon are listed by `regions list`
+        reg = Registry.default()
     for iso3, sub in spec.regions.regroup.items():
-        reg.regroup(iso3, sub)
+        reg = reg.regroup(iso3, sub) if reg[iso3].subregion else reg.add(iso3, sub)
     for name in spec.regions.exclude:
-        reg.drop(name)
-    zones = []
+        reg = reg.drop(name)
+    zone_ids = []
     for z in spec.regions.zones:
-        zones.extend(reg.add_zones(spec.resolve(z.path), name=z.name, subregion=z.subregion, layer=z.layer))
+        reg = reg.add_zones_from_file(spec.resolve(z.path), zone_id=z.name, subregion=z.subregion, layer=z.layer)
+        zone_ids.append(z.name)
     selected = reg.select(spec.regions.include) if spec.regions.include else []
     seen = {r.id for r in selected}
-    return selected + [r for r in zones if r.id not in seen]
+    return selected + [reg[z] for z in zone_ids if reg[z].id not in seen]
 
 
 def _check_writable(out: Path) -> None:

@@ -78,7 +78,21 @@ class RunContext:
         return align_inputs(arrays, reference, rules)
 
     # --- regions and areas ------------------------------------------------------------------------------
+    def georef(self, da: xr.DataArray) -> xr.DataArray:
+        """``da`` with a CRS: its own, or that of the opened input on the same x/y coordinates.
+
+        Indicator functions may drop rioxarray's ``spatial_ref`` coordinate; the grid is still the input's.
+        """
+        if da.rio.crs is not None:
+            return da
+        for src in self._inputs.values():
+            if (src.sizes.get("x") == da.sizes.get("x") and src.sizes.get("y") == da.sizes.get("y")
+                    and np.allclose(src.x.values, da.x.values) and np.allclose(src.y.values, da.y.values)):
+                return da.rio.write_crs(src.rio.crs)
+        raise InputError(f"{da.name or 'array'}: no CRS and no input shares its grid")
+
     def region_set(self, like: xr.DataArray) -> RegionSet:
+        like = self.georef(like)
         grid = Grid.of(like, "grid")
         if grid not in self._regions_by_grid:
             from dldd.regions.rasterize import region_fractions
@@ -91,7 +105,7 @@ class RunContext:
 
     def cell_area(self, like: xr.DataArray) -> xr.DataArray:
         template = like.isel({d: 0 for d in like.dims if d not in ("y", "x")}, drop=True) if like.ndim > 2 else like
-        return cell_area_km2(template).compute()
+        return cell_area_km2(self.georef(template)).compute()
 
     # --- outputs ----------------------------------------------------------------------------------------
     def _label(self, attrs: dict) -> dict:
@@ -101,7 +115,7 @@ class RunContext:
 
     def write_map(self, name: str, da: xr.DataArray) -> Path:
         """A (y, x) map as a Cloud-Optimized GeoTIFF under ``maps/``."""
-        da = da.copy()
+        da = self.georef(da).copy()
         da.attrs = self._label(dict(da.attrs))
         if "cog" not in self.spec.outputs.formats:
             return Path()

@@ -5,12 +5,14 @@ Adding a family means writing its module in :mod:`dldd.pipeline.stages` and one 
 
 from __future__ import annotations
 
-from dldd.pipeline.stages import land_cover
+from dldd.pipeline.stages import climate, land_cover
 from dldd.pipeline.stages.base import Stage
 
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
+        climate.ARIDITY,
         land_cover.STAGE,
+        climate.DROUGHT,
     )
 }

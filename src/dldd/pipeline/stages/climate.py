@@ -1,0 +1,168 @@
+"""Stages `aridity` and `drought`: PET, aridity index and dryland zones; SPI/SPEI and UNCCD SO3.
+
+Both work on the monthly climate inputs' own grid (reference input: ``precipitation``); ``tmin`` and
+``tmax`` must share it (or name a resampling rule). Where another stage needs a climate product on its
+own grid (dryland zones for area tables, hazard classes for exposure), the class map is reprojected with
+the nearest-neighbour rule, which keeps class codes intact.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import dask
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from dldd.core.grid import reproject_like
+from dldd.indicators import aridity as ar
+from dldd.indicators import drought as dr
+from dldd.pipeline.stages.base import Params, Stage
+from dldd.zonal import class_areas, transition_areas
+
+CLIMATE_INPUTS = ("precipitation", "tmin", "tmax")
+
+
+class AridityParams(Params):
+    pet_method: Literal["hargreaves", "thornthwaite"] = "hargreaves"
+    first_period: tuple[int, int] = (1981, 2010)
+    second_period: tuple[int, int] | None = None  # default: the last 30 years of the record
+    hyper_arid_threshold: float = ar.HYPER_ARID_THRESHOLD
+
+
+class DroughtParams(Params):
+    scale: int = 12
+    fit_method: Literal["pwm", "ml", "thom"] = "pwm"
+    spei: bool = True
+    hazard_years: tuple[int, int] = (2000, 2023)
+    block_years: int = dr.SO3_BLOCK_YEARS
+
+
+def climate_inputs(ctx) -> dict[str, xr.DataArray]:
+    if "climate" not in ctx.products:
+        arrays = ctx.inputs_aligned(list(CLIMATE_INPUTS), "precipitation")
+        ctx.products["climate"] = {k: v.chunk({"time": -1}) for k, v in arrays.items()}
+    return ctx.products["climate"]
+
+
+def monthly_pet(ctx, method: str) -> xr.DataArray:
+    """Monthly PET (mm/day) from the climate inputs, cached per method."""
+    key = f"pet_{method}"
+    if key not in ctx.products:
+        c = climate_inputs(ctx)
+        lat = c["tmin"]["y"]
+        if method == "hargreaves":
+            pet = ar.pet_hargreaves(c["tmin"], c["tmax"], lat, c["tmin"]["time"], monthly=True)
+        else:
+            pet = ar.pet_thornthwaite((c["tmin"] + c["tmax"]) / 2, lat, c["tmin"]["time"])
+        ctx.products[key] = pet
+    return ctx.products[key]
+
+
+def run_aridity(ctx, p: AridityParams) -> None:
+    c = climate_inputs(ctx)
+    pet = monthly_pet(ctx, p.pet_method)
+    years = c["precipitation"].time.dt.year.values
+    second = p.second_period or (int(years.max()) - ar.CLIMATE_PERIOD_YEARS + 1, int(years.max()))
+    ai1 = ar.aridity_index(c["precipitation"], pet, period=p.first_period)
+    ai2 = ar.aridity_index(c["precipitation"], pet, period=second)
+    ai1, ai2 = dask.compute(ai1, ai2)
+    z1 = ar.aridity_class(ai1, hyper_arid_threshold=p.hyper_arid_threshold)
+    z2 = ar.aridity_class(ai2, hyper_arid_threshold=p.hyper_arid_threshold)
+    shift = ar.aridity_shift(z1, z2)
+    ctx.products["aridity_class"] = z2
+    regions = ctx.region_set(z2)
+    area = ctx.cell_area(z2)
+    tables = []
+    for label, z in ((f"{p.first_period[0]}-{p.first_period[1]}", z1), (f"{second[0]}-{second[1]}", z2)):
+        t = class_areas(z, regions.weights, area, ar.ARIDITY_ZONES, region_info=regions.info)
+        t.insert(1, "period", label)
+        tables.append(t)
+    ctx.write_table("aridity_zone_areas", pd.concat(tables, ignore_index=True))
+    ctx.write_table("aridity_zone_shifts", transition_areas(z1, z2, regions.weights, area, ar.ARIDITY_ZONES,
+                                                            region_info=regions.info))
+    ctx.write_table("aridity_shift_areas", class_areas(shift, regions.weights, area, ar.ARIDITY_SHIFT,
+                                                       region_info=regions.info))
+    ctx.write_map("aridity_index", ai2)
+    ctx.write_map("aridity_zones", z2)
+    ctx.write_map("aridity_shift", shift)
+    ctx.summary["aridity"] = {"periods": [list(p.first_period), list(second)], "pet_method": p.pet_method}
+
+
+def zones_on(ctx, like: xr.DataArray) -> xr.DataArray | None:
+    """The latest aridity zones on the grid of ``like`` (nearest neighbour), if the aridity stage ran."""
+    z = ctx.products.get("aridity_class")
+    if z is None:
+        return None
+    template = like.isel({d: 0 for d in like.dims if d not in ("y", "x")}, drop=True) if like.ndim > 2 else like
+    z = ctx.georef(z).rio.write_nodata(-128)
+    return reproject_like(z, template, "nearest").astype("int8")
+
+
+def run_drought(ctx, p: DroughtParams) -> None:
+    c = climate_inputs(ctx)
+    pr = c["precipitation"]
+    spi = dr.spi(pr, scale=p.scale, method=p.fit_method)
+    hazard = dr.so3_hazard(spi)
+    hy = hazard.time.dt.year
+    hazard = hazard.sel(time=(hy >= p.hazard_years[0]) & (hy <= p.hazard_years[1]))
+    blocks = dr.so3_hazard_blocks(hazard, block_years=p.block_years, start=p.hazard_years[0])
+    outs = [hazard, blocks]
+    if p.spei:
+        pet = monthly_pet(ctx, ctx.params_of("aridity").pet_method)
+        days = pet.time.dt.days_in_month
+        outs.append(dr.spei(pr, pet * days, scale=p.scale))
+    computed = dask.compute(*outs)
+    hazard, blocks = computed[0], computed[1]
+    regions = ctx.region_set(hazard)
+    area = ctx.cell_area(hazard)
+    rows = []
+    for t in hazard.time.values:
+        tab = class_areas(hazard.sel(time=t), regions.weights, area, dr.SO3_LEGEND, region_info=regions.info)
+        tab.insert(1, "year", pd.Timestamp(t).year)
+        rows.append(tab)
+    ctx.write_table("so3_1_hazard_areas", pd.concat(rows, ignore_index=True))
+    rows = []
+    for i, t in enumerate(blocks.time.values):
+        tab = class_areas(blocks.isel(time=i), regions.weights, area, dr.SO3_LEGEND, region_info=regions.info)
+        tab.insert(1, "block", f"{pd.Timestamp(t).year}-{int(blocks.block_end.values[i])}")
+        rows.append(tab)
+    ctx.write_table("so3_1_hazard_blocks", pd.concat(rows, ignore_index=True))
+    ctx.write_map(f"so3_hazard_{pd.Timestamp(blocks.time.values[-1]).year}_{int(blocks.block_end.values[-1])}",
+                  blocks.isel(time=-1, drop=True))
+    last_dec = spi.isel(time=np.flatnonzero(spi.time.dt.month.values == 12)[-1]).compute()
+    ctx.write_map(f"spi{p.scale}_december_{pd.Timestamp(last_dec.time.values).year}", last_dec.drop_vars("time"))
+    if p.spei:
+        spei = computed[2]
+        sd = spei.isel(time=np.flatnonzero(spei.time.dt.month.values == 12)[-1])
+        ctx.write_map(f"spei{p.scale}_december_{pd.Timestamp(sd.time.values).year}", sd.drop_vars("time"))
+    if ctx.has("population"):
+        _exposure(ctx, blocks)
+    ctx.products["so3_hazard"] = hazard
+    ctx.summary["drought"] = {"scale": p.scale, "fit_method": p.fit_method,
+                              "years": [int(hy.min()), int(hy.max())] if hy.size else []}
+
+
+def _exposure(ctx, blocks: xr.DataArray) -> None:
+    """SO3-2: population in each hazard class per block, on the population grid."""
+    pop = ctx.input("population").compute()
+    regions = ctx.region_set(pop)
+    rows = []
+    for i, t in enumerate(blocks.time.values):
+        h = ctx.georef(blocks.isel(time=i, drop=True)).rio.write_nodata(-128)
+        h = reproject_like(h, pop, "nearest").astype("int8")
+        # population-weighted "areas": the population per cell stands in for the cell area
+        weights = pop.fillna(0.0)
+        tab = class_areas(h, regions.weights, weights, dr.SO3_LEGEND, region_info=regions.info)
+        tab = tab.rename(columns={"area_km2": "population", "share_pct": "share_of_population_pct"})
+        tab.insert(1, "block", f"{pd.Timestamp(t).year}-{int(blocks.block_end.values[i])}")
+        rows.append(tab)
+    ctx.write_table("so3_2_exposure", pd.concat(rows, ignore_index=True))
+
+
+ARIDITY = Stage(name="aridity", description="PET, aridity index, UNEP dryland zones and their shifts",
+                needs=CLIMATE_INPUTS, params=AridityParams, run=run_aridity)
+DROUGHT = Stage(name="drought", description="SPI/SPEI and UNCCD SO3 drought hazard and exposure",
+                needs=CLIMATE_INPUTS, optional=("population",), params=DroughtParams,
+                run=run_drought, after=("aridity",))
