@@ -255,7 +255,7 @@ def test_thornthwaite_errors():
     with pytest.raises(InputError, match="heat_index"):
         ar.pet_thornthwaite(_monthly(np.full(12, 10.0)), 0.0, _monthly(np.full(12, 10.0)).time, heat_index="x")
     # an incomplete year gives NaN with the annual heat index
-    t = _monthly(np.full(18, 10.0))
+    t = _monthly(np.full(18, 28.0))  # above 26.5 degC too: the table branch must not fill the gap
     pet = ar.pet_thornthwaite(t, 0.0, t.time, heat_index="annual")
     assert np.all(np.isfinite(pet.values[:12])) and np.all(np.isnan(pet.values[12:]))
 
@@ -427,6 +427,14 @@ def test_aridity_index_annual_inputs_and_incomplete_years():
     pr = _series(range(2001, 2011), 100.0, "YS", "mm/year")
     pet = _series(range(2001, 2011), 1000.0, "YS", "mm")
     np.testing.assert_allclose(ar.aridity_index(pr, pet).values, 0.1)
+    # no PET: NaN (not inf); PET 0 with rain: inf (humid); one missing year is skipped
+    gappy = pet.copy()
+    gappy[:, 0, 0] = np.nan
+    gappy[:, 0, 1] = 0.0
+    gappy[3, 1, 1] = np.nan
+    ai = ar.aridity_index(pr, gappy)
+    assert np.isnan(ai[0, 0]) and np.isposinf(ai[0, 1]) and float(ai[1, 1]) == pytest.approx(0.1)
+    assert ar.aridity_class(ai).values[0].tolist() == [CLASS_NODATA, 5, 2]
     # a monthly series that ends in June: the incomplete last year is dropped
     pr_m = _series(range(2001, 2011), 10.0, "MS", "mm").isel(time=slice(0, -6))
     pr_m.loc[{"time": "2010"}] = 1000.0

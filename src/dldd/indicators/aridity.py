@@ -586,7 +586,10 @@ def pet_hargreaves(tmin, tmax, lat, time, *, monthly: bool | None = None):
     ra_mm = MJ_TO_MM * extraterrestrial_radiation(lat, doy)
     tmean = (tmin + tmax) / 2.0
     trange = tmax - tmin
-    root = np.sqrt(np.where(trange >= 0, trange, np.nan)) if not _is_da(trange) else np.sqrt(trange.where(trange >= 0))
+    if _is_da(trange):
+        root = np.sqrt(trange.where(trange >= 0))
+    else:
+        root = np.sqrt(np.where(trange >= 0, trange, np.nan))
     eto = HARGREAVES_COEFFICIENT * np.maximum(tmean + HARGREAVES_TEMPERATURE_OFFSET, 0.0) * root * ra_mm
     return _finish(
         eto,
@@ -681,10 +684,11 @@ def pet_thornthwaite(
     c3, c2, c1, c0 = THORNTHWAITE_A_COEFFICIENTS
     a = c3 * index**3 + c2 * index**2 + c1 * index + c0
     unadjusted = THORNTHWAITE_COEFFICIENT_MM * (10.0 * tpos / index) ** a
-    unadjusted = xr.where(tpos > 0, unadjusted, 0.0).where(t.notnull() & index.notnull())
+    unadjusted = xr.where(tpos > 0, unadjusted, 0.0)
     if high_temperature_correction:
         h0, h1, h2 = THORNTHWAITE_HIGH_T_COEFFICIENTS
         unadjusted = xr.where(t >= THORNTHWAITE_HIGH_TEMPERATURE, h0 + h1 * t + h2 * t**2, unadjusted)
+    unadjusted = unadjusted.where(t.notnull() & index.notnull())
     doy = day_of_year(t["time"], monthly=True)
     length = daylight_hours(lat, doy)
     pet = unadjusted / THORNTHWAITE_STANDARD_MONTH_DAYS * (length / THORNTHWAITE_STANDARD_DAY_HOURS)
@@ -796,6 +800,7 @@ def aridity_index(pr: xr.DataArray, pet: xr.DataArray, period=None) -> xr.DataAr
     except ValueError as exc:
         raise GridMismatchError(f"pr, pet: their grids differ ({exc}); expected the same coordinates") from exc
     ai = xr.where(e_mean > 0, p_mean / e_mean.where(e_mean > 0), xr.where(p_mean > 0, np.inf, np.nan))
+    ai = ai.where(p_mean.notnull() & e_mean.notnull())
     ai = ai.transpose(*[d for d in pr.dims if d in ai.dims], ...)
     first, last = int(years[0]), int(years[-1])
     ai.attrs = {
