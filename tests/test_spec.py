@@ -20,7 +20,8 @@ def test_valid_spec_and_defaults(tmp_path):
     spec = load_spec(p)
     assert spec.regions.include == ["KAZ", "Central Asia"]
     assert spec.periods.baseline.as_tuple() == DEFAULT_BASELINE
-    assert spec.periods.land_cover_years("period_2") == (2015, 2023)
+    assert spec.periods.land_cover_years("reporting_2") == (2015, 2022)
+    assert spec.periods.reporting["reporting_1"].productivity.as_tuple() == (2004, 2019)
     assert spec.resolve("ndvi.nc") == tmp_path.resolve() / "ndvi.nc"
 
 

@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dldd.errors import SpecError
 
+from dldd.indicators.sdg import BASELINE, REPORTING_1, REPORTING_2
+
 #: Years of the SDG 15.3.1 baseline (GPG2; METHODS 1.7).
-DEFAULT_BASELINE = (2000, 2015)
-#: Reporting periods: name -> productivity years (GPG2 addendum; METHODS 1.7). Land cover and SOC run
-#: from the end of the baseline to the period's end unless the spec says otherwise.
-DEFAULT_REPORTING = {"period_1": (2004, 2019), "period_2": (2008, 2023)}
+DEFAULT_BASELINE = BASELINE.productivity
+#: Reporting periods (GPG2 addendum; METHODS 1.7): name -> (productivity years, land cover and SOC years).
+DEFAULT_REPORTING = {p.name: (p.productivity, p.land_cover) for p in (REPORTING_1, REPORTING_2)}
 
 
 class _Strict(BaseModel):
@@ -60,7 +61,8 @@ class Periods(_Strict):
     baseline: YearRange = Field(default_factory=lambda: YearRange(start=DEFAULT_BASELINE[0], end=DEFAULT_BASELINE[1]))
     reporting: dict[str, ReportingPeriod] = Field(
         default_factory=lambda: {
-            k: ReportingPeriod(productivity=YearRange(start=a, end=b)) for k, (a, b) in DEFAULT_REPORTING.items()
+            k: ReportingPeriod(productivity=YearRange(start=a, end=b), land_cover=YearRange(start=c, end=d))
+            for k, ((a, b), (c, d)) in DEFAULT_REPORTING.items()
         }
     )
 

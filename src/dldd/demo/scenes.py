@@ -69,6 +69,9 @@ IGBP_SOC = {1: 90, 2: 80, 3: 80, 4: 70, 5: 75, 6: 35, 7: 15, 8: 50, 9: 40, 10: 3
 IGBP_POPULATION = {12: 150.0, 13: 2000.0, 14: 100.0, 10: 5.0, 9: 10.0, 8: 10.0, 7: 2.0, 6: 3.0, 16: 0.2}
 #: Planted region-wide drought years and the precipitation ratio at the drought's centre.
 DROUGHT_YEARS = {1989: 0.55, 2000: 0.5, 2001: 0.6, 2008: 0.55, 2017: 0.6, 2021: 0.5}
+#: Planted droughts cover the cells where a smooth random field exceeds this standard-normal quantile
+#: (about 70 % of the scene).
+DROUGHT_EXTENT_QUANTILE = -0.52
 WARMING_PER_YEAR = 0.03  # degC per year
 DEGRADATION_LOSS = 0.35  # fraction of NDVI lost by 2023 in the core of a degradation patch
 OASIS_GREENING_PER_YEAR = 0.004  # NDVI per year on irrigated cropland in arid climates
@@ -160,6 +163,7 @@ def _lookup(table: dict, codes: np.ndarray, default=np.nan) -> np.ndarray:
 
 def _smooth_noise(rng, shape, sigma) -> np.ndarray:
     f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    f = f - f.mean()
     return f / (f.std() or 1.0)
 
 
@@ -198,8 +202,8 @@ def synthetic_climate(grid: SceneGrid, seed: int, annual_precip: np.ndarray | No
     years = np.arange(CLIMATE_YEARS[0], CLIMATE_YEARS[1] + 1)
     ny, nx = igbp.shape
     season = _season_weights(grid.y, grid.x)
-    sigma = max(2.0, 6.0 / grid.res * 0.5 / 6.0 * 2)  # correlation length of anomalies: ~several degrees
-    drought_centre = _smooth_noise(rng, (ny, nx), sigma * 2) > 0.0
+    sigma = max(2.0, 1.0 / grid.res)  # correlation length of the anomalies: about 1 degree and more
+    drought_centre = _smooth_noise(rng, (ny, nx), sigma * 2) > DROUGHT_EXTENT_QUANTILE
     pr = np.empty((years.size * 12, ny, nx), dtype="float32")
     tmin = np.empty_like(pr)
     tmax = np.empty_like(pr)

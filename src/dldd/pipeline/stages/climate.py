@@ -72,6 +72,7 @@ def run_aridity(ctx, p: AridityParams) -> None:
     z2 = ar.aridity_class(ai2, hyper_arid_threshold=p.hyper_arid_threshold)
     shift = ar.aridity_shift(z1, z2)
     ctx.products["aridity_class"] = z2
+    ctx.products["ipcc_climate_zone"] = _ipcc_zone(c, ai2, second)
     regions = ctx.region_set(z2)
     area = ctx.cell_area(z2)
     tables = []
@@ -88,6 +89,17 @@ def run_aridity(ctx, p: AridityParams) -> None:
     ctx.write_map("aridity_zones", z2)
     ctx.write_map("aridity_shift", shift)
     ctx.summary["aridity"] = {"periods": [list(p.first_period), list(second)], "pet_method": p.pet_method}
+
+
+def _ipcc_zone(c: dict, ai: xr.DataArray, period: tuple[int, int]) -> xr.DataArray:
+    """IPCC 2006 climate zone from the period's mean annual temperature, precipitation and P/PET."""
+    from dldd.indicators.soc import ipcc_climate_zone
+
+    yr = c["precipitation"].time.dt.year
+    sel = (yr >= period[0]) & (yr <= period[1])
+    mat = ((c["tmin"] + c["tmax"]) / 2).sel(time=sel).mean("time")
+    annual = c["precipitation"].sel(time=sel).resample(time="YS").sum()
+    return ipcc_climate_zone(mat, annual.mean("time"), ai).compute()
 
 
 def zones_on(ctx, like: xr.DataArray) -> xr.DataArray | None:

@@ -1,0 +1,157 @@
+"""Stage `sdg_15_3_1`: productivity (LPD), land cover, SOC, one out all out and status (SO1-2 .. SO1-4).
+
+Reference grid: the ``ndvi`` input. For the baseline and each reporting period: land productivity
+dynamics from annual NDVI over the period's productivity years (GPG2 by default, ``method: te`` for
+Trends.Earth), land cover degradation from the nested land cover at the start and end of the period's
+land cover years, SOC degradation from the IPCC stock path along the yearly land cover, and their one
+out, all out combination; then the status of each reporting period against the baseline (3 and 7 codes).
+The IPCC climate zone for the SOC factor comes from the climate inputs when the aridity stage ran (its
+zone map reprojected with the nearest-neighbour rule), else from the ``climate_zone`` parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import dask
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from dldd.core.grid import reproject_like
+from dldd.core.legend import CLASS_NODATA, SDG3, Legend
+from dldd.indicators import landcover, sdg, soc
+from dldd.indicators import productivity as prod
+from dldd.pipeline.stages.base import Params, Stage
+from dldd.pipeline.stages.climate import zones_on
+from dldd.pipeline.stages.land_cover import nested_land_cover, year_map
+from dldd.zonal import class_areas, weighted_means
+
+STATUS7 = Legend.from_pairs("sdg_status7", [
+    (1, "persistent degradation", "#7f0000"), (2, "recent degradation", "#d7301f"),
+    (3, "baseline degradation", "#fc8d59"), (4, "stability", "#f5f5dc"), (5, "baseline improvement", "#a1d99b"),
+    (6, "recent improvement", "#41ab5d"), (7, "persistent improvement", "#005a32")])
+
+
+class SdgParams(Params):
+    method: Literal["gpg2", "te"] = "gpg2"
+    climate_zone: str = "warm temperate dry"  # used when no climate inputs give the IPCC zone
+    soc_threshold_pct: float = soc.SOC_CHANGE_THRESHOLD_PCT
+
+
+def _climate_factor(ctx, like: xr.DataArray, p: SdgParams):
+    zone = ctx.products.get("ipcc_climate_zone")
+    if zone is not None:
+        z = reproject_like(ctx.georef(zone).rio.write_nodata(CLASS_NODATA), like, "nearest").astype("int8")
+        return soc.climate_factor(z), "IPCC zone from the climate inputs"
+    codes = {c.name: c.code for c in soc.IPCC_CLIMATE_ZONES.classes}
+    if p.climate_zone not in codes:
+        from dldd.errors import SpecError
+
+        raise SpecError(f"indicators.sdg_15_3_1.climate_zone: {p.climate_zone!r} is not one of {sorted(codes)}")
+    f = soc.CLIMATE_FACTOR[soc.ZONE_REGIME[codes[p.climate_zone]]]
+    return float(f), f"climate zone parameter {p.climate_zone!r}"
+
+
+def run(ctx, p: SdgParams) -> None:
+    arrays = ctx.inputs_aligned(["ndvi", "soc", "land_cover"], "ndvi")
+    ndvi = arrays["ndvi"].chunk({"time": -1})
+    lc = nested_land_cover(ctx)
+    like = ndvi.isel(time=0, drop=True)
+    f, f_source = _climate_factor(ctx, like, p)
+    lc_years = lc.time.dt.year.values
+    stock = soc.soc_stock(arrays["soc"], lc.chunk({"time": -1}), f)
+    periods = {"baseline": (ctx.spec.periods.baseline.as_tuple(), ctx.spec.periods.baseline.as_tuple())}
+    periods.update({n: (rp.productivity.as_tuple(), ctx.spec.periods.land_cover_years(n))
+                    for n, rp in ctx.spec.periods.reporting.items()})
+    layers = {}
+    for name, ((pa, pb), (la, lb)) in periods.items():
+        series = ndvi.sel(time=(ndvi.time.dt.year >= pa) & (ndvi.time.dt.year <= pb))
+        land_unit = year_map(lc, la, "land_cover")
+        lpd = prod.productivity(series, land_unit, method=p.method)
+        lc_a, lc_b = year_map(lc, la, "land_cover"), year_map(lc, lb, "land_cover")
+        lc_deg = landcover.land_cover_degradation(lc_a, lc_b)
+        s_a, s_b = year_map(stock, la, "soc"), year_map(stock, lb, "soc")
+        soc_deg = soc.soc_degradation(s_a, s_b, lc_a, lc_b, threshold=p.soc_threshold_pct)
+        combined = sdg.one_out_all_out(lpd["lpd"], lc_deg, soc_deg)
+        layers[name] = {"lpd": lpd["lpd"], "soc_degradation": soc_deg, "soc_change": soc.soc_change(s_a, s_b),
+                        "sdg": combined, "soc_start": s_a, "soc_end": s_b}
+    keys = [(n, k) for n in layers for k in layers[n]]
+    computed = dask.compute(*(layers[n][k] for n, k in keys))
+    for (n, k), v in zip(keys, computed):
+        layers[n][k] = ctx.georef(v)
+    regions = ctx.region_set(like)
+    area = ctx.cell_area(like)
+    zones = zones_on(ctx, like)
+    from dldd.indicators.aridity import ARIDITY_ZONES
+
+    def tab(da, legend, period, by_zone=False):
+        kw = dict(zones=zones, zone_legend=ARIDITY_ZONES) if (by_zone and zones is not None) else {}
+        t = class_areas(da, regions.weights, area, legend, region_info=regions.info, **kw)
+        t.insert(1, "period", period)
+        return t
+
+    ctx.write_table("so1_2_productivity", pd.concat([tab(layers[n]["lpd"], SDG3, n) for n in layers], ignore_index=True))
+    ctx.write_table("so1_3_soc_degradation", pd.concat([tab(layers[n]["soc_degradation"], SDG3, n) for n in layers], ignore_index=True))
+    soc_rows = []
+    for n, (_, (la, lb)) in periods.items():
+        a = weighted_means(layers[n]["soc_start"], regions.weights, area, region_info=regions.info, name="soc_t_ha")
+        b = weighted_means(layers[n]["soc_end"], regions.weights, area, region_info=regions.info, name="soc_t_ha")
+        a.insert(1, "period", n)
+        a.insert(2, "year_start", la)
+        a["year_end"] = lb
+        a["mean_soc_end_t_ha"] = b["mean_soc_t_ha"].values
+        # stock in t: mean t/ha x area (km2 -> ha: x 100)
+        a["stock_start_Mt"] = a["mean_soc_t_ha"] * a["area_with_data_km2"] * 100 / 1e6
+        a["stock_end_Mt"] = b["mean_soc_t_ha"].values * b["area_with_data_km2"].values * 100 / 1e6
+        soc_rows.append(a.rename(columns={"mean_soc_t_ha": "mean_soc_start_t_ha"}))
+    ctx.write_table("so1_3_soc_stock", pd.concat(soc_rows, ignore_index=True))
+    ctx.write_table("so1_4_sdg_15_3_1", pd.concat([tab(layers[n]["sdg"], SDG3, n, by_zone=False) for n in layers], ignore_index=True))
+    if zones is not None:
+        ctx.write_table("so1_4_sdg_15_3_1_by_dryland_zone",
+                        pd.concat([tab(layers[n]["sdg"], SDG3, n, by_zone=True) for n in layers], ignore_index=True))
+    status3, status7 = [], []
+    for n in periods:
+        ctx.write_map(f"lpd_{n}", layers[n]["lpd"])
+        ctx.write_map(f"sdg_15_3_1_{n}", layers[n]["sdg"])
+        ctx.write_map(f"soc_change_{n}", layers[n]["soc_change"])
+        if n == "baseline":
+            continue
+        s3 = ctx.georef(sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"]).compute())
+        s7 = ctx.georef(sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"], form="seven").compute())
+        ctx.write_map(f"sdg_status_{n}", s3)
+        ctx.write_map(f"sdg_status7_{n}", s7)
+        status3.append(tab(s3, SDG3, n))
+        status7.append(tab(s7, STATUS7, n))
+    if status3:
+        ctx.write_table("so1_4_status", pd.concat(status3, ignore_index=True))
+        ctx.write_table("so1_4_status7", pd.concat(status7, ignore_index=True))
+    ctx.write_table("sdg_15_3_1_summary", _summary(ctx.tables["so1_4_sdg_15_3_1"]))
+    ctx.summary["sdg_15_3_1"] = {"method": p.method, "periods": {n: {"productivity": list(a), "land_cover": list(b)}
+                                                                 for n, (a, b) in periods.items()},
+                                 "soc_climate_factor": f_source}
+
+
+def _summary(t: pd.DataFrame) -> pd.DataFrame:
+    """Per region and period: degraded, stable, improved and no-data km², land area and % degraded."""
+    wide = t.pivot_table(index=["region", "name", "subregion", "period"], columns="class", values="area_km2",
+                         aggfunc="sum").reset_index()
+    for c in ("degraded", "stable", "improved", "no data"):
+        if c not in wide:
+            wide[c] = 0.0
+    wide["land_area_km2"] = wide[["degraded", "stable", "improved", "no data"]].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        wide["degraded_pct"] = 100 * wide["degraded"] / (wide["land_area_km2"] - wide["no data"])
+    wide.columns.name = None
+    return wide.rename(columns={"degraded": "degraded_km2", "stable": "stable_km2", "improved": "improved_km2",
+                                "no data": "no_data_km2"})
+
+
+STAGE = Stage(
+    name="sdg_15_3_1",
+    description="SDG 15.3.1: productivity, land cover, SOC, one out all out and status (SO1-2..SO1-4)",
+    needs=("ndvi", "land_cover", "soc"),
+    params=SdgParams,
+    run=run,
+    after=("aridity", "land_cover"),
+)

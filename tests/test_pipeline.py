@@ -1,0 +1,100 @@
+"""End to end: a small demo scene through the pipeline and the command line; areas add up, labels say synthetic."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dldd.cli import app
+from dldd.demo import demo_indicators
+from dldd.demo.scenes import write_scene
+from dldd.pipeline import run_assessment
+from dldd.spec import load_spec
+
+# small versions of the demo scenes (same code path as `dldd demo`)
+SMALL = {
+    "local": dict(res=0.05, climate_res=0.1),
+    "regional": dict(res=0.5, climate_res=1.0, extent=(46.0, 35.0, 88.0, 56.0), regions=["Central Asia"]),
+}
+
+
+@pytest.fixture(scope="module", params=list(SMALL))
+def run(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(request.param)
+    spec_path = write_scene(request.param, folder, indicators=demo_indicators(request.param), **SMALL[request.param])
+    spec = load_spec(spec_path)
+    ctx = run_assessment(spec, folder)
+    return request.param, folder, spec, ctx
+
+
+def test_land_cover_areas_add_up_to_region_area(run):
+    _, folder, spec, ctx = run
+    t = pd.read_csv(folder / "tables" / "so1_1_land_cover_areas.csv")
+    areas = {r.id: r.area_km2 for r in ctx.regions}
+    for (region, year), rows in t.groupby(["region", "year"]):
+        assert rows.area_km2.sum() == pytest.approx(areas[region], rel=0.005), (region, year)
+
+
+def test_everything_is_labelled_synthetic(run):
+    _, folder, spec, _ = run
+    for csv in (folder / "tables").glob("*.csv"):
+        assert (pd.read_csv(csv)["data"] == "synthetic demonstration data").all(), csv
+    import rasterio
+
+    for tif in (folder / "maps").glob("*.tif"):
+        with rasterio.open(tif) as src:
+            assert src.tags().get("synthetic") == "true", tif
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["synthetic"] is True
+    assert all(len(f["sha256"]) == 64 for files in manifest["inputs"].values() for f in files)
+    assert "numpy" in manifest["versions"] and manifest["timings_s"]["total"] > 0
+
+
+def test_drought_tables_cover_every_block(run):
+    _, folder, _, _ = run
+    t = pd.read_csv(folder / "tables" / "so3_1_hazard_blocks.csv")
+    assert sorted(t.block.unique()) == ["2000-2003", "2004-2007", "2008-2011", "2012-2015", "2016-2019", "2020-2023"]
+    # the planted drought years (DROUGHT_YEARS) have more land in moderate or worse drought than the others
+    from dldd.demo.scenes import DROUGHT_YEARS
+
+    y = pd.read_csv(folder / "tables" / "so3_1_hazard_areas.csv")
+    dry = y[y["class"].isin(["moderate drought", "severe drought", "extreme drought"])].groupby("year").share_pct.sum()
+    planted = dry[dry.index.isin(list(DROUGHT_YEARS))]
+    assert planted.mean() > 2 * dry[~dry.index.isin(list(DROUGHT_YEARS))].mean()
+
+
+def test_local_scene_is_hyper_arid(run):
+    scene, folder, _, _ = run
+    if scene != "local":
+        pytest.skip("the Hotan check applies to the local scene only")
+    t = pd.read_csv(folder / "tables" / "aridity_zone_areas.csv")
+    latest = t[t.period == t.period.max()]
+    assert latest.set_index("class").area_km2["hyper-arid"] / latest.area_km2.sum() > 0.8
+
+
+def test_cli_spec_check_and_errors(tmp_path):
+    runner = CliRunner()
+    spec = write_scene("local", tmp_path, indicators={"land_cover": {}}, res=0.1, climate_res=0.5)
+    r = runner.invoke(app, ["spec", "check", str(spec)])
+    assert r.exit_code == 0, r.output
+    assert "valid" in r.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(spec.read_text().replace("scale_factor: 0.0001", "scale_factor: lots"))
+    r = runner.invoke(app, ["spec", "check", str(bad)])
+    assert r.exit_code == 2
+    assert "inputs.ndvi.scale_factor" in r.output
+    r = runner.invoke(app, ["--version"])
+    assert r.output.startswith("dldd ")
+
+
+def test_regions_list_csv():
+    r = CliRunner().invoke(app, ["regions", "list", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(__import__("io").StringIO(r.output))
+    assert list(rows.columns[:4]) == ["iso3", "name", "subregion", "area_km2"]
+    # METHODS 7 lists 84 countries in nine sub-regions; every one has a polygon and a sub-region
+    assert len(rows) == 84 and rows.subregion.notna().all() and rows.subregion.nunique() == 9
+    kaz = rows.set_index("iso3").loc["KAZ", "area_km2"]
+    assert kaz == pytest.approx(2_724_900, rel=0.02)
