@@ -1,0 +1,899 @@
+"""Sensitivity to desertification: MEDALUS Environmentally Sensitive Area Index (ESAI).
+
+Kosmas, Kirkby & Geeson 1999, *The Medalus project: Mediterranean desertification and land use. Manual on
+key indicators of desertification and mapping environmentally sensitive areas* (EUR 18882) - "Kosmas99";
+numbers as in METHODS section 4.
+
+Flow: raw layers -> scores (``*_score`` functions, tables below as named constants) -> the four quality
+indices (geometric means of their scores) -> ESAI = (SQI CQI VQI MQI)^(1/4) -> quality classes and the
+eight ESA classes (int8 codes with a :class:`~dldd.core.legend.Legend`).
+
+Scores are >= 1 (1 = least sensitive). Most tables run to 2, but soil depth (up to 4) and rainfall (up
+to 4) run higher (Kosmas99), so ESAI can exceed 2 (its upper bound with every table at its maximum is
+:data:`ESAI_MAX`). The geometric means keep every index between the smallest and largest of its scores.
+
+Table boundaries: each :class:`ScoreTable` lists ascending edges and, per edge, whether a value lying
+exactly on it takes the class above (``True``) or below (``False``). The choices follow the strict
+inequalities of the tables (e.g. rock fragments "> 60 %" is score 1.0, so 60 % itself scores 1.3); where a
+table leaves an interior edge to both neighbours (depth 30 cm, slope 18 %), the value on the edge goes
+to the class above (edges are lower-inclusive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from dldd.core.legend import CLASS_NODATA, Legend
+from dldd.errors import InputError
+
+REFERENCE_KOSMAS99 = (
+    "Kosmas C., Kirkby M., Geeson N. (1999) The Medalus project: manual on key indicators of "
+    "desertification and mapping environmentally sensitive areas to desertification. EUR 18882."
+)
+REFERENCE_FVC = (
+    "Gutman G., Ignatov A. (1998) The derivation of the green vegetation fraction from NOAA/AVHRR data "
+    "for use in numerical weather prediction models. Int. J. Remote Sens. 19(8), 1533-1543."
+)
+
+# --------------------------------------------------------------------------------------------------
+# Generic binning by edges (also used by dldd.indicators.sand for the drift-potential energy classes)
+# --------------------------------------------------------------------------------------------------
+
+
+def bin_by_edges(x: xr.DataArray, edges, upper_at_edge) -> xr.DataArray:
+    """Bin index 0..len(edges) of ``x`` against ascending ``edges``; -1 where ``x`` is NaN.
+
+    ``upper_at_edge[i]`` says whether a value equal to ``edges[i]`` goes to bin ``i + 1`` (True) or to
+    bin ``i`` (False). Lazy on dask arrays.
+    """
+    edges = tuple(float(e) for e in edges)
+    upper_at_edge = tuple(bool(u) for u in upper_at_edge)
+    if len(edges) != len(upper_at_edge):
+        raise InputError(f"bin_by_edges: {len(edges)} edges but {len(upper_at_edge)} edge rules")
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise InputError(f"bin_by_edges: edges must be strictly ascending, found {edges}")
+    idx = xr.zeros_like(x, dtype=np.int8)
+    for e, up in zip(edges, upper_at_edge):
+        idx = idx + ((x >= e) if up else (x > e)).astype(np.int8)
+    return xr.where(x.notnull(), idx, np.int8(-1)).astype(np.int8)
+
+
+def class_raster(
+    x: xr.DataArray, edges, upper_at_edge, codes, legend: Legend, attrs: Mapping | None = None
+) -> xr.DataArray:
+    """int8 class raster: ``codes[i]`` for bin ``i`` of :func:`bin_by_edges`, CLASS_NODATA for NaN."""
+    if len(codes) != len(edges) + 1:
+        raise InputError(f"class_raster: {len(edges)} edges need {len(edges) + 1} codes, found {len(codes)}")
+    idx = bin_by_edges(x, edges, upper_at_edge)
+    out = xr.full_like(idx, CLASS_NODATA, dtype=np.int8)
+    for i, code in enumerate(codes):
+        out = xr.where(idx == i, np.int8(code), out)
+    out = out.astype(np.int8)
+    out.attrs = {
+        **(dict(attrs) if attrs else {}),
+        "_FillValue": CLASS_NODATA,
+        "legend": legend.name,
+        "flag_values": list(legend.codes),
+        "flag_meanings": " ".join(c.name.replace(" ", "_") for c in legend.classes),
+    }
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Score tables (Kosmas99; METHODS section 4)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """Score of a continuous variable by ascending class edges.
+
+    ``scores[i]`` applies between ``edges[i-1]`` and ``edges[i]``; ``upper_at_edge[i]`` says whether a
+    value exactly on ``edges[i]`` takes ``scores[i + 1]`` (True) or ``scores[i]`` (False).
+    """
+
+    name: str
+    units: str
+    edges: tuple[float, ...]
+    upper_at_edge: tuple[bool, ...]
+    scores: tuple[float, ...]
+    source: str = "Kosmas99"
+
+    def __post_init__(self):
+        if len(self.scores) != len(self.edges) + 1 or len(self.upper_at_edge) != len(self.edges):
+            raise ValueError(f"ScoreTable {self.name}: inconsistent lengths")
+
+
+@dataclass(frozen=True)
+class CategoryScores:
+    """Score of a categorical layer: ``scores[code]``, with class names for the documentation."""
+
+    name: str
+    scores: Mapping[int, float]
+    names: Mapping[int, str]
+    source: str = "Kosmas99"
+
+
+# ---- Soil quality (SQI) ----
+
+#: USDA texture classes as coded by OpenLandMap / SoilGrids "texture class USDA" (1 Cl .. 12 Sa).
+USDA_TEXTURE_CODES: Mapping[int, str] = {
+    1: "C", 2: "SiC", 3: "SC", 4: "CL", 5: "SiCL", 6: "SCL",
+    7: "L", 8: "SiL", 9: "SL", 10: "Si", 11: "LS", 12: "S",
+}
+
+#: Texture score by USDA class abbreviation (Kosmas99; METHODS 4): L/SCL/SL/LS/CL 1.0, SC/SiL/SiCL 1.2,
+#: Si/C/SiC 1.6, S 2.0.
+TEXTURE_CLASS_SCORES: Mapping[str, float] = {
+    "L": 1.0, "SCL": 1.0, "SL": 1.0, "LS": 1.0, "CL": 1.0,
+    "SC": 1.2, "SiL": 1.2, "SiCL": 1.2,
+    "Si": 1.6, "C": 1.6, "SiC": 1.6,
+    "S": 2.0,
+}
+
+#: Parent material classes (Kosmas99): 1 good (shale, schist, basic, ultrabasic, conglomerates,
+#: unconsolidated) 1.0; 2 moderate (limestone, marble, granite, rhyolite, ignimbrite, gneiss, siltstone,
+#: sandstone) 1.7; 3 poor (marl, pyroclastics) 2.0.
+PARENT_MATERIAL_SCORES = CategoryScores(
+    "parent material", {1: 1.0, 2: 1.7, 3: 2.0}, {1: "good", 2: "moderate", 3: "poor"}
+)
+
+#: Rock fragments (% of surface): > 60 % 1.0, 20-60 % 1.3, < 20 % 2.0 (Kosmas99).
+ROCK_FRAGMENT_TABLE = ScoreTable("rock fragments", "%", (20.0, 60.0), (True, False), (2.0, 1.3, 1.0))
+
+#: Soil depth (cm): > 75 cm 1, 30-75 cm 2, 15-30 cm 3, < 15 cm 4 (Kosmas99).
+DEPTH_TABLE = ScoreTable("soil depth", "cm", (15.0, 30.0, 75.0), (True, True, False), (4.0, 3.0, 2.0, 1.0))
+
+#: Slope (%): < 6 % 1.0, 6-18 % 1.2, 18-35 % 1.5, > 35 % 2.0 (Kosmas99).
+SLOPE_TABLE = ScoreTable("slope", "%", (6.0, 18.0, 35.0), (True, True, False), (1.0, 1.2, 1.5, 2.0))
+
+#: Drainage classes (Kosmas99): 1 well drained 1.0, 2 imperfectly drained 1.2, 3 poorly drained 2.0.
+DRAINAGE_SCORES = CategoryScores(
+    "drainage", {1: 1.0, 2: 1.2, 3: 2.0}, {1: "well drained", 2: "imperfectly drained", 3: "poorly drained"}
+)
+
+# ---- Climate quality (CQI) ----
+
+#: Annual rainfall (mm): > 650 mm 1, 280-650 mm 2, < 280 mm 4 (Kosmas99).
+RAINFALL_TABLE = ScoreTable("annual rainfall", "mm", (280.0, 650.0), (True, False), (4.0, 2.0, 1.0))
+
+#: Aridity score from the Bagnouls-Gaussen index (Kosmas99): < 50 1.0, 50-75 1.1, 75-100 1.2,
+#: 100-125 1.4, 125-150 1.8, > 150 2.0.
+BGI_TABLE = ScoreTable(
+    "Bagnouls-Gaussen aridity index", "1",
+    (50.0, 75.0, 100.0, 125.0, 150.0), (True, True, True, True, False),
+    (1.0, 1.1, 1.2, 1.4, 1.8, 2.0),
+)
+
+#: Aridity score from the UNEP aridity index classes (AI = P/PET; METHODS 3): hyper-arid < 0.05,
+#: arid 0.05-0.20, semi-arid 0.20-0.50, dry sub-humid 0.50-0.65, humid >= 0.65. The scores per class
+#: are a dldd default (not Kosmas99, which scores BGI): they span the same 1..2 range as the BGI scores.
+#: Pass another ``ScoreTable`` (e.g. hyper-arid edge 0.03, Global Aridity Index v3) to change them.
+AI_CLASS_TABLE = ScoreTable(
+    "aridity index P/PET", "1",
+    (0.05, 0.20, 0.50, 0.65), (True, True, True, True),
+    (2.0, 1.8, 1.4, 1.2, 1.0),
+    source="UNEP aridity classes (METHODS 3); scores: dldd default",
+)
+
+#: Aspect (Kosmas99): sheltered (pole-facing, NW-N-NE) 1.0, exposed (equator-facing, SW-S-SE) 2.0.
+ASPECT_SHELTERED_SCORE = 1.0
+ASPECT_EXPOSED_SCORE = 2.0
+EAST_DEG, WEST_DEG, FULL_CIRCLE = 90.0, 270.0, 360.0
+
+# ---- Vegetation quality (VQI) ----
+
+#: Fire risk classes (Kosmas99): 1 low, 2 moderate, 3 high, 4 very high.
+FIRE_RISK_SCORES = CategoryScores(
+    "fire risk", {1: 1.0, 2: 1.3, 3: 1.6, 4: 2.0}, {1: "low", 2: "moderate", 3: "high", 4: "very high"}
+)
+#: Erosion protection classes (Kosmas99): 1 very high .. 5 very low.
+EROSION_PROTECTION_SCORES = CategoryScores(
+    "erosion protection", {1: 1.0, 2: 1.3, 3: 1.6, 4: 1.8, 5: 2.0},
+    {1: "very high", 2: "high", 3: "moderate", 4: "low", 5: "very low"},
+)
+#: Drought resistance classes (Kosmas99): 1 very high .. 5 very low.
+DROUGHT_RESISTANCE_SCORES = CategoryScores(
+    "drought resistance", {1: 1.0, 2: 1.2, 3: 1.4, 4: 1.7, 5: 2.0},
+    {1: "very high", 2: "high", 3: "moderate", 4: "low", 5: "very low"},
+)
+#: Plant cover (%): > 40 % 1.0, 10-40 % 1.8, < 10 % 2.0 (Kosmas99).
+PLANT_COVER_TABLE = ScoreTable("plant cover", "%", (10.0, 40.0), (True, False), (2.0, 1.8, 1.0))
+
+#: Vegetation classes (fire risk, erosion protection, drought resistance class codes) per UNCCD land cover
+#: class (1..7, dldd.core.legend.UNCCD_LAND_COVER). A dldd default mapping Kosmas99's vegetation types
+#: onto the seven classes for drylands; artificial (5) and water (7) are not assessed (no data).
+#: tree-covered ~ deciduous/riparian forest; grassland ~ dry grass/shrubland; cropland ~ annual cereals;
+#: wetland ~ permanent moist vegetation; other land ~ bare land.
+UNCCD_VEGETATION_CLASSES: Mapping[int, tuple[int, int, int]] = {
+    1: (2, 3, 3),  # tree-covered: moderate fire risk, moderate protection, moderate drought resistance
+    2: (2, 3, 4),  # grassland: moderate fire risk, moderate protection, low drought resistance
+    3: (2, 5, 5),  # cropland: moderate fire risk (cereals), very low protection and resistance
+    4: (1, 1, 1),  # wetland
+    6: (1, 5, 5),  # other land (bare): low fire risk, very low protection and resistance
+}
+
+# ---- Management quality (MQI) ----
+
+#: Land-use intensity classes (Kosmas99): 1 low 1.0, 2 medium 1.5, 3 high 2.0.
+LAND_USE_INTENSITY_SCORES = CategoryScores(
+    "land-use intensity", {1: 1.0, 2: 1.5, 3: 2.0}, {1: "low", 2: "medium", 3: "high"}
+)
+#: Policy enforcement, as the share (%) of the area protected: > 75 % 1, 25-75 % 1.5, < 25 % 2 (Kosmas99).
+POLICY_TABLE = ScoreTable("policy enforcement (area protected)", "%", (25.0, 75.0), (True, False), (2.0, 1.5, 1.0))
+
+#: The score used for a missing optional layer when ``missing="neutral"``: the lowest-sensitivity score,
+#: 1.0 in every Kosmas99 table. It biases the index towards *less* sensitive (an optimistic choice),
+#: which the output's attributes record.
+NEUTRAL_SCORE = 1.0
+
+#: Score range accepted by the quality indices (Kosmas99 scores run from 1 to 4).
+SCORE_MIN, SCORE_MAX = 1.0, 4.0
+
+# --------------------------------------------------------------------------------------------------
+# Quality indices, classes, ESA classes (METHODS 4)
+# --------------------------------------------------------------------------------------------------
+
+#: Layers of each quality index, in order.
+SQI_LAYERS = ("texture", "parent_material", "rock_fragments", "depth", "slope", "drainage")
+CQI_LAYERS = ("rainfall", "aridity", "aspect")
+VQI_LAYERS = ("fire_risk", "erosion_protection", "drought_resistance", "plant_cover")
+MQI_LAYERS = ("land_use_intensity", "policy")
+
+#: Quality class edges (Kosmas99; METHODS 4): high / moderate / low quality. ``(edges, upper_at_edge)``.
+#: SQI < 1.13 high, 1.13-1.46 moderate, > 1.46 low; CQI 1.15 / 1.81; VQI 1.13 / 1.38;
+#: MQI <= 1.25 high, 1.26-1.50 moderate, >= 1.51 low (values in the gaps 1.25-1.26 and 1.50-1.51 go to
+#: the class above, i.e. the edges are taken as 1.25 and 1.50 with the edge value in the class below).
+QUALITY_EDGES: Mapping[str, tuple[tuple[float, float], tuple[bool, bool]]] = {
+    "soil": ((1.13, 1.46), (True, False)),
+    "climate": ((1.15, 1.81), (True, False)),
+    "vegetation": ((1.13, 1.38), (True, False)),
+    "management": ((1.25, 1.50), (False, False)),
+}
+QUALITY_HIGH, QUALITY_MODERATE, QUALITY_LOW = 1, 2, 3
+QUALITY_LEGEND = Legend.from_pairs(
+    "medalus_quality",
+    [(QUALITY_HIGH, "high quality", "#1a9641"), (QUALITY_MODERATE, "moderate quality", "#ffffbf"),
+     (QUALITY_LOW, "low quality", "#d7191c")],
+    description="MEDALUS quality classes of SQI, CQI, VQI and MQI (Kosmas99)",
+)
+
+#: ESA classes on ESAI (METHODS 4, after Kosmas99): N < 1.17; P 1.17-1.225; F1 1.225-1.275;
+#: F2 1.275-1.325; F3 1.325-1.375; C1 1.375-1.425; C2 1.425-1.53; C3 > 1.53. Edges are lower-inclusive
+#: except 1.53, which belongs to C2 ("> 1.53" is C3).
+ESA_EDGES = (1.17, 1.225, 1.275, 1.325, 1.375, 1.425, 1.53)
+ESA_UPPER_AT_EDGE = (True, True, True, True, True, True, False)
+ESA_N, ESA_P, ESA_F1, ESA_F2, ESA_F3, ESA_C1, ESA_C2, ESA_C3 = 1, 2, 3, 4, 5, 6, 7, 8
+ESA_LEGEND = Legend.from_pairs(
+    "medalus_esa",
+    [
+        (ESA_N, "N", "#1a9850"), (ESA_P, "P", "#91cf60"),
+        (ESA_F1, "F1", "#d9ef8b"), (ESA_F2, "F2", "#ffffbf"), (ESA_F3, "F3", "#fee08b"),
+        (ESA_C1, "C1", "#fc8d59"), (ESA_C2, "C2", "#e34a33"), (ESA_C3, "C3", "#b30000"),
+    ],
+    description="MEDALUS environmentally sensitive area types: N non-affected, P potential, "
+    "F1-F3 fragile, C1-C3 critical (Kosmas99)",
+)
+
+#: Highest ESAI the Kosmas99 tables allow (every layer at its table maximum).
+ESAI_MAX = float(
+    (
+        (2.0 * 2.0 * 2.0 * 4.0 * 2.0 * 2.0) ** (1 / 6)  # SQI: texture, parent, rock, depth, slope, drainage
+        * (4.0 * 2.0 * ASPECT_EXPOSED_SCORE) ** (1 / 3)  # CQI: rainfall, aridity, aspect
+        * (2.0 * 2.0 * 2.0 * 2.0) ** (1 / 4)  # VQI
+        * (2.0 * 2.0) ** (1 / 2)  # MQI
+    )
+    ** (1 / 4)
+)
+
+#: Default NDVI end members of the dimidiate-pixel model: bare soil 0.05, full vegetation 0.80. Fixed
+#: values (rather than scene percentiles) make cover independent of the extent of the assessment area;
+#: 0.05 sits in the bare-sand range of drylands (0.04-0.08, DESIGN) and 0.80 is a dense-canopy NDVI.
+NDVI_SOIL_DEFAULT = 0.05
+NDVI_VEG_DEFAULT = 0.80
+#: Percentiles used with ``end_members="percentile"`` (a common scene-based alternative).
+NDVI_SOIL_PERCENTILE = 5.0
+NDVI_VEG_PERCENTILE = 95.0
+
+PERCENT = 100.0
+#: Months in a year, for the Bagnouls-Gaussen index.
+MONTHS_PER_YEAR = 12
+#: Bagnouls-Gaussen dry-month test 2 t - P > 0: temperature factor (P in mm, t in degC).
+BGI_TEMPERATURE_FACTOR = 2.0
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_dask(da: xr.DataArray) -> bool:
+    return da.chunks is not None
+
+
+def _check_range(da: xr.DataArray, name: str, lo: float | None, hi: float | None, what: str) -> None:
+    """Raise InputError if finite values of a numpy-backed array fall outside [lo, hi] (dask: skipped)."""
+    if _is_dask(da) or da.size == 0:
+        return
+    vals = np.asarray(da.values, dtype=float)
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return
+    vmin, vmax = float(vals.min()), float(vals.max())
+    if (lo is not None and vmin < lo) or (hi is not None and vmax > hi):
+        raise InputError(f"{name}: values range from {vmin:g} to {vmax:g}; expected {what}")
+
+
+def _as_float(da, name: str) -> xr.DataArray:
+    if not isinstance(da, xr.DataArray):
+        raise InputError(f"{name}: expected an xarray.DataArray, found {type(da).__name__}")
+    return da.astype(float)
+
+
+def _score_attrs(name: str, units_in: str, method: str, source: str) -> dict:
+    return {
+        "units": "1",
+        "long_name": f"MEDALUS score of {name}",
+        "method": method,
+        "parameters": f"input units {units_in}",
+        "references": REFERENCE_KOSMAS99 if "Kosmas99" in source else source,
+    }
+
+
+def score_table(x: xr.DataArray, table: ScoreTable, name: str | None = None) -> xr.DataArray:
+    """Score a continuous layer with a :class:`ScoreTable`; NaN stays NaN."""
+    name = name or table.name
+    x = _as_float(x, name)
+    idx = bin_by_edges(x, table.edges, table.upper_at_edge)
+    out = xr.full_like(x, np.nan, dtype=float)
+    for i, s in enumerate(table.scores):
+        out = xr.where(idx == i, s, out)
+    out.attrs = _score_attrs(
+        table.name, table.units,
+        f"score by class edges {table.edges} ({table.units}) -> {table.scores}", table.source,
+    )
+    return out
+
+
+def score_categories(codes: xr.DataArray, table: CategoryScores, name: str | None = None) -> xr.DataArray:
+    """Score a categorical layer of integer class codes; CLASS_NODATA and NaN give NaN.
+
+    Codes that are not in the table raise :class:`InputError` (checked on numpy-backed arrays; on dask
+    arrays they give NaN).
+    """
+    name = name or table.name
+    if not isinstance(codes, xr.DataArray):
+        raise InputError(f"{name}: expected an xarray.DataArray of class codes, found {type(codes).__name__}")
+    c = codes.astype(float)
+    if not _is_dask(c):
+        vals = np.asarray(c.values)
+        vals = vals[np.isfinite(vals) & (vals != CLASS_NODATA)]
+        unknown = sorted(set(np.unique(vals).tolist()) - {float(k) for k in table.scores})
+        if unknown:
+            raise InputError(
+                f"{name}: class codes {unknown[:10]} are not in the {table.name} table; expected codes "
+                f"{sorted(table.scores)} ({', '.join(f'{k} {v}' for k, v in table.names.items())})"
+            )
+    out = xr.full_like(c, np.nan, dtype=float)
+    for code, s in table.scores.items():
+        out = xr.where(c == code, s, out)
+    out.attrs = _score_attrs(
+        table.name, "class code",
+        "score by class: " + ", ".join(f"{k} {table.names[k]} {v}" for k, v in table.scores.items()),
+        table.source,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring functions from raw inputs
+# --------------------------------------------------------------------------------------------------
+
+
+def usda_texture_class(sand: xr.DataArray, clay: xr.DataArray) -> xr.DataArray:
+    """USDA texture class code (:data:`USDA_TEXTURE_CODES`, 1 C .. 12 S) from sand and clay in %.
+
+    Silt = 100 - sand - clay. Rules of the USDA texture triangle (Soil Survey Manual), applied so that a
+    point on a class line takes the class whose definition includes that line. int8, CLASS_NODATA where
+    an input is NaN or sand + clay > 100.
+    """
+    sand = _as_float(sand, "sand")
+    clay = _as_float(clay, "clay")
+    _check_range(sand, "sand", 0.0, PERCENT, "percent in [0, 100]")
+    _check_range(clay, "clay", 0.0, PERCENT, "percent in [0, 100]")
+    silt = PERCENT - sand - clay
+    code = {v: k for k, v in USDA_TEXTURE_CODES.items()}
+    # Ordered rules (first match wins); each is the USDA definition of the class.
+    rules = [
+        ("S", silt + 1.5 * clay < 15),
+        ("LS", (silt + 1.5 * clay >= 15) & (silt + 2 * clay < 30)),
+        ("SL", ((clay >= 7) & (clay < 20) & (sand > 52) & (silt + 2 * clay >= 30))
+         | ((clay < 7) & (silt < 50) & (silt + 2 * clay >= 30))),
+        ("L", (clay >= 7) & (clay < 27) & (silt >= 28) & (silt < 50) & (sand <= 52)),
+        ("SiL", ((silt >= 50) & (clay >= 12) & (clay < 27)) | ((silt >= 50) & (silt < 80) & (clay < 12))),
+        ("Si", (silt >= 80) & (clay < 12)),
+        ("SCL", (clay >= 20) & (clay < 35) & (silt < 28) & (sand > 45)),
+        ("CL", (clay >= 27) & (clay < 40) & (sand > 20) & (sand <= 45)),
+        ("SiCL", (clay >= 27) & (clay < 40) & (sand <= 20)),
+        ("SC", (clay >= 35) & (sand > 45)),
+        ("SiC", (clay >= 40) & (silt >= 40)),
+        ("C", (clay >= 40) & (sand <= 45) & (silt < 40)),
+    ]
+    out = xr.full_like(sand, CLASS_NODATA, dtype=np.int8)
+    for cls, cond in reversed(rules):  # reversed so that the first rule wins
+        out = xr.where(cond, np.int8(code[cls]), out)
+    valid = sand.notnull() & clay.notnull() & (silt >= 0)
+    out = xr.where(valid, out, np.int8(CLASS_NODATA)).astype(np.int8)
+    out.attrs = {
+        "units": "1", "long_name": "USDA soil texture class", "_FillValue": CLASS_NODATA,
+        "method": "USDA texture triangle from sand, silt, clay %",
+        "flag_values": list(USDA_TEXTURE_CODES), "flag_meanings": " ".join(USDA_TEXTURE_CODES.values()),
+        "parameters": "", "references": "USDA Soil Survey Manual (texture triangle); codes as OpenLandMap",
+    }
+    return out
+
+
+def texture_score(texture: xr.DataArray, *, codes: Mapping[int, str] = USDA_TEXTURE_CODES,
+                  scores: Mapping[str, float] = TEXTURE_CLASS_SCORES) -> xr.DataArray:
+    """Texture score from USDA texture class codes (``codes`` maps code -> class; Kosmas99 scores)."""
+    missing = set(codes.values()) - set(scores)
+    if missing:
+        raise InputError(f"texture_score: no score for texture classes {sorted(missing)}")
+    table = CategoryScores("texture", {k: scores[v] for k, v in codes.items()}, dict(codes))
+    return score_categories(texture, table, "texture")
+
+
+def parent_material_score(parent_material: xr.DataArray, *, table: CategoryScores = PARENT_MATERIAL_SCORES):
+    """Parent material score from class codes 1 good, 2 moderate, 3 poor (Kosmas99)."""
+    return score_categories(parent_material, table, "parent_material")
+
+
+def rock_fragments_score(rock_fragments: xr.DataArray, *, table: ScoreTable = ROCK_FRAGMENT_TABLE):
+    """Rock fragment score from the surface cover of rock fragments in % (Kosmas99)."""
+    _check_range(rock_fragments, "rock_fragments", 0.0, PERCENT, "percent in [0, 100]")
+    return score_table(rock_fragments, table, "rock_fragments")
+
+
+def depth_score(depth: xr.DataArray, *, table: ScoreTable = DEPTH_TABLE):
+    """Soil depth score from depth in cm (Kosmas99)."""
+    _check_range(depth, "depth", 0.0, None, "soil depth in cm >= 0")
+    return score_table(depth, table, "depth")
+
+
+def slope_score(slope: xr.DataArray, *, table: ScoreTable = SLOPE_TABLE):
+    """Slope score from slope in % (Kosmas99); see :func:`slope_percent` for slope from elevation."""
+    _check_range(slope, "slope", 0.0, None, "slope in % >= 0")
+    return score_table(slope, table, "slope")
+
+
+def drainage_score(drainage: xr.DataArray, *, table: CategoryScores = DRAINAGE_SCORES):
+    """Drainage score from class codes 1 well, 2 imperfectly, 3 poorly drained (Kosmas99)."""
+    return score_categories(drainage, table, "drainage")
+
+
+def rainfall_score(rainfall: xr.DataArray, *, table: ScoreTable = RAINFALL_TABLE):
+    """Rainfall score from mean annual rainfall in mm (Kosmas99)."""
+    _check_range(rainfall, "rainfall", 0.0, None, "annual rainfall in mm >= 0")
+    return score_table(rainfall, table, "rainfall")
+
+
+def bagnouls_gaussen_index(tas: xr.DataArray, pr: xr.DataArray, *, dim: str = "time") -> xr.DataArray:
+    """Annual Bagnouls-Gaussen aridity index BGI = sum over months of (2 t_i - P_i) k_i (Kosmas99).
+
+    ``tas`` monthly mean temperature (degC), ``pr`` monthly precipitation (mm), monthly ``time`` at the
+    first of each month. With monthly data k_i = 1 where 2 t_i - P_i > 0, else 0. Returns one value per
+    calendar year (``time`` at 1 January); years with fewer than 12 valid months are NaN.
+    """
+    tas = _as_float(tas, "tas")
+    pr = _as_float(pr, "pr")
+    if dim not in tas.dims or dim not in pr.dims:
+        raise InputError(f"bagnouls_gaussen_index: tas and pr need a {dim!r} dimension, found {tas.dims}, {pr.dims}")
+    term = BGI_TEMPERATURE_FACTOR * tas - pr
+    dry = term.clip(min=0.0).where(term.notnull())
+    years = dry[dim].dt.year
+    total = dry.groupby(years).sum(dim, skipna=True)
+    count = dry.notnull().groupby(years).sum(dim)
+    total = total.where(count == MONTHS_PER_YEAR)
+    jan1 = np.array([np.datetime64(f"{int(y):04d}-01-01") for y in total["year"].values], dtype="datetime64[ns]")
+    total = total.rename(year=dim).assign_coords({dim: jan1})
+    total.attrs = {
+        "units": "1", "long_name": "Bagnouls-Gaussen aridity index",
+        "method": "sum over months of max(2 t - P, 0) (monthly k_i in {0, 1})",
+        "parameters": f"temperature factor {BGI_TEMPERATURE_FACTOR}", "references": REFERENCE_KOSMAS99,
+    }
+    return total
+
+
+def aridity_score(*, bgi: xr.DataArray | None = None, aridity_index: xr.DataArray | None = None,
+                  bgi_table: ScoreTable = BGI_TABLE, ai_table: ScoreTable = AI_CLASS_TABLE) -> xr.DataArray:
+    """Aridity score: from the Bagnouls-Gaussen index when given (Kosmas99, :data:`BGI_TABLE`), else from
+    the aridity index P/PET by its UNEP classes (:data:`AI_CLASS_TABLE`, a parameter mapping)."""
+    if bgi is not None:
+        _check_range(bgi, "bgi", 0.0, None, "Bagnouls-Gaussen index >= 0")
+        return score_table(bgi, bgi_table, "aridity (BGI)")
+    if aridity_index is None:
+        raise InputError("aridity_score: give either bgi= (Bagnouls-Gaussen index) or aridity_index= (P/PET)")
+    _check_range(aridity_index, "aridity_index", 0.0, None, "aridity index P/PET >= 0")
+    return score_table(aridity_index, ai_table, "aridity (AI)")
+
+
+def aspect_score(aspect: xr.DataArray, *, latitude: xr.DataArray | float | None = None,
+                 sheltered: float = ASPECT_SHELTERED_SCORE, exposed: float = ASPECT_EXPOSED_SCORE) -> xr.DataArray:
+    """Aspect score (Kosmas99): pole-facing slopes ``sheltered`` (1.0), equator-facing ``exposed`` (2.0).
+
+    ``aspect`` in degrees clockwise from north (the direction the slope faces; NaN on flat cells, which
+    score ``sheltered``). Equator-facing means aspect in [90, 270] in the northern hemisphere (E and W
+    exactly count as exposed) and aspect in [0, 90] or [270, 360] in the southern one; ``latitude``
+    (degrees, scalar or broadcastable array) selects the hemisphere, default northern (Kosmas99 is
+    Mediterranean).
+    """
+    aspect = _as_float(aspect, "aspect")
+    _check_range(aspect, "aspect", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
+    south_facing = (aspect >= EAST_DEG) & (aspect <= WEST_DEG)
+    north_facing = (aspect <= EAST_DEG) | (aspect >= WEST_DEG)
+    if latitude is None:
+        exp = south_facing
+    else:
+        lat = latitude if isinstance(latitude, xr.DataArray) else xr.DataArray(float(latitude))
+        exp = xr.where(lat < 0, north_facing, south_facing)
+    out = xr.where(aspect.notnull() & exp, exposed, sheltered).astype(float)
+    out.attrs = _score_attrs(
+        "aspect", "degrees", f"equator-facing {exposed}, pole-facing or flat {sheltered}", "Kosmas99"
+    )
+    return out
+
+
+def fire_risk_score(fire_risk: xr.DataArray, *, table: CategoryScores = FIRE_RISK_SCORES):
+    """Fire risk score from classes 1 low .. 4 very high (Kosmas99)."""
+    return score_categories(fire_risk, table, "fire_risk")
+
+
+def erosion_protection_score(erosion_protection: xr.DataArray, *, table: CategoryScores = EROSION_PROTECTION_SCORES):
+    """Erosion protection score from classes 1 very high .. 5 very low (Kosmas99)."""
+    return score_categories(erosion_protection, table, "erosion_protection")
+
+
+def drought_resistance_score(drought_resistance: xr.DataArray, *, table: CategoryScores = DROUGHT_RESISTANCE_SCORES):
+    """Drought resistance score from classes 1 very high .. 5 very low (Kosmas99)."""
+    return score_categories(drought_resistance, table, "drought_resistance")
+
+
+def vegetation_scores_from_land_cover(
+    land_cover: xr.DataArray, *, classes: Mapping[int, tuple[int, int, int]] = UNCCD_VEGETATION_CLASSES
+) -> dict[str, xr.DataArray]:
+    """Fire risk, erosion protection and drought resistance scores from UNCCD land cover (1..7).
+
+    ``classes`` maps a land cover code to (fire risk, erosion protection, drought resistance) class codes;
+    the default :data:`UNCCD_VEGETATION_CLASSES` is a dldd mapping of Kosmas99's vegetation types. Codes
+    not in the mapping (artificial, water, no data) give NaN. Returns a dict with keys ``fire_risk``,
+    ``erosion_protection``, ``drought_resistance``.
+    """
+    if not isinstance(land_cover, xr.DataArray):
+        raise InputError(f"land_cover: expected an xarray.DataArray, found {type(land_cover).__name__}")
+    lc = land_cover.astype(float)
+    out = {}
+    for j, (key, table) in enumerate(
+        [("fire_risk", FIRE_RISK_SCORES), ("erosion_protection", EROSION_PROTECTION_SCORES),
+         ("drought_resistance", DROUGHT_RESISTANCE_SCORES)]
+    ):
+        s = xr.full_like(lc, np.nan, dtype=float)
+        for lc_code, cls in classes.items():
+            s = xr.where(lc == lc_code, table.scores[cls[j]], s)
+        s.attrs = _score_attrs(
+            table.name, "UNCCD land cover code",
+            f"{table.name} class by land cover " + ", ".join(f"{k}->{v[j]}" for k, v in classes.items()),
+            "Kosmas99; mapping from UNCCD land cover: dldd default",
+        )
+        out[key] = s
+    return out
+
+
+def fractional_vegetation_cover(
+    ndvi: xr.DataArray,
+    *,
+    end_members: str = "fixed",
+    ndvi_soil: float = NDVI_SOIL_DEFAULT,
+    ndvi_veg: float = NDVI_VEG_DEFAULT,
+    soil_percentile: float = NDVI_SOIL_PERCENTILE,
+    veg_percentile: float = NDVI_VEG_PERCENTILE,
+    percent: bool = False,
+) -> xr.DataArray:
+    """Fractional vegetation cover by the dimidiate-pixel model (Gutman & Ignatov 1998).
+
+    FVC = (NDVI - NDVI_soil) / (NDVI_veg - NDVI_soil), clipped to [0, 1]; returns a fraction (units "1"),
+    or % (units "%") with ``percent=True`` (the input of :func:`plant_cover_score` and RWEQ's COG). ``end_members="fixed"`` (default) uses ``ndvi_soil`` 0.05 and
+    ``ndvi_veg`` 0.80; ``"percentile"`` takes the ``soil_percentile`` (5th) and ``veg_percentile`` (95th)
+    percentiles of the whole input (all dimensions; the result then depends on the extent).
+    """
+    ndvi = _as_float(ndvi, "ndvi")
+    _check_range(ndvi, "ndvi", -1.0, 1.0, "NDVI in [-1, 1] (scaled products must be converted at the source)")
+    if end_members == "percentile":
+        arr = ndvi.chunk({d: -1 for d in ndvi.dims}) if _is_dask(ndvi) else ndvi
+        q = arr.quantile([soil_percentile / PERCENT, veg_percentile / PERCENT], skipna=True).values
+        ndvi_soil, ndvi_veg = float(q[0]), float(q[1])
+    elif end_members != "fixed":
+        raise InputError(f"fractional_vegetation_cover: end_members={end_members!r}; expected 'fixed' or 'percentile'")
+    if not ndvi_veg > ndvi_soil:
+        raise InputError(
+            f"fractional_vegetation_cover: NDVI end members soil {ndvi_soil:g}, vegetation {ndvi_veg:g}; "
+            "expected vegetation > soil"
+        )
+    fvc = ((ndvi - ndvi_soil) / (ndvi_veg - ndvi_soil)).clip(0.0, 1.0)
+    if percent:
+        fvc = fvc * PERCENT
+    fvc.attrs = {
+        "units": "%" if percent else "1", "long_name": "fractional vegetation cover",
+        "method": "dimidiate pixel model (NDVI - NDVIsoil)/(NDVIveg - NDVIsoil), clipped to [0, 1]",
+        "parameters": f"end_members={end_members}, ndvi_soil={ndvi_soil:.4g}, ndvi_veg={ndvi_veg:.4g}",
+        "references": REFERENCE_FVC,
+    }
+    return fvc
+
+
+def plant_cover_score(cover: xr.DataArray, *, table: ScoreTable = PLANT_COVER_TABLE):
+    """Plant cover score from cover in % (Kosmas99).
+
+    An array whose attrs say units "1" (a fraction, as :func:`fractional_vegetation_cover` returns by
+    default) is refused: use ``percent=True`` there, or multiply by 100 and set attrs units "%".
+    """
+    if isinstance(cover, xr.DataArray) and cover.attrs.get("units") in ("1", "fraction"):
+        raise InputError(
+            "plant_cover_score: cover has units '1' (a fraction); expected % (fractional_vegetation_cover("
+            "..., percent=True), or multiply by 100 and set attrs units='%')"
+        )
+    _check_range(cover, "cover", 0.0, PERCENT, "plant cover in % [0, 100]")
+    return score_table(cover, table, "plant_cover")
+
+
+def land_use_intensity_score(land_use_intensity: xr.DataArray, *, table: CategoryScores = LAND_USE_INTENSITY_SCORES):
+    """Land-use intensity score from classes 1 low, 2 medium, 3 high (Kosmas99)."""
+    return score_categories(land_use_intensity, table, "land_use_intensity")
+
+
+def policy_score(share_protected: xr.DataArray, *, table: ScoreTable = POLICY_TABLE):
+    """Policy enforcement score from the share of the area protected, in % (Kosmas99)."""
+    _check_range(share_protected, "share_protected", 0.0, PERCENT, "percent in [0, 100]")
+    return score_table(share_protected, table, "policy")
+
+
+# --------------------------------------------------------------------------------------------------
+# Slope and aspect from elevation
+# --------------------------------------------------------------------------------------------------
+
+_GEOGRAPHIC_DIMS = (("lat", "lon"), ("latitude", "longitude"))
+
+
+def _spatial_dims(da: xr.DataArray) -> tuple[str, str]:
+    for ydim, xdim in (("y", "x"), *_GEOGRAPHIC_DIMS):
+        if ydim in da.dims and xdim in da.dims:
+            return ydim, xdim
+    raise InputError(f"elevation: expected spatial dimensions ('y', 'x') or ('lat', 'lon'), found {tuple(da.dims)}")
+
+
+def _grid_kind(da: xr.DataArray, ydim: str, geographic: bool | None) -> tuple[bool, float]:
+    """(is geographic, metres per projected coordinate unit)."""
+    crs = None
+    try:
+        import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+        crs = da.rio.crs
+    except Exception:  # noqa: BLE001 - no CRS information at all is handled below
+        crs = None
+    if geographic is None:
+        if crs is not None:
+            geographic = bool(crs.is_geographic)
+        elif ydim in ("lat", "latitude"):
+            geographic = True
+        else:
+            raise InputError(
+                "elevation: cannot tell whether the grid is geographic (no CRS, dimensions "
+                f"{tuple(da.dims)}); write a CRS (rioxarray) or pass geographic=True/False"
+            )
+    to_metre = 1.0
+    if not geographic and crs is not None:
+        from pyproj import CRS
+
+        to_metre = float(CRS.from_user_input(crs.to_wkt()).axis_info[0].unit_conversion_factor)
+    return geographic, to_metre
+
+
+def _gradients(elevation: xr.DataArray, geographic: bool | None):
+    """(dz/d east, dz/d north) in m/m, with geodesic metric on lat/lon grids (WGS84 ellipsoid)."""
+    ydim, xdim = _spatial_dims(elevation)
+    z = _as_float(elevation, "elevation")
+    geo, to_metre = _grid_kind(z, ydim, geographic)
+    for d in (ydim, xdim):
+        if z.sizes[d] < 2:
+            raise InputError(f"elevation: dimension {d!r} has {z.sizes[d]} cell(s); expected at least 2")
+    dz_dx = z.differentiate(xdim)
+    dz_dy = z.differentiate(ydim)
+    if geo:
+        from pyproj import Geod
+
+        g = Geod(ellps="WGS84")
+        phi = np.deg2rad(z[ydim])
+        w = np.sqrt(1.0 - g.es * np.sin(phi) ** 2)
+        n_radius = g.a / w  # prime vertical radius of curvature
+        m_radius = g.a * (1.0 - g.es) / w**3  # meridional radius of curvature
+        rad = np.deg2rad(1.0)
+        dz_dx = dz_dx / (n_radius * np.cos(phi) * rad)  # metres per degree of longitude along the parallel
+        dz_dy = dz_dy / (m_radius * rad)  # metres per degree of latitude along the meridian
+    else:
+        dz_dx = dz_dx / to_metre
+        dz_dy = dz_dy / to_metre
+    return dz_dx, dz_dy
+
+
+def slope_percent(elevation: xr.DataArray, *, geographic: bool | None = None) -> xr.DataArray:
+    """Slope in % = 100 sqrt((dz/dx)^2 + (dz/dy)^2) from an elevation grid in metres.
+
+    Central differences on the coordinates (one-sided at the edges; xarray ``differentiate``, lazy on
+    dask). On a geographic grid (CRS geographic, or dimensions lat/lon) the spacing is converted to
+    metres on the WGS84 ellipsoid at each latitude: east-west by N(phi) cos(phi), north-south by M(phi)
+    (prime-vertical and meridional radii of curvature). On a projected grid the CRS axis unit is used
+    (metres if no CRS and ``geographic=False``). ``geographic`` overrides the inference.
+    """
+    dz_dx, dz_dy = _gradients(elevation, geographic)
+    out = PERCENT * np.sqrt(dz_dx**2 + dz_dy**2)
+    out.attrs = {
+        "units": "%", "long_name": "terrain slope",
+        "method": "central differences; geodesic spacing on WGS84 for lat/lon grids",
+        "parameters": "", "references": "",
+    }
+    return out
+
+
+def aspect_degrees(elevation: xr.DataArray, *, geographic: bool | None = None) -> xr.DataArray:
+    """Aspect: direction the slope faces (downslope), degrees clockwise from north in [0, 360); NaN on flat."""
+    dz_dx, dz_dy = _gradients(elevation, geographic)
+    asp = np.rad2deg(np.arctan2(-dz_dx, -dz_dy)) % 360.0
+    out = asp.where((dz_dx != 0) | (dz_dy != 0))
+    out.attrs = {
+        "units": "degree", "long_name": "terrain aspect (downslope direction, clockwise from north)",
+        "method": "atan2(-dz/dx, -dz/dy); same gradients as slope_percent",
+        "parameters": "", "references": "",
+    }
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Quality indices and ESAI
+# --------------------------------------------------------------------------------------------------
+
+
+def _geometric_mean(kind: str, layers: tuple[str, ...], scores: Mapping[str, xr.DataArray | None], missing: str):
+    if missing not in ("error", "neutral"):
+        raise InputError(f"missing={missing!r}; expected 'error' or 'neutral'")
+    unknown = set(scores) - set(layers)
+    if unknown:
+        raise InputError(f"{kind}: unknown layers {sorted(unknown)}; expected {list(layers)}")
+    absent = [name for name in layers if scores.get(name) is None]
+    if absent and missing == "error":
+        raise InputError(
+            f"{kind}: score layers {absent} are missing; give them, or pass missing='neutral' to score "
+            f"them {NEUTRAL_SCORE} (the lowest-sensitivity score)"
+        )
+    present = [(name, _as_float(scores[name], name)) for name in layers if scores.get(name) is not None]
+    if not present:
+        raise InputError(f"{kind}: every score layer is missing ({list(layers)}); the index is undefined")
+    for name, s in present:
+        _check_range(s, name, SCORE_MIN, SCORE_MAX, f"a MEDALUS score in [{SCORE_MIN}, {SCORE_MAX}] (score raw values first)")
+    prod = present[0][1]
+    for _, s in present[1:]:
+        prod = prod * s
+    prod = prod * NEUTRAL_SCORE ** len(absent)
+    out = prod ** (1.0 / len(layers))
+    params = f"missing={missing}"
+    if absent:
+        params += f"; neutral score {NEUTRAL_SCORE} for missing layers: {', '.join(absent)}"
+    out.attrs = {
+        "units": "1",
+        "long_name": f"MEDALUS {kind}",
+        "method": f"geometric mean of scores ({' x '.join(layers)})^(1/{len(layers)})",
+        "parameters": params,
+        "references": REFERENCE_KOSMAS99,
+    }
+    return out
+
+
+def soil_quality_index(texture=None, parent_material=None, rock_fragments=None, depth=None, slope=None,
+                       drainage=None, *, missing: str = "error") -> xr.DataArray:
+    """SQI = (texture x parent material x rock fragments x depth x slope x drainage)^(1/6) (Kosmas99).
+
+    Arguments are *scores* (from the ``*_score`` functions). ``missing="error"`` (default) refuses a
+    missing layer; ``"neutral"`` scores it :data:`NEUTRAL_SCORE` and records it in attrs["parameters"].
+    """
+    return _geometric_mean("soil quality index (SQI)", SQI_LAYERS, dict(
+        texture=texture, parent_material=parent_material, rock_fragments=rock_fragments, depth=depth,
+        slope=slope, drainage=drainage), missing)
+
+
+def climate_quality_index(rainfall=None, aridity=None, aspect=None, *, missing: str = "error") -> xr.DataArray:
+    """CQI = (rainfall x aridity x aspect)^(1/3) (Kosmas99); scores, ``missing`` as for SQI."""
+    return _geometric_mean("climate quality index (CQI)", CQI_LAYERS,
+                           dict(rainfall=rainfall, aridity=aridity, aspect=aspect), missing)
+
+
+def vegetation_quality_index(fire_risk=None, erosion_protection=None, drought_resistance=None, plant_cover=None,
+                             *, missing: str = "error") -> xr.DataArray:
+    """VQI = (fire risk x erosion protection x drought resistance x plant cover)^(1/4) (Kosmas99)."""
+    return _geometric_mean("vegetation quality index (VQI)", VQI_LAYERS, dict(
+        fire_risk=fire_risk, erosion_protection=erosion_protection, drought_resistance=drought_resistance,
+        plant_cover=plant_cover), missing)
+
+
+def management_quality_index(land_use_intensity=None, policy=None, *, missing: str = "error") -> xr.DataArray:
+    """MQI = (land-use intensity x policy enforcement)^(1/2) (Kosmas99)."""
+    return _geometric_mean("management quality index (MQI)", MQI_LAYERS,
+                           dict(land_use_intensity=land_use_intensity, policy=policy), missing)
+
+
+def esai(sqi: xr.DataArray, cqi: xr.DataArray, vqi: xr.DataArray, mqi: xr.DataArray) -> xr.DataArray:
+    """ESAI = (SQI x CQI x VQI x MQI)^(1/4) (Kosmas99)."""
+    parts = [_as_float(v, n) for v, n in ((sqi, "sqi"), (cqi, "cqi"), (vqi, "vqi"), (mqi, "mqi"))]
+    out = (parts[0] * parts[1] * parts[2] * parts[3]) ** 0.25
+    notes = [f"{n}: {p.attrs['parameters']}" for n, p in zip(("SQI", "CQI", "VQI", "MQI"), parts)
+             if "neutral score" in p.attrs.get("parameters", "")]
+    out.attrs = {
+        "units": "1", "long_name": "environmentally sensitive area index (ESAI)",
+        "method": "(SQI x CQI x VQI x MQI)^(1/4)",
+        "parameters": "; ".join(notes) if notes else "all layers given",
+        "references": REFERENCE_KOSMAS99,
+    }
+    return out
+
+
+def quality_class(index: xr.DataArray, kind: str) -> xr.DataArray:
+    """Quality class (1 high, 2 moderate, 3 low; :data:`QUALITY_LEGEND`) of SQI/CQI/VQI/MQI.
+
+    ``kind`` is one of "soil", "climate", "vegetation", "management" (edges :data:`QUALITY_EDGES`).
+    """
+    if kind not in QUALITY_EDGES:
+        raise InputError(f"quality_class: kind={kind!r}; expected one of {sorted(QUALITY_EDGES)}")
+    edges, upper = QUALITY_EDGES[kind]
+    return class_raster(
+        _as_float(index, kind), edges, upper, (QUALITY_HIGH, QUALITY_MODERATE, QUALITY_LOW), QUALITY_LEGEND,
+        {"units": "1", "long_name": f"MEDALUS {kind} quality class",
+         "method": f"classes on edges {edges}", "parameters": f"kind={kind}", "references": REFERENCE_KOSMAS99},
+    )
+
+
+def esa_class(esai_index: xr.DataArray) -> xr.DataArray:
+    """ESA class (1 N, 2 P, 3 F1, 4 F2, 5 F3, 6 C1, 7 C2, 8 C3; :data:`ESA_LEGEND`) from ESAI."""
+    return class_raster(
+        _as_float(esai_index, "esai"), ESA_EDGES, ESA_UPPER_AT_EDGE,
+        (ESA_N, ESA_P, ESA_F1, ESA_F2, ESA_F3, ESA_C1, ESA_C2, ESA_C3), ESA_LEGEND,
+        {"units": "1", "long_name": "MEDALUS environmentally sensitive area class",
+         "method": f"classes on ESAI edges {ESA_EDGES}", "parameters": "", "references": REFERENCE_KOSMAS99},
+    )
+
+
+def medalus(scores: Mapping[str, xr.DataArray | None], *, missing: str = "error") -> xr.Dataset:
+    """All MEDALUS outputs from a mapping of score layers (keys: the ``*_LAYERS`` names).
+
+    Returns a Dataset with float ``sqi``, ``cqi``, ``vqi``, ``mqi``, ``esai`` and int8 ``sqi_class``,
+    ``cqi_class``, ``vqi_class``, ``mqi_class`` (:data:`QUALITY_LEGEND`) and ``esa_class``
+    (:data:`ESA_LEGEND`). Keys not among the layers raise; absent layers follow ``missing``.
+    """
+    known = set(SQI_LAYERS + CQI_LAYERS + VQI_LAYERS + MQI_LAYERS)
+    unknown = set(scores) - known
+    if unknown:
+        raise InputError(f"medalus: unknown score layers {sorted(unknown)}; expected some of {sorted(known)}")
+
+    def pick(layers):
+        return {k: scores.get(k) for k in layers}
+
+    sqi = soil_quality_index(**pick(SQI_LAYERS), missing=missing)
+    cqi = climate_quality_index(**pick(CQI_LAYERS), missing=missing)
+    vqi = vegetation_quality_index(**pick(VQI_LAYERS), missing=missing)
+    mqi = management_quality_index(**pick(MQI_LAYERS), missing=missing)
+    e = esai(sqi, cqi, vqi, mqi)
+    return xr.Dataset({
+        "sqi": sqi, "cqi": cqi, "vqi": vqi, "mqi": mqi, "esai": e,
+        "sqi_class": quality_class(sqi, "soil"), "cqi_class": quality_class(cqi, "climate"),
+        "vqi_class": quality_class(vqi, "vegetation"), "mqi_class": quality_class(mqi, "management"),
+        "esa_class": esa_class(e),
+    })
