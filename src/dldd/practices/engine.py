@@ -571,6 +571,10 @@ class AssessedEffect(BaseModel):
                 data.setdefault("ci_high", ci[1])
                 used.add(k)
                 break
+        bp = result.get("breakpoint")
+        if isinstance(bp, Mapping) and bp.get("break_year") is not None:
+            data.setdefault("break_year", bp["break_year"])
+            used.add("breakpoint")
         data["details"] = {k: v for k, v in result.items() if k not in used}
         try:
             return cls.model_validate(data)

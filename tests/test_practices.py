@@ -1,0 +1,414 @@
+"""Tests of the practice knowledge base: catalogue, validation errors, store and search, engine, CLI.
+
+References: the issue-7 ranking checks (a hyper-arid high-drift dune site; a semi-arid Sahel cropland
+site), hand-computed scores from the documented formula on synthetic practices, and the catalogue's own
+names (every practice must be found by its English and its Chinese name).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from dldd.errors import InputError
+from dldd.practices import (
+    INTERVENTION_TYPES,
+    Conditions,
+    attach_evidence,
+    catalogue_hash,
+    default_cache_path,
+    load_catalogue,
+    match,
+    open_store,
+)
+from dldd.practices import engine
+from dldd.practices.cli import app
+from dldd.practices.loader import CATALOGUE_DIR
+from dldd.practices.schema import ARIDITY_CLASSES, CATEGORIES, DRIFT_CLASSES, LAND_COVER_CLASSES, Practice
+
+DUNE = {"aridity_class": "hyper-arid", "precip_mm": 30, "drift_class": "high", "land_cover": "other land"}
+SAHEL = {"aridity_class": "semi-arid", "precip_mm": 400, "drift_class": "low", "land_cover": "cropland"}
+SHRUB_BELTS = ("haloxylon_planting", "calligonum_planting", "tarim_saline_drip_shelterbelt")
+SAHEL_WATER_HARVESTING = ("zai_pits", "half_moons", "stone_bunds")
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> list[Practice]:
+    return load_catalogue()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    s = open_store(tmp_path_factory.mktemp("cache") / "practices.sqlite")
+    yield s
+    s.close()
+
+
+def _minimal(pid: str = "test_practice", **envelope) -> dict:
+    env = {"aridity_classes": ["arid"], "land_cover": ["other land"]}
+    env.update(envelope)
+    return {
+        "id": pid,
+        "names": {"en": "Test practice"},
+        "category": "mechanical sand barrier",
+        "how_it_works": "A synthetic practice used only to test the engine.",
+        "envelope": env,
+        "evidence": [{
+            "place": "nowhere", "period": "2000", "outcome": "x", "effect": "y",
+            "citation": {"authors": "Doe J.", "year": 2000, "title": "A test title", "source": "Test"},
+        }],
+    }
+
+
+# -- catalogue -------------------------------------------------------------------------------------
+def test_catalogue_loads_every_practice_with_citations(catalogue):
+    assert len(catalogue) >= 25
+    ids = [p.id for p in catalogue]
+    assert len(ids) == len(set(ids))
+    for p in catalogue:
+        assert p.evidence, p.id
+        for case in p.evidence:
+            c = case.citation
+            assert c.authors and c.title and c.source and 1900 < c.year <= 2025, p.id
+    # every category of the issue is represented, and most practices carry a Chinese name
+    assert {p.category for p in catalogue} == set(CATEGORIES)
+    assert sum(1 for p in catalogue if p.names.zh) >= 20
+    # the issue's named practices are all there
+    for pid in ("straw_checkerboard", "sand_fence", "tarim_saline_drip_shelterbelt", "haloxylon_planting",
+                "calligonum_planting", "photovoltaic_sand_control", "aerial_seeding", "grazing_exclusion",
+                "zai_pits", "half_moons", "stone_bunds", "fmnr", "great_green_wall",
+                "conservation_agriculture"):
+        assert pid in ids
+
+
+def test_intervention_registry_points_at_existing_practices(catalogue):
+    ids = {p.id for p in catalogue}
+    for itype, members in INTERVENTION_TYPES.items():
+        assert members, itype
+        assert set(members) <= ids, (itype, set(members) - ids)
+
+
+def _tmp_catalogue(tmp_path: Path, n: int = 3) -> Path:
+    d = tmp_path / "catalogue"
+    d.mkdir()
+    for f in sorted(CATALOGUE_DIR.glob("*.yaml"))[:n]:
+        shutil.copy(f, d / f.name)
+    return d
+
+
+def test_broken_yaml_names_the_file(tmp_path):
+    d = _tmp_catalogue(tmp_path)
+    (d / "broken_one.yaml").write_text("id: broken_one\nnames: {en: [unclosed\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"broken_one\.yaml.*not valid YAML"):
+        load_catalogue(d)
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda d: d["evidence"][0]["citation"].__setitem__("year", "nineteen"), "evidence.0.citation.year"),
+        (lambda d: d["envelope"].__setitem__("aridity_classes", ["arid", "wet"]), "envelope.aridity_classes.1"),
+        (lambda d: d["envelope"].__setitem__("drift_energy_classes", ["strong"]), "envelope.drift_energy_classes.0"),
+        (lambda d: d.__setitem__("colour", "green"), "colour"),  # extra="forbid"
+        (lambda d: d["evidence"][0]["citation"].__setitem__("doi", "doi.org/10.1"), "evidence.0.citation.doi"),
+        (lambda d: d.__setitem__("evidence", []), "evidence"),
+        (lambda d: d["envelope"].__setitem__("annual_precipitation_mm", {"min": 500, "max": 100}),
+         "envelope.annual_precipitation_mm"),
+    ],
+)
+def test_invalid_field_names_file_and_field_path(tmp_path, mutate, field):
+    d = _tmp_catalogue(tmp_path, n=1)
+    data = _minimal("bad_field")
+    mutate(data)
+    (d / "bad_field.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(InputError) as ei:
+        load_catalogue(d)
+    msg = str(ei.value)
+    assert "bad_field.yaml" in msg and repr(field) in msg
+
+
+def test_id_must_match_file_name(tmp_path):
+    d = _tmp_catalogue(tmp_path, n=1)
+    (d / "other_name.yaml").write_text(yaml.safe_dump(_minimal("some_id")), encoding="utf-8")
+    with pytest.raises(InputError, match=r"other_name\.yaml.*'id'"):
+        load_catalogue(d)
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    d = _tmp_catalogue(tmp_path, n=1)
+    (d / "a_list.yaml").write_text("- just\n- a list\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"a_list\.yaml.*mapping"):
+        load_catalogue(d)
+
+
+# -- store and search --------------------------------------------------------------------------------
+def test_every_practice_is_found_by_its_english_and_chinese_name(store, catalogue):
+    assert store.dialect == "sqlite" and len(store.ids()) == len(catalogue)
+    for p in catalogue:
+        assert p.id in [q.id for q in store.search(p.names.en)], p.names.en
+        if p.names.zh:
+            assert p.id in [q.id for q in store.search(p.names.zh)], p.names.zh
+
+
+@pytest.mark.parametrize(
+    "text, first",
+    [("草方格", "straw_checkerboard"), ("梭梭", "haloxylon_planting"), ("光伏", "photovoltaic_sand_control"),
+     ("淤地坝", "check_dams"), ("straw checkerboard", "straw_checkerboard"), ("zaï", "zai_pits"),
+     ("demi-lunes", "half_moons"), ("Great Green Wall", "great_green_wall"), ("Haloxylon", "haloxylon_planting")],
+)
+def test_search_ranks_the_named_practice_first(store, text, first):
+    assert store.search(text)[0].id == first
+
+
+def test_search_short_chinese_terms_and_misses(store):
+    hits = {p.id for p in store.search("沙障")}  # two characters: below the trigram length
+    assert {"straw_checkerboard", "sand_fence"} <= hits
+    assert store.search("xylophone quartet") == []
+    with pytest.raises(InputError, match="empty"):
+        store.search("   ")
+
+
+def test_get_unknown_id_suggests_close_ids(store):
+    assert store.get("zai_pits").names.en.startswith("Za")
+    with pytest.raises(InputError, match="zai_pits"):
+        store.get("zai_pit")
+
+
+def test_store_rebuilds_when_a_yaml_file_changes(tmp_path):
+    cat = _tmp_catalogue(tmp_path, n=4)
+    db = tmp_path / "cache" / "p.sqlite"
+    with open_store(db, catalogue_dir=cat) as s:
+        assert s.rebuilt and len(s.ids()) == 4
+        first_hash = s.catalogue_hash
+    with open_store(db, catalogue_dir=cat) as s:
+        assert not s.rebuilt  # unchanged catalogue: reused
+    f = sorted(cat.glob("*.yaml"))[0]
+    data = yaml.safe_load(f.read_text(encoding="utf-8"))
+    data["names"]["en"] = "Quokkaflux renamed practice"
+    f.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert catalogue_hash(cat) != first_hash
+    with open_store(db, catalogue_dir=cat) as s:
+        assert s.rebuilt
+        assert s.get(data["id"]).names.en == "Quokkaflux renamed practice"
+        assert [p.id for p in s.search("Quokkaflux")] == [data["id"]]
+    (cat / "extra_one.yaml").write_text(yaml.safe_dump(_minimal("extra_one")), encoding="utf-8")
+    with open_store(db, catalogue_dir=cat) as s:
+        assert s.rebuilt and "extra_one" in s.ids()
+
+
+def test_a_broken_file_leaves_the_built_store_intact(tmp_path):
+    cat = _tmp_catalogue(tmp_path, n=2)
+    db = tmp_path / "p.sqlite"
+    open_store(db, catalogue_dir=cat).close()
+    (cat / "zz_broken.yaml").write_text("id: [", encoding="utf-8")
+    with pytest.raises(InputError, match="zz_broken.yaml"):
+        open_store(db, catalogue_dir=cat)
+    (cat / "zz_broken.yaml").unlink()
+    with open_store(db, catalogue_dir=cat) as s:
+        assert not s.rebuilt and len(s.ids()) == 2
+
+
+def test_cache_path_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLDD_CACHE", str(tmp_path / "c"))
+    assert default_cache_path() == tmp_path / "c" / "practices.sqlite"
+    with pytest.raises(InputError, match="postgresql"):
+        open_store(url="mysql://host/db")
+
+
+# -- applicability engine --------------------------------------------------------------------------
+def _rank(results, pid):
+    return [m.practice.id for m in results].index(pid)
+
+
+def test_dune_site_ranks_barriers_and_shrub_belts_above_zai(catalogue):
+    res = match(DUNE, catalogue)
+    zai = _rank(res, "zai_pits")
+    barriers = [p.id for p in catalogue if p.category == "mechanical sand barrier"]
+    assert len(barriers) >= 3
+    for pid in (*barriers, *SHRUB_BELTS):
+        assert _rank(res, pid) < zai, pid
+    zai_match = res[zai]
+    assert zai_match.score < 0.5
+    verdicts = {r.condition: r.verdict for r in zai_match.reasons}
+    assert verdicts["precip_mm"] == "misfit" and verdicts["drift_class"] == "misfit"
+    assert verdicts["aridity_class"] in ("partial", "misfit") and verdicts["land_cover"] == "fit"
+
+
+@pytest.mark.parametrize("region", [None, "BFA"])
+def test_sahel_cropland_ranks_zai_half_moons_stone_bunds_in_top_five(catalogue, region):
+    cond = dict(SAHEL, region=region) if region else SAHEL
+    top5 = [m.practice.id for m in match(cond, catalogue, top=5)]
+    assert set(SAHEL_WATER_HARVESTING) <= set(top5), top5
+    res = match(cond, catalogue)
+    for pid in SHRUB_BELTS:  # hyper-arid shrub belts do not fit a 400 mm cropland site
+        assert res[_rank(res, pid)].score < 0.5
+
+
+def test_every_answer_lists_reasons_for_every_condition(catalogue):
+    for m in match(SAHEL, catalogue):
+        conds = {r.condition for r in m.reasons}
+        assert {"aridity_class", "precip_mm", "drift_class", "land_cover", "soil_texture"} <= conds
+        assert all(str(r).startswith(r.verdict + ": ") for r in m.reasons)
+        unknown = [r for r in m.reasons if r.verdict == "unknown"]
+        assert unknown and all("neither rewarded nor penalised" in r.text for r in unknown)
+
+
+def test_hand_computed_score_on_a_synthetic_practice():
+    p = Practice.model_validate(_minimal(annual_precipitation_mm={"min": 100, "max": 300}))
+    # aridity: semi-arid is one step from arid -> 1 - 0.6 = 0.4 (weight 3)
+    # precip: 350 mm is 50 mm above 300; tolerance max(50, 0.25*300) = 75 -> 0.9 * (1 - 50/75) = 0.3 (w 3)
+    # land cover: other land documented -> 1 (w 2); drift not given -> left out
+    expected = (3 * 0.4 + 3 * 0.3 + 2 * 1.0) / (3 + 3 + 2)
+    (m,) = match({"aridity_class": "semi-arid", "precip_mm": 350, "land_cover": "other land"}, [p])
+    assert m.score == pytest.approx(expected, abs=1e-12)
+    by = {r.condition: r for r in m.reasons}
+    assert by["aridity_class"].verdict == "partial" and by["precip_mm"].verdict == "partial"
+    assert "50 mm above" in by["precip_mm"].text
+    # inside the core of the range the fit is 1; at the bound EDGE_FIT; far outside 0
+    for x, fit in ((200, 1.0), (100, engine.EDGE_FIT), (300, engine.EDGE_FIT), (1000, 0.0), (0, 0.0)):
+        (m,) = match({"precip_mm": x}, [p])
+        assert m.score == pytest.approx(fit), x
+
+
+def test_missing_or_undocumented_conditions_neither_reward_nor_penalise():
+    p = Practice.model_validate(_minimal())  # no precipitation or drift limits documented
+    base = match({"aridity_class": "arid"}, [p])[0].score
+    more = match({"aridity_class": "arid", "precip_mm": 5000, "drift_class": "high"}, [p])[0]
+    assert more.score == base == 1.0
+    assert {r.condition: r.verdict for r in more.reasons}["precip_mm"] == "not documented"
+    (empty,) = match({}, [p])
+    assert empty.score == engine.NEUTRAL_SCORE
+
+
+def test_land_condition_from_shares_class_and_esa():
+    restore = Practice.model_validate(_minimal("restore", land_condition=["degraded"]))
+    prevent = Practice.model_validate(_minimal("prevent", land_condition=["stable"]))
+    # fit = min(1, share / SHARE_FOR_FULL_FIT)
+    (m,) = match({"degraded_share": 0.1}, [restore])
+    assert m.score == pytest.approx(0.1 / engine.SHARE_FOR_FULL_FIT)
+    (m,) = match({"degraded_share": 0.6}, [restore])
+    assert m.score == 1.0
+    (m,) = match({"degraded_share": 0.9, "improved_share": 0.05}, [prevent])  # 5 % stable
+    assert m.score == pytest.approx(0.05 / engine.SHARE_FOR_FULL_FIT)
+    assert match({"degradation_status": "degraded"}, [prevent])[0].score == 0.0
+    assert match({"esa_class": "C2"}, [restore, prevent])[0].practice.id == "restore"
+    assert match({"esa_class": "n"}, [restore, prevent])[0].practice.id == "prevent"
+    assert match({"esa_class": "F2"}, [prevent])[0].score == 1.0
+
+
+def test_conditions_are_normalised_and_validated():
+    c = Conditions.model_validate({"aridity_class": "Hyper_Arid", "land_cover": 3, "drift_class": "HIGH",
+                                   "esa_class": "c1", "precip_mm": "", "region": "ner"})
+    assert (c.aridity_class, c.land_cover, c.drift_class, c.esa_class, c.precip_mm, c.region) == (
+        "hyper-arid", "cropland", "high", "C1", None, "NER")
+    with pytest.raises(InputError, match="aridity_class"):
+        match({"aridity_class": "soggy"}, [])
+    with pytest.raises(InputError, match="degraded_share"):
+        match({"degraded_share": 1.5}, [])
+    with pytest.raises(InputError, match="exceed 1"):
+        match({"degraded_share": 0.7, "improved_share": 0.5}, [])
+    with pytest.raises(InputError, match="unknown_thing"):
+        match({"unknown_thing": 1}, [])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    aridity=st.sampled_from((None, *ARIDITY_CLASSES)),
+    precip=st.one_of(st.none(), st.floats(0, 3000)),
+    drift=st.sampled_from((None, *DRIFT_CLASSES)),
+    cover=st.sampled_from((None, *LAND_COVER_CLASSES)),
+    share=st.one_of(st.none(), st.floats(0, 1)),
+)
+def test_scores_stay_in_unit_interval_and_are_sorted(aridity, precip, drift, cover, share):
+    res = match({"aridity_class": aridity, "precip_mm": precip, "drift_class": drift, "land_cover": cover,
+                 "degraded_share": share}, _CATALOGUE)
+    scores = [m.score for m in res]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert scores == sorted(scores, reverse=True)
+
+
+_CATALOGUE = load_catalogue()
+
+
+def test_effectiveness_results_attach_to_practices_of_their_type(catalogue):
+    result = {"name": "Hotan barrier belt", "type": "shelterbelt", "outcome": "NDVI", "effect": 0.031,
+              "ci_low": 0.012, "ci_high": 0.05, "n_treated": 400, "breakpoint": {"break_year": 2018},
+              "synthetic": True, "event_study": [{"year": 2019, "effect": 0.02}]}
+    book = attach_evidence(None, result)
+    assert set(INTERVENTION_TYPES["shelterbelt"]) == set(book.by_practice)
+    eff = book.for_practice("tarim_saline_drip_shelterbelt")[0]
+    assert (eff.effect, eff.break_year, eff.synthetic) == (0.031, 2018, True)
+    assert "event_study" in eff.details
+    attach_evidence("zai_pits", {"name": "pits", "effect": -0.01, "ci": [-0.02, 0.0]}, book)
+    assert book.for_practice("zai_pits")[0].ci_low == -0.02 and len(book) == 4
+    plain = match(DUNE, catalogue)
+    with_ev = match(DUNE, catalogue, evidence=book)
+    assert [(m.practice.id, m.score) for m in plain] == [(m.practice.id, m.score) for m in with_ev]
+    m = next(m for m in with_ev if m.practice.id == "tarim_saline_drip_shelterbelt")
+    texts = [r.text for r in m.reasons if r.condition == "assessed"]
+    assert texts and "Hotan barrier belt" in texts[0] and "synthetic" in texts[0] and "2018" in texts[0]
+    with pytest.raises(InputError, match="intervention type"):
+        attach_evidence("moon base", result)
+    assert engine.practices_for("Sand barriers")[0] == "straw_checkerboard"
+
+
+# -- command line ----------------------------------------------------------------------------------
+@pytest.fixture()
+def cli(tmp_path):
+    runner = CliRunner()
+    env = {"DLDD_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
+
+    def run(*args):
+        return runner.invoke(app, list(args), env=env)
+
+    return run
+
+
+def test_cli_list_show_search(cli, catalogue):
+    r = cli("list")
+    assert r.exit_code == 0, r.output
+    assert all(p.id in r.output for p in catalogue) and f"{len(catalogue)} practices" in r.output
+    r = cli("list", "--category", "chemical")
+    assert r.exit_code == 0 and "chemical_sand_fixation" in r.output and "zai_pits" not in r.output
+    r = cli("show", "straw_checkerboard")
+    assert r.exit_code == 0 and "草方格沙障" in r.output and "Li X.R." in r.output and "Shapotou" in r.output
+    r = cli("show", "no_such_practice")
+    assert r.exit_code == 1 and "not in the catalogue" in r.output
+    r = cli("search", "草方格")
+    assert r.exit_code == 0 and "straw_checkerboard" in r.output
+
+
+def test_cli_match_from_options(cli):
+    r = cli("match", "--aridity", "hyper-arid", "--precip", "30", "--drift", "high", "--land-cover",
+            "other land", "--top", "30")
+    assert r.exit_code == 0, r.output
+    out = r.output
+    assert out.index("1. ") < out.index("sand_fence (score") < out.index("zai_pits (score")
+    assert "misfit: annual precipitation 30 mm" in out and "not compared" in out
+    r = cli("match")
+    assert r.exit_code == 1 and "no condition given" in r.output
+
+
+def test_cli_match_from_run_conditions_table(cli, tmp_path):
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    (run / "tables" / "conditions.csv").write_text(
+        "region,aridity_class,precip_mm,drift_class,land_cover,degraded_share,esa_class,area_km2\n"
+        "NER,semi-arid,400,low,cropland,0.3,C1,1000\n"
+        "CHN,hyper-arid,30,high,6,,,5000\n", encoding="utf-8")
+    r = cli("match", "--run", str(run), "--region", "NER", "--top", "5")
+    assert r.exit_code == 0, r.output
+    assert "Practices for NER" in r.output and "Practices for CHN" not in r.output
+    assert all(f"{pid} (score" in r.output for pid in SAHEL_WATER_HARVESTING)
+    r = cli("match", "--run", str(run), "--top", "3")
+    assert r.exit_code == 0 and "Practices for NER" in r.output and "Practices for CHN" in r.output
+    r = cli("match", "--run", str(run), "--region", "KAZ")
+    assert r.exit_code == 1 and "KAZ" in r.output and "CHN" in r.output
+    r = cli("match", "--run", str(tmp_path / "empty_run"))
+    assert r.exit_code == 1 and "conditions.csv" in r.output
