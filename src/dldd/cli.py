@@ -20,6 +20,15 @@ regions_app = typer.Typer(no_args_is_help=True, help="The region registry (count
 app.add_typer(spec_app, name="spec")
 app.add_typer(regions_app, name="regions")
 
+
+def _mount_practices():
+    from dldd.practices.cli import app as practices_app
+
+    app.add_typer(practices_app, name="practices", help="Knowledge base of sand-control and land-management practices.")
+
+
+_mount_practices()
+
 console = Console(stderr=True)
 
 
