@@ -412,3 +412,16 @@ def test_cli_match_from_run_conditions_table(cli, tmp_path):
     assert r.exit_code == 1 and "KAZ" in r.output and "CHN" in r.output
     r = cli("match", "--run", str(tmp_path / "empty_run"))
     assert r.exit_code == 1 and "conditions.csv" in r.output
+
+
+def test_postgres_queries_have_matching_placeholders():
+    """The PostgreSQL dialect is not run here (no server); its SQL must at least be well-formed."""
+    from dldd.practices.store import _Postgres, _SQLite
+
+    for text in ("草方格", "sand fence 沙障", "zaï"):
+        sql, params = _Postgres().search_sql(text, 5)
+        assert "?" not in sql and sql.count("%s") == len(params)
+        assert "plainto_tsquery('simple'" in sql and params[-1] == 5
+        sql, params = _SQLite().search_sql(text, 5)
+        assert "%s" not in sql and sql.count("?") == len(params)
+    assert any("to_tsvector" in s for s in _Postgres().fts_create())

@@ -50,8 +50,6 @@ from dldd.errors import InputError
 from dldd.practices.schema import (
     ARIDITY_CLASSES,
     DRIFT_CLASSES,
-    ESA_CLASSES,
-    LAND_CONDITIONS,
     LAND_COVER_CLASSES,
     SOIL_TEXTURES,
     AridityClass,
@@ -103,6 +101,8 @@ ESA_LAND_CONDITION: dict[str, tuple[str, ...]] = {
 NEUTRAL_SCORE = 0.5
 #: Precipitation span (mm) at which a documented range counts as fully unspecific (tie-break only).
 PRECIP_SPECIFICITY_SPAN_MM = 2000.0
+#: Decimals kept in a score, so that ties are ties whatever the order of summation.
+SCORE_DECIMALS = 12
 #: A fit at or above this is reported as "fit", above 0 as "partial", 0 as "misfit".
 FULL_FIT = 1.0 - 1e-9
 
@@ -502,7 +502,8 @@ def match(
     ranked = []
     for p in practices:
         score, reasons, specificity, n_region = _assess(p, c, evidence)
-        ranked.append((round(score, 12), n_region, specificity, p.id, Match(p, score, reasons)))
+        score = round(score, SCORE_DECIMALS)  # equal fits summed in another order give equal scores
+        ranked.append((score, n_region, specificity, p.id, Match(p, score, reasons)))
     ranked.sort(key=lambda t: (-t[0], -t[1], -t[2], t[3]))
     out = [t[4] for t in ranked]
     return out[:top] if top is not None else out
@@ -675,5 +676,5 @@ def attach_evidence(
 
 __all__ = [
     "AssessedEffect", "Conditions", "EvidenceBook", "INTERVENTION_TYPES", "Match", "Reason",
-    "attach_evidence", "match", "practices_for", "LAND_CONDITIONS", "ESA_CLASSES",
+    "attach_evidence", "match", "practices_for",
 ]
