@@ -425,3 +425,13 @@ def test_postgres_queries_have_matching_placeholders():
         sql, params = _SQLite().search_sql(text, 5)
         assert "%s" not in sql and sql.count("?") == len(params)
     assert any("to_tsvector" in s for s in _Postgres().fts_create())
+
+
+def test_groundwater_depth_and_salinity_fits():
+    p = Practice.model_validate(_minimal(groundwater={"depth_m": {"max": 5}, "salinity_g_per_l": {"max": 10}}))
+    # depth 3 m is in the core of "up to 5 m"; salinity 2 g/L is fresher than the maximum: both fit 1
+    assert match({"groundwater_depth_m": 3, "groundwater_salinity_g_per_l": 2}, [p])[0].score == 1.0
+    # 12 g/L is 2 above 10; tolerance max(1, 0.25*10) = 2.5 -> 0.9 * (1 - 2/2.5) = 0.18; mean with 1
+    (m,) = match({"groundwater_depth_m": 3, "groundwater_salinity_g_per_l": 12}, [p])
+    assert m.score == pytest.approx((1.0 + 0.18) / 2)
+    assert {r.condition: r.verdict for r in m.reasons}["groundwater_salinity_g_per_l"] == "partial"
