@@ -56,6 +56,11 @@ def test_aridity_score_bgi_and_ai():
     ai = da([0.01, 0.0499, 0.05, 0.1999, 0.2, 0.5, 0.6499, 0.65, 2.0])
     got = sens.aridity_score(aridity_index=ai).values
     np.testing.assert_array_equal(got, [2.0, 2.0, 1.8, 1.8, 1.4, 1.2, 1.2, 1.0, 1.0])
+    zones = sens.aridity_score(aridity_zone=da([1, 2, 3, 4, 5, CLASS_NODATA])).values
+    np.testing.assert_array_equal(zones[:-1], [2.0, 1.8, 1.4, 1.2, 1.0])
+    assert np.isnan(zones[-1])
+    # Global Aridity Index v3 option: hyper-arid below 0.03
+    np.testing.assert_array_equal(sens.aridity_score(aridity_index=da([0.04]), hyper_arid_threshold=0.03).values, [1.8])
     # BGI wins when both are given; nothing given is an error
     np.testing.assert_array_equal(sens.aridity_score(bgi=da([10]), aridity_index=da([0.01])).values, [1.0])
     with pytest.raises(InputError, match="bgi"):

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from dldd.core.areas import grid_crs
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.errors import InputError
+from dldd.indicators import aridity as _aridity
 
 REFERENCE_KOSMAS99 = (
     "Kosmas C., Kirkby M., Geeson N. (1999) The Medalus project: manual on key indicators of "
@@ -169,15 +171,16 @@ BGI_TABLE = ScoreTable(
     (1.0, 1.1, 1.2, 1.4, 1.8, 2.0),
 )
 
-#: Aridity score from the UNEP aridity index classes (AI = P/PET; METHODS 3): hyper-arid < 0.05,
-#: arid 0.05-0.20, semi-arid 0.20-0.50, dry sub-humid 0.50-0.65, humid >= 0.65. The scores per class
-#: are a dldd default (not Kosmas99, which scores BGI): they span the same 1..2 range as the BGI scores.
-#: Pass another ``ScoreTable`` (e.g. hyper-arid edge 0.03, Global Aridity Index v3) to change them.
-AI_CLASS_TABLE = ScoreTable(
-    "aridity index P/PET", "1",
-    (0.05, 0.20, 0.50, 0.65), (True, True, True, True),
-    (2.0, 1.8, 1.4, 1.2, 1.0),
-    source="UNEP aridity classes (METHODS 3); scores: dldd default",
+#: Aridity score per UNEP aridity zone (codes of :data:`dldd.indicators.aridity.ARIDITY_ZONES`, classes
+#: of METHODS 3 computed by :func:`dldd.indicators.aridity.aridity_class`), used when no Bagnouls-Gaussen
+#: index is given. The scores are a dldd default (Kosmas99 scores BGI, not AI), spanning the same 1..2
+#: range as the BGI scores; pass another mapping to change them.
+AI_ZONE_SCORES = CategoryScores(
+    "aridity zone",
+    {_aridity.HYPER_ARID: 2.0, _aridity.ARID: 1.8, _aridity.SEMI_ARID: 1.4, _aridity.DRY_SUBHUMID: 1.2,
+     _aridity.HUMID: 1.0},
+    {c.code: c.name for c in _aridity.ARIDITY_ZONES.classes},
+    source="UNEP aridity zones (METHODS 3); scores: dldd default",
 )
 
 #: Aspect (Kosmas99): sheltered (pole-facing, NW-N-NE) 1.0, exposed (equator-facing, SW-S-SE) 2.0.
@@ -508,16 +511,29 @@ def bagnouls_gaussen_index(tas: xr.DataArray, pr: xr.DataArray, *, dim: str = "t
 
 
 def aridity_score(*, bgi: xr.DataArray | None = None, aridity_index: xr.DataArray | None = None,
-                  bgi_table: ScoreTable = BGI_TABLE, ai_table: ScoreTable = AI_CLASS_TABLE) -> xr.DataArray:
-    """Aridity score: from the Bagnouls-Gaussen index when given (Kosmas99, :data:`BGI_TABLE`), else from
-    the aridity index P/PET by its UNEP classes (:data:`AI_CLASS_TABLE`, a parameter mapping)."""
+                  aridity_zone: xr.DataArray | None = None, bgi_table: ScoreTable = BGI_TABLE,
+                  zone_scores: CategoryScores = AI_ZONE_SCORES,
+                  hyper_arid_threshold: float = _aridity.HYPER_ARID_THRESHOLD) -> xr.DataArray:
+    """Aridity score, from the first of these that is given:
+
+    - ``bgi``: Bagnouls-Gaussen index, scored by :data:`BGI_TABLE` (Kosmas99);
+    - ``aridity_index`` (P/PET): classed into UNEP zones by :func:`dldd.indicators.aridity.aridity_class`
+      (``hyper_arid_threshold`` 0.05, or 0.03 as the Global Aridity Index v3), scored by ``zone_scores``;
+    - ``aridity_zone``: zone codes already classed, scored by ``zone_scores`` (:data:`AI_ZONE_SCORES`).
+    """
     if bgi is not None:
         _check_range(bgi, "bgi", 0.0, None, "Bagnouls-Gaussen index >= 0")
         return score_table(bgi, bgi_table, "aridity (BGI)")
-    if aridity_index is None:
-        raise InputError("aridity_score: give either bgi= (Bagnouls-Gaussen index) or aridity_index= (P/PET)")
-    _check_range(aridity_index, "aridity_index", 0.0, None, "aridity index P/PET >= 0")
-    return score_table(aridity_index, ai_table, "aridity (AI)")
+    if aridity_index is not None:
+        _check_range(aridity_index, "aridity_index", 0.0, None, "aridity index P/PET >= 0")
+        aridity_zone = _aridity.aridity_class(_as_float(aridity_index, "aridity_index"), hyper_arid_threshold)
+    if aridity_zone is None:
+        raise InputError(
+            "aridity_score: give bgi= (Bagnouls-Gaussen index), aridity_index= (P/PET) or aridity_zone= (codes)"
+        )
+    out = score_categories(aridity_zone, zone_scores, "aridity_zone")
+    out.attrs["parameters"] += f"; hyper_arid_threshold={hyper_arid_threshold}"
+    return out
 
 
 def aspect_score(aspect: xr.DataArray, *, latitude: xr.DataArray | float | None = None,
@@ -673,38 +689,35 @@ def _spatial_dims(da: xr.DataArray) -> tuple[str, str]:
     raise InputError(f"elevation: expected spatial dimensions ('y', 'x') or ('lat', 'lon'), found {tuple(da.dims)}")
 
 
-def _grid_kind(da: xr.DataArray, ydim: str, geographic: bool | None) -> tuple[bool, float]:
-    """(is geographic, metres per projected coordinate unit)."""
-    crs = None
+def _grid_kind(da: xr.DataArray, ydim: str, geographic: bool | None, crs) -> tuple[bool, float]:
+    """(is geographic, metres per projected coordinate unit), from ``crs``, the array's CRS or dim names."""
     try:
-        import rioxarray  # noqa: F401  (registers the .rio accessor)
-
-        crs = da.rio.crs
-    except Exception:  # noqa: BLE001 - no CRS information at all is handled below
-        crs = None
-    if geographic is None:
+        pcrs = grid_crs(da, crs)
+    except InputError:
         if crs is not None:
-            geographic = bool(crs.is_geographic)
+            raise
+        pcrs = None
+    if geographic is None:
+        if pcrs is not None:
+            geographic = bool(pcrs.is_geographic)
         elif ydim in ("lat", "latitude"):
             geographic = True
         else:
             raise InputError(
                 "elevation: cannot tell whether the grid is geographic (no CRS, dimensions "
-                f"{tuple(da.dims)}); write a CRS (rioxarray) or pass geographic=True/False"
+                f"{tuple(da.dims)}); write a CRS (rioxarray), pass crs=, or pass geographic=True/False"
             )
     to_metre = 1.0
-    if not geographic and crs is not None:
-        from pyproj import CRS
-
-        to_metre = float(CRS.from_user_input(crs.to_wkt()).axis_info[0].unit_conversion_factor)
+    if not geographic and pcrs is not None:
+        to_metre = float(pcrs.axis_info[0].unit_conversion_factor)
     return geographic, to_metre
 
 
-def _gradients(elevation: xr.DataArray, geographic: bool | None):
+def _gradients(elevation: xr.DataArray, geographic: bool | None, crs):
     """(dz/d east, dz/d north) in m/m, with geodesic metric on lat/lon grids (WGS84 ellipsoid)."""
     ydim, xdim = _spatial_dims(elevation)
     z = _as_float(elevation, "elevation")
-    geo, to_metre = _grid_kind(z, ydim, geographic)
+    geo, to_metre = _grid_kind(z, ydim, geographic, crs)
     for d in (ydim, xdim):
         if z.sizes[d] < 2:
             raise InputError(f"elevation: dimension {d!r} has {z.sizes[d]} cell(s); expected at least 2")
@@ -727,16 +740,17 @@ def _gradients(elevation: xr.DataArray, geographic: bool | None):
     return dz_dx, dz_dy
 
 
-def slope_percent(elevation: xr.DataArray, *, geographic: bool | None = None) -> xr.DataArray:
+def slope_percent(elevation: xr.DataArray, *, crs=None, geographic: bool | None = None) -> xr.DataArray:
     """Slope in % = 100 sqrt((dz/dx)^2 + (dz/dy)^2) from an elevation grid in metres.
 
     Central differences on the coordinates (one-sided at the edges; xarray ``differentiate``, lazy on
     dask). On a geographic grid (CRS geographic, or dimensions lat/lon) the spacing is converted to
     metres on the WGS84 ellipsoid at each latitude: east-west by N(phi) cos(phi), north-south by M(phi)
     (prime-vertical and meridional radii of curvature). On a projected grid the CRS axis unit is used
-    (metres if no CRS and ``geographic=False``). ``geographic`` overrides the inference.
+    (metres if no CRS and ``geographic=False``). The CRS is ``crs`` or the array's (rioxarray);
+    without either, lat/lon dimension names mean geographic; ``geographic`` overrides the inference.
     """
-    dz_dx, dz_dy = _gradients(elevation, geographic)
+    dz_dx, dz_dy = _gradients(elevation, geographic, crs)
     out = PERCENT * np.sqrt(dz_dx**2 + dz_dy**2)
     out.attrs = {
         "units": "%", "long_name": "terrain slope",
@@ -746,9 +760,9 @@ def slope_percent(elevation: xr.DataArray, *, geographic: bool | None = None) ->
     return out
 
 
-def aspect_degrees(elevation: xr.DataArray, *, geographic: bool | None = None) -> xr.DataArray:
+def aspect_degrees(elevation: xr.DataArray, *, crs=None, geographic: bool | None = None) -> xr.DataArray:
     """Aspect: direction the slope faces (downslope), degrees clockwise from north in [0, 360); NaN on flat."""
-    dz_dx, dz_dy = _gradients(elevation, geographic)
+    dz_dx, dz_dy = _gradients(elevation, geographic, crs)
     asp = np.rad2deg(np.arctan2(-dz_dx, -dz_dy)) % 360.0
     out = asp.where((dz_dx != 0) | (dz_dy != 0))
     out.attrs = {
