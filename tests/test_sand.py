@@ -188,6 +188,10 @@ def test_wind_factor_hand():
     assert sand.wind_factor(series([4, 6, np.nan, 8])).item() == pytest.approx(104.0)
     # 6-hourly observations: Nd / N = 0.25
     assert sand.wind_factor(series([4, 6, 8], freq="6h")).item() == pytest.approx(19.5)
+    # two years of daily 6 m/s: 6 x 1 x 730 days for the record, 6 x 365.25 per mean year
+    two_years = series(np.full(730, 6.0))
+    assert sand.wind_factor(two_years).item() == pytest.approx(6.0 * 730)
+    assert sand.wind_factor(two_years, period_days=365.25).item() == pytest.approx(6.0 * 365.25)
     with pytest.raises(InputError, match="days_per_observation"):
         sand.wind_factor(series([4, 6, 8, 9], freq="MS"))
     # 10 m winds are brought to 2 m: u2 = u10 x 4.87 / ln(67.8 x 10 - 5.42) = 0.74801 u10

@@ -307,20 +307,26 @@ def wind_factor(
     dim: str = "time",
     days_per_observation: float | None = None,
     height: float = RWEQ_WIND_HEIGHT_M,
+    period_days: float | None = None,
 ) -> xr.DataArray:
     """RWEQ wind factor Wf = sum over observations of U (U - U1)^2 for U > U1, times Nd / N.
 
     ``speed`` in m/s measured at ``height`` m; other heights than 2 m are brought to 2 m by the FAO56
     log profile (eq. 47, :func:`dldd.indicators.aridity.wind_speed_2m`). U1 ``threshold`` 5 m/s at 2 m.
-    N = valid observations, Nd = days of the period = (all observations) x ``days_per_observation``
-    (inferred from a regular ``time`` coordinate if not given). Units (m/s)^3 d.
+    N = valid observations; Nd = days of the period WF stands for: ``period_days`` if given (e.g.
+    365.25 for a mean annual WF from a record of any length), else the record's length = (all
+    observations) x ``days_per_observation`` (inferred from a regular ``time`` coordinate if not given).
+    Units (m/s)^3 d per Nd days. Fryrear et al. evaluate RWEQ per 15-day period; the loss is not linear
+    in WF, so annual WF and the sum of half-month losses differ (group by period upstream if wanted).
     """
     _need_dim(speed, dim, "speed")
     u = _as_float(speed, "speed")
     if height != RWEQ_WIND_HEIGHT_M:
         u = wind_speed_2m(u, height)
     _check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
-    if days_per_observation is None:
+    if period_days is not None and period_days <= 0:
+        raise InputError(f"period_days={period_days}; expected > 0")
+    if period_days is None and days_per_observation is None:
         if u.sizes[dim] < 2 or not np.issubdtype(u[dim].dtype, np.datetime64):
             raise InputError(
                 f"wind_factor: cannot infer the observation interval from {dim!r}; pass days_per_observation="
@@ -332,15 +338,15 @@ def wind_factor(
                 "pass days_per_observation="
             )
         days_per_observation = float(steps[0])
-    if days_per_observation <= 0:
-        raise InputError(f"days_per_observation={days_per_observation}; expected > 0")
-    n_total = u.sizes[dim]
+    if period_days is None:
+        if days_per_observation <= 0:
+            raise InputError(f"days_per_observation={days_per_observation}; expected > 0")
+        period_days = u.sizes[dim] * days_per_observation
     n_valid = u.notnull().sum(dim)
     term = (u * (u - threshold) ** 2).where(u > threshold, 0.0).where(u.notnull(), 0.0)
-    wf = term.sum(dim) * (n_total * days_per_observation) / n_valid.where(n_valid > 0)
+    wf = term.sum(dim) * period_days / n_valid.where(n_valid > 0)
     wf.attrs = _attrs("m3 s-3 d", "RWEQ wind factor Wf", "sum U (U - U1)^2 [U > U1] x Nd / N",
-                      f"threshold={threshold} m/s at 2 m, measured at {height:g} m, "
-                      f"days_per_observation={days_per_observation:g}")
+                      f"threshold={threshold} m/s at 2 m, measured at {height:g} m, period {period_days:g} days")
     return wf
 
 
