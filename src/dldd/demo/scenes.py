@@ -74,6 +74,9 @@ DROUGHT_YEARS = {1989: 0.55, 2000: 0.5, 2001: 0.6, 2008: 0.55, 2017: 0.6, 2021: 
 DROUGHT_EXTENT_QUANTILE = -0.52
 WARMING_PER_YEAR = 0.03  # degC per year
 DEGRADATION_LOSS = 0.35  # fraction of NDVI lost by 2023 in the core of a degradation patch
+#: Typical radius of a degradation patch (degrees), regional and local scenes.
+DEGRADATION_RADIUS_DEG = 1.0
+DEGRADATION_RADIUS_DEG_LOCAL = 0.08
 OASIS_GREENING_PER_YEAR = 0.004  # NDVI per year on irrigated cropland in arid climates
 #: Oasis towns of the southern Taklimakan rim (lon, lat), west to east: Yarkand, Karghilik, Guma,
 #: Hotan, Qira, Keriya (Yutian), Niya (Minfeng).
@@ -292,7 +295,8 @@ def synthetic_land(grid: SceneGrid, climate_grid: SceneGrid, climate: dict, seed
     dryland = arid | (base < 0.3)
     lc = np.repeat(igbp[None], years.size, axis=0).astype("uint8")
     ndvi = np.empty((years.size, ny, nx), dtype="float32")
-    degr = _blobs(rng, (ny, nx), 6 if local else 40, 8 if local else 12, dryland & (base > 0.1))
+    radius_cells = (DEGRADATION_RADIUS_DEG_LOCAL if local else DEGRADATION_RADIUS_DEG) / grid.res
+    degr = _blobs(rng, (ny, nx), 6 if local else 40, radius_cells, dryland & (base > 0.1))
     cropland_arid = (igbp == 12) & arid
     near_oasis = ndimage.binary_dilation(cropland_arid, iterations=3 if local else 1) & (igbp == 16)
     oasis_start = rng.integers(2005, 2016, size=(ny, nx))

@@ -47,7 +47,7 @@ def stage_params(spec: Spec) -> dict:
             raise SpecError(problems) from None
     for family in list(out):
         for dep in STAGES[family].after:
-            if dep not in out and all(n in spec.inputs for n in STAGES[dep].needs):
+            if dep in STAGES and dep not in out and all(n in spec.inputs for n in STAGES[dep].needs):
                 out[dep] = STAGES[dep].params()
     for family in out:
         missing = [n for n in STAGES[family].needs if n not in spec.inputs]
