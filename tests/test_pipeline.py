@@ -8,7 +8,6 @@ import pytest
 from typer.testing import CliRunner
 
 from dldd.cli import app
-from dldd.demo import demo_indicators
 from dldd.demo.scenes import write_scene
 from dldd.pipeline import run_assessment
 from dldd.spec import load_spec
@@ -23,7 +22,7 @@ SMALL = {
 @pytest.fixture(scope="module", params=list(SMALL))
 def run(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param)
-    spec_path = write_scene(request.param, folder, indicators=demo_indicators(request.param), **SMALL[request.param])
+    spec_path = write_scene(request.param, folder, **SMALL[request.param])
     spec = load_spec(spec_path)
     ctx = run_assessment(spec, folder)
     return request.param, folder, spec, ctx

@@ -112,7 +112,6 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder
          scheduler: Optional[str] = typer.Option(None, help="dask scheduler (threads by default)"),
          workers: Optional[int] = typer.Option(None, help="local dask cluster workers")):
     """Run the embedded demo assessments on SYNTHETIC data over real geography (offline)."""
-    from dldd.demo import demo_indicators
     from dldd.demo.scenes import SCENES, write_scene
     from dldd.spec import load_spec
 
@@ -125,7 +124,7 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder
         folder = out / name
         console.print(f"demo scene {name!r}: writing synthetic inputs to {folder / 'inputs'}", highlight=False)
         try:
-            spec_path = write_scene(name, folder, indicators=demo_indicators(name))
+            spec_path = write_scene(name, folder)
             spec = load_spec(spec_path)
             _run(spec, folder, scheduler, workers)
             report = _report_if_asked(spec, folder)

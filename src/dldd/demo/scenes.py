@@ -89,7 +89,20 @@ BELT_WIDTH_DEG = 0.03
 #: its last 285 km in Hotan prefecture: that segment has no post-construction year in the data).
 BELT_SEGMENT_START = {"Yarkand-Karghilik": 2016, "Karghilik-Guma": 2018, "Guma-Hotan": 2024,
                       "Hotan-Qira": 2020, "Qira-Keriya": 2015, "Keriya-Niya": 2019, "Niya-east": 2022}
-BELT_NDVI_GAIN = 0.10  # NDVI gained by a belt segment, reached three years after its start
+BELT_NDVI_GAIN = 0.10
+#: Synthetic wind of the local scene: 3-hourly for one year at 10 m on a 0.25 degree grid; winds from
+#: the north-east dominate in the Tarim Basin (sand drifts towards the south-west), spring is windiest.
+WIND_RES = 0.25
+WIND_YEAR = 2023
+WIND_STEP_HOURS = 3
+WIND_MEAN_MS = 3.2
+WIND_SPRING_FACTOR = 1.5  # April-May mean speed multiplier
+WIND_PREVAILING_FROM_DEG = 60.0
+WIND_PREVAILING_SHARE = 0.7
+#: Synthetic topsoil texture (%) of the local scene: sand, silt, clay, organic matter, for bare sand and
+#: for vegetated or cultivated land.
+SOIL_BARE = (90.0, 7.0, 3.0, 0.3)
+SOIL_VEGETATED = (45.0, 38.0, 17.0, 1.2)  # NDVI gained by a belt segment, reached three years after its start
 
 
 @dataclass(frozen=True)
@@ -329,6 +342,28 @@ def synthetic_land(grid: SceneGrid, climate_grid: SceneGrid, climate: dict, seed
     return {"ndvi": ndvi, "land_cover": lc, "soc": soc.astype("float32"), "population": population.astype("float32")}
 
 
+def synthetic_wind(grid: SceneGrid, seed: int) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
+    """3-hourly wind speed (m/s at 10 m) and direction (degrees, FROM) for WIND_YEAR (synthetic)."""
+    rng = np.random.default_rng(seed + 2)
+    times = pd.date_range(f"{WIND_YEAR}-01-01", f"{WIND_YEAR}-12-31 21:00", freq=f"{WIND_STEP_HOURS}h")
+    ny, nx = grid.y.size, grid.x.size
+    spring = np.isin(times.month, (4, 5))
+    scale = WIND_MEAN_MS / 0.886 * np.where(spring, WIND_SPRING_FACTOR, 1.0)  # Weibull k=2 mean = 0.886 c
+    regional = rng.weibull(2.0, size=times.size) * scale  # shared across the scene
+    speed = regional[:, None, None] * np.exp(0.15 * rng.standard_normal((times.size, ny, nx)))
+    prevailing = rng.random(times.size) < WIND_PREVAILING_SHARE
+    base = np.where(prevailing, WIND_PREVAILING_FROM_DEG, 270.0) + rng.normal(0, 25, times.size)
+    direction = (base[:, None, None] + rng.normal(0, 10, (times.size, ny, nx))) % 360.0
+    return speed.astype("float32"), direction.astype("float32"), times
+
+
+def synthetic_soil(grid: SceneGrid) -> dict[str, np.ndarray]:
+    """Topsoil texture and organic matter (%) from the MODIS class: bare sand vs vegetated land (synthetic)."""
+    bare = np.isin(modis_igbp(grid), (15, 16))
+    return {name: np.where(bare, b, v).astype("float32")
+            for name, b, v in zip(("sand", "silt", "clay", "organic_matter"), SOIL_BARE, SOIL_VEGETATED)}
+
+
 def _cell_area(grid: SceneGrid) -> np.ndarray:
     from dldd.core.areas import cell_area_km2
 
@@ -412,19 +447,43 @@ def write_scene(
             "tmin": {"path": "inputs/tmin.nc", "variable": "tmin", "units": "degC"},
             "tmax": {"path": "inputs/tmax.nc", "variable": "tmax", "units": "degC"},
         },
-        "indicators": indicators if indicators is not None else {"land_cover": {}},
+        "indicators": {},
         "outputs": {"formats": ["cog", "csv", "xlsx"]},
     }
+    for var, values in synthetic_soil(grid).items():
+        io.write_cog(inputs / f"soil_{var}.tif", _map(values, grid, {"units": "%", "long_name": f"topsoil {var}"}))
+        spec["inputs"][var] = {"path": f"inputs/soil_{var}.tif", "units": "%"}
     if cfg["local"]:
+        wgrid = SceneGrid(w, s, e, n, max(WIND_RES, grid.res))
+        speed, direction, wtimes = synthetic_wind(wgrid, seed)
+        io.write_netcdf(inputs / "wind.nc", xr.merge([
+            _cube(speed, wgrid, wtimes, "wind_speed", {"units": "m s-1", "long_name": "wind speed at 10 m"}),
+            _cube(direction, wgrid, wtimes, "wind_direction", {"units": "degree", "long_name": "wind direction (from)"}),
+        ]))
+        spec["inputs"]["wind_speed"] = {"path": "inputs/wind.nc", "variable": "wind_speed", "units": "m/s"}
+        spec["inputs"]["wind_direction"] = {"path": "inputs/wind.nc", "variable": "wind_direction", "units": "degree"}
         io.write_json(inputs / "barrier_belt.geojson", belt_polygons(grid))
         spec["regions"] = {"include": regions or [],
                            "zones": [{"name": "Southern Taklimakan rim (demo)", "path": "inputs/rim_zone.geojson",
                                       "subregion": "East Asia"}]}
         io.write_json(inputs / "rim_zone.geojson", _rim_zone(grid))
+    spec["indicators"] = indicators if indicators is not None else scene_indicators(scene, spec["inputs"])
     spec_path = folder / "spec.yaml"
     io.write_text(spec_path, "# Demo assessment spec written by `dldd demo`. SYNTHETIC DEMONSTRATION DATA.\n"
                   + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     return spec_path
+
+
+#: Parameters of the demo's indicator families that differ from the defaults, per scene.
+SCENE_PARAMETERS = {"local": {"sand": {"elevation_m": 1375.0, "air_temperature_c": 12.5}}}
+
+
+def scene_indicators(scene: str, inputs: dict) -> dict:
+    """Every registered indicator family whose inputs the scene provides, with the scene's parameters."""
+    from dldd.pipeline.registry import STAGES
+
+    params = SCENE_PARAMETERS.get(scene, {})
+    return {name: dict(params.get(name, {})) for name, st in STAGES.items() if all(n in inputs for n in st.needs)}
 
 
 def _local_precip(grid: SceneGrid) -> np.ndarray:

@@ -5,7 +5,7 @@ Adding a family means writing its module in :mod:`dldd.pipeline.stages` and one 
 
 from __future__ import annotations
 
-from dldd.pipeline.stages import climate, land_cover, practices
+from dldd.pipeline.stages import climate, desertification, land_cover, practices
 from dldd.pipeline.stages.base import Stage
 
 STAGES: dict[str, Stage] = {
@@ -14,6 +14,8 @@ STAGES: dict[str, Stage] = {
         climate.ARIDITY,
         land_cover.STAGE,
         climate.DROUGHT,
+        desertification.SENSITIVITY,
+        desertification.SAND,
         practices.STAGE,
     )
 }

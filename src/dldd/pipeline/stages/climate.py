@@ -72,6 +72,7 @@ def run_aridity(ctx, p: AridityParams) -> None:
     z2 = ar.aridity_class(ai2, hyper_arid_threshold=p.hyper_arid_threshold)
     shift = ar.aridity_shift(z1, z2)
     ctx.products["aridity_class"] = z2
+    ctx.products["aridity_index"] = ai2
     ctx.products["ipcc_climate_zone"] = _ipcc_zone(c, ai2, second)
     regions = ctx.region_set(z2)
     area = ctx.cell_area(z2)

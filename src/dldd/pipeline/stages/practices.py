@@ -54,7 +54,7 @@ def conditions(ctx) -> pd.DataFrame:
         "aridity_class": _dominant(aridity, (lambda t: t.period == t.period.max()) if aridity is not None else None),
         "land_cover": _dominant(ctx.tables.get("so1_1_land_cover_areas"), lambda t: t.year == t.year.max()),
         "esa_class": _dominant(ctx.tables.get("esa_class_areas")),
-        "drift_class": _dominant(ctx.tables.get("sand_drift_class_areas")),
+        "drift_class": {k: v.split()[0] for k, v in _dominant(ctx.tables.get("sand_drift_class_areas")).items()},
         "degraded_share": _degraded_share(ctx),
     }
     if "climate" in ctx.products:
