@@ -100,3 +100,27 @@ def test_regions_list_csv():
     assert len(rows) == 84 and rows.subregion.notna().all() and rows.subregion.nunique() == 9
     kaz = rows.set_index("iso3").loc["KAZ", "area_km2"]
     assert kaz == pytest.approx(2_724_900, rel=0.02)
+
+
+def test_sdg_areas_add_up_and_percent_degraded(run):
+    _, folder, _, ctx = run
+    s = pd.read_csv(folder / "tables" / "sdg_15_3_1_summary.csv")
+    areas = {r.id: r.area_km2 for r in ctx.regions}
+    parts = s[["degraded_km2", "stable_km2", "improved_km2", "no_data_km2"]].sum(axis=1)
+    np.testing.assert_allclose(parts, s.land_area_km2)
+    np.testing.assert_allclose(s.land_area_km2, [areas[r] for r in s.region], rtol=0.005)
+    assert set(s.period) == {"baseline", "reporting_1", "reporting_2"}
+    assert s.degraded_pct.between(0, 100).all()
+    # the status tables exist for both reporting periods, in 3 and 7 codes
+    for name in ("so1_4_status", "so1_4_status7"):
+        t = pd.read_csv(folder / "tables" / f"{name}.csv")
+        assert set(t.period) == {"reporting_1", "reporting_2"}
+
+
+def test_practices_matched_per_region(run):
+    _, folder, _, ctx = run
+    cond = pd.read_csv(folder / "tables" / "conditions.csv")
+    assert set(cond.region) == {r.id for r in ctx.regions}
+    m = pd.read_csv(folder / "tables" / "practices_matches.csv")
+    assert (m.groupby("region").size() == 5).all()
+    assert m.score.between(0, 1).all() and m.reasons.str.len().gt(0).all()

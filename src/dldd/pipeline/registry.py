@@ -5,7 +5,7 @@ Adding a family means writing its module in :mod:`dldd.pipeline.stages` and one 
 
 from __future__ import annotations
 
-from dldd.pipeline.stages import climate, desertification, land_cover, practices
+from dldd.pipeline.stages import climate, desertification, land_cover, practices, sdg
 from dldd.pipeline.stages.base import Stage
 
 STAGES: dict[str, Stage] = {
@@ -13,6 +13,7 @@ STAGES: dict[str, Stage] = {
     for s in (
         climate.ARIDITY,
         land_cover.STAGE,
+        sdg.STAGE,
         climate.DROUGHT,
         desertification.SENSITIVITY,
         desertification.SAND,

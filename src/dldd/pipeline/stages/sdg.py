@@ -66,9 +66,8 @@ def run(ctx, p: SdgParams) -> None:
                     for n, rp in ctx.spec.periods.reporting.items()})
     layers = {}
     for name, ((pa, pb), (la, lb)) in periods.items():
-        series = ndvi.sel(time=(ndvi.time.dt.year >= pa) & (ndvi.time.dt.year <= pb))
         land_unit = year_map(lc, la, "land_cover")
-        lpd = prod.productivity(series, land_unit, method=p.method)
+        lpd = prod.productivity(ndvi, land_unit, period=(pa, pb), method=p.method)
         lc_a, lc_b = year_map(lc, la, "land_cover"), year_map(lc, lb, "land_cover")
         lc_deg = landcover.land_cover_degradation(lc_a, lc_b)
         s_a, s_b = year_map(stock, la, "soc"), year_map(stock, lb, "soc")
