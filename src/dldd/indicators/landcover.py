@@ -95,7 +95,16 @@ def align_exact(**arrays: xr.DataArray | None) -> dict[str, xr.DataArray | None]
 
 def check_codes(values: np.ndarray, allowed, name: str) -> None:
     """Raise InputError if ``values`` hold codes outside ``allowed`` (no-data must be in ``allowed``)."""
-    bad = ~np.isin(values, np.asarray(allowed))
+    values = np.asarray(values)
+    codes = np.unique(np.asarray(allowed, dtype=np.int64))
+    # runs of consecutive codes: a few comparisons per run (much faster than np.isin on large blocks)
+    breaks = np.flatnonzero(np.diff(codes) != 1)
+    ok = np.zeros(values.shape, bool)
+    for lo, hi in zip(codes[np.r_[0, breaks + 1]], codes[np.r_[breaks, codes.size - 1]]):
+        ok |= (values >= lo) & (values <= hi) if lo != hi else (values == lo)
+    if values.dtype.kind == "f":
+        ok &= values == np.round(values)
+    bad = ~ok
     if bad.any():
         found = np.unique(values[bad])[:20].tolist()
         raise InputError(f"{name} holds codes {found}; expected only {sorted(allowed)} "
