@@ -52,7 +52,7 @@ def _fail(err: Exception):
     raise typer.Exit(code=2)
 
 
-def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int]):
+def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int], only=None):
     from dldd.pipeline import run_assessment
 
     if _interactive():
@@ -65,13 +65,13 @@ def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int]):
             def progress(name, i, n):
                 bar.update(task, description=f"stage {name}", completed=i, total=n)
 
-            ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress)
+            ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress, only=only)
             bar.update(task, completed=bar.tasks[0].total, description="done")
     else:
         def progress(name, i, n):
             console.print(f"[{i + 1}/{n}] stage {name}", highlight=False)
 
-        ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress)
+        ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress, only=only)
     return ctx
 
 
@@ -136,6 +136,23 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder
         typer.echo(f"[{name}] tables: {folder / 'tables'}")
         if report:
             typer.echo(f"[{name}] report: {report}")
+
+
+@app.command()
+def evaluate(spec_file: Path = typer.Argument(..., help="the assessment spec (YAML) with `interventions`"),
+             out: Path = typer.Option(..., "--out", help="output folder")):
+    """Evaluate the spec's interventions against matched controls (effect, interval, event study, break)."""
+    from dldd.spec import load_spec
+
+    try:
+        spec = load_spec(spec_file)
+        if not spec.interventions:
+            raise DlddError(f"{spec_file}: the spec lists no `interventions` to evaluate")
+        _run(spec, out, None, None, only=["effectiveness"])
+    except DlddError as err:
+        _fail(err)
+    typer.echo(f"effectiveness: {out / 'tables' / 'effectiveness_summary.csv'}")
+    typer.echo(f"per intervention: {out / 'effectiveness'}")
 
 
 @spec_app.command("check")

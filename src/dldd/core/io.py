@@ -86,7 +86,7 @@ def _json_default(o):
 
 def write_csv(path, df: pd.DataFrame) -> Path:
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
+        df.to_csv(tmp, index=False, float_format="%.10g")
     return Path(path)
 
 

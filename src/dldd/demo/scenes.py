@@ -90,6 +90,8 @@ BELT_WIDTH_DEG = 0.03
 BELT_SEGMENT_START = {"Yarkand-Karghilik": 2016, "Karghilik-Guma": 2018, "Guma-Hotan": 2024,
                       "Hotan-Qira": 2020, "Qira-Keriya": 2015, "Keriya-Niya": 2019, "Niya-east": 2022}
 BELT_NDVI_GAIN = 0.10
+#: Belt segments with fewer years after their start in the data are not evaluated in the demo.
+MIN_POST_YEARS = 2
 #: Synthetic wind of the local scene: 3-hourly for one year at 10 m on a 0.25 degree grid; winds from
 #: the north-east dominate in the Tarim Basin (sand drifts towards the south-west), spring is windiest.
 WIND_RES = 0.25
@@ -462,7 +464,17 @@ def write_scene(
         ]))
         spec["inputs"]["wind_speed"] = {"path": "inputs/wind.nc", "variable": "wind_speed", "units": "m/s"}
         spec["inputs"]["wind_direction"] = {"path": "inputs/wind.nc", "variable": "wind_direction", "units": "degree"}
-        io.write_json(inputs / "barrier_belt.geojson", belt_polygons(grid))
+        belt = belt_polygons(grid)
+        io.write_json(inputs / "barrier_belt.geojson", belt)
+        spec["interventions"] = []
+        for feat in belt["features"]:
+            name, start = feat["properties"]["name"], feat["properties"]["start_year"]
+            if start > NDVI_YEARS[1] - MIN_POST_YEARS + 1:
+                continue  # not yet green in the data (the Guma-Hotan closure of 2024)
+            fname = f"inputs/belt_{name.lower()}.geojson"
+            io.write_json(folder / fname, {"type": "FeatureCollection", "features": [feat]})
+            spec["interventions"].append({"name": f"Barrier belt {name} (synthetic)", "type": "shelterbelt",
+                                          "path": fname, "start_year": start})
         spec["regions"] = {"include": regions or [],
                            "zones": [{"name": "Southern Taklimakan rim (demo)", "path": "inputs/rim_zone.geojson",
                                       "subregion": "East Asia"}]}
@@ -483,7 +495,8 @@ def scene_indicators(scene: str, inputs: dict) -> dict:
     from dldd.pipeline.registry import STAGES
 
     params = SCENE_PARAMETERS.get(scene, {})
-    return {name: dict(params.get(name, {})) for name, st in STAGES.items() if all(n in inputs for n in st.needs)}
+    return {name: dict(params.get(name, {})) for name, st in STAGES.items()
+            if name != "effectiveness" and all(n in inputs for n in st.needs)}  # added when interventions exist
 
 
 def _local_precip(grid: SceneGrid) -> np.ndarray:

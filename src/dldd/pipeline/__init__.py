@@ -31,10 +31,16 @@ from dldd.spec import Spec
 MANIFEST_PACKAGES = ("numpy", "scipy", "pandas", "xarray", "dask", "numba", "rasterio", "pyproj", "shapely")
 
 
-def stage_params(spec: Spec) -> dict:
-    """Validated parameters of every stage the spec asks for; unknown families or keys raise SpecError."""
+def stage_params(spec: Spec, only: list[str] | None = None) -> dict:
+    """Validated parameters of every stage the spec asks for (or of ``only`` those, with the stages they
+    use); unknown families or keys raise SpecError. Interventions in the spec add `effectiveness`."""
     out = {}
-    for family, raw in spec.indicators.items():
+    asked = dict(spec.indicators)
+    if spec.interventions and "effectiveness" not in asked:
+        asked["effectiveness"] = {}
+    if only is not None:
+        asked = {k: asked.get(k, {}) for k in only}
+    for family, raw in asked.items():
         if family not in STAGES:
             raise SpecError(f"indicators.{family}: unknown indicator family; expected one of {sorted(STAGES)}")
         try:
@@ -135,13 +141,13 @@ def scheduler(spec: Spec, name: str | None = None, workers: int | None = None):
 
 
 def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = None, workers: int | None = None,
-                   progress=None) -> RunContext:
+                   progress=None, only: list[str] | None = None) -> RunContext:
     """Run every stage the spec asks for; write maps, tables, summary.json and manifest.json under ``out``.
 
     ``progress(stage_name, index, total)`` is called before each stage (the CLI draws a bar with it).
     """
     out = Path(out)
-    params = stage_params(spec)
+    params = stage_params(spec, only)
     _check_writable(out)
     regions = build_regions(spec)
     if not regions:

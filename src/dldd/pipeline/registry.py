@@ -5,7 +5,7 @@ Adding a family means writing its module in :mod:`dldd.pipeline.stages` and one 
 
 from __future__ import annotations
 
-from dldd.pipeline.stages import climate, desertification, land_cover, practices, sdg
+from dldd.pipeline.stages import climate, desertification, effectiveness, land_cover, practices, sdg
 from dldd.pipeline.stages.base import Stage
 
 STAGES: dict[str, Stage] = {
@@ -17,6 +17,7 @@ STAGES: dict[str, Stage] = {
         climate.DROUGHT,
         desertification.SENSITIVITY,
         desertification.SAND,
+        effectiveness.STAGE,
         practices.STAGE,
     )
 }

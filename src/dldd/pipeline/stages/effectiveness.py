@@ -1,0 +1,120 @@
+"""Stage `effectiveness`: each intervention of the spec against matched controls (METHODS 6).
+
+For each intervention: its polygon as coverage fractions on the outcome's grid, exact matching on the
+UNCCD land cover of the year before it started (and on the dryland zone when the aridity stage ran),
+then :func:`dldd.effectiveness.evaluate.evaluate_intervention` (matched difference in differences with
+a spatial block bootstrap, event study, balance, OLS-MOSUM break). Writes per intervention
+``effectiveness/<name>.json`` and the tables ``effectiveness_summary`` (one row per intervention, with
+effect per year and the cost per hectare of the matching practices where the knowledge base has it),
+``effectiveness_event_study`` and ``effectiveness_balance``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from dldd.core import io
+from dldd.errors import InputError
+from dldd.pipeline.stages.base import Params, Stage
+from dldd.pipeline.stages.climate import zones_on
+from dldd.pipeline.stages.land_cover import nested_land_cover, year_map
+
+
+class EffectivenessParams(Params):
+    n_boot: int = 999
+    seed: int = 0
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "intervention"
+
+
+def _cost_per_ha(kind: str) -> str:
+    """Cost range per hectare of the practices of this intervention type, from the knowledge base."""
+    from dldd.practices import open_store
+    from dldd.practices.engine import practices_for
+
+    store = open_store()
+    costs = []
+    for pid in practices_for(kind, store.ids()):
+        inputs = store.get(pid).inputs
+        cost = inputs.cost_per_ha if inputs is not None else None
+        if cost is not None:
+            span = "-".join(f"{v:g}" for v in (cost.min, cost.max) if v is not None)
+            costs.append(f"{pid}: {span} {cost.currency}/ha ({cost.year}{', approximate' if cost.approximate else ''})")
+    return "; ".join(costs)
+
+
+def run(ctx, p: EffectivenessParams) -> None:
+    from dldd.effectiveness.evaluate import evaluate_intervention
+    from dldd.regions.rasterize import coverage_fraction
+
+    if not ctx.spec.interventions:
+        ctx.summary["effectiveness"] = {"interventions": []}
+        return
+    summary, events, balance = [], [], []
+    for iv in ctx.spec.interventions:
+        outcome = ctx.input(iv.outcome)
+        if "time" not in outcome.dims:
+            raise InputError(f"interventions {iv.name!r}: outcome {iv.outcome!r} has no time axis")
+        like = outcome.isel(time=0, drop=True)
+        reg = _zone_geometry(ctx, iv)
+        treated = coverage_fraction(reg, ctx.georef(like))
+        exact = {}
+        if ctx.has("land_cover"):
+            lc = nested_land_cover(ctx)
+            years = lc.time.dt.year.values
+            before = max(y for y in years if y < iv.start_year) if (years < iv.start_year).any() else years.min()
+            exact["land_cover"] = year_map(lc, int(before), "land_cover").compute()
+        zones = zones_on(ctx, like)
+        if zones is not None:
+            exact["dryland_zone"] = zones
+        res = evaluate_intervention(outcome, treated, iv.start_year, iv.end_year, exact=exact,
+                                    cell_area_km2=ctx.cell_area(like), n_boot=p.n_boot, seed=p.seed,
+                                    name=iv.name, **iv.parameters)
+        io.write_json(io.confined(ctx.out, "effectiveness", f"{_slug(iv.name)}.json"), res.to_dict())
+        row = res.to_frame()
+        row.insert(1, "type", iv.type)
+        row["effect_per_year"] = res.effect / max(res.n_post_years, 1)
+        row["cost_per_ha"] = _cost_per_ha(iv.type)
+        summary.append(row)
+        ev = res.event_study.copy()
+        ev.insert(0, "intervention", iv.name)
+        events.append(ev)
+        bal = res.balance.copy()
+        bal.insert(0, "intervention", iv.name)
+        balance.append(bal)
+    ctx.write_table("effectiveness_summary", pd.concat(summary, ignore_index=True))
+    ctx.write_table("effectiveness_event_study", pd.concat(events, ignore_index=True))
+    ctx.write_table("effectiveness_balance", pd.concat(balance, ignore_index=True))
+    ctx.summary["effectiveness"] = {"interventions": [iv.name for iv in ctx.spec.interventions],
+                                    "n_boot": p.n_boot, "seed": p.seed}
+
+
+def _zone_geometry(ctx, iv):
+    """The intervention's polygon (all features of its file merged), in lon/lat."""
+    import geopandas as gpd
+    import shapely
+
+    path = ctx.spec.resolve(iv.path)
+    if not path.is_file():
+        raise InputError(f"interventions {iv.name!r}: polygon file not found: {path}")
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as err:
+        raise InputError(f"interventions {iv.name!r}: cannot read {path} ({err})") from None
+    if gdf.empty:
+        raise InputError(f"interventions {iv.name!r}: {path} has no features")
+    if gdf.crs is None:
+        raise InputError(f"interventions {iv.name!r}: {path} has no CRS")
+    geom = shapely.unary_union(list(gdf.to_crs("EPSG:4326").geometry.values))
+    if geom.is_empty or not np.isfinite(geom.area):
+        raise InputError(f"interventions {iv.name!r}: {path} holds an empty geometry")
+    return geom
+
+
+STAGE = Stage(name="effectiveness", description="effect of each intervention against matched controls",
+              needs=("ndvi",), params=EffectivenessParams, run=run, after=("aridity", "land_cover"))
