@@ -78,10 +78,8 @@ def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int], only
 def _report_if_asked(spec, out: Path, lang: Optional[str] = None) -> Optional[Path]:
     if not spec.outputs.report:
         return None
-    try:
-        from dldd.report import build_report
-    except ImportError:
-        return None
+    from dldd.report import build_report
+
     return build_report(out, lang=lang or spec.outputs.language)
 
 
@@ -153,6 +151,19 @@ def evaluate(spec_file: Path = typer.Argument(..., help="the assessment spec (YA
         _fail(err)
     typer.echo(f"effectiveness: {out / 'tables' / 'effectiveness_summary.csv'}")
     typer.echo(f"per intervention: {out / 'effectiveness'}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a finished run folder (with summary.json and tables/)"),
+           lang: str = typer.Option("en", "--lang", help="report language: en or zh")):
+    """Build the report (HTML site and PDF) of a finished run."""
+    from dldd.report import build_report
+
+    try:
+        path = build_report(run_dir, lang=lang)
+    except DlddError as err:
+        _fail(err)
+    typer.echo(f"report: {path}")
 
 
 @spec_app.command("check")
