@@ -52,7 +52,9 @@ def _open_product_input(spec, name: str, entry, chunks) -> xr.DataArray:
         regions = list(spec.regions.include) or [z.name for z in spec.regions.zones]
         years = spec_years(spec)
         cache = os.environ.get(CACHE_ENV)
-        path = fetch.ensure_cached(product.name, regions, years, cache, input_name=name,
+        lay = product.layer(layer, name)
+        fetch_layer = None if lay.names == product.layers[0].names else lay.variable
+        path = fetch.ensure_cached(product.name, regions, years, cache, layer=fetch_layer, input_name=name,
                                    allow_fetch=os.environ.get(OFFLINE_ENV, "") not in ("1", "true", "yes"))
     try:
         da = products.open_product(product, path, layer=layer, input_name=name, chunks=chunk_map)

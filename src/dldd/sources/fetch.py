@@ -35,7 +35,7 @@ import typer
 from dldd.core.io import atomic_path
 from dldd.errors import InputError
 from dldd.sources import formats
-from dldd.sources.products import Product, get_product
+from dldd.sources.products import Product, get_product, parse_product
 
 #: Public STAC APIs by name.
 CATALOGS = {
@@ -105,13 +105,21 @@ def resolve_region(region) -> tuple[str, object]:
     return key, geom
 
 
-def cache_entry(out, product: Product, region_key: str, years: tuple[int, int]) -> Path:
-    return Path(out) / product.name / f"{region_key}_{years[0]}-{years[1]}.zarr"
+def cache_folder(out, product: Product, layer: str | None = None) -> Path:
+    """``out/<product>`` for the product's first (default) layer, ``out/<product>-<layer>`` for others."""
+    lay = product.layer(layer) if layer else product.layers[0]
+    default = product.layers[0]
+    same = lay.names == default.names
+    return Path(out) / (product.name if same else f"{product.name}-{formats.normalize(lay.names[0])}")
 
 
-def find_cached(out, product: Product, region_key: str, years: tuple[int, int]) -> Path | None:
+def cache_entry(out, product: Product, region_key: str, years: tuple[int, int], layer: str | None = None) -> Path:
+    return cache_folder(out, product, layer) / f"{region_key}_{years[0]}-{years[1]}.zarr"
+
+
+def find_cached(out, product: Product, region_key: str, years: tuple[int, int], layer: str | None = None) -> Path | None:
     """A complete cache entry for the region covering the years, or None."""
-    folder = Path(out) / product.name
+    folder = cache_folder(out, product, layer)
     if not folder.is_dir():
         return None
     for entry in sorted(folder.glob(f"{region_key}_*.zarr")):
@@ -144,25 +152,26 @@ def fetch(product: str, region, years, out, *, catalog: str | None = None, colle
     ``collection``/``assets`` override the product's collection and asset keys (for other catalogues).
     An existing complete entry is returned at once, with no network access.
     """
-    prod = get_product(product)
+    prod, layer, _ = parse_product(product)
     region_key, geom = resolve_region(region)
     span = parse_years(years)
     if out is None:
         raise InputError("fetch: no cache folder; give --out CACHE (or set DLDD_CACHE)")
-    cached = find_cached(out, prod, region_key, span)
+    cached = find_cached(out, prod, region_key, span, layer)
     if cached is not None:
         return cached
     url, collection, prefix = _catalog_for(prod, catalog, collection)
-    entry = cache_entry(out, prod, region_key, span)
+    entry = cache_entry(out, prod, region_key, span, layer)
     items = search(url, collection, geom.bounds, span, prefix)
     if not items:
         raise InputError(f"fetch {prod.name}: the catalogue {url} has no {collection!r} items for region "
                          f"{region_key} in {span[0]}-{span[1]}")
-    keys = assets or _asset_keys(prod, items)
+    keys = assets or _asset_keys(prod, prod.layer(layer) if layer else prod.layers[0], items)
     import requests
 
     session = session or requests.Session()
     signer = _pc_signer(collection, session) if urlparse(url).hostname == urlparse(CATALOGS["planetary-computer"]).hostname else None
+    Path(out).mkdir(parents=True, exist_ok=True)
     downloads = Path(tempfile.mkdtemp(prefix=f".{prod.name}-download-", dir=Path(out)))
     try:
         with atomic_path(entry, is_dir=True) as tmp:
@@ -173,7 +182,7 @@ def fetch(product: str, region, years, out, *, catalog: str | None = None, colle
                                            "region": region_key, "years": list(span), "assets": keys,
                                            "items": [it.id for it in items]}),
             })
-            ds.to_zarr(tmp, mode="w", consolidated=True)
+            ds.to_zarr(tmp, mode="w", consolidated=False)
     finally:
         shutil.rmtree(downloads, ignore_errors=True)
     return entry
@@ -190,6 +199,8 @@ def _catalog_for(prod: Product, catalog, collection):
     if not re.match(r"https?://", url):
         raise InputError(f"catalog: expected one of {sorted(CATALOGS)} or an http(s) URL, got {catalog!r}")
     known = prod.stac.get(catalog) or next((v for k, v in prod.stac.items() if CATALOGS.get(k) == url), None)
+    if known is None and catalog not in CATALOGS and prod.stac:
+        known = next(iter(prod.stac.values()))  # a URL of its own: a mirror holding the same collection
     if collection is None:
         if known is None:
             raise InputError(f"product {prod.name!r}: no collection known in {url}; give --collection ID")
@@ -216,9 +227,9 @@ class OfflineError(InputError):
     """A STAC API or an asset could not be reached."""
 
 
-def _asset_keys(prod: Product, items) -> list[str]:
-    """Asset keys of the items matching the product's layers and quality layers (normalised names)."""
-    wanted = {formats.normalize(n) for lay in prod.layers for n in lay.names}
+def _asset_keys(prod: Product, lay, items) -> list[str]:
+    """Asset keys of the items matching the layer and the product's quality layers (normalised names)."""
+    wanted = {formats.normalize(n) for n in lay.names}
     wanted |= {formats.normalize(n) for names in prod.qa_layers.values() for n in names}
     keys = sorted({k for it in items for k in it.assets if formats.normalize(k) in wanted})
     if not keys:
@@ -322,9 +333,11 @@ def fetch_hint(product: str, regions, years, cache) -> str:
             f"--out {cache or 'CACHE'}` (and set DLDD_CACHE={cache or 'CACHE'})")
 
 
-def ensure_cached(product: str, regions, years, cache, *, input_name: str = "input", allow_fetch: bool = True) -> Path:
-    """The cache entry of ``product`` for ``regions`` and ``years``: found, or fetched when allowed."""
+def ensure_cached(product: str, regions, years, cache, *, layer: str | None = None, input_name: str = "input",
+                  allow_fetch: bool = True) -> Path:
+    """The cache entry of ``product`` (``layer``) for ``regions`` and ``years``: found, or fetched when allowed."""
     prod = get_product(product)
+    spec_name = prod.name if layer is None else f"{prod.name}:{layer}"
     span = parse_years(years)
     if not prod.stac:
         raise InputError(
@@ -333,23 +346,23 @@ def ensure_cached(product: str, regions, years, cache, *, input_name: str = "inp
     if not cache:
         raise InputError(
             f"input {input_name!r}: product {prod.name!r} is not cached: no cache folder is set (DLDD_CACHE). "
-            f"Fetch it with {fetch_hint(prod.name, regions, span, None)}, or give a local path "
+            f"Fetch it with {fetch_hint(spec_name, regions, span, None)}, or give a local path "
             f"(`product: {prod.name}@PATH`)")
     region_key, _ = resolve_region(regions)
-    hit = find_cached(cache, prod, region_key, span)
+    hit = find_cached(cache, prod, region_key, span, layer)
     if hit is not None:
         return hit
     if not allow_fetch:
         raise InputError(
             f"input {input_name!r}: the cache {cache} lacks {prod.name} for {region_key} {span[0]}-{span[1]} and "
-            f"network access is off (DLDD_OFFLINE). Fetch it when online with {fetch_hint(prod.name, regions, span, cache)}")
+            f"network access is off (DLDD_OFFLINE). Fetch it when online with {fetch_hint(spec_name, regions, span, cache)}")
     try:
-        return fetch(prod.name, regions, span, cache)
+        return fetch(spec_name, regions, span, cache)
     except OfflineError as err:
         raise InputError(
             f"input {input_name!r}: the cache {cache} lacks {prod.name} for {region_key} {span[0]}-{span[1]} and "
             f"the catalogue cannot be reached ({err}). Fetch it when online with "
-            f"{fetch_hint(prod.name, regions, span, cache)}, or give a local path (`product: {prod.name}@PATH`)") from None
+            f"{fetch_hint(spec_name, regions, span, cache)}, or give a local path (`product: {prod.name}@PATH`)") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -367,7 +380,7 @@ def fetch_command(product: str, region: str, years: str, out: str, catalog: str 
 
 
 def fetch_cli(
-    product: str = typer.Option(..., "--product", help="product name (dldd fetch --list)"),
+    product: str = typer.Option(..., "--product", help="product name (see docs/sources.md)"),
     region: str = typer.Option(..., "--region", help="ISO3 code(s) joined by '+', or an AOI file"),
     years: str = typer.Option(..., "--years", help="A-B, e.g. 2001-2023"),
     out: str = typer.Option(..., "--out", help="cache folder (use the same as DLDD_CACHE)"),

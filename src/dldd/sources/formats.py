@@ -228,7 +228,8 @@ def _open_netcdf(path: Path, product: str) -> xr.Dataset:
 
 def _open_zarr(path: Path, product: str) -> xr.Dataset:
     try:
-        return xr.open_zarr(path, mask_and_scale=False, decode_coords="all")
+        consolidated = (path / ".zmetadata").exists() or None
+        return xr.open_zarr(path, mask_and_scale=False, decode_coords="all", consolidated=consolidated or False)
     except Exception as err:
         raise InputError(f"product {product!r}: cannot open {path} as Zarr ({err})") from None
 
