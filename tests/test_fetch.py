@@ -59,17 +59,37 @@ class StacServer:
                     q = {k: v[0] for k, v in parse_qs(url.query).items()}
                     return self._json(server.search(q, "GET"))
                 if url.path.startswith("/files/"):
-                    f = server.root / url.path.removeprefix("/files/")
-                    if not f.is_file():
-                        return self._json({"code": "NotFound"}, 404)
-                    body = f.read_bytes()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/tiff")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return None
+                    return self._file(url.path, head=False)
                 return self._json({"code": "NotFound"}, 404)
+
+            def do_HEAD(self):
+                url = urlparse(self.path)
+                server.requests[url.path] += 1
+                return self._file(url.path, head=True)
+
+            def _file(self, path, head):
+                f = server.root / path.removeprefix("/files/")
+                if not f.is_file():
+                    return self._json({"code": "NotFound"}, 404)
+                body = f.read_bytes()
+                rng = self.headers.get("Range")
+                status = 200
+                if rng and rng.startswith("bytes="):  # range requests, as GDAL's /vsicurl/ makes them
+                    a, _, b = rng.removeprefix("bytes=").partition("-")
+                    start, stop = int(a), min(int(b) if b else len(body) - 1, len(body) - 1)
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{stop}/{len(body)}")
+                    body = body[start:stop + 1]
+                    status = 206
+                if status == 200:
+                    self.send_response(200)
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Type", "image/tiff")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+                return None
 
             def do_POST(self):
                 url = urlparse(self.path)
@@ -261,3 +281,14 @@ def test_offline_errors_say_what_is_missing_and_how_to_fetch(tmp_path, monkeypat
         fetch.fetch("chirps", "SGP", "2019", tmp_path / "cache")
     with pytest.raises(InputError, match="years: expected A-B"):
         fetch.parse_years("19-20")
+
+
+def test_stream_mode_reads_cogs_by_range_requests(stac, tmp_path):
+    _lc_items(stac, "truncated")
+    cache = tmp_path / "cache"
+    entry = fetch.fetch("esa-cci-lc", "SGP", "2015", cache, catalog=stac.url, stream=True)
+    lc = products.open_product("esa_cci_lc", entry)
+    assert int(lc.min()) == 190 and lc.attrs["_FillValue"] == 0
+    with pytest.raises(InputError, match="nothing was cached"):
+        fetch.fetch("esa-cci-lc", "SGP", "2016", cache, catalog=stac.url, stream=True)
+    assert sorted(p.name for p in (cache / "esa_cci_lc").iterdir()) == ["SGP_2015-2015.zarr"]

@@ -46,6 +46,9 @@ def _open_product_input(spec, name: str, entry, chunks) -> xr.DataArray:
     except InputError as err:
         raise InputError(f"input {name!r}: {err}") from None
     layer = layer or entry.variable
+    if entry.scale_factor != 1.0 or entry.offset != 0.0 or entry.nodata is not None:
+        raise InputError(f"input {name!r}: product {product.name!r} knows its scale factor and fill values; "
+                         "drop `scale_factor`, `offset` and `nodata` from this input")
     chunk_map = None if chunks is None else (chunks if isinstance(chunks, dict) else {"y": int(chunks), "x": int(chunks)})
     path = spec.resolve(location) if location else (spec.resolve(entry.path) if entry.path else None)
     if path is None and product.bundled is None:

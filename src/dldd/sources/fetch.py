@@ -133,7 +133,7 @@ def _complete(entry: Path) -> bool:
     import xarray as xr
 
     try:
-        with xr.open_zarr(entry) as ds:
+        with xr.open_zarr(entry, consolidated=(entry / ".zmetadata").exists()) as ds:
             return COMPLETE_ATTR in ds.attrs
     except Exception:
         return False
@@ -145,12 +145,14 @@ def _complete(entry: Path) -> bool:
 
 
 def fetch(product: str, region, years, out, *, catalog: str | None = None, collection: str | None = None,
-          assets: list[str] | None = None, session=None) -> Path:
+          assets: list[str] | None = None, session=None, stream: bool = False) -> Path:
     """Fetch a product for a region and years into the cache folder ``out``; return the entry's path.
 
     ``catalog``: a name in :data:`CATALOGS` or a STAC API URL (default: the product's own catalogue);
     ``collection``/``assets`` override the product's collection and asset keys (for other catalogues).
-    An existing complete entry is returned at once, with no network access.
+    An existing complete entry is returned at once, with no network access. ``stream``: read the COGs
+    over HTTP range requests (GDAL) instead of downloading them whole first; lighter for a small region
+    in large tiles, but a broken asset is then reported by odc-stac's loader rather than checked first.
     """
     prod, layer, _ = parse_product(product)
     region_key, geom = resolve_region(region)
@@ -175,14 +177,25 @@ def fetch(product: str, region, years, out, *, catalog: str | None = None, colle
     downloads = Path(tempfile.mkdtemp(prefix=f".{prod.name}-download-", dir=Path(out)))
     try:
         with atomic_path(entry, is_dir=True) as tmp:
-            cfg = _download_all(items, keys, downloads, session, signer)
+            if stream:
+                cfg = {}
+                for it in items:
+                    for key in keys:
+                        if signer is not None and key in it.assets:
+                            it.assets[key].href = signer(it.assets[key].href)
+            else:
+                cfg = _download_all(items, keys, downloads, session, signer)
             ds = _load(items, keys, geom.bounds, cfg, prod)
             ds.attrs.update({
                 COMPLETE_ATTR: json.dumps({"product": prod.name, "catalog": url, "collection": collection,
                                            "region": region_key, "years": list(span), "assets": keys,
                                            "items": [it.id for it in items]}),
             })
-            ds.to_zarr(tmp, mode="w", consolidated=False)
+            try:
+                ds.to_zarr(tmp, mode="w", consolidated=False)
+            except Exception as err:  # a streamed asset failing mid-read
+                raise InputError(f"fetch {prod.name}: reading the assets failed ({type(err).__name__}: {err}); "
+                                 "nothing was cached") from None
     finally:
         shutil.rmtree(downloads, ignore_errors=True)
     return entry
@@ -312,12 +325,13 @@ def _load(items, keys, bbox, cfg, prod: Product):
 
     stac_cfg = {"*": {"assets": {k: {"data_type": v["data_type"], "nodata": v["nodata"]} for k, v in cfg.items()}}}
     try:
-        ds = odc.stac.load(items, bands=keys, bbox=list(bbox), groupby="solar_day", chunks={}, stac_cfg=stac_cfg,
-                           fail_on_error=True)
+        ds = odc.stac.load(items, bands=keys, bbox=list(bbox), groupby="solar_day", chunks={},
+                           stac_cfg=stac_cfg if cfg else None, fail_on_error=True)
     except Exception as err:
-        raise InputError(f"fetch {prod.name}: odc-stac could not load the assets ({type(err).__name__}: {err})") from None
+        raise InputError(f"fetch {prod.name}: odc-stac could not load the assets ({type(err).__name__}: {err}); "
+                         "nothing was cached") from None
     for k in keys:
-        if cfg[k]["nodata"] is not None:
+        if k in cfg and cfg[k]["nodata"] is not None:
             ds[k].attrs["nodata"] = cfg[k]["nodata"]
     return ds
 
@@ -371,10 +385,10 @@ def ensure_cached(product: str, regions, years, cache, *, layer: str | None = No
 
 
 def fetch_command(product: str, region: str, years: str, out: str, catalog: str | None = None,
-                  collection: str | None = None) -> Path:
+                  collection: str | None = None, stream: bool = False) -> Path:
     """``dldd fetch``: fetch ``product`` for ``region`` (ISO3 codes joined by ``+``, or an AOI file) and
     ``years`` (``A-B``) into the cache folder ``out``; print and return the cache entry."""
-    entry = fetch(product, region, years, out, catalog=catalog, collection=collection)
+    entry = fetch(product, region, years, out, catalog=catalog, collection=collection, stream=stream)
     print(f"{product}: {entry}")
     return entry
 
@@ -386,10 +400,11 @@ def fetch_cli(
     out: str = typer.Option(..., "--out", help="cache folder (use the same as DLDD_CACHE)"),
     catalog: str = typer.Option(None, "--catalog", help="catalogue name or STAC API URL"),
     collection: str = typer.Option(None, "--collection", help="collection id (other catalogues)"),
+    stream: bool = typer.Option(False, "--stream", help="read COGs by HTTP range requests, no whole download"),
 ) -> None:
     """Fetch a product from a public STAC catalogue into a local Zarr cache clipped to the region."""
     try:
-        fetch_command(product, region, years, out, catalog, collection)
+        fetch_command(product, region, years, out, catalog, collection, stream)
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

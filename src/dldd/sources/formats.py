@@ -19,6 +19,7 @@ geographic CMG), as the HDF-EOS library does.
 
 from __future__ import annotations
 
+import glob
 import re
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def list_files(path: Path, product: str) -> list[Path]:
     """Files under ``path``: a file, a glob, a Zarr store, or a folder searched recursively."""
     path = Path(path)
     if any(ch in str(path) for ch in "*?["):
-        files = sorted(Path(p) for p in __import__("glob").glob(str(path)))
+        files = sorted(Path(p) for p in glob.glob(str(path)))
     elif path.suffix.lower() == ".zarr" or (path / ".zattrs").exists() or (path / "zarr.json").exists():
         files = [path]
     elif path.is_dir():
