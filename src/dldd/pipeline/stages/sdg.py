@@ -19,19 +19,13 @@ import pandas as pd
 import xarray as xr
 
 from dldd.core.grid import reproject_like
-from dldd.core.legend import CLASS_NODATA, SDG3, Legend
+from dldd.core.legend import CLASS_NODATA, SDG3
 from dldd.indicators import landcover, sdg, soc
 from dldd.indicators import productivity as prod
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.pipeline.stages.climate import zones_on
 from dldd.pipeline.stages.land_cover import nested_land_cover, year_map
 from dldd.zonal import class_areas, weighted_means
-
-STATUS7 = Legend.from_pairs("sdg_status7", [
-    (1, "persistent degradation", "#7f0000"), (2, "recent degradation", "#d7301f"),
-    (3, "baseline degradation", "#fc8d59"), (4, "stability", "#f5f5dc"), (5, "baseline improvement", "#a1d99b"),
-    (6, "recent improvement", "#41ab5d"), (7, "persistent improvement", "#005a32")])
-
 
 class SdgParams(Params):
     method: Literal["gpg2", "te"] = "gpg2"
@@ -121,7 +115,7 @@ def run(ctx, p: SdgParams) -> None:
         ctx.write_map(f"sdg_status_{n}", s3)
         ctx.write_map(f"sdg_status7_{n}", s7)
         status3.append(tab(s3, SDG3, n))
-        status7.append(tab(s7, STATUS7, n))
+        status7.append(tab(s7, sdg.STATUS7, n))
     if status3:
         ctx.write_table("so1_4_status", pd.concat(status3, ignore_index=True))
         ctx.write_table("so1_4_status7", pd.concat(status7, ignore_index=True))
