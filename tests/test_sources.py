@@ -152,6 +152,23 @@ def test_mod13c2_cmg_packed_dms_corners_and_estimated_reliability(tmp_path):
     assert np.isnan(da.values[0, :, 0]).all()
 
 
+def test_hdfeos5_layout_with_structmetadata_dataset(tmp_path):
+    """HDF-EOS5 (as VIIRS VI files): /HDFEOS/GRIDS/<grid>/Data Fields/<SDS>, StructMetadata.0 a dataset."""
+    grid = "MOD_Grid_monthly_1km_VI"
+    cell = TILE_M / 1200
+    meta = structmetadata(grid, 3, 2, (UL_X, UL_Y), (UL_X + 3 * cell, UL_Y - 2 * cell), "HE5_GCTP_SNSOID")
+    with h5py.File(tmp_path / "MOD13A3.A2019001.h25v05.061.he5", "w") as h5:
+        h5.create_dataset("HDFEOS INFORMATION/StructMetadata.0", data=np.bytes_(meta))
+        h5.create_group("HDFEOS/GRIDS/Other_Grid/Data Fields")
+        d = h5.create_dataset(f"HDFEOS/GRIDS/{grid}/Data Fields/1 km monthly NDVI",
+                              data=np.array([[1000, 2000, -3000], [3000, 4000, 5000]], "int16"))
+        d.attrs["_FillValue"] = np.int16(-3000)
+    da = products.open_product("mod13a3", tmp_path, layer="ndvi_composites")
+    np.testing.assert_allclose(da.values[0], [[0.1, 0.2, np.nan], [0.3, 0.4, 0.5]], rtol=1e-6)
+    np.testing.assert_allclose(da.x.values, UL_X + (np.arange(3) + 0.5) * cell)
+    assert pd.Timestamp(da.time.values[0]) == pd.Timestamp("2019-01-01")
+
+
 def test_mod13a3_appeears_geotiffs_with_raliability_typo(tmp_path):
     t = from_origin(UL_X, UL_Y, 926.625433, 926.625433)
     crs = formats.MODIS_SINUSOIDAL
@@ -353,6 +370,9 @@ def test_product_names_layers_and_errors(tmp_path):
         products.get_product("modis")
     with pytest.raises(InputError, match="several layers"):
         products.get_product("terraclimate").layer(None, "ndvi")
+    with pytest.raises(InputError, match="gives 'precipitation', not 'ndvi'.*chirps:precipitation"):
+        products.get_product("chirps").layer(None, "ndvi")
+    assert products.get_product("chirps").layer("precipitation", "rain").variable == "precipitation"
     with pytest.raises(InputError, match="no file holds the layer 'tmin'"):
         _terraclimate(tmp_path / "TerraClimate_tmax_2019.nc", "tmax", 2019, np.ones((12, 2, 2)), 0.01, 0.0, "degC")
         products.open_product("terraclimate", tmp_path, layer="tmin")

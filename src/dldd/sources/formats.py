@@ -251,6 +251,8 @@ def _dataset_layer(ds: xr.Dataset, wanted, path: Path, product: str, chunks) -> 
         elif low in _TIME_NAMES[1:]:
             rename[d] = "time"
     da = da.rename(rename)
+    if ("y" not in da.dims or "x" not in da.dims) and da.ndim >= 2:  # e.g. AppEEARS ("ydim", "xdim")
+        da = da.rename(dict(zip(da.dims[-2:], ("y", "x"))))
     extra = [d for d in da.dims if d not in ("time", "y", "x")]
     for d in extra:
         if da.sizes[d] != 1 and d != "expver":

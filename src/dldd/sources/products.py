@@ -149,8 +149,12 @@ class Product:
             if k is key:
                 raise InputError(f"product {self.name!r} has no layer {key!r}; its layers are "
                                  f"{[lay.variable for lay in self.layers]}")
-        if len(self.layers) == 1:
+        if len(self.layers) == 1 and input_name is None:
             return self.layers[0]
+        if len(self.layers) == 1:
+            only = self.layers[0].variable
+            raise InputError(f"product {self.name!r} gives {only!r}, not {input_name!r}; if that is what this input "
+                             f"should hold, name the layer: `{self.name}:{only}`")
         raise InputError(f"product {self.name!r} has several layers {[lay.variable for lay in self.layers]}; "
                          f"name one as `{self.name}:LAYER` (input {input_name!r} matches none)")
 
