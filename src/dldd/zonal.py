@@ -5,11 +5,19 @@ A region is given by the cells it touches and the fraction of each cell inside i
 The area of class ``c`` in region ``r`` is the sum over cells of ``fraction x cell area`` where the
 class raster equals ``c``; cells with no data form their own row, so that the rows of a region add up
 to its area on the grid. Tables are long (one row per region and class) with a region's share in %.
+
+Bounded memory: every table is reduced tile by tile (:data:`ZONAL_TILE` x :data:`ZONAL_TILE` cells).
+Each tile yields a small (regions x keys) matrix of sums; the matrices are added in tile order (row-major),
+so numpy and dask inputs, any dask chunking and any scheduler give the same sums bit for bit. Dask-backed
+maps are never gathered: each tile is computed where its data is (one task per tile that holds region
+cells) and only the small sums travel. The region coverage itself (sparse cells and fractions) is held by
+the caller, split per tile once per region set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -20,21 +28,154 @@ from dldd.errors import InputError
 
 #: Row label of cells without data in every area table.
 NODATA_LABEL = "no data"
+#: Edge (cells) of the tiles the zonal sums are reduced over: the unit of work and of memory
+#: (a tile of float64 is 0.5 MiB). Fixed, so that results do not depend on dask's chunking.
+ZONAL_TILE = 256
 
 RegionWeights = Mapping[str, tuple[np.ndarray, np.ndarray]]
 
 
-def _flat(da: xr.DataArray | np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(da.values if isinstance(da, xr.DataArray) else da)
+def _plane(da: xr.DataArray | np.ndarray, name: str):
+    """The (y, x) data of ``da`` (a numpy or dask array, never computed here)."""
+    arr = da.data if isinstance(da, xr.DataArray) else np.asarray(da)
     if arr.ndim != 2:
         raise InputError(f"{name}: expected a (y, x) map, got shape {arr.shape}")
-    return arr.ravel()
+    return arr
 
 
-def _valid_codes(values: np.ndarray, legend: Legend) -> np.ndarray:
+def _is_lazy(arr) -> bool:
+    return hasattr(arr, "dask")
+
+
+def _valid_codes(values: np.ndarray, legend_codes: np.ndarray) -> np.ndarray:
     """Boolean mask of cells whose value is a code of the legend (NaN and fill values are no data)."""
     with np.errstate(invalid="ignore"):
-        return np.isin(values, legend.codes)
+        return np.isin(values, legend_codes)
+
+
+def _slots(values: np.ndarray, codes: np.ndarray, missing: int) -> np.ndarray:
+    """Position of each cell's class in ``codes``; ``missing`` where the value is not a legend code."""
+    valid = _valid_codes(values, codes)
+    order = np.argsort(codes)
+    slot = np.full(values.shape, missing, dtype=np.int64)
+    slot[valid] = order[np.searchsorted(codes[order], values[valid])]
+    return slot
+
+
+# --- per-tile keys (module-level functions, so that dask can ship them to workers) ------------------------
+def _class_key(values, codes):
+    return _slots(values, codes, len(codes)), None
+
+
+def _zone_class_key(values, zvalues, codes, zcodes):
+    nslot = len(codes) + 1
+    return _slots(zvalues, zcodes, len(zcodes)) * nslot + _slots(values, codes, len(codes)), None
+
+
+def _transition_key(a, b, codes):
+    n = len(codes)
+    sa, sb = _slots(a, codes, -1), _slots(b, codes, -1)
+    return np.where((sa >= 0) & (sb >= 0), sa * n + sb, n * n), None
+
+
+def _finite_key(values):
+    v = values.astype("float64")
+    ok = np.isfinite(v)
+    return np.where(ok, 0, 1), np.where(ok, v, 0.0)
+
+
+# --- the tiled reduction ----------------------------------------------------------------------------------
+def _tile_plan(regions: RegionWeights, shape: tuple[int, int], tile: int) -> dict:
+    """Region cells split per tile: ``{(ty, tx): (region_row int32, local_cell int64, fraction float64)}``,
+    within a tile in region order, then cell order. Cached on the region object when it allows it."""
+    key = ("_dldd_tile_plan", shape, tile)
+    cache = getattr(regions, "__dict__", None)
+    if cache is not None and key in cache.get("_dldd_plans", {}):
+        return cache["_dldd_plans"][key]
+    ny, nx = shape
+    ntx = -(-nx // tile)
+    rows, cells, fracs = [], [], []
+    for i, (idx, frac) in enumerate(regions.values()):
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= ny * nx):
+            raise InputError(f"region weights: cell index out of range for a {ny} x {nx} grid")
+        rows.append(np.full(idx.size, i, dtype=np.int32))
+        cells.append(idx)
+        fracs.append(np.asarray(frac, dtype=np.float64))
+    if not rows:
+        plan = {}
+    else:
+        reg, cell, frac = np.concatenate(rows), np.concatenate(cells), np.concatenate(fracs)
+        r, c = cell // nx, cell % nx
+        ty, tx = r // tile, c // tile
+        tid = ty * ntx + tx
+        order = np.argsort(tid, kind="stable")
+        reg, r, c, frac, tid = reg[order], r[order], c[order], frac[order], tid[order]
+        widths = np.minimum(tile, nx - (tid % ntx) * tile)
+        local = (r % tile) * widths + (c % tile)
+        bounds = np.flatnonzero(np.diff(tid)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [tid.size]])
+        plan = {(int(tid[s] // ntx), int(tid[s] % ntx)): (reg[s:e], local[s:e], frac[s:e]) for s, e in zip(starts, ends)}
+    if cache is not None:
+        cache.setdefault("_dldd_plans", {})[key] = plan
+    return plan
+
+
+def _tile_sums(keyfn, n_regions: int, nkeys: int, reg, local, frac, area, *arrays):
+    """Sums over one tile: ``w = fraction x cell area`` per key, and ``w x value`` when the key gives values."""
+    key, value = keyfn(*(np.asarray(a).ravel() for a in arrays))
+    area = np.asarray(area, dtype="float64").ravel()
+    w = area[local] * frac
+    flat = reg.astype(np.int64) * nkeys + key[local]
+    sums = np.bincount(flat, weights=w, minlength=n_regions * nkeys).reshape(n_regions, nkeys)
+    if value is None:
+        return sums, None
+    vsums = np.bincount(flat, weights=w * value[local], minlength=n_regions * nkeys).reshape(n_regions, nkeys)
+    return sums, vsums
+
+
+def zonal_sums(keyfn, arrays: list, cell_area_km2, regions: RegionWeights, nkeys: int,
+               tile: int = ZONAL_TILE) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sums of ``fraction x cell area`` (and of that times a value) per region and key, tile by tile.
+
+    ``keyfn(*tile_arrays) -> (key, value)`` maps the flattened tiles of ``arrays`` to an int key in
+    ``[0, nkeys)`` per cell and optionally a float value per cell (None). Returns ``(sums, value_sums)``
+    of shape (n_regions, nkeys) in the order of ``regions``; ``value_sums`` is None without values.
+    numpy inputs are reduced in a loop; if any input is dask-backed all are, one task per tile.
+    """
+    area = _plane(cell_area_km2, "cell_area_km2")
+    planes = [_plane(a, n) for a, n in arrays]
+    for (_, n), p in zip(arrays, planes):
+        if p.shape != area.shape:
+            raise InputError(f"{n} has {int(np.prod(p.shape))} cells but cell_area_km2 has {area.size}: grids differ")
+    n_regions = len(regions)
+    plan = _tile_plan(regions, area.shape, tile)
+    fn = partial(_tile_sums, keyfn, n_regions, nkeys)
+    tiles = sorted(plan)
+
+    def window(p, t):
+        return p[t[0] * tile:(t[0] + 1) * tile, t[1] * tile:(t[1] + 1) * tile]
+
+    if any(_is_lazy(p) for p in [area, *planes]):
+        import dask
+
+        # dask maps: one block per tile; numpy maps (e.g. cell areas): each task gets only its tile's copy
+        blocks = [p.rechunk((tile, tile)).to_delayed() if _is_lazy(p) else p for p in [area, *planes]]
+        tasks = [dask.delayed(fn)(*plan[t], *(b[t] if _is_lazy(p) else np.array(window(p, t))
+                                              for b, p in zip(blocks, [area, *planes]))) for t in tiles]
+        parts = dask.compute(*tasks)
+    else:
+        parts = [fn(*plan[t], window(area, t), *(window(p, t) for p in planes)) for t in tiles]
+    sums = np.zeros((n_regions, nkeys))
+    vsums = None
+    for s, v in parts:  # in tile order: the same sums on every scheduler
+        sums += s
+        if v is not None:
+            vsums = v.copy() if vsums is None else vsums + v
+    if vsums is None and parts and parts[0][1] is not None:
+        vsums = np.zeros((n_regions, nkeys))
+    return sums, vsums
 
 
 def class_areas(
@@ -50,48 +191,30 @@ def class_areas(
     """Long table ``region, [zone,] code, class, area_km2, share_pct`` with a no-data row per region.
 
     ``zones`` (e.g. aridity classes) splits every region's rows by zone; cells outside every zone go to
-    zone "no data". ``region_info`` adds columns (name, subregion) per region id.
+    zone "no data". ``region_info`` adds columns (name, subregion) per region id. Maps may be numpy- or
+    dask-backed (reduced per tile, see the module's docstring).
     """
-    values = _flat(classes, "classes")
-    area = _flat(cell_area_km2, "cell_area_km2").astype("float64")
-    if values.shape != area.shape:
-        raise InputError(f"classes has {values.size} cells but cell_area_km2 has {area.size}: grids differ")
-    valid = _valid_codes(values, legend)
     codes = np.array(legend.codes)
-    # position of each cell's class in the legend; the last slot is "no data"
-    slot = np.full(values.shape, len(codes), dtype=np.int64)
-    order = np.argsort(codes)
-    slot[valid] = order[np.searchsorted(codes[order], values[valid])]
     labels = [(int(c), legend.label(int(c))) for c in codes] + [(None, NODATA_LABEL)]
-    if zones is not None:
-        zl = zone_legend
-        zvals = _flat(zones, "zones")
-        if zvals.shape != values.shape:
-            raise InputError("zones: grid differs from the class raster")
-        zvalid = _valid_codes(zvals, zl)
-        zcodes = np.array(zl.codes)
-        zorder = np.argsort(zcodes)
-        zslot = np.full(zvals.shape, len(zcodes), dtype=np.int64)
-        zslot[zvalid] = zorder[np.searchsorted(zcodes[zorder], zvals[zvalid])]
-        zone_labels = [zl.label(int(c)) for c in zcodes] + [NODATA_LABEL]
-    rows = []
     nslot = len(labels)
-    for rid, (idx, frac) in regions.items():
-        w = area[idx] * frac
+    if zones is None:
+        sums, _ = zonal_sums(partial(_class_key, codes=codes), [(classes, "classes")], cell_area_km2, regions, nslot)
+        zone_labels = [None]
+    else:
+        zcodes = np.array(zone_legend.codes)
+        zone_labels = [zone_legend.label(int(c)) for c in zcodes] + [NODATA_LABEL]
+        sums, _ = zonal_sums(partial(_zone_class_key, codes=codes, zcodes=zcodes),
+                             [(classes, "classes"), (zones, "zones")], cell_area_km2, regions,
+                             len(zone_labels) * nslot)
+    rows = []
+    for ri, rid in enumerate(regions):
         info = dict(region_info.get(rid, {})) if region_info else {}
-        total = w.sum()
-        if zones is None:
-            sums = np.bincount(slot[idx], weights=w, minlength=nslot)
-            for (code, label), a in zip(labels, sums):
-                rows.append({"region": rid, **info, "code": code, "class": label, "area_km2": a,
+        total = sums[ri].sum()
+        for zi, zname in enumerate(zone_labels):
+            zcol = {} if zname is None else {"zone": zname}
+            for (code, label), a in zip(labels, sums[ri, zi * nslot:(zi + 1) * nslot]):
+                rows.append({"region": rid, **info, **zcol, "code": code, "class": label, "area_km2": a,
                              "share_pct": 100 * a / total if total else np.nan})
-        else:
-            key = zslot[idx] * nslot + slot[idx]
-            sums = np.bincount(key, weights=w, minlength=len(zone_labels) * nslot).reshape(len(zone_labels), nslot)
-            for zi, zname in enumerate(zone_labels):
-                for (code, label), a in zip(labels, sums[zi]):
-                    rows.append({"region": rid, **info, "zone": zname, "code": code, "class": label, "area_km2": a,
-                                 "share_pct": 100 * a / total if total else np.nan})
     df = pd.DataFrame(rows)
     if not df.empty:
         df["code"] = df["code"].astype("Int64")
@@ -108,31 +231,19 @@ def transition_areas(
     region_info: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Long table ``region, from_code, from, to_code, to, area_km2``; pairs with any no data form one row."""
-    a = _flat(start, "start")
-    b = _flat(end, "end")
-    area = _flat(cell_area_km2, "cell_area_km2").astype("float64")
     codes = np.array(legend.codes)
     n = len(codes)
-    order = np.argsort(codes)
-
-    def slots(v):
-        ok = _valid_codes(v, legend)
-        s = np.full(v.shape, -1, dtype=np.int64)
-        s[ok] = order[np.searchsorted(codes[order], v[ok])]
-        return s
-
-    sa, sb = slots(a), slots(b)
-    key = np.where((sa >= 0) & (sb >= 0), sa * n + sb, n * n)
+    sums, _ = zonal_sums(partial(_transition_key, codes=codes), [(start, "start"), (end, "end")], cell_area_km2,
+                         regions, n * n + 1)
     rows = []
-    for rid, (idx, frac) in regions.items():
-        sums = np.bincount(key[idx], weights=area[idx] * frac, minlength=n * n + 1)
+    for ri, rid in enumerate(regions):
         info = dict(region_info.get(rid, {})) if region_info else {}
         for i in range(n):
             for j in range(n):
                 rows.append({"region": rid, **info, "from_code": int(codes[i]), "from": legend.label(int(codes[i])),
-                             "to_code": int(codes[j]), "to": legend.label(int(codes[j])), "area_km2": sums[i * n + j]})
+                             "to_code": int(codes[j]), "to": legend.label(int(codes[j])), "area_km2": sums[ri, i * n + j]})
         rows.append({"region": rid, **info, "from_code": None, "from": NODATA_LABEL, "to_code": None,
-                     "to": NODATA_LABEL, "area_km2": sums[n * n]})
+                     "to": NODATA_LABEL, "area_km2": sums[ri, n * n]})
     df = pd.DataFrame(rows)
     for c in ("from_code", "to_code"):
         df[c] = df[c].astype("Int64")
@@ -148,15 +259,13 @@ def weighted_means(
     name: str = "value",
 ) -> pd.DataFrame:
     """Area-weighted mean, total (value x area) and covered area of a continuous map per region."""
-    v = _flat(values, name).astype("float64")
-    area = _flat(cell_area_km2, "cell_area_km2").astype("float64")
+    sums, vsums = zonal_sums(_finite_key, [(values, name)], cell_area_km2, regions, 2)
+    if vsums is None:
+        vsums = np.zeros_like(sums)
     rows = []
-    for rid, (idx, frac) in regions.items():
-        w = area[idx] * frac
-        x = v[idx]
-        ok = np.isfinite(x)
-        wa = w[ok].sum()
+    for ri, rid in enumerate(regions):
+        wa = sums[ri, 0]
         info = dict(region_info.get(rid, {})) if region_info else {}
-        rows.append({"region": rid, **info, f"mean_{name}": (x[ok] * w[ok]).sum() / wa if wa else np.nan,
-                     "area_with_data_km2": wa, "area_no_data_km2": w[~ok].sum()})
+        rows.append({"region": rid, **info, f"mean_{name}": vsums[ri, 0] / wa if wa else np.nan,
+                     "area_with_data_km2": wa, "area_no_data_km2": sums[ri, 1]})
     return pd.DataFrame(rows)
