@@ -20,7 +20,7 @@ import xarray as xr
 
 from dldd.core.legend import CLASS_NODATA
 from dldd.errors import InputError
-from dldd.indicators.trend import MK_MIN_YEARS, mann_kendall
+from dldd.indicators.trend import MK_MIN_YEARS, mann_kendall, time_in_years
 
 # --------------------------------------------------------------------------------------------------
 # Constants (METHODS 1.1 - 1.4)
@@ -199,10 +199,7 @@ def _check_series(da, name, dim="time"):
 
 
 def _years(da, dim="time"):
-    coord = da[dim]
-    if np.issubdtype(coord.dtype, np.number):
-        return np.asarray(coord.values).astype(int)
-    return np.asarray(coord.dt.year.values).astype(int)
+    return time_in_years(da, dim).astype(int)
 
 
 def _select_years(da, first, last, name, dim="time"):

@@ -233,7 +233,8 @@ def _median(a, b, n):
     return (lo + hi) / 2.0
 
 
-def _mk_kernel_py(x, t, min_years, s, var_s, z, p, slope, intercept, nvalid):
+@numba.njit(cache=True, nogil=True)
+def _mk_series(x, t, min_years, s, var_s, z, p, slope, intercept, nvalid):
     """Mann-Kendall and Theil-Sen for one series ``x`` at times ``t`` (years); see module docstring."""
     n = x.shape[0]
     npairs_max = n * (n - 1) // 2
@@ -297,10 +298,12 @@ def _mk_kernel_py(x, t, min_years, s, var_s, z, p, slope, intercept, nvalid):
     intercept[0] = _median(xv, scratch, m) - tmed * b
 
 
+def _mk_gufunc_body(x, t, min_years, s, var_s, z, p, slope, intercept, nvalid):
+    _mk_series(x, t, min_years, s, var_s, z, p, slope, intercept, nvalid)
+
+
 _MK_SIGNATURE = "(n),(n),()->(),(),(),(),(),(),()"
 _MK_TYPES = [
-    "void(float32[:], float64[:], int64, float64[:], float64[:], float64[:], float64[:], float64[:], "
-    "float64[:], int16[:])",
     "void(float64[:], float64[:], int64, float64[:], float64[:], float64[:], float64[:], float64[:], "
     "float64[:], int16[:])",
 ]
@@ -309,17 +312,20 @@ _MK_OUTPUTS = ("s", "var_s", "z", "p", "slope", "intercept", "n")
 
 @functools.cache
 def _mk_ufunc(parallel: bool):
-    """The compiled kernel, built on first use (keeps ``import dldd`` fast)."""
+    """The generalised ufunc, built on first use (keeps ``import dldd`` fast).
+
+    The work is in ``_mk_series`` (njit, cached on disk); the gufunc is a thin wrapper that is not
+    cached, because gufunc caching can race between processes compiling at once (numba issue 10128).
+    """
     return numba.guvectorize(
         _MK_TYPES,
         _MK_SIGNATURE,
         target="parallel" if parallel else "cpu",
         nopython=True,
-        cache=True,
-    )(_mk_kernel_py)
+    )(_mk_gufunc_body)
 
 
-def _time_in_years(da: xr.DataArray, dim: str) -> np.ndarray:
+def time_in_years(da: xr.DataArray, dim: str) -> np.ndarray:
     """Years of the ``dim`` coordinate as float64 (datetime64/cftime via ``.dt.year``, or numbers)."""
     if dim not in da.dims:
         raise InputError(f"{da.name or 'input'}: dimension {dim!r} not found; dims are {da.dims}")
@@ -383,10 +389,10 @@ def mann_kendall(da: xr.DataArray, dim: str = "time", min_years: int = MK_MIN_YE
         raise InputError(f"{da.name or 'input'}: dtype {da.dtype} is not numeric")
     if int(min_years) < 0:
         raise InputError(f"mann_kendall: min_years must be >= 0, got {min_years}")
-    years = _time_in_years(da, dim)
+    years = time_in_years(da, dim)
     _check_core_chunks(da, dim)
-    if da.dtype not in (np.float32, np.float64):
-        da = da.astype(np.float64)
+    if da.dtype != np.float64:
+        da = da.astype(np.float64)  # per chunk with dask
     t = xr.DataArray(years - years[0] if years.size else years, dims=(dim,))
     ufunc = _mk_ufunc(parallel=da.chunks is None)
     outs = xr.apply_ufunc(
