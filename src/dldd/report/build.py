@@ -1,0 +1,466 @@
+"""Build the report of a run: a static HTML site (regional synthesis + one page per region) and a PDF.
+
+Layout of ``RUN_DIR/report/``::
+
+    index.html             regional synthesis (summary, country table, maps, charts, methods, data, limitations)
+    region-<id>.html       one profile per country or zone
+    assets/report.css      the only style sheet (no JavaScript, no web fonts, nothing fetched)
+    figures/*.png          maps and charts (matplotlib, Agg)
+    report.pdf             the same sections, paginated, with a table of contents and figure numbers
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import shutil
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rasterio
+import shapely
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from dldd import __version__
+from dldd.report import data as rd
+from dldd.report import figures as rf
+from dldd.report.messages import DEFAULT_LANG, Catalogue
+from dldd.report.numbers import format_value, round_value
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+ASSETS_DIR = PACKAGE_DIR / "assets"
+#: Order of the maps on the synthesis page (by name prefix); other maps follow in manifest order.
+MAP_ORDER = ("sdg_status7", "sdg_status", "sdg_15_3_1", "lpd", "soc_degradation", "soc_change",
+             "land_cover_degradation", "land_cover", "so3_hazard", "spi", "spei", "aridity_zones",
+             "aridity_shift", "aridity_index", "esa", "sand")
+#: Maps shown on a profile page: the latest map of each of these prefixes.
+PROFILE_MAPS = ("sdg_15_3_1", "land_cover_degradation", "so3_hazard", "aridity_zones")
+#: Map name prefix -> indicator family (methods section).
+FAMILY_BY_PREFIX = (("sdg_", "sdg_15_3_1"), ("lpd_", "sdg_15_3_1"), ("soc_", "sdg_15_3_1"),
+                    ("land_cover", "land_cover"), ("so3_", "drought"), ("spi", "drought"), ("spei", "drought"),
+                    ("aridity", "aridity"), ("esa", "sensitivity"), ("medalus", "sensitivity"),
+                    ("sand", "sand"), ("dp_", "sand"))
+#: Tables drawn as class shares by region (latest period), in this order.
+SHARE_TABLES = ("so1_4_sdg_15_3_1", "so1_4_status7", "so1_2_productivity", "so1_3_soc_degradation",
+                "so1_1_land_cover_degradation", "so1_1_land_cover_areas", "so3_1_hazard_blocks", "aridity_zone_areas",
+                "aridity_shift_areas", "esa_class_areas", "sand_drift_class_areas")
+#: Tables drawn through time (stacked class shares).
+SERIES_TABLES = ("so3_1_hazard_areas", "so1_1_land_cover_areas")
+#: Metrics shown as columns of the country table (the others appear in the headline figures only).
+TABLE_METRICS = ("sdg_degraded_pct", "sdg_change_pp", "lc_degraded_pct", "drought_pct", "exposed_population",
+                 "drylands_km2", "drier_pct")
+#: Padding around a profile's region on its maps, as a share of the region's extent.
+PROFILE_MAP_PAD = 0.15
+#: Suffix of a map name that names its period, year or block (maps of one series differ only by it).
+MAP_SERIES_SUFFIX = re.compile(r"_(baseline|reporting_\d+|\d{4}(_\d{4})?)$")
+#: Unsafe characters in a region id used as a file name.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def region_slug(region_id: str) -> str:
+    """File-name-safe form of a region id: ISO3 codes stay as they are; other ids get a checksum suffix."""
+    s = _UNSAFE.sub("-", str(region_id)).strip("-")[:40]
+    if s == str(region_id) and s:
+        return s
+    return f"{s or 'region'}-{zlib.crc32(str(region_id).encode('utf-8')):08x}"
+
+
+def user_text(value) -> Markup:
+    """User-provided text (run, region and file names) inside a sentence: escaped and marked ``translate="no"``."""
+    return Markup('<span translate="no">{}</span>').format(value)
+
+
+class Counter:
+    """Figure and table numbers within one rendered document."""
+
+    def __init__(self):
+        self.n = {}
+
+    def next(self, kind: str = "figure") -> int:
+        self.n[kind] = self.n.get(kind, 0) + 1
+        return self.n[kind]
+
+
+@dataclass
+class Fig:
+    file: str  # path relative to the report folder
+    title: str
+    caption: str = ""
+
+
+@dataclass
+class Page:
+    slug: str  # "index" or "region-<slug>"
+    title: str
+    region: dict | None = None
+    headline: list = field(default_factory=list)  # [(group title, [sentences])]
+    maps: list = field(default_factory=list)
+    charts: list = field(default_factory=list)
+    class_tables: list = field(default_factory=list)  # [(caption, rows)]
+
+
+# --- geometry ----------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _world():
+    from dldd.regions.registry import world_countries
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {r.id: r.geometry for r in world_countries()}
+
+
+def region_geometries(run: rd.Run) -> dict[str, object]:
+    """Region id -> lon/lat outline: countries from the shipped Natural Earth polygons, zones from the spec's
+    zone files (regions whose outline cannot be found are drawn without one)."""
+    out = {}
+    world = _world()
+    spec = run.manifest.get("spec", {}) or {}
+    base = Path(run.manifest.get("spec_base_dir") or run.path)
+    zones = {z.get("name"): z for z in (spec.get("regions", {}) or {}).get("zones", []) or []}
+    for r in run.regions:
+        rid = str(r["id"])
+        if rid in world:
+            out[rid] = world[rid]
+        elif rid in zones:
+            try:
+                import geopandas as gpd
+
+                p = Path(zones[rid]["path"])
+                gdf = gpd.read_file(p if p.is_absolute() else base / p, layer=zones[rid].get("layer"))
+                out[rid] = shapely.unary_union(list(gdf.to_crs("EPSG:4326").geometry.values))
+            except Exception:  # noqa: BLE001 - a missing zone file only loses the outline
+                continue
+    return out
+
+
+# --- the builder ---------------------------------------------------------------------------------------------------
+class _Builder:
+    def __init__(self, run: rd.Run, lang: str, out: Path):
+        self.run = run
+        self.lang = lang
+        self.msgs = Catalogue(lang)
+        self.out = out
+        self.metrics = rd.compute_metrics(run)
+        self.by_key = {m.key: m for m in self.metrics}
+        self.geoms = region_geometries(run)
+        self.synth = self.msgs.plain("synthetic_figure") if run.synthetic else None
+        self.tags = {}
+        for name, rel in run.maps.items():
+            p = run.path / rel
+            if p.is_file():
+                with rasterio.open(p) as src:
+                    self.tags[name] = (p, src.tags(), tuple(src.bounds))
+
+    # labels and numbers ---------------------------------------------------------------------------------------
+    def when_label(self, when) -> str:
+        if when is None:
+            return ""
+        return self.msgs.label("period", str(when))
+
+    def unit(self, kind: str) -> str:
+        return self.msgs.plain(f"unit.{kind}", "")
+
+    def qty(self, value, kind: str) -> str:
+        if kind == "pp":
+            return format_value(value, kind, unit=self.unit("pp"), signed=True)
+        return format_value(value, kind, unit=self.unit(kind))
+
+    def class_label(self, name: str) -> str:
+        return self.msgs.label("classes", name)
+
+    def scale_label(self, km: float, lat: float) -> str:
+        return self.msgs.plain("scale_bar", km=f"{km:,.0f}" if km >= 1 else f"{km:g}", lat=f"{lat:.0f}")
+
+    def map_title(self, name: str) -> str:
+        keys = sorted((k.split(".", 1)[1] for k in self.msgs.messages if k.startswith("map_title.")), key=len,
+                      reverse=True)
+        for k in keys:
+            if name.startswith(k):
+                rest = name[len(k):].strip("_")
+                title = self.msgs.plain(f"map_title.{k}")
+                if rest:
+                    if re.fullmatch(r"\d{4}_\d{4}", rest):
+                        rest = rest.replace("_", "–")
+                    title = f"{title}, {self.when_label(rest)}"
+                return title
+        return self.tags.get(name, (None, {}))[1].get("long_name", name)
+
+    # content ---------------------------------------------------------------------------------------------------
+    def headline(self, ids) -> list[Markup]:
+        out = []
+        for m in self.metrics:
+            v = m.value(ids)
+            if v is None:
+                continue
+            out.append(self.msgs.t(f"headline.{m.key}", when=self.when_label(m.when), value=self.qty(v, m.kind)))
+        return out
+
+    def country_table(self) -> dict:
+        regions, rank_key = rd.rank_regions(self.run.regions, self.metrics)
+        cols = [(m.key, self.msgs.plain(f"metric.{m.key}"), m.kind, self.when_label(m.when)) for m in self.metrics
+                if m.key in TABLE_METRICS]
+        rows = []
+        for i, r in enumerate(regions, 1):
+            vals = [format_value(self.by_key[k].value([str(r["id"])]), kind) for k, _, kind, _ in cols]
+            rows.append({"rank": i, "name": r["name"], "subregion": r.get("subregion") or "",
+                         "area": format_value(r.get("area_km2"), "area_km2"), "values": vals,
+                         "href": f"region-{region_slug(r['id'])}.html"})
+        heads = []
+        for k, label, kind, when in cols:
+            u = self.unit("pp_short") if kind == "pp" else self.unit(kind)
+            heads.append(f"{label}" + (f", {when}" if when else "") + (f" ({u})" if u else ""))
+        intro = (self.msgs.t("country_table_intro", metric=self.msgs.plain(f"metric.{rank_key}"),
+                             when=self.when_label(self.by_key[rank_key].when))
+                 if rank_key else self.msgs.t("country_table_intro_unranked"))
+        return {"heads": heads, "rows": rows, "intro": intro, "area_unit": self.unit("area_km2")}
+
+    def _ordered_maps(self) -> list[str]:
+        """The maps of the synthesis page: the latest map of each series (per period or year), ordered."""
+        latest = {}
+        for n in self.tags:
+            latest[MAP_SERIES_SUFFIX.sub("", n)] = n
+        names = list(latest.values())
+
+        def order(n):
+            for i, p in enumerate(MAP_ORDER):
+                if n.startswith(p):
+                    return i
+            return len(MAP_ORDER)
+
+        return sorted(names, key=lambda n: (order(n), names.index(n)))
+
+    def draw_map(self, name: str, png: str, *, focus_id: str | None = None) -> Fig | None:
+        path, tags, bounds = self.tags[name]
+        left, bottom, right, top = bounds
+        extent = None
+        focus = []
+        if focus_id is not None:
+            g = self.geoms.get(focus_id)
+            if g is None:
+                return None
+            gx0, gy0, gx1, gy1 = g.bounds
+            if gx1 < left or gx0 > right or gy1 < bottom or gy0 > top:
+                return None
+            px, py = (gx1 - gx0) * PROFILE_MAP_PAD + 0.1, (gy1 - gy0) * PROFILE_MAP_PAD + 0.1
+            extent = (max(left, gx0 - px), min(right, gx1 + px), max(bottom, gy0 - py), min(top, gy1 + py))
+            focus = [g]
+        view = extent or (left, right, bottom, top)
+        box = shapely.box(view[0], view[2], view[1], view[3])
+        assessed = set(self.geoms)
+        context = [g for rid, g in _world().items() if rid not in assessed and g.intersects(box)]
+        outlines = [g for rid, g in self.geoms.items() if rid != focus_id and g.intersects(box)]
+        title = self.map_title(name)
+        legend = rf.legend_for_map(name, tags)
+        units = tags.get("units", "")
+        rf.draw_map(path, self.out / png, title=title, legend=legend, class_label=self.class_label,
+                    scale_label=self.scale_label, nodata_label=self.msgs.plain("no_data"),
+                    units_label="" if units in ("", "1") else units, outlines=outlines, focus=focus, context=context,
+                    extent=extent, synthetic_label=self.synth)
+        return Fig(png, title, self.msgs.plain("map_caption", title=title))
+
+    def index_maps(self) -> list[Fig]:
+        figs = []
+        for name in self._ordered_maps():
+            f = self.draw_map(name, f"figures/map-{name}.png")
+            if f:
+                figs.append(f)
+        return figs
+
+    def profile_maps(self, rid: str, slug: str) -> list[Fig]:
+        figs = []
+        for prefix in PROFILE_MAPS:
+            names = [n for n in self.tags if n.startswith(prefix)]
+            if not names:
+                continue
+            f = self.draw_map(names[-1], f"figures/{slug}-map-{names[-1]}.png", focus_id=rid)
+            if f:
+                figs.append(f)
+        return figs
+
+    def table_name(self, t: str) -> str:
+        return self.msgs.plain(f"table_name.{t}", t.replace("_", " "))
+
+    def index_charts(self) -> list[Fig]:
+        figs = []
+        rows = [(str(r["id"]), str(r["name"])) for r in rd.rank_regions(self.run.regions, self.metrics)[0]]
+        for t in SHARE_TABLES:
+            tab = self.run.tables.get(t)
+            if tab is None or not len(tab) or "share_pct" not in tab:
+                continue
+            ps = rd.periods(tab)
+            when = ps[-1] if ps else None
+            title = self.msgs.plain("chart.classes_by_region", table=self.table_name(t), when=self.when_label(when))
+            rf.draw_share_bars(rd.at(tab, when), self.out / f"figures/chart-{t}.png", rows=rows, title=title,
+                               xlabel=self.msgs.plain("share_axis"), class_label=self.class_label,
+                               synthetic_label=self.synth)
+            figs.append(Fig(f"figures/chart-{t}.png", title))
+        figs += self.series([str(r["id"]) for r in self.run.regions], "all")
+        return figs
+
+    def series(self, ids, slug) -> list[Fig]:
+        figs = []
+        for t in SERIES_TABLES:
+            tab = self.run.tables.get(t)
+            if tab is None or not len(tab) or rd.time_column(tab) is None:
+                continue
+            if not tab["region"].astype(str).isin(ids).any():
+                continue
+            title = self.msgs.plain("chart.series", table=self.table_name(t))
+            png = f"figures/{slug}-series-{t}.png"
+            rf.draw_class_series(tab, self.out / png, region_ids=ids, time_col=rd.time_column(tab), title=title,
+                                 ylabel=self.msgs.plain("share_axis"), class_label=self.class_label,
+                                 synthetic_label=self.synth)
+            figs.append(Fig(png, title))
+        return figs
+
+    def class_tables(self, rid: str) -> list[dict]:
+        out = []
+        for t in SHARE_TABLES:
+            tab = self.run.tables.get(t)
+            if tab is None or "share_pct" not in tab:
+                continue
+            ps = rd.periods(tab)
+            when = ps[-1] if ps else None
+            sub = rd.region_class_table(tab, rid, when)
+            if not len(sub):
+                continue
+            rows = [{"class": self.class_label(str(r["class"])), "area": format_value(r["area_km2"], "area_km2"),
+                     "share": format_value(r["share_pct"], "pct")} for _, r in sub.iterrows()]
+            cap = self.table_name(t) + (f", {self.when_label(when)}" if when is not None else "")
+            out.append({"caption": cap, "rows": rows})
+        return out
+
+    def methods(self) -> list[dict]:
+        fams: dict[str, dict] = {}
+        stages = list(self.run.manifest.get("stages", [])) or [k for k in self.run.summary if isinstance(self.run.summary[k], dict)]
+        for s in stages:
+            fam = s if self.msgs.has(f"family.{s}") else "other"
+            fams.setdefault(fam, {"maps": [], "params": {}})
+            if isinstance(self.run.summary.get(s), dict):
+                fams[fam]["params"][s] = self.run.summary[s]
+        for name, (_, tags, _) in self.tags.items():
+            fam = next((f for p, f in FAMILY_BY_PREFIX if name.startswith(p)), "other")
+            fams.setdefault(fam, {"maps": [], "params": {}})
+            fams[fam]["maps"].append({"name": name, "parameters": tags.get("parameters", ""),
+                                      "references": tags.get("references", "")})
+        out = []
+        for fam, d in fams.items():
+            out.append({"id": f"method-{fam}", "title": self.msgs.plain(f"family.{fam}"),
+                        "text": self.msgs.t(f"method_text.{fam}"), "maps": d["maps"],
+                        "params": json.dumps(d["params"], indent=1, ensure_ascii=False) if d["params"] else ""})
+        return out
+
+    def data(self) -> dict:
+        m = self.run.manifest
+        inputs = []
+        base = str(m.get("spec_base_dir") or "")
+        for name, entry in (m.get("inputs") or {}).items():
+            if isinstance(entry, dict):
+                inputs.append({"name": name, "file": self.msgs.plain("product", product=entry.get("product")),
+                               "sha256": "", "bytes": ""})
+                continue
+            for f in entry:
+                p = str(f.get("path", ""))
+                if base and p.startswith(base):
+                    p = p[len(base):].lstrip("/")
+                inputs.append({"name": name, "file": p, "sha256": f.get("sha256") or "",
+                               "bytes": format_value(f.get("bytes"), "count") if f.get("bytes") is not None else ""})
+        return {"inputs": inputs, "versions": sorted((m.get("versions") or {}).items()),
+                "timings": list((m.get("timings_s") or {}).items()), "dldd_version": m.get("dldd_version", __version__)}
+
+    # pages --------------------------------------------------------------------------------------------------------
+    def pages(self) -> tuple[dict, list[dict]]:
+        regions = self.run.regions
+        all_ids = [str(r["id"]) for r in regions]
+        total = sum(float(r.get("area_km2") or 0.0) for r in regions)
+        headline = [(self.msgs.plain("whole_area"), self.headline(all_ids))]
+        for sub, ids in rd.subregion_groups(regions).items():
+            headline.append((sub, self.headline(ids)))
+        index = {
+            "slug": "index",
+            "intro": self.msgs.t("intro", version=__version__, name=user_text(self.run.summary.get("name", "")),
+                                 n=len(regions), area=self.qty(total, "area_km2")),
+            "headline": [h for h in headline if h[1]],
+            "country_table": self.country_table() if regions else None,
+            "maps": self.index_maps(),
+            "charts": self.index_charts(),
+            "methods": self.methods(),
+            "data": self.data(),
+            "limitations": self.msgs.items("limitations"),
+        }
+        profiles = []
+        for r in regions:
+            rid = str(r["id"])
+            slug = region_slug(rid)
+            profiles.append({
+                "slug": f"region-{slug}",
+                "anchor": f"r-{slug}",
+                "region": r,
+                "intro": self.msgs.t("intro_profile", name=user_text(r["name"]),
+                                     subregion=user_text(r["subregion"]) if r.get("subregion")
+                                     else self.msgs.plain("no_subregion"),
+                                     area=self.qty(r.get("area_km2"), "area_km2"),
+                                     run=user_text(self.run.summary.get("name", ""))),
+                "headline": self.headline([rid]),
+                "class_tables": self.class_tables(rid),
+                "maps": self.profile_maps(rid, slug),
+                "charts": self.series([rid], slug),
+            })
+        return index, profiles
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(["html", "xml"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str | Path | None = None,
+                 pdf: bool = True) -> Path:
+    """Write the report of the run in ``run_dir`` and return the path of its ``index.html``.
+
+    ``lang``: a catalogue of ``dldd/report/i18n`` (``en``, ``zh``); ``out_dir``: where to write (default
+    ``RUN_DIR/report``); ``pdf``: also write ``report.pdf`` (weasyprint). Sections appear only for the
+    tables and maps the run has.
+    """
+    run = rd.load_run(run_dir)
+    out = Path(out_dir) if out_dir is not None else run.path / "report"
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "assets").mkdir(parents=True, exist_ok=True)
+    for f in ASSETS_DIR.iterdir():
+        if f.is_file():
+            shutil.copyfile(f, out / "assets" / f.name)
+    b = _Builder(run, lang, out)
+    index, profiles = b.pages()
+    env = _env()
+    common = {"m": b.msgs, "synthetic": run.synthetic, "run": run.summary, "version": __version__,
+              "lang": b.msgs.plain("meta.html_lang"), "profiles": profiles, "has_pdf": pdf}
+    tpl = env.get_template("index.html")
+    (out / "index.html").write_text(tpl.render(**common, page=index, counter=Counter()), encoding="utf-8")
+    tpl = env.get_template("region.html")
+    for p in profiles:
+        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=Counter()), encoding="utf-8")
+    if pdf:
+        html = env.get_template("print.html").render(**common, page=index, counter=Counter())
+        write_pdf(html, out, out / "report.pdf")
+    return out / "index.html"
+
+
+def write_pdf(html: str, base: Path, path: Path) -> Path:
+    """Render ``html`` (resources relative to ``base``) to a PDF with weasyprint."""
+    import logging
+
+    from weasyprint import HTML
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    tmp = path.with_name(path.name + ".part")
+    HTML(string=html, base_url=str(base) + "/").write_pdf(tmp)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,382 @@
+"""The science report: pages, the country table against the run's CSV tables, escaping of user names,
+the Chinese report against the English one, the PDF (rendered by poppler) and the site in Chromium.
+
+System tools needed (Debian): chromium (Playwright drives it), poppler-utils (pdftoppm, pdftotext),
+fonts-wqy-microhei (Chinese glyphs); weasyprint needs libpango (pulled in by chromium's dependencies).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from dldd.demo.scenes import write_scene
+from dldd.pipeline import run_assessment
+from dldd.report import build_report, region_slug
+from dldd.report.messages import I18N_DIR, missing_keys
+from dldd.report.numbers import format_value, round_value
+from dldd.spec import load_spec
+
+#: A small piece of the regional demo scene: five Central Asian countries at 0.5 degrees.
+SCENE = dict(res=0.5, climate_res=1.0, extent=(66.0, 38.0, 75.0, 43.0), regions=["Central Asia"],
+             indicators={"aridity": {}, "land_cover": {}, "sdg_15_3_1": {}, "drought": {}})
+EVIL = "<script>alert(1)</script>"
+
+
+# --- fixtures ------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("report_run")
+    run_assessment(load_spec(write_scene("regional", folder, **SCENE)), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def en(run_dir) -> Path:
+    return build_report(run_dir).parent
+
+
+@pytest.fixture(scope="module")
+def zh(run_dir) -> Path:
+    return build_report(run_dir, "zh", out_dir=run_dir / "report_zh").parent
+
+
+@pytest.fixture(scope="module")
+def evil_report(run_dir, tmp_path_factory) -> Path:
+    """A copy of the run whose first region (id and name, in the summary and the tables) is a script tag."""
+    folder = tmp_path_factory.mktemp("evil")
+    shutil.copytree(run_dir, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("report*"))
+    summary = json.loads((folder / "summary.json").read_text())
+    old = summary["regions"][0]["id"]
+    summary["regions"] = [dict(summary["regions"][0], id=EVIL, name=EVIL)]
+    (folder / "summary.json").write_text(json.dumps(summary))
+    for f in (folder / "tables").glob("*.csv"):
+        t = pd.read_csv(f, keep_default_na=False, na_values=[""], dtype={"region": str, "name": str})
+        if "region" in t:
+            t = t[t["region"] == old].assign(region=EVIL, name=EVIL)
+            t.to_csv(f, index=False)
+    return build_report(folder, pdf=False).parent
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+class _Tables(HTMLParser):
+    """Tables of a page as lists of rows of cell texts, with each table's id and class."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._cell, self._row = [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self.tables.append({"id": a.get("id"), "class": a.get("class", ""), "rows": []})
+        elif tag == "tr" and self.tables:
+            self._row = []
+            self.tables[-1]["rows"].append(self._row)
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def tables(path: Path) -> list[dict]:
+    p = _Tables()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p.tables
+
+
+def country_table(path: Path) -> pd.DataFrame:
+    t = next(t for t in tables(path) if t["id"] == "country-table")
+    return pd.DataFrame(t["rows"][1:], columns=t["rows"][0])
+
+
+def number(cell: str) -> float | None:
+    cell = cell.replace(",", "").replace("\u00a0", "").strip()
+    return None if cell in ("", "–") else float(cell)
+
+
+class _Text(HTMLParser):
+    """Visible body text, leaving out user data (translate="no"), code and citations."""
+
+    SKIP = {"code", "pre", "cite", "script", "style", "title", "head"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.parts = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("br", "img", "meta", "link"):
+            return
+        skip = tag in self.SKIP or dict(attrs).get("translate") == "no" or (self.stack and self.stack[-1])
+        self.stack.append(bool(skip))
+
+    def handle_endtag(self, tag):
+        if tag not in ("br", "img", "meta", "link") and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not (self.stack and self.stack[-1]):
+            self.parts.append(data)
+
+
+def body_text(path: Path) -> str:
+    p = _Text()
+    p.feed(path.read_text(encoding="utf-8"))
+    return " ".join(" ".join(p.parts).split())
+
+
+def pages(report: Path, run_dir: Path) -> list[Path]:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return [report / "index.html"] + [report / f"region-{region_slug(r['id'])}.html" for r in summary["regions"]]
+
+
+def csv(run_dir: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "tables" / f"{name}.csv", keep_default_na=False, na_values=[""],
+                       dtype={"region": str})
+
+
+def latest(t: pd.DataFrame, col: str) -> pd.DataFrame:
+    return t[t[col] == t[col].iloc[-1]]
+
+
+# --- tests ---------------------------------------------------------------------------------------------------------
+def test_every_page_and_linked_file_exists(run_dir, en):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert len(summary["regions"]) == 5
+    for page in pages(en, run_dir):
+        assert page.is_file(), page
+        html = page.read_text(encoding="utf-8")
+        for ref in re.findall(r'(?:src|href)="([^"#]+)"', html):
+            assert not re.match(r"[a-z]+:", ref), f"{page.name} links outside the report: {ref}"
+            assert (en / ref).is_file(), f"{page.name}: missing {ref}"
+        assert "synthetic-banner" in html and "Synthetic demonstration data" in html
+    assert (en / "assets" / "report.css").is_file()
+    assert (en / "report.pdf").stat().st_size > 10_000
+
+
+def test_sections_follow_the_tables(run_dir, en):
+    html = (en / "index.html").read_text(encoding="utf-8")
+    for section in ("summary", "maps", "charts", "methods", "data", "limitations", "profiles"):
+        assert f'id="{section}"' in html
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for f in manifest["inputs"]["precipitation"]:
+        assert f["sha256"] in html  # checksums from the manifest
+
+
+def test_missing_tables_leave_their_sections_out(run_dir, tmp_path):
+    shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("report*"))
+    for f in (tmp_path / "run" / "tables").glob("*.csv"):
+        if not f.stem.startswith("so3"):
+            f.unlink()
+    (tmp_path / "run" / "maps").rename(tmp_path / "run" / "maps_gone")
+    index = build_report(tmp_path / "run", pdf=False)
+    html = index.read_text(encoding="utf-8")
+    assert "drought (mild or worse)" in html
+    assert "Drylands" not in html and "degraded land cover" not in html.lower()
+    assert 'id="maps"' not in html
+    header = list(country_table(index).columns)
+    assert not any("Drylands" in h for h in header) and any("Drought" in h for h in header)
+
+
+def test_country_table_equals_the_csv_tables(run_dir, en):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    by_name = {r["name"]: r for r in summary["regions"]}
+    table = country_table(en / "index.html")
+    assert sorted(table.iloc[:, 1]) == sorted(by_name)
+    hz = latest(csv(run_dir, "so3_1_hazard_blocks"), "block")
+    zones = latest(csv(run_dir, "aridity_zone_areas"), "period")
+    lc = latest(csv(run_dir, "so1_1_land_cover_degradation"), "period")
+    expo = latest(csv(run_dir, "so3_2_exposure"), "block")
+    shift = csv(run_dir, "aridity_shift_areas")
+    expected = {
+        "Drought-affected land": lambda i: (hz[(hz.region == i) & (hz.code >= 1)].share_pct.sum(), "pct"),
+        "Drylands area": lambda i: (zones[(zones.region == i) & zones.code.isin([1, 2, 3, 4])].area_km2.sum(), "area_km2"),
+        "Degraded land cover": lambda i: (lc[(lc.region == i) & (lc.code == -1)].share_pct.sum(), "pct"),
+        "People in drought-affected land": lambda i: (expo[(expo.region == i) & (expo.code >= 1)].population.sum(), "population"),
+        "Land that became drier": lambda i: (shift[(shift.region == i) & (shift.code == -1)].share_pct.sum(), "pct"),
+    }
+    if (run_dir / "tables" / "sdg_15_3_1_summary.csv").is_file():
+        sdg = csv(run_dir, "sdg_15_3_1_summary")
+        first, last = sdg.period.iloc[0], sdg.period.iloc[-1]
+
+        def pct(i, p):
+            r = sdg[(sdg.region == i) & (sdg.period == p)].iloc[0]
+            return 100 * r.degraded_km2 / (r.land_area_km2 - r.no_data_km2)
+
+        expected["Degraded land (SDG 15.3.1)"] = lambda i: (pct(i, last), "pct")
+        expected["Change since baseline"] = lambda i: (pct(i, last) - pct(i, first), "pp")
+    checked = 0
+    for label, fn in expected.items():
+        cols = [c for c in table.columns if c.startswith(label)]
+        assert len(cols) == 1, (label, list(table.columns))
+        for _, row in table.iterrows():
+            value, kind = fn(by_name[row.iloc[1]]["id"])
+            assert number(row[cols[0]]) == pytest.approx(round_value(value, kind), abs=1e-9), (label, row.iloc[1])
+            checked += 1
+    assert checked >= 25
+    area_col = next(c for c in table.columns if c.startswith("Area"))
+    for _, row in table.iterrows():
+        assert number(row[area_col]) == round_value(by_name[row.iloc[1]]["area_km2"], "area_km2")
+    # ranked by the first ranking metric, highest first
+    rank_col = next(c for c in table.columns if c.startswith(("Degraded land (SDG", "Degraded land cover")))
+    vals = [number(v) for v in table[rank_col]]
+    assert vals == sorted(vals, reverse=True)
+    assert [int(r) for r in table.iloc[:, 0]] == list(range(1, len(table) + 1))
+
+
+def test_numbers_are_formatted_one_way():
+    assert format_value(1234.5678, "area_km2", unit="km²") == "1,235\u00a0km²"
+    assert format_value(3.14159, "area_km2") == "3.1"
+    assert format_value(12.345, "pct", unit="%") == "12.3\u00a0%"
+    assert format_value(-0.04, "pct") == "0.0"
+    assert format_value(0.25, "pp", signed=True) == "+0.2"  # round half to even, as Python's round
+    assert format_value(float("nan"), "pct") == "–"
+    assert round_value(2_017_769.4, "population") == 2_017_769
+
+
+def test_user_names_are_escaped(evil_report):
+    index = (evil_report / "index.html").read_text(encoding="utf-8")
+    page = evil_report / f"region-{region_slug(EVIL)}.html"
+    assert re.fullmatch(r"region-script-alert-1-script-[0-9a-f]{8}\.html", page.name)
+    for html in (index, page.read_text(encoding="utf-8")):
+        assert EVIL not in html and "<script" not in html.lower()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert EVIL in body_text_with_user_data(evil_report / "index.html")
+
+
+def body_text_with_user_data(path: Path) -> str:
+    p = HTMLParser()
+    parts = []
+    p.handle_data = parts.append
+    p.feed(path.read_text(encoding="utf-8"))
+    return "".join(parts)
+
+
+def test_chinese_report_has_the_same_numbers(run_dir, en, zh):
+    t_en, t_zh = country_table(en / "index.html"), country_table(zh / "index.html")
+    assert t_en.shape == t_zh.shape
+    numeric_en = t_en.drop(columns=t_en.columns[[1, 2]]).map(number).to_numpy(dtype=float)
+    numeric_zh = t_zh.drop(columns=t_zh.columns[[1, 2]]).map(number).to_numpy(dtype=float)
+    assert np.isfinite(numeric_en).sum() >= 30
+    np.testing.assert_array_equal(numeric_en, numeric_zh)
+    assert list(t_en.iloc[:, 1]) == list(t_zh.iloc[:, 1])  # same ranking
+    for p_en, p_zh in zip(pages(en, run_dir), pages(zh, run_dir)):
+        cells_en = [[number(c) for c in r if re.fullmatch(r"[-+]?[\d,]+(\.\d+)?", c)] for t in tables(p_en) if "class-table" in t["class"] for r in t["rows"]]
+        cells_zh = [[number(c) for c in r if re.fullmatch(r"[-+]?[\d,]+(\.\d+)?", c)] for t in tables(p_zh) if "class-table" in t["class"] for r in t["rows"]]
+        assert cells_en == cells_zh, p_en.name
+        assert len(re.findall("<img ", p_en.read_text())) == len(re.findall("<img ", p_zh.read_text()))
+    assert sorted(f.name for f in (en / "figures").glob("*.png")) == sorted(f.name for f in (zh / "figures").glob("*.png"))
+
+
+def test_chinese_report_has_no_english_sentence_left(run_dir, zh):
+    assert missing_keys("zh") == []
+    en_msgs = yaml.safe_load((I18N_DIR / "en.yaml").read_text(encoding="utf-8"))
+    zh_msgs = yaml.safe_load((I18N_DIR / "zh.yaml").read_text(encoding="utf-8"))
+
+    def flat(d, pre=""):
+        if isinstance(d, dict):
+            for k, v in d.items():
+                yield from flat(v, f"{pre}{k}.")
+        elif isinstance(d, list):
+            for i, v in enumerate(d):
+                yield from flat(v, f"{pre}{i}.")
+        else:
+            yield pre[:-1], str(d)
+
+    zh_flat = dict(flat(zh_msgs))
+    zh_all = "\n".join(zh_flat.values())
+    fragments = set()
+    for key, msg in flat(en_msgs):
+        if zh_flat.get(key) == msg or key.startswith("meta."):
+            continue
+        for frag in re.split(r"\{[^}]*\}", msg):
+            frag = frag.strip(" .,:;()“”")
+            if len(frag) >= 6 and frag not in zh_all:  # names such as "SDG 15.3.1" stay as they are
+                fragments.add(frag)
+    assert len(fragments) > 50
+    for page in pages(zh, run_dir):
+        text = body_text(page)
+        assert "合成演示数据" in text
+        left = [f for f in fragments if f in text]
+        assert not left, f"{page.name}: English text left: {left[:5]}"
+        # and no run of four English words outside user data, code and citations
+        assert not re.search(r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text), re.search(
+            r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text)
+
+
+def test_pdf_renders_and_has_the_sections_of_the_site(en, zh, tmp_path):
+    for rep in (en, zh):
+        pdf = rep / "report.pdf"
+        assert shutil.which("pdftoppm"), "pdftoppm missing: apt-get install -y poppler-utils"
+        out = tmp_path / rep.name
+        subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "3", str(pdf), str(out)], check=True,
+                       capture_output=True, timeout=120)
+        pngs = sorted(tmp_path.glob(f"{rep.name}*.png"))
+        assert len(pngs) == 3
+        for png in pngs:
+            assert len(np.unique(np.asarray(Image.open(png).convert("L")))) > 2
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
+                              timeout=120).stdout.decode("utf-8")
+        index = (rep / "index.html").read_text(encoding="utf-8")
+        h2 = [re.sub("<[^>]+>", "", h) for h in re.findall(r'<section id="[a-z]+" class="chapter">\s*<h2>(.*?)</h2>', index)]
+        assert len(h2) >= 6
+        for title in h2:
+            assert title in text, f"{rep.name}: section {title!r} not in the PDF"
+        n_figs = len(re.findall("<img ", index))
+        assert re.search(rf"(Figure|图) {n_figs}\b", text), "figure numbers continue through the PDF"
+
+
+def test_figures_are_not_blank(en):
+    pngs = list((en / "figures").glob("*.png"))
+    assert len(pngs) >= 15
+    for png in pngs:
+        colors = Image.open(png).convert("RGB").getcolors(maxcolors=64)
+        assert colors is None or len(colors) > 8, png.name  # None: more than 64 colours
+
+
+def test_pages_load_offline_in_chromium(run_dir, en, zh, evil_report):
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "Chromium is not installed: apt-get install -y chromium (the browser tests need it)"
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run"]
+    urls = [p for rep in (en, zh) for p in pages(rep, run_dir)] + [evil_report / "index.html"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=args)
+        try:
+            for path in urls:
+                page = browser.new_page()
+                errors, requests, dialogs = [], [], []
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("request", lambda r: requests.append(r.url))
+                page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+                page.goto(path.as_uri(), wait_until="load")
+                assert not errors, (path.name, errors)
+                assert not dialogs, (path.name, dialogs)
+                assert requests and all(u.startswith("file://") for u in requests), (path.name, requests)
+                widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+                assert widths and all(w > 0 for w in widths), (path.name, widths)
+                banner = page.inner_text(".synthetic-banner")
+                assert ("合成演示数据" if "report_zh" in str(path) else "Synthetic demonstration data") in banner
+                page.close()
+        finally:
+            browser.close()
