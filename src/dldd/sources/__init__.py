@@ -52,8 +52,14 @@ def _open_product_input(spec, name: str, entry, chunks) -> xr.DataArray:
     chunk_map = None if chunks is None else (chunks if isinstance(chunks, dict) else {"y": int(chunks), "x": int(chunks)})
     path = spec.resolve(location) if location else (spec.resolve(entry.path) if entry.path else None)
     if path is None and product.bundled is None:
-        regions = list(spec.regions.include) or [z.name for z in spec.regions.zones]
+        regions = list(spec.regions.include)
         years = spec_years(spec)
+        if not regions:
+            raise InputError(
+                f"input {name!r}: product {product.name!r} has no location and the spec names no region to fetch "
+                f"it for (only zones); fetch it for a zone file with `dldd fetch --product {product.name} "
+                f"--region ZONE.geojson --years {years[0]}-{years[1]} --out CACHE` and write "
+                f"`product: {product.name}@CACHE/{product.name}/<entry>.zarr`")
         cache = os.environ.get(CACHE_ENV)
         lay = product.layer(layer, name)
         fetch_layer = None if lay.names == product.layers[0].names else lay.variable

@@ -152,6 +152,9 @@ def read_layer(files: list[Path], names: tuple[str, ...], product: str, *, chunk
         matched_tiffs = tiffs
     for f in matched_tiffs:
         pieces.append(_tiff_layer(f, product, chunks))
+    named = [f for f in others if any(w in normalize(f.stem) for w in wanted)]
+    if named:  # one file per variable (TerraClimate_tmax_2019.nc): skip opening the others
+        others = named
     for f in others:
         kind = file_kind(f)
         if kind == "hdf4":

@@ -567,7 +567,8 @@ def _orient(da: xr.DataArray, prod: Product) -> xr.DataArray:
 
 
 def describe_products() -> list[dict]:
-    """One row per product: name, title, layers, time step, STAC collection, note (for docs and the CLI)."""
+    """One row per product: name, title, layers, time step, STAC collection, note (for docs and the CLI;
+    ``pandas.DataFrame(describe_products())`` is the table)."""
     rows = []
     for p in _PRODUCTS:
         stac = "; ".join(f"{k}: {v[0]}" for k, v in p.stac.items()) or "local path"
