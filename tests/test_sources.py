@@ -197,14 +197,15 @@ def test_gimms3g_nc4_flags_and_scale(tmp_path):
     ndvi = np.full((12, 2, 3), 1500, "int16")
     pct = np.zeros((12, 2, 3), "int16") + 500  # flag 0, percentile 500
     pct[:, 0, 0] = 2 * 2000 + 500  # flag 2: possibly snow -> masked
-    pct[:, 0, 1] = 1 * 2000 + 300  # flag 1: spline interpolated -> kept
-    ndvi[:, 1, 2] = -5000
-    ds = xr.Dataset({"ndvi": (("time", "lat", "lon"), ndvi, {"units": "1", "_FillValue": np.int16(-5000)}),
+    pct[:, 0, 1] = 1 * 2000 + 300  # flag 1: not "good" -> masked (R package gimms: keep 0 for v1)
+    ndvi[:, 1, 2] = -32768
+    ndvi[:, 1, 0] = -3000
+    ds = xr.Dataset({"ndvi": (("time", "lat", "lon"), ndvi, {"units": "1"}),
                      "percentile": (("time", "lat", "lon"), pct)},
                     coords={"time": times, "lat": lat, "lon": lon})
     ds.to_netcdf(tmp_path / "ndvi3g_geo_v1_2000_0106.nc4", engine="netcdf4")
     da = products.open_product("gimms", tmp_path / "ndvi3g_geo_v1_2000_0106.nc4", input_name="ndvi")
-    np.testing.assert_allclose(da.values[0], [[np.nan, 0.15, 0.15], [0.15, 0.15, np.nan]], rtol=1e-6)
+    np.testing.assert_allclose(da.values[0], [[np.nan, np.nan, 0.15], [np.nan, 0.15, np.nan]], rtol=1e-6)
     assert da.time.dt.year.values.tolist() == [2000]
 
 

@@ -54,13 +54,14 @@ MODIS_MODLAND_QA_KEEP = (0, 1)
 MIN_VALID_COMPOSITES = 1
 
 #: GIMMS NDVI3g v1 (Pinzon & Tucker 2014; NetCDF-4 files ``ndvi3g_geo_v1_YYYY_0106.nc4``): ``ndvi``
-#: int16 x 10000, fill -5000; quality flag = ``percentile // GIMMS3G_FLAG_DIVISOR`` (0 good, 1 good value
-#: from spline interpolation, 2 possibly snow (seasonal profile), 3-7 other fills). Kept: 0 and 1.
+#: int16 x 10000; fills -32768 and -3000 in v1 (-5000 no data, -10000 water in v0); quality flag =
+#: ``percentile // GIMMS3G_FLAG_DIVISOR``, 0 = good, kept by default (as the R package gimms,
+#: Detsch 2016, ``qualityControl``: keep 0 for NDVI3g.v1).
 GIMMS3G_SCALE = 1e-4
-GIMMS3G_FILL = -5000
-GIMMS3G_VALID_RANGE = (-10000, 10000)
+GIMMS3G_FILLS = (-32768, -10000, -5000, -3000)
+GIMMS3G_VALID_RANGE = (-3000, 10000)
 GIMMS3G_FLAG_DIVISOR = 2000
-GIMMS3G_FLAG_KEEP = (0, 1)
+GIMMS3G_FLAG_KEEP = (0,)
 
 #: CHIRPS v2.0 monthly (Funk et al. 2015): ``precip`` float32 mm/month, fill -9999.
 CHIRPS_FILL = -9999.0
@@ -192,9 +193,9 @@ _PRODUCTS = (
         "gimms3g", "AVHRR GIMMS NDVI3g v1, 1/12 deg, half-monthly (1981-2015)", "composite",
         (
             Layer("ndvi", ("ndvi",), "1", "annual mean NDVI (mean of valid composites)", scale=GIMMS3G_SCALE,
-                  fill=(GIMMS3G_FILL,), valid_range=GIMMS3G_VALID_RANGE),
+                  fill=GIMMS3G_FILLS, valid_range=GIMMS3G_VALID_RANGE),
             Layer("ndvi_composites", ("ndvi",), "1", "NDVI half-monthly composites", scale=GIMMS3G_SCALE,
-                  fill=(GIMMS3G_FILL,), valid_range=GIMMS3G_VALID_RANGE),
+                  fill=GIMMS3G_FILLS, valid_range=GIMMS3G_VALID_RANGE),
         ),
         "Pinzon J.E. & Tucker C.J. (2014) Remote Sensing 6, 6929-6960",
         aliases=("gimms", "ndvi3g", "gimms-ndvi3g"),
