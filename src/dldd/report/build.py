@@ -380,8 +380,10 @@ class _Builder:
         all_ids = [str(r["id"]) for r in regions]
         total = sum(float(r.get("area_km2") or 0.0) for r in regions)
         headline = [(self.msgs.plain("whole_area"), self.headline(all_ids))]
-        for sub, ids in rd.subregion_groups(regions).items():
-            headline.append((sub, self.headline(ids)))
+        groups = rd.subregion_groups(regions)
+        if not (len(groups) == 1 and len(next(iter(groups.values()))) == len(regions)):  # else: same as the whole
+            for sub, ids in groups.items():
+                headline.append((sub, self.headline(ids)))
         index = {
             "slug": "index",
             "intro": self.msgs.t("intro", version=__version__, name=user_text(self.run.summary.get("name", "")),
