@@ -29,6 +29,15 @@ def _mount_practices():
 
 _mount_practices()
 
+
+def _mount_fetch():
+    from dldd.sources.fetch import fetch_cli
+
+    app.command("fetch", help="Fetch a product for a region and years from a STAC catalogue into the local cache.")(fetch_cli)
+
+
+_mount_fetch()
+
 console = Console(stderr=True)
 
 

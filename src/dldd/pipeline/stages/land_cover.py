@@ -28,7 +28,7 @@ def nested_land_cover(ctx) -> "xr.DataArray":
     """The land cover input as UNCCD classes (cached in the run's products)."""
     if "land_cover_unccd" not in ctx.products:
         lc = ctx.input("land_cover")
-        legend = ctx.spec.inputs["land_cover"].legend or "unccd"
+        legend = ctx.spec.inputs["land_cover"].legend or lc.attrs.get("legend") or "unccd"
         if legend == "unccd":
             mapping = {c: c for c in UNCCD_LAND_COVER.codes}
         elif legend in landcover.NESTING_FILES:
