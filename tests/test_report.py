@@ -196,6 +196,44 @@ def test_missing_tables_leave_their_sections_out(run_dir, tmp_path):
     assert not any("Drylands" in h for h in header) and any("Drought" in h for h in header)
 
 
+def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(run_dir, folder, ignore=shutil.ignore_patterns("report*", "maps"))
+    for f in (folder / "tables").glob("*.csv"):
+        if f.stem != "so3_1_hazard_blocks":
+            f.unlink()
+    name = "Belt <b>A</b>"
+    pd.DataFrame({"name": [name], "type": ["shelterbelt"], "outcome": ["ndvi"], "units": ["1"], "start_year": [2016],
+                  "effect": [0.08504], "ci_low": [0.06913], "ci_high": [0.11207], "effect_relative_pct": [21.0455],
+                  "confidence": [0.95]}).to_csv(folder / "tables" / "effectiveness_summary.csv", index=False)
+    rel = np.arange(-6, 4)
+    pd.DataFrame({"intervention": name, "year": 2016 + rel, "rel_year": rel, "effect": np.where(rel >= 0, 0.08, 0.0),
+                  "ci_low": np.where(rel >= 0, 0.05, -0.03), "ci_high": np.where(rel >= 0, 0.11, 0.03)}).to_csv(
+        folder / "tables" / "effectiveness_event_study.csv", index=False)
+    region = json.loads((folder / "summary.json").read_text())["regions"][0]
+    pd.DataFrame({"region": [region["id"]] * 2, "rank": [1, 2], "practice": ["straw_checkerboard", "enclosure"],
+                  "name": ["Straw checkerboard", "Grazing enclosure"], "category": ["mechanical sand barrier", "grazing and land management"],
+                  "score": [0.875, 0.5], "reasons": ["fit: aridity class arid is documented", "unknown: slope"]}).to_csv(
+        folder / "tables" / "practices_matches.csv", index=False)
+    index = build_report(folder, pdf=False)
+    html = index.read_text(encoding="utf-8")
+    assert 'id="effectiveness"' in html and 'id="practices"' in html and "Straw checkerboard" in html
+    page = index.parent / f"intervention-{region_slug(name)}.html"
+    text = page.read_text(encoding="utf-8")
+    for expected in ("+0.085 [+0.069, +0.112]", "+21.0\u00a0%", "2016", "95.0\u00a0%", "Belt &lt;b&gt;A&lt;/b&gt;"):
+        assert expected in text, expected
+    assert "<b>A" not in text
+    imgs = re.findall(r'<img src="([^"]+)"', text)
+    assert len(imgs) == 1 and (index.parent / imgs[0]).is_file()
+    profile = (index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")
+    assert "0.88" in profile and "fit: aridity class arid is documented" in profile  # score rounded to 2 decimals
+    zh_index = build_report(folder, "zh", out_dir=folder / "report_zh", pdf=False)
+    zh_page = (zh_index.parent / page.name).read_text(encoding="utf-8")
+    assert "防护林带" in zh_page and "+0.085 [+0.069, +0.112]" in zh_page
+    zh_profile = (zh_index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")
+    assert "机械沙障" in zh_profile and "fit: aridity" not in zh_profile  # English reasons stay out of the zh report
+
+
 def test_country_table_equals_the_csv_tables(run_dir, en):
     summary = json.loads((run_dir / "summary.json").read_text())
     by_name = {r["name"]: r for r in summary["regions"]}

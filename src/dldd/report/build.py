@@ -171,6 +171,11 @@ class _Builder:
             return format_value(value, kind, unit=self.unit("pp"), signed=True)
         return format_value(value, kind, unit=self.unit(kind))
 
+    def qty_signed(self, value, kind: str) -> str | None:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return format_value(value, kind, unit=self.unit(kind), signed=True)
+
     def class_label(self, name: str) -> str:
         return self.msgs.label("classes", name)
 
@@ -336,6 +341,81 @@ class _Builder:
             out.append({"caption": cap, "rows": rows})
         return out
 
+    def interventions(self) -> list[dict]:
+        """One entry per evaluated intervention (``effectiveness_summary``), with its event-study chart."""
+        t = self.run.tables.get("effectiveness_summary")
+        if t is None or not len(t) or "name" not in t:
+            return []
+        es = self.run.tables.get("effectiveness_event_study")
+        out = []
+        for _, r in t.iterrows():
+            name = str(r["name"])
+            slug = f"intervention-{region_slug(name)}"
+            units = "" if str(r.get("units", "")) in ("", "1", "nan") else str(r.get("units"))
+
+            def val(col, kind, signed=False):
+                v = r.get(col)
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    return None
+                return format_value(v, kind, signed=signed)
+
+            effect = val("effect", "index", signed=True)
+            ci = (f"[{val('ci_low', 'index', True)}, {val('ci_high', 'index', True)}]"
+                  if val("ci_low", "index") is not None else "")
+            facts = []
+            for key, text in (
+                ("type", str(r.get("type", ""))),
+                ("outcome", str(r.get("outcome", "")) + (f" ({units})" if units else "")),
+                ("start_year", val("start_year", "year")),
+                ("effect", f"{effect} {ci}".strip() if effect else None),
+                ("effect_relative", self.qty_signed(r.get("effect_relative_pct"), "pct")),
+                ("effect_per_year", val("effect_per_year", "index", signed=True)),
+                ("pre_mean", val("pre_mean_treated", "index")),
+                ("naive_effect", val("naive_effect", "index", signed=True)),
+                ("n_treated", val("n_treated", "count")),
+                ("n_controls", val("n_controls", "count")),
+                ("treated_area", val("treated_area_km2", "area_km2")),
+                ("pretrend", val("pretrend_slope", "index", signed=True)),
+                ("break_year", val("break_year", "year")),
+                ("break_difference_year", val("break_difference_year", "year")),
+                ("confidence", self.qty(100.0 * float(r["confidence"]), "pct") if "confidence" in r
+                 and not math.isnan(float(r["confidence"])) else None),
+            ):
+                if text not in (None, "", "nan"):
+                    facts.append((self.msgs.plain(f"intervention.{key}"), text))
+            figs = []
+            if es is not None and "intervention" in es:
+                sub = es[es["intervention"].astype(str) == name]
+                if len(sub) and {"rel_year", "effect", "ci_low", "ci_high"} <= set(sub.columns):
+                    png = f"figures/{slug}-event-study.png"
+                    title = f'{self.msgs.plain("chart.event_study")}: {name}'
+                    rf.draw_event_study(sub, self.out / png, title=title,
+                                        xlabel=self.msgs.plain("intervention.rel_year"),
+                                        ylabel=self.msgs.plain("intervention.effect") + (f" ({units})" if units else ""),
+                                        effect_label=self.msgs.plain("intervention.effect"),
+                                        ci_label=self.msgs.plain("intervention.ci", pct=f"{float(r.get('confidence', 0.95)) * 100:.0f}"),
+                                        synthetic_label=self.synth)
+                    figs.append(Fig(png, title, self.msgs.plain("event_study_caption")))
+            out.append({"slug": slug, "anchor": f"i-{region_slug(name)}", "name": name, "type": str(r.get("type", "")),
+                        "start": val("start_year", "year") or "", "effect": effect or "", "ci": ci,
+                        "relative": val("effect_relative_pct", "pct", signed=True) or "",
+                        "facts": facts, "charts": figs})
+        return out
+
+    def practices(self, region_id: str | None = None) -> list[dict]:
+        """Matched practices (``practices_matches``): region, rank, name, category, score (and reasons)."""
+        t = self.run.tables.get("practices_matches")
+        if t is None or not len(t) or "practice" not in t:
+            return []
+        if region_id is not None:
+            t = t[t["region"].astype(str) == str(region_id)]
+        names = {str(r["id"]): r["name"] for r in self.run.regions}
+        show_reasons = self.msgs.plain("meta.practice_reasons", "no") == "yes"
+        return [{"region": names.get(str(r["region"]), str(r["region"])), "rank": int(r["rank"]),
+                 "name": str(r.get("name", r["practice"])), "category": self.msgs.label("category", str(r.get("category", ""))),
+                 "score": format_value(r.get("score"), "score"),
+                 "reasons": str(r.get("reasons", "")) if show_reasons else ""} for _, r in t.iterrows()]
+
     def methods(self) -> list[dict]:
         fams: dict[str, dict] = {}
         stages = list(self.run.manifest.get("stages", [])) or [k for k in self.run.summary if isinstance(self.run.summary[k], dict)]
@@ -392,6 +472,8 @@ class _Builder:
             "country_table": self.country_table() if regions else None,
             "maps": self.index_maps(),
             "charts": self.index_charts(),
+            "interventions": self.interventions(),
+            "practices": self.practices(),
             "methods": self.methods(),
             "data": self.data(),
             "limitations": self.msgs.items("limitations"),
@@ -413,6 +495,7 @@ class _Builder:
                 "class_tables": self.class_tables(rid),
                 "maps": self.profile_maps(rid, slug),
                 "charts": self.series([rid], slug),
+                "practices": self.practices(rid),
             })
         return index, profiles
 
@@ -447,6 +530,9 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     (out / "index.html").write_text(tpl.render(**common, page=index, counter=Counter()), encoding="utf-8")
     tpl = env.get_template("region.html")
     for p in profiles:
+        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=Counter()), encoding="utf-8")
+    tpl = env.get_template("intervention.html")
+    for p in index["interventions"]:
         (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=Counter()), encoding="utf-8")
     if pdf:
         html = env.get_template("print.html").render(**common, page=index, counter=Counter())

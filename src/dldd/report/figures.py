@@ -358,3 +358,32 @@ def draw_class_series(
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return _finish(fig, png, synthetic_label)
+
+
+@styled
+def draw_event_study(
+    es: pd.DataFrame,
+    png: Path,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    effect_label: str,
+    ci_label: str,
+    synthetic_label: str | None = None,
+) -> Path:
+    """Effect by year relative to the start (``rel_year``, ``effect``, ``ci_low``, ``ci_high``): the event study."""
+    es = es.sort_values("rel_year")
+    x = es["rel_year"].to_numpy(dtype=float)
+    fig = _figure(CHART_SIZE_IN)
+    ax = fig.add_axes(SERIES_AXES)
+    ax.fill_between(x, es["ci_low"].to_numpy(dtype=float), es["ci_high"].to_numpy(dtype=float), color="#9ecae1",
+                    alpha=0.6, label=ci_label, linewidth=0)
+    ax.plot(x, es["effect"].to_numpy(dtype=float), "o-", color="#08519c", ms=3, lw=1.2, label=effect_label)
+    ax.axhline(0.0, color="#444444", lw=0.8)
+    ax.axvline(-0.5, color=SYNTHETIC_COLOR, lw=0.9, ls="--")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    return _finish(fig, png, synthetic_label)

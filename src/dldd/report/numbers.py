@@ -16,6 +16,9 @@ DECIMALS: dict[str, int] = {
     "pp": 1,  # percentage points (a change of a percentage)
     "population": 0,  # persons
     "count": 0,
+    "index": 3,  # dimensionless outcome values (e.g. NDVI) and effects on them
+    "year": 0,
+    "score": 2,  # practice match scores in [0, 1]
 }
 #: Areas below this many km² keep one decimal (small user zones and classes).
 SMALL_AREA_KM2 = 10.0
@@ -46,5 +49,7 @@ def format_value(value: float | None, kind: str, *, unit: str = "", signed: bool
     if r is None:
         return missing
     d = _decimals(float(value), kind)
+    if kind == "year":
+        return f"{int(r)}"
     s = f"{r:+,.{d}f}" if signed else f"{r:,.{d}f}"
     return f"{s}\u00a0{unit}" if unit else s
