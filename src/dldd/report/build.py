@@ -71,6 +71,14 @@ def region_slug(region_id: str) -> str:
     return f"{s or 'region'}-{zlib.crc32(str(region_id).encode('utf-8')):08x}"
 
 
+def matplotlib_style():
+    """The report's matplotlib fonts (CJK glyph fallback) for figures drawn by other modules."""
+    import matplotlib
+
+    rf._register_fonts()
+    return matplotlib.rc_context({"font.family": rf._font_family()})
+
+
 def user_text(value) -> Markup:
     """User-provided text (run, region and file names) inside a sentence: escaped and marked ``translate="no"``."""
     return Markup('<span translate="no">{}</span>').format(value)
@@ -306,7 +314,37 @@ class _Builder:
                                synthetic_label=self.synth)
             figs.append(Fig(f"figures/chart-{t}.png", title))
         figs += self.series([str(r["id"]) for r in self.run.regions], "all")
+        rose = self.sand_rose()
+        if rose:
+            figs.append(rose)
         return figs
+
+    def sand_rose(self) -> Fig | None:
+        """Sand rose of the scene from ``sand_drift_by_direction`` (area-weighted mean DP per sector, VU).
+
+        The resultant (RDP, RDD) is the vector sum of the sector totals, each pointing downwind (direction
+        from + 180 degrees), as in Fryberger (1979)."""
+        t = self.run.tables.get("sand_drift_by_direction")
+        if t is None or not len(t) or not {"direction", "dp_vu"} <= set(t.columns):
+            return None
+        import numpy as np
+        import xarray as xr
+
+        from dldd.report.figures_sand import sand_rose_from_drift
+
+        theta = np.deg2rad(t["direction"].to_numpy(dtype=float) + 180.0)
+        q = t["dp_vu"].to_numpy(dtype=float)
+        dp, east, north = float(np.nansum(q)), float(np.nansum(q * np.sin(theta))), float(np.nansum(q * np.cos(theta)))
+        rdp = math.hypot(east, north)
+        summary = xr.Dataset({"dp": dp, "rdp": rdp, "rdd": math.degrees(math.atan2(east, north)) % 360.0 if rdp > 0 else math.nan,
+                              "rdp_dp": rdp / dp if dp > 0 else math.nan})
+        by_dir = xr.DataArray(q, dims=("direction",), coords={"direction": t["direction"].to_numpy(dtype=float)})
+        title = self.msgs.plain("chart.sand_rose")
+        png = "figures/chart-sand-rose.png"
+        with matplotlib_style():
+            fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=self.run.synthetic)
+            fig.savefig(self.out / png, dpi=rf.DPI, facecolor="white")
+        return Fig(png, title, self.msgs.plain("sand_rose_caption", title=title))
 
     def series(self, ids, slug) -> list[Fig]:
         figs = []

@@ -36,6 +36,9 @@ DPI = 100
 PNG_COMPRESS_LEVEL = 1
 MAP_SIZE_IN = (7.2, 5.0)
 CHART_SIZE_IN = (7.2, 4.2)
+#: Maps take the height their aspect needs, within these bounds (inches).
+MIN_MAP_HEIGHT_IN = 3.2
+MAX_MAP_HEIGHT_IN = 7.5
 #: Longest side of a map raster as drawn (pixels); larger rasters are read decimated (nearest).
 MAX_MAP_PIXELS = 1200
 #: Mean radius of the WGS84 ellipsoid's meridian degree, km per degree of latitude (scale bar).
@@ -191,6 +194,16 @@ def _scale_bar(ax, extent, label_fmt: Callable[[float, float], str]) -> None:
             zorder=5, bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1))
 
 
+def map_size(ext) -> tuple[float, float]:
+    """Figure size (inches) that fits a map of extent (left, right, bottom, top) drawn at its true aspect."""
+    left, right, bottom, top = ext
+    stretch = 1.0 / max(math.cos(math.radians(0.5 * (bottom + top))), 0.1)
+    axes_w = MAP_SIZE_IN[0] * MAP_AXES[2]
+    axes_h = axes_w * (top - bottom) * stretch / max(right - left, 1e-9)
+    height = min(max(axes_h / MAP_AXES[3], MIN_MAP_HEIGHT_IN), MAX_MAP_HEIGHT_IN)
+    return MAP_SIZE_IN[0], height
+
+
 def _outlines(geoms, box) -> list[np.ndarray]:
     """Boundary lines of the geometries, clipped to ``box`` (a shapely polygon), as (n, 2) arrays."""
     import shapely
@@ -245,7 +258,8 @@ def draw_map(
     import shapely
 
     arr, bounds, nodata, _ = _read_map(tif)
-    fig = _figure(MAP_SIZE_IN)
+    ext = extent or bounds
+    fig = _figure(map_size(ext))
     ax = fig.add_axes(MAP_AXES)
     if legend is not None:
         idx = np.full(arr.shape, -1, dtype=np.int16)
@@ -272,7 +286,6 @@ def draw_map(
         cb = fig.colorbar(im, cax=fig.add_axes(COLORBAR_AXES))
         if units_label:
             cb.set_label(units_label)
-    ext = extent or bounds
     box = shapely.box(ext[0] - 1.0, ext[2] - 1.0, ext[1] + 1.0, ext[3] + 1.0)
     _draw_outlines(ax, context, box, colors=CONTEXT_EDGE, linewidths=0.5, zorder=3)
     _draw_outlines(ax, outlines, box, colors=REGION_EDGE, linewidths=0.9, zorder=4)
