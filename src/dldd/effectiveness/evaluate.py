@@ -91,6 +91,10 @@ CORRELATION_NEGLIGIBLE = 0.1
 #: Fewer bootstrap blocks than this make the interval unreliable (a warning is given).
 MIN_BLOCKS = 10
 
+#: Coordinates of (y, x) layers may differ from the outcome's by this fraction of a cell (text rounding,
+#: float32 coordinates).
+COORD_TOL = 1e-3
+
 #: Codes of the ``role`` map.
 ROLE_OTHER = 0
 ROLE_TREATED_MATCHED = 1
@@ -224,7 +228,7 @@ def _yx_layer(name: str, da, like: xr.DataArray) -> xr.DataArray:
             )
         if dim in da.coords and dim in like.coords:
             a, b = np.asarray(da[dim].values, float), np.asarray(like[dim].values, float)
-            tol = 1e-6 * max(abs(b[1] - b[0]) if b.size > 1 else 1.0, 1e-12)
+            tol = COORD_TOL * (abs(b[1] - b[0]) if b.size > 1 else 1.0)
             if not np.allclose(a, b, rtol=0, atol=tol):
                 raise GridMismatchError(f"{name}: {dim} coordinates differ from the outcome's; expected the same grid")
     return da

@@ -27,7 +27,10 @@ def _stamp(fig: Figure, synthetic: bool) -> None:
             0.5, 0.5, SYNTHETIC_LABEL, ha="center", va="center", rotation=20, fontsize=22,
             color="#b2182b", alpha=0.25, zorder=10,
         )  # fmt: skip
-        fig.text(0.99, 0.005, SYNTHETIC_LABEL, ha="right", va="bottom", fontsize=8, color="#b2182b")
+
+
+def _titled(title: str, synthetic: bool) -> str:
+    return f"{title}\n({SYNTHETIC_LABEL})" if synthetic else title
 
 
 def _year_lines(ax, result: EffectResult, rel: bool) -> None:
@@ -81,7 +84,7 @@ def event_study_figure(result: EffectResult, *, synthetic: bool = False, title: 
     ax2.legend(fontsize=8, loc="upper left")
     ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_title("(b) event study: treated minus control, relative to the pre-period", fontsize=10, loc="left")
-    fig.suptitle(title or f"{result.name}: difference in differences against matched controls", fontsize=11)
+    fig.suptitle(_titled(title or f"{result.name}: difference in differences against matched controls", synthetic), fontsize=11)
     _stamp(fig, synthetic)
     return fig
 
@@ -95,16 +98,18 @@ def design_map_figure(result: EffectResult, *, synthetic: bool = False, title: s
     codes = sorted(ROLE_LEGEND)
     cmap = ListedColormap([ROLE_COLOURS[c] for c in codes])
     norm = BoundaryNorm(np.arange(min(codes) - 0.5, max(codes) + 1.5), cmap.N)
-    fig = Figure(figsize=(6.0, 6.5), layout="constrained")
+    fig = Figure(figsize=(6.5, 5.0), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     x, y = role["x"].values, role["y"].values
     ax.pcolormesh(x, y, role.values, cmap=cmap, norm=norm, shading="nearest")
-    ax.set_aspect("equal" if abs(x[-1] - x[0]) > 10 else "auto")
+    dy_km, dx_km = result.parameters.get("pixel_spacing_km", (1.0, 1.0))
+    if x.size > 1 and y.size > 1:  # km per unit of y over km per unit of x: true shape on lon/lat grids
+        ax.set_aspect((dy_km / abs(y[1] - y[0])) / (dx_km / abs(x[1] - x[0])))
     handles = [Patch(color=ROLE_COLOURS[c], label=ROLE_LEGEND[c]) for c in codes if c and (role.values == c).any()]
-    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncol=2)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
-    ax.set_title(title or f"{result.name}: treated pixels and control ring", fontsize=10)
+    ax.set_title(_titled(title or f"{result.name}: treated pixels and control ring", synthetic), fontsize=10)
     _stamp(fig, synthetic)
     return fig
