@@ -202,7 +202,7 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     for f in (folder / "tables").glob("*.csv"):
         if f.stem != "so3_1_hazard_blocks":
             f.unlink()
-    name = "Belt <b>A</b>"
+    name = "Belt <b>A</b> $x^{2$"  # markup and broken matplotlib mathtext
     pd.DataFrame({"name": [name], "type": ["shelterbelt"], "outcome": ["ndvi"], "units": ["1"], "start_year": [2016],
                   "effect": [0.08504], "ci_low": [0.06913], "ci_high": [0.11207], "effect_relative_pct": [21.0455],
                   "confidence": [0.95]}).to_csv(folder / "tables" / "effectiveness_summary.csv", index=False)
@@ -220,7 +220,7 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     assert 'id="effectiveness"' in html and 'id="practices"' in html and "Straw checkerboard" in html
     page = index.parent / f"intervention-{region_slug(name)}.html"
     text = page.read_text(encoding="utf-8")
-    for expected in ("+0.085 [+0.069, +0.112]", "+21.0\u00a0%", "2016", "95.0\u00a0%", "Belt &lt;b&gt;A&lt;/b&gt;"):
+    for expected in ("+0.085 [+0.069, +0.112]", "+21.0\u00a0%", "2016", "95.0\u00a0%", "Belt &lt;b&gt;A&lt;/b&gt; $x^{2$"):
         assert expected in text, expected
     assert "<b>A" not in text
     imgs = re.findall(r'<img src="([^"]+)"', text)
@@ -288,6 +288,34 @@ def test_numbers_are_formatted_one_way():
     assert format_value(0.25, "pp", signed=True) == "+0.2"  # round half to even, as Python's round
     assert format_value(float("nan"), "pct") == "–"
     assert round_value(2_017_769.4, "population") == 2_017_769
+
+
+def test_catalogues_fall_back_to_english_and_name_unknown_languages(monkeypatch, tmp_path):
+    from dldd.errors import InputError
+    from dldd.report import messages
+
+    shutil.copyfile(I18N_DIR / "en.yaml", tmp_path / "en.yaml")
+    (tmp_path / "fr.yaml").write_text('section:\n  maps: "Cartes"\n', encoding="utf-8")
+    monkeypatch.setattr(messages, "I18N_DIR", tmp_path)
+    messages._load.cache_clear()
+    try:
+        fr = messages.Catalogue("fr")
+        assert fr.plain("section.maps") == "Cartes"
+        assert fr.plain("section.charts") == "Charts"  # not translated: English
+        assert "section.charts" in messages.missing_keys("fr")
+        with pytest.raises(InputError, match="xx"):
+            messages.Catalogue("xx")
+        assert str(fr.t("intro", version="1", name="<i>x</i>", n=1, area="2 km²")).count("&lt;i&gt;x&lt;/i&gt;") == 1
+    finally:
+        messages._load.cache_clear()
+
+
+def test_region_slugs_are_file_safe_and_distinct():
+    assert region_slug("KAZ") == "KAZ"
+    names = ["a/b", "a b", "a:b", "../../etc", "Côte d'Ivoire", EVIL]
+    slugs = [region_slug(n) for n in names]
+    assert len(set(slugs)) == len(slugs)
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", s) for s in slugs)
 
 
 def test_user_names_are_escaped(evil_report):

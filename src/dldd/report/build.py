@@ -76,7 +76,7 @@ def matplotlib_style():
     import matplotlib
 
     rf._register_fonts()
-    return matplotlib.rc_context({"font.family": rf._font_family()})
+    return matplotlib.rc_context({"font.family": rf._font_family(), "text.parse_math": False})
 
 
 def user_text(value) -> Markup:

@@ -150,7 +150,7 @@ def styled(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         _register_fonts()
-        with matplotlib.rc_context({"font.family": _font_family(), "font.size": 8}):
+        with matplotlib.rc_context({"font.family": _font_family(), "font.size": 8, "text.parse_math": False}):
             return fn(*args, **kwargs)
 
     return wrapper
