@@ -1,6 +1,7 @@
 """Stage `effectiveness`: each intervention of the spec against matched controls (METHODS 6).
 
-For each intervention: its polygon as coverage fractions on the outcome's grid, exact matching on the
+For each intervention: its polygon as coverage fractions on the outcome's grid (the other interventions
+of the spec are excluded from its treated and control pixels), exact matching on the
 UNCCD land cover of the year before it started (and on the dryland zone when the aridity stage ran),
 then :func:`dldd.effectiveness.evaluate.evaluate_intervention` (matched difference in differences with
 a spatial block bootstrap, event study, balance, OLS-MOSUM break). Writes per intervention
@@ -15,6 +16,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from dldd.core import io
 from dldd.errors import InputError
@@ -56,13 +58,19 @@ def run(ctx, p: EffectivenessParams) -> None:
         ctx.summary["effectiveness"] = {"interventions": []}
         return
     summary, events, balance = [], [], []
+    coverage = {}
     for iv in ctx.spec.interventions:
         outcome = ctx.input(iv.outcome)
         if "time" not in outcome.dims:
             raise InputError(f"interventions {iv.name!r}: outcome {iv.outcome!r} has no time axis")
+        coverage[iv.name] = coverage_fraction(_zone_geometry(ctx, iv), ctx.georef(outcome.isel(time=0, drop=True)))
+    for iv in ctx.spec.interventions:
+        outcome = ctx.input(iv.outcome)
         like = outcome.isel(time=0, drop=True)
-        reg = _zone_geometry(ctx, iv)
-        treated = coverage_fraction(reg, ctx.georef(like))
+        treated = coverage[iv.name]
+        # other interventions on the same grid are neither treated nor control for this one
+        others = [c > 0 for n, c in coverage.items() if n != iv.name and c.shape == treated.shape]
+        exclude = xr.concat(others, dim="k").any("k") if others else None
         exact = {}
         if ctx.has("land_cover"):
             lc = nested_land_cover(ctx)
@@ -72,7 +80,7 @@ def run(ctx, p: EffectivenessParams) -> None:
         zones = zones_on(ctx, like)
         if zones is not None:
             exact["dryland_zone"] = zones
-        res = evaluate_intervention(outcome, treated, iv.start_year, iv.end_year, exact=exact,
+        res = evaluate_intervention(outcome, treated, iv.start_year, iv.end_year, exact=exact, exclude=exclude,
                                     cell_area_km2=ctx.cell_area(like), n_boot=p.n_boot, seed=p.seed,
                                     name=iv.name, **iv.parameters)
         io.write_json(io.confined(ctx.out, "effectiveness", f"{_slug(iv.name)}.json"), res.to_dict())
