@@ -23,8 +23,9 @@ from pydantic import ValidationError
 from dldd import __version__
 from dldd.core import io
 from dldd.errors import InputError, SpecError
-from dldd.pipeline.context import RunContext
+from dldd.pipeline.context import RunContext, worker_memory
 from dldd.pipeline.registry import STAGES
+from dldd.pipeline.resume import sha256_file as sha256
 from dldd.spec import Spec
 
 #: Packages whose versions the manifest records.
@@ -93,14 +94,6 @@ def _check_writable(out: Path) -> None:
         raise InputError(f"output folder {out} is not writable ({err.strerror})") from None
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _input_files(spec: Spec) -> dict:
     import glob
 
@@ -140,29 +133,57 @@ def scheduler(spec: Spec, name: str | None = None, workers: int | None = None):
         yield name
 
 
+def chunk_size_of(spec: Spec) -> int | None:
+    """The spec's ``compute.chunk_size`` when the spec sets it (an override), else None: chunks are then
+    planned per input from its time axis and the worker memory (:func:`dldd.pipeline.context.plan_chunks`)."""
+    return spec.compute.chunk_size if "chunk_size" in spec.compute.model_fields_set else None
+
+
 def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = None, workers: int | None = None,
-                   progress=None, only: list[str] | None = None) -> RunContext:
+                   progress=None, only: list[str] | None = None, resume: bool = True) -> RunContext:
     """Run every stage the spec asks for; write maps, tables, summary.json and manifest.json under ``out``.
 
     ``progress(stage_name, index, total)`` is called before each stage (the CLI draws a bar with it).
+    ``resume``: reuse the stages whose completion record in ``out`` is still true (same spec parameters,
+    inputs, code and outputs; see :mod:`dldd.pipeline.resume`); False runs every stage.
     """
+    from dldd.pipeline.resume import StageRecords, base_fingerprint, clean_temporaries, stage_fingerprint
+
     out = Path(out)
     params = stage_params(spec, only)
     _check_writable(out)
     regions = build_regions(spec)
     if not regions:
         raise SpecError("regions: the selection is empty after `exclude`")
-    ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=spec.compute.chunk_size)
+    ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
+                     memory_per_worker=worker_memory())
     ctx.params_by_stage = params
+    clean_temporaries(out)
+    inputs = _input_files(spec)
+    versions = {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()}
+    records = StageRecords(out, base_fingerprint(spec, inputs, versions))
+    reused = []
+    previous = None
     t0 = time.perf_counter()
     with scheduler(spec, scheduler_name, workers) as used:
         for i, (name, p) in enumerate(params.items()):
             if progress:
                 progress(name, i, len(params))
+            fp = stage_fingerprint(records.base, name, p, previous)
+            previous = fp
+            state = records.reusable(name, fp) if resume else None
+            if state is not None:
+                records.restore(ctx, state)
+                ctx.timings[name] = state.get("seconds") or 0.0
+                reused.append(name)
+                continue
+            records.forget(name)
+            before = records.snapshot(ctx)
             with ctx.timed(name):
                 STAGES[name].run(ctx, p)
+            records.save(name, fp, ctx, before, ctx.timings[name])
     if "xlsx" in spec.outputs.formats and ctx.tables:
-        io.write_excel(io.confined(out, "tables", "tables.xlsx"), ctx.tables)
+        reproducible_workbook(io.write_excel(io.confined(out, "tables", "tables.xlsx"), ctx.tables))
     ctx.summary["synthetic"] = spec.synthetic
     ctx.summary["name"] = spec.name
     ctx.summary["regions"] = [{"id": r.id, "name": r.name, "subregion": r.subregion, "area_km2": r.area_km2} for r in regions]
@@ -171,16 +192,40 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
         "dldd_version": __version__,
         "spec": spec.model_dump(mode="json"),
         "spec_base_dir": str(spec.base_dir),
-        "inputs": _input_files(spec),
+        "inputs": inputs,
         "stages": list(params),
+        "resumed_stages": reused,
         "scheduler": used,
+        "chunks": {name: list(edges) for name, edges in ctx.chunks.items()},
         "timings_s": {**ctx.timings, "total": round(time.perf_counter() - t0, 3)},
         "outputs": {"maps": ctx.maps, "tables": sorted(ctx.tables)},
-        "versions": {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()},
+        "versions": versions,
         "synthetic": spec.synthetic,
     }
     io.write_json(io.confined(out, "manifest.json"), manifest)
     return ctx
+
+
+#: Date written into workbooks (ZIP entries and document properties) in place of the clock, so that the
+#: same tables give the same bytes on every run and scheduler (the run's date is in manifest.json).
+WORKBOOK_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def reproducible_workbook(path: Path) -> Path:
+    """Rewrite an .xlsx with :data:`WORKBOOK_DATE` as its entries' and properties' dates (atomically)."""
+    import re
+    import zipfile
+
+    stamp = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*WORKBOOK_DATE)
+    with zipfile.ZipFile(path) as src, io.atomic_path(path) as tmp, \
+            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)", rb"\g<1>" + stamp.encode() + rb"\2", data)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=WORKBOOK_DATE), data,
+                         compress_type=zipfile.ZIP_DEFLATED)
+    return path
 
 
 def _version(pkg: str) -> str | None:

@@ -25,6 +25,56 @@ from dldd.spec import Spec
 #: Text every table, map and page made from synthetic inputs carries.
 SYNTHETIC_LABEL = "synthetic demonstration data"
 
+#: Memory a dask worker (one thread) may use, bytes, when neither ``DLDD_WORKER_MEMORY`` nor the caller
+#: says: what a core of a typical cluster node has. Deliberately not read from the machine, so that the
+#: same spec is cut into the same chunks on a laptop and on a cluster (see docs/scaling.md).
+DEFAULT_WORKER_MEMORY = 2 * 1024**3
+#: Share of a worker's memory one chunk's kernel may take (dask also holds the chunks in flight,
+#: results waiting to be written, and its own bookkeeping).
+CHUNK_MEMORY_FRACTION = 0.5
+#: float64 copies of a chunk's time series a kernel holds at once (input, sorted/ranked working copies,
+#: outputs): the Mann-Kendall/Theil-Sen and SPI/SPEI kernels need about this many.
+TIME_SERIES_COPIES = 8
+#: Chunk edges are multiples (>= 256) or divisors (64, 128) of the zonal tile, within these bounds.
+MIN_CHUNK = 64
+MAX_CHUNK = 4096
+
+
+def worker_memory() -> int:
+    """Bytes per worker for chunk planning: ``DLDD_WORKER_MEMORY`` (e.g. ``4GB``, ``512MiB``) or the default."""
+    import os
+
+    raw = os.environ.get("DLDD_WORKER_MEMORY")
+    if not raw:
+        return DEFAULT_WORKER_MEMORY
+    from dask.utils import parse_bytes
+
+    try:
+        return int(parse_bytes(raw))
+    except (ValueError, TypeError):
+        raise InputError(f"DLDD_WORKER_MEMORY: {raw!r} is not a memory size (e.g. 4GB, 512MiB)") from None
+
+
+def plan_chunks(n_times: int, memory_bytes: int, *, copies: int = TIME_SERIES_COPIES,
+                fraction: float = CHUNK_MEMORY_FRACTION) -> tuple[int, int]:
+    """(y, x) chunk edges for a cube of ``n_times`` layers whose kernels need whole time series per chunk.
+
+    ``edge = sqrt(fraction x memory / (n_times x 8 bytes x copies))``, rounded down to a multiple of the
+    zonal tile (256) when at least one tile, else to 128 or 64, and kept within [MIN_CHUNK, MAX_CHUNK].
+    Examples at 2 GiB: 24 annual layers -> 768, 40 -> 512, 516 monthly layers -> 128.
+    """
+    from dldd.zonal import ZONAL_TILE
+
+    if n_times < 1 or memory_bytes <= 0:
+        raise InputError(f"plan_chunks: n_times={n_times}, memory_bytes={memory_bytes}; both must be positive")
+    edge = int(np.sqrt(fraction * memory_bytes / (n_times * 8 * copies)))
+    if edge >= ZONAL_TILE:
+        edge = edge // ZONAL_TILE * ZONAL_TILE
+    else:
+        edge = max((e for e in (ZONAL_TILE // 2, ZONAL_TILE // 4) if e <= edge), default=MIN_CHUNK)
+    edge = int(min(max(edge, MIN_CHUNK), MAX_CHUNK))
+    return edge, edge
+
 
 @dataclass
 class RegionSet:
@@ -39,13 +89,15 @@ class RunContext:
     spec: Spec
     out: Path
     regions: list  # dldd.regions.registry.Region
-    chunk_size: int = 512
+    chunk_size: int | None = 512  # None: planned per input from its time axis and the worker memory
+    memory_per_worker: int = DEFAULT_WORKER_MEMORY
     products: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     maps: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     params_by_stage: dict[str, Any] = field(default_factory=dict)
+    chunks: dict[str, tuple[int, int]] = field(default_factory=dict)  # (y, x) chunk edges per opened input
     _inputs: dict[str, xr.DataArray] = field(default_factory=dict)
     _regions_by_grid: dict[Grid, RegionSet] = field(default_factory=dict)
 
@@ -68,7 +120,15 @@ class RunContext:
                 raise InputError(f"the spec has no input {name!r}; it lists {sorted(self.spec.inputs)}")
             from dldd.sources import open_input
 
-            self._inputs[name] = open_input(self.spec, name, chunks=self.chunk_size)
+            if self.chunk_size is not None:
+                da = open_input(self.spec, name, chunks=self.chunk_size)
+                edges = (self.chunk_size, self.chunk_size)
+            else:
+                da = open_input(self.spec, name, chunks=MAX_CHUNK)
+                edges = plan_chunks(int(da.sizes.get("time", 1)), self.memory_per_worker)
+                da = da.chunk({d: e for d, e in zip(("y", "x"), edges) if d in da.dims})
+            self.chunks[name] = edges
+            self._inputs[name] = da
         return self._inputs[name]
 
     def inputs_aligned(self, names: list[str], reference: str) -> dict[str, xr.DataArray]:
@@ -104,8 +164,13 @@ class RunContext:
         return self._regions_by_grid[grid]
 
     def cell_area(self, like: xr.DataArray) -> xr.DataArray:
+        """Cell areas (km²) of the grid of ``like``; on a geographic grid a broadcast of one column (no
+        memory per cell), whatever ``like`` holds: only its coordinates and CRS are used."""
         template = like.isel({d: 0 for d in like.dims if d not in ("y", "x")}, drop=True) if like.ndim > 2 else like
-        return cell_area_km2(self.georef(template)).compute()
+        template = self.georef(template)
+        empty = xr.DataArray(np.broadcast_to(np.float32(0), (template.sizes["y"], template.sizes["x"])),
+                             dims=("y", "x"), coords={"y": template["y"].values, "x": template["x"].values})
+        return cell_area_km2(empty.rio.write_crs(template.rio.crs))
 
     # --- outputs ----------------------------------------------------------------------------------------
     def _label(self, attrs: dict) -> dict:

@@ -1,0 +1,199 @@
+"""Scale: the same outputs on threads and on a 2-worker LocalCluster, a killed run resumed to the same
+outputs, tiled (dask) zonal sums equal to the in-memory ones, and the chunk plan."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from dldd.core.legend import SDG3, UNCCD_LAND_COVER
+from dldd.demo.scenes import write_scene
+from dldd.pipeline import run_assessment
+from dldd.pipeline.context import plan_chunks
+from dldd.spec import load_spec
+from dldd.zonal import NODATA_LABEL, ZONAL_TILE, class_areas, transition_areas, weighted_means
+
+#: The stages of the small local scene that the scale tests run: the chain whose products later stages use
+#: (climate, aridity zones, IPCC zone, nested land cover, tables for practices) and the interventions.
+#: (drought and the interventions are left out to keep the test short: they add stages, not cases)
+INDICATORS = {"aridity": {}, "land_cover": {}, "sdg_15_3_1": {}, "practices": {}}
+#: Manifest entries that say how a run went, not what it made.
+RUN_ONLY = ("timings_s", "scheduler", "resumed_stages")
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    """Every output file of a run folder (not its inputs, spec or resume records), manifest without RUN_ONLY."""
+    files = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if not p.is_file() or rel.parts[0] in ("inputs", ".dldd") or rel.name == "spec.yaml":
+            continue
+        data = p.read_bytes()
+        if rel.name == "manifest.json":
+            m = json.loads(data)
+            for k in RUN_ONLY:
+                m.pop(k)
+            data = json.dumps(m, sort_keys=True).encode()
+        files[str(rel)] = data
+    return files
+
+
+def assert_same_outputs(a: Path, b: Path) -> None:
+    fa, fb = outputs(a), outputs(b)
+    assert sorted(fa) == sorted(fb)
+    assert any(k.startswith("maps/") for k in fa) and any(k.startswith("tables/") for k in fa)
+    differ = [k for k in fa if fa[k] != fb[k]]
+    assert not differ, f"outputs differ: {differ}"
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scale")
+    os.environ.setdefault("DLDD_CACHE", str(folder / "cache"))
+    spec_path = write_scene("local", folder, res=0.05, climate_res=0.1, indicators=INDICATORS)
+    raw = yaml.safe_load(spec_path.read_text())
+    raw.pop("interventions", None)
+    spec_path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    spec = load_spec(spec_path)
+    run_assessment(spec, folder / "threads", scheduler_name="threads")
+    return folder, spec_path, spec
+
+
+def test_threads_and_local_cluster_give_identical_outputs(scene):
+    folder, _, spec = scene
+    ctx = run_assessment(spec, folder / "cluster", workers=2)
+    manifest = json.loads((folder / "cluster" / "manifest.json").read_text())
+    assert manifest["scheduler"] == "LocalCluster(2 workers)" and manifest["resumed_stages"] == []
+    assert ctx.chunks["ndvi"] == plan_chunks(24, ctx.memory_per_worker)
+    assert_same_outputs(folder / "threads", folder / "cluster")
+
+
+def test_killed_run_resumes_to_identical_outputs(scene):
+    folder, spec_path, spec = scene
+    out = folder / "killed"
+    script = ("import sys; from dldd.spec import load_spec; from dldd.pipeline import run_assessment; "
+              "run_assessment(load_spec(sys.argv[1]), sys.argv[2])")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(spec_path), str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = out / ".dldd" / "stages" / "aridity.json"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first.exists(), "the run never finished its first stage"
+    assert not (out / "manifest.json").exists(), "the run finished before it was killed"
+    done = {p.stem for p in (out / ".dldd" / "stages").glob("*.json")}
+    ctx = run_assessment(spec, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "aridity" in manifest["resumed_stages"]
+    assert set(manifest["resumed_stages"]) == done and len(done) < len(manifest["stages"])
+    # the products of the reused stages were restored for the later ones (zones, IPCC zone, climate)
+    assert {"aridity_class", "ipcc_climate_zone", "climate"} <= set(ctx.products)
+    assert_same_outputs(folder / "threads", out)
+    assert not list(out.rglob(".*.tmp"))
+
+    # a changed output is not trusted: its stage runs again, and only that one
+    lpd = out / "maps" / "lpd_baseline.tif"
+    lpd.write_bytes(b"not a GeoTIFF")
+    run_assessment(spec, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["stages"]) - set(manifest["resumed_stages"]) == {"sdg_15_3_1"}
+    assert_same_outputs(folder / "threads", out)
+
+
+def _regions(rng, ny, nx):
+    idx = np.sort(rng.choice(ny * nx, ny * nx // 2, replace=False))
+    frac = rng.uniform(0.01, 1, idx.size).astype("float32")
+    cut = idx.size // 2
+    return {"A": (idx[: cut + 500], frac[: cut + 500]), "B": (idx[cut:], frac[cut:]), "empty": (idx[:0], frac[:0])}
+
+
+def test_tiled_dask_zonal_sums_equal_in_memory_ones():
+    rng = np.random.default_rng(7)
+    ny, nx = 2 * ZONAL_TILE + 37, ZONAL_TILE + 101  # edge tiles of odd sizes
+    classes = xr.DataArray(rng.integers(-1, 9, (ny, nx)).astype("int8"), dims=("y", "x"))
+    end = xr.DataArray(rng.integers(0, 8, (ny, nx)).astype("int8"), dims=("y", "x"))
+    zones = xr.DataArray(rng.integers(-1, 2, (ny, nx)).astype("int8"), dims=("y", "x"))
+    values = xr.DataArray(np.where(rng.random((ny, nx)) < 0.1, np.nan, rng.normal(3, 1, (ny, nx))), dims=("y", "x"))
+    area = xr.DataArray(rng.uniform(50, 60, (ny, nx)), dims=("y", "x"))
+    regions = _regions(rng, ny, nx)
+
+    def lazy(da, c):
+        return da.chunk({"y": c, "x": c + 13})
+
+    eager = [class_areas(classes, regions, area, UNCCD_LAND_COVER),
+             class_areas(classes, regions, area, UNCCD_LAND_COVER, zones=zones, zone_legend=SDG3),
+             transition_areas(classes, end, regions, area, UNCCD_LAND_COVER),
+             weighted_means(values, regions, area)]
+    for c in (100, 300):
+        tiled = [class_areas(lazy(classes, c), regions, lazy(area, 77), UNCCD_LAND_COVER),
+                 class_areas(lazy(classes, c), regions, area, UNCCD_LAND_COVER, zones=lazy(zones, c), zone_legend=SDG3),
+                 transition_areas(lazy(classes, c), lazy(end, c), regions, area, UNCCD_LAND_COVER),
+                 weighted_means(lazy(values, c), regions, area)]
+        for e, t in zip(eager, tiled):  # bit for bit, whatever the chunks
+            assert e.equals(t)
+
+    # against a plain per-cell reference
+    flat_c, flat_a, flat_v = classes.values.ravel(), area.values.ravel(), values.values.ravel()
+    t = eager[0].set_index(["region", "class"]).area_km2
+    m = eager[3].set_index("region")
+    for rid, (idx, frac) in regions.items():
+        w = flat_a[idx] * frac.astype("float64")
+        for code in UNCCD_LAND_COVER.codes:
+            np.testing.assert_allclose(t[(rid, UNCCD_LAND_COVER.label(code))], w[flat_c[idx] == code].sum(),
+                                       rtol=1e-12, atol=1e-9)
+        other = ~np.isin(flat_c[idx], UNCCD_LAND_COVER.codes)
+        np.testing.assert_allclose(t[(rid, NODATA_LABEL)], w[other].sum(), rtol=1e-12, atol=1e-9)
+        ok = np.isfinite(flat_v[idx])
+        if ok.any():
+            np.testing.assert_allclose(m.loc[rid, "mean_value"], (flat_v[idx][ok] * w[ok]).sum() / w[ok].sum(), rtol=1e-12)
+        else:
+            assert np.isnan(m.loc[rid, "mean_value"])
+
+
+def test_tiled_zonal_never_computes_a_whole_map():
+    """Each dask task of the reduction sees one tile: a map of 4 x 4 tiles is read in 16 pieces, and tiles
+    without region cells are not read at all."""
+    import dask
+    import dask.array as dsa
+
+    n = 4 * ZONAL_TILE
+    seen = []
+
+    def record(block, block_info=None):
+        if block.size:  # not dask's probing with empty arrays
+            seen.append(block.shape)
+        return block
+
+    data = dsa.ones((n, n), dtype="int8", chunks=ZONAL_TILE).map_blocks(record, dtype="int8")
+    classes = xr.DataArray(data, dims=("y", "x"))
+    area = xr.DataArray(np.ones((n, n)), dims=("y", "x"))
+    rows = np.arange(ZONAL_TILE, 2 * ZONAL_TILE)  # region in the second row of tiles only
+    idx = (rows[:, None] * n + np.arange(n)[None, :]).ravel()
+    with dask.config.set(scheduler="synchronous"):
+        t = class_areas(classes, {"R": (idx, np.ones(idx.size))}, area, UNCCD_LAND_COVER)
+    assert t.set_index("code").loc[1, "area_km2"] == idx.size
+    assert len(seen) == 4 and all(s == (ZONAL_TILE, ZONAL_TILE) for s in seen)
+
+
+def test_plan_chunks():
+    gib = 1024**3
+    # edge = sqrt(0.5 x memory / (n_times x 8 bytes x 8 copies)), rounded down to a multiple of 256
+    assert plan_chunks(24, 2 * gib) == (768, 768)  # sqrt(2^30 / 1536) = 836
+    assert plan_chunks(516, 2 * gib) == (128, 128)  # 180: below one tile, the next divisor of 256
+    assert plan_chunks(24, 8 * gib)[0] == 1536  # 4 x the memory, 2 x the edge (1672 -> 1536)
+    assert plan_chunks(1, 64 * gib) == (4096, 4096)  # capped
+    assert plan_chunks(100000, 2 * gib) == (64, 64)  # floor
+    e = plan_chunks(480, 4 * gib)[0]
+    assert e * e * 480 * 8 * 8 <= 0.5 * 4 * gib  # the chunk's kernel fits the budget
