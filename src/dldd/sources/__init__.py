@@ -17,7 +17,8 @@ import os
 import xarray as xr
 
 from dldd.errors import InputError
-from dldd.sources.local import open_classes, open_raster
+from dldd.sources.checks import check_input, check_time_axis
+from dldd.sources.local import check_declared_crs, open_classes, open_raster
 
 #: Inputs holding class codes (read as integers, never scaled).
 CLASS_INPUTS = {"land_cover", "land_unit", "zones"}
@@ -33,9 +34,11 @@ def open_input(spec, name: str, chunks=512) -> xr.DataArray:
         return _open_product_input(spec, name, entry, chunks)
     path = spec.resolve(entry.path)
     if name in CLASS_INPUTS:
-        return open_classes(path, name=name, variable=entry.variable, crs=entry.crs, chunks=chunks)
-    return open_raster(path, variable=entry.variable, name=name, scale_factor=entry.scale_factor,
-                       offset=entry.offset, nodata=entry.nodata, crs=entry.crs, units=entry.units, chunks=chunks)
+        da = open_classes(path, name=name, variable=entry.variable, crs=entry.crs, chunks=chunks)
+    else:
+        da = open_raster(path, variable=entry.variable, name=name, scale_factor=entry.scale_factor,
+                         offset=entry.offset, nodata=entry.nodata, crs=entry.crs, units=entry.units, chunks=chunks)
+    return check_input(da, name, str(path), is_class=name in CLASS_INPUTS)
 
 
 def _open_product_input(spec, name: str, entry, chunks) -> xr.DataArray:
@@ -74,6 +77,10 @@ def _open_product_input(spec, name: str, entry, chunks) -> xr.DataArray:
     if entry.units is not None and entry.units != da.attrs.get("units"):
         raise InputError(f"input {name!r}: the spec says units {entry.units!r}, product {product.name!r} gives "
                          f"{da.attrs.get('units')!r}; drop `units:` (products know theirs)")
+    if entry.crs is not None and da.rio.crs is not None:
+        check_declared_crs(da.rio.crs, entry.crs, name, f"product {product.name}")
+    # products decode their own scale factors and fill values: their time axis is checked, not their values
+    check_time_axis(da, name, f"product {product.name} at {path}")
     return da
 
 

@@ -50,13 +50,7 @@ def open_raster(
         da = _open_dataset_var(paths[0], variable, name, chunk_map)
     else:
         da = _open_tiff(paths[0], name, chunk_map)
-    if da.rio.crs is None:
-        if crs is None:
-            raise InputError(
-                f"input {name!r} ({path}): no coordinate reference system in the file; "
-                "expected one (e.g. EPSG:4326) - write it into the file or give `crs:` for this input in the spec"
-            )
-        da = da.rio.write_crs(crs)
+    da = _georeference(da, crs, name, path)
     fill = nodata if nodata is not None else da.rio.nodata
     if fill is None:
         fill = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
@@ -84,12 +78,45 @@ def open_classes(path, *, name: str = "classes", variable: str | None = None, cr
         da = _open_dataset_var(path, variable, name, _chunk_map(chunks), mask=False)
     else:
         da = _open_tiff(path, name, _chunk_map(chunks), mask=False)
-    if da.rio.crs is None:
-        if crs is None:
-            raise InputError(f"input {name!r} ({path}): no coordinate reference system in the file")
-        da = da.rio.write_crs(crs)
+    da = _georeference(da, crs, name, path)
     da.name = name
     return da
+
+
+def _georeference(da: xr.DataArray, crs: str | None, name: str, path) -> xr.DataArray:
+    """``da`` with its CRS: the file's, or the spec's ``crs:`` for a file without one. A ``crs:`` that
+    contradicts the file's own CRS is refused (the spec's ``crs:`` only fills in a missing CRS; it never
+    reinterprets coordinates, which would misplace the data)."""
+    if da.rio.crs is None:
+        if crs is None:
+            raise InputError(
+                f"input {name!r} ({path}): no coordinate reference system in the file; "
+                "expected one (e.g. EPSG:4326) - write it into the file or give `crs:` for this input in the spec"
+            )
+        try:
+            return da.rio.write_crs(crs)
+        except Exception as err:  # rasterio/pyproj raise several kinds for an unknown CRS
+            raise InputError(f"input {name!r}: `crs: {crs}` in the spec is not a known CRS ({err})") from None
+    if crs is not None:
+        check_declared_crs(da.rio.crs, crs, name, path)
+    return da
+
+
+def check_declared_crs(file_crs, declared: str, name: str, path) -> None:
+    """Refuse a spec ``crs:`` that differs from the CRS the file declares."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        same = CRS.from_user_input(declared).equals(CRS.from_user_input(file_crs), ignore_axis_order=True)
+    except CRSError as err:
+        raise InputError(f"input {name!r}: `crs: {declared}` in the spec is not a known CRS ({err})") from None
+    if not same:
+        found = file_crs.to_string() if hasattr(file_crs, "to_string") else str(file_crs)
+        raise InputError(
+            f"input {name!r} ({path}): the file's CRS is {found}, but the spec says `crs: {declared}`; "
+            "`crs:` only fills in a CRS for files without one: remove it, or reproject the file to the CRS you meant"
+        )
 
 
 def _is_glob(path: Path) -> bool:

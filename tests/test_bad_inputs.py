@@ -1,0 +1,466 @@
+"""The bad-input matrix: each wrong input is refused with a message that names the file, field or
+variable and what was expected, and the output folder holds no partial result.
+
+Every case starts from a copy of a small demo scene (local scene, 0.1 degree, written once per module),
+breaks one thing in its inputs or its spec, and runs the pipeline (or the CLI) into a fresh folder.
+Also here: atomic outputs (a failed run leaves the previous run's files intact, byte for byte) and the
+safe handling of user files (safe YAML, no pickle of user data, outputs confined to the run folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+import yaml
+from typer.testing import CliRunner
+
+from dldd.errors import DlddError, GridMismatchError, InputError, SpecError
+
+#: A corner of the local scene (Hotan oasis and the desert north of it), small enough to run fast.
+EXTENT = (79.0, 36.5, 81.0, 38.0)
+#: Files whose presence would be a (partial) result of a run.
+RESULT_GLOBS = ("maps/*", "tables/*", "summary.json", "manifest.json", "report/*")
+
+
+@pytest.fixture(scope="module")
+def base_scene(tmp_path_factory) -> Path:
+    from dldd.demo.scenes import write_scene
+
+    folder = tmp_path_factory.mktemp("scene")
+    write_scene("local", folder, res=0.1, climate_res=0.5, extent=EXTENT, indicators={"aridity": {}})
+    return folder
+
+
+@pytest.fixture
+def scene(base_scene, tmp_path) -> Path:
+    """A private copy of the demo scene, with its interventions and report switched off."""
+    folder = tmp_path / "scene"
+    shutil.copytree(base_scene, folder)
+    spec = _read_spec(folder)
+    spec["interventions"] = []
+    spec["outputs"]["report"] = False
+    _write_spec(folder, spec)
+    return folder
+
+
+def _read_spec(folder: Path) -> dict:
+    return yaml.safe_load((folder / "spec.yaml").read_text())
+
+
+def _write_spec(folder: Path, spec: dict) -> None:
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def _edit_spec(folder: Path, **changes) -> dict:
+    spec = _read_spec(folder)
+    spec.update(changes)
+    _write_spec(folder, spec)
+    return spec
+
+
+def _run(folder: Path, out: Path, indicators: dict):
+    from dldd.pipeline import run_assessment
+    from dldd.spec import load_spec
+
+    spec = _edit_spec(folder, indicators=indicators)
+    if indicators == NDVI:  # an SDG-only spec: no climate inputs, so the aridity stage does not run first
+        for name in ("precipitation", "tmin", "tmax"):
+            spec["inputs"].pop(name, None)
+        _write_spec(folder, spec)
+    return run_assessment(load_spec(folder / "spec.yaml"), out)
+
+
+def _results(out: Path, ignore: tuple[str, ...] = ()) -> list[str]:
+    found = sorted(str(p.relative_to(out)) for g in RESULT_GLOBS for p in out.glob(g)) if out.exists() else []
+    return [f for f in found if not any(Path(f).name.startswith(prefix) for prefix in ignore)]
+
+
+#: Results of the stage that runs before `sdg_15_3_1` (its `after`: land_cover). The pipeline
+#: writes each stage's files as the stage ends, so when sdg_15_3_1 refuses an input these are already
+#: on disk. Set to () once run_assessment stages a run's outputs and moves them into place only when the
+#: whole run succeeded (test_later_stage_failure_leaves_no_result, xfail until then).
+EARLIER_STAGE_RESULTS = ("land_cover_", "so1_1_")
+
+
+def assert_refused(folder: Path, out: Path, indicators: dict, error: type, *needles: str) -> str:
+    """The run raises ``error`` whose message holds every needle (case-insensitive); nothing is written."""
+    with pytest.raises(error) as info:
+        _run(folder, out, indicators)
+    msg = str(info.value)
+    for needle in needles:
+        assert needle.lower() in msg.lower(), f"{needle!r} not in the message:\n{msg}"
+    ignore = EARLIER_STAGE_RESULTS if indicators == NDVI else ()
+    left = _results(out, ignore)
+    assert left == [], f"partial results left in {out}: {left}"
+    assert not (out / "manifest.json").exists() and not (out / "summary.json").exists()
+    return msg
+
+
+# --------------------------------------------------------------------------------------------------
+# editing helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _rewrite_tif(path: Path, *, crs="keep", shift: float = 0.0, data=None) -> None:
+    with rasterio.open(path) as src:
+        profile = src.profile.copy()
+        arr = src.read(1) if data is None else data
+        transform = src.transform
+    profile.update(driver="GTiff", crs=None if crs is None else (src.crs if crs == "keep" else crs))
+    profile["transform"] = rasterio.Affine(transform.a, transform.b, transform.c + shift,
+                                           transform.d, transform.e, transform.f)
+    for key in ("blockxsize", "blockysize", "tiled", "interleave", "compress"):
+        profile.pop(key, None)
+    path.unlink()
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr, 1)
+
+
+def _rewrite_nc(path: Path, edit) -> None:
+    """Load a NetCDF input raw (stored values and attributes), edit the Dataset, write it back."""
+    with xr.open_dataset(path, mask_and_scale=False, decode_coords="all") as ds:
+        ds = ds.load()
+    ds = edit(ds)
+    path.unlink()
+    ds.to_netcdf(path, engine="h5netcdf")
+
+
+def _zone_spec(folder: Path, geojson: dict) -> None:
+    (folder / "inputs" / "rim_zone.geojson").write_text(json.dumps(geojson))
+
+
+NDVI = {"sdg_15_3_1": {}}
+CLIMATE = {"aridity": {}}
+LAND_COVER = {"land_cover": {}}
+
+
+# --------------------------------------------------------------------------------------------------
+# georeferencing
+# --------------------------------------------------------------------------------------------------
+
+
+def test_missing_crs_geotiff(scene, tmp_path):
+    _rewrite_tif(scene / "inputs" / "soc.tif", crs=None)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'soc'", "soc.tif", "coordinate reference system",
+                   "crs:")
+
+
+def test_missing_crs_netcdf(scene, tmp_path):
+    def drop_crs(ds):
+        ds = ds.drop_vars("spatial_ref")
+        ds["precipitation"].attrs.pop("grid_mapping", None)
+        ds["precipitation"].encoding.pop("grid_mapping", None)
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", drop_crs)
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "'precipitation'", "precipitation.nc",
+                   "coordinate reference system", "crs:")
+
+
+def test_grids_that_do_not_align(scene, tmp_path):
+    _rewrite_tif(scene / "inputs" / "soc.tif", shift=0.05)  # half a cell east
+    assert_refused(scene, tmp_path / "out", NDVI, GridMismatchError, "'soc'", "'ndvi'", "different grid",
+                   "resampling")
+
+
+def test_file_crs_conflicts_with_declared_crs(scene, tmp_path):
+    spec = _read_spec(scene)
+    spec["inputs"]["soc"]["crs"] = "EPSG:32644"  # the file says EPSG:4326
+    _write_spec(scene, spec)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'soc'", "soc.tif", "EPSG:32644", "EPSG:4326", "crs:")
+
+
+def test_declared_crs_for_file_without_one_is_used(scene, tmp_path):
+    """The rule's other half: ``crs:`` is how a file without a CRS is georeferenced."""
+    from dldd.sources import open_input
+    from dldd.spec import load_spec
+
+    _rewrite_tif(scene / "inputs" / "soc.tif", crs=None)
+    spec = _read_spec(scene)
+    spec["inputs"]["soc"]["crs"] = "EPSG:4326"
+    _write_spec(scene, spec)
+    da = open_input(load_spec(scene / "spec.yaml"), "soc", chunks=64)
+    assert da.rio.crs.to_epsg() == 4326
+
+
+# --------------------------------------------------------------------------------------------------
+# values
+# --------------------------------------------------------------------------------------------------
+
+
+def test_ndvi_x10000_declared_as_floats(scene, tmp_path):
+    spec = _read_spec(scene)
+    del spec["inputs"]["ndvi"]["scale_factor"]  # the file holds NDVI x 10000 (int16)
+    _write_spec(scene, spec)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "[-1, 1]", "scale_factor: 0.0001")
+
+
+def test_float_ndvi_scaled_by_0_0001(scene, tmp_path):
+    def to_float(ds):
+        v = ds["ndvi"]
+        f = xr.where(v == -3000, np.float32(np.nan), v.astype("float32") / 10000).astype("float32")
+        f.attrs = {k: a for k, a in v.attrs.items() if k != "_FillValue"}
+        ds["ndvi"] = f
+        ds["ndvi"].encoding = {"grid_mapping": "spatial_ref"}
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "ndvi.nc", to_float)  # spec still says scale_factor: 0.0001
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "scale_factor")
+
+
+@pytest.mark.xfail(strict=True, reason="no check yet that an input holds any valid value inside the regions: "
+                   "the run succeeds with every area 'no data' (reported: pipeline/stages/sdg.py run)")
+def test_all_nan_series(scene, tmp_path):
+    def all_fill(ds):
+        ds["ndvi"].values[:] = -3000
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "ndvi.nc", all_fill)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "no valid value")
+
+
+def test_constant_series(scene, tmp_path):
+    def constant(ds):
+        ds["ndvi"].values[:] = ds["ndvi"].values[0]  # every year the same map
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "ndvi.nc", constant)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "same value in every year")
+
+
+def test_years_missing_from_the_middle(scene, tmp_path):
+    def gap(ds):
+        years = ds.time.dt.year
+        return ds.sel(time=(years < 2008) | (years > 2010))
+
+    _rewrite_nc(scene / "inputs" / "ndvi.nc", gap)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "2008", "2010", "missing")
+
+
+def test_time_axis_not_monthly_where_monthly_is_needed(scene, tmp_path):
+    def annual(ds):
+        pr = ds["precipitation"].resample(time="YS").sum()
+        pr.attrs = ds["precipitation"].attrs
+        out = pr.to_dataset()
+        out["spatial_ref"] = ds["spatial_ref"]
+        out["precipitation"].encoding = {"grid_mapping": "spatial_ref"}
+        return out
+
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", annual)
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "precipitation", "monthly")
+
+
+def test_negative_precipitation(scene, tmp_path):
+    def negative(ds):
+        ds["precipitation"].values[100, 2, 3] = -5.0
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", negative)
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "'precipitation'", "precipitation.nc", "-5",
+                   ">= 0")
+
+
+def test_land_cover_code_outside_the_legend(scene, tmp_path):
+    def unknown_code(ds):
+        ds["land_cover"].values[3, 4, 5] = 99  # MODIS IGBP codes are 0..17 (fill 255)
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "land_cover.nc", unknown_code)
+    assert_refused(scene, tmp_path / "out", LAND_COVER, InputError, "land_cover", "99")
+
+
+# --------------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------------
+
+
+def test_truncated_geotiff(scene, tmp_path):
+    path = scene / "inputs" / "soc.tif"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'soc'", "soc.tif")
+
+
+def test_netcdf_without_the_named_variable(scene, tmp_path):
+    spec = _read_spec(scene)
+    spec["inputs"]["ndvi"]["variable"] = "NDVI_250m"
+    _write_spec(scene, spec)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "'NDVI_250m'", "not found",
+                   "['ndvi'")
+
+
+# --------------------------------------------------------------------------------------------------
+# areas of interest (the spec's regions.zones)
+# --------------------------------------------------------------------------------------------------
+
+
+def _polygon(coords) -> dict:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "aoi"}, "geometry": {"type": "Polygon", "coordinates": [coords]}}]}
+
+
+def test_empty_aoi(scene, tmp_path):
+    _zone_spec(scene, {"type": "FeatureCollection", "features": []})
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "rim_zone.geojson", "no features")
+
+
+@pytest.mark.xfail(strict=True, reason="a zone outside the data crashes with IndexError in zonal._plan instead "
+                   "of an InputError naming the zone (reported: pipeline/context.py RunContext.region_set)")
+def test_aoi_outside_the_data(scene, tmp_path):
+    _zone_spec(scene, _polygon([[-60, -10], [-59, -10], [-59, -9], [-60, -9], [-60, -10]]))  # Amazonia
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "Southern Taklimakan rim", "outside")
+
+
+@pytest.mark.xfail(strict=True, reason="invalid zone polygons are accepted (reported: "
+                   "regions/registry.py Registry.add_zones_from_file)")
+def test_invalid_polygon(scene, tmp_path):
+    bowtie = [[79.2, 36.6], [80.8, 37.9], [80.8, 36.6], [79.2, 37.9], [79.2, 36.6]]  # self-intersecting
+    _zone_spec(scene, _polygon(bowtie))
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "rim_zone.geojson", "invalid", "self-intersection")
+
+
+# --------------------------------------------------------------------------------------------------
+# the spec
+# --------------------------------------------------------------------------------------------------
+
+
+def _cli_refuses(folder: Path, out: Path, *needles: str) -> str:
+    from dldd.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(folder / "spec.yaml"), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    text = " ".join((result.output + (result.stderr if result.stderr_bytes is not None else "")).split())
+    for needle in needles:
+        assert needle.lower() in text.lower(), f"{needle!r} not in:\n{text}"
+    assert _results(out) == []
+    return text
+
+
+def test_spec_unknown_top_level_key(scene, tmp_path):
+    _edit_spec(scene, outptus={"formats": ["csv"]}, indicators=CLIMATE)
+    _cli_refuses(scene, tmp_path / "out", "outptus", "unknown key")
+
+
+def test_spec_unknown_indicator_parameter(scene, tmp_path):
+    _edit_spec(scene, indicators={"aridity": {"pet_methd": "hargreaves"}})
+    _cli_refuses(scene, tmp_path / "out", "indicators.aridity.pet_methd", "extra")
+
+
+def test_spec_wrong_types(scene, tmp_path):
+    _edit_spec(scene, compute={"chunk_size": "large"}, indicators=CLIMATE)
+    _cli_refuses(scene, tmp_path / "out", "compute.chunk_size", "integer", "'large'")
+
+
+def test_spec_reversed_period(scene, tmp_path):
+    _edit_spec(scene, periods={"baseline": [2015, 2000]}, indicators=CLIMATE)
+    _cli_refuses(scene, tmp_path / "out", "periods.baseline", "reversed", "2015", "2000")
+
+
+def test_spec_wrong_type_in_indicator_parameters(scene, tmp_path):
+    with pytest.raises(SpecError, match=r"indicators\.drought\.scale.*'twelve'"):
+        _run(scene, tmp_path / "out", {"drought": {"scale": "twelve"}})
+    assert _results(tmp_path / "out") == []
+
+
+# --------------------------------------------------------------------------------------------------
+# the output folder
+# --------------------------------------------------------------------------------------------------
+
+
+def test_unwritable_output_folder_under_a_file(scene, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = blocker / "run"  # a folder under a regular file cannot exist, even for root
+    assert_refused(scene, out, CLIMATE, InputError, str(out), "not writable")
+
+
+def test_unwritable_output_folder_under_proc(scene):
+    out = Path("/proc/dldd-run")
+    assert_refused(scene, out, CLIMATE, InputError, "/proc/dldd-run", "not writable")
+
+
+# --------------------------------------------------------------------------------------------------
+# atomic outputs
+# --------------------------------------------------------------------------------------------------
+
+
+def _digests(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file() and ".dldd" not in p.relative_to(out).parts}
+
+
+def test_failed_run_leaves_previous_outputs_intact(scene, tmp_path):
+    out = tmp_path / "out"
+    both = {"aridity": {}, "land_cover": {}}  # aridity runs first, land_cover second
+    _run(scene, out, both)
+    before = _digests(out)
+    assert "manifest.json" in before and any(k.startswith("maps/land_cover") for k in before)
+    path = scene / "inputs" / "land_cover.nc"  # used by the later stage only
+    data = path.read_bytes()
+    path.unlink()  # a new file, as a user would copy in (HDF5 shares the handle of a file still open)
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(InputError, match="land_cover"):
+        _run(scene, out, both)
+    assert _digests(out) == before
+    assert not [p for p in out.rglob("*.tmp")], "temporary files left behind"
+
+
+@pytest.mark.xfail(strict=True, reason="run_assessment writes each stage's maps and tables as the stage ends: "
+                   "when a later stage fails, the earlier stages' new files are left in the folder (reported)")
+def test_later_stage_failure_leaves_no_result(scene, tmp_path):
+    spec = _read_spec(scene)
+    del spec["inputs"]["ndvi"]["scale_factor"]  # NDVI x 10000 read as floats: refused by sdg_15_3_1
+    _write_spec(scene, spec)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="ndvi"):
+        _run(scene, out, {"land_cover": {}, "sdg_15_3_1": {}})  # land_cover runs (and succeeds) first
+    assert _results(out) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# safe handling of user files
+# --------------------------------------------------------------------------------------------------
+
+
+def test_yaml_python_tags_are_refused(tmp_path):
+    from dldd.spec import load_spec
+
+    marker = tmp_path / "pwned"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\nregions: [CHN]\n"
+                    "inputs: {}\nindicators: {aridity: {}}\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(spec)
+    assert not marker.exists()
+
+
+@pytest.mark.xfail(strict=True, reason="dldd.pipeline.resume pickles stage state into the output folder and "
+                   "unpickles it on resume (a planted .dldd/stages/*.state.pkl runs code); reported to the lead")
+def test_no_pickle_of_user_data():
+    src = Path(__file__).resolve().parents[1] / "src" / "dldd"
+    offenders = [str(p.relative_to(src)) for p in src.rglob("*.py")
+                 if re.search(r"^\s*(import|from)\s+(c?pickle|dill|joblib|cloudpickle)\b", p.read_text(), re.M)]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("parts", [("..", "escape.csv"), ("/etc", "passwd"), ("tables", "..", "..", "x.tif")])
+def test_output_paths_are_confined(tmp_path, parts):
+    from dldd.core.io import confined
+
+    with pytest.raises(InputError, match="outside the output folder"):
+        confined(tmp_path / "run", *parts)
+    assert confined(tmp_path / "run", "tables", "a.csv") == (tmp_path / "run" / "tables" / "a.csv").resolve()
+
+
+def test_errors_are_dldd_errors():
+    """Every bad-input error is a DlddError, which the CLI turns into a message and exit code 2."""
+    assert issubclass(InputError, DlddError) and issubclass(SpecError, DlddError)
+    assert issubclass(GridMismatchError, InputError)
