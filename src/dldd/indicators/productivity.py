@@ -763,7 +763,8 @@ def productivity(
     Trajectory and performance use the years of the period; state uses the last year n of the period
     (recent n-2..n, baseline n-15..n-3, which may reach before the period: those years must be in
     ``ndvi``). ``method`` ("gpg2" or "te") applies to trajectory, state and the combination table;
-    ``climate_correction`` ("restrend", "rue" or None) to the trajectory and needs ``precipitation``.
+    ``climate_correction`` ("restrend", "rue" or None) to the trajectory and needs ``precipitation``
+    (annual totals, units attribute "mm" (default) or "m"; ignored without a climate correction).
 
     Returns one Dataset with ``trajectory``, ``state``, ``performance``, ``lpd`` (three classes, int8)
     and, for ``method="te"``, ``lpd5``; plus the levels and continuous variables of each part
