@@ -224,13 +224,27 @@ def _draw_outlines(ax, geoms, box, **kw) -> None:
         ax.add_collection(LineCollection(segs, **kw))
 
 
-def _read_map(path: Path):
+def _read_map(path: Path, extent=None):
+    """The raster (or the part of it covering ``extent`` = (left, right, bottom, top)), read at most
+    :data:`MAX_MAP_PIXELS` on its longest side (nearest neighbour), with its bounds as (l, r, b, t)."""
+    from rasterio.windows import Window, from_bounds
+
     with rasterio.open(path) as src:
-        scale = max(src.width, src.height) / MAX_MAP_PIXELS
-        shape = (src.height, src.width) if scale <= 1 else (max(1, int(src.height / scale)), max(1, int(src.width / scale)))
-        arr = src.read(1, out_shape=shape, resampling=Resampling.nearest, masked=False)
-        b = src.bounds
-        return arr, (b.left, b.right, b.bottom, b.top), src.nodata, src.tags()
+        window = Window(0, 0, src.width, src.height)
+        if extent is not None:
+            w = from_bounds(extent[0], extent[2], extent[1], extent[3], transform=src.transform)
+            c0, r0 = math.floor(w.col_off), math.floor(w.row_off)
+            c1, r1 = math.ceil(w.col_off + w.width), math.ceil(w.row_off + w.height)
+            c0, r0, c1, r1 = max(c0, 0), max(r0, 0), min(c1, src.width), min(r1, src.height)
+            if c1 > c0 and r1 > r0:
+                window = Window(c0, r0, c1 - c0, r1 - r0)
+        scale = max(window.width, window.height) / MAX_MAP_PIXELS
+        shape = ((int(window.height), int(window.width)) if scale <= 1
+                 else (max(1, int(window.height / scale)), max(1, int(window.width / scale))))
+        arr = src.read(1, window=window, out_shape=shape, resampling=Resampling.nearest, masked=False)
+        left, top = src.transform * (window.col_off, window.row_off)
+        right, bottom = src.transform * (window.col_off + window.width, window.row_off + window.height)
+        return arr, (left, right, min(bottom, top), max(bottom, top)), src.nodata, src.tags()
 
 
 @styled
@@ -257,7 +271,7 @@ def draw_map(
     """
     import shapely
 
-    arr, bounds, nodata, _ = _read_map(tif)
+    arr, bounds, nodata, _ = _read_map(tif, extent)
     ext = extent or bounds
     fig = _figure(map_size(ext))
     ax = fig.add_axes(MAP_AXES)
