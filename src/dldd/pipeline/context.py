@@ -76,6 +76,68 @@ def plan_chunks(n_times: int, memory_bytes: int, *, copies: int = TIME_SERIES_CO
     return edge, edge
 
 
+#: Blocks a streamed map write computes at once, per worker (the client holds this many output blocks).
+STREAM_BLOCKS_PER_WORKER = 2
+
+
+def _n_workers() -> int:
+    try:
+        from dask.distributed import get_client
+
+        return max(len(get_client().scheduler_info()["workers"]), 1)
+    except (ImportError, ValueError):
+        import os
+
+        return os.cpu_count() or 1
+
+
+def write_cog_streamed(path: Path, da: xr.DataArray) -> Path:
+    """A dask-backed (y, x) map as a Cloud-Optimized GeoTIFF without gathering it.
+
+    The map's blocks are computed a few at a time (:data:`STREAM_BLOCKS_PER_WORKER` per worker, on whatever
+    scheduler is active) and written into a tiled GeoTIFF beside the target; GDAL then copies that into
+    the COG (which it does tile by tile). Same tags, data type and no-data as :func:`dldd.core.io.write_cog`.
+    A graph whose blocks share an expensive upstream step (one chunk for the whole map) recomputes it per
+    batch: persist such a step or compute the map first.
+    """
+    import dask
+    import rasterio
+    import rasterio.shutil
+    from rasterio.windows import Window
+
+    da = da.squeeze(drop=True) if da.ndim > 2 and 1 in da.shape else da
+    if da.dims != ("y", "x"):
+        raise InputError(f"{da.name or 'map'}: expected dims ('y', 'x') to write a map, got {da.dims}")
+    tags = {k: str(v) for k, v in da.attrs.items() if k != "_FillValue"}
+    data = da.data
+    if np.issubdtype(data.dtype, np.floating):
+        data, nodata = data.astype("float32"), np.nan
+    else:
+        fill = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
+        nodata = None if fill is None else int(fill)
+    profile = dict(driver="GTiff", width=da.sizes["x"], height=da.sizes["y"], count=1, dtype=str(data.dtype),
+                   crs=da.rio.crs, transform=da.rio.transform(recalc=True), nodata=nodata, tiled=True,
+                   blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
+    ys = np.cumsum((0,) + data.chunks[0])
+    xs = np.cumsum((0,) + data.chunks[1])
+    blocks = [(i, j) for i in range(len(data.chunks[0])) for j in range(len(data.chunks[1]))]
+    batch = STREAM_BLOCKS_PER_WORKER * _n_workers()
+    with io.atomic_path(path) as tmp:
+        source = tmp.with_name(tmp.name[: -len(".tmp")] + ".blocks.tmp")
+        try:
+            with rasterio.open(source, "w", **profile) as dst:
+                for k in range(0, len(blocks), batch):
+                    part = blocks[k:k + batch]
+                    arrays = dask.compute(*(data.blocks[i, j] for i, j in part))
+                    for (i, j), arr in zip(part, arrays):
+                        dst.write(np.asarray(arr), 1, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
+                dst.update_tags(**tags)
+            rasterio.shutil.copy(source, tmp, driver="COG", compress="DEFLATE")
+        finally:
+            source.unlink(missing_ok=True)
+    return Path(path)
+
+
 @dataclass
 class RegionSet:
     """Regions on one grid: cell weights per region id and descriptive columns (name, subregion)."""
@@ -179,13 +241,17 @@ class RunContext:
         return attrs
 
     def write_map(self, name: str, da: xr.DataArray) -> Path:
-        """A (y, x) map as a Cloud-Optimized GeoTIFF under ``maps/``."""
+        """A (y, x) map as a Cloud-Optimized GeoTIFF under ``maps/``; a dask-backed map is streamed block by
+        block (:func:`write_cog_streamed`), never gathered."""
         da = self.georef(da).copy()
         da.attrs = self._label(dict(da.attrs))
         if "cog" not in self.spec.outputs.formats:
             return Path()
         path = io.confined(self.out, "maps", f"{name}.tif")
-        io.write_cog(path, da)
+        if hasattr(da.data, "dask"):
+            write_cog_streamed(path, da)
+        else:
+            io.write_cog(path, da)
         self.maps[name] = str(path.relative_to(self.out))
         return path
 
