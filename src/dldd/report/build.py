@@ -478,17 +478,22 @@ class _Builder:
         m = self.run.manifest
         inputs = []
         base = str(m.get("spec_base_dir") or "")
+        spec_inputs = ((m.get("spec") or {}).get("inputs") or {})
         for name, entry in (m.get("inputs") or {}).items():
+            si = spec_inputs.get(name) or {}
+            source = {"variable": si.get("variable") or "", "units": si.get("units") or "",
+                      "product": si.get("product") or ""}
             if isinstance(entry, dict):
                 inputs.append({"name": name, "file": self.msgs.plain("product", product=entry.get("product")),
-                               "sha256": "", "bytes": ""})
+                               "sha256": "", "bytes": "", **source})
                 continue
             for f in entry:
                 p = str(f.get("path", ""))
                 if base and p.startswith(base):
                     p = p[len(base):].lstrip("/")
                 inputs.append({"name": name, "file": p, "sha256": f.get("sha256") or "",
-                               "bytes": format_value(f.get("bytes"), "count") if f.get("bytes") is not None else ""})
+                               "bytes": format_value(f.get("bytes"), "count") if f.get("bytes") is not None else "",
+                               **source})
         return {"inputs": inputs, "versions": sorted((m.get("versions") or {}).items()),
                 "timings": list((m.get("timings_s") or {}).items()), "dldd_version": m.get("dldd_version", __version__)}
 
