@@ -245,6 +245,16 @@ def test_years_missing_from_the_middle(scene, tmp_path):
     assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "2008", "2010", "missing")
 
 
+def test_land_cover_for_a_few_years_only_is_accepted(scene):
+    """The gap rule is for series (NDVI, climate); class maps may be given for the years a period needs."""
+    from dldd.sources import open_input
+    from dldd.spec import load_spec
+
+    _rewrite_nc(scene / "inputs" / "land_cover.nc", lambda ds: ds.sel(time=ds.time.dt.year.isin([2000, 2015, 2019])))
+    lc = open_input(load_spec(scene / "spec.yaml"), "land_cover", chunks=64)
+    assert lc.time.dt.year.values.tolist() == [2000, 2015, 2019]
+
+
 def test_time_axis_not_monthly_where_monthly_is_needed(scene, tmp_path):
     def annual(ds):
         pr = ds["precipitation"].resample(time="YS").sum()

@@ -69,10 +69,12 @@ MAX_LISTED = 12
 
 
 def check_input(da: xr.DataArray, name: str, source: str, *, is_class: bool = False) -> xr.DataArray:
-    """``da`` unchanged, after the time-axis checks, with the lazy value checks of ``name`` attached."""
-    check_time_axis(da, name, source)
+    """``da`` unchanged, after the time-axis checks, with the lazy value checks of ``name`` attached.
+    Class inputs are returned as they are: land cover is often given for a few years only (the start
+    and end of each period), and its codes are checked against its legend when nested."""
     if is_class:
         return da
+    check_time_axis(da, name, source)
     return check_values(da, name, source)
 
 
