@@ -339,6 +339,14 @@ def test_default_calibration_is_1981_2010_when_covered():
     assert "calibration=1995-01..2014-12" in spi(short, 12).attrs["parameters"]
 
 
+def test_record_starting_mid_year():
+    pr = monthly(synthetic_pr(seed=6))  # 1981-01 .. 2020-12
+    full = spi(pr, 12, cal_start=1985, cal_end=2010)
+    part = spi(pr.sel(time=slice("1981-03", None)), 12, cal_start=1985, cal_end=2010)
+    assert np.isnan(part.values[:11]).all()
+    np.testing.assert_array_equal(part.values[11:], full.sel(time=part.time[11:]).values)
+
+
 def test_output_metadata():
     out = spi(monthly(synthetic_pr(n_years=31)), 3, method="thom", clip=3.09)
     assert out.name == "spi" and out.dtype == np.float64
@@ -422,6 +430,9 @@ def test_so3_hazard_blocks_take_the_most_severe_class():
     assert blocks.sel(pixel=0).values.tolist() == [4, 0, 0, 0, 0, 0]
     assert blocks.sel(pixel=1).values.tolist() == [0, 0, 3, CLASS_NODATA, 0, 0]
     assert blocks.dtype == np.int8
+    cut = so3_hazard_blocks(hz.sel(time=slice("2001", None)))  # 2000-2003 cut by the start: left out
+    assert cut.block_end.values.tolist() == [2007, 2011, 2015, 2019, 2023]
+    np.testing.assert_array_equal(cut.values, blocks.values[1:])
     with pytest.raises(InputError, match="block"):
         so3_hazard_blocks(hz.sel(time=slice("2000", "2002")))
 
