@@ -560,6 +560,10 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     run = rd.load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path / "report"
     (out / "figures").mkdir(parents=True, exist_ok=True)
+    for stale in (out / "figures").glob("*.png"):  # figures of an earlier build of this report
+        stale.unlink()
+    for stale in [*out.glob("region-*.html"), *out.glob("intervention-*.html")]:
+        stale.unlink()
     (out / "assets").mkdir(parents=True, exist_ok=True)
     for f in ASSETS_DIR.iterdir():
         if f.is_file():
