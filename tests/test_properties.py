@@ -26,7 +26,7 @@ from scipy import stats
 from dldd.core.legend import CLASS_NODATA
 from dldd.indicators import drought, soc, trend
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --------------------------------------------------------------------------------------------------
