@@ -218,3 +218,34 @@ def test_streamed_map_equals_eager_cog(tmp_path):
         write_cog_streamed(streamed, da.chunk({"y": 256, "x": 200}))
         assert eager.read_bytes() == streamed.read_bytes()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_tiled_regions_match_whole_grid_coverage():
+    """Coverage computed tile by tile (TiledRegions) gives the tables of the whole-grid coverage (up to
+    rounding at partly covered cells), the same on numpy and dask maps, and skips tiles outside all regions."""
+    import shapely
+
+    from dldd.regions.rasterize import region_fractions
+    from dldd.zonal import TiledRegions
+
+    rng = np.random.default_rng(11)
+    ny, nx = ZONAL_TILE + 57, 2 * ZONAL_TILE + 1  # a last tile 1 cell wide
+    y = 45.0 - (np.arange(ny) + 0.5) * 0.01
+    x = 70.0 + (np.arange(nx) + 0.5) * 0.01
+    classes = xr.DataArray(rng.integers(0, 8, (ny, nx)).astype("int8"), dims=("y", "x"),
+                           coords={"y": y, "x": x}).rio.write_crs("EPSG:4326")
+    geoms = {"star": shapely.Polygon([(70.3, 44.0), (71.2, 44.9), (72.4, 43.9), (71.0, 42.5), (70.6, 43.1)]),
+             "circle": shapely.Point(75.0, 43.5).buffer(0.4),  # crosses the 1-cell-wide last tile
+             "far": shapely.box(10, 10, 11, 11)}
+    from dldd.core.areas import cell_area_km2
+
+    area = cell_area_km2(classes)
+    whole = class_areas(classes, region_fractions(geoms, classes), area, UNCCD_LAND_COVER)
+    tiled = TiledRegions(geoms, classes)
+    by_tile = class_areas(classes, tiled, area, UNCCD_LAND_COVER)
+    lazy = class_areas(classes.chunk(100), tiled, area, UNCCD_LAND_COVER)
+    assert by_tile.equals(lazy)
+    np.testing.assert_allclose(by_tile.area_km2, whole.area_km2, rtol=1e-9, atol=1e-9)
+    assert by_tile[by_tile.region == "circle"].area_km2.sum() > 0
+    assert by_tile[by_tile.region == "far"].area_km2.sum() == 0
+    assert len(tiled.tiles(ZONAL_TILE)) < 6  # of 2 x 3 tiles, the one outside both polygons' boxes is skipped

@@ -85,8 +85,17 @@ def _finite_key(values):
 
 
 # --- the tiled reduction ----------------------------------------------------------------------------------
+def _local_dtype(tile: int):
+    return np.uint16 if tile * tile <= 1 << 16 else np.int64
+
+
+def _region_dtype(n: int):
+    return np.int16 if n < 1 << 15 else np.int32
+
+
 def _tile_plan(regions: RegionWeights, shape: tuple[int, int], tile: int) -> dict:
-    """Region cells split per tile: ``{(ty, tx): (region_row int32, local_cell int64, fraction float64)}``,
+    """Region cells split per tile: ``{(ty, tx): (region_row, local_cell, fraction)}`` (int16, uint16 and the
+    fractions' own dtype: 8 bytes per covered cell for float32 fractions),
     within a tile in region order, then cell order. Cached on the region object when it allows it."""
     key = ("_dldd_tile_plan", shape, tile)
     cache = getattr(regions, "__dict__", None)
@@ -101,7 +110,7 @@ def _tile_plan(regions: RegionWeights, shape: tuple[int, int], tile: int) -> dic
             raise InputError(f"region weights: cell index out of range for a {ny} x {nx} grid")
         rows.append(np.full(idx.size, i, dtype=np.int32))
         cells.append(idx)
-        fracs.append(np.asarray(frac, dtype=np.float64))
+        fracs.append(np.asarray(frac))
     if not rows:
         plan = {}
     else:
@@ -112,7 +121,8 @@ def _tile_plan(regions: RegionWeights, shape: tuple[int, int], tile: int) -> dic
         order = np.argsort(tid, kind="stable")
         reg, r, c, frac, tid = reg[order], r[order], c[order], frac[order], tid[order]
         widths = np.minimum(tile, nx - (tid % ntx) * tile)
-        local = (r % tile) * widths + (c % tile)
+        local = ((r % tile) * widths + (c % tile)).astype(_local_dtype(tile))
+        reg = reg.astype(_region_dtype(len(regions)))
         bounds = np.flatnonzero(np.diff(tid)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [tid.size]])
@@ -122,10 +132,13 @@ def _tile_plan(regions: RegionWeights, shape: tuple[int, int], tile: int) -> dic
     return plan
 
 
-def _tile_sums(keyfn, n_regions: int, nkeys: int, reg, local, frac, area, *arrays):
-    """Sums over one tile: ``w = fraction x cell area`` per key, and ``w x value`` when the key gives values."""
-    key, value = keyfn(*(np.asarray(a).ravel() for a in arrays))
-    area = np.asarray(area, dtype="float64").ravel()
+def _tile_sums(keyfn, n_regions: int, nkeys: int, weights, area, *arrays):
+    """Sums over one tile: ``w = fraction x cell area`` per key, and ``w x value`` when the key gives values.
+    ``area`` may be one column of the tile (a geographic grid's cell areas), broadcast here."""
+    reg, local, frac = weights
+    arrays = [np.asarray(a) for a in arrays]
+    key, value = keyfn(*(a.ravel() for a in arrays))
+    area = np.broadcast_to(np.asarray(area, dtype="float64"), arrays[0].shape).ravel()
     w = area[local] * frac
     flat = reg.astype(np.int64) * nkeys + key[local]
     sums = np.bincount(flat, weights=w, minlength=n_regions * nkeys).reshape(n_regions, nkeys)
@@ -133,6 +146,101 @@ def _tile_sums(keyfn, n_regions: int, nkeys: int, reg, local, frac, area, *array
         return sums, None
     vsums = np.bincount(flat, weights=w * value[local], minlength=n_regions * nkeys).reshape(n_regions, nkeys)
     return sums, vsums
+
+
+def _delayed(fn):
+    import dask
+
+    return dask.delayed(fn, pure=True)
+
+
+class TiledRegions(Mapping):
+    """Regions as geometries on a grid, their coverage fractions computed tile by tile where each tile is
+    reduced (on the worker), so that no process holds the coverage of a whole map.
+
+    A drop-in for :class:`dldd.regions.rasterize.RegionFractions` in this module's functions; indexing one
+    region (``tiled[id]``) computes its full-grid coverage (for other uses; memory as RegionFractions).
+    Fractions are those of :func:`dldd.regions.rasterize.region_fractions` on each tile's window; they may
+    differ from the whole-grid ones in the last bits at partly covered cells (cell edges computed from the
+    window's coordinates), so a run uses one or the other for a grid, never both.
+    """
+
+    def __init__(self, geometries: Mapping, like: xr.DataArray | xr.Dataset, *, crs=None):
+        import pyproj
+
+        self.geometries = {str(k): v for k, v in geometries.items()}
+        self.y = np.asarray(like["y"].values)
+        self.x = np.asarray(like["x"].values)
+        self.crs = pyproj.CRS.from_user_input(crs or like.rio.crs)
+        if self.y.size < 2 or self.x.size < 2:
+            raise InputError(f"TiledRegions: the grid needs at least 2 x 2 cells, got {self.y.size} x {self.x.size}")
+        self._delayed = None
+
+    def __getitem__(self, region_id: str) -> tuple[np.ndarray, np.ndarray]:
+        from dldd.regions.rasterize import region_fractions
+
+        return region_fractions({region_id: self.geometries[region_id]}, self._template(slice(None), slice(None)),
+                                crs=self.crs)[region_id]
+
+    def __iter__(self):
+        return iter(self.geometries)
+
+    def __len__(self) -> int:
+        return len(self.geometries)
+
+    def _template(self, ys, xs) -> xr.DataArray:
+        y, x = self.y[ys], self.x[xs]
+        return xr.DataArray(np.broadcast_to(np.float32(0), (y.size, x.size)), dims=("y", "x"), coords={"y": y, "x": x})
+
+    def delayed_geometries(self):
+        """The geometries as one dask key (sent once to each worker, not with every task)."""
+        if self._delayed is None:
+            self._delayed = _delayed(dict)(self.geometries)
+        return self._delayed
+
+    def tiles(self, tile: int) -> list[tuple[int, int]]:
+        """Tiles (row-major) whose extent meets the bounding box of some region (all tiles on a projected
+        grid or one that crosses the antimeridian)."""
+        ny, nx = self.y.size, self.x.size
+        all_tiles = [(ty, tx) for ty in range(-(-ny // tile)) for tx in range(-(-nx // tile))]
+        if not self.crs.is_geographic or self.x.max() > 180 or self.x.min() < -180:
+            return all_tiles
+        boxes = np.array([g.bounds for g in self.geometries.values() if not g.is_empty]).reshape(-1, 4)
+        dy, dx = abs(self.y[1] - self.y[0]) / 2, abs(self.x[1] - self.x[0]) / 2
+        keep = []
+        for ty, tx in all_tiles:
+            ys, xs = self.y[ty * tile:(ty + 1) * tile], self.x[tx * tile:(tx + 1) * tile]
+            s, n, w, e = ys.min() - dy, ys.max() + dy, xs.min() - dx, xs.max() + dx
+            if ((boxes[:, 0] <= e) & (boxes[:, 2] >= w) & (boxes[:, 1] <= n) & (boxes[:, 3] >= s)).any():
+                keep.append((ty, tx))
+        return keep
+
+    def tile_args(self, t: tuple[int, int], tile: int) -> tuple:
+        """What a task needs to compute one tile's coverage: the window's coordinates (padded to 2 cells where
+        the grid's last tile is 1 cell wide), the padding, the CRS and the region count."""
+        ny, nx = self.y.size, self.x.size
+        y0, y1 = t[0] * tile, min((t[0] + 1) * tile, ny)
+        x0, x1 = t[1] * tile, min((t[1] + 1) * tile, nx)
+        py, px = int(y1 - y0 < 2), int(x1 - x0 < 2)
+        return (self.y[y0 - py:y1], self.x[x0 - px:x1], py, px, self.crs.to_wkt(), len(self.geometries))
+
+
+def _tile_coverage(geometries: dict, y, x, pad_y: int, pad_x: int, crs: str, n_regions: int):
+    """(region_row, local_cell, fraction) of one tile, in region order then cell order (see _tile_plan)."""
+    from dldd.regions.rasterize import region_fractions
+
+    template = xr.DataArray(np.broadcast_to(np.float32(0), (y.size, x.size)), dims=("y", "x"), coords={"y": y, "x": x})
+    fr = region_fractions(geometries, template, crs=crs)
+    h, w = y.size - pad_y, x.size - pad_x
+    rows, cells, fracs = [], [], []
+    for i, rid in enumerate(fr.ids):
+        idx, frac = fr[rid]
+        r, c = idx // x.size - pad_y, idx % x.size - pad_x
+        ok = (r >= 0) & (c >= 0)
+        rows.append(np.full(int(ok.sum()), i, dtype=_region_dtype(n_regions)))
+        cells.append((r[ok] * w + c[ok]).astype(_local_dtype(max(h, w))))
+        fracs.append(frac[ok])
+    return (np.concatenate(rows), np.concatenate(cells), np.concatenate(fracs))
 
 
 def zonal_sums(keyfn, arrays: list, cell_area_km2, regions: RegionWeights, nkeys: int,
@@ -150,23 +258,35 @@ def zonal_sums(keyfn, arrays: list, cell_area_km2, regions: RegionWeights, nkeys
         if p.shape != area.shape:
             raise InputError(f"{n} has {int(np.prod(p.shape))} cells but cell_area_km2 has {area.size}: grids differ")
     n_regions = len(regions)
-    plan = _tile_plan(regions, area.shape, tile)
     fn = partial(_tile_sums, keyfn, n_regions, nkeys)
-    tiles = sorted(plan)
+    lazy = any(_is_lazy(p) for p in [area, *planes])
+    if isinstance(regions, TiledRegions):
+        tiles = regions.tiles(tile)
+        geoms = regions.delayed_geometries() if lazy else regions.geometries
+        weights = {t: (partial(_tile_coverage, geoms, *regions.tile_args(t, tile)) if not lazy else
+                       _delayed(_tile_coverage)(geoms, *regions.tile_args(t, tile))) for t in tiles}
+    else:
+        plan = _tile_plan(regions, area.shape, tile)
+        tiles = sorted(plan)
+        weights = plan
 
     def window(p, t):
-        return p[t[0] * tile:(t[0] + 1) * tile, t[1] * tile:(t[1] + 1) * tile]
+        w = p[t[0] * tile:(t[0] + 1) * tile, t[1] * tile:(t[1] + 1) * tile]
+        if not _is_lazy(p) and p.ndim == 2 and p.strides[1] == 0:
+            return np.array(w[:, :1])  # a broadcast column (geographic cell areas): ship the column only
+        return w if _is_lazy(p) else np.array(w)
 
-    if any(_is_lazy(p) for p in [area, *planes]):
+    if lazy:
         import dask
 
-        # dask maps: one block per tile; numpy maps (e.g. cell areas): each task gets only its tile's copy
+        # dask maps: one block per tile; numpy maps: each task gets only its tile's copy
         blocks = [p.rechunk((tile, tile)).to_delayed() if _is_lazy(p) else p for p in [area, *planes]]
-        tasks = [dask.delayed(fn)(*plan[t], *(b[t] if _is_lazy(p) else np.array(window(p, t))
-                                              for b, p in zip(blocks, [area, *planes]))) for t in tiles]
+        tasks = [_delayed(fn)(weights[t], *(b[t] if _is_lazy(p) else window(p, t)
+                                            for b, p in zip(blocks, [area, *planes]))) for t in tiles]
         parts = dask.compute(*tasks)
     else:
-        parts = [fn(*plan[t], window(area, t), *(window(p, t) for p in planes)) for t in tiles]
+        parts = [fn(weights[t]() if callable(weights[t]) else weights[t], window(area, t),
+                    *(window(p, t) for p in planes)) for t in tiles]
     sums = np.zeros((n_regions, nkeys))
     vsums = None
     for s, v in parts:  # in tile order: the same sums on every scheduler

@@ -76,6 +76,10 @@ def plan_chunks(n_times: int, memory_bytes: int, *, copies: int = TIME_SERIES_CO
     return edge, edge
 
 
+#: Grids with more cells than this get their regions' coverage computed per tile in each zonal task
+#: (:class:`dldd.zonal.TiledRegions`) instead of once for the whole grid in the client (12 bytes per
+#: covered cell, plus 8 for the tile plan): 4096 x 4096 cells, i.e. about 0.3 GiB of coverage.
+TILED_REGIONS_MIN_CELLS = 4096 * 4096
 #: Blocks a streamed map write computes at once, per worker (the client holds this many output blocks).
 STREAM_BLOCKS_PER_WORKER = 2
 
@@ -220,7 +224,12 @@ class RunContext:
             from dldd.regions.rasterize import region_fractions
 
             template = like.isel({d: 0 for d in like.dims if d not in ("y", "x")}, drop=True) if like.ndim > 2 else like
-            weights = region_fractions(self.regions, template)
+            if template.sizes["y"] * template.sizes["x"] > TILED_REGIONS_MIN_CELLS:
+                from dldd.zonal import TiledRegions
+
+                weights = TiledRegions({r.id: r.geometry for r in self.regions}, template)
+            else:
+                weights = region_fractions(self.regions, template)
             info = {r.id: {"name": r.name, "subregion": r.subregion or ""} for r in self.regions}
             self._regions_by_grid[grid] = RegionSet(weights, info)
         return self._regions_by_grid[grid]
