@@ -18,7 +18,7 @@ import re
 import shutil
 import warnings
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import rasterio
@@ -30,7 +30,7 @@ from dldd import __version__
 from dldd.report import data as rd
 from dldd.report import figures as rf
 from dldd.report.messages import DEFAULT_LANG, Catalogue
-from dldd.report.numbers import format_value, round_value
+from dldd.report.numbers import format_value
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -100,17 +100,6 @@ class Fig:
     file: str  # path relative to the report folder
     title: str
     caption: str = ""
-
-
-@dataclass
-class Page:
-    slug: str  # "index" or "region-<slug>"
-    title: str
-    region: dict | None = None
-    headline: list = field(default_factory=list)  # [(group title, [sentences])]
-    maps: list = field(default_factory=list)
-    charts: list = field(default_factory=list)
-    class_tables: list = field(default_factory=list)  # [(caption, rows)]
 
 
 # --- geometry ----------------------------------------------------------------------------------------------------
