@@ -216,8 +216,6 @@ def test_float_ndvi_scaled_by_0_0001(scene, tmp_path):
     assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "+-0.0001", "drop `scale_factor`")
 
 
-@pytest.mark.xfail(strict=True, reason="no check yet that an input holds any valid value inside the regions: "
-                   "the run succeeds with every area 'no data' (reported: pipeline/stages/sdg.py run)")
 def test_all_nan_series(scene, tmp_path):
     def all_fill(ds):
         ds["ndvi"].values[:] = -3000
@@ -330,8 +328,6 @@ def test_aoi_outside_the_data(scene, tmp_path):
     assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "Southern Taklimakan rim", "outside")
 
 
-@pytest.mark.xfail(strict=True, reason="invalid zone polygons are accepted (reported: "
-                   "regions/registry.py Registry.add_zones_from_file)")
 def test_invalid_polygon(scene, tmp_path):
     bowtie = [[79.2, 36.6], [80.8, 37.9], [80.8, 36.6], [79.2, 37.9], [79.2, 36.6]]  # self-intersecting
     _zone_spec(scene, _polygon(bowtie))

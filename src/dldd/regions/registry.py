@@ -460,6 +460,12 @@ class Registry:
             raise InputError(f"zone file {path} has no features")
         if gdf.crs is None:
             raise InputError(f"zone file {path} has no CRS; expected one (e.g. EPSG:4326)")
+        for i, g in enumerate(gdf.geometry.values):
+            if g is None or g.is_empty:
+                raise InputError(f"zone file {path}: feature {i} has an empty geometry")
+            if not g.is_valid:
+                raise InputError(f"zone file {path}: feature {i} is an invalid polygon ({shapely.is_valid_reason(g)}); "
+                                 "repair it (e.g. QGIS 'Fix geometries' or shapely.make_valid) and check its area")
         gdf = gdf.to_crs("EPSG:4326")
         for field in (id_field, name_field):
             if field is not None and field not in gdf.columns:

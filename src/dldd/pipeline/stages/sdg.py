@@ -20,6 +20,7 @@ import xarray as xr
 
 from dldd.core.grid import reproject_like
 from dldd.core.legend import CLASS_NODATA, SDG3
+from dldd.errors import InputError
 from dldd.indicators import landcover, sdg, soc
 from dldd.indicators import productivity as prod
 from dldd.pipeline.stages.base import Params, Stage
@@ -73,6 +74,10 @@ def run(ctx, p: SdgParams) -> None:
     computed = dask.compute(*(layers[n][k] for n, k in keys))
     for (n, k), v in zip(keys, computed):
         layers[n][k] = ctx.georef(v)
+    if all((layers[n]["lpd"] == CLASS_NODATA).all() for n in layers):
+        source = ctx.spec.inputs["ndvi"].path or ctx.spec.inputs["ndvi"].product
+        raise InputError(f"input 'ndvi' ({source}): no valid value inside the regions in any period; check "
+                         "`nodata:`, `scale_factor:` and that the file covers the regions' extent")
     regions = ctx.region_set(like)
     area = ctx.cell_area(like)
     zones = zones_on(ctx, like)
