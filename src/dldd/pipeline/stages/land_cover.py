@@ -72,7 +72,13 @@ def period_maps(ctx):
 def run(ctx, params: LandCoverParams) -> None:
     spans, maps, degradation = period_maps(ctx)
     years = sorted(maps)
-    computed = dask.compute(*(maps[y] for y in years), *degradation.values())
+    try:
+        computed = dask.compute(*(maps[y] for y in years), *degradation.values())
+    except InputError as err:
+        if "nesting legend" not in str(err):
+            raise
+        raise InputError(f"input 'land_cover' ({ctx.spec.inputs['land_cover'].path}): {err}. In the spec: add the "
+                         "codes to the legend table, or set `indicators.land_cover.legend_unknown: nodata`") from None
     maps = dict(zip(years, computed[: len(years)]))
     degradation = dict(zip(degradation, computed[len(years):]))
     ctx.products["land_cover_years"] = maps
