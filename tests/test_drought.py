@@ -406,6 +406,14 @@ def test_so3_hazard_class_boundaries():
     assert pd.DatetimeIndex(hz.time.values).equals(pd.date_range("2000-01-01", periods=len(values), freq="YS"))
 
 
+def test_so3_hazard_needs_spi12():
+    pr = monthly(synthetic_pr(n_years=25, n_pixels=2), start="1999-01-01")
+    hz = so3_hazard(spi(pr, 12))
+    assert hz.sizes["time"] == 25 and set(np.unique(hz.values)) <= {CLASS_NODATA, 0, 1, 2, 3, 4}
+    with pytest.raises(InputError, match="SPI-12"):
+        so3_hazard(spi(pr, 3))
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=8))
 def test_so3_hazard_is_monotone_in_spi(values):

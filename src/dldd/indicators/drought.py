@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterable, Mapping
 
 import numba
@@ -1104,6 +1105,12 @@ def so3_hazard(spi12: xr.DataArray) -> xr.DataArray:
     """
     name = _name(spi12, "spi12")
     _month_index(spi12, name)
+    found = re.search(r"\bscale=(\d+)", str(spi12.attrs.get("parameters", "")))
+    if found and int(found.group(1)) != SO3_SPI_SCALE:
+        raise InputError(
+            f"{name}: its attributes say scale={found.group(1)}; the SO3 hazard is the December "
+            f"SPI-{SO3_SPI_SCALE} (spi(pr, scale={SO3_SPI_SCALE}))"
+        )
     december = spi12.isel(time=np.flatnonzero(spi12["time"].dt.month.values == SO3_HAZARD_MONTH))
     if december.sizes["time"] == 0:
         raise InputError(f"{name}: the series has no December; the SO3 hazard is the December SPI-12")
@@ -1112,7 +1119,7 @@ def so3_hazard(spi12: xr.DataArray) -> xr.DataArray:
     out = out.assign_coords(time=pd.to_datetime([f"{y:04d}-01-01" for y in years]).values)
     out.name = "so3_hazard"
     out.attrs = _class_attrs("SO3-1 drought hazard class of the year (December SPI-12)",
-                             f"month={SO3_HAZARD_MONTH}, source={name}")
+                             f"month={SO3_HAZARD_MONTH}, spi_scale={SO3_SPI_SCALE}, source={name}")
     return out
 
 
