@@ -8,7 +8,7 @@ int16 Zarr, 256 x 256 chunks on disk) opened lazily and rechunked by
 circle (exact coverage fractions) reduced tile by tile from the written map (:func:`dldd.zonal.class_areas`
 on the lazily reopened COG). Printed per size: wall time (after a warm-up that compiles the kernels),
 throughput and the process's peak RSS (``getrusage``), which holds everything: the scheduler, the chunks
-in flight and the regions' coverage (about 24 bytes per covered cell, the one term that grows with area).
+in flight, the regions (:class:`dldd.zonal.TiledRegions`: coverage computed in each tile's task).
 
 Peer: the same trajectory and table in memory (numpy, no dask) on the 1x and 4x cubes.
 Scaling: the 16x cube on a LocalCluster of 1 and of 2 single-thread workers (efficiency ``t1 / (2 t2)``)
@@ -32,7 +32,7 @@ import numpy as np
 #: Area factors of the scenes (the edge grows with the square root).
 FACTORS = (1, 2, 4, 8, 16)
 #: Edge of the 1x scene, cells (0.0025 degree, about 250 m).
-BASE_EDGE = 362
+BASE_EDGE = 512
 RES_DEG = 0.0025
 N_YEARS = 24
 #: Worker memory the chunk plan assumes in this benchmark (a small worker, so that even 1x has chunks).
@@ -73,8 +73,7 @@ def run_one(cube: str, out: str, workers: int, threads: int) -> dict:
     from dldd.core.legend import SDG3
     from dldd.indicators.productivity import trajectory
     from dldd.pipeline.context import plan_chunks, worker_memory, write_cog_streamed
-    from dldd.regions.rasterize import region_fractions
-    from dldd.zonal import class_areas
+    from dldd.zonal import TiledRegions, class_areas
 
     import contextlib
 
@@ -107,7 +106,7 @@ def run_one(cube: str, out: str, workers: int, threads: int) -> dict:
         regions = {"south-west": shapely.box(w, s, mx, my), "south-east": shapely.box(mx, s, e, my),
                    "north-west": shapely.box(w, my, mx, n), "north-east": shapely.box(mx, my, e, n),
                    "circle": shapely.Point(mx, my).buffer((e - w) / 3)}
-        fractions = region_fractions(regions, written)
+        fractions = TiledRegions(regions, written)  # coverage computed per tile, in the tile's task
         area = cell_area_km2(xr.DataArray(np.broadcast_to(np.float32(0), written.shape), dims=("y", "x"),
                                           coords={"y": written.y.values, "x": written.x.values}).rio.write_crs("EPSG:4326"))
         t_regions = time.perf_counter() - t0 - t_map

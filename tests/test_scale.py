@@ -249,3 +249,26 @@ def test_tiled_regions_match_whole_grid_coverage():
     assert by_tile[by_tile.region == "circle"].area_km2.sum() > 0
     assert by_tile[by_tile.region == "far"].area_km2.sum() == 0
     assert len(tiled.tiles(ZONAL_TILE)) < 6  # of 2 x 3 tiles, the one outside both polygons' boxes is skipped
+
+
+def test_intermediate_zarr_round_trip(tmp_path):
+    """ctx.intermediate stores lazy layers in Zarr chunk by chunk and gives them back unchanged."""
+    import pandas as pd
+
+    from dldd.pipeline.context import RunContext
+
+    ctx = RunContext(spec=None, out=tmp_path, regions=[])  # only the output folder is used
+    rng = np.random.default_rng(5)
+    coords = {"time": pd.date_range("2000-01-01", periods=4, freq="YS"), "y": np.linspace(40, 39, 50),
+              "x": np.linspace(80, 81, 60)}
+    values = xr.DataArray(np.where(rng.random((4, 50, 60)) < 0.1, np.nan, rng.random((4, 50, 60))),
+                          dims=("time", "y", "x"), coords=coords, name="v", attrs={"units": "1"}).rio.write_crs("EPSG:4326")
+    classes = xr.DataArray(rng.integers(-1, 2, (50, 60)).astype("int8"), dims=("y", "x"),
+                           coords={"y": coords["y"], "x": coords["x"]}, attrs={"_FillValue": -128}).rio.write_crs("EPSG:4326")
+    classes[0, 0] = -128
+    for da in (values.chunk({"y": 20, "x": (25, 35)}), classes.chunk(16)):
+        back = ctx.intermediate("layer", da)
+        assert back.chunks is not None and back.dtype == da.dtype and back.attrs == da.attrs
+        assert back.rio.crs == da.rio.crs
+        np.testing.assert_array_equal(back.values, da.values)
+    assert (tmp_path / ".dldd" / "intermediate" / "layer.zarr").is_dir()

@@ -264,6 +264,43 @@ class RunContext:
         self.maps[name] = str(path.relative_to(self.out))
         return path
 
+    def intermediate(self, name: str, obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
+        """Compute ``obj`` chunk by chunk into ``.dldd/intermediate/<name>.zarr`` (on the active scheduler,
+        each worker writing its own chunks) and return it opened lazily from there.
+
+        Use it instead of ``dask.compute`` for a stage's layers that several outputs share: no process
+        holds a whole map, and the maps and tables that follow read the stored chunks instead of
+        recomputing the kernels. Values, dtypes, attributes (``_FillValue`` included), coordinates and
+        CRS come back as they were; chunks are made regular (Zarr needs it). The folder is replaced
+        atomically; on a cluster the output folder must be storage every worker can write.
+        """
+        import base64
+        import pickle
+
+        ds = obj.to_dataset(name=obj.name or name) if isinstance(obj, xr.DataArray) else obj
+        ds = ds.unify_chunks() if ds.chunks else ds
+        if ds.chunks:
+            ds = ds.chunk({d: max(c) for d, c in ds.chunks.items()})
+        attrs = {"dataset": dict(ds.attrs), **{k: dict(v.attrs) for k, v in ds.variables.items()}}
+        saved = ds.copy()
+        saved.attrs = {"dldd_attrs": base64.b64encode(pickle.dumps(attrs)).decode()}
+        for k, v in saved.variables.items():
+            v.attrs = {a: val for a, val in v.attrs.items() if a != "_FillValue"} if k == "spatial_ref" else {}
+            v.encoding = {}
+        encoding = {k: {"_FillValue": None} for k in saved.data_vars}
+        path = io.confined(self.out, ".dldd", "intermediate", f"{name}.zarr")
+        with io.atomic_path(path, is_dir=True) as tmp:
+            saved.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True)
+        back = xr.open_zarr(path, mask_and_scale=False, consolidated=True)
+        attrs = pickle.loads(base64.b64decode(back.attrs["dldd_attrs"]))
+        back.attrs = attrs["dataset"]
+        for k in back.variables:
+            back[k].attrs = attrs.get(k, {})
+        if isinstance(obj, xr.DataArray):
+            out = back[obj.name or name]
+            return out.rename(obj.name) if obj.name is None else out
+        return back
+
     def write_table(self, name: str, df: pd.DataFrame) -> Path:
         """A table as CSV under ``tables/`` (and a sheet of the run's workbook); synthetic runs say so in a column."""
         df = df.copy()
