@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-# Debian packages the browser and PDF tests of the report need (Chromium for Playwright, poppler's
-# pdftoppm, Noto CJK fonts for the Chinese report). Installed with apt-get when missing.
-SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-cjk
+# Debian packages the report and its browser and PDF tests need (Chromium for Playwright, poppler's
+# pdftoppm, a CJK font for the Chinese report, Pango for weasyprint). Installed with apt-get when missing.
+SYSTEM_PACKAGES := chromium poppler-utils fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test clean system-deps

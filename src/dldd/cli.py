@@ -89,7 +89,8 @@ def _report_if_asked(spec, out: Path, lang: Optional[str] = None) -> Optional[Pa
         return None
     from dldd.report import build_report
 
-    return build_report(out, lang=lang or spec.outputs.language)
+    lang = lang or spec.outputs.language
+    return build_report(out, lang=lang, out_dir=None if lang == "en" else out / f"report-{lang}")
 
 
 @app.command()
@@ -164,12 +165,14 @@ def evaluate(spec_file: Path = typer.Argument(..., help="the assessment spec (YA
 
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a finished run folder (with summary.json and tables/)"),
-           lang: str = typer.Option("en", "--lang", help="report language: en or zh")):
-    """Build the report (HTML site and PDF) of a finished run."""
+           lang: str = typer.Option("en", "--lang", help="report language: en or zh"),
+           pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="also write report.pdf")):
+    """Build the report (HTML site and PDF) of a finished run: RUN_DIR/report (English) or report-LANG."""
     from dldd.report import build_report
 
     try:
-        path = build_report(run_dir, lang=lang)
+        out_dir = None if lang == "en" else run_dir / f"report-{lang}"
+        path = build_report(run_dir, lang=lang, out_dir=out_dir, pdf=pdf)
     except DlddError as err:
         _fail(err)
     typer.echo(f"report: {path}")
