@@ -583,6 +583,7 @@ def _gamma_block(acc, f, mb, alpha, beta, q, clip, out, buf, bits, ints, ifl):
     if clip > 0.0:
         zero_z = min(max(zero_z, -clip), clip)
     m = 0
+    n_far = 0
     for jb in range(mb):
         i = f + _MONTHS * jb
         v = acc[i]
@@ -591,9 +592,12 @@ def _gamma_block(acc, f, mb, alpha, beta, q, clip, out, buf, bits, ints, ifl):
         elif v <= 0.0:
             out[i] = zero_z
         else:
-            buf[_R_Y, m] = v / beta
+            y = v / beta
+            buf[_R_Y, m] = y
             ints[_I_IDX, m] = i
             m += 1
+            if y > split:
+                n_far += 1
     if m == 0:
         return
     # P = y^a e^-y / Gamma(a + 1) * series, for y <= split; Q by the continued fraction beyond.
@@ -602,9 +606,10 @@ def _gamma_block(acc, f, mb, alpha, beta, q, clip, out, buf, bits, ints, ifl):
     # (from ln(1 + u) = 2 atanh s), keeps full relative precision; beyond it ln(y / a) - u is used.
     for j in range(m):
         y = buf[_R_Y, j]
-        buf[_R_W, j] = y / alpha
+        buf[_R_S, j] = y / alpha
         buf[_R_T, j] = (y - alpha) / alpha
-    _vlog(buf, bits, _R_W, _R_LOG, m, ints, _I_K)
+        buf[_R_W, j] = y if y <= split else 0.0  # series argument (0: continued fraction instead)
+    _vlog(buf, bits, _R_S, _R_LOG, m, ints, _I_K)
     for j in range(m):
         u = buf[_R_T, j]
         s = u / (2.0 + u)
@@ -631,15 +636,12 @@ def _gamma_block(acc, f, mb, alpha, beta, q, clip, out, buf, bits, ints, ifl):
         d = near if abs(u) <= _LOG1P_SERIES_MAX else far
         buf[_R_LOG, j] = alpha * d - big_b
     _vexp(buf, _R_LOG, _R_PREF, m, ints, ifl, _I_K)
-    for j in range(m):
-        y = buf[_R_Y, j]
-        buf[_R_W, j] = y if y <= split else 0.0
     _gamma_series_sums(buf, m, alpha)
     for j in range(m):
         p = min(buf[_R_PREF, j] * buf[_R_S, j], 1.0)
         buf[_R_LOWER, j] = q + (1.0 - q) * p
         buf[_R_UPPER, j] = (1.0 - q) * (1.0 - p)
-    for j in range(m):
+    for j in range(m if n_far > 0 else 0):
         y = buf[_R_Y, j]
         if y > split:
             u = min(_gamma_q_cf(alpha, y, buf[_R_LOG, j]), 1.0)
