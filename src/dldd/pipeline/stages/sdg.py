@@ -30,6 +30,10 @@ from dldd.zonal import class_areas, weighted_means
 
 class SdgParams(Params):
     method: Literal["gpg2", "te"] = "gpg2"
+    #: Land units of the performance sub-indicator (METHODS 1.3): the `land_unit` input when given, else
+    #: land cover alone (the METHODS default) or land cover x dryland zone of the aridity stage (an
+    #: ecological unit, so steppe and desert grassland are not compared with each other).
+    land_unit: Literal["land_cover", "land_cover_x_aridity"] = "land_cover"
     climate_zone: str = "warm temperate dry"  # used when no climate inputs give the IPCC zone
     soc_threshold_pct: float = soc.SOC_CHANGE_THRESHOLD_PCT
 
@@ -48,6 +52,19 @@ def _climate_factor(ctx, like: xr.DataArray, p: SdgParams):
     return float(f), f"climate zone parameter {p.climate_zone!r}"
 
 
+def _land_unit(ctx, p: SdgParams, land_cover: xr.DataArray, zones: xr.DataArray | None) -> xr.DataArray:
+    if ctx.has("land_unit"):
+        return ctx.inputs_aligned(["ndvi", "land_unit"], "ndvi")["land_unit"]
+    if p.land_unit == "land_cover_x_aridity":
+        if zones is None:
+            from dldd.errors import SpecError
+
+            raise SpecError("indicators.sdg_15_3_1.land_unit: land_cover_x_aridity needs the aridity stage "
+                            "(precipitation, tmin and tmax inputs)")
+        return prod.land_units(land_cover, zones)
+    return land_cover
+
+
 def run(ctx, p: SdgParams) -> None:
     arrays = ctx.inputs_aligned(["ndvi", "soc", "land_cover"], "ndvi")
     ndvi = arrays["ndvi"].chunk({"time": -1})
@@ -59,9 +76,10 @@ def run(ctx, p: SdgParams) -> None:
     periods = {"baseline": (ctx.spec.periods.baseline.as_tuple(), ctx.spec.periods.baseline.as_tuple())}
     periods.update({n: (rp.productivity.as_tuple(), ctx.spec.periods.land_cover_years(n))
                     for n, rp in ctx.spec.periods.reporting.items()})
+    zones = zones_on(ctx, like)
     layers = {}
     for name, ((pa, pb), (la, lb)) in periods.items():
-        land_unit = year_map(lc, la, "land_cover")
+        land_unit = _land_unit(ctx, p, year_map(lc, la, "land_cover"), zones)
         lpd = prod.productivity(ndvi, land_unit, period=(pa, pb), method=p.method)
         lc_a, lc_b = year_map(lc, la, "land_cover"), year_map(lc, lb, "land_cover")
         lc_deg = landcover.land_cover_degradation(lc_a, lc_b)
@@ -80,7 +98,6 @@ def run(ctx, p: SdgParams) -> None:
                          "`nodata:`, `scale_factor:` and that the file covers the regions' extent")
     regions = ctx.region_set(like)
     area = ctx.cell_area(like)
-    zones = zones_on(ctx, like)
     from dldd.indicators.aridity import ARIDITY_ZONES
 
     def tab(da, legend, period, by_zone=False):
