@@ -75,6 +75,11 @@ __all__ = [
     "SO3_MODERATE_UPPER",
     "SO3_SEVERE_UPPER",
     "SO3_EXTREME_UPPER",
+    "SO3_HAZARD_MONTH",
+    "SO3_SPI_SCALE",
+    "SO3_BLOCK_YEARS",
+    "SO3_BLOCK_START",
+    "STANDARD_SCALES",
 ]
 
 # ----------------------------------------------------------------------------------------------
