@@ -9,8 +9,6 @@ spec or the caller names, and writes ``manifest.json`` last.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import platform
 import tempfile
 import time

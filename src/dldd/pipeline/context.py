@@ -290,8 +290,8 @@ class RunContext:
         encoding = {k: {"_FillValue": None} for k in saved.data_vars}
         path = io.confined(self.out, ".dldd", "intermediate", f"{name}.zarr")
         with io.atomic_path(path, is_dir=True) as tmp:
-            saved.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True)
-        back = xr.open_zarr(path, mask_and_scale=False, consolidated=True)
+            saved.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False)
+        back = xr.open_zarr(path, mask_and_scale=False, consolidated=False)
         attrs = pickle.loads(base64.b64decode(back.attrs["dldd_attrs"]))
         back.attrs = attrs["dataset"]
         for k in back.variables:
