@@ -136,6 +136,8 @@ def write_cog_streamed(path: Path, da: xr.DataArray) -> Path:
                     for (i, j), arr in zip(part, arrays):
                         dst.write(np.asarray(arr), 1, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
                 dst.update_tags(**tags)
+                if da.name is not None:  # as rioxarray does for the eager writer
+                    dst.set_band_description(1, str(da.name))
             rasterio.shutil.copy(source, tmp, driver="COG", compress="DEFLATE")
         finally:
             source.unlink(missing_ok=True)
