@@ -275,3 +275,42 @@ def test_intermediate_zarr_round_trip(tmp_path):
         assert back.rio.crs == da.rio.crs
         np.testing.assert_array_equal(back.values, da.values)
     assert (tmp_path / ".dldd" / "intermediate" / "layer.zarr").is_dir()
+
+
+def test_intermediate_resumes_by_bands(tmp_path):
+    """A stage killed while storing an intermediate writes, when started again, only the bands not done."""
+    import dask
+
+    from dldd.pipeline.context import RunContext
+
+    ctx = RunContext(spec=None, out=tmp_path, regions=[])
+    ctx.stage_fingerprint = "stage-fingerprint"
+    computed, fail_at = [], {"row": 40}
+
+    def kernel(block, block_info=None):
+        row = block_info[0]["array-location"][0][0]
+        if row == fail_at["row"]:
+            raise RuntimeError("killed")
+        computed.append(row)
+        return block * 2
+
+    data = np.arange(100 * 60, dtype="float64").reshape(100, 60)
+    da = xr.DataArray(dask.array.from_array(data, chunks=(20, 30)).map_blocks(kernel, dtype="float64"),
+                      dims=("y", "x"), coords={"y": np.arange(100.0), "x": np.arange(60.0)}, name="v")
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(RuntimeError):
+            ctx.intermediate("layer", da)
+        assert sorted(set(computed)) == [0, 20]
+        computed.clear()
+        fail_at["row"] = None
+        back = ctx.intermediate("layer", da)
+        assert sorted(set(computed)) == [40, 60, 80]  # the two bands done are not computed again
+        np.testing.assert_array_equal(back.values, data * 2)
+        computed.clear()
+        ctx.intermediate("layer", da)
+        assert computed == []  # complete: reopened as it is
+        ctx.stage_fingerprint = "another"
+        ctx.intermediate("layer", da)
+        assert sorted(set(computed)) == [0, 20, 40, 60, 80]  # another stage fingerprint: written again
+    # numpy-backed layers are stored too
+    np.testing.assert_array_equal(ctx.intermediate("plain", da.copy(data=data)).values, data)

@@ -176,9 +176,11 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
                 reused.append(name)
                 continue
             records.forget(name)
+            ctx.stage_fingerprint = fp
             before = records.snapshot(ctx)
             with ctx.timed(name):
                 STAGES[name].run(ctx, p)
+            ctx.stage_fingerprint = None
             records.save(name, fp, ctx, before, ctx.timings[name])
     if "xlsx" in spec.outputs.formats and ctx.tables:
         reproducible_workbook(io.write_excel(io.confined(out, "tables", "tables.xlsx"), ctx.tables))

@@ -165,6 +165,7 @@ class RunContext:
     maps: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     params_by_stage: dict[str, Any] = field(default_factory=dict)
+    stage_fingerprint: str | None = None  # of the stage running (set by the pipeline; see `intermediate`)
     chunks: dict[str, tuple[int, int]] = field(default_factory=dict)  # (y, x) chunk edges per opened input
     _inputs: dict[str, xr.DataArray] = field(default_factory=dict)
     _regions_by_grid: dict[Grid, RegionSet] = field(default_factory=dict)
@@ -273,11 +274,18 @@ class RunContext:
         Use it instead of ``dask.compute`` for a stage's layers that several outputs share: no process
         holds a whole map, and the maps and tables that follow read the stored chunks instead of
         recomputing the kernels. Values, dtypes, attributes (``_FillValue`` included), coordinates and
-        CRS come back as they were; chunks are made regular (Zarr needs it). The folder is replaced
-        atomically; on a cluster the output folder must be storage every worker can write.
+        CRS come back as they were; chunks are made regular (Zarr needs it). On a cluster the output
+        folder must be storage every worker can write.
+
+        Resumable by bands of chunk rows: inside a run (``stage_fingerprint`` set by the pipeline) each
+        band written is marked done, and a stage started again with the same fingerprint (same spec,
+        inputs, code and parameters) writes only the bands not yet done. Outside a run the store is
+        rewritten every time.
         """
         import base64
+        import json
         import pickle
+        import shutil
 
         ds = obj.to_dataset(name=obj.name or name) if isinstance(obj, xr.DataArray) else obj
         ds = ds.unify_chunks() if ds.chunks else ds
@@ -291,8 +299,32 @@ class RunContext:
             v.encoding = {}
         encoding = {k: {"_FillValue": None} for k in saved.data_vars}
         path = io.confined(self.out, ".dldd", "intermediate", f"{name}.zarr")
-        with io.atomic_path(path, is_dir=True) as tmp:
-            saved.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False)
+        identity = json.dumps({"stage": self.stage_fingerprint, "name": name,
+                               "layout": {k: [list(v.dims), str(v.dtype), list(v.shape)] for k, v in saved.variables.items()},
+                               "chunks": {d: list(c) for d, c in (saved.chunks or {}).items()}}, sort_keys=True)
+        marks = path.parent / f".{name}.progress"
+        known = (marks / "identity.json").read_text() if (marks / "identity.json").is_file() else None
+        if self.stage_fingerprint is None or known != identity or not path.is_dir():
+            shutil.rmtree(marks, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True)
+        if not (marks / "complete").is_file():
+            if not (marks / "identity.json").is_file():
+                saved.to_zarr(path, mode="w", encoding=encoding, consolidated=False, compute=False)
+                io.write_text(marks / "identity.json", identity)
+            rows = saved.chunks.get("y") if saved.chunks else None
+            if rows is None:  # nothing chunked along y: one piece
+                saved.to_zarr(path, mode="r+", consolidated=False)
+            else:
+                banded = saved.drop_vars([k for k, v in saved.variables.items() if "y" not in v.dims])
+                edges = np.cumsum((0,) + tuple(rows))
+                for b in range(len(rows)):
+                    done = marks / f"band-{b}"
+                    if done.is_file():
+                        continue
+                    band = slice(int(edges[b]), int(edges[b + 1]))
+                    banded.isel(y=band).to_zarr(path, region={"y": band}, consolidated=False)
+                    io.write_text(done, "")
+            io.write_text(marks / "complete", "")
         back = xr.open_zarr(path, mask_and_scale=False, consolidated=False)
         attrs = pickle.loads(base64.b64decode(back.attrs["dldd_attrs"]))
         back.attrs = attrs["dataset"]
