@@ -3,7 +3,8 @@
 :func:`run_assessment` checks everything it can before computing (indicator names and parameters, that
 each stage's inputs are in the spec and readable, that the output folder is writable, the regions), then
 runs the stages of :data:`dldd.pipeline.registry.STAGES` that the spec asks for, on the dask scheduler the
-spec or the caller names, and writes ``manifest.json`` last.
+spec or the caller names, and writes ``manifest.json`` last. A stage whose completion record in the output
+folder is still true is reused instead of run (:mod:`dldd.pipeline.resume`); see docs/scaling.md.
 """
 
 from __future__ import annotations
