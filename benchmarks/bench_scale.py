@@ -132,6 +132,7 @@ def run_in_memory(cube: str) -> dict:
     """The peer: the same trajectory and table with numpy (no dask): the whole cube in one process."""
     import resource
 
+    import rioxarray  # noqa: F401  (the .rio accessor)
     import shapely
     import xarray as xr
 
