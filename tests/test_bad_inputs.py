@@ -449,8 +449,6 @@ def test_yaml_python_tags_are_refused(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="dldd.pipeline.resume pickles stage state into the output folder and "
-                   "unpickles it on resume (a planted .dldd/stages/*.state.pkl runs code); reported to the lead")
 def test_no_pickle_of_user_data():
     src = Path(__file__).resolve().parents[1] / "src" / "dldd"
     offenders = [str(p.relative_to(src)) for p in src.rglob("*.py")

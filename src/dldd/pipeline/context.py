@@ -273,7 +273,8 @@ class RunContext:
 
         Use it instead of ``dask.compute`` for a stage's layers that several outputs share: no process
         holds a whole map, and the maps and tables that follow read the stored chunks instead of
-        recomputing the kernels. Values, dtypes, attributes (``_FillValue`` included), coordinates and
+        recomputing the kernels. Values, dtypes, attributes (``_FillValue`` included; numpy scalars come back
+as Python numbers, as attributes are kept as JSON), coordinates and
         CRS come back as they were; chunks are made regular (Zarr needs it). On a cluster the output
         folder must be storage every worker can write.
 
@@ -282,10 +283,10 @@ class RunContext:
         inputs, code and parameters) writes only the bands not yet done. Outside a run the store is
         rewritten every time.
         """
-        import base64
         import json
-        import pickle
         import shutil
+
+        from dldd.pipeline.resume import _jsonable
 
         ds = obj.to_dataset(name=obj.name or name) if isinstance(obj, xr.DataArray) else obj
         ds = ds.unify_chunks() if ds.chunks else ds
@@ -293,7 +294,7 @@ class RunContext:
             ds = ds.chunk({d: max(c) for d, c in ds.chunks.items()})
         attrs = {"dataset": dict(ds.attrs), **{k: dict(v.attrs) for k, v in ds.variables.items()}}
         saved = ds.copy()
-        saved.attrs = {"dldd_attrs": base64.b64encode(pickle.dumps(attrs)).decode()}
+        saved.attrs = {"dldd_attrs": json.dumps(_jsonable(attrs))}  # data only: nothing is ever unpickled
         for k, v in saved.variables.items():
             v.attrs = {a: val for a, val in v.attrs.items() if a != "_FillValue"} if k == "spatial_ref" else {}
             v.encoding = {}
@@ -326,7 +327,7 @@ class RunContext:
                     io.write_text(done, "")
             io.write_text(marks / "complete", "")
         back = xr.open_zarr(path, mask_and_scale=False, consolidated=False)
-        attrs = pickle.loads(base64.b64decode(back.attrs["dldd_attrs"]))
+        attrs = json.loads(back.attrs["dldd_attrs"])
         back.attrs = attrs["dataset"]
         for k in back.variables:
             back[k].attrs = attrs.get(k, {})

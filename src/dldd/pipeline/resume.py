@@ -2,12 +2,15 @@
 
 After a stage has written all its outputs, the pipeline writes (atomically, outputs first, record last):
 
-- ``.dldd/stages/<stage>.state.pkl``: what the stage handed to the run context, i.e. the products later
-  stages use (``ctx.products``: e.g. ``aridity_class``, ``ipcc_climate_zone``, ``land_cover_unccd``,
-  ``climate``; lazy dask products are kept as their task graphs, which read the input files), the tables
-  (``ctx.tables``, from which the workbook and the practices stage are made), the map names, the
-  summary entries and the names of the inputs it opened (opened again, lazily, on restoring:
-  the context finds the CRS of products without one among the open inputs);
+- ``.dldd/stages/<stage>.state`` (JSON) and ``<stage>.npz``: what the stage handed to the run context,
+  as data only (JSON, and NumPy arrays saved and loaded with ``allow_pickle=False``; nothing in an output
+  folder is ever unpickled, so a planted file cannot run code): the computed products later stages use
+  (``ctx.products`` holding in-memory DataArrays or dicts of them, e.g. ``aridity_class``,
+  ``ipcc_climate_zone``; lazy dask products such as ``climate`` or ``land_cover_unccd`` are recipes over
+  the inputs and are rebuilt from them by the stages' helpers when absent), the tables (``ctx.tables``,
+  from which the workbook and the practices stage are made; columns with their dtypes, floats exactly),
+  the map names, the summary entries and the names of the inputs it opened (opened again, lazily, on
+  restoring: the context finds the CRS of products without one among the open inputs);
 - ``.dldd/stages/<stage>.json``: the stage's fingerprint, the SHA-256 of the state file and of every file
   the stage wrote or rewrote under the output folder.
 
@@ -31,10 +34,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
 
 from dldd.core import io
 
@@ -165,7 +171,7 @@ class StageRecords:
         self.folder = self.out.joinpath(*RECORD_DIR)
 
     def _paths(self, stage: str) -> tuple[Path, Path]:
-        return self.folder / f"{stage}.json", self.folder / f"{stage}.state.pkl"
+        return self.folder / f"{stage}.json", self.folder / f"{stage}.state"
 
     def snapshot(self, ctx) -> Snapshot:
         return Snapshot(products=dict(ctx.products), tables=set(ctx.tables), maps=set(ctx.maps),
@@ -186,12 +192,17 @@ class StageRecords:
         written = sorted(k for k, v in after.items() if before.files.get(k) != v)
         record_path, state_path = self._paths(stage)
         try:
-            blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as err:  # an unpicklable product: no record, the stage will run again
+            blob, arrays = state_to_data(state)
+        except Exception as err:  # a product that is not data: no record, the stage will run again
             warnings.warn(f"stage {stage}: state not kept for resuming ({type(err).__name__}: {err})", stacklevel=2)
             record_path.unlink(missing_ok=True)
             return False
         self.folder.mkdir(parents=True, exist_ok=True)
+        npz_path = state_path.with_suffix(".npz")
+        with io.atomic_path(npz_path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        blob = blob + b"\n" + sha256_file(npz_path).encode()
         with io.atomic_path(state_path) as tmp:
             tmp.write_bytes(blob)
         record = {
@@ -222,7 +233,12 @@ class StageRecords:
             blob = state_path.read_bytes()
             if hashlib.sha256(blob).hexdigest() != record.get("state_sha256"):
                 return None
-            state = pickle.loads(blob)
+            text, npz_digest = blob.rsplit(b"\n", 1)
+            npz_path = state_path.with_suffix(".npz")
+            if sha256_file(npz_path) != npz_digest.decode():
+                return None
+            with np.load(npz_path, allow_pickle=False) as npz:
+                state = state_from_data(text, npz)
         except Exception:
             return None
         state["seconds"] = record.get("seconds")
@@ -241,3 +257,116 @@ class StageRecords:
         ctx.summary.update(state["summary"])
         for name in state["chunks"]:  # the inputs the stage opened: ctx.georef finds grids among them
             ctx.input(name)
+
+
+# --- state as data (no pickle) ----------------------------------------------------------------------------
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+def _array_to_data(da: xr.DataArray, key: str, arrays: dict) -> dict:
+    arrays[f"{key}.values"] = np.asarray(da.values)
+    coords = {}
+    for i, (name, c) in enumerate(da.coords.items()):
+        arrays[f"{key}.coord{i}"] = np.asarray(c.values)
+        coords[name] = {"array": f"{key}.coord{i}", "dims": list(c.dims), "attrs": _jsonable(dict(c.attrs))}
+    return {"kind": "dataarray", "name": da.name, "dims": list(da.dims), "values": f"{key}.values",
+            "attrs": _jsonable(dict(da.attrs)), "coords": coords}
+
+
+def _array_from_data(d: dict, npz) -> xr.DataArray:
+    coords = {name: xr.Variable(c["dims"], npz[c["array"]], attrs=c["attrs"]) for name, c in d["coords"].items()}
+    return xr.DataArray(npz[d["values"]], dims=d["dims"], coords=coords, name=d["name"], attrs=d["attrs"])
+
+
+def _product_to_data(v, key: str, arrays: dict):
+    if isinstance(v, xr.DataArray):
+        if v.chunks is not None:
+            return None  # a lazy recipe over the inputs: rebuilt by the stages' helpers when absent
+        return _array_to_data(v, key, arrays)
+    if isinstance(v, dict):
+        items = {}
+        for i, (k, x) in enumerate(v.items()):
+            item = _product_to_data(x, f"{key}.{i}", arrays)
+            if item is None:
+                return None
+            items[i] = {"key": k, "key_type": type(k).__name__, "value": item}
+        return {"kind": "dict", "items": [items[i] for i in sorted(items)]}
+    raise TypeError(f"product of type {type(v).__name__} cannot be kept as data")
+
+
+def _product_from_data(d: dict, npz):
+    if d["kind"] == "dataarray":
+        return _array_from_data(d, npz)
+    return {(int(it["key"]) if it["key_type"] == "int" else it["key"]): _product_from_data(it["value"], npz)
+            for it in d["items"]}
+
+
+def _frame_to_data(df: pd.DataFrame, key: str, arrays: dict) -> dict:
+    cols = []
+    for i, c in enumerate(df.columns):
+        s = df[c]
+        dtype = str(s.dtype)
+        if dtype in ("Int64", "Int32", "Int16", "Int8", "boolean"):
+            arrays[f"{key}.{i}.values"] = s.to_numpy(dtype="float64", na_value=np.nan)
+        elif s.dtype == object or dtype in ("string", "str"):
+            arrays[f"{key}.{i}.values"] = np.array(["" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
+                                                    for x in s], dtype=str)
+            arrays[f"{key}.{i}.missing"] = s.isna().to_numpy()
+        else:
+            arrays[f"{key}.{i}.values"] = s.to_numpy()
+        cols.append({"name": c, "dtype": dtype, "key": f"{key}.{i}"})
+    return {"columns": cols}
+
+
+def _frame_from_data(d: dict, npz) -> pd.DataFrame:
+    data = {}
+    for c in d["columns"]:
+        values = npz[f"{c['key']}.values"]
+        if c["dtype"] in ("Int64", "Int32", "Int16", "Int8", "boolean"):
+            data[c["name"]] = pd.array([None if np.isnan(v) else v for v in values], dtype=c["dtype"])
+        elif f"{c['key']}.missing" in npz.files:
+            missing = npz[f"{c['key']}.missing"]
+            data[c["name"]] = pd.Series([None if m else str(v) for v, m in zip(values, missing)], dtype=c["dtype"])
+        else:
+            data[c["name"]] = values
+    return pd.DataFrame(data)
+
+
+def state_to_data(state: dict) -> tuple[bytes, dict]:
+    """(JSON bytes, arrays for ``np.savez``) of a stage's state; lazy products are left out."""
+    arrays: dict = {}
+    products = {}
+    for i, (k, v) in enumerate(state["products"].items()):
+        item = _product_to_data(v, f"p{i}", arrays)
+        if item is not None:
+            products[k] = item
+    doc = {
+        "products": products,
+        "tables": {k: _frame_to_data(v, f"t{i}", arrays) for i, (k, v) in enumerate(state["tables"].items())},
+        "maps": _jsonable(state["maps"]),
+        "summary": _jsonable(state["summary"]),
+        "chunks": _jsonable(state["chunks"]),
+    }
+    return json.dumps(doc, allow_nan=True).encode(), arrays
+
+
+def state_from_data(text: bytes, npz) -> dict:
+    doc = json.loads(text)
+    return {
+        "products": {k: _product_from_data(v, npz) for k, v in doc["products"].items()},
+        "tables": {k: _frame_from_data(v, npz) for k, v in doc["tables"].items()},
+        "maps": doc["maps"],
+        "summary": doc["summary"],
+        "chunks": doc["chunks"],
+    }

@@ -57,8 +57,10 @@ def conditions(ctx) -> pd.DataFrame:
         "drift_class": {k: v.split()[0] for k, v in _dominant(ctx.tables.get("sand_drift_class_areas")).items()},
         "degraded_share": _degraded_share(ctx),
     }
-    if "climate" in ctx.products:
-        pr = ctx.products["climate"]["precipitation"]
+    if ctx.has("precipitation"):
+        from dldd.pipeline.stages.climate import climate_inputs
+
+        pr = climate_inputs(ctx)["precipitation"]
         annual = pr.resample(time="YS").sum().mean("time").compute()
         regions = ctx.region_set(pr)
         means = weighted_means(annual, regions.weights, ctx.cell_area(pr), name="precip_mm")
