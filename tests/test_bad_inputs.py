@@ -321,8 +321,6 @@ def test_empty_aoi(scene, tmp_path):
     assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "rim_zone.geojson", "no features")
 
 
-@pytest.mark.xfail(strict=True, reason="a zone outside the data crashes with IndexError in zonal._plan instead "
-                   "of an InputError naming the zone (reported: pipeline/context.py RunContext.region_set)")
 def test_aoi_outside_the_data(scene, tmp_path):
     _zone_spec(scene, _polygon([[-60, -10], [-59, -10], [-59, -9], [-60, -9], [-60, -10]]))  # Amazonia
     assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "Southern Taklimakan rim", "outside")

@@ -227,6 +227,7 @@ class RunContext:
             from dldd.regions.rasterize import region_fractions
 
             template = like.isel({d: 0 for d in like.dims if d not in ("y", "x")}, drop=True) if like.ndim > 2 else like
+            self._check_regions_inside(template)
             if template.sizes["y"] * template.sizes["x"] > TILED_REGIONS_MIN_CELLS:
                 from dldd.zonal import TiledRegions
 
@@ -236,6 +237,24 @@ class RunContext:
             info = {r.id: {"name": r.name, "subregion": r.subregion or ""} for r in self.regions}
             self._regions_by_grid[grid] = RegionSet(weights, info)
         return self._regions_by_grid[grid]
+
+    def _check_regions_inside(self, template: xr.DataArray) -> None:
+        """Refuse a region that does not touch the grid (e.g. a zone file in the wrong place or CRS)."""
+        from shapely.affinity import translate
+        from shapely.geometry import box
+
+        if not Grid.of(template, "grid").is_geographic:
+            return
+        x, y = template["x"].values, template["y"].values
+        hx, hy = abs(float(x[1] - x[0])) / 2 if x.size > 1 else 0.5, abs(float(y[1] - y[0])) / 2 if y.size > 1 else 0.5
+        frame = box(x.min() - hx, y.min() - hy, x.max() + hx, y.max() + hy)
+        for r in self.regions:
+            if not any(translate(r.geometry, xoff=shift).intersects(frame) for shift in (0.0, 360.0, -360.0)):
+                raise InputError(
+                    f"region {r.name!r} lies outside the data: the grid covers lon {frame.bounds[0]:g} to "
+                    f"{frame.bounds[2]:g}, lat {frame.bounds[1]:g} to {frame.bounds[3]:g}; the region spans lon "
+                    f"{r.geometry.bounds[0]:g} to {r.geometry.bounds[2]:g}, lat {r.geometry.bounds[1]:g} to "
+                    f"{r.geometry.bounds[3]:g} (check the zone file's CRS and the inputs' extent)")
 
     def cell_area(self, like: xr.DataArray) -> xr.DataArray:
         """Cell areas (km²) of the grid of ``like``; on a geographic grid a broadcast of one column (no
