@@ -23,11 +23,10 @@ from dldd.zonal import NODATA_LABEL, ZONAL_TILE, class_areas, transition_areas, 
 
 #: The stages of the small local scene that the scale tests run: the chain whose products later stages use
 #: (climate, aridity zones, IPCC zone, nested land cover, tables for practices) and the interventions.
-#: The interventions are left out to keep the test short. `drought` is left out because its SPI/SPEI kernel
-#: kills dask workers: the numba gufunc built by `drought._si_ufunc` is captured in a closure, pickled by
-#: value, and the unpickled gufunc segfaults when a worker thread calls it. Add it here once drought.py
-#: hands `apply_ufunc` a module-level function (pickled by reference) that calls the cached gufunc.
-INDICATORS = {"aridity": {}, "land_cover": {}, "sdg_15_3_1": {}, "practices": {}}
+#: The interventions are left out to keep the test short. The numba kernels reach the workers through
+#: module-level functions (pickled by reference; an unpickled gufunc closure used to crash the workers).
+INDICATORS = {"aridity": {}, "land_cover": {}, "sdg_15_3_1": {}, "drought": {}, "sensitivity": {}, "sand": {},
+              "practices": {}}
 #: Manifest entries that say how a run went, not what it made.
 RUN_ONLY = ("timings_s", "scheduler", "resumed_stages")
 SRC = Path(__file__).resolve().parents[1] / "src"

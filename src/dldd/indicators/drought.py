@@ -915,18 +915,18 @@ def _check_clip(clip) -> float:
 
 def _standardised(x: xr.DataArray, idx: np.ndarray, cal: tuple[int, int], scale: int, dist: int,
                   method: int, clip: float) -> xr.DataArray:
-    month0 = int(idx[0] % 12)
-    cal_lo, cal_hi = cal
-    ufunc = _si_ufunc(parallel=x.chunks is None)
-
-    def run(block):
-        return ufunc(np.asarray(block, dtype=np.float64), month0, cal_lo, cal_hi, scale, dist, method, clip)
-
+    kwargs = dict(month0=int(idx[0] % 12), cal_lo=cal[0], cal_hi=cal[1], scale=scale, dist=dist, method=method,
+                  clip=clip, parallel=x.chunks is None)
     out = xr.apply_ufunc(
-        run, x, input_core_dims=[["time"]], output_core_dims=[["time"]], dask="parallelized",
-        output_dtypes=[np.float64],
+        _si_apply, x, input_core_dims=[["time"]], output_core_dims=[["time"]], dask="parallelized",
+        output_dtypes=[np.float64], kwargs=kwargs,
     )
     return out.transpose(*x.dims)
+
+
+def _si_apply(block, month0, cal_lo, cal_hi, scale, dist, method, clip, parallel):
+    """Module-level (pickled by reference to dask workers, which then load the cached kernel)."""
+    return _si_ufunc(parallel)(np.asarray(block, dtype=np.float64), month0, cal_lo, cal_hi, scale, dist, method, clip)
 
 
 def spi(

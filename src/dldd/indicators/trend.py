@@ -325,6 +325,11 @@ def _mk_ufunc(parallel: bool):
     )(_mk_gufunc_body)
 
 
+def _mk_apply(values, t, min_years, parallel):
+    """Module-level (pickled by reference to dask workers, which then build the kernel from the cache)."""
+    return _mk_ufunc(parallel)(values, t, min_years)
+
+
 def time_in_years(da: xr.DataArray, dim: str) -> np.ndarray:
     """Years of the ``dim`` coordinate as float64 (datetime64/cftime via ``.dt.year``, or numbers)."""
     if dim not in da.dims:
@@ -394,9 +399,8 @@ def mann_kendall(da: xr.DataArray, dim: str = "time", min_years: int = MK_MIN_YE
     if da.dtype != np.float64:
         da = da.astype(np.float64)  # per chunk with dask
     t = xr.DataArray(years - years[0] if years.size else years, dims=(dim,))
-    ufunc = _mk_ufunc(parallel=da.chunks is None)
     outs = xr.apply_ufunc(
-        ufunc,
+        _mk_apply,
         da,
         t,
         int(min_years),
@@ -404,6 +408,7 @@ def mann_kendall(da: xr.DataArray, dim: str = "time", min_years: int = MK_MIN_YE
         output_core_dims=[[] for _ in _MK_OUTPUTS],
         dask="parallelized",
         output_dtypes=[np.float64] * 6 + [np.int16],
+        kwargs={"parallel": da.chunks is None},
     )
     ds = xr.Dataset(dict(zip(_MK_OUTPUTS, outs)))
     vi_units = da.attrs.get("units", "1")
