@@ -61,7 +61,7 @@ def _fail(err: Exception):
     raise typer.Exit(code=2)
 
 
-def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int], only=None):
+def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int], only=None, resume: bool = True):
     from dldd.pipeline import run_assessment
 
     if _interactive():
@@ -74,13 +74,15 @@ def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int], only
             def progress(name, i, n):
                 bar.update(task, description=f"stage {name}", completed=i, total=n)
 
-            ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress, only=only)
+            ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress, only=only,
+                                 resume=resume)
             bar.update(task, completed=bar.tasks[0].total, description="done")
     else:
         def progress(name, i, n):
             console.print(f"[{i + 1}/{n}] stage {name}", highlight=False)
 
-        ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress, only=only)
+        ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress, only=only,
+                                 resume=resume)
     return ctx
 
 
@@ -97,13 +99,15 @@ def _report_if_asked(spec, out: Path, lang: Optional[str] = None) -> Optional[Pa
 def run(spec_file: Path = typer.Argument(..., help="the assessment spec (YAML)"),
         out: Path = typer.Option(..., "--out", help="output folder"),
         scheduler: Optional[str] = typer.Option(None, help="threads, processes, synchronous, or a dask scheduler address"),
-        workers: Optional[int] = typer.Option(None, help="run on a local dask cluster with this many workers")):
+        workers: Optional[int] = typer.Option(None, help="run on a local dask cluster with this many workers"),
+        resume: bool = typer.Option(True, "--resume/--no-resume",
+                                    help="reuse the stages a killed run of the same spec finished in OUT")):
     """Run an assessment: maps, tables, manifest and the report under OUT."""
     from dldd.spec import load_spec
 
     try:
         spec = load_spec(spec_file)
-        _run(spec, out, scheduler, workers)
+        _run(spec, out, scheduler, workers, resume=resume)
         report = _report_if_asked(spec, out)
     except DlddError as err:
         _fail(err)

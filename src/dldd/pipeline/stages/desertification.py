@@ -133,9 +133,9 @@ def run_sand(ctx, p: SandParams) -> None:
     ctx.write_table("sand_drift_by_direction", sectors.to_dataframe(name="dp_vu").reset_index()[["direction", "dp_vu"]])
     for name in ("dp", "rdd", "dp_class"):
         ctx.write_map(f"sand_{name}", ctx.georef(dp[name]))
+    ctx.summary["sand"] = {"threshold_knots": p.threshold_knots}
     if all(ctx.has(n) for n in SOIL_INPUTS) and ctx.has("ndvi"):
         _rweq(ctx, p, ctx.georef(wf))
-    ctx.summary["sand"] = {"threshold_knots": p.threshold_knots}
 
 
 def _rweq(ctx, p: SandParams, wf: xr.DataArray) -> None:
@@ -158,7 +158,7 @@ def _rweq(ctx, p: SandParams, wf: xr.DataArray) -> None:
     table = table.loc[:, ~table.columns.duplicated()].reset_index()
     ctx.write_table("sand_fixation", table)
     ctx.write_map("sand_fixation", ctx.georef(res["sand_fixation"]))
-    ctx.summary.setdefault("sand", {})["rweq_loss"] = p.rweq_loss
+    ctx.summary["sand"]["rweq_loss"] = p.rweq_loss
 
 
 SENSITIVITY = Stage(name="sensitivity", description="MEDALUS environmentally sensitive areas (ESAI, ESA classes)",
