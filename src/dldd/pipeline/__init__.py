@@ -148,7 +148,7 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
     """
     from dldd.pipeline.resume import StageRecords, base_fingerprint, clean_temporaries, stage_fingerprint
 
-    out = Path(out)
+    out = Path(out).resolve()
     params = stage_params(spec, only)
     _check_writable(out)
     regions = build_regions(spec)

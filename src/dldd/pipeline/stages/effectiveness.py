@@ -80,9 +80,12 @@ def run(ctx, p: EffectivenessParams) -> None:
         zones = zones_on(ctx, like)
         if zones is not None:
             exact["dryland_zone"] = zones
-        res = evaluate_intervention(outcome, treated, iv.start_year, iv.end_year, exact=exact, exclude=exclude,
-                                    cell_area_km2=ctx.cell_area(like), n_boot=p.n_boot, seed=p.seed,
-                                    name=iv.name, **iv.parameters)
+        try:
+            res = evaluate_intervention(outcome, treated, iv.start_year, iv.end_year, exact=exact, exclude=exclude,
+                                        cell_area_km2=ctx.cell_area(like), n_boot=p.n_boot, seed=p.seed,
+                                        name=iv.name, **iv.parameters)
+        except InputError as err:
+            raise InputError(f"interventions {iv.name!r} ({iv.path}): {err}") from None
         io.write_json(io.confined(ctx.out, "effectiveness", f"{_slug(iv.name)}.json"), res.to_dict())
         row = res.to_frame()
         row.insert(1, "type", iv.type)
