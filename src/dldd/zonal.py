@@ -93,6 +93,10 @@ def _region_dtype(n: int):
     return np.int16 if n < 1 << 15 else np.int32
 
 
+#: Cells per step when splitting region cells into tiles (bounds the temporaries of a tile plan).
+TILE_PLAN_STEP = 1 << 22
+
+
 def _tile_plan(regions: RegionWeights, shape: tuple[int, int], tile: int) -> dict:
     """Region cells split per tile: ``{(ty, tx): (region_row, local_cell, fraction)}`` (int16, uint16 and the
     fractions' own dtype: 8 bytes per covered cell for float32 fractions),
@@ -114,15 +118,25 @@ def _tile_plan(regions: RegionWeights, shape: tuple[int, int], tile: int) -> dic
     if not rows:
         plan = {}
     else:
-        reg, cell, frac = np.concatenate(rows), np.concatenate(cells), np.concatenate(fracs)
-        r, c = cell // nx, cell % nx
-        ty, tx = r // tile, c // tile
-        tid = ty * ntx + tx
+        reg = np.concatenate(rows).astype(_region_dtype(len(regions)))
+        frac = np.concatenate(fracs)
+        cell = np.concatenate(cells)
+        del rows, cells, fracs
+        # tile id and position inside the tile, computed in steps so no full-size int64 temporaries pile up
+        tid = np.empty(cell.size, dtype=np.int32 if (ny // tile + 1) * ntx < 2**31 else np.int64)
+        local = np.empty(cell.size, dtype=_local_dtype(tile))
+        for s0 in range(0, cell.size, TILE_PLAN_STEP):
+            c = cell[s0:s0 + TILE_PLAN_STEP]
+            r = c // nx
+            col = c - r * nx
+            t = (r // tile) * ntx + col // tile
+            tid[s0:s0 + TILE_PLAN_STEP] = t
+            widths = np.minimum(tile, nx - (t % ntx) * tile)
+            local[s0:s0 + TILE_PLAN_STEP] = (r % tile) * widths + (col % tile)
+        del cell
         order = np.argsort(tid, kind="stable")
-        reg, r, c, frac, tid = reg[order], r[order], c[order], frac[order], tid[order]
-        widths = np.minimum(tile, nx - (tid % ntx) * tile)
-        local = ((r % tile) * widths + (c % tile)).astype(_local_dtype(tile))
-        reg = reg.astype(_region_dtype(len(regions)))
+        reg, local, frac, tid = reg[order], local[order], frac[order], tid[order]
+        del order
         bounds = np.flatnonzero(np.diff(tid)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [tid.size]])
