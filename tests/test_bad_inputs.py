@@ -83,11 +83,9 @@ def _results(out: Path, ignore: tuple[str, ...] = ()) -> list[str]:
     return [f for f in found if not any(Path(f).name.startswith(prefix) for prefix in ignore)]
 
 
-#: Results of the stage that runs before `sdg_15_3_1` (its `after`: land_cover). The pipeline
-#: writes each stage's files as the stage ends, so when sdg_15_3_1 refuses an input these are already
-#: on disk. Set to () once run_assessment stages a run's outputs and moves them into place only when the
-#: whole run succeeded (test_later_stage_failure_leaves_no_result, xfail until then).
-EARLIER_STAGE_RESULTS = ("land_cover_", "so1_1_")
+#: Results of earlier stages allowed to remain when a later one refuses an input: none (a failed run
+#: removes the files it created; test_later_stage_failure_leaves_no_result).
+EARLIER_STAGE_RESULTS = ()
 
 
 def assert_refused(folder: Path, out: Path, indicators: dict, error: type, *needles: str) -> str:
@@ -418,8 +416,6 @@ def test_failed_run_leaves_previous_outputs_intact(scene, tmp_path):
     assert not [p for p in out.rglob("*.tmp")], "temporary files left behind"
 
 
-@pytest.mark.xfail(strict=True, reason="run_assessment writes each stage's maps and tables as the stage ends: "
-                   "when a later stage fails, the earlier stages' new files are left in the folder (reported)")
 def test_later_stage_failure_leaves_no_result(scene, tmp_path):
     spec = _read_spec(scene)
     del spec["inputs"]["ndvi"]["scale_factor"]  # NDVI x 10000 read as floats: refused by sdg_15_3_1

@@ -24,6 +24,7 @@ from dldd.core import io
 from dldd.errors import InputError, SpecError
 from dldd.pipeline.context import RunContext, worker_memory
 from dldd.pipeline.registry import STAGES
+from dldd.pipeline.resume import _output_files
 from dldd.pipeline.resume import sha256_file as sha256
 from dldd.spec import Spec
 
@@ -138,33 +139,12 @@ def chunk_size_of(spec: Spec) -> int | None:
     return spec.compute.chunk_size if "chunk_size" in spec.compute.model_fields_set else None
 
 
-def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = None, workers: int | None = None,
-                   progress=None, only: list[str] | None = None, resume: bool = True) -> RunContext:
-    """Run every stage the spec asks for; write maps, tables, summary.json and manifest.json under ``out``.
+def _run_stages(ctx, params, records, resume, progress, reused, finished_now, scheduling):
+    """The stage loop: reuse a stage whose record is still true, else run it and record it."""
+    from dldd.pipeline.resume import stage_fingerprint
 
-    ``progress(stage_name, index, total)`` is called before each stage (the CLI draws a bar with it).
-    ``resume``: reuse the stages whose completion record in ``out`` is still true (same spec parameters,
-    inputs, code and outputs; see :mod:`dldd.pipeline.resume`); False runs every stage.
-    """
-    from dldd.pipeline.resume import StageRecords, base_fingerprint, clean_temporaries, stage_fingerprint
-
-    out = Path(out).resolve()
-    params = stage_params(spec, only)
-    _check_writable(out)
-    regions = build_regions(spec)
-    if not regions:
-        raise SpecError("regions: the selection is empty after `exclude`")
-    ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
-                     memory_per_worker=worker_memory())
-    ctx.params_by_stage = params
-    clean_temporaries(out)
-    inputs = _input_files(spec)
-    versions = {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()}
-    records = StageRecords(out, base_fingerprint(spec, inputs, versions))
-    reused = []
     previous = None
-    t0 = time.perf_counter()
-    with scheduler(spec, scheduler_name, workers) as used:
+    with scheduler(*scheduling) as used:
         for i, (name, p) in enumerate(params.items()):
             if progress:
                 progress(name, i, len(params))
@@ -183,6 +163,52 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
                 STAGES[name].run(ctx, p)
             ctx.stage_fingerprint = None
             records.save(name, fp, ctx, before, ctx.timings[name])
+            finished_now.append(name)
+    return used
+
+
+def _roll_back(out: Path, files_before: dict, records, finished_now: list[str]) -> None:
+    """A run that fails leaves no partial result: the files it created are removed, with the records of the
+    stages it finished (files that existed before were only ever replaced whole, atomically)."""
+    for rel in set(_output_files(out)) - set(files_before):
+        (out / rel).unlink(missing_ok=True)
+    for name in finished_now:
+        records.forget(name)
+
+
+def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = None, workers: int | None = None,
+                   progress=None, only: list[str] | None = None, resume: bool = True) -> RunContext:
+    """Run every stage the spec asks for; write maps, tables, summary.json and manifest.json under ``out``.
+
+    ``progress(stage_name, index, total)`` is called before each stage (the CLI draws a bar with it).
+    ``resume``: reuse the stages whose completion record in ``out`` is still true (same spec parameters,
+    inputs, code and outputs; see :mod:`dldd.pipeline.resume`); False runs every stage.
+    """
+    from dldd.pipeline.resume import StageRecords, base_fingerprint, clean_temporaries
+
+    out = Path(out).resolve()
+    params = stage_params(spec, only)
+    _check_writable(out)
+    regions = build_regions(spec)
+    if not regions:
+        raise SpecError("regions: the selection is empty after `exclude`")
+    ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
+                     memory_per_worker=worker_memory())
+    ctx.params_by_stage = params
+    clean_temporaries(out)
+    inputs = _input_files(spec)
+    versions = {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()}
+    records = StageRecords(out, base_fingerprint(spec, inputs, versions))
+    reused = []
+    t0 = time.perf_counter()
+    files_before = _output_files(out)
+    finished_now: list[str] = []
+    try:
+        used = _run_stages(ctx, params, records, resume, progress, reused, finished_now,
+                           (spec, scheduler_name, workers))
+    except Exception:  # an error: no partial result (a killed or interrupted run stays resumable)
+        _roll_back(out, files_before, records, finished_now)
+        raise
     if "xlsx" in spec.outputs.formats and ctx.tables:
         reproducible_workbook(io.write_excel(io.confined(out, "tables", "tables.xlsx"), ctx.tables))
     ctx.summary["synthetic"] = spec.synthetic
