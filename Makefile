@@ -7,10 +7,11 @@ STAMP_TEST := $(VENV)/.installed-test
 
 # Debian packages the report and its browser and PDF tests need (Chromium for Playwright, poppler's
 # pdftoppm, a CJK font for the Chinese report, Pango for weasyprint). Installed with apt-get when missing.
-SYSTEM_PACKAGES := chromium poppler-utils fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0
+REPORT_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei
+SYSTEM_PACKAGES := $(REPORT_PACKAGES) chromium poppler-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test clean system-deps
+.PHONY: demo test clean system-deps report-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +25,11 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(STAMP_RUN)
 
-demo: $(STAMP_RUN)
+demo: $(STAMP_RUN) report-deps
 	$(BIN)/dldd demo --out out/demo
+
+report-deps:
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(REPORT_PACKAGES)"
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
