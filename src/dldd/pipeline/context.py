@@ -8,6 +8,7 @@ folder (``maps/*.tif``, ``tables/*.csv``, one Excel workbook) and keeps the run'
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,26 @@ class RunContext:
                     f"{frame.bounds[2]:g}, lat {frame.bounds[1]:g} to {frame.bounds[3]:g}; the region spans lon "
                     f"{r.geometry.bounds[0]:g} to {r.geometry.bounds[2]:g}, lat {r.geometry.bounds[1]:g} to "
                     f"{r.geometry.bounds[3]:g} (check the zone file's CRS and the inputs' extent)")
+
+    def class_table(self, layers: Mapping, column: str | None, legend, *, weights: xr.DataArray | None = None,
+                    **kwargs) -> pd.DataFrame:
+        """Area table (km²) of each class map of ``layers`` (label -> (y, x) map, all on one grid) by region,
+        stacked with the label in ``column`` after the region id (:func:`dldd.zonal.class_areas`).
+
+        ``weights`` replaces the cell areas (e.g. population per cell); ``kwargs`` go to ``class_areas``
+        (``zones``, ``zone_legend``)."""
+        from dldd.zonal import class_areas
+
+        first = next(iter(layers.values()))
+        regions = self.region_set(first)
+        w = self.cell_area(first) if weights is None else weights
+        parts = []
+        for label, da in layers.items():
+            t = class_areas(da, regions.weights, w, legend, region_info=regions.info, **kwargs)
+            if column is not None:
+                t.insert(1, column, label)
+            parts.append(t)
+        return pd.concat(parts, ignore_index=True)
 
     def cell_area(self, like: xr.DataArray) -> xr.DataArray:
         """Cell areas (km²) of the grid of ``like``; on a geographic grid a broadcast of one column (no

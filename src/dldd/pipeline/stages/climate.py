@@ -19,7 +19,7 @@ from dldd.core.grid import reproject_like
 from dldd.indicators import aridity as ar
 from dldd.indicators import drought as dr
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import class_areas, transition_areas
+from dldd.zonal import transition_areas
 
 CLIMATE_INPUTS = ("precipitation", "tmin", "tmax")
 
@@ -76,16 +76,11 @@ def run_aridity(ctx, p: AridityParams) -> None:
     ctx.products["ipcc_climate_zone"] = _ipcc_zone(c, ai2, second)
     regions = ctx.region_set(z2)
     area = ctx.cell_area(z2)
-    tables = []
-    for label, z in ((f"{p.first_period[0]}-{p.first_period[1]}", z1), (f"{second[0]}-{second[1]}", z2)):
-        t = class_areas(z, regions.weights, area, ar.ARIDITY_ZONES, region_info=regions.info)
-        t.insert(1, "period", label)
-        tables.append(t)
-    ctx.write_table("aridity_zone_areas", pd.concat(tables, ignore_index=True))
+    periods = {f"{p.first_period[0]}-{p.first_period[1]}": z1, f"{second[0]}-{second[1]}": z2}
+    ctx.write_table("aridity_zone_areas", ctx.class_table(periods, "period", ar.ARIDITY_ZONES))
     ctx.write_table("aridity_zone_shifts", transition_areas(z1, z2, regions.weights, area, ar.ARIDITY_ZONES,
                                                             region_info=regions.info))
-    ctx.write_table("aridity_shift_areas", class_areas(shift, regions.weights, area, ar.ARIDITY_SHIFT,
-                                                       region_info=regions.info))
+    ctx.write_table("aridity_shift_areas", ctx.class_table({None: shift}, None, ar.ARIDITY_SHIFT))
     ctx.write_map("aridity_index", ai2)
     ctx.write_map("aridity_zones", z2)
     ctx.write_map("aridity_shift", shift)
@@ -128,20 +123,9 @@ def run_drought(ctx, p: DroughtParams) -> None:
         outs.append(dr.spei(pr, pet * days, scale=p.scale))
     computed = dask.compute(*outs)
     hazard, blocks = computed[0], computed[1]
-    regions = ctx.region_set(hazard)
-    area = ctx.cell_area(hazard)
-    rows = []
-    for t in hazard.time.values:
-        tab = class_areas(hazard.sel(time=t), regions.weights, area, dr.SO3_LEGEND, region_info=regions.info)
-        tab.insert(1, "year", pd.Timestamp(t).year)
-        rows.append(tab)
-    ctx.write_table("so3_1_hazard_areas", pd.concat(rows, ignore_index=True))
-    rows = []
-    for i, t in enumerate(blocks.time.values):
-        tab = class_areas(blocks.isel(time=i), regions.weights, area, dr.SO3_LEGEND, region_info=regions.info)
-        tab.insert(1, "block", f"{pd.Timestamp(t).year}-{int(blocks.block_end.values[i])}")
-        rows.append(tab)
-    ctx.write_table("so3_1_hazard_blocks", pd.concat(rows, ignore_index=True))
+    years = {pd.Timestamp(t).year: hazard.sel(time=t) for t in hazard.time.values}
+    ctx.write_table("so3_1_hazard_areas", ctx.class_table(years, "year", dr.SO3_LEGEND))
+    ctx.write_table("so3_1_hazard_blocks", ctx.class_table(_by_block(blocks), "block", dr.SO3_LEGEND))
     ctx.write_map(f"so3_hazard_{pd.Timestamp(blocks.time.values[-1]).year}_{int(blocks.block_end.values[-1])}",
                   blocks.isel(time=-1, drop=True))
     last_dec = spi.isel(time=np.flatnonzero(spi.time.dt.month.values == 12)[-1]).compute()
@@ -160,18 +144,18 @@ def run_drought(ctx, p: DroughtParams) -> None:
 def _exposure(ctx, blocks: xr.DataArray) -> None:
     """SO3-2: population in each hazard class per block, on the population grid."""
     pop = ctx.input("population").compute()
-    regions = ctx.region_set(pop)
-    rows = []
-    for i, t in enumerate(blocks.time.values):
-        h = ctx.georef(blocks.isel(time=i, drop=True)).rio.write_nodata(-128)
-        h = reproject_like(h, pop, "nearest").astype("int8")
-        # population-weighted "areas": the population per cell stands in for the cell area
-        weights = pop.fillna(0.0)
-        tab = class_areas(h, regions.weights, weights, dr.SO3_LEGEND, region_info=regions.info)
-        tab = tab.rename(columns={"area_km2": "population", "share_pct": "share_of_population_pct"})
-        tab.insert(1, "block", f"{pd.Timestamp(t).year}-{int(blocks.block_end.values[i])}")
-        rows.append(tab)
-    ctx.write_table("so3_2_exposure", pd.concat(rows, ignore_index=True))
+    on_pop = {label: reproject_like(ctx.georef(h).rio.write_nodata(-128), pop, "nearest").astype("int8")
+              for label, h in _by_block(blocks).items()}
+    # population-weighted "areas": the population per cell stands in for the cell area
+    tab = ctx.class_table(on_pop, "block", dr.SO3_LEGEND, weights=pop.fillna(0.0))
+    ctx.write_table("so3_2_exposure", tab.rename(columns={"area_km2": "population",
+                                                          "share_pct": "share_of_population_pct"}))
+
+
+def _by_block(blocks: xr.DataArray) -> dict[str, xr.DataArray]:
+    """The block maps by label ``first-last`` year."""
+    return {f"{pd.Timestamp(t).year}-{int(blocks.block_end.values[i])}": blocks.isel(time=i, drop=True)
+            for i, t in enumerate(blocks.time.values)}
 
 
 ARIDITY = Stage(name="aridity", description="PET, aridity index, UNEP dryland zones and their shifts",

@@ -10,21 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import dask
-import numpy as np
 import pandas as pd
 
 from dldd.core.legend import SDG3, UNCCD_LAND_COVER
 from dldd.errors import InputError
 from dldd.indicators import landcover
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import class_areas, transition_areas
+from dldd.zonal import transition_areas
 
 
 class LandCoverParams(Params):
     legend_unknown: str = "raise"  # "raise" or "nodata" for codes the nesting legend does not list
 
 
-def nested_land_cover(ctx) -> "xr.DataArray":
+def nested_land_cover(ctx):
     """The land cover input as UNCCD classes (cached in the run's products)."""
     if "land_cover_unccd" not in ctx.products:
         lc = ctx.input("land_cover")
@@ -86,12 +85,7 @@ def run(ctx, params: LandCoverParams) -> None:
     like = maps[years[0]]
     regions = ctx.region_set(like)
     area = ctx.cell_area(like)
-    tables = []
-    for y in years:
-        t = class_areas(maps[y], regions.weights, area, UNCCD_LAND_COVER, region_info=regions.info)
-        t.insert(1, "year", y)
-        tables.append(t)
-    ctx.write_table("so1_1_land_cover_areas", pd.concat(tables, ignore_index=True))
+    ctx.write_table("so1_1_land_cover_areas", ctx.class_table(maps, "year", UNCCD_LAND_COVER))
     trans = []
     for name, (a, b) in spans.items():
         t = transition_areas(maps[a], maps[b], regions.weights, area, UNCCD_LAND_COVER, region_info=regions.info)
@@ -99,12 +93,7 @@ def run(ctx, params: LandCoverParams) -> None:
         trans.append(t)
         ctx.write_map(f"land_cover_degradation_{name}", degradation[name])
     ctx.write_table("so1_1_land_cover_transitions", pd.concat(trans, ignore_index=True))
-    deg = []
-    for name in spans:
-        t = class_areas(degradation[name], regions.weights, area, SDG3, region_info=regions.info)
-        t.insert(1, "period", name)
-        deg.append(t)
-    ctx.write_table("so1_1_land_cover_degradation", pd.concat(deg, ignore_index=True))
+    ctx.write_table("so1_1_land_cover_degradation", ctx.class_table(degradation, "period", SDG3))
     ctx.write_map(f"land_cover_{years[-1]}", maps[years[-1]])
     ctx.summary["land_cover"] = {"years": years, "periods": {k: list(v) for k, v in spans.items()}}
 

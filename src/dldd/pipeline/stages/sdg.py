@@ -26,7 +26,7 @@ from dldd.indicators import productivity as prod
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.pipeline.stages.climate import zones_on
 from dldd.pipeline.stages.land_cover import nested_land_cover, year_map
-from dldd.zonal import class_areas, weighted_means
+from dldd.zonal import weighted_means
 
 class SdgParams(Params):
     method: Literal["gpg2", "te"] = "gpg2"
@@ -71,7 +71,6 @@ def run(ctx, p: SdgParams) -> None:
     lc = nested_land_cover(ctx)
     like = ndvi.isel(time=0, drop=True)
     f, f_source = _climate_factor(ctx, like, p)
-    lc_years = lc.time.dt.year.values
     stock = soc.soc_stock(arrays["soc"], lc.chunk({"time": -1}), f)
     periods = {"baseline": (ctx.spec.periods.baseline.as_tuple(), ctx.spec.periods.baseline.as_tuple())}
     periods.update({n: (rp.productivity.as_tuple(), ctx.spec.periods.land_cover_years(n))
@@ -100,14 +99,11 @@ def run(ctx, p: SdgParams) -> None:
     area = ctx.cell_area(like)
     from dldd.indicators.aridity import ARIDITY_ZONES
 
-    def tab(da, legend, period, by_zone=False):
-        kw = dict(zones=zones, zone_legend=ARIDITY_ZONES) if (by_zone and zones is not None) else {}
-        t = class_areas(da, regions.weights, area, legend, region_info=regions.info, **kw)
-        t.insert(1, "period", period)
-        return t
+    def by_period(key):
+        return {n: layers[n][key] for n in layers}
 
-    ctx.write_table("so1_2_productivity", pd.concat([tab(layers[n]["lpd"], SDG3, n) for n in layers], ignore_index=True))
-    ctx.write_table("so1_3_soc_degradation", pd.concat([tab(layers[n]["soc_degradation"], SDG3, n) for n in layers], ignore_index=True))
+    ctx.write_table("so1_2_productivity", ctx.class_table(by_period("lpd"), "period", SDG3))
+    ctx.write_table("so1_3_soc_degradation", ctx.class_table(by_period("soc_degradation"), "period", SDG3))
     soc_rows = []
     for n, (_, (la, lb)) in periods.items():
         a = weighted_means(layers[n]["soc_start"], regions.weights, area, region_info=regions.info, name="soc_t_ha")
@@ -121,11 +117,11 @@ def run(ctx, p: SdgParams) -> None:
         a["stock_end_Mt"] = b["mean_soc_t_ha"].values * b["area_with_data_km2"].values * 100 / 1e6
         soc_rows.append(a.rename(columns={"mean_soc_t_ha": "mean_soc_start_t_ha"}))
     ctx.write_table("so1_3_soc_stock", pd.concat(soc_rows, ignore_index=True))
-    ctx.write_table("so1_4_sdg_15_3_1", pd.concat([tab(layers[n]["sdg"], SDG3, n, by_zone=False) for n in layers], ignore_index=True))
+    ctx.write_table("so1_4_sdg_15_3_1", ctx.class_table(by_period("sdg"), "period", SDG3))
     if zones is not None:
         ctx.write_table("so1_4_sdg_15_3_1_by_dryland_zone",
-                        pd.concat([tab(layers[n]["sdg"], SDG3, n, by_zone=True) for n in layers], ignore_index=True))
-    status3, status7 = [], []
+                        ctx.class_table(by_period("sdg"), "period", SDG3, zones=zones, zone_legend=ARIDITY_ZONES))
+    status3, status7 = {}, {}
     for n in periods:
         ctx.write_map(f"lpd_{n}", layers[n]["lpd"])
         ctx.write_map(f"sdg_15_3_1_{n}", layers[n]["sdg"])
@@ -136,11 +132,10 @@ def run(ctx, p: SdgParams) -> None:
         s7 = ctx.georef(sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"], form="seven").compute())
         ctx.write_map(f"sdg_status_{n}", s3)
         ctx.write_map(f"sdg_status7_{n}", s7)
-        status3.append(tab(s3, SDG3, n))
-        status7.append(tab(s7, sdg.STATUS7, n))
+        status3[n], status7[n] = s3, s7
     if status3:
-        ctx.write_table("so1_4_status", pd.concat(status3, ignore_index=True))
-        ctx.write_table("so1_4_status7", pd.concat(status7, ignore_index=True))
+        ctx.write_table("so1_4_status", ctx.class_table(status3, "period", SDG3))
+        ctx.write_table("so1_4_status7", ctx.class_table(status7, "period", sdg.STATUS7))
     ctx.write_table("sdg_15_3_1_summary", _summary(ctx.tables["so1_4_sdg_15_3_1"]))
     ctx.summary["sdg_15_3_1"] = {"method": p.method, "periods": {n: {"productivity": list(a), "land_cover": list(b)}
                                                                  for n, (a, b) in periods.items()},
