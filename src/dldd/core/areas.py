@@ -110,16 +110,21 @@ def grid_crs(da: xr.DataArray | xr.Dataset, crs: Any = None) -> pyproj.CRS:
     return pyproj.CRS.from_user_input(rio_crs.to_wkt())
 
 
-def _axis_edges(coord: np.ndarray, axis: str, da: Any) -> np.ndarray:
+def axis_step(coord: np.ndarray, axis: str, where: str) -> float:
+    """The constant step of a 1-D coordinate of cell centres (last minus first over n - 1); InputError
+    naming ``where`` and the axis when it has fewer than 2 values or a zero or non-finite step."""
     c = np.asarray(coord, dtype="float64")
     if c.ndim != 1 or c.size < 2:
-        raise InputError(
-            f"array {_name(da)}: coordinate '{axis}' must be 1-D with at least 2 cell centres, found shape "
-            f"{c.shape}"
-        )
+        raise InputError(f"{where}: coordinate '{axis}' must be 1-D with at least 2 cell centres, found shape {c.shape}")
     step = (c[-1] - c[0]) / (c.size - 1)
     if step == 0 or not np.isfinite(step):
-        raise InputError(f"array {_name(da)}: coordinate '{axis}' has zero or non-finite spacing")
+        raise InputError(f"{where}: coordinate '{axis}' has zero or non-finite spacing ({step!r})")
+    return float(step)
+
+
+def _axis_edges(coord: np.ndarray, axis: str, da: Any) -> np.ndarray:
+    c = np.asarray(coord, dtype="float64")
+    step = axis_step(c, axis, f"array {_name(da)}")
     regular = c[0] + step * np.arange(c.size)
     dev = np.max(np.abs(c - regular))
     if dev > REGULAR_TOL * abs(step):

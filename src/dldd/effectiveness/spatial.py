@@ -17,6 +17,7 @@ import pyproj
 import xarray as xr
 from scipy import ndimage
 
+from dldd.core.areas import axis_step
 from dldd.errors import InputError
 
 #: Spatial dimensions every (y, x) input must have (project convention, DESIGN: data model).
@@ -29,16 +30,10 @@ _GEOD = pyproj.Geod(ellps="WGS84")
 
 
 def _axis_step(coord: np.ndarray, axis: str) -> float:
-    c = np.asarray(coord, dtype="float64")
-    if c.ndim != 1 or c.size < 2:
-        raise InputError(
-            f"coordinate '{axis}' must be 1-D with at least 2 cell centres to derive the pixel spacing, found "
-            f"shape {c.shape}; pass pixel_size_km=(dy_km, dx_km) instead"
-        )
-    step = (c[-1] - c[0]) / (c.size - 1)
-    if not np.isfinite(step) or step == 0:
-        raise InputError(f"coordinate '{axis}' has zero or non-finite spacing ({step!r})")
-    return float(step)
+    try:
+        return axis_step(coord, axis, "outcome grid")
+    except InputError as err:
+        raise InputError(f"{err}; to derive the pixel spacing pass pixel_size_km=(dy_km, dx_km) instead") from None
 
 
 def pixel_spacing_km(
