@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 import xarray as xr
 import yaml
 
@@ -112,6 +113,45 @@ def test_killed_run_resumes_to_identical_outputs(scene):
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["stages"]) - set(manifest["resumed_stages"]) == {"sdg_15_3_1"}
     assert_same_outputs(folder / "threads", out)
+
+
+def test_no_stage_gathers_a_whole_map(scene, monkeypatch):
+    """Cut into 64-cell chunks (a 1 MiB worker), the whole chain never hands a map or cube larger than a
+    chunk back to the client: every array any compute returns (dask's finalize step) spans at most one
+    chunk along y and x. (The same run with the stages' former dask.compute calls returned 44 whole
+    maps and cubes.) The outputs equal the one-chunk run's, tables to 1e-9 (bilinear reprojection by
+    blocks differs from the whole-map one by ~1e-13)."""
+    import dask.array.core as dac
+    import pandas as pd
+
+    folder, _, spec = scene
+    monkeypatch.setenv("DLDD_WORKER_MEMORY", "1MiB")  # chunks of 64 cells (the plan's floor)
+    returned = []
+    real = dac.finalize
+
+    def record(results, *args):
+        out = real(results, *args)
+        returned.append(getattr(out, "shape", ()))
+        return out
+
+    monkeypatch.setattr(dac, "finalize", record)
+    ctx = run_assessment(spec, folder / "small_chunks", resume=False)
+    assert set(ctx.chunks.values()) == {(64, 64)}
+    # the NDVI and climate grids span several chunks (the wind grid, 14 x 28 cells, is one chunk)
+    grids = {(da.sizes["y"], da.sizes["x"]) for da in ctx._inputs.values() if max(da.sizes["y"], da.sizes["x"]) > 64}
+    assert grids == {(70, 140), (35, 70)}
+    whole = [s for s in returned if any(ny in s and nx in s for ny, nx in grids)]
+    assert returned and not whole, f"whole maps returned to the client: {whole[:5]}"
+    a, b = outputs(folder / "threads"), outputs(folder / "small_chunks")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        if name.endswith(".csv"):
+            pd.testing.assert_frame_equal(pd.read_csv(folder / "threads" / name),
+                                          pd.read_csv(folder / "small_chunks" / name), rtol=1e-9)
+        elif name.startswith("maps/"):
+            with rasterio.open(folder / "threads" / name) as x, rasterio.open(folder / "small_chunks" / name) as y:
+                np.testing.assert_allclose(x.read(), y.read(), rtol=1e-6, equal_nan=True)
+                assert x.tags() == y.tags()
 
 
 def _regions(rng, ny, nx):

@@ -114,12 +114,104 @@ def align_inputs(
 
 
 def reproject_like(da: xr.DataArray, like: xr.DataArray, rule: str) -> xr.DataArray:
-    """Reproject ``da`` onto the grid of ``like`` with a named rule, keeping attributes."""
+    """Reproject ``da`` onto the grid of ``like`` with a named rule, keeping attributes.
+
+    When either array is dask-backed the result is lazy, in the (y, x) chunks of ``like`` (or of ``da``'s
+    chunks' size when ``like`` is in memory): each block warps only the window of ``da`` that covers it
+    (plus :data:`REPROJECT_MARGIN` source cells and the resampling kernel's reach), so no process holds
+    either whole map. Nearest and mode give each cell the value the whole-map warp gives; bilinear and
+    average on the same CRS agree with it to ~1e-13 (GDAL's arithmetic depends on the window's origin).
+    From another CRS, GDAL scales the interpolating kernels by each block's source-window size, so
+    bilinear and average values move slightly with the block partition (as GDAL's own partition of a
+    large warp does); they are fixed by the chunk plan, hence the same on every scheduler.
+    """
     nodata = da.rio.nodata
     if nodata is None and np.issubdtype(da.dtype, np.floating):
         da = da.rio.write_nodata(np.nan)
-    res = da.rio.reproject_match(like, resampling=RESAMPLING_RULES[rule])
+    if da.chunks is None and like.chunks is None:
+        res = da.rio.reproject_match(like, resampling=RESAMPLING_RULES[rule])
+    else:
+        res = _reproject_blocks(da, like, RESAMPLING_RULES[rule])
     res = res.assign_coords(x=like.x, y=like.y)
     res.attrs.update({k: v for k, v in da.attrs.items() if k not in res.attrs})
     res.attrs["resampled"] = f"{rule} onto the grid of the reference input"
     return res
+
+
+#: Attributes rioxarray's reproject drops (no-data spellings and raster-only tags).
+_RIO_DROPPED_ATTRS = ("_FillValue", "missing_value", "fill_value", "nodata", "nodatavals", "is_tiled", "res")
+#: Source cells added around each destination block's footprint when reprojecting block by block, on top
+#: of the resampling kernel's reach (which grows with the ratio of destination to source cell size).
+REPROJECT_MARGIN = 2
+
+
+def _warp_block(source, src_transform, src_crs: str, src_nodata, dst_transform, dst_crs: str, dst_nodata,
+                shape: tuple[int, ...], dtype, resampling) -> np.ndarray:
+    """One destination block: ``source`` (its window of the source, (..., y, x)) warped by GDAL."""
+    import rasterio.warp
+
+    dst = np.full(shape, np.nan if dst_nodata is None else dst_nodata, dtype=dtype)
+    if source.size:
+        rasterio.warp.reproject(source=np.ascontiguousarray(source), destination=dst, src_transform=src_transform,
+                                src_crs=src_crs, src_nodata=src_nodata, dst_transform=dst_transform,
+                                dst_crs=dst_crs, dst_nodata=dst_nodata, resampling=resampling)
+    return dst
+
+
+def _reproject_blocks(da: xr.DataArray, like: xr.DataArray, resampling) -> xr.DataArray:
+    """Lazy reprojection of ``da`` onto the grid of ``like``, one dask task per (y, x) block of ``like``."""
+    import dask
+    import dask.array as dsa
+    from rasterio.transform import Affine
+    from rasterio.warp import transform_bounds
+
+    order = da.dims
+    src = da.transpose(..., "y", "x")
+    lead = src.shape[:-2]
+    src_t = src.rio.transform(recalc=True)
+    dst_t = like.rio.transform(recalc=True)
+    src_crs, dst_crs = src.rio.crs.to_wkt(), like.rio.crs.to_wkt()
+    dst_nodata = src.rio._get_dst_nodata(None)  # what rioxarray's eager reproject uses
+    ny, nx = like.sizes["y"], like.sizes["x"]
+    if like.chunks is not None:
+        ychunks, xchunks = like.chunksizes["y"], like.chunksizes["x"]
+    else:
+        edge = max(max(src.chunksizes["y"]), max(src.chunksizes["x"]))
+        ychunks = tuple(min(edge, ny - i) for i in range(0, ny, edge))
+        xchunks = tuple(min(edge, nx - i) for i in range(0, nx, edge))
+    ratio = max(abs(dst_t.a), abs(dst_t.e)) / min(abs(src_t.a), abs(src_t.e))
+    margin = REPROJECT_MARGIN + 2 * int(np.ceil(max(ratio, 1.0)))
+    data = src.data
+    rows = []
+    y0 = 0
+    for h in ychunks:
+        row = []
+        x0 = 0
+        for w in xchunks:
+            block_t = dst_t * Affine.translation(x0, y0)
+            left, top = block_t * (0, 0)
+            right, bottom = block_t * (w, h)
+            bounds = transform_bounds(dst_crs, src_crs, min(left, right), min(top, bottom), max(left, right),
+                                      max(top, bottom), densify_pts=21)
+            cols, lines = zip(*(~src_t * (bx, by) for bx in bounds[0::2] for by in bounds[1::2]))
+            c0 = int(np.clip(np.floor(min(cols)) - margin, 0, src.sizes["x"]))
+            c1 = int(np.clip(np.ceil(max(cols)) + margin, 0, src.sizes["x"]))
+            r0 = int(np.clip(np.floor(min(lines)) - margin, 0, src.sizes["y"]))
+            r1 = int(np.clip(np.ceil(max(lines)) + margin, 0, src.sizes["y"]))
+            window = data[..., r0:r1, c0:c1]
+            block = dask.delayed(_warp_block, pure=True)(
+                window, src_t * Affine.translation(c0, r0), src_crs, src.rio.nodata, block_t, dst_crs, dst_nodata,
+                lead + (h, w), src.dtype, resampling)
+            row.append(dsa.from_delayed(block, lead + (h, w), dtype=src.dtype))
+            x0 += w
+        rows.append(row)
+        y0 += h
+    out = dsa.block(rows)
+    coords = {k: v for k, v in src.coords.items() if "y" not in v.dims and "x" not in v.dims and k != "spatial_ref"}
+    attrs = {k: v for k, v in src.attrs.items() if k not in _RIO_DROPPED_ATTRS}
+    fill = src.rio.nodata if src.rio.nodata is not None else dst_nodata
+    if src.rio.encoded_nodata is None and fill is not None:  # as rioxarray's eager reproject
+        attrs["_FillValue"] = fill
+    res = xr.DataArray(out, dims=src.dims, coords={**coords, "y": like.y.values, "x": like.x.values},
+                       name=da.name, attrs=attrs)
+    return res.transpose(*order).rio.write_crs(like.rio.crs)

@@ -150,7 +150,7 @@ def _run_stages(ctx, params, records, resume, progress, reused, finished_now, sc
                 progress(name, i, len(params))
             fp = stage_fingerprint(records.base, name, p, previous)
             previous = fp
-            state = records.reusable(name, fp) if resume else None
+            state = records.reusable(name, fp, ctx.open_stored) if resume else None
             if state is not None:
                 records.restore(ctx, state)
                 ctx.timings[name] = state.get("seconds") or 0.0

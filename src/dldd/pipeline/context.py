@@ -139,10 +139,40 @@ def write_cog_streamed(path: Path, da: xr.DataArray) -> Path:
                 dst.update_tags(**tags)
                 if da.name is not None:  # as rioxarray does for the eager writer
                     dst.set_band_description(1, str(da.name))
-            rasterio.shutil.copy(source, tmp, driver="COG", compress="DEFLATE")
+                # copied from the open dataset: its tags as set (GTiff would drop empty ones on closing)
+                rasterio.shutil.copy(dst, tmp, driver="COG", compress="DEFLATE")
         finally:
             source.unlink(missing_ok=True)
     return Path(path)
+
+
+def attrs_to_json(attrs) -> str:
+    """Attributes as JSON text, numpy scalars and arrays tagged with their dtype (data only, no pickle)."""
+    import json
+
+    def enc(v):
+        if isinstance(v, dict):
+            return {str(k): enc(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [enc(x) for x in v]
+        if isinstance(v, (np.ndarray, np.generic)):
+            return {"__numpy__": np.asarray(v).tolist(), "dtype": str(v.dtype), "scalar": isinstance(v, np.generic)}
+        return str(v) if isinstance(v, Path) else v
+
+    return json.dumps(enc(attrs))
+
+
+def attrs_from_json(text: str):
+    """The attributes :func:`attrs_to_json` wrote, numpy values with their dtype."""
+    import json
+
+    def dec(d):
+        if "__numpy__" in d:
+            arr = np.asarray(d["__numpy__"], dtype=d["dtype"])
+            return arr[()] if d["scalar"] else arr
+        return d
+
+    return json.loads(text, object_hook=dec)
 
 
 @dataclass
@@ -168,6 +198,9 @@ class RunContext:
     params_by_stage: dict[str, Any] = field(default_factory=dict)
     stage_fingerprint: str | None = None  # of the stage running (set by the pipeline; see `intermediate`)
     chunks: dict[str, tuple[int, int]] = field(default_factory=dict)  # (y, x) chunk edges per opened input
+    #: dask name of each array `intermediate` returned -> (store, variable): how a resumed run finds a
+    #: stored product again (see :mod:`dldd.pipeline.resume`).
+    stored: dict[str, tuple[str, str]] = field(default_factory=dict)
     _inputs: dict[str, xr.DataArray] = field(default_factory=dict)
     _regions_by_grid: dict[Grid, RegionSet] = field(default_factory=dict)
 
@@ -313,9 +346,8 @@ class RunContext:
 
         Use it instead of ``dask.compute`` for a stage's layers that several outputs share: no process
         holds a whole map, and the maps and tables that follow read the stored chunks instead of
-        recomputing the kernels. Values, dtypes, attributes (``_FillValue`` included; numpy scalars come back
-as Python numbers, as attributes are kept as JSON), coordinates and
-        CRS come back as they were; chunks are made regular (Zarr needs it). On a cluster the output
+        recomputing the kernels. Values, dtypes, attributes (``_FillValue`` included; kept as JSON
+        with the dtype of numpy values, :func:`attrs_to_json`), coordinates and CRS come back as they were; chunks are made regular (Zarr needs it). On a cluster the output
         folder must be storage every worker can write.
 
         Resumable by bands of chunk rows: inside a run (``stage_fingerprint`` set by the pipeline) each
@@ -326,20 +358,18 @@ as Python numbers, as attributes are kept as JSON), coordinates and
         import json
         import shutil
 
-        from dldd.pipeline.resume import _jsonable
-
         ds = obj.to_dataset(name=obj.name or name) if isinstance(obj, xr.DataArray) else obj
         ds = ds.unify_chunks() if ds.chunks else ds
         if ds.chunks:
             ds = ds.chunk({d: max(c) for d, c in ds.chunks.items()})
         attrs = {"dataset": dict(ds.attrs), **{k: dict(v.attrs) for k, v in ds.variables.items()}}
         saved = ds.copy()
-        saved.attrs = {"dldd_attrs": json.dumps(_jsonable(attrs))}  # data only: nothing is ever unpickled
+        saved.attrs = {"dldd_attrs": attrs_to_json(attrs)}  # data only: nothing is ever unpickled
         for k, v in saved.variables.items():
             v.attrs = {a: val for a, val in v.attrs.items() if a != "_FillValue"} if k == "spatial_ref" else {}
             v.encoding = {}
         encoding = {k: {"_FillValue": None} for k in saved.data_vars}
-        path = io.confined(self.out, ".dldd", "intermediate", f"{name}.zarr")
+        path = self._store_path(name)
         identity = json.dumps({"stage": self.stage_fingerprint, "name": name,
                                "layout": {k: [list(v.dims), str(v.dtype), list(v.shape)] for k, v in saved.variables.items()},
                                "chunks": {d: list(c) for d, c in (saved.chunks or {}).items()}}, sort_keys=True)
@@ -356,7 +386,11 @@ as Python numbers, as attributes are kept as JSON), coordinates and
             if rows is None:  # nothing chunked along y: one piece
                 saved.to_zarr(path, mode="r+", consolidated=False)
             else:
-                banded = saved.drop_vars([k for k, v in saved.variables.items() if "y" not in v.dims])
+                unbanded = [k for k, v in saved.variables.items() if "y" not in v.dims]
+                banded = saved.drop_vars(unbanded)
+                # the variables without a y axis (other coordinates, e.g. a block's last year): in one piece
+                saved.drop_vars([k for k in saved.variables if k not in unbanded]).to_zarr(
+                    path, mode="r+", consolidated=False)
                 edges = np.cumsum((0,) + tuple(rows))
                 for b in range(len(rows)):
                     done = marks / f"band-{b}"
@@ -366,14 +400,37 @@ as Python numbers, as attributes are kept as JSON), coordinates and
                     banded.isel(y=band).to_zarr(path, region={"y": band}, consolidated=False)
                     io.write_text(done, "")
             io.write_text(marks / "complete", "")
-        back = xr.open_zarr(path, mask_and_scale=False, consolidated=False)
-        attrs = json.loads(back.attrs["dldd_attrs"])
-        back.attrs = attrs["dataset"]
-        for k in back.variables:
-            back[k].attrs = attrs.get(k, {})
+        back = self.open_stored(name)
         if isinstance(obj, xr.DataArray):
             out = back[obj.name or name]
             return out.rename(obj.name) if obj.name is None else out
+        return back
+
+    def store_layers(self, name: str, layers: Mapping[str, xr.DataArray]) -> dict[str, xr.DataArray]:
+        """``layers`` (key -> lazy layer; layers sharing a dimension name must share its length) computed
+        into the intermediate store ``name`` (:meth:`intermediate`) and given back by key, lazily, each
+        with its own name and the CRS of its grid: the way a stage computes the layers its maps, tables
+        and products share, without gathering any of them."""
+        stored = self.intermediate(name, xr.Dataset({k: self.georef(v) for k, v in layers.items()}))
+        out = {}
+        for k, v in layers.items():
+            out[k] = stored[k]
+            out[k].name = v.name
+        return out
+
+    def _store_path(self, name: str) -> Path:
+        return io.confined(self.out, ".dldd", "intermediate", f"{name}.zarr")
+
+    def open_stored(self, name: str) -> xr.Dataset:
+        """The layers ``intermediate`` stored under ``name``, opened lazily with their attributes; every
+        variable is registered in :attr:`stored`."""
+        back = xr.open_zarr(self._store_path(name), mask_and_scale=False, consolidated=False)
+        attrs = attrs_from_json(back.attrs["dldd_attrs"])
+        back.attrs = attrs["dataset"]
+        for k in back.variables:
+            back[k].attrs = attrs.get(k, {})
+        for k in back.data_vars:
+            self.stored[back[k].data.name] = (name, str(k))
         return back
 
     def write_table(self, name: str, df: pd.DataFrame) -> Path:

@@ -4,15 +4,17 @@ After a stage has written all its outputs, the pipeline writes (atomically, outp
 
 - ``.dldd/stages/<stage>.state`` (JSON) and ``<stage>.npz``: what the stage handed to the run context,
   as data only (JSON, and NumPy arrays saved and loaded with ``allow_pickle=False``; nothing in an output
-  folder is ever unpickled, so a planted file cannot run code): the computed products later stages use
-  (``ctx.products`` holding in-memory DataArrays or dicts of them, e.g. ``aridity_class``,
-  ``ipcc_climate_zone``; lazy dask products such as ``climate`` or ``land_cover_unccd`` are recipes over
-  the inputs and are rebuilt from them by the stages' helpers when absent), the tables (``ctx.tables``,
+  folder is ever unpickled, so a planted file cannot run code): the products later stages use
+  (``ctx.products``: DataArrays or dicts of them; a layer the stage stored with ``ctx.intermediate``, e.g.
+  ``aridity_class`` or ``land_cover_years``, is kept as the name of its Zarr store and variable and
+  opened lazily again; an in-memory one as its values; other lazy dask products such as ``climate`` or
+  ``land_cover_unccd`` are recipes over the inputs, rebuilt by the stages' helpers when absent), the tables (``ctx.tables``,
   from which the workbook and the practices stage are made; columns with their dtypes, floats exactly),
   the map names, the summary entries and the names of the inputs it opened (opened again, lazily, on
   restoring: the context finds the CRS of products without one among the open inputs);
-- ``.dldd/stages/<stage>.json``: the stage's fingerprint, the SHA-256 of the state file and of every file
-  the stage wrote or rewrote under the output folder.
+- ``.dldd/stages/<stage>.json``: the stage's fingerprint, the SHA-256 of the state file, of every file
+  the stage wrote or rewrote under the output folder and of every file of the intermediate stores its
+  products live in.
 
 The fingerprint is a SHA-256 over: dldd's version and the SHA-256 of its source files, the package
 versions, the spec without ``compute`` and ``indicators`` (so regions, periods, inputs, outputs,
@@ -31,6 +33,7 @@ rewritten atomically, so nothing half-written is ever left under an output's nam
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -47,7 +50,7 @@ from dldd.core import io
 #: Folder (under the output folder) of the completion records.
 RECORD_DIR = (".dldd", "stages")
 #: Version of the record layout; a record of another version is ignored (the stage runs again).
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 #: File suffixes of dldd's own source that enter the code fingerprint.
 SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".csv", ".txt", ".sql")
 
@@ -177,6 +180,9 @@ class StageRecords:
         return Snapshot(products=dict(ctx.products), tables=set(ctx.tables), maps=set(ctx.maps),
                         summary=dict(ctx.summary), chunks=dict(ctx.chunks), files=_output_files(self.out))
 
+    def _store_signatures(self, names) -> dict:
+        return {n: _path_signature(self.out / ".dldd" / "intermediate" / f"{n}.zarr") for n in sorted(names)}
+
     def save(self, stage: str, fingerprint: str, ctx, before: Snapshot, seconds: float) -> bool:
         """Record a finished stage: its state, then the record. False (and a warning) if the state cannot be
         kept, in which case a resumed run simply runs the stage again."""
@@ -192,7 +198,7 @@ class StageRecords:
         written = sorted(k for k, v in after.items() if before.files.get(k) != v)
         record_path, state_path = self._paths(stage)
         try:
-            blob, arrays = state_to_data(state)
+            blob, arrays, stores = state_to_data(state, ctx.stored)
         except Exception as err:  # a product that is not data: no record, the stage will run again
             warnings.warn(f"stage {stage}: state not kept for resuming ({type(err).__name__}: {err})", stacklevel=2)
             record_path.unlink(missing_ok=True)
@@ -211,13 +217,15 @@ class StageRecords:
             "fingerprint": fingerprint,
             "state_sha256": hashlib.sha256(blob).hexdigest(),
             "outputs": {k: sha256_file(self.out / k) for k in written},
+            "stores": self._store_signatures(stores),
             "seconds": seconds,
         }
         io.write_json(record_path, record)
         return True
 
-    def reusable(self, stage: str, fingerprint: str) -> dict | None:
-        """The stage's saved state if its record is complete and still true, else None."""
+    def reusable(self, stage: str, fingerprint: str, open_stored) -> dict | None:
+        """The stage's saved state if its record is complete and still true, else None; ``open_stored(name)``
+        opens an intermediate store (:meth:`RunContext.open_stored`) for the products kept in one."""
         record_path, state_path = self._paths(stage)
         try:
             record = json.loads(record_path.read_text())
@@ -229,6 +237,9 @@ class StageRecords:
             p = self.out / rel
             if not p.is_file() or sha256_file(p) != digest:
                 return None
+        stores = record.get("stores", {})
+        if self._store_signatures(stores) != stores:
+            return None
         try:
             blob = state_path.read_bytes()
             if hashlib.sha256(blob).hexdigest() != record.get("state_sha256"):
@@ -238,7 +249,7 @@ class StageRecords:
             if sha256_file(npz_path) != npz_digest.decode():
                 return None
             with np.load(npz_path, allow_pickle=False) as npz:
-                state = state_from_data(text, npz)
+                state = state_from_data(text, npz, functools.cache(open_stored))
         except Exception:
             return None
         state["seconds"] = record.get("seconds")
@@ -289,15 +300,18 @@ def _array_from_data(d: dict, npz) -> xr.DataArray:
     return xr.DataArray(npz[d["values"]], dims=d["dims"], coords=coords, name=d["name"], attrs=d["attrs"])
 
 
-def _product_to_data(v, key: str, arrays: dict):
+def _product_to_data(v, key: str, arrays: dict, stored: dict):
     if isinstance(v, xr.DataArray):
         if v.chunks is not None:
+            if v.data.name in stored:  # a layer of an intermediate store: kept by reference
+                store, var = stored[v.data.name]
+                return {"kind": "stored", "store": store, "var": var, "name": v.name, "attrs": _jsonable(dict(v.attrs))}
             return None  # a lazy recipe over the inputs: rebuilt by the stages' helpers when absent
         return _array_to_data(v, key, arrays)
     if isinstance(v, dict):
         items = {}
         for i, (k, x) in enumerate(v.items()):
-            item = _product_to_data(x, f"{key}.{i}", arrays)
+            item = _product_to_data(x, f"{key}.{i}", arrays, stored)
             if item is None:
                 return None
             items[i] = {"key": k, "key_type": type(k).__name__, "value": item}
@@ -305,10 +319,14 @@ def _product_to_data(v, key: str, arrays: dict):
     raise TypeError(f"product of type {type(v).__name__} cannot be kept as data")
 
 
-def _product_from_data(d: dict, npz):
+def _product_from_data(d: dict, npz, open_stored):
     if d["kind"] == "dataarray":
         return _array_from_data(d, npz)
-    return {(int(it["key"]) if it["key_type"] == "int" else it["key"]): _product_from_data(it["value"], npz)
+    if d["kind"] == "stored":
+        da = open_stored(d["store"])[d["var"]].rename(d["name"])
+        da.attrs = d["attrs"]
+        return da
+    return {(int(it["key"]) if it["key_type"] == "int" else it["key"]): _product_from_data(it["value"], npz, open_stored)
             for it in d["items"]}
 
 
@@ -343,12 +361,22 @@ def _frame_from_data(d: dict, npz) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def state_to_data(state: dict) -> tuple[bytes, dict]:
-    """(JSON bytes, arrays for ``np.savez``) of a stage's state; lazy products are left out."""
+def _stores_of(item: dict) -> set[str]:
+    if item["kind"] == "stored":
+        return {item["store"]}
+    if item["kind"] == "dict":
+        return set().union(*(_stores_of(it["value"]) for it in item["items"]))
+    return set()
+
+
+def state_to_data(state: dict, stored: dict) -> tuple[bytes, dict, set[str]]:
+    """(JSON bytes, arrays for ``np.savez``, intermediate stores referred to) of a stage's state; products
+    in an intermediate store (``stored``: dask name -> (store, variable)) are kept by reference, other lazy
+    products are left out."""
     arrays: dict = {}
     products = {}
     for i, (k, v) in enumerate(state["products"].items()):
-        item = _product_to_data(v, f"p{i}", arrays)
+        item = _product_to_data(v, f"p{i}", arrays, stored)
         if item is not None:
             products[k] = item
     doc = {
@@ -358,13 +386,14 @@ def state_to_data(state: dict) -> tuple[bytes, dict]:
         "summary": _jsonable(state["summary"]),
         "chunks": _jsonable(state["chunks"]),
     }
-    return json.dumps(doc, allow_nan=True).encode(), arrays
+    stores = set().union(*(_stores_of(item) for item in products.values()))
+    return json.dumps(doc, allow_nan=True).encode(), arrays, stores
 
 
-def state_from_data(text: bytes, npz) -> dict:
+def state_from_data(text: bytes, npz, open_stored) -> dict:
     doc = json.loads(text)
     return {
-        "products": {k: _product_from_data(v, npz) for k, v in doc["products"].items()},
+        "products": {k: _product_from_data(v, npz, open_stored) for k, v in doc["products"].items()},
         "tables": {k: _frame_from_data(v, npz) for k, v in doc["tables"].items()},
         "maps": doc["maps"],
         "summary": doc["summary"],

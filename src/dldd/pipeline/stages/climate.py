@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -67,13 +66,14 @@ def run_aridity(ctx, p: AridityParams) -> None:
     second = p.second_period or (int(years.max()) - ar.CLIMATE_PERIOD_YEARS + 1, int(years.max()))
     ai1 = ar.aridity_index(c["precipitation"], pet, period=p.first_period)
     ai2 = ar.aridity_index(c["precipitation"], pet, period=second)
-    ai1, ai2 = dask.compute(ai1, ai2)
     z1 = ar.aridity_class(ai1, hyper_arid_threshold=p.hyper_arid_threshold)
     z2 = ar.aridity_class(ai2, hyper_arid_threshold=p.hyper_arid_threshold)
-    shift = ar.aridity_shift(z1, z2)
+    layers = ctx.store_layers("aridity", {"ai_2": ai2, "zones_1": z1, "zones_2": z2, "shift": ar.aridity_shift(z1, z2),
+                                          "ipcc_zone": _ipcc_zone(c, ai2, second)})
+    z1, z2, shift = layers["zones_1"], layers["zones_2"], layers["shift"]
     ctx.products["aridity_class"] = z2
-    ctx.products["aridity_index"] = ai2
-    ctx.products["ipcc_climate_zone"] = _ipcc_zone(c, ai2, second)
+    ctx.products["aridity_index"] = layers["ai_2"]
+    ctx.products["ipcc_climate_zone"] = layers["ipcc_zone"]
     regions = ctx.region_set(z2)
     area = ctx.cell_area(z2)
     periods = {f"{p.first_period[0]}-{p.first_period[1]}": z1, f"{second[0]}-{second[1]}": z2}
@@ -81,7 +81,7 @@ def run_aridity(ctx, p: AridityParams) -> None:
     ctx.write_table("aridity_zone_shifts", transition_areas(z1, z2, regions.weights, area, ar.ARIDITY_ZONES,
                                                             region_info=regions.info))
     ctx.write_table("aridity_shift_areas", ctx.class_table({None: shift}, None, ar.ARIDITY_SHIFT))
-    ctx.write_map("aridity_index", ai2)
+    ctx.write_map("aridity_index", layers["ai_2"])
     ctx.write_map("aridity_zones", z2)
     ctx.write_map("aridity_shift", shift)
     ctx.summary["aridity"] = {"periods": [list(p.first_period), list(second)], "pet_method": p.pet_method}
@@ -95,7 +95,7 @@ def _ipcc_zone(c: dict, ai: xr.DataArray, period: tuple[int, int]) -> xr.DataArr
     sel = (yr >= period[0]) & (yr <= period[1])
     mat = ((c["tmin"] + c["tmax"]) / 2).sel(time=sel).mean("time")
     annual = c["precipitation"].sel(time=sel).resample(time="YS").sum()
-    return ipcc_climate_zone(mat, annual.mean("time"), ai).compute()
+    return ipcc_climate_zone(mat, annual.mean("time"), ai)
 
 
 def zones_on(ctx, like: xr.DataArray) -> xr.DataArray | None:
@@ -116,34 +116,38 @@ def run_drought(ctx, p: DroughtParams) -> None:
     hy = hazard.time.dt.year
     hazard = hazard.sel(time=(hy >= p.hazard_years[0]) & (hy <= p.hazard_years[1]))
     blocks = dr.so3_hazard_blocks(hazard, block_years=p.block_years, start=p.hazard_years[0])
-    outs = [hazard, blocks]
+    # the monthly indices themselves are not kept: only the maps made from them are stored
+    december = {f"spi{p.scale}": _last_december(spi)}
     if p.spei:
         pet = monthly_pet(ctx, ctx.params_of("aridity").pet_method)
         days = pet.time.dt.days_in_month
-        outs.append(dr.spei(pr, pet * days, scale=p.scale))
-    computed = dask.compute(*outs)
-    hazard, blocks = computed[0], computed[1]
-    years = {pd.Timestamp(t).year: hazard.sel(time=t) for t in hazard.time.values}
+        december[f"spei{p.scale}"] = _last_december(dr.spei(pr, pet * days, scale=p.scale))
+    year = {k: pd.Timestamp(v.time.values).year for k, v in december.items()}
+    hazard = ctx.store_layers("drought_hazard", {"hazard": hazard,
+                                                 **{k: v.drop_vars("time") for k, v in december.items()}})
+    blocks = ctx.store_layers("drought_blocks", {"blocks": blocks})["blocks"]
+    years = {pd.Timestamp(t).year: hazard["hazard"].sel(time=t) for t in hazard["hazard"].time.values}
     ctx.write_table("so3_1_hazard_areas", ctx.class_table(years, "year", dr.SO3_LEGEND))
     ctx.write_table("so3_1_hazard_blocks", ctx.class_table(_by_block(blocks), "block", dr.SO3_LEGEND))
     ctx.write_map(f"so3_hazard_{pd.Timestamp(blocks.time.values[-1]).year}_{int(blocks.block_end.values[-1])}",
                   blocks.isel(time=-1, drop=True))
-    last_dec = spi.isel(time=np.flatnonzero(spi.time.dt.month.values == 12)[-1]).compute()
-    ctx.write_map(f"spi{p.scale}_december_{pd.Timestamp(last_dec.time.values).year}", last_dec.drop_vars("time"))
-    if p.spei:
-        spei = computed[2]
-        sd = spei.isel(time=np.flatnonzero(spei.time.dt.month.values == 12)[-1])
-        ctx.write_map(f"spei{p.scale}_december_{pd.Timestamp(sd.time.values).year}", sd.drop_vars("time"))
+    for index in december:
+        ctx.write_map(f"{index}_december_{year[index]}", hazard[index])
     if ctx.has("population"):
         _exposure(ctx, blocks)
-    ctx.products["so3_hazard"] = hazard
+    ctx.products["so3_hazard"] = hazard["hazard"]
     ctx.summary["drought"] = {"scale": p.scale, "fit_method": p.fit_method,
                               "years": [int(hy.min()), int(hy.max())] if hy.size else []}
 
 
+def _last_december(index: xr.DataArray) -> xr.DataArray:
+    """The index of the record's last December (a (y, x) map with its scalar ``time``)."""
+    return index.isel(time=np.flatnonzero(index.time.dt.month.values == 12)[-1])
+
+
 def _exposure(ctx, blocks: xr.DataArray) -> None:
     """SO3-2: population in each hazard class per block, on the population grid."""
-    pop = ctx.input("population").compute()
+    pop = ctx.input("population")
     on_pop = {label: reproject_like(ctx.georef(h).rio.write_nodata(-128), pop, "nearest").astype("int8")
               for label, h in _by_block(blocks).items()}
     # population-weighted "areas": the population per cell stands in for the cell area

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -69,7 +68,7 @@ def _annual_precip(ctx) -> xr.DataArray:
 
 
 def _onto(ctx, da: xr.DataArray, like: xr.DataArray, rule: str = "bilinear") -> xr.DataArray:
-    return reproject_like(ctx.georef(da.compute()), like, rule)
+    return reproject_like(ctx.georef(da), like, rule)
 
 
 def run_sensitivity(ctx, p: SensitivityParams) -> None:
@@ -97,7 +96,8 @@ def run_sensitivity(ctx, p: SensitivityParams) -> None:
         scores["aridity"] = se.aridity_score(aridity_index=_onto(ctx, ai, like))
     absent = sorted(set(se.SQI_LAYERS + se.CQI_LAYERS + se.VQI_LAYERS + se.MQI_LAYERS) - set(scores))
     ds = se.medalus(scores, missing=p.missing)
-    esai, esa = dask.compute(ds["esai"], ds["esa_class"])
+    stored = ctx.store_layers("sensitivity", {"esai": ds["esai"], "esa_class": ds["esa_class"]})
+    esai, esa = stored["esai"], stored["esa_class"]
     note = f"layers scored neutral (1.0, absent): {', '.join(absent) or 'none'}"
     esai.attrs["absent_layers"] = note
     esa.attrs["absent_layers"] = note
@@ -117,7 +117,8 @@ def run_sand(ctx, p: SandParams) -> None:
     dp = sd.drift_potential(speed, direction, units="m/s", threshold_knots=p.threshold_knots)
     by_dir = sd.drift_by_direction(speed, direction, units="m/s", threshold_knots=p.threshold_knots)
     wf = sd.wind_factor(speed, height=p.wind_height_m, period_days=365.25)
-    dp, by_dir, wf = dask.compute(dp, by_dir, wf)
+    dp = ctx.intermediate("sand_drift", dp.assign(by_direction=by_dir, wind_factor=wf))
+    by_dir, wf = dp["by_direction"].rename(by_dir.name), dp["wind_factor"].rename(wf.name)
     regions = ctx.region_set(speed)
     area = ctx.cell_area(speed)
     dp_class = ctx.georef(dp["dp_class"])
@@ -128,8 +129,7 @@ def run_sand(ctx, p: SandParams) -> None:
                          for c in sd.dp_energy_class(xr.DataArray(means["mean_dp_vu"].values)).values]
     ctx.write_table("sand_drift_potential", means)
     # mean drift per direction sector over the scene, for the sand rose of the report
-    w = area.values
-    sectors = by_dir.weighted(xr.DataArray(w, dims=("y", "x")).fillna(0)).mean(("y", "x"))
+    sectors = by_dir.weighted(area.fillna(0)).mean(("y", "x")).compute()
     ctx.write_table("sand_drift_by_direction", sectors.to_dataframe(name="dp_vu").reset_index()[["direction", "dp_vu"]])
     for name in ("dp", "rdd", "dp_class"):
         ctx.write_map(f"sand_{name}", ctx.georef(dp[name]))
@@ -146,7 +146,7 @@ def _rweq(ctx, p: SandParams, wf: xr.DataArray) -> None:
     ef = sd.erodible_fraction(arrays["sand"], arrays["silt"], arrays["clay"], arrays["organic_matter"])
     scf = sd.crust_factor(arrays["clay"], arrays["organic_matter"])
     cover = _cover_percent(arrays["ndvi"], SensitivityParams().ndvi_soil, SensitivityParams().ndvi_vegetation)
-    res = sd.sand_fixation(weather, ef, scf, 1.0, cover, loss=p.rweq_loss).compute()
+    res = ctx.intermediate("sand_fixation", sd.sand_fixation(weather, ef, scf, 1.0, cover, loss=p.rweq_loss))
     regions = ctx.region_set(like)
     area = ctx.cell_area(like)
     rows = []

@@ -76,7 +76,7 @@ def run(ctx, p: EffectivenessParams) -> None:
             lc = nested_land_cover(ctx)
             years = lc.time.dt.year.values
             before = max(y for y in years if y < iv.start_year) if (years < iv.start_year).any() else years.min()
-            exact["land_cover"] = year_map(lc, int(before), "land_cover").compute()
+            exact["land_cover"] = year_map(lc, int(before), "land_cover")  # windowed by the evaluation
         zones = zones_on(ctx, like)
         if zones is not None:
             exact["dryland_zone"] = zones

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dask
 import pandas as pd
 
 from dldd.core.legend import SDG3, UNCCD_LAND_COVER
@@ -72,14 +71,15 @@ def run(ctx, params: LandCoverParams) -> None:
     spans, maps, degradation = period_maps(ctx)
     years = sorted(maps)
     try:
-        computed = dask.compute(*(maps[y] for y in years), *degradation.values())
+        stored = ctx.store_layers("land_cover", {**{f"land_cover_{y}": maps[y] for y in years},
+                                                 **{f"degradation_{n}": d for n, d in degradation.items()}})
     except InputError as err:
         if "nesting legend" not in str(err):
             raise
         raise InputError(f"input 'land_cover' ({ctx.spec.inputs['land_cover'].path}): {err}. In the spec: add the "
                          "codes to the legend table, or set `indicators.land_cover.legend_unknown: nodata`") from None
-    maps = dict(zip(years, computed[: len(years)]))
-    degradation = dict(zip(degradation, computed[len(years):]))
+    maps = {y: stored[f"land_cover_{y}"] for y in years}
+    degradation = {n: stored[f"degradation_{n}"] for n in degradation}
     ctx.products["land_cover_years"] = maps
     ctx.products["land_cover_degradation"] = degradation
     like = maps[years[0]]

@@ -61,7 +61,7 @@ def conditions(ctx) -> pd.DataFrame:
         from dldd.pipeline.stages.climate import climate_inputs
 
         pr = climate_inputs(ctx)["precipitation"]
-        annual = pr.resample(time="YS").sum().mean("time").compute()
+        annual = pr.resample(time="YS").sum().mean("time")
         regions = ctx.region_set(pr)
         means = weighted_means(annual, regions.weights, ctx.cell_area(pr), name="precip_mm")
         cols["precip_mm"] = means.set_index("region")["mean_precip_mm"].round(1).to_dict()

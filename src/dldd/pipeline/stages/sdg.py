@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -87,10 +86,12 @@ def run(ctx, p: SdgParams) -> None:
         combined = sdg.one_out_all_out(lpd["lpd"], lc_deg, soc_deg)
         layers[name] = {"lpd": lpd["lpd"], "soc_degradation": soc_deg, "soc_change": soc.soc_change(s_a, s_b),
                         "sdg": combined, "soc_start": s_a, "soc_end": s_b}
-    keys = [(n, k) for n in layers for k in layers[n]]
-    computed = dask.compute(*(layers[n][k] for n, k in keys))
-    for (n, k), v in zip(keys, computed):
-        layers[n][k] = ctx.georef(v)
+    for n in periods:
+        if n != "baseline":
+            layers[n]["status3"] = sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"])
+            layers[n]["status7"] = sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"], form="seven")
+    stored = ctx.store_layers("sdg_layers", {f"{n}__{k}": v for n in layers for k, v in layers[n].items()})
+    layers = {n: {k: stored[f"{n}__{k}"] for k in layers[n]} for n in layers}
     if all((layers[n]["lpd"] == CLASS_NODATA).all() for n in layers):
         source = ctx.spec.inputs["ndvi"].path or ctx.spec.inputs["ndvi"].product
         raise InputError(f"input 'ndvi' ({source}): no valid value inside the regions in any period; check "
@@ -128,8 +129,7 @@ def run(ctx, p: SdgParams) -> None:
         ctx.write_map(f"soc_change_{n}", layers[n]["soc_change"])
         if n == "baseline":
             continue
-        s3 = ctx.georef(sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"]).compute())
-        s7 = ctx.georef(sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"], form="seven").compute())
+        s3, s7 = layers[n]["status3"], layers[n]["status7"]
         ctx.write_map(f"sdg_status_{n}", s3)
         ctx.write_map(f"sdg_status7_{n}", s7)
         status3[n], status7[n] = s3, s7
