@@ -187,6 +187,32 @@ def test_russia_coverage_across_the_antimeridian(reg, window):
     assert float((cov * cell_area_km2(like)).sum()) == pytest.approx(rus.area_km2, rel=0.005)
 
 
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:32644"])
+@pytest.mark.parametrize("shift", [0.0, 360.0])
+def test_cell_window_holds_every_covered_cell(crs, shift):
+    """Coverage on the window cell_window gives equals the whole grid's coverage, which is zero outside
+    it; a polygon off the grid gives an empty window."""
+    from dldd.regions.rasterize import cell_window
+
+    if crs == "EPSG:4326":
+        like = _geo_grid(75.0 + shift, 85.0 + shift, 35.0, 40.0, 0.05)
+    else:
+        x = 300000.0 + 1000.0 * (np.arange(400) + 0.5)
+        y = 4400000.0 - 1000.0 * (np.arange(300) + 0.5)
+        like = xr.DataArray(np.zeros((300, 400), "float32"), dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs(crs)
+    poly = shapely.Polygon([(79.1, 37.0), (80.3, 37.2), (80.0, 37.9), (79.4, 37.6)])
+    win = cell_window(poly, like)
+    whole = coverage_fraction(poly, like).values
+    assert 0 < win["y"].stop - win["y"].start < like.sizes["y"] and 0 < win["x"].stop - win["x"].start < like.sizes["x"]
+    part = coverage_fraction(poly, like.isel(win)).values
+    np.testing.assert_allclose(part, whole[win["y"], win["x"]], atol=1e-6)
+    outside = whole.copy()
+    outside[win["y"], win["x"]] = 0
+    assert whole.sum() > 0 and outside.sum() == 0
+    far = cell_window(shapely.box(10, 10, 11, 11), like)
+    assert far["y"].stop - far["y"].start == 0 or far["x"].stop - far["x"].start == 0
+
+
 def test_coverage_on_a_window_straddling_the_antimeridian(reg):
     rus = reg["RUS"]
     like = _geo_grid(170.0, 190.0, 60.0, 75.0, 0.05)

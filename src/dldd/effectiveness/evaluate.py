@@ -274,6 +274,20 @@ def _scatter(size: int, index: np.ndarray, values: np.ndarray, fill) -> np.ndarr
 # --------------------------------------------------------------------------------------------------
 
 
+def evaluation_window(touched: np.ndarray, spacing_km: tuple[float, float], outer_km: float,
+                      offset: tuple[int, int] = (0, 0), shape: tuple[int, int] | None = None) -> dict[str, slice]:
+    """Index slices of the evaluation window: the bounding box of the ``touched`` (y, x) cells plus
+    ceil(outer_km / spacing) + 1 cells on each side, within the grid. ``touched`` may be a window of
+    the grid starting at ``offset`` in a grid of ``shape`` (default: ``touched`` is the whole grid)."""
+    shape = touched.shape if shape is None else shape
+    rows, cols = np.nonzero(touched)
+    pad_r = int(math.ceil(outer_km / spacing_km[0])) + 1
+    pad_c = int(math.ceil(outer_km / spacing_km[1])) + 1
+    r0, r1 = offset[0] + rows.min() - pad_r, offset[0] + rows.max() + pad_r + 1
+    c0, c1 = offset[1] + cols.min() - pad_c, offset[1] + cols.max() + pad_c + 1
+    return {"y": slice(int(max(r0, 0)), int(min(r1, shape[0]))), "x": slice(int(max(c0, 0)), int(min(c1, shape[1])))}
+
+
 def evaluate_intervention(
     outcome: xr.DataArray,
     treated: xr.DataArray,
@@ -298,6 +312,7 @@ def evaluate_intervention(
     breakpoints: bool = True,
     placebo: bool = True,
     name: str | None = None,
+    grid_offset: tuple[int, int] = (0, 0),
 ) -> EffectResult:
     """Difference-in-differences effect of an intervention on an annual outcome, against matched controls.
 
@@ -335,6 +350,10 @@ def evaluate_intervention(
         Run the placebo-in-time test (item 8 of the module docstring).
     name
         Label of the intervention in the result.
+    grid_offset
+        (row, column) of the outcome's first cell in the grid whose rows and columns define the spatial
+        bootstrap blocks, when the inputs are a window of a larger grid (the pipeline passes the window
+        it cut, so that the result is the one on the whole grid). Default (0, 0): the outcome's own grid.
 
     Returns
     -------
@@ -376,15 +395,10 @@ def evaluate_intervention(
     if not (frac_full >= min_coverage).any():
         raise InputError(f"treated: no pixel is covered by at least min_coverage={min_coverage} of the intervention")
 
-    # evaluation window: the touched pixels plus outer_km around them
-    rows, cols = np.nonzero(touched_full)
-    pad_r = int(math.ceil(outer_km / spacing[0])) + 1
-    pad_c = int(math.ceil(outer_km / spacing[1])) + 1
-    r0, r1 = max(rows.min() - pad_r, 0), min(rows.max() + pad_r + 1, frac_full.shape[0])
-    c0, c1 = max(cols.min() - pad_c, 0), min(cols.max() + pad_c + 1, frac_full.shape[1])
-    win = {"y": slice(r0, r1), "x": slice(c0, c1)}
-    frac = frac_full[r0:r1, c0:c1]
-    touched = touched_full[r0:r1, c0:c1]
+    win = evaluation_window(touched_full, spacing, outer_km)
+    frac = frac_full[win["y"], win["x"]]
+    touched = touched_full[win["y"], win["x"]]
+    r0, c0 = win["y"].start + grid_offset[0], win["x"].start + grid_offset[1]  # in the blocks' grid
     shape = frac.shape
     Y = np.asarray(cube.isel(win).values, dtype="float64").reshape(years.size, -1)
 
@@ -537,6 +551,7 @@ def evaluate_intervention(
                 pixel_size_km=spacing, buffer_km=buffer_km, outer_km=outer_km, min_coverage=min_coverage,
                 caliper_mean_sd=caliper_mean_sd, caliper_trend_sd=caliper_trend_sd, block_km=block_km,
                 n_boot=n_boot, confidence=confidence, seed=seed, placebo=False, breakpoints=False,
+                grid_offset=grid_offset,
             )  # fmt: skip
             placebo_fields = dict(
                 placebo_start_year=p_start, placebo_effect=pr.effect, placebo_ci_low=pr.ci_low, placebo_ci_high=pr.ci_high

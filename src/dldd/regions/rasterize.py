@@ -164,6 +164,28 @@ def _sparse_coverage(geometries: list[BaseGeometry], g: _Grid, names: list[str])
     return out
 
 
+def cell_window(geometry: BaseGeometry, like: xr.DataArray | xr.Dataset, *, crs: Any = None,
+                margin: int = 1) -> dict[str, slice]:
+    """Index slices ``{"y": ..., "x": ...}`` of the cells of the grid of ``like`` that ``geometry`` (lon/lat
+    degrees, any longitude range) can touch: its bounds in the grid's CRS plus ``margin`` cells, within
+    the grid (empty slices when it lies outside). Lets a caller compute coverage on a window of a large
+    grid only (:func:`coverage_fraction` of ``like.isel(window)``)."""
+    g = _grid(like, crs)
+    geom = _check_geometry(geometry, "geometry")
+    pieces = [] if geom.is_empty else (_pieces_geographic(geom, g) if g.crs.is_geographic
+                                       else _pieces_projected(geom, g, "geometry"))
+    xe, ye = grid_edges(like)
+    window = {}
+    for dim, edges, lo_i, hi_i in (("x", xe, 0, 2), ("y", ye, 1, 3)):
+        n = edges.size - 1
+        step = (edges[-1] - edges[0]) / n
+        ends = [math.floor((p.bounds[k] - edges[0]) / step) for p in pieces if not p.is_empty for k in (lo_i, hi_i)]
+        if not ends:
+            return {"y": slice(0, 0), "x": slice(0, 0)}
+        window[dim] = slice(int(min(max(min(ends) - margin, 0), n)), int(min(max(max(ends) + margin + 1, 0), n)))
+    return {"y": window["y"], "x": window["x"]}
+
+
 def coverage_fraction(geometry: BaseGeometry, like: xr.DataArray | xr.Dataset, *, crs: Any = None) -> xr.DataArray:
     """Fraction (0..1) of each cell of the grid of ``like`` inside ``geometry``.
 

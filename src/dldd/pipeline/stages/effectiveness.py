@@ -50,40 +50,64 @@ def _cost_per_ha(kind: str) -> str:
     return "; ".join(costs)
 
 
+def _window(ctx, iv, geometry, like: xr.DataArray, spacing: tuple[float, float]) -> dict[str, slice]:
+    """The part of the outcome's grid the evaluation of ``iv`` reads: the cells its polygon touches plus
+    ``outer_km`` around them (:func:`dldd.effectiveness.evaluate.evaluation_window`), so that coverage,
+    outcome and matching layers are cut to it and no whole-grid layer is made."""
+    from dldd.effectiveness.evaluate import DEFAULT_OUTER_KM, evaluation_window
+    from dldd.regions.rasterize import cell_window, coverage_fraction
+
+    near = cell_window(geometry, like)
+    touched = coverage_fraction(geometry, like.isel(near)).values > 0
+    if not touched.any():  # the evaluation says what is wrong
+        return near
+    shape = (like.sizes["y"], like.sizes["x"])
+    return evaluation_window(touched, spacing, iv.parameters.get("outer_km", DEFAULT_OUTER_KM),
+                             offset=(near["y"].start, near["x"].start), shape=shape)
+
+
 def run(ctx, p: EffectivenessParams) -> None:
+    from dldd.core.grid import Grid
     from dldd.effectiveness.evaluate import evaluate_intervention
+    from dldd.effectiveness.spatial import pixel_spacing_km
     from dldd.regions.rasterize import coverage_fraction
 
     if not ctx.spec.interventions:
         ctx.summary["effectiveness"] = {"interventions": []}
         return
     summary, events, balance = [], [], []
-    coverage = {}
+    geometries = {iv.name: _zone_geometry(ctx, iv) for iv in ctx.spec.interventions}
     for iv in ctx.spec.interventions:
         outcome = ctx.input(iv.outcome)
         if "time" not in outcome.dims:
             raise InputError(f"interventions {iv.name!r}: outcome {iv.outcome!r} has no time axis")
-        coverage[iv.name] = coverage_fraction(_zone_geometry(ctx, iv), ctx.georef(outcome.isel(time=0, drop=True)))
     for iv in ctx.spec.interventions:
         outcome = ctx.input(iv.outcome)
-        like = outcome.isel(time=0, drop=True)
-        treated = coverage[iv.name]
+        full = ctx.georef(outcome.isel(time=0, drop=True))
+        spacing = iv.parameters.get("pixel_size_km") or pixel_spacing_km(full)  # of the whole grid
+        win = _window(ctx, iv, geometries[iv.name], full, spacing)
+        like = full.isel(win)
+        treated = coverage_fraction(geometries[iv.name], like)
         # other interventions on the same grid are neither treated nor control for this one
-        others = [c > 0 for n, c in coverage.items() if n != iv.name and c.shape == treated.shape]
+        others = [coverage_fraction(geometries[o.name], like) > 0 for o in ctx.spec.interventions
+                  if o.name != iv.name and Grid.of(ctx.georef(ctx.input(o.outcome).isel(time=0, drop=True)), o.outcome)
+                  == Grid.of(full, iv.outcome)]
         exclude = xr.concat(others, dim="k").any("k") if others else None
         exact = {}
         if ctx.has("land_cover"):
             lc = nested_land_cover(ctx)
             years = lc.time.dt.year.values
             before = max(y for y in years if y < iv.start_year) if (years < iv.start_year).any() else years.min()
-            exact["land_cover"] = year_map(lc, int(before), "land_cover")  # windowed by the evaluation
-        zones = zones_on(ctx, like)
+            exact["land_cover"] = year_map(lc, int(before), "land_cover").isel(win)
+        zones = zones_on(ctx, full)
         if zones is not None:
-            exact["dryland_zone"] = zones
+            exact["dryland_zone"] = zones.isel(win)
+        parameters = {k: v for k, v in iv.parameters.items() if k != "pixel_size_km"}
         try:
-            res = evaluate_intervention(outcome, treated, iv.start_year, iv.end_year, exact=exact, exclude=exclude,
-                                        cell_area_km2=ctx.cell_area(like), n_boot=p.n_boot, seed=p.seed,
-                                        name=iv.name, **iv.parameters)
+            res = evaluate_intervention(outcome.isel(win), treated, iv.start_year, iv.end_year, exact=exact,
+                                        exclude=exclude, cell_area_km2=ctx.cell_area(full).isel(win),
+                                        pixel_size_km=spacing, n_boot=p.n_boot, seed=p.seed, name=iv.name,
+                                        grid_offset=(win["y"].start, win["x"].start), **parameters)
         except InputError as err:
             raise InputError(f"interventions {iv.name!r} ({iv.path}): {err}") from None
         io.write_json(io.confined(ctx.out, "effectiveness", f"{_slug(iv.name)}.json"), res.to_dict())
