@@ -14,7 +14,12 @@ Peer: the same trajectory and table in memory (numpy, no dask) on the 1x and 4x 
 Scaling: the 16x cube on a LocalCluster of 1 and of 2 single-thread workers (efficiency ``t1 / (2 t2)``)
 with the workers' peak RSS.
 
-Run: ``PYTHONPATH=src python benchmarks/bench_scale.py [base_edge_cells]``
+Full runs (``--full``): the whole assessment (``run_assessment``: aridity, land cover, SDG 15.3.1, drought,
+sensitivity, sand, practices) on the synthetic local demo scene written at three resolutions (1x, 4x, 16x
+the cells of the NDVI grid and of the climate grid), each in a fresh process on 2 threads: wall time and
+peak RSS of the whole run, which must stay flat since no stage gathers a whole map.
+
+Run: ``PYTHONPATH=src python benchmarks/bench_scale.py [base_edge_cells]`` or ``... --full``
 """
 
 from __future__ import annotations
@@ -152,6 +157,69 @@ def run_in_memory(cube: str) -> dict:
     return {"wall_s": wall, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+#: Full runs: area factors, NDVI / climate cell size of the 1x scene (degrees) and the stages run.
+FULL_FACTORS = (1, 4, 16)
+FULL_BASE_RES = 0.01
+FULL_CLIMATE_RATIO = 5
+FULL_INDICATORS = {"aridity": {}, "land_cover": {}, "sdg_15_3_1": {}, "drought": {}, "sensitivity": {}, "sand": {},
+                   "practices": {}}
+
+
+def write_full_scene(folder: str, res: float) -> dict:
+    """The local demo scene (synthetic series) at ``res`` degrees, without its interventions."""
+    import yaml
+
+    from dldd.demo.scenes import write_scene
+
+    spec_path = write_scene("local", Path(folder), res=res, climate_res=res * FULL_CLIMATE_RATIO,
+                            indicators=FULL_INDICATORS)
+    raw = yaml.safe_load(spec_path.read_text())
+    raw.pop("interventions", None)
+    spec_path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    return {"spec": str(spec_path)}
+
+
+def run_full(spec_path: str, out: str) -> dict:
+    """One whole assessment in this process (a fresh subprocess) on 2 threads: wall time and peak RSS."""
+    import resource
+
+    from dldd.pipeline import run_assessment
+    from dldd.spec import load_spec
+
+    spec = load_spec(spec_path)
+    t0 = time.perf_counter()
+    ctx = run_assessment(spec, out, scheduler_name="threads", resume=False)
+    wall = time.perf_counter() - t0
+    ndvi = ctx.input("ndvi")
+    pr = ctx.input("precipitation")
+    return {"wall_s": wall, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "pixels": int(ndvi.sizes["y"] * ndvi.sizes["x"]), "climate_cells": int(pr.sizes["y"] * pr.sizes["x"]),
+            "chunks": {k: list(v) for k, v in sorted(ctx.chunks.items()) if k in ("ndvi", "precipitation")},
+            "timings": ctx.timings}
+
+
+def main_full() -> None:
+    import platform
+
+    import dask
+
+    print("dldd bench_scale --full: whole assessments of the synthetic local scene (SYNTHETIC data), 2 threads")
+    print(f"machine: {os.cpu_count()} cores (shared), python {platform.python_version()}, dask {dask.__version__}; "
+          f"DLDD_WORKER_MEMORY={WORKER_MEMORY}")
+    print("\nsize  ndvi_cells  climate_cells  chunks(ndvi/climate)  wall_s  peak_RSS_MiB  slowest stages")
+    peaks = []
+    with tempfile.TemporaryDirectory(prefix="dldd-bench-full-") as tmp:
+        for f in FULL_FACTORS:
+            scene = Path(tmp) / f"scene_{f}x"
+            spec = _subprocess("scene", scene, FULL_BASE_RES / f ** 0.5)["spec"]
+            r = _subprocess("full", spec, Path(tmp) / f"out_{f}x")
+            peaks.append(r["peak_mib"])
+            slow = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(r["timings"].items(), key=lambda kv: -kv[1])[:3])
+            print(f"{f:>3}x  {r['pixels']:>10,}  {r['climate_cells']:>13,}  {r['chunks']['ndvi'][0]:>4} / "
+                  f"{r['chunks']['precipitation'][0]:<4}           {r['wall_s']:6.1f}  {r['peak_mib']:12.0f}  {slow}")
+    print(f"peak {FULL_FACTORS[-1]}x / 1x: {peaks[-1] / peaks[0]:.2f}; max / min over the sizes: {max(peaks) / min(peaks):.2f}")
+
+
 def _subprocess(*args) -> dict:
     env = {**os.environ, "DLDD_WORKER_MEMORY": WORKER_MEMORY,
            "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -209,8 +277,14 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         if sys.argv[2] == "cluster":
             result = run_one(sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+        elif sys.argv[2] == "scene":
+            result = write_full_scene(sys.argv[3], float(sys.argv[4]))
+        elif sys.argv[2] == "full":
+            result = run_full(sys.argv[3], sys.argv[4])
         else:
             result = run_in_memory(sys.argv[3])
         print(json.dumps(result))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--full":
+        main_full()
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else BASE_EDGE)

@@ -58,17 +58,28 @@ def assert_same_outputs(a: Path, b: Path) -> None:
     assert not differ, f"outputs differ: {differ}"
 
 
+#: Worker memory of the scale tests: chunks of 64 cells (the plan's floor), so that the NDVI grid (70 x 140
+#: cells) and the climate grid (35 x 70) are each cut into several chunks.
+SMALL_WORKER = "1MiB"
+
+
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scale")
     os.environ.setdefault("DLDD_CACHE", str(folder / "cache"))
+    before = os.environ.get("DLDD_WORKER_MEMORY")
+    os.environ["DLDD_WORKER_MEMORY"] = SMALL_WORKER  # also for the killed run's subprocess
     spec_path = write_scene("local", folder, res=0.05, climate_res=0.1, indicators=INDICATORS)
     raw = yaml.safe_load(spec_path.read_text())
     raw.pop("interventions", None)
     spec_path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
     spec = load_spec(spec_path)
     run_assessment(spec, folder / "threads", scheduler_name="threads")
-    return folder, spec_path, spec
+    yield folder, spec_path, spec
+    if before is None:
+        os.environ.pop("DLDD_WORKER_MEMORY", None)
+    else:
+        os.environ["DLDD_WORKER_MEMORY"] = before
 
 
 def test_threads_and_local_cluster_give_identical_outputs(scene):
@@ -116,16 +127,15 @@ def test_killed_run_resumes_to_identical_outputs(scene):
 
 
 def test_no_stage_gathers_a_whole_map(scene, monkeypatch):
-    """Cut into 64-cell chunks (a 1 MiB worker), the whole chain never hands a map or cube larger than a
-    chunk back to the client: every array any compute returns (dask's finalize step) spans at most one
-    chunk along y and x. (The same run with the stages' former dask.compute calls returned 44 whole
-    maps and cubes.) The outputs equal the one-chunk run's, tables to 1e-9 (bilinear reprojection by
-    blocks differs from the whole-map one by ~1e-13)."""
+    """Cut into 64-cell chunks, the whole chain never hands a map or cube larger than a chunk back to the
+    client: every array any compute returns (dask's finalize step) spans at most one chunk along y or x
+    (the same run with the stages' former dask.compute calls handed back 44 whole maps and cubes). The
+    outputs are those of the threads run, and those of a one-chunk run to 1e-9 (tables) and float32
+    rounding (maps): bilinear reprojection by blocks differs from the whole-map one by ~1e-13."""
     import dask.array.core as dac
     import pandas as pd
 
     folder, _, spec = scene
-    monkeypatch.setenv("DLDD_WORKER_MEMORY", "1MiB")  # chunks of 64 cells (the plan's floor)
     returned = []
     real = dac.finalize
 
@@ -136,20 +146,26 @@ def test_no_stage_gathers_a_whole_map(scene, monkeypatch):
 
     monkeypatch.setattr(dac, "finalize", record)
     ctx = run_assessment(spec, folder / "small_chunks", resume=False)
+    monkeypatch.setattr(dac, "finalize", real)
     assert set(ctx.chunks.values()) == {(64, 64)}
     # the NDVI and climate grids span several chunks (the wind grid, 14 x 28 cells, is one chunk)
     grids = {(da.sizes["y"], da.sizes["x"]) for da in ctx._inputs.values() if max(da.sizes["y"], da.sizes["x"]) > 64}
     assert grids == {(70, 140), (35, 70)}
     whole = [s for s in returned if any(ny in s and nx in s for ny, nx in grids)]
     assert returned and not whole, f"whole maps returned to the client: {whole[:5]}"
-    a, b = outputs(folder / "threads"), outputs(folder / "small_chunks")
+    assert_same_outputs(folder / "threads", folder / "small_chunks")
+
+    monkeypatch.setenv("DLDD_WORKER_MEMORY", "2GiB")  # every grid in one chunk
+    ctx = run_assessment(spec, folder / "one_chunk", resume=False)
+    assert ctx.chunks["ndvi"] == (768, 768)
+    a, b = outputs(folder / "threads"), outputs(folder / "one_chunk")
     assert sorted(a) == sorted(b)
     for name in a:
         if name.endswith(".csv"):
             pd.testing.assert_frame_equal(pd.read_csv(folder / "threads" / name),
-                                          pd.read_csv(folder / "small_chunks" / name), rtol=1e-9)
+                                          pd.read_csv(folder / "one_chunk" / name), rtol=1e-9)
         elif name.startswith("maps/"):
-            with rasterio.open(folder / "threads" / name) as x, rasterio.open(folder / "small_chunks" / name) as y:
+            with rasterio.open(folder / "threads" / name) as x, rasterio.open(folder / "one_chunk" / name) as y:
                 np.testing.assert_allclose(x.read(), y.read(), rtol=1e-6, equal_nan=True)
                 assert x.tags() == y.tags()
 
@@ -262,7 +278,7 @@ def test_streamed_map_equals_eager_cog(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_tiled_regions_match_whole_grid_coverage():
+def test_tiled_regions_match_whole_grid_coverage(tmp_path, monkeypatch):
     """Coverage computed tile by tile (TiledRegions) gives the tables of the whole-grid coverage (up to
     rounding at partly covered cells), the same on numpy and dask maps, and skips tiles outside all regions."""
     import shapely
@@ -291,6 +307,18 @@ def test_tiled_regions_match_whole_grid_coverage():
     assert by_tile[by_tile.region == "circle"].area_km2.sum() > 0
     assert by_tile[by_tile.region == "far"].area_km2.sum() == 0
     assert len(tiled.tiles(ZONAL_TILE)) < 6  # of 2 x 3 tiles, the one outside both polygons' boxes is skipped
+
+    # with a cache folder each tile's coverage is computed once and read back by later tables
+    import dldd.zonal as zonal
+    from dldd.zonal import tiled_cache_key
+
+    cache = tmp_path / tiled_cache_key(geoms, classes)
+    cached = TiledRegions(geoms, classes, cache_dir=cache)
+    first = class_areas(classes.chunk(100), cached, area, UNCCD_LAND_COVER)
+    assert first.equals(by_tile) and len(list(cache.glob("tile-*.npz"))) == len(tiled.tiles(ZONAL_TILE))
+    monkeypatch.setattr(zonal, "_tile_coverage_computed", lambda *a: pytest.fail("coverage computed again"))
+    assert class_areas(classes, cached, area, UNCCD_LAND_COVER).equals(by_tile)
+    assert tiled_cache_key(geoms, classes) != tiled_cache_key({**geoms, "far": shapely.box(10, 10, 12, 12)}, classes)
 
 
 def test_intermediate_zarr_round_trip(tmp_path):

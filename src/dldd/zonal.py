@@ -174,12 +174,15 @@ class TiledRegions(Mapping):
 
     A drop-in for :class:`dldd.regions.rasterize.RegionFractions` in this module's functions; indexing one
     region (``tiled[id]``) computes its full-grid coverage (for other uses; memory as RegionFractions).
+    With ``cache_dir`` each tile's coverage is computed once, by the first task that needs it, and kept
+    in ``cache_dir/tile-ROW-COL.npz`` (written atomically; data only) for every later table of the run:
+    the folder must be one per set of regions, grid and tile size (see :func:`tiled_cache_key`).
     Fractions are those of :func:`dldd.regions.rasterize.region_fractions` on each tile's window; they may
     differ from the whole-grid ones in the last bits at partly covered cells (cell edges computed from the
     window's coordinates), so a run uses one or the other for a grid, never both.
     """
 
-    def __init__(self, geometries: Mapping, like: xr.DataArray | xr.Dataset, *, crs=None):
+    def __init__(self, geometries: Mapping, like: xr.DataArray | xr.Dataset, *, crs=None, cache_dir=None):
         import pyproj
 
         self.geometries = {str(k): v for k, v in geometries.items()}
@@ -189,6 +192,7 @@ class TiledRegions(Mapping):
         if self.y.size < 2 or self.x.size < 2:
             raise InputError(f"TiledRegions: the grid needs at least 2 x 2 cells, got {self.y.size} x {self.x.size}")
         self._delayed = None
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
 
     def __getitem__(self, region_id: str) -> tuple[np.ndarray, np.ndarray]:
         from dldd.regions.rasterize import region_fractions
@@ -231,16 +235,50 @@ class TiledRegions(Mapping):
 
     def tile_args(self, t: tuple[int, int], tile: int) -> tuple:
         """What a task needs to compute one tile's coverage: the window's coordinates (padded to 2 cells where
-        the grid's last tile is 1 cell wide), the padding, the CRS and the region count."""
+        the grid's last tile is 1 cell wide), the padding, the CRS, the region count and the cache file."""
         ny, nx = self.y.size, self.x.size
         y0, y1 = t[0] * tile, min((t[0] + 1) * tile, ny)
         x0, x1 = t[1] * tile, min((t[1] + 1) * tile, nx)
         py, px = int(y1 - y0 < 2), int(x1 - x0 < 2)
-        return (self.y[y0 - py:y1], self.x[x0 - px:x1], py, px, self.crs.to_wkt(), len(self.geometries))
+        cached = None if self.cache_dir is None else f"{self.cache_dir}/tile-{t[0]}-{t[1]}.npz"
+        return (self.y[y0 - py:y1], self.x[x0 - px:x1], py, px, self.crs.to_wkt(), len(self.geometries), cached)
 
 
-def _tile_coverage(geometries: dict, y, x, pad_y: int, pad_x: int, crs: str, n_regions: int):
-    """(region_row, local_cell, fraction) of one tile, in region order then cell order (see _tile_plan)."""
+def tiled_cache_key(geometries: Mapping, like: xr.DataArray, tile: int = ZONAL_TILE) -> str:
+    """SHA-256 of what a tile's coverage depends on: the regions (ids and geometries), the grid's
+    coordinates and CRS and the tile size; names the cache folder of a :class:`TiledRegions`."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for rid, geom in geometries.items():
+        h.update(str(rid).encode())
+        h.update(geom.wkb)
+    h.update(np.asarray(like["y"].values, dtype="float64").tobytes())
+    h.update(np.asarray(like["x"].values, dtype="float64").tobytes())
+    h.update(str(like.rio.crs.to_wkt()).encode())
+    h.update(str(tile).encode())
+    return h.hexdigest()
+
+
+def _tile_coverage(geometries: dict, y, x, pad_y: int, pad_x: int, crs: str, n_regions: int, cached: str | None = None):
+    """(region_row, local_cell, fraction) of one tile, in region order then cell order (see _tile_plan);
+    read from / kept in the ``cached`` file when given."""
+    import os
+
+    if cached is not None and os.path.isfile(cached):
+        with np.load(cached, allow_pickle=False) as f:
+            return f["rows"], f["cells"], f["fracs"]
+    out = _tile_coverage_computed(geometries, y, x, pad_y, pad_x, crs, n_regions)
+    if cached is not None:
+        from dldd.core import io
+
+        with io.atomic_path(cached) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, rows=out[0], cells=out[1], fracs=out[2])
+    return out
+
+
+def _tile_coverage_computed(geometries: dict, y, x, pad_y: int, pad_x: int, crs: str, n_regions: int):
     from dldd.regions.rasterize import region_fractions
 
     template = xr.DataArray(np.broadcast_to(np.float32(0), (y.size, x.size)), dims=("y", "x"), coords={"y": y, "x": x})

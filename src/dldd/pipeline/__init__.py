@@ -28,6 +28,11 @@ from dldd.pipeline.resume import _output_files
 from dldd.pipeline.resume import sha256_file as sha256
 from dldd.spec import Spec
 
+#: GDAL's raster block cache per process during a run, MB. GDAL's own default is 5 % of the machine's
+#: memory, which the blocks of the maps a run writes and reads fill up to that cap (1.2 GB on a 24 GB
+#: machine): memory that would grow with the area. Set for the run's process and its local workers.
+GDAL_CACHE_MB = 64
+
 #: Packages whose versions the manifest records.
 MANIFEST_PACKAGES = ("numpy", "scipy", "pandas", "xarray", "dask", "numba", "rasterio", "pyproj", "shapely")
 
@@ -123,7 +128,8 @@ def scheduler(spec: Spec, name: str | None = None, workers: int | None = None):
         from dask.distributed import Client, LocalCluster
 
         if workers:
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cl, Client(cl) as client:
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                              env={"GDAL_CACHEMAX": str(GDAL_CACHE_MB)}) as cl, Client(cl) as client:
                 yield f"LocalCluster({workers} workers)"
         else:
             with Client(name) as client:
@@ -143,8 +149,10 @@ def _run_stages(ctx, params, records, resume, progress, reused, finished_now, sc
     """The stage loop: reuse a stage whose record is still true, else run it and record it."""
     from dldd.pipeline.resume import stage_fingerprint
 
+    import rasterio
+
     previous = None
-    with scheduler(*scheduling) as used:
+    with scheduler(*scheduling) as used, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         for i, (name, p) in enumerate(params.items()):
             if progress:
                 progress(name, i, len(params))

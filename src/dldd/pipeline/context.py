@@ -77,10 +77,12 @@ def plan_chunks(n_times: int, memory_bytes: int, *, copies: int = TIME_SERIES_CO
     return edge, edge
 
 
-#: Grids with more cells than this get their regions' coverage computed per tile in each zonal task
-#: (:class:`dldd.zonal.TiledRegions`) instead of once for the whole grid in the client (12 bytes per
-#: covered cell, plus 8 for the tile plan): 4096 x 4096 cells, i.e. about 0.3 GiB of coverage.
-TILED_REGIONS_MIN_CELLS = 4096 * 4096
+#: Grids with more cells than this get their regions' coverage computed per tile in the zonal tasks
+#: (:class:`dldd.zonal.TiledRegions`, each tile once per run, kept under ``.dldd/regions/``) instead of
+#: once for the whole grid in the client (12 bytes per covered cell, plus 8 for the tile plan, and about
+#: 90 bytes per cell while it is computed): 1024 x 1024 cells, i.e. about 20 MB of coverage (0.1 GB
+#: while computed) at most in the client, whatever the area.
+TILED_REGIONS_MIN_CELLS = 1024 * 1024
 #: Blocks a streamed map write computes at once, per worker (the client holds this many output blocks).
 STREAM_BLOCKS_PER_WORKER = 2
 
@@ -226,10 +228,13 @@ class RunContext:
             if self.chunk_size is not None:
                 da = open_input(self.spec, name, chunks=self.chunk_size)
                 edges = (self.chunk_size, self.chunk_size)
-            else:
-                da = open_input(self.spec, name, chunks=MAX_CHUNK)
-                edges = plan_chunks(int(da.sizes.get("time", 1)), self.memory_per_worker)
-                da = da.chunk({d: e for d, e in zip(("y", "x"), edges) if d in da.dims})
+            else:  # opened once to learn the length of its time axis, then again in the planned chunks (a
+                # rechunk of the first opening would read MAX_CHUNK-sized slabs of the file in one task)
+                n_times = int(open_input(self.spec, name, chunks=MAX_CHUNK).sizes.get("time", 1))
+                edges = plan_chunks(n_times, self.memory_per_worker)
+                da = open_input(self.spec, name, chunks=edges[0])
+                if "time" in da.dims:
+                    da = da.chunk({"time": -1})
             self.chunks[name] = edges
             self._inputs[name] = da
         return self._inputs[name]
@@ -263,9 +268,11 @@ class RunContext:
             template = like.isel({d: 0 for d in like.dims if d not in ("y", "x")}, drop=True) if like.ndim > 2 else like
             self._check_regions_inside(template)
             if template.sizes["y"] * template.sizes["x"] > TILED_REGIONS_MIN_CELLS:
-                from dldd.zonal import TiledRegions
+                from dldd.zonal import TiledRegions, tiled_cache_key
 
-                weights = TiledRegions({r.id: r.geometry for r in self.regions}, template)
+                geoms = {r.id: r.geometry for r in self.regions}
+                cache = io.confined(self.out, ".dldd", "regions", tiled_cache_key(geoms, template))
+                weights = TiledRegions(geoms, template, cache_dir=cache)
             else:
                 weights = region_fractions(self.regions, template)
             info = {r.id: {"name": r.name, "subregion": r.subregion or ""} for r in self.regions}
