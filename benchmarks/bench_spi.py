@@ -78,6 +78,7 @@ def run_climate_indices(pr: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 def main(n_pixels: int = N_PIXELS) -> None:
+    load_start = os.getloadavg()[0]
     pr = synthetic_precipitation(n_pixels, N_MONTHS)
     print(f"SPI-{SCALE}, gamma / Thom fit, calibration {CAL[0]}-{CAL[1]}, clip +-{CLIP}: "
           f"{n_pixels:,} pixels x {N_MONTHS} months, float64")
@@ -88,7 +89,7 @@ def main(n_pixels: int = N_PIXELS) -> None:
     t_np, c_np = (float(np.median([r[i] for r in runs_np])) for i in (1, 2))
     t_dask, c_dask = (float(np.median([r[i] for r in runs_dask])) for i in (1, 2))
     walls = lambda runs: ", ".join(f"{r[1]:.2f}" for r in runs)  # noqa: E731
-    print(f"dldd spi, numpy input (numba parallel gufunc):   {t_np:8.2f} s wall {c_np:8.2f} s CPU"
+    print(f"dldd spi, numpy input (gufunc on a thread pool): {t_np:8.2f} s wall {c_np:8.2f} s CPU"
           f"  (median of {REPEATS}; walls {walls(runs_np)})")
     print(f"dldd spi, dask input ({CHUNK_PIXELS}-pixel chunks, threads): {t_dask:8.2f} s wall {c_dask:8.2f} s CPU"
           f"  (median of {REPEATS}; walls {walls(runs_dask)})")
@@ -117,7 +118,8 @@ def main(n_pixels: int = N_PIXELS) -> None:
           f"(values defined in only one: {only})")
     print(f"speed-up, wall clock: {t_peer / t_np:6.1f}x (numpy input), {t_peer / t_dask:6.1f}x (dask input)")
     print(f"speed-up, CPU time:   {c_peer / c_np:6.1f}x (numpy input), {c_peer / c_dask:6.1f}x (dask input)")
-    print(f"machine: {os.cpu_count()} cores (shared)")
+    print(f"machine: {os.cpu_count()} cores (shared), load average (1 min) {load_start:.2f} at the start, "
+          f"{os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

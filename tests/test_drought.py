@@ -24,6 +24,7 @@ from scipy import special, stats
 
 from dldd.core.legend import CLASS_NODATA
 from dldd.errors import GridMismatchError, InputError
+from dldd.indicators import drought
 from dldd.indicators.drought import (
     DEFAULT_CALIBRATION,
     SO3_EXTREME_UPPER,
@@ -234,6 +235,91 @@ def test_spi_gamma_cdf_and_inverse_normal_are_exact():
     assert np.nanmax(ours) > 8  # the upper tail well beyond the series branch was exercised
 
 
+def kernel_gamma_index(alpha: float, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """White box: the kernel's G, 1 - G and SPI of the values y of a gamma(alpha, 1) (no zero mass),
+    every calendar month holding the values y (row layout of drought._gamma_index)."""
+    nb = y.size
+    buf = np.full((drought._N_ROWS, 12 * nb), np.nan)
+    ints = np.zeros((drought._N_IROWS, 12 * nb), dtype=np.int64)
+    buf[drought._R_X] = np.tile(y, 12)
+    buf[drought._R_ALPHA] = alpha
+    buf[drought._R_INV_ALPHA] = 1 / alpha
+    buf[drought._R_INV_BETA] = 1.0
+    buf[drought._R_B] = drought._stirling_b(alpha)
+    buf[drought._R_SPLIT] = gamma_split(alpha)
+    buf[drought._R_Q] = 0.0
+    buf[drought._R_ZERO] = -np.inf
+    with np.errstate(all="ignore"):
+        drought._gamma_index(buf, buf.view(np.int64), ints, ints.view(np.float64), nb)
+    return buf[drought._R_LOWER, :nb], buf[drought._R_UPPER, :nb], buf[drought._R_Z, :nb]
+
+
+def gamma_split(alpha: float) -> float:
+    """Where the kernel passes from the power series of G to the continued fraction of 1 - G."""
+    return alpha + 1 + drought._SERIES_SIGMAS * math.sqrt(alpha + 1)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 1.0, 9.999, 10.0, 15.0, 40.0, 1e3, 2e4])
+def test_gamma_cdf_matches_scipy_across_branches(alpha):
+    # both sides of each switch of the evaluation: |u| = 1/2 (series of ln(1 + u) - u or ln(y / a) - u),
+    # the series / continued fraction split, Stirling's series from shape 10; and both far tails
+    sd, split = math.sqrt(alpha), gamma_split(alpha)
+    y = np.array([alpha * 0.5, alpha * 1.5, split, 1e-300, 1e-20, 1e-5, 3 * alpha, 10 * alpha + 50])
+    around = np.maximum(alpha + np.linspace(-10, 10, 41) * sd, 1e-3)
+    y = np.concatenate([y * (1 - 1e-9), y * (1 + 1e-9), around])
+    lower, upper, z = kernel_gamma_index(alpha, y)
+    p, q = special.gammainc(alpha, y), special.gammaincc(alpha, y)
+    ref = np.where(p <= 0.5, special.ndtri(p), -special.ndtri(q))
+    low = (p <= 0.5) & (p > 1e-300)  # scipy underflows to 0 below ~1e-308 (the kernel does not)
+    np.testing.assert_allclose(lower[low], p[low], rtol=1e-12, atol=0)
+    # above the median 1 - G comes from the series up to the split (absolute error ~1e-15, 1 - G > 2e-3
+    # there) and from the continued fraction beyond it
+    high = (p > 0.5) & (q > 1e-300)
+    np.testing.assert_allclose(upper[high], q[high], rtol=1e-11, atol=0)
+    np.testing.assert_allclose(upper[high & (y > split)], q[high & (y > split)], rtol=5e-12, atol=0)
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(z[finite], ref[finite], rtol=0, atol=1e-11)
+    assert np.all(z[~finite & (p > 0.5)] == np.inf)
+
+
+def test_block_exp_log_match_numpy_with_special_values():
+    rng = np.random.default_rng(4)
+    x = np.concatenate([[0.0, -0.0, -1.0, np.nan, np.inf, -np.inf, 5e-324, 1e-310, 2.2250738585072014e-308,
+                         1.7976931348623157e308, 1.0, 0.5, 2.0], 10 ** rng.uniform(-307, 308, 2000)])
+    e = np.concatenate([[np.nan, np.inf, -np.inf, -745.3, -745.2, -745.1, -740.0, -708.5, -708.0, 0.0, 709.0,
+                         709.5, 709.78, 709.79, 709.8, 800.0], rng.uniform(-750, 720, 2000)])
+    for vfunc, npfunc, values in ((drought._vlog, np.log, x), (drought._vexp, np.exp, e)):
+        m = values.size
+        buf = np.vstack([values, np.zeros(m)])
+        ints = np.zeros((1, m), dtype=np.int64)
+        with np.errstate(all="ignore"):
+            if vfunc is drought._vlog:
+                vfunc(buf, buf.view(np.int64), 0, 1, m, ints, 0)
+            else:
+                vfunc(buf, 0, 1, m, ints, ints.view(np.float64), 0)
+            want = npfunc(values)
+        np.testing.assert_array_equal(np.isfinite(buf[1]), np.isfinite(want))
+        np.testing.assert_array_equal(buf[1][~np.isfinite(want)], want[~np.isfinite(want)])
+        np.testing.assert_allclose(buf[1], want, rtol=4e-16, atol=0)  # subnormal results included
+
+
+def test_block_inverse_normal_matches_scipy_in_both_tails():
+    edges = [0.0, 1e-300, 1e-20, 1e-5, 0.02, 0.075, 0.0751, 0.3, 0.5, 0.9249, 0.925, 0.99, np.nan]
+    p = np.concatenate([edges, np.random.default_rng(5).random(300)])
+    pc = 1 - p
+    tiny = np.array([1e-300, 1e-20, 1e-12])  # upper tail given by its complement (p rounds to 1)
+    p, pc = np.concatenate([p, 1 - tiny, [1.0]]), np.concatenate([pc, tiny, [0.0]])
+    m = p.size
+    buf = np.full((drought._N_ROWS, m), np.nan)
+    buf[drought._R_LOWER], buf[drought._R_UPPER] = p, pc
+    ints = np.zeros((drought._N_IROWS, m), dtype=np.int64)
+    with np.errstate(all="ignore"):
+        drought._norm_ppf_block(buf, buf.view(np.int64), ints, drought._R_LOWER, drought._R_UPPER,
+                                drought._R_Z, m)
+    want = np.where(p <= 0.5, special.ndtri(p), -special.ndtri(pc))
+    np.testing.assert_allclose(buf[drought._R_Z], want, rtol=1e-15, atol=1e-15, equal_nan=True)
+
+
 # ------------------------------------------------------------------------------------------------
 # SPEI
 # ------------------------------------------------------------------------------------------------
@@ -326,6 +412,18 @@ def test_numpy_and_dask_give_identical_results():
         assert lazy.dims == eager.dims == p.dims
         np.testing.assert_array_equal(lazy.values, eager.values)
     np.testing.assert_array_equal(spei(p.chunk({"y": 1}), e.chunk({"y": 1}), 3).values, spei(p, e, 3).values)
+
+
+def test_numpy_input_run_in_parts_equals_dask_and_single_series():
+    # enough series for the thread pool to cut a numpy cube into parts
+    rng = np.random.default_rng(12)
+    pr = rng.gamma(1.5, 30.0, (12 * 12, 24, 50))
+    pr[rng.random(pr.shape) < 0.05] = 0.0
+    time = pd.date_range("1991-01-01", periods=pr.shape[0], freq="MS")
+    p = xr.DataArray(pr, dims=("time", "y", "x"), coords={"time": time}, name="pr")
+    eager = spi(p, 3, method="thom").values
+    np.testing.assert_array_equal(spi(p.chunk({"y": 5}), 3, method="thom").values, eager)
+    np.testing.assert_array_equal(spi(p.isel(y=7, x=31), 3, method="thom").values, eager[:, 7, 31])
 
 
 def test_default_calibration_is_1981_2010_when_covered():

@@ -24,12 +24,13 @@ SPI (McKee et al. 1993)
 
     A calendar month with fewer than ``MIN_FIT_VALUES`` positive calibration sums (or with identical
     sums, or a fitted shape above 1e6) has no fit: its SPI is NaN (as the R package SPEI). G is the
-    regularised lower incomplete gamma function, evaluated by its power series up to ~5 standard
+    regularised lower incomplete gamma function, evaluated by its power series up to ~3 standard
     deviations above the mean and beyond by the Legendre continued fraction for Q = 1 - G, with the
     prefactor y^a e^-y / Gamma(a + 1) written as exp(a (ln(1 + u) - u) - B(a)), u = y / a - 1, to avoid
     cancellation at large shapes. The SPI agrees with scipy's gammainc / gammaincc / ndtri to ~1e-11 or
-    better, far tails included. The loops over the values of one calendar month are written to
-    vectorise (SIMD), with their own exp / log (1-2 ulp).
+    better, far tails included. The kernel stores a series by calendar month, fits each month, and then
+    evaluates all values in long loops that vectorise (SIMD), with their own exp / log (1-2 ulp); the
+    series of one calendar month run in lockstep, eight terms per pass by Horner's rule.
 
 SPEI (Vicente-Serrano et al. 2010; Beguería et al. 2014)
     The same on the climatic water balance D = P - PET, without a zero mass, with the three-parameter
@@ -48,6 +49,7 @@ consecutive months, any extra dimensions; with dask the ``time`` axis must be a 
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import math
 import re
@@ -150,7 +152,8 @@ SO3_REFERENCES = (
     "McKee et al. (1993)"
 )
 
-_GAMMA_METHODS = {"pwm": 0, "ml": 1, "thom": 2}
+_FIT_PWM, _FIT_ML, _FIT_THOM = 0, 1, 2
+_GAMMA_METHODS = {"pwm": _FIT_PWM, "ml": _FIT_ML, "thom": _FIT_THOM}
 _GAMMA_METHOD_TEXT = {
     "pwm": "unbiased probability-weighted moments / L-moments (Hosking 1990), as the R package SPEI",
     "ml": "maximum likelihood with location 0, as xclim method='ML'",
@@ -193,11 +196,13 @@ _AS241_CONST1 = 0.180625
 _AS241_CONST2 = 1.6
 
 # Incomplete gamma: relative tolerance of the series and of the continued fraction; the series is
-# used up to alpha + 1 + _SERIES_SIGMAS * sqrt(alpha + 1) (beyond, where 1 - G < ~1e-6, the continued
-# fraction gives Q = 1 - G directly); iteration caps; Lentz's guard against division by zero.
+# used up to alpha + 1 + _SERIES_SIGMAS * sqrt(alpha + 1): below, 1 - G > ~2e-3 and 1 - G taken from
+# the series keeps ~12 digits; beyond, the continued fraction gives Q = 1 - G directly (13-50 terms
+# there for shapes 15 to 2e4; at 5 sigmas 1 - G from the series lost up to 3 more digits at large
+# shapes); iteration caps; Lentz's guard against division by zero.
 _SERIES_EPS = 1e-17
 _CF_EPS = 1e-16
-_SERIES_SIGMAS = 5.0
+_SERIES_SIGMAS = 3.0
 _MAX_SERIES_TERMS = 10_000_000
 _MAX_CF_TERMS = 100_000
 # Largest gamma shape accepted: alpha = 1e6 means calibration sums varying by ~0.1 %; such a calendar
@@ -225,20 +230,38 @@ _DBL_MIN = 2.2250738585072014e-308
 _DBL_MAX = 1.7976931348623157e308
 _EXP_MIN_ARG = -708.0
 _EXP_MAX_ARG = 709.0
+# exp(x) rounds to 0 below -745.2 (< -1075 ln 2, half the smallest subnormal) and overflows above 709.79
+# (> ln of the largest double, 709.7827).
+_EXP_ZERO_BELOW = -745.2
+_EXP_INF_ABOVE = 709.79
 _MANTISSA_BITS = 52
 _EXP_BIAS = 1023
-# Rows of the per-series scratch arrays: float rows (sample, y = x / beta, log, prefactor, series
-# term/sum/argument, lower and upper probabilities, index) and int rows (time index, exponents).
-_R_SAMPLE, _R_Y, _R_LOG, _R_PREF, _R_T, _R_S, _R_W, _R_LOWER, _R_UPPER, _R_Z = range(10)
-_N_ROWS = 10
-_I_IDX, _I_K = 0, 1
+# Layout of the per-series scratch: every row holds 12 * nb values (nb = years, rounded up), the time
+# step r + 12 j at column r * nb + j, so that the values of one calendar month (phase r) are contiguous
+# and each elementwise stage is one long loop over all values, which vectorises. Float rows: window
+# sums x and their log (Thom and maximum-likelihood fits); the calibration sample (PWM fits); y = x / beta,
+# s = y / alpha, u = (y - alpha) / alpha, log of the prefactor, prefactor; series argument w, w^8, term
+# and sum; lower and upper probabilities; index; the parameters of each value's calendar month (gamma:
+# alpha, 1 / alpha, 1 / beta, B(alpha), series split, zero mass q, SPI of a zero sum; GLO: xi, alpha,
+# k); the gathered tails of the inverse normal (p, 1 - p, tail probability, its log). Int rows:
+# exponents (block exp / log), compressed indices.
+(_R_X, _R_LX, _R_SAMPLE, _R_Y, _R_S, _R_U, _R_LOG, _R_PREF, _R_W, _R_W8, _R_T, _R_SUM, _R_LOWER,
+ _R_UPPER, _R_Z, _R_ALPHA, _R_INV_ALPHA, _R_INV_BETA, _R_B, _R_SPLIT, _R_Q, _R_ZERO, _R_TAIL_P,
+ _R_TAIL_PC, _R_TAIL_R, _R_TAIL_LOG) = range(26)
+_N_ROWS = 26
+_R_XI, _R_K = _R_INV_BETA, _R_B  # GLO parameters share rows of the gamma ones
+_I_K, _I_IDX = 0, 1
 _N_IROWS = 2
 _MONTHS = 12
+# numpy input runs on a thread pool in parts: this many per thread (dynamic balance on a shared
+# machine), each of at least this many series.
+_PARTS_PER_THREAD = 8
+_MIN_PART_SERIES = 512
 
 
 # ----------------------------------------------------------------------------------------------
-# Numba kernels. error_model="numpy" (no ZeroDivisionError checks) lets LLVM vectorise the loops
-# over the values of one calendar month; every division below has a non-zero divisor or is guarded.
+# Numba kernels. error_model="numpy" (no ZeroDivisionError checks) lets LLVM vectorise the loops over
+# the values; every divisor below is non-zero or NaN (a value without a sum or a fit, masked at the end).
 # ----------------------------------------------------------------------------------------------
 
 _jit = functools.partial(numba.njit, cache=True, error_model="numpy", fastmath={"contract"})
@@ -282,14 +305,17 @@ def _vlog(buf, bits, rx, ro, m, ints, ri):
     """buf[ro, j] = ln buf[rx, j], j < m, vectorisable (2 ulp); ``bits`` is ``buf`` viewed as int64.
 
     x = 2^k f with f in [sqrt(1/2), sqrt(2)) from the bits; ln f = 2 atanh(s), s = (f - 1) / (f + 1),
-    |s| < 0.172, by its Taylor series to s^23. Non-positive, subnormal or non-finite x: math.log.
+    |s| < 0.172, by its Taylor series to s^23. Zero, negative, NaN and infinite x are selected in the
+    same loop (-inf, NaN, NaN, x); the rare subnormal x are redone with math.log.
     """
     for j in range(m):
         b = bits[rx, j]
         k = (b - _SQRT_HALF_BITS) >> _MANTISSA_BITS
         bits[ro, j] = b - (k << _MANTISSA_BITS)
         ints[ri, j] = k
+    n_subnormal = 0
     for j in range(m):
+        x = buf[rx, j]
         f = buf[ro, j]
         e = np.float64(ints[ri, j])
         s = (f - 1.0) / (f + 1.0)
@@ -305,11 +331,14 @@ def _vlog(buf, bits, rx, ro, m, ints, ri):
         p = p * z + 2.0 / 7
         p = p * z + 2.0 / 5
         p = p * z + 2.0 / 3
-        buf[ro, j] = e * _LN2_HI + (e * _LN2_LO + (2.0 * s + s * z * p))
-    for j in range(m):
-        v = buf[rx, j]
-        if not (v >= _DBL_MIN and v <= _DBL_MAX):
-            buf[ro, j] = math.log(v) if v > 0.0 else (-np.inf if v == 0.0 else np.nan)
+        res = e * _LN2_HI + (e * _LN2_LO + (2.0 * s + s * z * p))
+        res = res if x >= _DBL_MIN else (-np.inf if x == 0.0 else np.nan)
+        buf[ro, j] = res if x <= _DBL_MAX else x
+        n_subnormal += 1 if (x > 0.0) & (x < _DBL_MIN) else 0
+    for j in range(m if n_subnormal > 0 else 0):
+        x = buf[rx, j]
+        if x > 0.0 and x < _DBL_MIN:
+            buf[ro, j] = math.log(x)
 
 
 @_jit
@@ -317,7 +346,8 @@ def _vexp(buf, rx, ro, m, ints, ifl, ri):
     """buf[ro, j] = exp buf[rx, j], j < m, vectorisable (1 ulp); ``ifl`` is ``ints`` viewed as float64.
 
     x = k ln2 + r, |r| <= ln2 / 2 (Cody-Waite), e^r by its Taylor series to r^13, times 2^k from its
-    bits. Arguments outside [-708, 709]: math.exp.
+    bits. NaN, and arguments whose exponential is 0 or inf, are selected in the same loop; the rare
+    others outside [-708, 709] are redone with math.exp.
     """
     for j in range(m):
         v = min(max(buf[rx, j], _EXP_MIN_ARG), _EXP_MAX_ARG)
@@ -339,25 +369,58 @@ def _vexp(buf, rx, ro, m, ints, ifl, ri):
         p = p * r + 1.0
         buf[ro, j] = p
         ints[ri, j] = (np.int64(kd) + _EXP_BIAS) << _MANTISSA_BITS
+    n_edge = 0
     for j in range(m):
-        buf[ro, j] *= ifl[ri, j]
-    for j in range(m):
-        v = buf[rx, j]
-        if not (v >= _EXP_MIN_ARG and v <= _EXP_MAX_ARG):
-            buf[ro, j] = math.exp(v)
+        x = buf[rx, j]
+        res = buf[ro, j] * ifl[ri, j]
+        res = res if x >= _EXP_MIN_ARG else 0.0
+        res = res if x <= _EXP_MAX_ARG else np.inf
+        buf[ro, j] = res if x == x else x
+        low = (x < _EXP_MIN_ARG) & (x >= _EXP_ZERO_BELOW)
+        high = (x > _EXP_MAX_ARG) & (x <= _EXP_INF_ABOVE)
+        n_edge += 1 if low | high else 0
+    for j in range(m if n_edge > 0 else 0):
+        x = buf[rx, j]
+        if (x < _EXP_MIN_ARG and x >= _EXP_ZERO_BELOW) or (x > _EXP_MAX_ARG and x <= _EXP_INF_ABOVE):
+            buf[ro, j] = math.exp(x)
 
 
 @_jit
-def _norm_ppf_block(buf, rlo, rup, rout, m):
+def _norm_ppf_block(buf, bits, ints, rlo, rup, rout, m):
     """buf[rout, j] = Phi^-1(buf[rlo, j]) with buf[rup, j] = 1 - buf[rlo, j] given, j < m (AS241 as
-    ``_norm_ppf``): the central branch vectorised for all values, the tails (~15 %) one by one."""
+    ``_norm_ppf``): the central branch for all values, then the tails (|p - 1/2| > 0.425, ~15 %) gathered
+    into the _R_TAIL_* rows and evaluated together; both vectorise."""
     for j in range(m):
         q = buf[rlo, j] - 0.5
         rc = _AS241_CONST1 - q * q
         buf[rout, j] = q * _horner8(_AS241_A, rc) / _horner8(_AS241_B, rc)
+    nt = 0
     for j in range(m):
-        if not (abs(buf[rlo, j] - 0.5) <= _AS241_SPLIT1):
-            buf[rout, j] = _norm_ppf(buf[rlo, j], buf[rup, j])
+        ints[_I_IDX, nt] = j
+        nt += 0 if abs(buf[rlo, j] - 0.5) <= _AS241_SPLIT1 else 1
+    for t in range(nt):
+        j = ints[_I_IDX, t]
+        buf[_R_TAIL_P, t] = buf[rlo, j]
+        buf[_R_TAIL_PC, t] = buf[rup, j]
+    for t in range(nt):
+        p = buf[_R_TAIL_P, t]
+        buf[_R_TAIL_R, t] = p if p < 0.5 else buf[_R_TAIL_PC, t]
+    _vlog(buf, bits, _R_TAIL_R, _R_TAIL_LOG, nt, ints, _I_K)
+    for t in range(nt):
+        p = buf[_R_TAIL_P, t]
+        pc = buf[_R_TAIL_PC, t]
+        r = math.sqrt(-buf[_R_TAIL_LOG, t])
+        r1 = r - _AS241_CONST2
+        r2 = r - _AS241_SPLIT2
+        val = _horner8(_AS241_C, r1) / _horner8(_AS241_D, r1)
+        far = _horner8(_AS241_E, r2) / _horner8(_AS241_F, r2)
+        val = val if r <= _AS241_SPLIT2 else far
+        val = -val if p < 0.5 else val
+        val = np.inf if pc <= 0.0 else val
+        val = -np.inf if p <= 0.0 else val
+        buf[_R_TAIL_R, t] = val if (p == p and pc == pc) else np.nan
+    for t in range(nt):
+        buf[rout, ints[_I_IDX, t]] = buf[_R_TAIL_R, t]
 
 
 @_jit
@@ -415,37 +478,35 @@ def _ub_pwm(buf, r, n):
 
 
 @_jit
-def _fit_gamma(buf, bits, ints, n, method):
-    """Gamma (shape, scale) of the positive sample buf[_R_SAMPLE, :n]; NaNs when no fit."""
-    if method == 0:  # pwm
-        _insertion_sort(buf, _R_SAMPLE, n)
-        b0, b1, _ = _ub_pwm(buf, _R_SAMPLE, n)
-        l1 = b0
-        l2 = 2.0 * b1 - b0
-        if not (l2 > 0.0) or not (l2 < l1):
-            return np.nan, np.nan
-        t = l2 / l1
-        if t >= 0.5:
-            z = 1.0 - t
-            alpha = z * (_PELGAM_B1 + z * _PELGAM_B2) / (1.0 + z * (_PELGAM_B3 + z * _PELGAM_B4))
-        else:
-            z = math.pi * t * t
-            alpha = (1.0 + _PELGAM_A1 * z) / (z * (1.0 + z * (_PELGAM_A2 + z * _PELGAM_A3)))
-        return alpha, l1 / alpha
-    _vlog(buf, bits, _R_SAMPLE, _R_LOG, n, ints, _I_K)
-    mean = 0.0
-    mean_log = 0.0
-    for i in range(n):
-        mean += buf[_R_SAMPLE, i]
-        mean_log += buf[_R_LOG, i]
-    mean /= n
-    mean_log /= n
+def _fit_gamma_pwm(buf, n):
+    """Gamma (shape, scale) of the positive sample buf[_R_SAMPLE, :n] by unbiased PWM / L-moments and
+    Hosking's rational approximation; NaNs when no fit."""
+    _insertion_sort(buf, _R_SAMPLE, n)
+    b0, b1, _ = _ub_pwm(buf, _R_SAMPLE, n)
+    l1 = b0
+    l2 = 2.0 * b1 - b0
+    if not (l2 > 0.0) or not (l2 < l1):
+        return np.nan, np.nan
+    t = l2 / l1
+    if t >= 0.5:
+        z = 1.0 - t
+        alpha = z * (_PELGAM_B1 + z * _PELGAM_B2) / (1.0 + z * (_PELGAM_B3 + z * _PELGAM_B4))
+    else:
+        z = math.pi * t * t
+        alpha = (1.0 + _PELGAM_A1 * z) / (z * (1.0 + z * (_PELGAM_A2 + z * _PELGAM_A3)))
+    return alpha, l1 / alpha
+
+
+@_jit
+def _fit_gamma_moments(mean, mean_log, method):
+    """Gamma (shape, scale) from the mean and the mean log of a positive sample: Thom's approximation,
+    refined to maximum likelihood for ``ml``; NaNs when no fit."""
     big_a = math.log(mean) - mean_log
     if not (big_a > 0.0):
         return np.nan, np.nan
     # Thom (1958); also the starting point of maximum likelihood
     alpha = (1.0 + math.sqrt(1.0 + 4.0 * big_a / 3.0)) / (4.0 * big_a)
-    if method == 1:  # ml: solve ln(a) - psi(a) = A (convex, decreasing in a)
+    if method == _FIT_ML:  # solve ln(a) - psi(a) = A (convex, decreasing in a)
         for _ in range(_ML_MAX_ITER):
             f = math.log(alpha) - _digamma(alpha) - big_a
             fp = 1.0 / alpha - _trigamma(alpha)
@@ -517,107 +578,181 @@ def _gamma_q_cf(a, y, log_pref):
 
 
 @_jit
-def _gamma_series_sums(buf, m, a):
-    """buf[_R_S, j] = sum_n w^n / ((a + 1) ... (a + n)), w = buf[_R_W, j] (0 gives 1), j < m.
+def _gamma_series_sums(w, w8, t, total, a):
+    """total[j] = sum_n w[j]^n / ((a + 1) ... (a + n)) (w[j] = 0 gives 1); w8, t are scratch.
 
-    The m series run in lockstep, eight terms per pass (the inner loop vectorises and 1 / (a + n) is
-    shared); a converged value is frozen by setting its w to 0 (overwrites buf[_R_W]).
+    The series share a and run in lockstep, eight terms per pass: with the shared g_i = 1 / ((a + n + 1)
+    ... (a + n + i)), the terms n + 1 .. n + 8 are t_n w (g_1 + w (g_2 + ... + w g_8)) by Horner's rule
+    and t_(n+8) = t_n g_8 w^8 (the inner loop vectorises). The passes stop when the series of the largest
+    w has converged: its ratio of last term to sum is the largest of all, and a term below _SERIES_EPS
+    times a sum no longer changes that sum.
     """
+    m = w.shape[0]
+    jmax = 0
     for j in range(m):
-        buf[_R_T, j] = 1.0
-        buf[_R_S, j] = 1.0
+        t[j] = 1.0
+        total[j] = 1.0
+        w2 = w[j] * w[j]
+        w4 = w2 * w2
+        w8[j] = w4 * w4
+    for j in range(m):
+        if w[j] > w[jmax]:
+            jmax = j
     n = 0
-    active = m
-    while active > 0 and n < _MAX_SERIES_TERMS:
-        r1 = 1.0 / (a + (n + 1))
-        r2 = 1.0 / (a + (n + 2))
-        r3 = 1.0 / (a + (n + 3))
-        r4 = 1.0 / (a + (n + 4))
-        r5 = 1.0 / (a + (n + 5))
-        r6 = 1.0 / (a + (n + 6))
-        r7 = 1.0 / (a + (n + 7))
-        r8 = 1.0 / (a + (n + 8))
+    while n < _MAX_SERIES_TERMS:
+        g1 = 1.0 / (a + (n + 1))
+        g2 = g1 * (1.0 / (a + (n + 2)))
+        g3 = g2 * (1.0 / (a + (n + 3)))
+        g4 = g3 * (1.0 / (a + (n + 4)))
+        g5 = g4 * (1.0 / (a + (n + 5)))
+        g6 = g5 * (1.0 / (a + (n + 6)))
+        g7 = g6 * (1.0 / (a + (n + 7)))
+        g8 = g7 * (1.0 / (a + (n + 8)))
         n += 8
         for j in range(m):
-            wj = buf[_R_W, j]
-            tj = buf[_R_T, j]
-            sj = buf[_R_S, j]
-            tj *= wj * r1
-            sj += tj
-            tj *= wj * r2
-            sj += tj
-            tj *= wj * r3
-            sj += tj
-            tj *= wj * r4
-            sj += tj
-            tj *= wj * r5
-            sj += tj
-            tj *= wj * r6
-            sj += tj
-            tj *= wj * r7
-            sj += tj
-            tj *= wj * r8
-            sj += tj
-            buf[_R_T, j] = tj
-            buf[_R_S, j] = sj
-        active = 0
-        for j in range(m):
-            if buf[_R_T, j] > _SERIES_EPS * buf[_R_S, j]:
-                active += 1
-            else:
-                buf[_R_W, j] = 0.0
+            wj = w[j]
+            p = g8 * wj + g7
+            p = p * wj + g6
+            p = p * wj + g5
+            p = p * wj + g4
+            p = p * wj + g3
+            p = p * wj + g2
+            p = p * wj + g1
+            tj = t[j]
+            total[j] += (tj * wj) * p
+            t[j] = (tj * g8) * w8[j]
+        if not (t[jmax] > _SERIES_EPS * total[jmax]):
+            break
 
 
 @_jit
-def _store(buf, ints, m, clip, out):
-    """out[idx[j]] = z[j] bounded to [-clip, clip] when clip > 0."""
-    if clip > 0.0:
-        for j in range(m):
-            buf[_R_Z, j] = min(max(buf[_R_Z, j], -clip), clip)
-    for j in range(m):
-        out[ints[_I_IDX, j]] = buf[_R_Z, j]
+def _window_sums(x, scale, buf, nb):
+    """buf[_R_X] (phase-major, see the row layout) = the sums of ``scale`` consecutive values of x ending
+    at each time step; NaN for the first scale - 1 steps, where the window holds a NaN, and in the
+    padding columns. Rows _R_Y and _R_S serve as time-ordered scratch."""
+    n = x.shape[0]
+    xc = buf[_R_Y]  # contiguous copy (the time axis of an xarray block is often strided)
+    acc = buf[_R_S]
+    for i in range(n):
+        xc[i] = x[i]
+        acc[i] = 0.0
+    # acc[i] = x[i] + ... + x[i - scale + 1]; a NaN in the window propagates. Slices keep the indices
+    # non-negative, so the loop vectorises.
+    nw = n - scale + 1
+    head = acc[scale - 1:]
+    for k in range(scale):
+        src = xc[scale - 1 - k: n - k]
+        for j in range(nw):
+            head[j] += src[j]
+    for i in range(scale - 1):
+        acc[i] = np.nan
+    for r in range(_MONTHS):
+        mb = (n - r + _MONTHS - 1) // _MONTHS
+        o = r * nb
+        for j in range(mb):
+            buf[_R_X, o + j] = acc[r + _MONTHS * j]
+        for j in range(mb, nb):
+            buf[_R_X, o + j] = np.nan
 
 
 @_jit
-def _gamma_block(acc, f, mb, alpha, beta, q, clip, out, buf, bits, ints, ifl):
-    """SPI of the time steps f, f + 12, ... (mb of them: one calendar month) given the fitted gamma and
-    zero mass q."""
-    big_b = _stirling_b(alpha)
-    split = alpha + 1.0 + _SERIES_SIGMAS * math.sqrt(alpha + 1.0)
-    zero_z = _norm_ppf(q, 1.0 - q)
-    if clip > 0.0:
-        zero_z = min(max(zero_z, -clip), clip)
-    m = 0
-    n_far = 0
-    for jb in range(mb):
-        i = f + _MONTHS * jb
-        v = acc[i]
-        if not (v == v):
-            out[i] = np.nan
-        elif v <= 0.0:
-            out[i] = zero_z
+def _fit_gamma_month(buf, o, nb, jlo, jhi, method):
+    """Fit the gamma distribution and zero mass of one calendar month (columns o .. o + nb, calibration
+    sums at o + jlo .. o + jhi) and write them to its columns of the parameter rows (NaN: no fit). Thom
+    and ML take the sums and logs of the positive sums (buf[_R_LX]) in one pass; PWM sorts them."""
+    nvalid = 0
+    npos = 0
+    total = 0.0
+    total_log = 0.0
+    for j in range(o + jlo, o + jhi):
+        v = buf[_R_X, j]
+        if math.isfinite(v):
+            nvalid += 1
+            if v > 0.0:
+                if method == _FIT_PWM:
+                    buf[_R_SAMPLE, npos] = v
+                else:
+                    total += v
+                    total_log += buf[_R_LX, j]
+                npos += 1
+    alpha = np.nan
+    beta = np.nan
+    if npos >= MIN_FIT_VALUES:
+        if method == _FIT_PWM:
+            alpha, beta = _fit_gamma_pwm(buf, npos)
         else:
-            y = v / beta
-            buf[_R_Y, m] = y
-            ints[_I_IDX, m] = i
-            m += 1
-            if y > split:
-                n_far += 1
-    if m == 0:
-        return
-    # P = y^a e^-y / Gamma(a + 1) * series, for y <= split; Q by the continued fraction beyond.
-    # ln(y^a e^-y / Gamma(a + 1)) = a (ln(1 + u) - u) - B(a), u = (y - a) / a: no cancellation for
-    # large a. For |u| <= 1/2, ln(1 + u) - u = -u^2 / (2 + u) + 2 s^3 (1/3 + s^2/5 + ...), s = u / (2 + u)
-    # (from ln(1 + u) = 2 atanh s), keeps full relative precision; beyond it ln(y / a) - u is used.
-    for j in range(m):
-        y = buf[_R_Y, j]
-        buf[_R_S, j] = y / alpha
-        buf[_R_T, j] = (y - alpha) / alpha
+            alpha, beta = _fit_gamma_moments(total / npos, total_log / npos, method)
+    big_b = np.nan
+    split = np.nan
+    q = np.nan
+    zero_z = np.nan
+    if 0.0 < alpha <= _MAX_GAMMA_SHAPE and beta > 0.0 and math.isfinite(beta):
+        big_b = _stirling_b(alpha)
+        split = alpha + 1.0 + _SERIES_SIGMAS * math.sqrt(alpha + 1.0)
+        q = (nvalid - npos) / nvalid
+        zero_z = _norm_ppf(q, 1.0 - q)
+    else:
+        alpha = np.nan
+        beta = np.nan
+    buf[_R_ALPHA, o:o + nb] = alpha
+    buf[_R_INV_ALPHA, o:o + nb] = 1.0 / alpha
+    buf[_R_INV_BETA, o:o + nb] = 1.0 / beta
+    buf[_R_B, o:o + nb] = big_b
+    buf[_R_SPLIT, o:o + nb] = split
+    buf[_R_Q, o:o + nb] = q
+    buf[_R_ZERO, o:o + nb] = zero_z
+
+
+@_jit
+def _fit_glo_month(buf, o, nb, jlo, jhi):
+    """Fit the GLO distribution of one calendar month (as ``_fit_gamma_month``) to its parameter rows."""
+    npos = 0
+    for j in range(o + jlo, o + jhi):
+        v = buf[_R_X, j]
+        if math.isfinite(v):
+            buf[_R_SAMPLE, npos] = v
+            npos += 1
+    xi = np.nan
+    alpha = np.nan
+    k = np.nan
+    if npos >= MIN_FIT_VALUES:
+        xi, alpha, k = _fit_glo(buf, npos)
+    if not (alpha > 0.0 and math.isfinite(xi) and math.isfinite(k)):
+        xi = np.nan
+        alpha = np.nan
+        k = np.nan
+    buf[_R_XI, o:o + nb] = xi
+    buf[_R_ALPHA, o:o + nb] = alpha
+    buf[_R_K, o:o + nb] = k
+
+
+@_jit
+def _gamma_index(buf, bits, ints, ifl, nb):
+    """buf[_R_Z] = SPI = Phi^-1(q + (1 - q) G(x)) of every sum x given the gamma parameter rows.
+
+    G(x) = P(alpha, y), y = x / beta: y^a e^-y / Gamma(a + 1) * series for y <= split; Q = 1 - P by the
+    continued fraction beyond. ln(y^a e^-y / Gamma(a + 1)) = a (ln(1 + u) - u) - B(a), u = (y - a) / a:
+    no cancellation for large a. For |u| <= 1/2, ln(1 + u) - u = -u s + 2 s^3 (1/3 + s^2/5 + ...),
+    s = u / (2 + u) (from ln(1 + u) = 2 atanh s), keeps full relative precision; beyond it ln(y / a) - u
+    is used. Values without a sum or a fit (NaN) flow through and are masked at the end; zero sums take
+    the index of the zero mass.
+    """
+    ncol = _MONTHS * nb
+    n_far = 0
+    for j in range(ncol):
+        a = buf[_R_ALPHA, j]
+        inv_a = buf[_R_INV_ALPHA, j]
+        split = buf[_R_SPLIT, j]
+        y = buf[_R_X, j] * buf[_R_INV_BETA, j]
+        buf[_R_Y, j] = y
+        buf[_R_S, j] = y * inv_a
+        buf[_R_U, j] = (y - a) * inv_a
         buf[_R_W, j] = y if y <= split else 0.0  # series argument (0: continued fraction instead)
-    _vlog(buf, bits, _R_S, _R_LOG, m, ints, _I_K)
-    for j in range(m):
-        u = buf[_R_T, j]
-        s = u / (2.0 + u)
+        n_far += 1 if y > split else 0
+    _vlog(buf, bits, _R_S, _R_LOG, ncol, ints, _I_K)
+    for j in range(ncol):
+        u = buf[_R_U, j]
+        s = u * (1.0 / (2.0 + u))
         z = s * s
         p = 1.0 / 35
         p = p * z + 1.0 / 33
@@ -636,37 +771,45 @@ def _gamma_block(acc, f, mb, alpha, beta, q, clip, out, buf, bits, ints, ifl):
         p = p * z + 1.0 / 7
         p = p * z + 1.0 / 5
         p = p * z + 1.0 / 3
-        near = -u * u / (2.0 + u) + 2.0 * s * z * p
+        near = -u * s + 2.0 * s * z * p
         far = buf[_R_LOG, j] - u
         d = near if abs(u) <= _LOG1P_SERIES_MAX else far
-        buf[_R_LOG, j] = alpha * d - big_b
-    _vexp(buf, _R_LOG, _R_PREF, m, ints, ifl, _I_K)
-    _gamma_series_sums(buf, m, alpha)
-    for j in range(m):
-        p = min(buf[_R_PREF, j] * buf[_R_S, j], 1.0)
+        buf[_R_LOG, j] = buf[_R_ALPHA, j] * d - buf[_R_B, j]
+    _vexp(buf, _R_LOG, _R_PREF, ncol, ints, ifl, _I_K)
+    for r in range(_MONTHS):
+        o = r * nb
+        a = buf[_R_ALPHA, o]
+        if a == a:
+            _gamma_series_sums(buf[_R_W, o:o + nb], buf[_R_W8, o:o + nb], buf[_R_T, o:o + nb],
+                               buf[_R_SUM, o:o + nb], a)
+    for j in range(ncol):
+        q = buf[_R_Q, j]
+        p = min(buf[_R_PREF, j] * buf[_R_SUM, j], 1.0)
         buf[_R_LOWER, j] = q + (1.0 - q) * p
         buf[_R_UPPER, j] = (1.0 - q) * (1.0 - p)
-    for j in range(m if n_far > 0 else 0):
+    for j in range(ncol if n_far > 0 else 0):
         y = buf[_R_Y, j]
-        if y > split:
-            u = min(_gamma_q_cf(alpha, y, buf[_R_LOG, j]), 1.0)
+        if y > buf[_R_SPLIT, j]:
+            q = buf[_R_Q, j]
+            u = min(_gamma_q_cf(buf[_R_ALPHA, j], y, buf[_R_LOG, j]), 1.0)
             buf[_R_LOWER, j] = q + (1.0 - q) * (1.0 - u)
             buf[_R_UPPER, j] = (1.0 - q) * u
-    _norm_ppf_block(buf, _R_LOWER, _R_UPPER, _R_Z, m)
-    _store(buf, ints, m, clip, out)
+    _norm_ppf_block(buf, bits, ints, _R_LOWER, _R_UPPER, _R_Z, ncol)
+    for j in range(ncol):
+        v = buf[_R_X, j]
+        z = buf[_R_ZERO, j] if v <= 0.0 else buf[_R_Z, j]
+        buf[_R_Z, j] = z if v == v else np.nan
 
 
 @_jit
-def _glo_block(acc, f, mb, xi, alpha, k, clip, out, buf, ints):
-    """SPEI of the time steps f, f + 12, ... (mb of them: one calendar month) given the fitted GLO."""
-    m = 0
-    for jb in range(mb):
-        i = f + _MONTHS * jb
-        v = acc[i]
-        if not (v == v):
-            out[i] = np.nan
-            continue
-        yy = (v - xi) / alpha
+def _glo_index(buf, bits, ints, nb):
+    """buf[_R_Z] = SPEI = Phi^-1(F(x)) of every sum x given the GLO parameter rows."""
+    ncol = _MONTHS * nb
+    for j in range(ncol):
+        xi = buf[_R_XI, j]
+        alpha = buf[_R_ALPHA, j]
+        k = buf[_R_K, j]
+        yy = (buf[_R_X, j] - xi) / alpha
         lower = 0.0
         upper = 0.0
         if k != 0.0 and not (1.0 - k * yy > 0.0):
@@ -683,97 +826,60 @@ def _glo_block(acc, f, mb, xi, alpha, k, clip, out, buf, ints):
             else:
                 lower = e / (1.0 + e)
                 upper = 1.0 / (1.0 + e)
-        buf[_R_LOWER, m] = lower
-        buf[_R_UPPER, m] = upper
-        ints[_I_IDX, m] = i
-        m += 1
-    _norm_ppf_block(buf, _R_LOWER, _R_UPPER, _R_Z, m)
-    _store(buf, ints, m, clip, out)
+        buf[_R_LOWER, j] = lower
+        buf[_R_UPPER, j] = upper
+    _norm_ppf_block(buf, bits, ints, _R_LOWER, _R_UPPER, _R_Z, ncol)
+    for j in range(ncol):
+        ok = buf[_R_X, j] == buf[_R_X, j] and buf[_R_ALPHA, j] == buf[_R_ALPHA, j]
+        buf[_R_Z, j] = buf[_R_Z, j] if ok else np.nan
 
 
-def _si_kernel_py(x, month0, cal_lo, cal_hi, scale, dist, method, clip, out):
-    """Standardised index of one monthly series (gufunc core: (n),(),(),(),(),(),(),()->(n)).
+def _si_kernel_py(x, cal_lo, cal_hi, scale, dist, method, clip, out):
+    """Standardised index of one monthly series (gufunc core: (n),(),(),(),(),(),()->(n)).
 
-    ``month0`` is the calendar month (0-11) of x[0]; time steps cal_lo <= t < cal_hi form the calibration
-    period; ``dist`` 0 = gamma with zero mass (SPI), 1 = GLO (SPEI); ``method`` 0 pwm / 1 ml / 2 thom
-    (gamma only); ``clip`` > 0 bounds |index| (0 = no clip).
+    Time steps cal_lo <= t < cal_hi form the calibration period; ``dist`` 0 = gamma with zero mass (SPI),
+    1 = GLO (SPEI); ``method`` 0 pwm / 1 ml / 2 thom (gamma only); ``clip`` > 0 bounds |index| (0 = no
+    clip). Each calendar month (time steps r, r + 12, ...) is fitted on its own; the index of all values
+    is then evaluated at once (see the row layout).
     """
     n = x.shape[0]
-    work = np.empty((2, n))
-    acc = work[0]
-    xc = work[1]  # contiguous copy (the time axis of an xarray block is often strided)
-    for i in range(n):
-        xc[i] = x[i]
-        acc[i] = 0.0
-    # window sums: acc[i] = x[i] + ... + x[i - scale + 1]; a NaN in the window propagates. Slices keep
-    # the indices non-negative, so the loop vectorises.
-    nw = n - scale + 1
-    head = acc[scale - 1:]
-    for k in range(scale):
-        src = xc[scale - 1 - k: n - k]
-        for j in range(nw):
-            head[j] += src[j]
-    for i in range(scale - 1):
-        acc[i] = np.nan
     nb = (n + _MONTHS - 1) // _MONTHS
-    # scratch rows (see _R_* / _I_*), with int64 / float64 views of the same memory for the bit tricks
-    buf = np.empty((_N_ROWS, nb))
-    bits = buf.view(np.int64)
-    ints = np.empty((_N_IROWS, nb), dtype=np.int64)
+    ncol = _MONTHS * nb
+    buf = np.empty((_N_ROWS, ncol))
+    bits = buf.view(np.int64)  # int64 / float64 views of the same memory for the bit tricks
+    ints = np.empty((_N_IROWS, ncol), dtype=np.int64)
     ifl = ints.view(np.float64)
-    for c in range(_MONTHS):
-        f = (c - month0) % _MONTHS  # first time step of this calendar month
-        if f >= n:
-            continue
-        mb = (n - f + _MONTHS - 1) // _MONTHS
-        # calibration sample: steps f + 12 j inside [cal_lo, cal_hi)
-        jlo = max(0, (cal_lo - f + _MONTHS - 1) // _MONTHS)
-        jhi = min(mb, (cal_hi - f + _MONTHS - 1) // _MONTHS)
-        nvalid = 0
-        nzero = 0
-        npos = 0
-        for j in range(jlo, jhi):
-            v = acc[f + _MONTHS * j]
-            if math.isfinite(v):
-                nvalid += 1
-                if dist == _DIST_GAMMA and v <= 0.0:
-                    nzero += 1
-                else:
-                    buf[_R_SAMPLE, npos] = v
-                    npos += 1
+    _window_sums(x, scale, buf, nb)
+    if dist == _DIST_GAMMA and method != _FIT_PWM:
+        _vlog(buf, bits, _R_X, _R_LX, ncol, ints, _I_K)
+    for r in range(_MONTHS):
+        # calibration sums of this calendar month: steps r + 12 j inside [cal_lo, cal_hi)
+        jlo = max(0, (cal_lo - r + _MONTHS - 1) // _MONTHS)
+        jhi = min(nb, (cal_hi - r + _MONTHS - 1) // _MONTHS)
         if dist == _DIST_GAMMA:
-            alpha = np.nan
-            beta = np.nan
-            if npos >= MIN_FIT_VALUES:
-                alpha, beta = _fit_gamma(buf, bits, ints, npos, method)
-            if not (0.0 < alpha <= _MAX_GAMMA_SHAPE and beta > 0.0 and math.isfinite(beta)):
-                for j in range(mb):
-                    out[f + _MONTHS * j] = np.nan
-                continue
-            _gamma_block(acc, f, mb, alpha, beta, nzero / nvalid, clip, out, buf, bits, ints, ifl)
+            _fit_gamma_month(buf, r * nb, nb, jlo, jhi, method)
         else:
-            xi = np.nan
-            alpha = np.nan
-            k = np.nan
-            if npos >= MIN_FIT_VALUES:
-                xi, alpha, k = _fit_glo(buf, npos)
-            if not (alpha > 0.0 and math.isfinite(xi) and math.isfinite(k)):
-                for j in range(mb):
-                    out[f + _MONTHS * j] = np.nan
-                continue
-            _glo_block(acc, f, mb, xi, alpha, k, clip, out, buf, ints)
+            _fit_glo_month(buf, r * nb, nb, jlo, jhi)
+    if dist == _DIST_GAMMA:
+        _gamma_index(buf, bits, ints, ifl, nb)
+    else:
+        _glo_index(buf, bits, ints, nb)
+    for r in range(_MONTHS):
+        for j in range((n - r + _MONTHS - 1) // _MONTHS):
+            z = buf[_R_Z, r * nb + j]
+            if clip > 0.0:
+                z = clip if z > clip else (-clip if z < -clip else z)
+            out[r + _MONTHS * j] = z
 
 
-_SI_SIGNATURE = "(n),(),(),(),(),(),(),()->(n)"
-_SI_TYPES = ["void(float64[:], int64, int64, int64, int64, int64, int64, float64, float64[:])"]
+_SI_SIGNATURE = "(n),(),(),(),(),(),()->(n)"
+_SI_TYPES = ["void(float64[:], int64, int64, int64, int64, int64, float64, float64[:])"]
 
 
 @functools.cache
-def _si_ufunc(parallel: bool):
+def _si_ufunc():
     """The compiled kernel, built on first use (keeps ``import dldd`` fast)."""
-    return numba.guvectorize(
-        _SI_TYPES, _SI_SIGNATURE, target="parallel" if parallel else "cpu", nopython=True, cache=True
-    )(_si_kernel_py)
+    return numba.guvectorize(_SI_TYPES, _SI_SIGNATURE, target="cpu", nopython=True, cache=True)(_si_kernel_py)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -827,9 +933,11 @@ def _check_time_chunks(da: xr.DataArray, name: str) -> None:
 
 
 def _raise_if_negative(block: np.ndarray, name: str) -> np.ndarray:
-    if np.any(block < 0):  # NaN compares False
+    # one pass, NaN skipped, no temporary (for float64 blocks)
+    lowest = float(np.fmin.reduce(np.asarray(block, dtype=np.float64), axis=None, initial=np.inf))
+    if lowest < 0:
         raise InputError(
-            f"{name}: precipitation must be non-negative; found {float(np.nanmin(block))} "
+            f"{name}: precipitation must be non-negative; found {lowest} "
             "(check units, scale factors and fill values)"
         )
     return block
@@ -913,10 +1021,10 @@ def _check_clip(clip) -> float:
 # ----------------------------------------------------------------------------------------------
 
 
-def _standardised(x: xr.DataArray, idx: np.ndarray, cal: tuple[int, int], scale: int, dist: int,
-                  method: int, clip: float) -> xr.DataArray:
-    kwargs = dict(month0=int(idx[0] % 12), cal_lo=cal[0], cal_hi=cal[1], scale=scale, dist=dist, method=method,
-                  clip=clip, parallel=x.chunks is None)
+def _standardised(x: xr.DataArray, cal: tuple[int, int], scale: int, dist: int, method: int,
+                  clip: float) -> xr.DataArray:
+    kwargs = dict(cal_lo=cal[0], cal_hi=cal[1], scale=scale, dist=dist, method=method, clip=clip,
+                  parallel=x.chunks is None)
     out = xr.apply_ufunc(
         _si_apply, x, input_core_dims=[["time"]], output_core_dims=[["time"]], dask="parallelized",
         output_dtypes=[np.float64], kwargs=kwargs,
@@ -924,9 +1032,38 @@ def _standardised(x: xr.DataArray, idx: np.ndarray, cal: tuple[int, int], scale:
     return out.transpose(*x.dims)
 
 
-def _si_apply(block, month0, cal_lo, cal_hi, scale, dist, method, clip, parallel):
-    """Module-level (pickled by reference to dask workers, which then load the cached kernel)."""
-    return _si_ufunc(parallel)(np.asarray(block, dtype=np.float64), month0, cal_lo, cal_hi, scale, dist, method, clip)
+def _si_apply(block, cal_lo, cal_hi, scale, dist, method, clip, parallel):
+    """Module-level (pickled by reference to dask workers, which then load the cached kernel).
+
+    With ``parallel`` (numpy input; dask brings its own threads) the series are cut into parts, several
+    per thread, that a pool of NUMBA_NUM_THREADS threads takes one after the other (the kernel releases
+    the GIL): a thread slowed by other work on its core then simply takes fewer parts.
+    """
+    values = np.asarray(block, dtype=np.float64)
+    args = (cal_lo, cal_hi, scale, dist, method, clip)
+    threads = numba.config.NUMBA_NUM_THREADS if parallel else 1
+    series = values.size // values.shape[-1] if values.size else 0
+    n_parts = min(threads * _PARTS_PER_THREAD, series // _MIN_PART_SERIES)
+    if threads < 2 or n_parts < 2:
+        return _run_kernel(values, args)
+    flat = values.reshape(series, values.shape[-1])  # a view for xarray's time-last blocks
+    out = np.empty(flat.shape)
+    bounds = np.linspace(0, series, n_parts + 1).astype(int)
+
+    def run_part(i):
+        part = slice(bounds[i], bounds[i + 1])
+        _run_kernel(flat[part], args, out[part])
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(run_part, range(n_parts)))
+    return out.reshape(values.shape)
+
+
+def _run_kernel(values, args, out=None):
+    """The kernel on ``values``. It also computes on the NaN of missing sums and months without a fit
+    (masked at the end): numpy is told not to warn about the floating-point flags this raises."""
+    with np.errstate(all="ignore"):
+        return _si_ufunc()(values, *args) if out is None else _si_ufunc()(values, *args, out)
 
 
 def spi(
@@ -982,7 +1119,7 @@ def spi(
     _check_time_chunks(pr, name)
     cal, cal_text = _calibration(idx, cal_start, cal_end, name)
     checked = _checked_non_negative(pr, name)
-    out = _standardised(checked, idx, cal, scale, _DIST_GAMMA, _GAMMA_METHODS[method], clip_value)
+    out = _standardised(checked, cal, scale, _DIST_GAMMA, _GAMMA_METHODS[method], clip_value)
     out.name = "spi"
     out.attrs = {
         "units": "1",
@@ -1046,7 +1183,7 @@ def spei(
     balance = _checked_non_negative(pr_a, name) - pet_a
     _check_time_chunks(balance, f"{name} - {pet_name}")
     cal, cal_text = _calibration(idx, cal_start, cal_end, name)
-    out = _standardised(balance, idx, cal, scale, _DIST_GLO, 0, clip_value)
+    out = _standardised(balance, cal, scale, _DIST_GLO, 0, clip_value)
     out.name = "spei"
     out.attrs = {
         "units": "1",
