@@ -354,8 +354,9 @@ class RunContext:
         Use it instead of ``dask.compute`` for a stage's layers that several outputs share: no process
         holds a whole map, and the maps and tables that follow read the stored chunks instead of
         recomputing the kernels. Values, dtypes, attributes (``_FillValue`` included; kept as JSON
-        with the dtype of numpy values, :func:`attrs_to_json`), coordinates and CRS come back as they were; chunks are made regular (Zarr needs it). On a cluster the output
-        folder must be storage every worker can write.
+        with the dtype of numpy values, :func:`attrs_to_json`), coordinates and CRS come back as they
+        were; chunks are made regular (Zarr needs it). On a cluster the output folder must be storage
+        every worker can write.
 
         Resumable by bands of chunk rows: inside a run (``stage_fingerprint`` set by the pipeline) each
         band written is marked done, and a stage started again with the same fingerprint (same spec,
