@@ -13,7 +13,6 @@ those units as constants and divided by ``NDVI_INTEGER_SCALE`` here, with a tole
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import numpy as np
@@ -690,17 +689,11 @@ def _reduce_blocks(fn, pairs, merge, *args):
     blocks at a time (two per worker), so that the caller holds one running result."""
     import dask
 
-    try:
-        from dask.distributed import get_client
+    from dldd.core.parallel import computed_in_batches
 
-        batch = 2 * max(len(get_client().scheduler_info()["workers"]), 1)
-    except (ImportError, ValueError):
-        batch = 2 * (os.cpu_count() or 1)
     acc = None
-    for k in range(0, len(pairs), batch):
-        parts = dask.compute(*(dask.delayed(fn, pure=True)(mb, ub, *args) for mb, ub in pairs[k:k + batch]))
-        for part in parts:
-            acc = part if acc is None else merge(acc, part)
+    for part in computed_in_batches(dask.delayed(fn, pure=True)(mb, ub, *args) for mb, ub in pairs):
+        acc = part if acc is None else merge(acc, part)
     return acc
 
 

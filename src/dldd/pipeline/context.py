@@ -87,17 +87,6 @@ TILED_REGIONS_MIN_CELLS = 1024 * 1024
 STREAM_BLOCKS_PER_WORKER = 2
 
 
-def _n_workers() -> int:
-    try:
-        from dask.distributed import get_client
-
-        return max(len(get_client().scheduler_info()["workers"]), 1)
-    except (ImportError, ValueError):
-        import os
-
-        return os.cpu_count() or 1
-
-
 def write_cog_streamed(path: Path, da: xr.DataArray) -> Path:
     """A dask-backed (y, x) map as a Cloud-Optimized GeoTIFF without gathering it.
 
@@ -107,10 +96,11 @@ def write_cog_streamed(path: Path, da: xr.DataArray) -> Path:
     A graph whose blocks share an expensive upstream step (one chunk for the whole map) recomputes it per
     batch: persist such a step or compute the map first.
     """
-    import dask
     import rasterio
     import rasterio.shutil
     from rasterio.windows import Window
+
+    from dldd.core.parallel import computed_in_batches
 
     da = da.squeeze(drop=True) if da.ndim > 2 and 1 in da.shape else da
     if da.dims != ("y", "x"):
@@ -128,16 +118,13 @@ def write_cog_streamed(path: Path, da: xr.DataArray) -> Path:
     ys = np.cumsum((0,) + data.chunks[0])
     xs = np.cumsum((0,) + data.chunks[1])
     blocks = [(i, j) for i in range(len(data.chunks[0])) for j in range(len(data.chunks[1]))]
-    batch = STREAM_BLOCKS_PER_WORKER * _n_workers()
     with io.atomic_path(path) as tmp:
         source = tmp.with_name(tmp.name[: -len(".tmp")] + ".blocks.tmp")
         try:
             with rasterio.open(source, "w", **profile) as dst:
-                for k in range(0, len(blocks), batch):
-                    part = blocks[k:k + batch]
-                    arrays = dask.compute(*(data.blocks[i, j] for i, j in part))
-                    for (i, j), arr in zip(part, arrays):
-                        dst.write(np.asarray(arr), 1, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
+                arrays = computed_in_batches((data.blocks[i, j] for i, j in blocks), STREAM_BLOCKS_PER_WORKER)
+                for (i, j), arr in zip(blocks, arrays):
+                    dst.write(np.asarray(arr), 1, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
                 dst.update_tags(**tags)
                 if da.name is not None:  # as rioxarray does for the eager writer
                     dst.set_band_description(1, str(da.name))
@@ -427,7 +414,9 @@ class RunContext:
         return out
 
     def _store_path(self, name: str) -> Path:
-        return io.confined(self.out, ".dldd", "intermediate", f"{name}.zarr")
+        from dldd.pipeline.resume import INTERMEDIATE_DIR
+
+        return io.confined(self.out, *INTERMEDIATE_DIR, f"{name}.zarr")
 
     def open_stored(self, name: str) -> xr.Dataset:
         """The layers ``intermediate`` stored under ``name``, opened lazily with their attributes; every

@@ -49,6 +49,8 @@ from dldd.core import io
 
 #: Folder (under the output folder) of the completion records.
 RECORD_DIR = (".dldd", "stages")
+#: Folder (under the output folder) of the intermediate Zarr stores (``RunContext.intermediate``).
+INTERMEDIATE_DIR = (".dldd", "intermediate")
 #: Version of the record layout; a record of another version is ignored (the stage runs again).
 RECORD_VERSION = 2
 #: File suffixes of dldd's own source that enter the code fingerprint.
@@ -181,7 +183,7 @@ class StageRecords:
                         summary=dict(ctx.summary), chunks=dict(ctx.chunks), files=_output_files(self.out))
 
     def _store_signatures(self, names) -> dict:
-        return {n: _path_signature(self.out / ".dldd" / "intermediate" / f"{n}.zarr") for n in sorted(names)}
+        return {n: _path_signature(self.out.joinpath(*INTERMEDIATE_DIR, f"{n}.zarr")) for n in sorted(names)}
 
     def save(self, stage: str, fingerprint: str, ctx, before: Snapshot, seconds: float) -> bool:
         """Record a finished stage: its state, then the record. False (and a warning) if the state cannot be
