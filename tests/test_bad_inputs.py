@@ -324,6 +324,16 @@ def test_aoi_outside_the_data(scene, tmp_path):
     assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "Southern Taklimakan rim", "outside")
 
 
+def test_intervention_outside_the_outcome_grid(scene, base_scene, tmp_path):
+    """An intervention polygon off the outcome's grid is refused naming the intervention, its file and both
+    extents (the evaluation reads only the polygon's window of the grid)."""
+    iv = _read_spec(base_scene)["interventions"][0]
+    (scene / "far.geojson").write_text(json.dumps(_polygon([[10, 10], [11, 10], [11, 11], [10, 11], [10, 10]])))
+    _edit_spec(scene, interventions=[{**iv, "path": "far.geojson"}])
+    assert_refused(scene, tmp_path / "out", {"effectiveness": {}}, InputError, iv["name"], "far.geojson",
+                   "touches no cell", "lon 10 to 11")
+
+
 def test_invalid_polygon(scene, tmp_path):
     bowtie = [[79.2, 36.6], [80.8, 37.9], [80.8, 36.6], [79.2, 37.9], [79.2, 36.6]]  # self-intersecting
     _zone_spec(scene, _polygon(bowtie))

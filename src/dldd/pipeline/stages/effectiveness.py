@@ -50,7 +50,7 @@ def _cost_per_ha(kind: str) -> str:
     return "; ".join(costs)
 
 
-def _window(ctx, iv, geometry, like: xr.DataArray, spacing: tuple[float, float]) -> dict[str, slice]:
+def _window(iv, geometry, like: xr.DataArray, spacing: tuple[float, float]) -> dict[str, slice]:
     """The part of the outcome's grid the evaluation of ``iv`` reads: the cells its polygon touches plus
     ``outer_km`` around them (:func:`dldd.effectiveness.evaluate.evaluation_window`), so that coverage,
     outcome and matching layers are cut to it and no whole-grid layer is made."""
@@ -58,9 +58,14 @@ def _window(ctx, iv, geometry, like: xr.DataArray, spacing: tuple[float, float])
     from dldd.regions.rasterize import cell_window, coverage_fraction
 
     near = cell_window(geometry, like)
-    touched = coverage_fraction(geometry, like.isel(near)).values > 0
-    if not touched.any():  # the evaluation says what is wrong
-        return near
+    inside = near["y"].stop > near["y"].start and near["x"].stop > near["x"].start
+    touched = coverage_fraction(geometry, like.isel(near)).values > 0 if inside else np.zeros((0, 0), bool)
+    if not touched.any():
+        x, y = like["x"].values, like["y"].values
+        raise InputError(f"interventions {iv.name!r} ({iv.path}): the polygon touches no cell of the outcome "
+                         f"{iv.outcome!r}, whose grid covers x {x.min():g} to {x.max():g}, y {y.min():g} to "
+                         f"{y.max():g}; the polygon spans lon {geometry.bounds[0]:g} to {geometry.bounds[2]:g}, "
+                         f"lat {geometry.bounds[1]:g} to {geometry.bounds[3]:g}")
     shape = (like.sizes["y"], like.sizes["x"])
     return evaluation_window(touched, spacing, iv.parameters.get("outer_km", DEFAULT_OUTER_KM),
                              offset=(near["y"].start, near["x"].start), shape=shape)
@@ -85,7 +90,7 @@ def run(ctx, p: EffectivenessParams) -> None:
         outcome = ctx.input(iv.outcome)
         full = ctx.georef(outcome.isel(time=0, drop=True))
         spacing = iv.parameters.get("pixel_size_km") or pixel_spacing_km(full)  # of the whole grid
-        win = _window(ctx, iv, geometries[iv.name], full, spacing)
+        win = _window(iv, geometries[iv.name], full, spacing)
         like = full.isel(win)
         treated = coverage_fraction(geometries[iv.name], like)
         # other interventions on the same grid are neither treated nor control for this one
