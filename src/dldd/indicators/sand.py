@@ -17,14 +17,29 @@ studies (e.g. Gong et al. 2014): WF weather factor, EF erodible fraction, SCF cr
 COG vegetation factor; Qmax = 109.8 (WF EF SCF K' COG) kg/m; s = 150.71 (WF EF SCF K' COG)^-0.3711 m;
 soil loss at the downwind distance z: SL = (2 z / s^2) Qmax exp(-(z/s)^2) kg/m^2 per period of WF.
 Sand fixation = SL with COG = 1 (bare, potential) minus SL with the actual cover.
+
+WF is a rate per period: RWEQ evaluates it per half-month (days 1-15 and 16-end of each month), and the
+annual loss is the sum of the period losses (:func:`wind_factor_by_period`, :func:`annual_sum`); an
+annual WF pushes x far past the point form's peak and gives near-zero losses on windy sites.
+
+Negative sand-fixation service is a property of the point form, not of the vegetation: SL(x) rises with
+x = WF EF SCF K' COG only up to x* = :func:`point_loss_peak_x` (61.7 kg/m for z = 50 m) and falls beyond.
+Where the bare-soil x0 exceeds x*, thin cover (x = x0 COG still past the peak) *raises* the point loss, so
+the service is negative at LOW cover and becomes positive once x0 COG drops enough below x* (for x0 = 100
+below about 23.5 % flat-residue cover; for x0 above about 319 at every cover). Policy (METHODS 5): the
+point form is kept and every negative cell is flagged (:func:`negative_service_flag`, with the share of
+area reported by the pipeline); the field-mean form (``loss="field_mean"``, monotone in x) is the option.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from dldd.core.legend import Legend
+from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.errors import InputError
 from dldd.indicators.aridity import wind_speed_2m
 from dldd.indicators.sensitivity import class_raster
@@ -67,6 +82,32 @@ DP_ENERGY_LEGEND = Legend.from_pairs(
     "intermediate 200-399 VU, high >= 400 VU",
 )
 
+#: Directional variability classes on RDP/DP (Fryberger 1979; METHODS 5): low < 0.3 (complex or obtuse
+#: bimodal winds), intermediate 0.3-0.8, high >= 0.8 (narrow unimodal).
+RDP_DP_LOW_UPPER = 0.3
+RDP_DP_HIGH_LOWER = 0.8
+DIRECTIONALITY_LOW, DIRECTIONALITY_INTERMEDIATE, DIRECTIONALITY_HIGH = 1, 2, 3
+DIRECTIONALITY_LEGEND = Legend.from_pairs(
+    "rdp_dp_directionality",
+    [(DIRECTIONALITY_LOW, "low directionality", "#deebf7"),
+     (DIRECTIONALITY_INTERMEDIATE, "intermediate directionality", "#9ecae1"),
+     (DIRECTIONALITY_HIGH, "high directionality", "#3182bd")],
+    description="Directional variability of the wind regime by RDP/DP (Fryberger 1979): low < 0.3 (complex "
+    "or obtuse bimodal), intermediate 0.3-0.8, high >= 0.8 (narrow unimodal)",
+)
+
+#: Coarsest observation step (hours) for which DP is trusted: hourly or 3-hourly winds (METHODS 5). Daily
+#: means of one record understate DP several-fold (2,137 VU hourly against 380 VU from daily means).
+MAX_DRIFT_STEP_HOURS = 3.0
+#: Reference height of Fryberger's winds, m.
+DRIFT_WIND_HEIGHT_M = 10.0
+HOURS_PER_DAY = 24.0
+SECONDS_PER_HOUR = 3600.0
+
+
+class CoarseWindWarning(UserWarning):
+    """Winds coarser than :data:`MAX_DRIFT_STEP_HOURS`: drift potential is understated."""
+
 # ---- RWEQ (Fryrear et al. 1998) ----
 
 #: Threshold wind speed of RWEQ's wind factor, m/s at 2 m (Fryrear et al. 1998).
@@ -88,15 +129,25 @@ SCF_COEFFICIENTS = (0.0066, 0.021)
 #: Roughness factor K' = exp(a Kr + b Kr^c + d Crr), Kr ridge and Crr random roughness in cm (Fryrear et
 #: al. 2000). K' = 1 for a smooth surface (the default in gridded studies without tillage data).
 K_ROUGHNESS_COEFFICIENTS = (1.86, -2.41, 0.934, -0.127)
-#: Vegetation factor COG = exp(-a SC), SC cover in % (Fryrear et al. 1998, flat residue). Some published
-#: code uses a = 0.00483 (documented alternative: pass ``coefficient=COG_COEFFICIENT_ALT``).
+#: Ridge roughness from terrain Kr = a dH^2 / L, dH the elevation difference over the distance L, both in
+#: cm (METHODS 5, as used in gridded sand-fixation studies).
+TERRAIN_KR_COEFFICIENT = 0.2
+CM_PER_M = 100.0
+#: Vegetation factor, flat-residue form COG = exp(-a SC), SC cover in % (Fryrear et al. 1998). The
+#: 0.00483 seen in one circulated code lineage is a transcription error of this constant (METHODS 5).
 COG_COEFFICIENT = 0.0438
-COG_COEFFICIENT_ALT = 0.00483
+#: Vegetation factor, canopy form COG = exp(-a cc^b), cc canopy cover as a fraction (Fryrear et al. 2000;
+#: METHODS 5, used for standing vegetation in Chinese sand-fixation studies).
+COG_CANOPY_COEFFICIENTS = (5.614, 0.7366)
+#: Vegetation factor forms: "flat" residue (cover in %) or standing "canopy" (cover as a fraction).
+COG_FORMS = ("flat", "canopy")
+#: Cover units accepted by :func:`vegetation_factor` and their factor to a fraction.
+COVER_UNITS_TO_FRACTION = {"%": 0.01, "percent": 0.01, "1": 1.0, "fraction": 1.0}
 #: Maximum transport capacity Qmax = a x, x = WF EF SCF K' COG, kg/m (Fryrear et al. 1998).
 QMAX_COEFFICIENT = 109.8
-#: Critical field length s = a x^b, m (Fryrear et al. 1998). Alternative constant in some code: 105.71.
+#: Critical field length s = a x^b, m (Fryrear et al. 1998). The 105.71 seen in one circulated code
+#: lineage is a transcription error of this constant (METHODS 5).
 S_COEFFICIENT = 150.71
-S_COEFFICIENT_ALT = 105.71
 S_EXPONENT = -0.3711
 #: Downwind field length z (m), common in gridded studies.
 FIELD_LENGTH_M = 50.0
@@ -105,6 +156,18 @@ KG_M2_TO_T_HA = 10.0
 #: Loss forms: "point" the METHODS form SL = (2z/s^2) Qmax exp(-(z/s)^2) (loss rate at distance z);
 #: "field_mean" the mean loss over the field, Q(z)/z = Qmax (1 - exp(-(z/s)^2)) / z.
 LOSS_FORMS = ("point", "field_mean")
+#: RWEQ periods of WF: "half_month" (days 1-15 and 16 to the month's end, 24 a year; Fryrear et al. 1998)
+#: or "month".
+RWEQ_PERIODS = ("half_month", "month")
+HALF_MONTH_LAST_DAY = 15
+#: Negative-service flag: 1 where the service is below zero (point form past its peak), 0 elsewhere.
+SERVICE_NON_NEGATIVE, SERVICE_NEGATIVE = 0, 1
+NEGATIVE_SERVICE_LEGEND = Legend.from_pairs(
+    "sand_fixation_negative",
+    [(SERVICE_NON_NEGATIVE, "service >= 0", "#e0e0e0"), (SERVICE_NEGATIVE, "negative service", "#b2182b")],
+    description="Cells where the RWEQ point form gives a negative sand-fixation service (bare-soil x past "
+    "the form's peak, so thin cover raises the point loss)",
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,6 +205,43 @@ def to_knots(speed: xr.DataArray, units: str) -> xr.DataArray:
     return speed * SPEED_UNITS_TO_KNOTS[units]
 
 
+def observation_step_hours(time) -> float | None:
+    """Median step (hours) of a datetime coordinate; None when it has fewer than 2 datetimes."""
+    values = np.asarray(time)
+    if values.size < 2 or not np.issubdtype(values.dtype, np.datetime64):
+        return None
+    steps = np.diff(values).astype("timedelta64[s]").astype(float) / SECONDS_PER_HOUR
+    return float(np.median(steps))
+
+
+def check_wind_resolution(speed: xr.DataArray, *, dim: str = "time",
+                          max_step_hours: float = MAX_DRIFT_STEP_HOURS) -> float | None:
+    """Warn (:class:`CoarseWindWarning`) when winds are coarser than ``max_step_hours`` (3-hourly).
+
+    DP sums the cube of the excess over the threshold, so averaging winds before the sum removes the
+    gusts that move sand: daily means of one record gave 380 VU against 2,137 VU hourly (METHODS 5).
+    Returns the median observation step in hours (None when ``dim`` is not a datetime axis).
+    """
+    step = observation_step_hours(speed[dim].values) if dim in speed.coords else None
+    if step is not None and step > max_step_hours * (1 + 1e-9):
+        warnings.warn(
+            f"wind observations every {step:g} h (coarser than {max_step_hours:g}-hourly): the sand drift "
+            "potential is understated, several-fold for daily means (Fryberger's method needs hourly or "
+            "3-hourly winds)", CoarseWindWarning, stacklevel=2)
+    return step
+
+
+def wind_speed_10m(speed: xr.DataArray, height: float) -> xr.DataArray:
+    """Wind speed at 10 m from ``height`` m by the logarithmic profile of FAO56 eq. 47.
+
+    u10 = uz ln(67.8 x 10 - 5.42) / ln(67.8 z - 5.42) (the same short-grass log law that brings winds to
+    2 m for RWEQ, :func:`dldd.indicators.aridity.wind_speed_2m`, inverted at 10 m). Identity at 10 m.
+    """
+    if height == DRIFT_WIND_HEIGHT_M:
+        return speed
+    return wind_speed_2m(speed, height) / wind_speed_2m(1.0, DRIFT_WIND_HEIGHT_M)
+
+
 def wind_from_uv(u: xr.DataArray, v: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     """Speed and meteorological direction (where the wind comes FROM) from u (eastward), v (northward).
 
@@ -159,13 +259,13 @@ def wind_from_uv(u: xr.DataArray, v: xr.DataArray) -> tuple[xr.DataArray, xr.Dat
     return speed, direction
 
 
-def _drift_terms(speed, direction, units, threshold_knots, dim, time_share):
+def _drift_terms(speed, direction, units, threshold_knots, dim, time_share, height=DRIFT_WIND_HEIGHT_M):
     """Per observation: drift q = U^2 (U - Ut) t (0 below threshold) and the drift direction (toward)."""
     _need_dim(speed, dim, "speed")
     _need_dim(direction, dim, "direction")
     if threshold_knots < 0:
         raise InputError(f"threshold_knots={threshold_knots}; expected >= 0")
-    kn = to_knots(speed, units)
+    kn = wind_speed_10m(to_knots(speed, units), height)
     direction = _as_float(direction, "direction")
     _check_range(direction, "direction", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
     above = kn > threshold_knots
@@ -202,6 +302,7 @@ def drift_by_direction(
     dim: str = "time",
     n_directions: int = N_DIRECTIONS,
     time_share: xr.DataArray | None = None,
+    height: float = DRIFT_WIND_HEIGHT_M,
 ) -> xr.DataArray:
     """Drift potential per wind-direction sector (VU), new dimension ``direction`` (sector centres, FROM).
 
@@ -211,7 +312,7 @@ def drift_by_direction(
     if int(n_directions) < 1:
         raise InputError(f"n_directions={n_directions}; expected a positive integer (16 as Fryberger)")
     n_directions = int(n_directions)
-    q, toward, _, share_note = _drift_terms(speed, direction, units, threshold_knots, dim, time_share)
+    q, toward, _, share_note = _drift_terms(speed, direction, units, threshold_knots, dim, time_share, height)
     sector = _sector_index((toward - HALF_CIRCLE) % FULL_CIRCLE, n_directions)
     parts = [q.where(sector == k, 0.0).sum(dim) for k in range(n_directions)]
     centres = np.arange(n_directions) * (FULL_CIRCLE / n_directions)
@@ -220,7 +321,8 @@ def drift_by_direction(
     out.attrs = {
         "units": "VU", "long_name": "sand drift potential by wind direction sector",
         "method": "sum of U^2 (U - Ut) t per sector, U in knots",
-        "parameters": f"threshold_knots={threshold_knots}, units={units}, n_directions={n_directions}, {share_note}",
+        "parameters": f"threshold_knots={threshold_knots}, units={units}, n_directions={n_directions}, "
+                      f"{share_note}, measured at {height:g} m",
         "references": REFERENCE_FRYBERGER,
     }
     return out
@@ -235,10 +337,13 @@ def drift_potential(
     dim: str = "time",
     n_directions: int | None = N_DIRECTIONS,
     time_share: xr.DataArray | None = None,
+    height: float = DRIFT_WIND_HEIGHT_M,
 ) -> xr.Dataset:
     """Fryberger (1979) sand drift potential from wind speed and direction series along ``dim``.
 
-    ``speed`` in ``units`` ("m/s", converted by :data:`MS_TO_KNOTS`, or "knots"), at 10 m. ``direction``
+    ``speed`` in ``units`` ("m/s", converted by :data:`MS_TO_KNOTS`, or "knots"), measured at ``height``
+    m (10 m by default; other heights are brought to 10 m by :func:`wind_speed_10m`). Winds coarser than
+    3-hourly raise :class:`CoarseWindWarning` (:func:`check_wind_resolution`). ``direction``
     where the wind comes FROM, degrees clockwise from north. ``threshold_knots`` Ut (12 kn). The vector
     sum uses the centres of ``n_directions`` sectors (16, Fryberger) or, with ``n_directions=None``, the
     exact directions. ``time_share`` t per observation (same dims as speed); default 1/N over the valid
@@ -247,28 +352,23 @@ def drift_potential(
     record is a whole number of years; group by year for annual values).
 
     Returns a Dataset: ``dp`` (VU), ``rdp`` (VU), ``rdd`` (degrees toward which sand drifts, [0, 360),
-    NaN where RDP = 0), ``rdp_dp`` (1, NaN where DP = 0), ``dp_class`` (int8, :data:`DP_ENERGY_LEGEND`)
-    and ``n_obs`` (valid observations).
+    NaN where RDP = 0), ``rdp_dp`` (1, NaN where DP = 0), ``dp_class`` (int8, :data:`DP_ENERGY_LEGEND`),
+    ``rdp_dp_class`` (int8, :data:`DIRECTIONALITY_LEGEND`) and ``n_obs`` (valid observations).
     """
-    q, toward, valid, share_note = _drift_terms(speed, direction, units, threshold_knots, dim, time_share)
-    dp = q.sum(dim)
+    check_wind_resolution(speed, dim=dim)
+    q, toward, valid, share_note = _drift_terms(speed, direction, units, threshold_knots, dim, time_share, height)
     if n_directions is None:
         theta = np.deg2rad(toward)
-        east = (q * np.sin(theta)).sum(dim)
-        north = (q * np.cos(theta)).sum(dim)
+        res = _resultant(q.sum(dim), (q * np.sin(theta)).sum(dim), (q * np.cos(theta)).sum(dim))
         mode = "exact directions"
     else:
         by_dir = drift_by_direction(speed, direction, units=units, threshold_knots=threshold_knots, dim=dim,
-                                    n_directions=n_directions, time_share=time_share)
-        theta = np.deg2rad((by_dir["direction"] + HALF_CIRCLE) % FULL_CIRCLE)
-        east = (by_dir * np.sin(theta)).sum("direction").drop_vars("direction", errors="ignore")
-        north = (by_dir * np.cos(theta)).sum("direction").drop_vars("direction", errors="ignore")
+                                    n_directions=n_directions, time_share=time_share, height=height)
+        res = resultant_of_sectors(by_dir)
         mode = f"{int(n_directions)} direction sectors"
-    rdp = np.hypot(east, north)
-    defined = rdp > RDD_UNDEFINED_RTOL * dp
-    rdd = (np.rad2deg(np.arctan2(east, north)) % FULL_CIRCLE).where(defined & (dp > 0))
-    rdp_dp = (rdp / dp.where(dp > 0))
-    params = f"threshold_knots={threshold_knots}, units={units} (x{SPEED_UNITS_TO_KNOTS[units]} to knots), {mode}, {share_note}"
+    dp, rdp, rdd, rdp_dp = (res[k] for k in ("dp", "rdp", "rdd", "rdp_dp"))
+    params = (f"threshold_knots={threshold_knots}, units={units} (x{SPEED_UNITS_TO_KNOTS[units]} to knots), {mode}, "
+              f"{share_note}, measured at {height:g} m")
     common = {"parameters": params, "references": REFERENCE_FRYBERGER}
     dp.attrs = {"units": "VU", "long_name": "sand drift potential (DP)", "method": "sum U^2 (U - Ut) t, U in knots", **common}
     rdp.attrs = {"units": "VU", "long_name": "resultant drift potential (RDP)", "method": f"vector sum over {mode}", **common}
@@ -277,7 +377,8 @@ def drift_potential(
     rdp_dp.attrs = {"units": "1", "long_name": "directional variability RDP/DP", "method": "RDP / DP", **common}
     n_obs = valid.sum(dim).astype(np.int32)
     n_obs.attrs = {"units": "1", "long_name": "number of valid wind observations"}
-    return xr.Dataset({"dp": dp, "rdp": rdp, "rdd": rdd, "rdp_dp": rdp_dp, "dp_class": dp_energy_class(dp), "n_obs": n_obs})
+    return xr.Dataset({"dp": dp, "rdp": rdp, "rdd": rdd, "rdp_dp": rdp_dp, "dp_class": dp_energy_class(dp),
+                       "rdp_dp_class": directionality_class(rdp_dp), "n_obs": n_obs})
 
 
 def dp_energy_class(dp: xr.DataArray) -> xr.DataArray:
@@ -289,6 +390,36 @@ def dp_energy_class(dp: xr.DataArray) -> xr.DataArray:
          "method": f"low < {DP_LOW_UPPER:g} <= intermediate < {DP_HIGH_LOWER:g} <= high (VU)",
          "parameters": "", "references": REFERENCE_FRYBERGER},
     )
+
+
+def directionality_class(rdp_dp: xr.DataArray) -> xr.DataArray:
+    """Directionality class of RDP/DP: 1 low (< 0.3), 2 intermediate (0.3-0.8), 3 high (>= 0.8) (Fryberger 1979)."""
+    return class_raster(
+        _as_float(rdp_dp, "rdp_dp"), (RDP_DP_LOW_UPPER, RDP_DP_HIGH_LOWER), (True, True),
+        (DIRECTIONALITY_LOW, DIRECTIONALITY_INTERMEDIATE, DIRECTIONALITY_HIGH), DIRECTIONALITY_LEGEND,
+        {"units": "1", "long_name": "directional variability class by RDP/DP",
+         "method": f"low < {RDP_DP_LOW_UPPER:g} <= intermediate < {RDP_DP_HIGH_LOWER:g} <= high",
+         "parameters": "", "references": REFERENCE_FRYBERGER},
+    )
+
+
+def resultant_of_sectors(by_direction: xr.DataArray, *, dim: str = "direction") -> xr.Dataset:
+    """DP, RDP, RDD and RDP/DP from drift per sector (``dim`` = sector centres, direction FROM).
+
+    Each sector's drift points downwind (centre + 180 degrees); RDP is the length of the vector sum and
+    RDD its direction, atan2(east, north) clockwise from north (NaN where RDP ~ 0), as in
+    :func:`drift_potential` with sectors. Works for any other dimensions (e.g. an area-weighted mean rose).
+    """
+    theta = np.deg2rad((by_direction[dim] + HALF_CIRCLE) % FULL_CIRCLE)
+    east = (by_direction * np.sin(theta)).sum(dim).drop_vars(dim, errors="ignore")
+    north = (by_direction * np.cos(theta)).sum(dim).drop_vars(dim, errors="ignore")
+    return _resultant(by_direction.sum(dim), east, north)
+
+
+def _resultant(dp, east, north) -> xr.Dataset:
+    rdp = np.hypot(east, north)
+    rdd = (np.rad2deg(np.arctan2(east, north)) % FULL_CIRCLE).where((rdp > RDD_UNDEFINED_RTOL * dp) & (dp > 0))
+    return xr.Dataset({"dp": dp, "rdp": rdp, "rdd": rdd, "rdp_dp": rdp / dp.where(dp > 0)})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,8 +447,9 @@ def wind_factor(
     N = valid observations; Nd = days of the period WF stands for: ``period_days`` if given (e.g.
     365.25 for a mean annual WF from a record of any length), else the record's length = (all
     observations) x ``days_per_observation`` (inferred from a regular ``time`` coordinate if not given).
-    Units (m/s)^3 d per Nd days. Fryrear et al. evaluate RWEQ per 15-day period; the loss is not linear
-    in WF, so annual WF and the sum of half-month losses differ (group by period upstream if wanted).
+    Units (m/s)^3 d per Nd days. This is ONE period's Wf: RWEQ evaluates it per half-month and sums the
+    period losses (the loss is not linear in WF, and an annual WF gives x far past the point form's peak):
+    use :func:`wind_factor_by_period` for a record of winds.
     """
     _need_dim(speed, dim, "speed")
     u = _as_float(speed, "speed")
@@ -348,6 +480,94 @@ def wind_factor(
     wf.attrs = _attrs("m3 s-3 d", "RWEQ wind factor Wf", "sum U (U - U1)^2 [U > U1] x Nd / N",
                       f"threshold={threshold} m/s at 2 m, measured at {height:g} m, period {period_days:g} days")
     return wf
+
+
+def period_starts(time, period: str = "half_month") -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Start of the RWEQ period of each datetime and the length (days) of that period.
+
+    ``"half_month"``: days 1-15 (15 days) and 16 to the month's end (13-16 days); ``"month"``: the month.
+    """
+    if period not in RWEQ_PERIODS:
+        raise InputError(f"period={period!r}; expected one of {RWEQ_PERIODS}")
+    t = pd.DatetimeIndex(np.asarray(time))
+    month_start = (t - pd.to_timedelta(t.day - 1, unit="D")).normalize()
+    if period == "month":
+        return month_start, np.asarray(t.days_in_month, dtype=float)
+    second = np.asarray(t.day > HALF_MONTH_LAST_DAY)
+    start = month_start + pd.to_timedelta(np.where(second, HALF_MONTH_LAST_DAY, 0), unit="D")
+    days = np.where(second, np.asarray(t.days_in_month) - HALF_MONTH_LAST_DAY, HALF_MONTH_LAST_DAY)
+    return start, days.astype(float)
+
+
+def wind_factor_by_period(
+    speed: xr.DataArray,
+    *,
+    period: str = "half_month",
+    threshold: float = RWEQ_WIND_THRESHOLD,
+    dim: str = "time",
+    height: float = RWEQ_WIND_HEIGHT_M,
+) -> xr.DataArray:
+    """RWEQ wind factor per period: Wf_p = sum over the period's observations of U (U - U1)^2 x Nd_p / N_p.
+
+    ``period`` "half_month" (RWEQ's 15-day periods, 24 a year) or "month"; Nd_p the period's days, N_p
+    its valid observations (a period partly covered by the record is scaled to its full length; the
+    coordinate ``coverage`` = N_p x step / Nd_p says how much of it was observed). ``speed`` in m/s at
+    ``height`` m on a datetime ``dim``. Returns a new dimension ``period`` (start dates) with coordinates
+    ``period_days`` and ``coverage``; units (m/s)^3 d per period, as :func:`wind_factor`.
+    """
+    _need_dim(speed, dim, "speed")
+    if not np.issubdtype(speed[dim].dtype, np.datetime64):
+        raise InputError(f"wind_factor_by_period: {dim!r} is not a datetime coordinate")
+    u = _as_float(speed, "speed")
+    if height != RWEQ_WIND_HEIGHT_M:
+        u = wind_speed_2m(u, height)
+    _check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
+    start, days = period_starts(u[dim].values, period)
+    step_days = (observation_step_hours(u[dim].values) or HOURS_PER_DAY) / HOURS_PER_DAY
+    key = xr.DataArray(start.values, dims=dim, coords={dim: u[dim]}, name="period")
+    term = (u * (u - threshold) ** 2).where(u > threshold, 0.0).where(u.notnull(), 0.0)
+    sums = term.groupby(key).sum(dim)
+    n_valid = u.notnull().groupby(key).sum(dim)
+    length = pd.Series(days, index=start).groupby(level=0).first()
+    period_days = xr.DataArray(length.reindex(pd.DatetimeIndex(sums["period"].values)).values, dims="period")
+    wf = sums * period_days / n_valid.where(n_valid > 0)
+    coverage = (n_valid * step_days / period_days).clip(max=1.0)
+    wf = wf.assign_coords(period_days=period_days, coverage=coverage.max([d for d in coverage.dims if d != "period"]))
+    wf.attrs = _attrs("m3 s-3 d", f"RWEQ wind factor Wf per {period.replace('_', '-')} period",
+                      "sum U (U - U1)^2 [U > U1] x Nd / N per period",
+                      f"threshold={threshold} m/s at 2 m, measured at {height:g} m, period={period}")
+    return wf
+
+
+def annual_sum(per_period: xr.DataArray, *, dim: str = "period", periods_per_year: int | None = None) -> xr.DataArray:
+    """Annual value = sum of the period values of each calendar year, averaged over the complete years.
+
+    A year counts when it has ``periods_per_year`` periods (24 half-months or 12 months, inferred from
+    the spacing of ``dim``); incomplete years are left out (their names in attrs "parameters") and a record
+    without one complete year is refused. With one complete year the annual value IS the sum of its
+    periods (NaN periods count as missing: a cell is NaN unless all its periods are known).
+    """
+    starts = pd.DatetimeIndex(per_period[dim].values)
+    if periods_per_year is None:
+        periods_per_year = 24 if (starts.day > 1).any() else 12
+    years = starts.year
+    counts = pd.Series(1, index=years).groupby(level=0).sum()
+    complete = [int(y) for y, n in counts.items() if n == periods_per_year]
+    if not complete:
+        raise InputError(
+            f"annual_sum: no complete year of {periods_per_year} periods in {starts.min():%Y-%m-%d} to "
+            f"{starts.max():%Y-%m-%d}; an annual RWEQ loss needs every period of a year"
+        )
+    keep = np.isin(years, complete)
+    sub = per_period.isel({dim: np.flatnonzero(keep)})
+    year_key = xr.DataArray(years[keep], dims=dim, coords={dim: sub[dim]}, name="year")
+    by_year = sub.groupby(year_key).sum(dim, skipna=False)
+    out = by_year.mean("year")
+    out.attrs = {**per_period.attrs, "long_name": per_period.attrs.get("long_name", "") + ", annual (sum of periods)",
+                 "parameters": (per_period.attrs.get("parameters", "") + f"; annual = sum of {periods_per_year} periods, "
+                                f"mean over years {complete}" + (f"; incomplete years left out: "
+                                f"{sorted(set(counts.index) - set(complete))}" if len(complete) < len(counts) else ""))}
+    return out
 
 
 def air_density(temperature: xr.DataArray, elevation: xr.DataArray | float,
@@ -456,19 +676,82 @@ def roughness_factor(ridge_roughness: xr.DataArray | float = 0.0, random_roughne
     return k
 
 
-def vegetation_factor(cover: xr.DataArray, *, coefficient: float = COG_COEFFICIENT) -> xr.DataArray:
-    """Vegetation factor COG = exp(-0.0438 SC), SC vegetation or residue cover in % (Fryrear et al. 1998).
+def terrain_ridge_roughness(elevation_difference: xr.DataArray | float, distance: xr.DataArray | float) -> xr.DataArray:
+    """Ridge roughness from terrain Kr = 0.2 dH^2 / L (METHODS 5), dH and L in metres, Kr returned in cm.
 
-    A fraction (attrs units "1") is refused: multiply by 100. ``coefficient=COG_COEFFICIENT_ALT``
-    (0.00483) reproduces code that uses that constant.
+    dH the elevation difference over the horizontal distance L (e.g. max - min elevation within a
+    window of width L). Both are converted to cm before the formula (Kr = 0.2 dH_cm^2 / L_cm); feed Kr
+    to :func:`roughness_factor`. RWEQ's K' was fitted to tillage ridges of a few cm: K' falls to its
+    minimum near Kr = 18 cm, returns to 1 near Kr = 51 cm and grows without bound beyond, so terrain
+    roughness outside that range is extrapolation (the output's attrs say so).
     """
-    if cover.attrs.get("units") in ("1", "fraction"):
-        raise InputError("vegetation_factor: cover has units '1' (a fraction); expected % (multiply by 100)")
-    sc = _as_float(cover, "cover")
-    _check_range(sc, "cover", 0.0, 100.0, "vegetation cover in % [0, 100]")
-    cog = np.exp(-coefficient * sc)
-    cog.attrs = _attrs("1", "RWEQ vegetation factor COG", "exp(-a SC)", f"a={coefficient}")
+    dh = elevation_difference if isinstance(elevation_difference, xr.DataArray) else xr.DataArray(float(elevation_difference))
+    length = distance if isinstance(distance, xr.DataArray) else xr.DataArray(float(distance))
+    dh, length = _as_float(dh, "elevation_difference"), _as_float(length, "distance")
+    _check_range(dh, "elevation_difference", 0.0, None, "an elevation difference >= 0 m")
+    _check_range(length, "distance", np.finfo(float).tiny, None, "a distance > 0 m")
+    kr = TERRAIN_KR_COEFFICIENT * (dh * CM_PER_M) ** 2 / (length * CM_PER_M)
+    kr.attrs = _attrs("cm", "RWEQ ridge roughness from terrain Kr", "0.2 dH^2 / L (dH, L in cm)",
+                      "K' is fitted to tillage ridges of a few cm; beyond about 51 cm it exceeds 1 and grows fast")
+    return kr
+
+
+def vegetation_factor(cover: xr.DataArray, *, form: str = "flat",
+                      coefficient: float | xr.DataArray | None = None, exponent: float | None = None) -> xr.DataArray:
+    """RWEQ vegetation factor COG from cover whose attrs declare ``units`` ("%" or "1"/"fraction").
+
+    ``form="flat"`` (flat residue, Fryrear et al. 1998): COG = exp(-a SC), SC cover in %, a = 0.0438.
+    ``form="canopy"`` (standing vegetation, Fryrear et al. 2000): COG = exp(-a cc^b), cc cover as a
+    fraction, a = 5.614, b = 0.7366. The cover is converted from its declared units to what the form
+    needs; a cover without units (or other units) is refused: a fraction 0.3 read as 0.3 % would give
+    COG 0.987. ``coefficient`` replaces a (a scalar, or a DataArray per cell for coefficients per
+    vegetation type, see :func:`coefficient_by_class`); ``exponent`` replaces b (canopy form).
+    """
+    if not isinstance(cover, xr.DataArray):
+        raise InputError(f"vegetation_factor: cover must be an xarray.DataArray with attrs units, found {type(cover).__name__}")
+    if form not in COG_FORMS:
+        raise InputError(f"vegetation_factor: form={form!r}; expected one of {COG_FORMS}")
+    units = cover.attrs.get("units")
+    if units not in COVER_UNITS_TO_FRACTION:
+        raise InputError(
+            f"vegetation_factor: cover units {units!r}; declare attrs units '%' or '1' (fraction): a cover "
+            "without units is ambiguous"
+        )
+    frac = _as_float(cover, "cover") * COVER_UNITS_TO_FRACTION[units]
+    _check_range(frac, "cover", 0.0, 1.0, f"vegetation cover in [0, 1] as a fraction ([0, 100] in %), units {units!r}")
+    if form == "flat":
+        a = COG_COEFFICIENT if coefficient is None else coefficient
+        cog = np.exp(-a * frac * 100.0)
+        method, params = "exp(-a SC), SC cover in %", f"a={_describe(a)}"
+    else:
+        a0, b0 = COG_CANOPY_COEFFICIENTS
+        a = a0 if coefficient is None else coefficient
+        b = b0 if exponent is None else exponent
+        cog = np.exp(-a * frac**b)
+        method, params = "exp(-a cc^b), cc canopy cover fraction", f"a={_describe(a)}, b={b}"
+    cog.attrs = _attrs("1", f"RWEQ vegetation factor COG ({form} form)", method, f"{params}, cover units {units}")
     return cog
+
+
+def _describe(v) -> str:
+    return "per cell (by vegetation type)" if isinstance(v, xr.DataArray) else f"{v:g}"
+
+
+def coefficient_by_class(classes: xr.DataArray, coefficients: dict[int, float]) -> xr.DataArray:
+    """Per-cell COG coefficient from a class map (e.g. land cover) and a ``{code: coefficient}`` table.
+
+    Lets studies that fit a coefficient per vegetation type pass them to :func:`vegetation_factor`
+    (``coefficient=``); dldd ships no such table (a study's own fitted values, with their source, are
+    expected). Codes without a coefficient give NaN (their COG is undefined).
+    """
+    if not coefficients:
+        raise InputError("coefficient_by_class: empty coefficient table")
+    out = xr.full_like(classes, np.nan, dtype=float)
+    for code, value in coefficients.items():
+        out = xr.where(classes == code, float(value), out)
+    out.attrs = {"units": "1", "long_name": "COG coefficient by vegetation type",
+                 "parameters": ", ".join(f"{k}: {v:g}" for k, v in coefficients.items())}
+    return out
 
 
 def rweq_soil_loss(
@@ -515,7 +798,12 @@ def rweq_soil_loss(
 
 def point_loss_peak_x(*, field_length: float = FIELD_LENGTH_M, s_coefficient: float = S_COEFFICIENT,
                       s_exponent: float = S_EXPONENT) -> float:
-    """x = WF EF SCF K' COG at which the point-form soil loss peaks: s = z sqrt(-2b / (1 - 2b))."""
+    """x = WF EF SCF K' COG at which the point-form soil loss peaks: s = z sqrt(-2b / (1 - 2b)).
+
+    61.7 kg/m for z = 50 m with the published constants (the peak moves with z). Below it SL rises with
+    x; beyond it SL falls, so a bare-soil x0 past the peak makes the sand-fixation service negative at
+    low cover (x0 = 100: below about 23.5 % flat-residue cover; x0 above about 319: at every cover).
+    """
     s_peak = field_length * np.sqrt(-2.0 * s_exponent / (1.0 - 2.0 * s_exponent))
     return float((s_peak / s_coefficient) ** (1.0 / s_exponent))
 
@@ -523,7 +811,8 @@ def point_loss_peak_x(*, field_length: float = FIELD_LENGTH_M, s_coefficient: fl
 def sand_fixation(
     wf: xr.DataArray, ef: xr.DataArray, scf: xr.DataArray, k_prime: xr.DataArray | float, cover: xr.DataArray,
     *,
-    cog_coefficient: float = COG_COEFFICIENT,
+    cog_form: str = "flat",
+    cog_coefficient: float | xr.DataArray | None = None,
     field_length: float = FIELD_LENGTH_M,
     qmax_coefficient: float = QMAX_COEFFICIENT,
     s_coefficient: float = S_COEFFICIENT,
@@ -532,24 +821,48 @@ def sand_fixation(
 ) -> xr.Dataset:
     """Sand-fixation service = potential soil loss (COG = 1, bare) - actual soil loss (COG from cover).
 
-    ``cover`` vegetation cover in % (e.g. 100 x :func:`dldd.indicators.sensitivity.fractional_vegetation_cover`).
-    Returns ``potential_loss``, ``actual_loss``, ``sand_fixation`` (kg m-2 per period of WF; x 10 for
-    t/ha; x cell area in m2 / 1000 for t per cell). With ``loss="point"`` the service can be negative
-    where x = WF EF SCF K' exceeds :func:`point_loss_peak_x` (not clipped, so that it shows).
+    ``cover`` vegetation cover with declared units ("%" or "1"), turned into COG by
+    :func:`vegetation_factor` (``cog_form`` "flat" or "canopy", ``cog_coefficient``). ``wf`` is the
+    weather factor of ONE period (add a ``period`` dimension for a record and sum with
+    :func:`annual_sum`). Returns ``potential_loss``, ``actual_loss``, ``sand_fixation`` (kg m-2 per
+    period of WF; x 10 for t/ha) and ``negative_service`` (:func:`negative_service_flag`).
+
+    With ``loss="point"`` the service is negative where the bare-soil x0 = WF EF SCF K' lies past the
+    point form's peak :func:`point_loss_peak_x` and the cover is too thin to bring x0 COG back below it:
+    a property of the published point form, not of vegetation. It is kept (not clipped) and flagged;
+    ``loss="field_mean"`` is monotone in x and never negative.
     """
     kw = dict(field_length=field_length, qmax_coefficient=qmax_coefficient, s_coefficient=s_coefficient,
               s_exponent=s_exponent, loss=loss)
-    cog = vegetation_factor(cover, coefficient=cog_coefficient)
+    cog = vegetation_factor(cover, form=cog_form, coefficient=cog_coefficient)
     potential = rweq_soil_loss(wf, ef, scf, k_prime, 1.0, **kw)["soil_loss"]
     actual = rweq_soil_loss(wf, ef, scf, k_prime, cog, **kw)["soil_loss"]
     service = potential - actual
-    params = (f"COG=exp(-{cog_coefficient} SC), z={field_length} m, Qmax={qmax_coefficient} x, "
+    params = (f"COG {cog_form} form ({cog.attrs['parameters']}), z={field_length} m, Qmax={qmax_coefficient} x, "
               f"s={s_coefficient} x^{s_exponent}, loss={loss}")
     potential.attrs = _attrs("kg m-2", "potential wind erosion (no vegetation, COG = 1)", "RWEQ", params)
     actual.attrs = _attrs("kg m-2", "actual wind erosion", "RWEQ", params)
     service.attrs = _attrs("kg m-2", "sand-fixation service (potential - actual wind erosion)",
                            "RWEQ potential minus actual soil loss", params)
-    return xr.Dataset({"potential_loss": potential, "actual_loss": actual, "sand_fixation": service})
+    return xr.Dataset({"potential_loss": potential, "actual_loss": actual, "sand_fixation": service,
+                       "negative_service": negative_service_flag(service)})
+
+
+def negative_service_flag(service: xr.DataArray) -> xr.DataArray:
+    """int8 flag (:data:`NEGATIVE_SERVICE_LEGEND`): 1 where the sand-fixation service < 0, 0 where >= 0.
+
+    CLASS_NODATA where the service is NaN. A negative service comes from the point form's peak (see
+    :func:`sand_fixation`); the pipeline reports the share of area flagged.
+    """
+    flag = xr.where(service < 0, np.int8(SERVICE_NEGATIVE), np.int8(SERVICE_NON_NEGATIVE))
+    flag = xr.where(service.notnull(), flag, np.int8(CLASS_NODATA)).astype(np.int8)
+    flag.attrs = {"units": "1", "long_name": "negative sand-fixation service (point form past its peak)",
+                  "_FillValue": CLASS_NODATA, "legend": NEGATIVE_SERVICE_LEGEND.name,
+                  "flag_values": list(NEGATIVE_SERVICE_LEGEND.codes),
+                  "flag_meanings": " ".join(c.name.replace(" ", "_") for c in NEGATIVE_SERVICE_LEGEND.classes),
+                  "method": "service < 0", "parameters": service.attrs.get("parameters", ""),
+                  "references": REFERENCE_RWEQ}
+    return flag
 
 
 def kg_m2_to_t_ha(da: xr.DataArray) -> xr.DataArray:

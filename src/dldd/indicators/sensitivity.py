@@ -8,6 +8,11 @@ Flow: raw layers -> scores (``*_score`` functions, tables below as named constan
 indices (geometric means of their scores) -> ESAI = (SQI CQI VQI MQI)^(1/4) -> quality classes and the
 eight ESA classes (int8 codes with a :class:`~dldd.core.legend.Legend`).
 
+Missing layers: each quality index is the geometric mean of the layers present (as MISLAND), so a
+missing layer neither raises nor lowers it (scoring it 1.0 while keeping the exponent 1/n would pull
+every index towards "least sensitive": texture alone at 2.0 would give SQI 1.12 instead of 2.0). The
+layers present and missing are listed in each output's attrs.
+
 Scores are >= 1 (1 = least sensitive). Most tables run to 2, but soil depth (up to 4) and rainfall (up
 to 4) run higher (Kosmas99), so ESAI can exceed 2 (its upper bound with every table at its maximum is
 :data:`ESAI_MAX`). The geometric means keep every index between the smallest and largest of its scores.
@@ -171,16 +176,19 @@ BGI_TABLE = ScoreTable(
     (1.0, 1.1, 1.2, 1.4, 1.8, 2.0),
 )
 
-#: Aridity score per UNEP aridity zone (codes of :data:`dldd.indicators.aridity.ARIDITY_ZONES`, classes
-#: of METHODS 3 computed by :func:`dldd.indicators.aridity.aridity_class`), used when no Bagnouls-Gaussen
-#: index is given. The scores are a dldd default (Kosmas99 scores BGI, not AI), spanning the same 1..2
-#: range as the BGI scores; pass another mapping to change them.
-AI_ZONE_SCORES = CategoryScores(
-    "aridity zone",
-    {_aridity.HYPER_ARID: 2.0, _aridity.ARID: 1.8, _aridity.SEMI_ARID: 1.4, _aridity.DRY_SUBHUMID: 1.2,
-     _aridity.HUMID: 1.0},
-    {c.code: c.name for c in _aridity.ARIDITY_ZONES.classes},
-    source="UNEP aridity zones (METHODS 3); scores: dldd default",
+#: Aridity score from the aridity index AI = P/PET, nine classes from 1.0 to 2.0 (Ferrara et al. 2020, as
+#: in MISLAND; METHODS 4), used when no Bagnouls-Gaussen index is given: AI >= 1.0 1.0, 0.75-1.0 1.05,
+#: 0.65-0.75 1.15, 0.50-0.65 1.25, 0.35-0.50 1.35, 0.20-0.35 1.45, 0.10-0.20 1.55, 0.03-0.10 1.75,
+#: < 0.03 2.0 (edges lower-inclusive).
+REFERENCE_FERRARA2020 = (
+    "Ferrara A., Kosmas C., Salvati L., Padula A., Mancino G., Nole A. (2020) Updating the MEDALUS-ESA "
+    "framework for worldwide land degradation and desertification assessment. Land Degrad. Dev. 31, 1593-1607."
+)
+AI_TABLE = ScoreTable(
+    "aridity index P/PET", "1",
+    (0.03, 0.10, 0.20, 0.35, 0.50, 0.65, 0.75, 1.0), (True,) * 8,
+    (2.0, 1.75, 1.55, 1.45, 1.35, 1.25, 1.15, 1.05, 1.0),
+    source=REFERENCE_FERRARA2020,
 )
 
 #: Aspect (Kosmas99): sheltered (pole-facing, NW-N-NE) 1.0, exposed (equator-facing, SW-S-SE) 2.0.
@@ -208,16 +216,26 @@ DROUGHT_RESISTANCE_SCORES = CategoryScores(
 PLANT_COVER_TABLE = ScoreTable("plant cover", "%", (10.0, 40.0), (True, False), (2.0, 1.8, 1.0))
 
 #: Vegetation classes (fire risk, erosion protection, drought resistance class codes) per UNCCD land cover
-#: class (1..7, dldd.core.legend.UNCCD_LAND_COVER). A dldd default mapping Kosmas99's vegetation types
-#: onto the seven classes for drylands; artificial (5) and water (7) are not assessed (no data).
-#: tree-covered ~ deciduous/riparian forest; grassland ~ dry grass/shrubland; cropland ~ annual cereals;
-#: wetland ~ permanent moist vegetation; other land ~ bare land.
+#: class (1..7, dldd.core.legend.UNCCD_LAND_COVER), each standing for the Kosmas99 vegetation type named
+#: in :data:`UNCCD_VEGETATION_TYPES`. Kosmas99's class descriptions: coniferous and deciduous forests have
+#: high drought resistance (class 2, 1.2) and high erosion protection (2, 1.3), fire risk high (3);
+#: permanent (perennial) grassland erosion protection high (2, 1.3), drought resistance low (4, 1.7), fire
+#: risk moderate (2); annual crops (cereals) fire risk moderate (2), erosion protection and drought
+#: resistance very low (5, 2.0); bare land fire risk low (1), protection and resistance very low (5).
+#: Wetland has no Kosmas99 type: dldd scores it least sensitive (1, 1, 1). Artificial (5) and water (7)
+#: are not assessed (no data).
 UNCCD_VEGETATION_CLASSES: Mapping[int, tuple[int, int, int]] = {
-    1: (2, 3, 3),  # tree-covered: moderate fire risk, moderate protection, moderate drought resistance
-    2: (2, 3, 4),  # grassland: moderate fire risk, moderate protection, low drought resistance
-    3: (2, 5, 5),  # cropland: moderate fire risk (cereals), very low protection and resistance
+    1: (3, 2, 2),  # tree-covered
+    2: (2, 2, 4),  # grassland
+    3: (2, 5, 5),  # cropland
     4: (1, 1, 1),  # wetland
-    6: (1, 5, 5),  # other land (bare): low fire risk, very low protection and resistance
+    6: (1, 5, 5),  # other land (bare)
+}
+#: The Kosmas99 vegetation type each UNCCD class stands for in :data:`UNCCD_VEGETATION_CLASSES`.
+UNCCD_VEGETATION_TYPES: Mapping[int, str] = {
+    1: "coniferous / deciduous forest (Kosmas99)", 2: "permanent (perennial) grassland (Kosmas99)",
+    3: "annual agricultural crops, cereals (Kosmas99)", 4: "wetland (no Kosmas99 type; dldd: least sensitive)",
+    6: "bare land (Kosmas99)",
 }
 
 # ---- Management quality (MQI) ----
@@ -229,10 +247,9 @@ LAND_USE_INTENSITY_SCORES = CategoryScores(
 #: Policy enforcement, as the share (%) of the area protected: > 75 % 1, 25-75 % 1.5, < 25 % 2 (Kosmas99).
 POLICY_TABLE = ScoreTable("policy enforcement (area protected)", "%", (25.0, 75.0), (True, False), (2.0, 1.5, 1.0))
 
-#: The score used for a missing optional layer when ``missing="neutral"``: the lowest-sensitivity score,
-#: 1.0 in every Kosmas99 table. It biases the index towards *less* sensitive (an optimistic choice),
-#: which the output's attributes record.
-NEUTRAL_SCORE = 1.0
+#: Ways to treat a missing score layer: "present" (geometric mean of the layers present, as MISLAND) or
+#: "error" (refuse).
+MISSING_POLICIES = ("present", "error")
 
 #: Score range accepted by the quality indices (Kosmas99 scores run from 1 to 4).
 SCORE_MIN, SCORE_MAX = 1.0, 4.0
@@ -266,10 +283,15 @@ QUALITY_LEGEND = Legend.from_pairs(
 )
 
 #: ESA classes on ESAI (METHODS 4, after Kosmas99): N < 1.17; P 1.17-1.225; F1 1.225-1.275;
-#: F2 1.275-1.325; F3 1.325-1.375; C1 1.375-1.425; C2 1.425-1.53; C3 > 1.53. Edges are lower-inclusive
-#: except 1.53, which belongs to C2 ("> 1.53" is C3).
+#: F2 1.275-1.325; F3 1.325-1.375; C1 1.375-1.425; C2 1.425-1.53; C3 >= 1.53. Edges are lower-inclusive,
+#: 1.53 included (ESAI 1.53 is C3, as MISLAND gives it). Kosmas99 publishes the classes with two-decimal
+#: ranges that leave gaps between them; only 1.17 and 1.53 are published edges, the three-decimal edges
+#: are interpolated in those gaps (:data:`ESA_EDGE_SOURCES`).
 ESA_EDGES = (1.17, 1.225, 1.275, 1.325, 1.375, 1.425, 1.53)
-ESA_UPPER_AT_EDGE = (True, True, True, True, True, True, False)
+ESA_UPPER_AT_EDGE = (True,) * 7
+#: Where each ESA edge comes from: the published table, or interpolated in a gap of it.
+ESA_EDGE_SOURCES = ("published (Kosmas99)", "interpolated", "interpolated", "interpolated", "interpolated",
+                    "interpolated", "published (Kosmas99)")
 ESA_N, ESA_P, ESA_F1, ESA_F2, ESA_F3, ESA_C1, ESA_C2, ESA_C3 = 1, 2, 3, 4, 5, 6, 7, 8
 ESA_LEGEND = Legend.from_pairs(
     "medalus_esa",
@@ -511,29 +533,19 @@ def bagnouls_gaussen_index(tas: xr.DataArray, pr: xr.DataArray, *, dim: str = "t
 
 
 def aridity_score(*, bgi: xr.DataArray | None = None, aridity_index: xr.DataArray | None = None,
-                  aridity_zone: xr.DataArray | None = None, bgi_table: ScoreTable = BGI_TABLE,
-                  zone_scores: CategoryScores = AI_ZONE_SCORES,
-                  hyper_arid_threshold: float = _aridity.HYPER_ARID_THRESHOLD) -> xr.DataArray:
+                  bgi_table: ScoreTable = BGI_TABLE, ai_table: ScoreTable = AI_TABLE) -> xr.DataArray:
     """Aridity score, from the first of these that is given:
 
     - ``bgi``: Bagnouls-Gaussen index, scored by :data:`BGI_TABLE` (Kosmas99);
-    - ``aridity_index`` (P/PET): classed into UNEP zones by :func:`dldd.indicators.aridity.aridity_class`
-      (``hyper_arid_threshold`` 0.05, or 0.03 as the Global Aridity Index v3), scored by ``zone_scores``;
-    - ``aridity_zone``: zone codes already classed, scored by ``zone_scores`` (:data:`AI_ZONE_SCORES`).
+    - ``aridity_index`` (P/PET): scored by the nine-class :data:`AI_TABLE` (Ferrara et al. 2020).
     """
     if bgi is not None:
         _check_range(bgi, "bgi", 0.0, None, "Bagnouls-Gaussen index >= 0")
         return score_table(bgi, bgi_table, "aridity (BGI)")
-    if aridity_index is not None:
-        _check_range(aridity_index, "aridity_index", 0.0, None, "aridity index P/PET >= 0")
-        aridity_zone = _aridity.aridity_class(_as_float(aridity_index, "aridity_index"), hyper_arid_threshold)
-    if aridity_zone is None:
-        raise InputError(
-            "aridity_score: give bgi= (Bagnouls-Gaussen index), aridity_index= (P/PET) or aridity_zone= (codes)"
-        )
-    out = score_categories(aridity_zone, zone_scores, "aridity_zone")
-    out.attrs["parameters"] += f"; hyper_arid_threshold={hyper_arid_threshold}"
-    return out
+    if aridity_index is None:
+        raise InputError("aridity_score: give bgi= (Bagnouls-Gaussen index) or aridity_index= (P/PET)")
+    _check_range(aridity_index, "aridity_index", 0.0, None, "aridity index P/PET >= 0")
+    return score_table(aridity_index, ai_table, "aridity (AI)")
 
 
 def aspect_score(aspect: xr.DataArray, *, latitude: xr.DataArray | float | None = None,
@@ -583,7 +595,8 @@ def vegetation_scores_from_land_cover(
     """Fire risk, erosion protection and drought resistance scores from UNCCD land cover (1..7).
 
     ``classes`` maps a land cover code to (fire risk, erosion protection, drought resistance) class codes;
-    the default :data:`UNCCD_VEGETATION_CLASSES` is a dldd mapping of Kosmas99's vegetation types. Codes
+    the default :data:`UNCCD_VEGETATION_CLASSES` maps each class to the Kosmas99 vegetation type of
+    :data:`UNCCD_VEGETATION_TYPES` (wetland: dldd's own choice, no Kosmas99 type). Codes
     not in the mapping (artificial, water, no data) give NaN. Returns a dict with keys ``fire_risk``,
     ``erosion_protection``, ``drought_resistance``.
     """
@@ -601,7 +614,8 @@ def vegetation_scores_from_land_cover(
         s.attrs = _score_attrs(
             table.name, "UNCCD land cover code",
             f"{table.name} class by land cover " + ", ".join(f"{k}->{v[j]}" for k, v in classes.items()),
-            "Kosmas99; mapping from UNCCD land cover: dldd default",
+            "Kosmas99; UNCCD land cover as Kosmas99 vegetation types: "
+            + "; ".join(f"{k} {UNCCD_VEGETATION_TYPES.get(k, '')}" for k in classes),
         )
         out[key] = s
     return out
@@ -779,16 +793,17 @@ def aspect_degrees(elevation: xr.DataArray, *, crs=None, geographic: bool | None
 
 
 def _geometric_mean(kind: str, layers: tuple[str, ...], scores: Mapping[str, xr.DataArray | None], missing: str):
-    if missing not in ("error", "neutral"):
-        raise InputError(f"missing={missing!r}; expected 'error' or 'neutral'")
+    """(product of the scores present)^(1/number present); attrs list the layers present and missing."""
+    if missing not in MISSING_POLICIES:
+        raise InputError(f"missing={missing!r}; expected one of {MISSING_POLICIES}")
     unknown = set(scores) - set(layers)
     if unknown:
         raise InputError(f"{kind}: unknown layers {sorted(unknown)}; expected {list(layers)}")
     absent = [name for name in layers if scores.get(name) is None]
     if absent and missing == "error":
         raise InputError(
-            f"{kind}: score layers {absent} are missing; give them, or pass missing='neutral' to score "
-            f"them {NEUTRAL_SCORE} (the lowest-sensitivity score)"
+            f"{kind}: score layers {absent} are missing; give them, or pass missing='present' for the "
+            "geometric mean of the layers present"
         )
     present = [(name, _as_float(scores[name], name)) for name in layers if scores.get(name) is not None]
     if not present:
@@ -798,16 +813,15 @@ def _geometric_mean(kind: str, layers: tuple[str, ...], scores: Mapping[str, xr.
     prod = present[0][1]
     for _, s in present[1:]:
         prod = prod * s
-    prod = prod * NEUTRAL_SCORE ** len(absent)
-    out = prod ** (1.0 / len(layers))
-    params = f"missing={missing}"
-    if absent:
-        params += f"; neutral score {NEUTRAL_SCORE} for missing layers: {', '.join(absent)}"
+    names = [n for n, _ in present]
+    out = prod ** (1.0 / len(present))
     out.attrs = {
         "units": "1",
         "long_name": f"MEDALUS {kind}",
-        "method": f"geometric mean of scores ({' x '.join(layers)})^(1/{len(layers)})",
-        "parameters": params,
+        "method": f"geometric mean of the scores present ({' x '.join(names)})^(1/{len(names)})",
+        "parameters": f"missing={missing}; layers missing: {', '.join(absent) or 'none'}",
+        "layers_present": ", ".join(names),
+        "layers_missing": ", ".join(absent),
         "references": REFERENCE_KOSMAS99,
     }
     return out
@@ -818,7 +832,8 @@ def soil_quality_index(texture=None, parent_material=None, rock_fragments=None, 
     """SQI = (texture x parent material x rock fragments x depth x slope x drainage)^(1/6) (Kosmas99).
 
     Arguments are *scores* (from the ``*_score`` functions). ``missing="error"`` (default) refuses a
-    missing layer; ``"neutral"`` scores it :data:`NEUTRAL_SCORE` and records it in attrs["parameters"].
+    missing layer; ``"present"`` takes the geometric mean of the layers given (exponent 1/number given),
+    listing them in attrs "layers_present" and "layers_missing".
     """
     return _geometric_mean("soil quality index (SQI)", SQI_LAYERS, dict(
         texture=texture, parent_material=parent_material, rock_fragments=rock_fragments, depth=depth,
@@ -849,12 +864,14 @@ def esai(sqi: xr.DataArray, cqi: xr.DataArray, vqi: xr.DataArray, mqi: xr.DataAr
     """ESAI = (SQI x CQI x VQI x MQI)^(1/4) (Kosmas99)."""
     parts = [_as_float(v, n) for v, n in ((sqi, "sqi"), (cqi, "cqi"), (vqi, "vqi"), (mqi, "mqi"))]
     out = (parts[0] * parts[1] * parts[2] * parts[3]) ** 0.25
-    notes = [f"{n}: {p.attrs['parameters']}" for n, p in zip(("SQI", "CQI", "VQI", "MQI"), parts)
-             if "neutral score" in p.attrs.get("parameters", "")]
+    notes = [f"{n}: {p.attrs['layers_missing']}" for n, p in zip(("SQI", "CQI", "VQI", "MQI"), parts)
+             if p.attrs.get("layers_missing")]
     out.attrs = {
         "units": "1", "long_name": "environmentally sensitive area index (ESAI)",
         "method": "(SQI x CQI x VQI x MQI)^(1/4)",
-        "parameters": "; ".join(notes) if notes else "all layers given",
+        "parameters": ("layers missing (each index the geometric mean of its layers present): " + "; ".join(notes))
+        if notes else "all layers given",
+        "layers_missing": "; ".join(notes),
         "references": REFERENCE_KOSMAS99,
     }
     return out
@@ -881,7 +898,9 @@ def esa_class(esai_index: xr.DataArray) -> xr.DataArray:
         _as_float(esai_index, "esai"), ESA_EDGES, ESA_UPPER_AT_EDGE,
         (ESA_N, ESA_P, ESA_F1, ESA_F2, ESA_F3, ESA_C1, ESA_C2, ESA_C3), ESA_LEGEND,
         {"units": "1", "long_name": "MEDALUS environmentally sensitive area class",
-         "method": f"classes on ESAI edges {ESA_EDGES}", "parameters": "", "references": REFERENCE_KOSMAS99},
+         "method": f"classes on ESAI edges {ESA_EDGES}, lower-inclusive",
+         "parameters": "edges: " + ", ".join(f"{e:g} {src}" for e, src in zip(ESA_EDGES, ESA_EDGE_SOURCES)),
+         "references": REFERENCE_KOSMAS99},
     )
 
 
