@@ -35,7 +35,6 @@ import xarray as xr
 from dldd.core.areas import grid_crs
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.errors import InputError
-from dldd.indicators import aridity as _aridity
 
 REFERENCE_KOSMAS99 = (
     "Kosmas C., Kirkby M., Geeson N. (1999) The Medalus project: manual on key indicators of "
