@@ -309,31 +309,62 @@ class _Builder:
         return figs
 
     def sand_rose(self) -> Fig | None:
-        """Sand rose of the scene from ``sand_drift_by_direction`` (area-weighted mean DP per sector, VU).
-
-        The resultant (RDP, RDD) is the vector sum of the sector totals, each pointing downwind (direction
-        from + 180 degrees), as in Fryberger (1979)."""
+        """Sand rose of the scene from ``sand_drift_by_direction`` (area-weighted mean DP per sector, VU) and
+        its resultant (RDP, RDD, RDP/DP) as the sand stage wrote it in ``sand_drift_resultant``."""
         t = self.run.tables.get("sand_drift_by_direction")
-        if t is None or not len(t) or not {"direction", "dp_vu"} <= set(t.columns):
+        r = self.run.tables.get("sand_drift_resultant")
+        if t is None or r is None or not len(t) or not len(r) or not {"direction", "dp_vu"} <= set(t.columns):
             return None
-        import numpy as np
         import xarray as xr
 
         from dldd.report.figures_sand import sand_rose_from_drift
 
-        theta = np.deg2rad(t["direction"].to_numpy(dtype=float) + 180.0)
-        q = t["dp_vu"].to_numpy(dtype=float)
-        dp, east, north = float(np.nansum(q)), float(np.nansum(q * np.sin(theta))), float(np.nansum(q * np.cos(theta)))
-        rdp = math.hypot(east, north)
-        summary = xr.Dataset({"dp": dp, "rdp": rdp, "rdd": math.degrees(math.atan2(east, north)) % 360.0 if rdp > 0 else math.nan,
-                              "rdp_dp": rdp / dp if dp > 0 else math.nan})
-        by_dir = xr.DataArray(q, dims=("direction",), coords={"direction": t["direction"].to_numpy(dtype=float)})
+        row = r.iloc[0]
+        summary = xr.Dataset({k: float(row[c]) for k, c in (("dp", "dp_vu"), ("rdp", "rdp_vu"), ("rdd", "rdd_deg"),
+                                                              ("rdp_dp", "rdp_dp"))})
+        by_dir = xr.DataArray(t["dp_vu"].to_numpy(dtype=float), dims=("direction",),
+                              coords={"direction": t["direction"].to_numpy(dtype=float)})
         title = self.msgs.plain("chart.sand_rose")
         png = "figures/chart-sand-rose.png"
         with matplotlib_style():
             fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=self.run.synthetic)
             fig.savefig(self.out / png, dpi=rf.DPI, facecolor="white")
         return Fig(png, title, self.msgs.plain("sand_rose_caption", title=title))
+
+    def method_notes(self, family: str) -> list[Markup]:
+        """Notes under a method family read from the stage tables: negative sand-fixation service and its
+        share of area, the drift resultant and coarse winds (sand); missing and constant scores (sensitivity)."""
+        notes = []
+        tab = self.run.tables.get
+        if family == "sand" and tab("sand_drift_resultant") is not None and len(tab("sand_drift_resultant")):
+            r = tab("sand_drift_resultant").iloc[0]
+            notes.append(self.msgs.t("method_note.sand_resultant", dp=format_value(r["dp_vu"], "count"),
+                                     dp_class=self.class_label(str(r["dp_class"])),
+                                     rdp=format_value(r["rdp_vu"], "count"), rdd=format_value(r["rdd_deg"], "count"),
+                                     ratio=format_value(r["rdp_dp"], "score"),
+                                     ratio_class=self.class_label(str(r["rdp_dp_class"]))))
+            if str(r.get("coarse_winds")) == "True":
+                notes.append(self.msgs.t("method_note.sand_coarse_winds", step=format_value(r["wind_step_hours"], "count")))
+        sf = tab("sand_fixation")
+        if family == "sand" and sf is not None and len(sf) and "negative_service_area_km2" in sf:
+            neg, with_data = float(sf["negative_service_area_km2"].sum()), float(sf["area_with_data_km2"].sum())
+            kw = dict(n=str(sf["n_periods"].iloc[0]), period=str(sf["rweq_period"].iloc[0]).replace("_", "-"),
+                      loss=str(sf["rweq_loss"].iloc[0]).replace("_", "-"))
+            if neg > 0:
+                notes.append(self.msgs.t("method_note.sand_negative", area=self.qty(neg, "area_km2"),
+                                         share=self.qty(100.0 * neg / with_data if with_data else math.nan, "pct"), **kw))
+            else:
+                notes.append(self.msgs.t("method_note.sand_negative_none", **kw))
+        layers = tab("sensitivity_layers")
+        if family == "sensitivity" and layers is not None and len(layers):
+            missing = layers[layers["status"] == "missing"]
+            if len(missing):
+                notes.append(self.msgs.t("method_note.sensitivity_missing", layers=", ".join(
+                    f"{r['layer']} ({r['index']})" for _, r in missing.iterrows())))
+            for _, r in layers[layers["constant"].astype(str) == "True"].iterrows():
+                notes.append(self.msgs.t("method_note.sensitivity_constant", layer=str(r["layer"]), index=str(r["index"]),
+                                         value=format_value(r["min_score"], "score")))
+        return notes
 
     def series(self, ids, slug) -> list[Fig]:
         figs = []
@@ -459,7 +490,7 @@ class _Builder:
         out = []
         for fam, d in fams.items():
             out.append({"id": f"method-{fam}", "title": self.msgs.plain(f"family.{fam}"),
-                        "text": self.msgs.t(f"method_text.{fam}"), "maps": d["maps"],
+                        "text": self.msgs.t(f"method_text.{fam}"), "maps": d["maps"], "notes": self.method_notes(fam),
                         "params": json.dumps(d["params"], indent=1, ensure_ascii=False) if d["params"] else ""})
         return out
 

@@ -3,7 +3,9 @@
 Arms point toward the direction the wind comes FROM (Fryberger's convention), their length is the drift
 potential of that sector; the arrow points toward the resultant drift direction (where sand goes).
 Figures are built on the Agg canvas without pyplot (no global state); nothing is written unless a
-``path`` is given.
+``path`` is given. The figure only draws: the drift per sector and its resultant come from the sand
+stage's outputs (``sand_drift_by_direction``, ``sand_drift_resultant``), computed by
+:mod:`dldd.indicators.sand`.
 """
 
 from __future__ import annotations
@@ -88,30 +90,3 @@ def sand_rose_from_drift(
     if path is not None:
         fig.savefig(path)
     return fig
-
-
-def sand_rose(
-    speed: xr.DataArray,
-    direction: xr.DataArray,
-    *,
-    units: str = "m/s",
-    threshold_knots: float | None = None,
-    n_directions: int | None = None,
-    dim: str = "time",
-    title: str | None = None,
-    synthetic: bool = False,
-    path: str | Path | None = None,
-) -> Figure:
-    """Sand rose from one site's wind speed and direction (FROM) series; see :func:`sand_rose_from_drift`.
-
-    Computes the drift with :mod:`dldd.indicators.sand` (threshold 12 kn and 16 sectors by default).
-    ``synthetic=True`` writes "synthetic demonstration data" on the figure.
-    """
-    from dldd.indicators import sand
-
-    kw = dict(units=units, dim=dim,
-              threshold_knots=sand.THRESHOLD_KNOTS if threshold_knots is None else threshold_knots)
-    n = sand.N_DIRECTIONS if n_directions is None else n_directions
-    by_dir = sand.drift_by_direction(speed, direction, n_directions=n, **kw)
-    summary = sand.drift_potential(speed, direction, n_directions=n, **kw)
-    return sand_rose_from_drift(by_dir, summary, title=title, synthetic=synthetic, path=path)
