@@ -2,11 +2,14 @@
 
 References: Fryberger's definition DP = sum U^2 (U - Ut) t (closed forms and hand-computed vector sums),
 METHODS section 5 class edges, RWEQ equations evaluated by hand, the standard atmosphere for air density.
+No RWEQ or Fryberger drift package is installable from PyPI (the package lists hold none), so the peer
+reference is hand computation throughout.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,14 @@ from dldd.errors import InputError
 from dldd.indicators import sand
 
 KNOTS_PER_MS = 3600.0 / 1852.0  # definition of the knot: 1852 m per hour
+
+# The drift hand cases use daily time stamps for their arithmetic; the coarse-wind warning has its own test.
+pytestmark = pytest.mark.filterwarnings("ignore::dldd.indicators.sand.CoarseWindWarning")
+
+
+def pct(values):
+    """Cover in % with its units declared."""
+    return xr.DataArray(np.asarray(values, dtype=float), attrs={"units": "%"})
 
 
 def series(values, start="2020-01-01", freq="D"):
@@ -217,11 +228,7 @@ def test_factors_hand():
     assert scf.item() == pytest.approx(0.594884, abs=1e-6)
     assert sand.roughness_factor().item() == 1.0
     # COG = exp(-0.0438 x 50) = exp(-2.19) = 0.111917
-    assert sand.vegetation_factor(xr.DataArray(50.0)).item() == pytest.approx(0.111917, abs=1e-6)
-    assert sand.vegetation_factor(xr.DataArray(50.0), coefficient=sand.COG_COEFFICIENT_ALT).item() == pytest.approx(
-        math.exp(-0.2415))
-    with pytest.raises(InputError, match="fraction"):
-        sand.vegetation_factor(xr.DataArray(0.5, attrs={"units": "1"}))
+    assert sand.vegetation_factor(pct(50.0)).item() == pytest.approx(0.111917, abs=1e-6)
 
 
 def test_soil_loss_hand():
@@ -235,9 +242,6 @@ def test_soil_loss_hand():
     # field mean: 1098 x (1 - exp(-0.607930)) / 50 = 1098 x 0.455531 / 50 = 10.0035
     fm = sand.rweq_soil_loss(xr.DataArray(10.0), 1.0, 1.0, 1.0, 1.0, loss="field_mean")
     assert fm.soil_loss.item() == pytest.approx(10.0035, abs=1e-3)
-    # alternative constant 105.71 for s: s = 105.71 x 0.425500 = 44.9797
-    alt = sand.rweq_soil_loss(xr.DataArray(10.0), 1.0, 1.0, 1.0, 1.0, s_coefficient=sand.S_COEFFICIENT_ALT)
-    assert alt.s.item() == pytest.approx(44.9797, abs=1e-3)
     assert sand.rweq_soil_loss(xr.DataArray(0.0), 1.0, 1.0, 1.0, 1.0).soil_loss.item() == 0.0
     assert sand.kg_m2_to_t_ha(ds.soil_loss).item() == pytest.approx(145.377, abs=1e-2)
 
@@ -256,7 +260,7 @@ def test_more_cover_never_raises_point_loss_below_peak(share_of_peak, c1, c2):
     """Point form (METHODS): monotonic while the bare x is below the documented peak."""
     lo, hi = sorted((c1, c2))
     x_bare = share_of_peak * sand.point_loss_peak_x()
-    sf = sand.sand_fixation(xr.DataArray(x_bare), 1.0, 1.0, 1.0, xr.DataArray([lo, hi]))
+    sf = sand.sand_fixation(xr.DataArray(x_bare), 1.0, 1.0, 1.0, pct([lo, hi]))
     assert sf.actual_loss.values[1] <= sf.actual_loss.values[0] * (1 + 1e-12)
     assert (sf.sand_fixation.values >= -1e-12).all()
     assert sf.actual_loss.values[0] <= sf.potential_loss.item() * (1 + 1e-12)
@@ -267,7 +271,7 @@ def test_more_cover_never_raises_point_loss_below_peak(share_of_peak, c1, c2):
 def test_more_cover_never_raises_field_mean_loss(x_bare, c1, c2):
     lo, hi = sorted((c1, c2))
     assume(hi > lo)
-    sf = sand.sand_fixation(xr.DataArray(x_bare), 1.0, 1.0, 1.0, xr.DataArray([lo, hi]), loss="field_mean")
+    sf = sand.sand_fixation(xr.DataArray(x_bare), 1.0, 1.0, 1.0, pct([lo, hi]), loss="field_mean")
     assert sf.actual_loss.values[1] <= sf.actual_loss.values[0] * (1 + 1e-12)
     assert (sf.sand_fixation.values >= -1e-12).all()
 
@@ -275,8 +279,8 @@ def test_more_cover_never_raises_field_mean_loss(x_bare, c1, c2):
 def test_point_loss_caveat_above_peak():
     """Documented behaviour of the METHODS point form: past the peak, cover can raise the point loss."""
     x_bare = 5 * sand.point_loss_peak_x()
-    sf = sand.sand_fixation(xr.DataArray(x_bare), 1.0, 1.0, 1.0, xr.DataArray(10.0))
-    assert sf.sand_fixation.item() < 0
+    sf = sand.sand_fixation(xr.DataArray(x_bare), 1.0, 1.0, 1.0, pct(10.0))
+    assert sf.sand_fixation.item() < 0 and int(sf.negative_service) == sand.SERVICE_NEGATIVE
 
 
 def test_sand_fixation_gridded_pipeline_shape():
@@ -287,7 +291,7 @@ def test_sand_fixation_gridded_pipeline_shape():
     wf = sand.weather_factor(wfac, sand.air_density(xr.DataArray(12.5), 1375.0))
     ef = xr.DataArray(np.full((2, 3), 0.7), dims=("d0", "d1"))
     scf = xr.DataArray(np.full((2, 3), 0.9), dims=("d0", "d1"))
-    cover = xr.DataArray([[0.0, 10.0, 30.0], [50.0, 70.0, 90.0]], dims=("d0", "d1"))
+    cover = xr.DataArray([[0.0, 10.0, 30.0], [50.0, 70.0, 90.0]], dims=("d0", "d1"), attrs={"units": "%"})
     sf = sand.sand_fixation(wf, ef, scf, 1.0, cover, loss="field_mean")
     assert sf.sand_fixation.dims == ("d0", "d1")
     assert sf.sand_fixation.values[0, 0] == 0.0  # no cover, no service
@@ -302,12 +306,14 @@ def test_sand_fixation_gridded_pipeline_shape():
 def test_sand_rose_figure(tmp_path):
     from matplotlib.figure import Figure
 
-    from dldd.report.figures_sand import SYNTHETIC_LABEL, sand_rose
+    from dldd.report.figures_sand import SYNTHETIC_LABEL, sand_rose_from_drift
 
     speed = series([20, 20, 10, 0, 15])
     direction = series([0, 90, 180, np.nan, 300])
+    by_dir = sand.drift_by_direction(speed, direction, units="knots")
+    summary = sand.drift_potential(speed, direction, units="knots")
     out = tmp_path / "rose.png"
-    fig = sand_rose(speed, direction, units="knots", title="Hotan (synthetic)", synthetic=True, path=out)
+    fig = sand_rose_from_drift(by_dir, summary, title="Hotan (synthetic)", synthetic=True, path=out)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert ax.name == "polar" and len(ax.patches) == 16
@@ -316,7 +322,248 @@ def test_sand_rose_figure(tmp_path):
     texts = [t.get_text() for t in fig.texts]
     assert any(SYNTHETIC_LABEL in t for t in texts)
     assert out.exists() and out.read_bytes()[:4] == b"\x89PNG"
-    plain = sand_rose(speed, direction, units="knots")
+    plain = sand_rose_from_drift(by_dir, summary)
     assert not any(SYNTHETIC_LABEL in t.get_text() for t in plain.texts)
+    many = sand.drift_by_direction(series(np.ones((3, 2))), series(np.zeros((3, 2))))
     with pytest.raises(InputError, match="one site"):
-        sand_rose(series(np.ones((3, 2))), series(np.zeros((3, 2))))
+        sand_rose_from_drift(many, summary)
+
+
+# ---- drift: directionality classes, temporal resolution, wind height ----
+
+
+def test_directionality_class_boundaries():
+    # METHODS 5: RDP/DP < 0.3 low, 0.3-0.8 intermediate, >= 0.8 high
+    out = sand.directionality_class(xr.DataArray([0.0, 0.2999, 0.3, 0.7999, 0.8, 1.0, np.nan], dims="cell"))
+    np.testing.assert_array_equal(out.values, [1, 1, 2, 2, 3, 3, CLASS_NODATA])
+    assert [sand.DIRECTIONALITY_LEGEND.label(int(c)) for c in out.values[[0, 2, 4]]] == [
+        "low directionality", "intermediate directionality", "high directionality"]
+    # a unimodal wind (one direction) is high, two opposed equal winds are low (RDP = 0)
+    one = sand.drift_potential(series([20.0, 20.0], freq="h"), series([90.0, 90.0], freq="h"), units="knots")
+    two = sand.drift_potential(series([20.0, 20.0], freq="h"), series([90.0, 270.0], freq="h"), units="knots")
+    assert int(one.rdp_dp_class) == sand.DIRECTIONALITY_HIGH and int(two.rdp_dp_class) == sand.DIRECTIONALITY_LOW
+
+
+def test_resultant_of_sectors_matches_drift_potential():
+    rng = np.random.default_rng(7)
+    s, d = series(rng.gamma(3, 2.5, 200), freq="h"), series(rng.uniform(0, 360, 200), freq="h")
+    full = sand.drift_potential(s, d)
+    res = sand.resultant_of_sectors(sand.drift_by_direction(s, d))
+    for v in ("dp", "rdp", "rdd", "rdp_dp"):
+        assert res[v].item() == pytest.approx(full[v].item(), rel=1e-12)
+
+
+def test_coarse_winds_warn():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sand.drift_potential(series([20.0] * 4, freq="3h"), series([0.0] * 4, freq="3h"), units="knots")
+        assert sand.check_wind_resolution(series([1.0] * 4, freq="h")) == pytest.approx(1.0)
+    assert not [w for w in caught if issubclass(w.category, sand.CoarseWindWarning)]
+    with pytest.warns(sand.CoarseWindWarning, match="24 h"):
+        sand.drift_potential(series([20.0] * 4), series([0.0] * 4), units="knots")
+    with pytest.warns(sand.CoarseWindWarning, match="6 h"):
+        assert sand.check_wind_resolution(series([1.0] * 4, freq="6h")) == pytest.approx(6.0)
+
+
+def test_wind_height_log_law_to_10m():
+    # FAO56 eq. 47's log law between 2 m and 10 m: u10 = u2 ln(67.8 x 10 - 5.42) / ln(67.8 x 2 - 5.42)
+    #   = 10 x ln(672.58) / ln(130.18) = 10 x 6.511121 / 4.868918 = 13.37283
+    u2 = xr.DataArray(10.0)
+    assert sand.wind_speed_10m(u2, 2.0).item() == pytest.approx(13.37283, abs=1e-4)
+    assert sand.wind_speed_10m(u2, 10.0).item() == 10.0
+    # DP of 2 m winds equals DP of the same winds converted to 10 m by hand
+    s2 = series([8.0, 9.0, 12.0], freq="h")
+    d = series([0.0, 45.0, 90.0], freq="h")
+    a = sand.drift_potential(s2, d, height=2.0)
+    b = sand.drift_potential(s2 * 6.511121 / 4.868918, d)
+    assert a.dp.item() == pytest.approx(b.dp.item(), rel=1e-6) and a.dp.item() > sand.drift_potential(s2, d).dp.item()
+    assert "measured at 2 m" in a.dp.attrs["parameters"]
+
+
+# ---- RWEQ: cover units, COG forms, terrain roughness ----
+
+
+def test_cover_units_are_declared():
+    # a fraction without units used to be read as %: cover 0.3 gave COG 0.987; now it is refused
+    with pytest.raises(InputError, match="units"):
+        sand.vegetation_factor(xr.DataArray(0.3))
+    with pytest.raises(InputError, match="units"):
+        sand.vegetation_factor(xr.DataArray(30.0, attrs={"units": "m2"}))
+    frac = sand.vegetation_factor(xr.DataArray(0.3, attrs={"units": "1"}))
+    assert frac.item() == pytest.approx(math.exp(-0.0438 * 30.0))  # 0.268783
+    assert sand.vegetation_factor(pct(30.0)).item() == pytest.approx(frac.item())
+    with pytest.raises(InputError, match="cover"):
+        sand.vegetation_factor(xr.DataArray(30.0, attrs={"units": "1"}))  # 30 as a fraction
+    assert "cover units 1" in frac.attrs["parameters"]
+
+
+def test_canopy_cog_and_per_class_coefficients():
+    # canopy: COG = exp(-5.614 cc^0.7366); cc = 0.3: 0.3^0.7366 = exp(0.7366 ln 0.3) = exp(-0.886846) = 0.411953;
+    # 5.614 x 0.411953 = 2.312703; exp(-2.312703) = 0.098993
+    cog = sand.vegetation_factor(pct(30.0), form="canopy")
+    assert cog.item() == pytest.approx(0.098993, abs=1e-6)
+    assert sand.vegetation_factor(pct(0.0), form="canopy").item() == 1.0
+    with pytest.raises(InputError, match="form"):
+        sand.vegetation_factor(pct(30.0), form="shrub")
+    # a coefficient per vegetation type: class 1 -> 0.1, class 2 -> 0.05 (a study's own values), class 9 none
+    coef = sand.coefficient_by_class(xr.DataArray([1, 2, 9], dims="cell"), {1: 0.1, 2: 0.05})
+    out = sand.vegetation_factor(xr.DataArray([20.0, 20.0, 20.0], dims="cell", attrs={"units": "%"}), coefficient=coef)
+    np.testing.assert_allclose(out.values[:2], [math.exp(-2.0), math.exp(-1.0)])
+    assert np.isnan(out.values[2])
+
+
+def test_terrain_roughness_hand():
+    # dH = 1 m over L = 10 m: Kr = 0.2 x 100^2 / 1000 = 2 cm
+    kr = sand.terrain_ridge_roughness(1.0, 10.0)
+    assert kr.item() == pytest.approx(2.0) and kr.attrs["units"] == "cm"
+    # K' = exp(1.86 x 2 - 2.41 x 2^0.934) = exp(3.72 - 2.41 x 1.910552) = exp(-0.884430) = 0.412938
+    assert sand.roughness_factor(kr).item() == pytest.approx(0.412938, abs=1e-5)
+    with pytest.raises(InputError, match="distance"):
+        sand.terrain_ridge_roughness(1.0, 0.0)
+
+
+def test_no_transcription_errors_offered_as_alternatives():
+    assert not hasattr(sand, "COG_COEFFICIENT_ALT") and not hasattr(sand, "S_COEFFICIENT_ALT")
+    assert (sand.COG_COEFFICIENT, sand.S_COEFFICIENT, sand.QMAX_COEFFICIENT) == (0.0438, 150.71, 109.8)
+
+
+# ---- RWEQ per half-month ----
+
+
+def test_half_month_periods():
+    t = pd.to_datetime(["2023-01-15 21:00", "2023-01-16 00:00", "2023-02-20 00:00", "2024-02-29 00:00", "2023-12-31 00:00"])
+    start, days = sand.period_starts(t)
+    assert [f"{s:%m-%d}" for s in start] == ["01-01", "01-16", "02-16", "02-16", "12-16"]
+    np.testing.assert_array_equal(days, [15, 16, 13, 14, 16])  # Jan 31, Feb 2023 28, Feb 2024 29, Dec 31
+    mstart, mdays = sand.period_starts(t, "month")
+    assert [f"{s:%m-%d}" for s in mstart] == ["01-01", "01-01", "02-01", "02-01", "12-01"]
+    np.testing.assert_array_equal(mdays, [31, 31, 28, 29, 31])
+    with pytest.raises(InputError, match="period"):
+        sand.period_starts(t, "week")
+
+
+def test_wind_factor_by_period_hand():
+    # January 2023, daily: days 1-15 at 6 m/s, days 16-31 at 8 m/s (U1 = 5):
+    # first half 6 x 1^2 x 15 = 90; second half 8 x 3^2 x 16 = 1152; the month 90 + 1152 = 1242
+    u = series(np.r_[np.full(15, 6.0), np.full(16, 8.0)], start="2023-01-01")
+    wf = sand.wind_factor_by_period(u)
+    np.testing.assert_allclose(wf.values, [90.0, 1152.0])
+    np.testing.assert_array_equal(wf["period_days"].values, [15, 16])
+    np.testing.assert_allclose(wf["coverage"].values, [1.0, 1.0])
+    assert sand.wind_factor_by_period(u, period="month").values == pytest.approx([1242.0])
+    # 3-hourly winds give the same numbers: 8 observations a day, Nd / N = 1 / 8
+    u3 = series(np.repeat(u.values, 8), start="2023-01-01", freq="3h")
+    np.testing.assert_allclose(sand.wind_factor_by_period(u3).values, [90.0, 1152.0])
+
+
+def _year_of_winds(scale=1.0, seed=5):
+    """One synthetic year of 3-hourly winds (Weibull k = 2, windy spring), m/s at 10 m (synthetic)."""
+    rng = np.random.default_rng(seed)
+    t = pd.date_range("2023-01-01", "2023-12-31 21:00", freq="3h")
+    spring = np.isin(t.month, (4, 5))
+    u = rng.weibull(2.0, t.size) * np.where(spring, 7.0, 4.5) * scale
+    return xr.DataArray(u, dims="time", coords={"time": t})
+
+
+def test_annual_loss_is_the_sum_of_half_month_losses():
+    wf = sand.weather_factor(sand.wind_factor_by_period(_year_of_winds(), height=10.0), 1.2)
+    assert wf.sizes["period"] == 24
+    sf = sand.sand_fixation(wf, 0.6, 0.9, 1.0, pct(15.0))
+    for v in ("potential_loss", "actual_loss", "sand_fixation"):
+        annual = sand.annual_sum(sf[v])
+        assert annual.item() == pytest.approx(float(sf[v].sum("period")), rel=1e-12)
+        assert "sum of 24 periods" in annual.attrs["parameters"]
+    # an annual WF from the same winds gives another bare-soil loss (the form is not linear in WF)
+    wf_year = sand.weather_factor(sand.wind_factor(_year_of_winds(), height=10.0, period_days=365.0), 1.2)
+    annual_wf_loss = sand.rweq_soil_loss(wf_year, 0.6, 0.9, 1.0, 1.0).soil_loss.item()
+    summed = sand.annual_sum(sf.potential_loss).item()
+    assert abs(annual_wf_loss - summed) > 0.5 * summed
+
+
+def test_annual_sum_needs_complete_years():
+    starts = pd.date_range("2022-07-01", periods=36, freq="SMS")  # half-months from July 2022 to Dec 2023
+    per = xr.DataArray(np.ones(36), dims="period", coords={"period": starts})
+    out = sand.annual_sum(per)
+    assert out.item() == 24.0 and "2022" in out.attrs["parameters"]  # 2022 has 12 periods only: left out
+    with pytest.raises(InputError, match="complete year"):
+        sand.annual_sum(per.isel(period=slice(0, 12)))
+
+
+def test_bare_soil_loss_grows_with_wind():
+    """Half-month sums: bare-soil loss rises with a wind scaling; an annual WF turns it DOWN on windy sites."""
+    factors = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+
+    def bare(scale, loss, by_period=True):
+        u = _year_of_winds(scale)
+        if by_period:
+            wf = sand.weather_factor(sand.wind_factor_by_period(u, height=10.0), 1.2)
+            return sand.annual_sum(sand.rweq_soil_loss(wf, 0.67, 0.94, 1.0, 1.0, loss=loss).soil_loss).item()
+        wf = sand.weather_factor(sand.wind_factor(u, height=10.0, period_days=365.0), 1.2)
+        return sand.rweq_soil_loss(wf, 0.67, 0.94, 1.0, 1.0, loss=loss).soil_loss.item()
+
+    for loss in ("point", "field_mean"):
+        values = [bare(f, loss) for f in factors]
+        assert all(b > a for a, b in zip(values, values[1:])), (loss, values)
+    annual_wf = [bare(f, "point", by_period=False) for f in factors]
+    assert not all(b > a for a, b in zip(annual_wf, annual_wf[1:]))  # the bug of an annual WF, reproduced
+
+
+# ---- negative sand-fixation service ----
+
+
+def test_negative_service_policy_hand():
+    # x0 = 100 kg/m is past the point form's peak (61.7): the service is negative below 23.5 % flat cover
+    # (x0 COG = 100 exp(-0.0438 x 23.5) = 35.7, where SL(35.7) = SL(100)) and positive above it
+    sf = sand.sand_fixation(xr.DataArray(100.0), 1.0, 1.0, 1.0, pct([0.0, 10.0, 23.0, 24.0, 60.0]))
+    flag = sf.negative_service.values
+    np.testing.assert_array_equal(flag, [0, 1, 1, 0, 0])  # no cover: no service, not negative
+    assert sf.sand_fixation.values[1] < 0 and sf.sand_fixation.values[3] > 0
+    assert sf.negative_service.attrs["legend"] == sand.NEGATIVE_SERVICE_LEGEND.name
+    # x0 = 400 (past about 319): negative at every cover
+    every = sand.sand_fixation(xr.DataArray(400.0), 1.0, 1.0, 1.0, pct([5.0, 50.0, 100.0]))
+    assert (every.negative_service.values == 1).all()
+    # the field-mean form (the option) is never negative
+    fm = sand.sand_fixation(xr.DataArray(400.0), 1.0, 1.0, 1.0, pct([5.0, 50.0, 100.0]), loss="field_mean")
+    assert (fm.negative_service.values == 0).all()
+    assert int(sand.negative_service_flag(xr.DataArray(np.nan))) == CLASS_NODATA
+
+
+# ---- the sand stage on the local demo (small) ----
+
+
+@pytest.fixture(scope="module")
+def local_sand(tmp_path_factory):
+    from dldd.demo.scenes import write_scene
+    from dldd.pipeline import run_assessment
+    from dldd.spec import load_spec
+
+    folder = tmp_path_factory.mktemp("local_sand")
+    spec = write_scene("local", folder, res=0.05, climate_res=0.1)
+    run_assessment(load_spec(spec), folder, only=["sand"])
+    return folder
+
+
+def test_local_demo_annual_loss_is_sum_of_half_months(local_sand):
+    annual = pd.read_csv(local_sand / "tables" / "sand_fixation.csv")
+    periods = pd.read_csv(local_sand / "tables" / "sand_fixation_by_period.csv")
+    assert periods["period"].nunique() == 24 and set(periods["period_days"]) <= {13, 14, 15, 16}
+    assert (annual["n_periods"] == 24).all() and (annual["rweq_period"] == "half_month").all()
+    summed = periods.groupby("region")[["mean_potential_loss", "mean_actual_loss", "mean_sand_fixation"]].sum()
+    for _, row in annual.iterrows():
+        for v in ("potential_loss", "actual_loss", "sand_fixation"):
+            assert row[f"mean_{v}"] == pytest.approx(summed.loc[row["region"], f"mean_{v}"], rel=1e-9)
+        assert 0.0 <= row["negative_service_share_pct"] <= 100.0
+        assert row["negative_service_area_km2"] == pytest.approx(
+            row["negative_service_share_pct"] / 100 * row["area_with_data_km2"])
+
+
+def test_local_demo_drift_outputs(local_sand):
+    r = pd.read_csv(local_sand / "tables" / "sand_drift_resultant.csv").iloc[0]
+    sectors = pd.read_csv(local_sand / "tables" / "sand_drift_by_direction.csv")
+    assert r["dp_vu"] == pytest.approx(sectors["dp_vu"].sum())
+    # winds mostly from the north-east (60 degrees): sand drifts to the south-west
+    assert 180.0 < r["rdd_deg"] < 270.0
+    assert r["wind_step_hours"] == 3 and not r["coarse_winds"]
+    assert r["rdp_dp_class"] == sand.DIRECTIONALITY_LEGEND.label(int(sand.directionality_class(xr.DataArray(r["rdp_dp"]))))
+    maps = {p.stem for p in (local_sand / "maps").glob("*.tif")}
+    assert {"sand_fixation", "sand_fixation_negative", "sand_rdp_dp_class"} <= maps

@@ -210,7 +210,7 @@ def _rweq(ctx, p: SandParams, wf: xr.DataArray) -> None:
     like = _latest(arrays["ndvi"])
     rho = sd.air_density(xr.DataArray(p.air_temperature_c), p.elevation_m)
     wf_grid = xr.concat([reproject_like(wf.isel(period=i), like, "bilinear") for i in range(wf.sizes["period"])],
-                        dim="period")
+                        dim="period", coords="different", compat="equals")
     weather = sd.weather_factor(wf_grid, rho)
     ef = sd.erodible_fraction(arrays["sand"], arrays["silt"], arrays["clay"], arrays["organic_matter"])
     scf = sd.crust_factor(arrays["clay"], arrays["organic_matter"])
