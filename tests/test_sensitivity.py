@@ -52,15 +52,15 @@ def test_aridity_score_bgi_and_ai():
     # Kosmas99 BGI classes: <50 1.0, 50-75 1.1, 75-100 1.2, 100-125 1.4, 125-150 1.8, >150 2.0
     bgi = da([0, 49.9, 50, 74.9, 75, 100, 125, 150, 150.1])
     np.testing.assert_array_equal(sens.aridity_score(bgi=bgi).values, [1, 1, 1.1, 1.1, 1.2, 1.4, 1.8, 1.8, 2.0])
-    # UNEP classes (METHODS 3): hyper-arid < 0.05 <= arid < 0.20 <= semi-arid < 0.50 <= dry sub-humid < 0.65 <= humid
-    ai = da([0.01, 0.0499, 0.05, 0.1999, 0.2, 0.5, 0.6499, 0.65, 2.0])
+    # Aridity index, nine classes (Ferrara et al. 2020 as MISLAND; METHODS 4 quotes 0.10-0.20 -> 1.55 and
+    # < 0.03 -> 2.0): >= 1.0 1.0, 0.75-1.0 1.05, 0.65-0.75 1.15, 0.50-0.65 1.25, 0.35-0.50 1.35,
+    # 0.20-0.35 1.45, 0.10-0.20 1.55, 0.03-0.10 1.75, < 0.03 2.0; edges lower-inclusive
+    ai = da([0.0, 0.0299, 0.03, 0.0999, 0.10, 0.1999, 0.20, 0.35, 0.50, 0.65, 0.75, 0.9999, 1.0, 3.0, np.nan])
     got = sens.aridity_score(aridity_index=ai).values
-    np.testing.assert_array_equal(got, [2.0, 2.0, 1.8, 1.8, 1.4, 1.2, 1.2, 1.0, 1.0])
-    zones = sens.aridity_score(aridity_zone=da([1, 2, 3, 4, 5, CLASS_NODATA])).values
-    np.testing.assert_array_equal(zones[:-1], [2.0, 1.8, 1.4, 1.2, 1.0])
-    assert np.isnan(zones[-1])
-    # Global Aridity Index v3 option: hyper-arid below 0.03
-    np.testing.assert_array_equal(sens.aridity_score(aridity_index=da([0.04]), hyper_arid_threshold=0.03).values, [1.8])
+    np.testing.assert_array_equal(got[:-1], [2.0, 2.0, 1.75, 1.75, 1.55, 1.55, 1.45, 1.35, 1.25, 1.15, 1.05, 1.05,
+                                             1.0, 1.0])
+    assert np.isnan(got[-1])
+    assert "Ferrara" in sens.aridity_score(aridity_index=ai).attrs["references"]
     # BGI wins when both are given; nothing given is an error
     np.testing.assert_array_equal(sens.aridity_score(bgi=da([10]), aridity_index=da([0.01])).values, [1.0])
     with pytest.raises(InputError, match="bgi"):
@@ -203,11 +203,15 @@ def test_quality_class_boundaries(kind):
 
 
 def test_esa_class_boundaries():
-    # N < 1.17 <= P < 1.225 <= F1 < 1.275 <= F2 < 1.325 <= F3 < 1.375 <= C1 < 1.425 <= C2 <= 1.53 < C3
-    values = [1.0, 1.1699, 1.17, 1.2249, 1.225, 1.275, 1.325, 1.375, 1.425, 1.53, 1.5301, 2.2, np.nan]
+    # N < 1.17 <= P < 1.225 <= F1 < 1.275 <= F2 < 1.325 <= F3 < 1.375 <= C1 < 1.425 <= C2 < 1.53 <= C3
+    # (ESAI exactly 1.53 is C3, as the published table's "C3 > 1.53" is read by MISLAND)
+    values = [1.0, 1.1699, 1.17, 1.2249, 1.225, 1.275, 1.325, 1.375, 1.425, 1.5299, 1.53, 2.2, np.nan]
     names = ["N", "N", "P", "P", "F1", "F2", "F3", "C1", "C2", "C2", "C3", "C3", None]
     out = sens.esa_class(da(values))
     assert out.dtype == np.int8 and out.attrs["legend"] == sens.ESA_LEGEND.name
+    # the published edges and the interpolated ones are marked
+    assert "1.17 published" in out.attrs["parameters"] and "1.53 published" in out.attrs["parameters"]
+    assert "1.275 interpolated" in out.attrs["parameters"]
     labels = [sens.ESA_LEGEND.label(int(c)) if c != CLASS_NODATA else None for c in out.values]
     assert labels == names
 
@@ -240,23 +244,36 @@ def test_missing_layers_are_explicit():
     s = da([1.6])
     with pytest.raises(InputError, match=r"\['drainage'\]"):
         sens.soil_quality_index(s, s, s, s, s, None)
-    neutral = sens.soil_quality_index(s, s, s, s, s, None, missing="neutral")
-    np.testing.assert_allclose(neutral.values, (1.6**5 * 1.0) ** (1 / 6))
-    assert "drainage" in neutral.attrs["parameters"]
-    e = sens.esai(neutral, s, s, s)
-    assert "drainage" in e.attrs["parameters"]
+    # the geometric mean of the layers present: texture alone at 2.0 gives SQI 2.0 (not 2^(1/6) = 1.12)
+    alone = sens.soil_quality_index(texture=da([2.0]), missing="present")
+    assert alone.item() == pytest.approx(2.0, rel=1e-12)
+    assert alone.attrs["layers_present"] == "texture"
+    assert alone.attrs["layers_missing"] == "parent_material, rock_fragments, depth, slope, drainage"
+    five = sens.soil_quality_index(s, s, s, s, da([1.0]), None, missing="present")
+    np.testing.assert_allclose(five.values, (1.6**4 * 1.0) ** (1 / 5))
+    assert "drainage" in five.attrs["layers_missing"] and "drainage" in five.attrs["parameters"]
+    e = sens.esai(five, s, s, s)
+    assert "SQI: drainage" in e.attrs["layers_missing"] and "drainage" in e.attrs["parameters"]
     with pytest.raises(InputError, match="missing="):
-        sens.management_quality_index(s, s, missing="zero")
+        sens.management_quality_index(s, s, missing="neutral")  # scoring a missing layer 1.0 is gone
     with pytest.raises(InputError, match="land_use_intensity"):
         sens.management_quality_index(da([35.0]), s)  # raw value, not a score
+    full = sens.medalus({"texture": da([1.2]), "rainfall": da([4.0]), "plant_cover": da([2.0]),
+                         "land_use_intensity": da([1.5])}, missing="present")
+    assert (full.sqi.item(), full.cqi.item(), full.vqi.item(), full.mqi.item()) == (1.2, 4.0, 2.0, 1.5)
 
 
 def test_vegetation_scores_from_land_cover():
-    lc = da([3, 6, 7, CLASS_NODATA])
+    lc = da([1, 2, 3, 6, 7, CLASS_NODATA])
     out = sens.vegetation_scores_from_land_cover(lc)
-    # cropland -> erosion protection very low (2.0); bare land -> fire risk low (1.0); water -> no data
-    assert out["erosion_protection"].values[0] == 2.0 and out["fire_risk"].values[1] == 1.0
-    assert all(np.isnan(out[k].values[2:]).all() for k in out)
+    # Kosmas99 class descriptions (METHODS 4): forests have high drought resistance 1.2 and high erosion
+    # protection 1.3; permanent grassland erosion protection 1.3 (no grassland has 1.6), drought resistance
+    # low 1.7; annual crops very low protection and resistance 2.0; bare land fire risk low 1.0
+    np.testing.assert_array_equal(out["drought_resistance"].values[:4], [1.2, 1.7, 2.0, 2.0])
+    np.testing.assert_array_equal(out["erosion_protection"].values[:4], [1.3, 1.3, 2.0, 2.0])
+    np.testing.assert_array_equal(out["fire_risk"].values[:4], [1.6, 1.3, 1.3, 1.0])
+    assert all(np.isnan(out[k].values[4:]).all() for k in out)  # water and no data are not assessed
+    assert "permanent" in out["erosion_protection"].attrs["method"]
 
 
 def test_esai_max_closed_form():
@@ -295,3 +312,17 @@ def test_esai_in_unit_score_range_for_continuous_scores(values):
     layers = sens.SQI_LAYERS + sens.CQI_LAYERS + sens.VQI_LAYERS + sens.MQI_LAYERS
     e = sens.medalus({k: da([v]) for k, v in zip(layers, values)}).esai.item()
     assert 1.0 - 1e-12 <= e <= 2.0 + 1e-12
+
+
+def test_stage_layer_table_marks_constant_and_missing_scores():
+    """The sensitivity stage's ``sensitivity_layers`` table: rainfall < 280 mm everywhere scores 4 (constant)."""
+    from dldd.pipeline.stages.desertification import _layer_table
+
+    scores = {"rainfall": sens.rainfall_score(da([35.0, 120.0, 279.0])),
+              "texture": da([1.0, 2.0, np.nan]), "plant_cover": da([2.0, 2.0, np.nan])}
+    t = _layer_table(scores, ["aspect", "policy"]).set_index("layer")
+    assert t.loc["rainfall", "constant"] and t.loc["rainfall", "min_score"] == 4.0 and t.loc["rainfall", "index"] == "CQI"
+    assert t.loc["plant_cover", "constant"] and not t.loc["texture", "constant"]
+    assert (t.loc["texture", "min_score"], t.loc["texture", "max_score"]) == (1.0, 2.0)
+    assert list(t.loc[["aspect", "policy"], "status"]) == ["missing", "missing"]
+    assert not t.loc["aspect", "constant"] and t.loc["policy", "index"] == "MQI"

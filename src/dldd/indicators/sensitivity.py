@@ -612,9 +612,9 @@ def vegetation_scores_from_land_cover(
             s = xr.where(lc == lc_code, table.scores[cls[j]], s)
         s.attrs = _score_attrs(
             table.name, "UNCCD land cover code",
-            f"{table.name} class by land cover " + ", ".join(f"{k}->{v[j]}" for k, v in classes.items()),
-            "Kosmas99; UNCCD land cover as Kosmas99 vegetation types: "
-            + "; ".join(f"{k} {UNCCD_VEGETATION_TYPES.get(k, '')}" for k in classes),
+            f"{table.name} class by land cover as Kosmas99 vegetation type: "
+            + ", ".join(f"{k} {UNCCD_VEGETATION_TYPES.get(k, '(user mapping)')} -> {v[j]}" for k, v in classes.items()),
+            "Kosmas99",
         )
         out[key] = s
     return out
