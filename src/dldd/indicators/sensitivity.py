@@ -319,7 +319,8 @@ ESAI_MAX = float(
 #: 0.05 sits in the bare-sand range of drylands (0.04-0.08, DESIGN) and 0.80 is a dense-canopy NDVI.
 NDVI_SOIL_DEFAULT = 0.05
 NDVI_VEG_DEFAULT = 0.80
-#: Percentiles used with ``end_members="percentile"`` (a common scene-based alternative).
+#: Percentiles of the scene-based option ``end_members="percentile"`` (dldd's choice, not a published pair; the
+#: cover then depends on the extent of the scene).
 NDVI_SOIL_PERCENTILE = 5.0
 NDVI_VEG_PERCENTILE = 95.0
 
