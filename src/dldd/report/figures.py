@@ -69,7 +69,7 @@ _LEGEND_SOURCES = (
     ("dldd.indicators.drought", ("SO3_LEGEND",)),
     ("dldd.indicators.sdg", ("STATUS7",)),
     ("dldd.indicators.sensitivity", ("QUALITY_LEGEND", "ESA_LEGEND")),
-    ("dldd.indicators.sand", ("DP_ENERGY_LEGEND",)),
+    ("dldd.indicators.sand", ("DP_ENERGY_LEGEND", "DIRECTIONALITY_LEGEND", "NEGATIVE_SERVICE_LEGEND")),
 )
 #: Map name prefix -> legend name, for maps whose tags do not name their legend.
 MAP_LEGEND_BY_PREFIX = (
