@@ -32,7 +32,7 @@ TABLE_CASES = {
               [(0, 1.0), (5.99, 1.0), (6, 1.2), (17.99, 1.2), (18, 1.5), (35, 1.5), (35.01, 2.0), (120, 2.0)]),
     "rainfall": (sens.rainfall_score,
                  [(0, 4), (279.99, 4), (280, 2), (650, 2), (650.01, 1), (1500, 1)]),
-    "plant_cover": (sens.plant_cover_score,
+    "plant_cover": (lambda x: sens.plant_cover_score(x.assign_attrs(units="%")),
                     [(0, 2.0), (9.99, 2.0), (10, 1.8), (40, 1.8), (40.01, 1.0), (100, 1.0)]),
     "policy": (sens.policy_score,
                [(0, 2), (24.99, 2), (25, 1.5), (75, 1.5), (75.01, 1), (100, 1)]),
@@ -132,13 +132,18 @@ def test_fractional_vegetation_cover():
     np.testing.assert_allclose(pf.sel(cell=50).item(), 0.5, atol=1e-12)
     with pytest.raises(InputError, match="ndvi"):
         sens.fractional_vegetation_cover(da([5000.0]))  # scaled integers must be converted at the source
-    with pytest.raises(InputError, match="fraction"):
-        sens.plant_cover_score(fvc)  # a fraction is refused: cover score needs %
+    # a fraction declared as such is converted; a cover without units is refused (0.3: 30 % or 0.3 %?)
+    np.testing.assert_array_equal(sens.plant_cover_score(fvc).values[:-1], [2.0, 2.0, 1.0, 1.0, 1.0])
+    with pytest.raises(InputError, match="units"):
+        sens.plant_cover_score(da([0.3]))
     pct = sens.fractional_vegetation_cover(ndvi, percent=True)
     assert pct.attrs["units"] == "%"
     np.testing.assert_allclose(pct.values[:-1], [0, 0, 50, 100, 100])
     np.testing.assert_array_equal(sens.plant_cover_score(pct).values[:-1], [2.0, 2.0, 1.0, 1.0, 1.0])
-    np.testing.assert_array_equal(sens.plant_cover_score(da([9.99, 10, 40, 40.01])).values, [2.0, 1.8, 1.8, 1.0])
+    np.testing.assert_array_equal(sens.plant_cover_score(da([9.99, 10, 40, 40.01]).assign_attrs(units="%")).values,
+                                  [2.0, 1.8, 1.8, 1.0])
+    np.testing.assert_array_equal(sens.plant_cover_score(da([0.0999, 0.1, 0.4, 0.4001]).assign_attrs(units="1")).values,
+                                  [2.0, 1.8, 1.8, 1.0])
 
 
 def _projected_plane(a, b, n=6, res=30.0):

@@ -42,7 +42,7 @@ import xarray as xr
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.errors import InputError
 from dldd.indicators.aridity import wind_speed_2m
-from dldd.indicators.sensitivity import class_raster
+from dldd.indicators.sensitivity import class_raster, cover_in
 
 REFERENCE_FRYBERGER = (
     "Fryberger S.G. (1979) Dune forms and wind regime. In: McKee E.D. (ed.) A study of global sand seas. "
@@ -141,8 +141,6 @@ COG_COEFFICIENT = 0.0438
 COG_CANOPY_COEFFICIENTS = (5.614, 0.7366)
 #: Vegetation factor forms: "flat" residue (cover in %) or standing "canopy" (cover as a fraction).
 COG_FORMS = ("flat", "canopy")
-#: Cover units accepted by :func:`vegetation_factor` and their factor to a fraction.
-COVER_UNITS_TO_FRACTION = {"%": 0.01, "percent": 0.01, "1": 1.0, "fraction": 1.0}
 #: Maximum transport capacity Qmax = a x, x = WF EF SCF K' COG, kg/m (Fryrear et al. 1998).
 QMAX_COEFFICIENT = 109.8
 #: Critical field length s = a x^b, m (Fryrear et al. 1998). The 105.71 seen in one circulated code
@@ -707,29 +705,20 @@ def vegetation_factor(cover: xr.DataArray, *, form: str = "flat",
     COG 0.987. ``coefficient`` replaces a (a scalar, or a DataArray per cell for coefficients per
     vegetation type, see :func:`coefficient_by_class`); ``exponent`` replaces b (canopy form).
     """
-    if not isinstance(cover, xr.DataArray):
-        raise InputError(f"vegetation_factor: cover must be an xarray.DataArray with attrs units, found {type(cover).__name__}")
     if form not in COG_FORMS:
         raise InputError(f"vegetation_factor: form={form!r}; expected one of {COG_FORMS}")
-    units = cover.attrs.get("units")
-    if units not in COVER_UNITS_TO_FRACTION:
-        raise InputError(
-            f"vegetation_factor: cover units {units!r}; declare attrs units '%' or '1' (fraction): a cover "
-            "without units is ambiguous"
-        )
-    frac = _as_float(cover, "cover") * COVER_UNITS_TO_FRACTION[units]
-    _check_range(frac, "cover", 0.0, 1.0, f"vegetation cover in [0, 1] as a fraction ([0, 100] in %), units {units!r}")
     if form == "flat":
         a = COG_COEFFICIENT if coefficient is None else coefficient
-        cog = np.exp(-a * frac * 100.0)
+        cog = np.exp(-a * cover_in(cover, "%", "vegetation_factor"))
         method, params = "exp(-a SC), SC cover in %", f"a={_describe(a)}"
     else:
         a0, b0 = COG_CANOPY_COEFFICIENTS
         a = a0 if coefficient is None else coefficient
         b = b0 if exponent is None else exponent
-        cog = np.exp(-a * frac**b)
+        cog = np.exp(-a * cover_in(cover, "1", "vegetation_factor") ** b)
         method, params = "exp(-a cc^b), cc canopy cover fraction", f"a={_describe(a)}, b={b}"
-    cog.attrs = _attrs("1", f"RWEQ vegetation factor COG ({form} form)", method, f"{params}, cover units {units}")
+    cog.attrs = _attrs("1", f"RWEQ vegetation factor COG ({form} form)", method,
+                       f"{params}, cover units {cover.attrs['units']}")
     return cog
 
 

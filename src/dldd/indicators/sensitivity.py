@@ -634,7 +634,7 @@ def fractional_vegetation_cover(
     """Fractional vegetation cover by the dimidiate-pixel model (Gutman & Ignatov 1998).
 
     FVC = (NDVI - NDVI_soil) / (NDVI_veg - NDVI_soil), clipped to [0, 1]; returns a fraction (units "1"),
-    or % (units "%") with ``percent=True`` (the input of :func:`plant_cover_score` and RWEQ's COG). ``end_members="fixed"`` (default) uses ``ndvi_soil`` 0.05 and
+    or % (units "%") with ``percent=True`` (either is accepted by :func:`plant_cover_score` and RWEQ's COG). ``end_members="fixed"`` (default) uses ``ndvi_soil`` 0.05 and
     ``ndvi_veg`` 0.80; ``"percentile"`` takes the ``soil_percentile`` (5th) and ``veg_percentile`` (95th)
     percentiles of the whole input (all dimensions; the result then depends on the extent).
     """
@@ -663,19 +663,38 @@ def fractional_vegetation_cover(
     return fvc
 
 
-def plant_cover_score(cover: xr.DataArray, *, table: ScoreTable = PLANT_COVER_TABLE):
-    """Plant cover score from cover in % (Kosmas99).
+#: Units a vegetation cover may declare (attrs "units") and their factor to a fraction.
+COVER_UNITS_TO_FRACTION = {"%": 0.01, "percent": 0.01, "1": 1.0, "fraction": 1.0}
 
-    An array whose attrs say units "1" (a fraction, as :func:`fractional_vegetation_cover` returns by
-    default) is refused: use ``percent=True`` there, or multiply by 100 and set attrs units "%".
+
+def cover_in(cover: xr.DataArray, target: str, who: str) -> xr.DataArray:
+    """Vegetation cover in ``target`` units ("%" or "1") from an array that declares attrs units "%" or "1".
+
+    A cover without units (or with others) is refused: 0.3 could be 30 % or 0.3 %. Same units are passed
+    through unchanged (no round trip). Shared by :func:`plant_cover_score` and RWEQ's
+    :func:`dldd.indicators.sand.vegetation_factor`.
     """
-    if isinstance(cover, xr.DataArray) and cover.attrs.get("units") in ("1", "fraction"):
+    if not isinstance(cover, xr.DataArray):
+        raise InputError(f"{who}: cover must be an xarray.DataArray with attrs units, found {type(cover).__name__}")
+    units = cover.attrs.get("units")
+    if units not in COVER_UNITS_TO_FRACTION:
         raise InputError(
-            "plant_cover_score: cover has units '1' (a fraction); expected % (fractional_vegetation_cover("
-            "..., percent=True), or multiply by 100 and set attrs units='%')"
+            f"{who}: cover units {units!r}; declare attrs units '%' or '1' (fraction): a cover without units "
+            "is ambiguous"
         )
-    _check_range(cover, "cover", 0.0, PERCENT, "plant cover in % [0, 100]")
-    return score_table(cover, table, "plant_cover")
+    factor = COVER_UNITS_TO_FRACTION[units] / COVER_UNITS_TO_FRACTION[target]
+    out = _as_float(cover, "cover") * factor if factor != 1.0 else _as_float(cover, "cover")
+    top = 1.0 / COVER_UNITS_TO_FRACTION[target]
+    _check_range(out, "cover", 0.0, top, f"vegetation cover in [0, {top:g}] {target} (declared units {units!r})")
+    return out
+
+
+def plant_cover_score(cover: xr.DataArray, *, table: ScoreTable = PLANT_COVER_TABLE):
+    """Plant cover score (Kosmas99) from cover declaring attrs units "%" or "1" (converted to %).
+
+    A cover without units is refused (:func:`cover_in`).
+    """
+    return score_table(cover_in(cover, "%", "plant_cover_score"), table, "plant_cover")
 
 
 def land_use_intensity_score(land_use_intensity: xr.DataArray, *, table: CategoryScores = LAND_USE_INTENSITY_SCORES):
