@@ -49,7 +49,7 @@ FAMILY_BY_PREFIX = (("sdg_", "sdg_15_3_1"), ("lpd_", "sdg_15_3_1"), ("soc_", "sd
 #: Tables drawn as class shares by region (latest period), in this order.
 SHARE_TABLES = ("so1_4_sdg_15_3_1", "so1_4_status7", "so1_2_productivity", "so1_3_soc_degradation",
                 "so1_1_land_cover_degradation", "so1_1_land_cover_areas", "so3_1_hazard_blocks", "aridity_zone_areas",
-                "aridity_shift_areas", "esa_class_areas", "sand_drift_class_areas")
+                "aridity_shift_areas", "esa_class_areas", "sand_drift_class_areas", "sand_directionality_class_areas")
 #: Tables drawn through time (stacked class shares).
 SERIES_TABLES = ("so3_1_hazard_areas", "so1_1_land_cover_areas")
 #: Metrics shown as columns of the country table (the others appear in the headline figures only).

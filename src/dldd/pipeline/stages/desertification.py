@@ -30,6 +30,7 @@ import xarray as xr
 
 from dldd.core.grid import reproject_like
 from dldd.core.legend import CLASS_NODATA
+from dldd.errors import InputError
 from dldd.indicators import sand as sd
 from dldd.indicators import sensitivity as se
 from dldd.pipeline.stages.base import Params, Stage
@@ -216,6 +217,8 @@ def _rweq(ctx, p: SandParams, wf: xr.DataArray) -> None:
     scf = sd.crust_factor(arrays["clay"], arrays["organic_matter"])
     cover = _cover_percent(arrays["ndvi"], SensitivityParams().ndvi_soil, SensitivityParams().ndvi_vegetation)
     coefficient = None
+    if p.cog_coefficients and not ctx.has("land_cover"):
+        raise InputError("indicators.sand.cog_coefficients: coefficients per land cover class need the land_cover input")
     if p.cog_coefficients:
         coefficient = sd.coefficient_by_class(_onto(ctx, _latest(nested_land_cover(ctx)), like, "nearest"),
                                               p.cog_coefficients)
