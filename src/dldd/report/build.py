@@ -348,8 +348,9 @@ class _Builder:
         sf = tab("sand_fixation")
         if family == "sand" and sf is not None and len(sf) and "negative_service_area_km2" in sf:
             neg, with_data = float(sf["negative_service_area_km2"].sum()), float(sf["area_with_data_km2"].sum())
-            kw = dict(n=str(sf["n_periods"].iloc[0]), period=str(sf["rweq_period"].iloc[0]).replace("_", "-"),
-                      loss=str(sf["rweq_loss"].iloc[0]).replace("_", "-"))
+            kw = dict(n=str(sf["n_periods"].iloc[0]),
+                      period=self.msgs.plain(f"method_note.rweq_{sf['rweq_period'].iloc[0]}", str(sf["rweq_period"].iloc[0])),
+                      loss=self.msgs.plain(f"method_note.rweq_{sf['rweq_loss'].iloc[0]}", str(sf["rweq_loss"].iloc[0])))
             if neg > 0:
                 notes.append(self.msgs.t("method_note.sand_negative", area=self.qty(neg, "area_km2"),
                                          share=self.qty(100.0 * neg / with_data if with_data else math.nan, "pct"), **kw))
