@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dldd.core.units import Amount, declare_units
 from dldd.errors import GridMismatchError, InputError
 from dldd.indicators.drought.kernel import _DIST_GAMMA, _DIST_GLO, _GAMMA_METHODS, standardised
 
@@ -20,6 +21,11 @@ from dldd.indicators.drought.kernel import _DIST_GAMMA, _DIST_GLO, _GAMMA_METHOD
 #: Default calibration period (first and last year, inclusive): the WMO 1981-2010 normal, used when
 #: the record covers it, else the whole record (METHODS 2).
 DEFAULT_CALIBRATION = (1981, 2010)
+
+#: Units SPI and SPEI compute in: precipitation and PET as amounts per month in mm. Other depths, a mass
+#: of water per area (kg m-2) and rates or fluxes (mm d-1, kg m-2 s-1: x the days of each month) are
+#: converted (dldd.core.units); an input without a ``units`` attribute is taken in mm per month.
+MONTHLY_AMOUNT = Amount("mm", step="month")
 
 #: Accumulation scales usually reported (METHODS 2: k = 1, 3, 6, 12, 24 months); any scale >= 1 works.
 STANDARD_SCALES = (1, 3, 6, 12, 24)
@@ -185,6 +191,7 @@ def _check_clip(clip) -> float:
 # ----------------------------------------------------------------------------------------------
 
 
+@declare_units(pr=MONTHLY_AMOUNT)
 def spi(
     pr: xr.DataArray,
     scale: int = 12,
@@ -202,8 +209,10 @@ def spi(
     Parameters
     ----------
     pr
-        Monthly precipitation amounts (any unit; the index is scale-free), dims ``time`` + any others,
-        ``time`` on the first of each consecutive month. NaN = missing. Must be non-negative.
+        Monthly precipitation amounts, dims ``time`` + any others, ``time`` on the first of each
+        consecutive month. NaN = missing. Must be non-negative. Units (attribute ``units``): a depth
+        or a mass per area per month, or a rate or flux (``mm d-1``, ``kg m-2 s-1``) which is turned
+        into monthly amounts with the days of each month (:data:`MONTHLY_AMOUNT`); no attribute = mm.
         With dask, ``time`` must be a single chunk.
     scale
         Accumulation in months (1, 3, 6, 12, 24 usual). The first ``scale - 1`` months are NaN.
@@ -253,6 +262,7 @@ def spi(
     return out
 
 
+@declare_units(pr=MONTHLY_AMOUNT, pet=MONTHLY_AMOUNT)
 def spei(
     pr: xr.DataArray,
     pet: xr.DataArray,
@@ -271,8 +281,11 @@ def spei(
     Parameters
     ----------
     pr, pet
-        Monthly precipitation and potential evapotranspiration in the same unit (e.g. mm per month),
-        same dims and coords, ``time`` on the first of each consecutive month; ``pr`` non-negative.
+        Monthly precipitation and potential evapotranspiration, same dims and coords, ``time`` on the
+        first of each consecutive month; ``pr`` non-negative. Each is converted to mm per month from its
+        own ``units`` (:data:`MONTHLY_AMOUNT`): PET in mm d-1 (the PET functions' output) with
+        precipitation in mm/month is multiplied by the days of each month; units that are not a water
+        amount or rate (e.g. K) are refused naming the input.
     scale, cal_start, cal_end, clip
         As for :func:`spi`. ``clip=None``: values outside the fitted distribution's support give +-inf.
     method
