@@ -22,7 +22,7 @@ from dldd.core.legend import CLASS_NODATA
 from dldd.errors import GridMismatchError, InputError
 from dldd.indicators import aridity as ar
 
-VALIDATION = Path(__file__).resolve().parents[2] / "shared" / "validation"
+VALIDATION = Path(__file__).resolve().parent / "data"  # copies of ../shared/validation, see data/PROVENANCE.md
 
 
 def dms(deg, minutes):

@@ -40,7 +40,7 @@ from dldd.indicators.drought import (
     spi,
 )
 
-VALIDATION = Path(__file__).resolve().parents[2] / "shared" / "validation"
+VALIDATION = Path(__file__).resolve().parent / "data"  # copies of ../shared/validation, see data/PROVENANCE.md
 
 
 # ------------------------------------------------------------------------------------------------
