@@ -55,6 +55,8 @@ def test_refusals_name_the_input_its_units_and_the_expected_units():
         un.convert(xr.DataArray([1.0], attrs={"units": "mm"}, name="tmax"), "degC")
     with pytest.raises(InputError, match=r"wind: units 'furlongs per fortnightish'"):
         un.convert(xr.DataArray([1.0], attrs={"units": "furlongs per fortnightish"}, name="wind"), "m s-1")
+    with pytest.raises(InputError, match=r"tmin: found units 'deg C', read as degree"):  # angle x delta, not degC
+        un.convert(xr.DataArray([20.0], attrs={"units": "deg C"}, name="tmin"), "degC")
     with pytest.raises(InputError, match=r"pr: found units 'K'.*water amount"):
         un.to_amount(monthly([1.0, 2.0], "K"), "mm")
 

@@ -56,6 +56,7 @@ STANDARD_NAMES = {
 STEPS = ("day", "month", "year")
 
 _LENGTH = UREG.Unit("m").dimensionality
+_TEMPERATURE = UREG.Unit("K").dimensionality
 _AREAL_MASS = UREG.Unit("kg m-2").dimensionality
 
 
@@ -98,6 +99,9 @@ def convert(da: xr.DataArray, target: str, name: str | None = None) -> xr.DataAr
     if src.dimensionality != tgt.dimensionality:
         raise InputError(f"{name}: found units {text!r} ({src.dimensionality}); expected units convertible "
                          f"to {target!r} ({tgt.dimensionality})")
+    if tgt.dimensionality == _TEMPERATURE and len(src._units) != 1:  # e.g. "deg C" = angle degree x delta degC
+        raise InputError(f"{name}: found units {text!r}, read as {src}; expected one temperature unit such as "
+                         f"'degC' or 'K' (target {target!r})")
     if UREG.Quantity(0.0, src).to(tgt).magnitude == 0.0:  # no offset: one factor
         out = da * UREG.Quantity(1.0, src).to(tgt).magnitude
     else:  # offset units (degC, degF): pint converts each block
