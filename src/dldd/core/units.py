@@ -104,10 +104,14 @@ def convert(da: xr.DataArray, target: str, name: str | None = None) -> xr.DataAr
                          f"'degC' or 'K' (target {target!r})")
     if UREG.Quantity(0.0, src).to(tgt).magnitude == 0.0:  # no offset: one factor
         out = da * UREG.Quantity(1.0, src).to(tgt).magnitude
-    else:  # offset units (degC, degF): pint converts each block
-        out = xr.apply_ufunc(lambda v: UREG.Quantity(v, src).to(tgt).magnitude, da, dask="parallelized",
+    else:  # offset units (degC, degF): pint converts each block (units passed as text to dask workers)
+        out = xr.apply_ufunc(_convert_block, da, kwargs={"src": str(src), "tgt": str(tgt)}, dask="parallelized",
                              output_dtypes=[da.dtype])
     return _finish(out, da, target, name)
+
+
+def _convert_block(values: np.ndarray, src: str, tgt: str) -> np.ndarray:
+    return UREG.Quantity(values, src).to(tgt).magnitude
 
 
 def step_of(da: xr.DataArray, name: str) -> str:
