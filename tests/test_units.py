@@ -68,8 +68,10 @@ def test_flux_and_rates_become_amounts_per_step():
     got = un.to_amount(flux, "mm")
     np.testing.assert_allclose(got.values, mm, rtol=1e-14)
     assert got.attrs["units"] == "mm" and got.attrs["cell_methods"] == "time: sum"
-    named = un.to_amount(flux.rename("precipitation"), "mm")
-    assert named.attrs["standard_name"] == "lwe_thickness_of_precipitation_amount"
+    named = un.to_amount(flux.rename("precipitation").assign_attrs(standard_name="precipitation_flux"), "mm")
+    assert named.attrs["standard_name"] == "lwe_thickness_of_precipitation_amount"  # a flux became an amount
+    with pytest.raises(InputError, match="do not convert"):
+        un.convert(xr.DataArray([1.0], attrs={"units": "delta_degC"}, name="tmin"), "degC")
     rate = monthly(mm / days, "mm d-1", start="2001-01-01")
     np.testing.assert_allclose(un.to_amount(rate, "mm").values, mm, rtol=1e-15)
     per_month = monthly(mm, "mm/month", start="2001-01-01")

@@ -52,7 +52,7 @@ STANDARD_NAMES = {
     "wind_speed": "wind_speed",
 }
 
-#: Time steps an amount may be declared per, with the time unit whose rate is the step's amount.
+#: Time steps an amount may be declared per (pint units: a rate per the step is the step's amount).
 STEPS = ("day", "month", "year")
 
 _LENGTH = UREG.Unit("m").dimensionality
@@ -78,12 +78,26 @@ def _named(da: xr.DataArray, name: str) -> str:
     return str(da.name) if da.name is not None else name
 
 
-def _finish(out: xr.DataArray, da: xr.DataArray, units: str, name: str, **extra) -> xr.DataArray:
-    out.attrs = {**da.attrs, "units": units, **extra}
-    if name in STANDARD_NAMES and "standard_name" not in out.attrs:
-        out.attrs["standard_name"] = STANDARD_NAMES[name]
+def _finish(out: xr.DataArray, da: xr.DataArray, units: str, name: str, *, new_quantity: bool = False,
+            **extra) -> xr.DataArray:
+    """Attributes of a converted array: ``units``, ``extra``, the CF standard name of ``name`` (kept from
+    the input unless ``new_quantity``, e.g. a flux that became an amount: then replaced or dropped)."""
+    attrs = {**da.attrs, "units": units, **extra}
+    if new_quantity:
+        attrs.pop("standard_name", None)
+    if name in STANDARD_NAMES and "standard_name" not in attrs:
+        attrs["standard_name"] = STANDARD_NAMES[name]
+    out.attrs = attrs
     out.name = da.name
     return out
+
+
+def _factor(src: pint.Unit | pint.Quantity, tgt: pint.Unit, name: str, text: str) -> float:
+    """The factor from ``src`` to ``tgt`` (pint), or InputError naming the input."""
+    try:
+        return (src if isinstance(src, pint.Quantity) else UREG.Quantity(1.0, src)).to(tgt).magnitude
+    except pint.errors.PintError as err:
+        raise InputError(f"{name}: units {text!r} do not convert to {str(tgt)!r} ({err})") from None
 
 
 def convert(da: xr.DataArray, target: str, name: str | None = None) -> xr.DataArray:
@@ -102,8 +116,8 @@ def convert(da: xr.DataArray, target: str, name: str | None = None) -> xr.DataAr
     if tgt.dimensionality == _TEMPERATURE and len(src._units) != 1:  # e.g. "deg C" = angle degree x delta degC
         raise InputError(f"{name}: found units {text!r}, read as {src}; expected one temperature unit such as "
                          f"'degC' or 'K' (target {target!r})")
-    if UREG.Quantity(0.0, src).to(tgt).magnitude == 0.0:  # no offset: one factor
-        out = da * UREG.Quantity(1.0, src).to(tgt).magnitude
+    if _factor(UREG.Quantity(0.0, src), tgt, name, text) == 0.0:  # no offset: one factor
+        out = da * _factor(src, tgt, name, text)
     else:  # offset units (degC, degF): pint converts each block (units passed as text to dask workers)
         out = xr.apply_ufunc(_convert_block, da, kwargs={"src": str(src), "tgt": str(tgt)}, dask="parallelized",
                              output_dtypes=[da.dtype])
@@ -196,13 +210,13 @@ def to_amount(da: xr.DataArray, target: str, name: str | None = None, *, step: s
                 raise InputError(f"{name}: declared as amounts per {step}, but its time axis has steps of one {found}")
             amount, days = src * UREG.Unit("day"), _step_days(da, step)
     if amount.dimensionality == _AREAL_MASS:
-        factor = (UREG.Quantity(1.0, amount) / WATER_DENSITY).to(tgt).magnitude
+        factor = _factor(UREG.Quantity(1.0, amount) / WATER_DENSITY, tgt, name, text)
     else:
-        factor = 1.0 if amount == tgt else UREG.Quantity(1.0, amount).to(tgt).magnitude
+        factor = 1.0 if amount == tgt else _factor(amount, tgt, name, text)
     if days is None and factor == 1.0:
         return da
     out = da * factor if days is None else da * (days if factor == 1.0 else days * factor)
-    return _finish(out, da, target, name, cell_methods="time: sum")
+    return _finish(out, da, target, name, new_quantity=src.dimensionality != _LENGTH, cell_methods="time: sum")
 
 
 def _convert_argument(value, declared, name: str):
