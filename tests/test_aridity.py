@@ -22,7 +22,7 @@ from dldd.core.legend import CLASS_NODATA
 from dldd.errors import GridMismatchError, InputError
 from dldd.indicators import aridity as ar
 
-VALIDATION = Path(__file__).resolve().parents[2] / "shared" / "validation"
+VALIDATION = Path(__file__).resolve().parent / "data"  # copies of ../shared/validation, see data/PROVENANCE.md
 
 
 def dms(deg, minutes):
@@ -449,7 +449,7 @@ def test_aridity_index_errors():
     with pytest.raises(InputError, match="period"):
         ar.aridity_index(pr, pet, period=(1991, 2005))
     with pytest.raises(InputError, match="units"):
-        ar.aridity_index(pr.assign_attrs(units="kg m-2 s-1"), pet)
+        ar.aridity_index(pr.assign_attrs(units="K"), pet)
     with pytest.raises(GridMismatchError):
         ar.aridity_index(pr, pet.assign_coords(x=[5, 6, 7]))
     daily = xr.DataArray(np.ones(40), dims="time", coords={"time": pd.date_range("2001-01-01", periods=40)})

@@ -479,8 +479,15 @@ def test_intervention_names_cannot_leave_the_run_folder(tmp_path, name):
     assert path.parent == (tmp_path / "effectiveness").resolve()
 
 
-def test_no_archive_is_unpacked_without_a_path_check():
-    """dldd unpacks no archive today; one added later must go through a traversal check (confined)."""
+def test_no_archive_is_unpacked_without_a_path_check(tmp_path):
+    """An archive unpacked in src must go through the traversal check io.confined, which refuses names
+    leaving the folder (dldd unpacks none today: the scan guards the future, the check is tested here)."""
+    from dldd.core.io import confined
+
+    assert confined(tmp_path, "maps", "a.tif") == tmp_path.resolve() / "maps" / "a.tif"
+    for bad in (("..", "evil.tif"), ("maps", "..", "..", "evil.tif"), ("/etc/passwd",)):
+        with pytest.raises(InputError, match="outside the output folder"):
+            confined(tmp_path, *bad)
     src = Path(__file__).resolve().parents[1] / "src" / "dldd"
     for p in src.rglob("*.py"):
         text = p.read_text()
@@ -488,7 +495,22 @@ def test_no_archive_is_unpacked_without_a_path_check():
             assert "confined(" in text, f"{p.relative_to(src)} unpacks an archive without io.confined"
 
 
-def test_errors_are_dldd_errors():
-    """Every bad-input error is a DlddError, which the CLI turns into a message and exit code 2."""
-    assert issubclass(InputError, DlddError) and issubclass(SpecError, DlddError)
-    assert issubclass(GridMismatchError, InputError)
+@pytest.mark.parametrize("error", [InputError, GridMismatchError, SpecError])
+def test_errors_are_dldd_errors(error, tmp_path, monkeypatch):
+    """Every bad-input error is a DlddError, which the CLI turns into its message and exit code 2 (no
+    traceback), wherever in a run it is raised."""
+    import dldd.pipeline
+    import dldd.spec
+    from dldd.cli import app
+
+    assert issubclass(error, DlddError)
+
+    def fail(*args, **kwargs):
+        raise error("input 'ndvi' (x.nc): found 12000; NDVI must lie in [-1, 1]")
+
+    monkeypatch.setattr(dldd.spec, "load_spec", lambda path: object())
+    monkeypatch.setattr(dldd.pipeline, "run_assessment", fail)
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert "error:" in result.output and "NDVI must lie in [-1, 1]" in result.output
+    assert "Traceback" not in result.output

@@ -24,7 +24,7 @@ from scipy import special, stats
 
 from dldd.core.legend import CLASS_NODATA
 from dldd.errors import GridMismatchError, InputError
-from dldd.indicators import drought
+from dldd.indicators.drought import kernel
 from dldd.indicators.drought import (
     DEFAULT_CALIBRATION,
     SO3_EXTREME_UPPER,
@@ -40,7 +40,7 @@ from dldd.indicators.drought import (
     spi,
 )
 
-VALIDATION = Path(__file__).resolve().parents[2] / "shared" / "validation"
+VALIDATION = Path(__file__).resolve().parent / "data"  # copies of ../shared/validation, see data/PROVENANCE.md
 
 
 # ------------------------------------------------------------------------------------------------
@@ -237,26 +237,26 @@ def test_spi_gamma_cdf_and_inverse_normal_are_exact():
 
 def kernel_gamma_index(alpha: float, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """White box: the kernel's G, 1 - G and SPI of the values y of a gamma(alpha, 1) (no zero mass),
-    every calendar month holding the values y (row layout of drought._gamma_index)."""
+    every calendar month holding the values y (row layout of kernel._gamma_index)."""
     nb = y.size
-    buf = np.full((drought._N_ROWS, 12 * nb), np.nan)
-    ints = np.zeros((drought._N_IROWS, 12 * nb), dtype=np.int64)
-    buf[drought._R_X] = np.tile(y, 12)
-    buf[drought._R_ALPHA] = alpha
-    buf[drought._R_INV_ALPHA] = 1 / alpha
-    buf[drought._R_INV_BETA] = 1.0
-    buf[drought._R_B] = drought._stirling_b(alpha)
-    buf[drought._R_SPLIT] = gamma_split(alpha)
-    buf[drought._R_Q] = 0.0
-    buf[drought._R_ZERO] = -np.inf
+    buf = np.full((kernel._N_ROWS, 12 * nb), np.nan)
+    ints = np.zeros((kernel._N_IROWS, 12 * nb), dtype=np.int64)
+    buf[kernel._R_X] = np.tile(y, 12)
+    buf[kernel._R_ALPHA] = alpha
+    buf[kernel._R_INV_ALPHA] = 1 / alpha
+    buf[kernel._R_INV_BETA] = 1.0
+    buf[kernel._R_B] = kernel._stirling_b(alpha)
+    buf[kernel._R_SPLIT] = gamma_split(alpha)
+    buf[kernel._R_Q] = 0.0
+    buf[kernel._R_ZERO] = -np.inf
     with np.errstate(all="ignore"):
-        drought._gamma_index(buf, buf.view(np.int64), ints, ints.view(np.float64), nb)
-    return buf[drought._R_LOWER, :nb], buf[drought._R_UPPER, :nb], buf[drought._R_Z, :nb]
+        kernel._gamma_index(buf, buf.view(np.int64), ints, ints.view(np.float64), nb)
+    return buf[kernel._R_LOWER, :nb], buf[kernel._R_UPPER, :nb], buf[kernel._R_Z, :nb]
 
 
 def gamma_split(alpha: float) -> float:
     """Where the kernel passes from the power series of G to the continued fraction of 1 - G."""
-    return alpha + 1 + drought._SERIES_SIGMAS * math.sqrt(alpha + 1)
+    return alpha + 1 + kernel._SERIES_SIGMAS * math.sqrt(alpha + 1)
 
 
 @pytest.mark.parametrize("alpha", [0.05, 1.0, 9.999, 10.0, 15.0, 40.0, 1e3, 2e4])
@@ -288,12 +288,12 @@ def test_block_exp_log_match_numpy_with_special_values():
                          1.7976931348623157e308, 1.0, 0.5, 2.0], 10 ** rng.uniform(-307, 308, 2000)])
     e = np.concatenate([[np.nan, np.inf, -np.inf, -745.3, -745.2, -745.1, -740.0, -708.5, -708.0, 0.0, 709.0,
                          709.5, 709.78, 709.79, 709.8, 800.0], rng.uniform(-750, 720, 2000)])
-    for vfunc, npfunc, values in ((drought._vlog, np.log, x), (drought._vexp, np.exp, e)):
+    for vfunc, npfunc, values in ((kernel._vlog, np.log, x), (kernel._vexp, np.exp, e)):
         m = values.size
         buf = np.vstack([values, np.zeros(m)])
         ints = np.zeros((1, m), dtype=np.int64)
         with np.errstate(all="ignore"):
-            if vfunc is drought._vlog:
+            if vfunc is kernel._vlog:
                 vfunc(buf, buf.view(np.int64), 0, 1, m, ints, 0)
             else:
                 vfunc(buf, 0, 1, m, ints, ints.view(np.float64), 0)
@@ -310,14 +310,14 @@ def test_block_inverse_normal_matches_scipy_in_both_tails():
     tiny = np.array([1e-300, 1e-20, 1e-12])  # upper tail given by its complement (p rounds to 1)
     p, pc = np.concatenate([p, 1 - tiny, [1.0]]), np.concatenate([pc, tiny, [0.0]])
     m = p.size
-    buf = np.full((drought._N_ROWS, m), np.nan)
-    buf[drought._R_LOWER], buf[drought._R_UPPER] = p, pc
-    ints = np.zeros((drought._N_IROWS, m), dtype=np.int64)
+    buf = np.full((kernel._N_ROWS, m), np.nan)
+    buf[kernel._R_LOWER], buf[kernel._R_UPPER] = p, pc
+    ints = np.zeros((kernel._N_IROWS, m), dtype=np.int64)
     with np.errstate(all="ignore"):
-        drought._norm_ppf_block(buf, buf.view(np.int64), ints, drought._R_LOWER, drought._R_UPPER,
-                                drought._R_Z, m)
+        kernel._norm_ppf_block(buf, buf.view(np.int64), ints, kernel._R_LOWER, kernel._R_UPPER,
+                                kernel._R_Z, m)
     want = np.where(p <= 0.5, special.ndtri(p), -special.ndtri(pc))
-    np.testing.assert_allclose(buf[drought._R_Z], want, rtol=1e-15, atol=1e-15, equal_nan=True)
+    np.testing.assert_allclose(buf[kernel._R_Z], want, rtol=1e-15, atol=1e-15, equal_nan=True)
 
 
 # ------------------------------------------------------------------------------------------------

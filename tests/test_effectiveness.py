@@ -13,9 +13,8 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from scipy import ndimage
 
-from dldd.effectiveness import SYNTHETIC_LABEL, evaluate_intervention, event_study_figure, ols_mosum, pixel_spacing_km
+from dldd.effectiveness import evaluate_intervention, ols_mosum, pixel_spacing_km
 from dldd.effectiveness.breakpoints import MOSUM_CRITICAL_VALUES, MOSUM_H, asymptotic_p_value
-from dldd.effectiveness.figures import design_map_figure
 from dldd.effectiveness.matching import match_nearest
 from dldd.effectiveness.spatial import control_ring, neighbour_pairs
 from dldd.errors import GridMismatchError, InputError
@@ -225,7 +224,7 @@ def test_match_nearest_exact_strata_and_calipers():
 # --- evaluation details -------------------------------------------------------------------------
 
 
-def test_exact_matching_balance_and_outputs(tmp_path):
+def test_exact_matching_balance_and_outputs():
     cube, mask = synthetic_scene(5)
     n = cube.sizes["x"]
     lc = np.full((n, n), 6, dtype=np.int8)
@@ -253,12 +252,6 @@ def test_exact_matching_balance_and_outputs(tmp_path):
     row = r.to_frame()
     assert len(row) == 1 and row.loc[0, "name"] == "belt"
     assert set(r.event_study.columns) >= {"year", "rel_year", "effect", "ci_low", "ci_high", "period"}
-    fig = event_study_figure(r, synthetic=True)
-    assert any(SYNTHETIC_LABEL in t.get_text() for t in fig.texts)
-    fig.savefig(tmp_path / "es.png")
-    assert (tmp_path / "es.png").stat().st_size > 0
-    assert not any(SYNTHETIC_LABEL in t.get_text() for t in event_study_figure(r).texts)
-    design_map_figure(r, synthetic=True).savefig(tmp_path / "map.png")
 
 
 def test_coverage_fraction_construction_period_and_placebo():

@@ -262,7 +262,7 @@ def test_climate_corrections():
     rue_m = pr.rain_use_efficiency(vi, (p / 1000).assign_attrs(units="m"))
     np.testing.assert_allclose(rue_m.values, rue.values)
     with pytest.raises(InputError, match="units"):
-        pr.rain_use_efficiency(vi, p.assign_attrs(units="inch"))
+        pr.rain_use_efficiency(vi, p.assign_attrs(units="degC"))
     with pytest.raises(InputError, match="precipitation"):
         pr.trajectory(vi, climate_correction="rue")
 

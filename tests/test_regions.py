@@ -25,7 +25,7 @@ from dldd.errors import InputError
 from dldd.regions import Registry, cli_list, coverage_fraction, region_fractions
 from dldd.regions.registry import load_subregions
 
-METHODS = Path(__file__).resolve().parents[2] / "shared" / "METHODS.md"
+METHODS = Path(__file__).resolve().parent / "data" / "methods_section7.md"  # see data/PROVENANCE.md
 #: Published areas (km²): Kazakhstan 2,724,900 (issue 2); Russia 17,098,246 (Rosstat, incl. inland waters).
 KAZ_KM2 = 2_724_900.0
 RUS_KM2 = 17_098_246.0

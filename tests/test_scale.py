@@ -3,10 +3,8 @@ outputs, tiled (dask) zonal sums equal to the in-memory ones, and the chunk plan
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +15,10 @@ import yaml
 
 from dldd.core.legend import SDG3, UNCCD_LAND_COVER
 from dldd.demo.scenes import write_scene
-from dldd.pipeline import run_assessment
+from dldd.errors import SpecError
+from dldd.pipeline import KILL_AFTER_STAGE_ENV, KILLED_EXIT_CODE, chunk_size_of, run_assessment
 from dldd.pipeline.context import plan_chunks
-from dldd.spec import load_spec
+from dldd.spec import load_spec, parse_spec
 from dldd.zonal import NODATA_LABEL, ZONAL_TILE, class_areas, transition_areas, weighted_means
 
 #: The stages of the small local scene that the scale tests run: the chain whose products later stages use
@@ -96,18 +95,13 @@ def test_killed_run_resumes_to_identical_outputs(scene):
     out = folder / "killed"
     script = ("import sys; from dldd.spec import load_spec; from dldd.pipeline import run_assessment; "
               "run_assessment(load_spec(sys.argv[1]), sys.argv[2])")
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen([sys.executable, "-c", script, str(spec_path), str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first = out / ".dldd" / "stages" / "aridity.json"
-    deadline = time.monotonic() + 120
-    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert first.exists(), "the run never finished its first stage"
-    assert not (out / "manifest.json").exists(), "the run finished before it was killed"
+    env = {**os.environ, "PYTHONPATH": str(SRC), KILL_AFTER_STAGE_ENV: "aridity"}
+    proc = subprocess.run([sys.executable, "-c", script, str(spec_path), str(out)], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == KILLED_EXIT_CODE, "the run was not stopped after its first stage"
+    assert not (out / "manifest.json").exists(), "the run finished although it was killed"
     done = {p.stem for p in (out / ".dldd" / "stages").glob("*.json")}
+    assert done == {"aridity"}, done
     ctx = run_assessment(spec, out)
     manifest = json.loads((out / "manifest.json").read_text())
     assert "aridity" in manifest["resumed_stages"]
@@ -255,6 +249,16 @@ def test_plan_chunks():
     assert plan_chunks(100000, 2 * gib) == (64, 64)  # floor
     e = plan_chunks(480, 4 * gib)[0]
     assert e * e * 480 * 8 * 8 <= 0.5 * 4 * gib  # the chunk's kernel fits the budget
+
+
+def test_spec_chunk_default_is_the_plan_and_only_written_formats_are_offered():
+    """``compute.chunk_size`` unset means planned chunks (docs/spec.md), set means that edge; ``zarr`` was
+    accepted as an output format although nothing wrote it: it is refused now."""
+    base = {"name": "chunks", "regions": {"include": ["MNG"]}, "inputs": {}, "indicators": {"land_cover": {}}}
+    assert chunk_size_of(parse_spec(base)) is None
+    assert chunk_size_of(parse_spec({**base, "compute": {"chunk_size": 256}})) == 256
+    with pytest.raises(SpecError, match="outputs.formats"):
+        parse_spec({**base, "outputs": {"formats": ["cog", "zarr"]}})
 
 
 def test_streamed_map_equals_eager_cog(tmp_path):

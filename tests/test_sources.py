@@ -19,7 +19,7 @@ from dldd.indicators import landcover
 from dldd.sources import formats, open_input, products, stations
 from dldd.spec import parse_spec
 
-VALIDATION = Path(__file__).resolve().parents[2] / "shared" / "validation"
+VALIDATION = Path(__file__).resolve().parent / "data"  # copies of ../shared/validation, see data/PROVENANCE.md
 
 # MODIS sinusoidal tile h25v05 (MODIS land grid: tile size 1111950.5197 m, 4800 cells of 231.656 m).
 TILE_M = 1111950.519667

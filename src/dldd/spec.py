@@ -136,7 +136,7 @@ class Intervention(_Strict):
 
 
 class Outputs(_Strict):
-    formats: list[Literal["cog", "csv", "xlsx", "zarr"]] = Field(default_factory=lambda: ["cog", "csv", "xlsx"])
+    formats: list[Literal["cog", "csv", "xlsx"]] = Field(default_factory=lambda: ["cog", "csv", "xlsx"])
     report: bool = True
     language: Literal["en", "zh"] = "en"
 
@@ -144,7 +144,9 @@ class Outputs(_Strict):
 class Compute(_Strict):
     scheduler: str = Field(default="threads", description="threads, processes, synchronous, or a dask scheduler address")
     workers: int | None = Field(default=None, ge=1, description="start a LocalCluster with this many workers")
-    chunk_size: int = Field(default=512, ge=16, le=16384, description="chunk edge in cells for the (y, x) plane")
+    chunk_size: int | None = Field(default=None, ge=16, le=16384,
+                                   description="chunk edge in cells for the (y, x) plane; default: planned per input "
+                                               "from its time axis and the worker memory (docs/scaling.md)")
 
 
 class Spec(_Strict):

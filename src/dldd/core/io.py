@@ -124,9 +124,3 @@ def write_netcdf(path, ds: xr.Dataset | xr.DataArray) -> Path:
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
     return Path(path)
-
-
-def write_zarr(path, ds: xr.Dataset) -> Path:
-    with atomic_path(path, is_dir=True) as tmp:
-        ds.to_zarr(tmp, mode="w")
-    return Path(path)

@@ -21,7 +21,6 @@ the soil carbon and population layers. The scenario rules, all seeded and docume
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -523,7 +522,3 @@ def _rim_zone(grid: SceneGrid) -> dict:
 def _default_regions(scene: str) -> list[str]:
     return ["East Asia", "Central Asia", "South Asia", "Southeast Asia", "West Asia and Middle East",
             "Caucasus and Eastern Europe", "Central and Eastern Europe", "North Africa", "Sahel and Horn of Africa"]
-
-
-def scene_summary(folder: Path) -> str:
-    return json.dumps({"folder": str(folder)})

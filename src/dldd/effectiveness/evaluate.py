@@ -47,7 +47,6 @@ between the period centres). Longer pre-periods and less noisy outcomes reduce i
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -192,9 +191,6 @@ class EffectResult:
         d["parameters"] = dict(self.parameters)
         d["warnings"] = list(self.warnings)
         return _jsonable(d)
-
-    def to_json(self, **kw) -> str:
-        return json.dumps(self.to_dict(), **kw)
 
 
 def _jsonable(obj):

@@ -1,6 +1,7 @@
 """Potential evapotranspiration (FAO-56 Penman-Monteith, Hargreaves-Samani, Thornthwaite) and aridity.
 
-METHODS section 3. Every PET function takes temperatures in degC, latitude in degrees (negative south)
+METHODS section 3. Every PET function takes temperatures in degC (DataArrays in other units, e.g. K, are converted from
+their ``units`` attribute by :func:`dldd.core.units.declare_units`), latitude in degrees (negative south)
 and a ``time`` from which the day of year J is taken, and returns reference / potential
 evapotranspiration in **mm per day** (``units = "mm d-1"``), for daily data the day's rate and for
 monthly data the mean daily rate of the month (multiply by the days of the month for a monthly total;
@@ -36,6 +37,7 @@ import pandas as pd
 import xarray as xr
 
 from dldd.core.legend import CLASS_NODATA, Legend
+from dldd.core.units import declare_units, to_amount
 from dldd.errors import GridMismatchError, InputError
 
 __all__ = [
@@ -492,6 +494,7 @@ def _temperature_checks(tmin, tmax):
     _check_range(tmax, "tmax", -90.0, 60.0, "degC")
 
 
+@declare_units(tmin="degC", tmax="degC", u2="m s-1")
 def pet_penman_monteith(
     tmin,
     tmax,
@@ -574,6 +577,7 @@ def pet_penman_monteith(
     )
 
 
+@declare_units(tmin="degC", tmax="degC")
 def pet_hargreaves(tmin, tmax, lat, time, *, monthly: bool | None = None):
     """Hargreaves-Samani reference evapotranspiration, mm day-1 (Hargreaves & Samani 1985; FAO56 eq. 52).
 
@@ -634,6 +638,7 @@ def _monthly_series(x, time, name: str) -> xr.DataArray:
     return da
 
 
+@declare_units(tmean="degC")
 def pet_thornthwaite(
     tmean,
     lat,
@@ -711,14 +716,6 @@ def pet_thornthwaite(
 # Aridity index and zones (METHODS 3)
 # --------------------------------------------------------------------------------------------------
 
-#: Units read as amounts per time step (mm per month for monthly, mm per year for annual series).
-_TOTAL_UNITS = frozenset(
-    {"", "mm", "kg m-2", "mm/month", "mm month-1", "mm/year", "mm/yr", "mm year-1", "mm yr-1", "mm a-1"}
-)
-#: Units read as mean daily rates (the PET functions' output): multiplied by the days of each step.
-_RATE_UNITS = frozenset({"mm d-1", "mm/d", "mm/day", "mm day-1", "mm d**-1", "mm day**-1", "kg m-2 d-1"})
-
-
 def _annual_totals(da, name: str) -> xr.DataArray:
     """Annual totals (mm) along a new dim ``year`` from a monthly or annual series (see aridity_index)."""
     if not isinstance(da, xr.DataArray) or "time" not in da.dims:
@@ -736,18 +733,7 @@ def _annual_totals(da, name: str) -> xr.DataArray:
     annual = bool((da["time"].dt.month == 1).all()) and np.unique(years).size == years.size
     if not annual and np.unique(tvals.astype("datetime64[M]")).size != tvals.size:
         raise InputError(f"{name}: found repeated months in time, expected one value per month or per year")
-    units = str(da.attrs.get("units", "")).strip()
-    if units in _RATE_UNITS:
-        if annual:
-            days = xr.where(da["time"].dt.is_leap_year, 366, 365)
-        else:
-            days = da["time"].dt.days_in_month
-        da = da * days
-    elif units not in _TOTAL_UNITS:
-        raise InputError(
-            f"{name}: found units {units!r}, expected amounts in mm per time step ({sorted(_TOTAL_UNITS - {''})}) "
-            f"or mean daily rates ({sorted(_RATE_UNITS)})"
-        )
+    da = to_amount(da, "mm", name)  # amounts per step in mm from the units (rates x the days of each step)
     if annual:
         return da.assign_coords(year=years).swap_dims(time="year").drop_vars("time")
     totals = da.groupby(years).sum("time", skipna=False)
@@ -760,9 +746,10 @@ def aridity_index(pr: xr.DataArray, pet: xr.DataArray, period=None) -> xr.DataAr
     """Aridity index AI = mean annual P / mean annual PET over a climate period (UNEP 1992; METHODS 3).
 
     ``pr`` and ``pet``: DataArrays with a ``time`` dimension, either monthly (1st of each month) or
-    annual (1 January) steps, in mm per step (units "mm", "mm/month", "mm/year", ... or no units attr)
-    or as mean daily rates with units "mm d-1" (the PET functions' output), which are multiplied by
-    the days of each month / year. Monthly series are summed per calendar year; only years with all
+    annual (1 January) steps, as amounts per step (units "mm", "kg m-2", "mm/month" on a monthly and
+    "mm/year" on an annual series, or no units attr = mm) or as rates and fluxes ("mm d-1", the PET
+    functions' output, "kg m-2 s-1"), which are multiplied by the days of each month / year
+    (:func:`dldd.core.units.to_amount`); other units are refused. Monthly series are summed per calendar year; only years with all
     12 months are used. AI is the ratio of the period means of the annual totals (as Zomer et al.
     2022); pixel-years with NaN are skipped in the means.
 

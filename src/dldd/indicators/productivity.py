@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from dldd.core.legend import CLASS_NODATA
+from dldd.core.units import Amount
 from dldd.errors import InputError
 from dldd.indicators.trend import MK_MIN_YEARS, mann_kendall, time_in_years
 
@@ -154,9 +155,9 @@ TE_REFERENCE = (
 RESTREND_REFERENCE = "Evans J. & Geerken R. (2004) J. Arid Environ. 57:535-554; Wessels K.J. et al. (2007)"
 RUE_REFERENCE = "Le Houerou H.N. (1984) J. Arid Environ. 7:213-247; Prince S.D. et al. (1998)"
 
-#: Precipitation units accepted for the climate corrections, with their factor to metres.
-_PRECIP_TO_METRES = {"mm": 1e-3, "mm/year": 1e-3, "mm year-1": 1e-3, "mm yr-1": 1e-3, "mm a-1": 1e-3,
-                     "kg m-2": 1e-3, "m": 1.0, "m/year": 1.0, "m year-1": 1.0}
+#: Precipitation of the climate corrections: annual totals in metres, converted from any water amount
+#: or rate (mm, kg m-2, mm/year, kg m-2 s-1, ...; dldd.core.units); no units attribute = mm.
+ANNUAL_PRECIPITATION = Amount("m", step="year", default="mm")
 
 _CLASS3_MEANINGS = "degraded stable improved"
 
@@ -290,13 +291,7 @@ def _te_levels_np(s, z, slope, n, min_slope):
 
 
 def _precip_in_metres(precipitation):
-    units = precipitation.attrs.get("units", "mm")
-    if units not in _PRECIP_TO_METRES:
-        raise InputError(
-            f"precipitation: units {units!r} not understood; expected annual totals in one of "
-            f"{sorted(_PRECIP_TO_METRES)} (no attribute = mm)"
-        )
-    return precipitation * _PRECIP_TO_METRES[units]
+    return ANNUAL_PRECIPITATION.convert(precipitation, "precipitation")
 
 
 def _align_precipitation(ndvi, precipitation, dim="time"):
@@ -937,7 +932,8 @@ def productivity(
     (recent n-2..n, baseline n-15..n-3, which may reach before the period: those years must be in
     ``ndvi``). ``method`` ("gpg2" or "te") applies to trajectory, state and the combination table;
     ``climate_correction`` ("restrend", "rue" or None) to the trajectory and needs ``precipitation``
-    (annual totals, units attribute "mm" (default) or "m"; ignored without a climate correction).
+    (annual totals: any water amount or rate, see :data:`ANNUAL_PRECIPITATION`; no units attribute =
+    mm; ignored without a climate correction).
 
     Returns one Dataset with ``trajectory``, ``state``, ``performance``, ``lpd`` (three classes, int8)
     and, for ``method="te"``, ``lpd5``; plus the levels and continuous variables of each part

@@ -10,6 +10,7 @@ folder is still true is reused instead of run (:mod:`dldd.pipeline.resume`); see
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import tempfile
 import time
@@ -32,6 +33,11 @@ from dldd.spec import Spec
 #: memory, which the blocks of the maps a run writes and reads fill up to that cap (1.2 GB on a 24 GB
 #: machine): memory that would grow with the area. Set for the run's process and its local workers.
 GDAL_CACHE_MB = 64
+
+#: Tests of resuming: a stage name in this environment variable makes the run exit at once (os._exit,
+#: no roll-back, as a SIGKILL would) right after that stage's completion record is written.
+KILL_AFTER_STAGE_ENV = "DLDD_TEST_KILL_AFTER_STAGE"
+KILLED_EXIT_CODE = 137
 
 #: Packages whose versions the manifest records.
 MANIFEST_PACKAGES = ("numpy", "scipy", "pandas", "xarray", "dask", "numba", "rasterio", "pyproj", "shapely")
@@ -172,6 +178,8 @@ def _run_stages(ctx, params, records, resume, progress, reused, finished_now, sc
             ctx.stage_fingerprint = None
             records.save(name, fp, ctx, before, ctx.timings[name])
             finished_now.append(name)
+            if os.environ.get(KILL_AFTER_STAGE_ENV) == name:  # tests: die like a killed process, no clean-up
+                os._exit(KILLED_EXIT_CODE)
     return used
 
 

@@ -544,14 +544,6 @@ class Registry:
         ]
         return pd.DataFrame(rows, columns=["id", "name", "subregion", "kind", "area_km2"])
 
-    def to_geodataframe(self, regions: Iterable[Region] | None = None):
-        """The same as :meth:`to_frame` with a ``geometry`` column (GeoDataFrame, EPSG:4326)."""
-        import geopandas as gpd
-
-        regs = list(self.members if regions is None else regions)
-        df = self.to_frame(regs)
-        return gpd.GeoDataFrame(df, geometry=[r.geometry for r in regs], crs="EPSG:4326")
-
 
 #: Formats of :func:`cli_list`.
 LIST_FORMATS = ("table", "csv")

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dldd.core.units import convert_input
 from dldd.errors import InputError
 
 #: Inputs that the climate stages read as monthly series (aridity, drought, sensitivity; docs/spec.md).
@@ -38,7 +39,8 @@ MONTHLY_INPUTS = ("precipitation", "tmin", "tmax")
 #: NDVI by definition (Rouse et al. 1974) in [-1, 1]; amounts, stocks, counts and speeds are never
 #: negative; soil fractions are percentages; wind direction is a compass bearing in degrees;
 #: air temperature in degC within the observed extremes with a margin (WMO archive: -89.2 degC at
-#: Vostok, 56.7 degC at Death Valley), so that temperatures in kelvin are refused.
+#: Vostok, 56.7 degC at Death Valley). Values are checked in the engine's units, after conversion from
+#: the units the input declares (dldd.core.units.INPUT_UNITS), so kelvin labelled as degC is refused.
 VALUE_RANGES = {
     "ndvi": (-1.0, 1.0, "NDVI"),
     "precipitation": (0.0, math.inf, "precipitation"),
@@ -69,13 +71,15 @@ MAX_LISTED = 12
 
 
 def check_input(da: xr.DataArray, name: str, source: str, *, is_class: bool = False) -> xr.DataArray:
-    """``da`` unchanged, after the time-axis checks, with the lazy value checks of ``name`` attached.
+    """``da`` in the engine's units (:func:`dldd.core.units.convert_input`: declared units converted,
+    unreadable or incompatible ones refused), after the time-axis checks, with the lazy value checks
+    of ``name`` attached.
     Class inputs are returned as they are: land cover is often given for a few years only (the start
     and end of each period), and its codes are checked against its legend when nested."""
     if is_class:
         return da
     check_time_axis(da, name, source)
-    return check_values(da, name, source)
+    return check_values(convert_input(da, name, source), name, source)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -163,8 +167,9 @@ def _check_block(block: np.ndarray, *, name: str, source: str, units: str, time_
         hint = fix
         if name == "ndvi" and hi <= NDVI_INTEGER_SCALE * (1 + RANGE_TOLERANCE):
             hint = f"the values look like NDVI x {NDVI_INTEGER_SCALE}: give `scale_factor: {1 / NDVI_INTEGER_SCALE:g}`"
-        elif name in ("tmin", "tmax") and 150 <= hi <= 400:
-            hint = "the values look like kelvin: give `offset: -273.15`"
+        elif name in ("tmin", "tmax"):
+            hint = (f"it is read in the units its attribute or the spec's `units:` declares ({units or 'none: degC'}) "
+                    "and converted to degC; if the file holds kelvin, declare `units: K`")
         raise InputError(f"{where}: found {hi:g}{unit}; {label} must lie in [{low:g}, {high:g}]; {hint}")
     if lo < low - (0.0 if low == 0.0 else RANGE_TOLERANCE * max(1.0, abs(low))):
         bounds = f"[{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"

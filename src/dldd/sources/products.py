@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dldd.core.units import convert_input
 from dldd.errors import InputError
 from dldd.sources import formats
 
@@ -68,9 +69,7 @@ CHIRPS_FILL = -9999.0
 #: TerraClimate (Abatzoglou et al. 2018): packed int16 with CF ``scale_factor``/``add_offset`` declared
 #: in each file (read from the file, not assumed); ppt and pet mm per month, tmin/tmax degC.
 #: ERA5-Land monthly means (Munoz-Sabater et al. 2021): ``tp`` is the mean *daily* total in metres
-#: (m day-1) -> mm/month = tp x 1000 x days in month; ``t2m`` K -> degC.
-M_TO_MM = 1000.0
-KELVIN_OFFSET = 273.15
+#: (m d-1 -> mm per month: x 1000 x days in month); ``t2m`` K -> degC (layer ``convert``, dldd.core.units).
 #: ESA CCI LC v2.0.7 / C3S v2.1.1 (ESA Land Cover CCI PUG v2): ``lccs_class`` unsigned byte stored as a
 #: signed byte with ``_Unsigned = "true"``; 0 = no data.
 ESA_CCI_FILL = 0
@@ -101,7 +100,8 @@ class Layer:
     ``names``: the layer's names in files and STAC assets (first: canonical). ``scale``/``offset``:
     physical = raw x scale + offset; ``None`` takes the file's CF ``scale_factor``/``add_offset``.
     ``fill``: raw no-data values (besides the file's ``_FillValue``/``missing_value``); ``valid_range``
-    raw. ``convert``: a unit conversion applied after scaling. ``classes``: an integer class layer.
+    raw. ``convert``: the units of the values after scaling when they differ from the engine's (e.g.
+    "K"), converted by :func:`dldd.core.units.convert_input`. ``classes``: an integer class layer.
     """
 
     variable: str
@@ -227,8 +227,8 @@ _PRODUCTS = (
         "era5_land", "ERA5-Land monthly averaged reanalysis, 0.1 deg", "monthly",
         (
             Layer("precipitation", ("tp", "total_precipitation"), "mm/month", "monthly precipitation",
-                  convert="m_per_day_to_mm_per_month"),
-            Layer("tmean", ("t2m", "2m_temperature"), "degC", "monthly mean 2 m temperature", convert="k_to_degc"),
+                  convert="m d-1"),
+            Layer("tmean", ("t2m", "2m_temperature"), "degC", "monthly mean 2 m temperature", convert="K"),
         ),
         "Munoz-Sabater J. et al. (2021) Earth System Science Data 13, 4349-4383",
         aliases=("era5-land", "era5land", "reanalysis-era5-land-monthly-means"),
@@ -446,18 +446,11 @@ def _decode_classes(raw: xr.DataArray, lay: Layer, prod: Product) -> xr.DataArra
 
 
 def _convert(da: xr.DataArray, lay: Layer) -> xr.DataArray:
+    """Values stored in the units ``lay.convert`` converted to the engine's (dldd.core.units.INPUT_UNITS)."""
     attrs, crs = dict(da.attrs), da.rio.crs
     if lay.convert is None:
         return da
-    if lay.convert == "k_to_degc":
-        out = da - KELVIN_OFFSET
-    elif lay.convert == "m_per_day_to_mm_per_month":
-        if "time" not in da.dims:
-            raise InputError(f"layer {lay.variable!r}: converting m/day to mm/month needs a time dimension")
-        days = xr.DataArray(pd.DatetimeIndex(da.time.values).days_in_month.values, coords={"time": da.time})
-        out = da * M_TO_MM * days.astype(da.dtype)
-    else:
-        raise InputError(f"unknown unit conversion {lay.convert!r}")
+    out = convert_input(da.assign_attrs(units=lay.convert), lay.variable, f"product layer {lay.variable!r}")
     out.attrs = attrs
     return out.rio.write_crs(crs)
 

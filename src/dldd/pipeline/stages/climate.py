@@ -120,8 +120,8 @@ def run_drought(ctx, p: DroughtParams) -> None:
     december = {f"spi{p.scale}": _last_december(spi)}
     if p.spei:
         pet = monthly_pet(ctx, ctx.params_of("aridity").pet_method)
-        days = pet.time.dt.days_in_month
-        december[f"spei{p.scale}"] = _last_december(dr.spei(pr, pet * days, scale=p.scale))
+        # PET in mm d-1: spei turns it into monthly amounts from its units (x the days of each month)
+        december[f"spei{p.scale}"] = _last_december(dr.spei(pr, pet, scale=p.scale))
     year = {k: pd.Timestamp(v.time.values).year for k, v in december.items()}
     hazard = ctx.store_layers("drought_hazard", {"hazard": hazard,
                                                  **{k: v.drop_vars("time") for k, v in december.items()}})
