@@ -30,8 +30,10 @@ import xarray as xr
 
 from dldd.errors import InputError
 
-#: File suffixes read as GeoTIFF, NetCDF, HDF (4 or 5, told apart by their signature).
+#: File suffixes read as GeoTIFF, NetCDF, HDF (4 or 5, told apart by their signature). A gzipped GeoTIFF
+#: (CHIRPS ships its final monthly GeoTIFFs as ``.tif.gz``) is read through GDAL's ``/vsigzip/``.
 TIFF_SUFFIXES = (".tif", ".tiff")
+GZIP_TIFF_SUFFIXES = (".tif.gz", ".tiff.gz")
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf")
 HDF_SUFFIXES = (".hdf", ".h5", ".he5", ".hdf5")
 #: First bytes of an HDF4 file and of an HDF5 file (their format specifications).
@@ -97,7 +99,7 @@ def list_files(path: Path, product: str) -> list[Path]:
     elif path.is_dir():
         files = sorted(
             p for p in path.rglob("*")
-            if (p.is_file() and p.suffix.lower() in (*TIFF_SUFFIXES, *NETCDF_SUFFIXES, *HDF_SUFFIXES))
+            if (p.is_file() and (p.suffix.lower() in (*TIFF_SUFFIXES, *NETCDF_SUFFIXES, *HDF_SUFFIXES) or is_tiff(p)))
             or (p.is_dir() and p.suffix.lower() == ".zarr")
         )
         # a Zarr store's own chunk files are not product files
@@ -112,12 +114,17 @@ def list_files(path: Path, product: str) -> list[Path]:
     return files
 
 
+def is_tiff(path: Path) -> bool:
+    """A GeoTIFF by its name: ``.tif``/``.tiff``, or gzipped ``.tif.gz``/``.tiff.gz``."""
+    return path.name.lower().endswith((*TIFF_SUFFIXES, *GZIP_TIFF_SUFFIXES))
+
+
 def file_kind(path: Path) -> str:
     """``"tiff"``, ``"netcdf"``, ``"hdf5"``, ``"hdf4"`` or ``"zarr"`` (HDF told apart by signature)."""
     suffix = path.suffix.lower()
     if suffix == ".zarr" or path.is_dir():
         return "zarr"
-    if suffix in TIFF_SUFFIXES:
+    if is_tiff(path):
         return "tiff"
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -145,7 +152,7 @@ def read_layer(files: list[Path], names: tuple[str, ...], product: str, *, chunk
     """
     wanted = tuple(normalize(n) for n in names)
     pieces: list[xr.DataArray] = []
-    tiffs = [f for f in files if f.suffix.lower() in TIFF_SUFFIXES]
+    tiffs = [f for f in files if is_tiff(f)]
     others = [f for f in files if f not in tiffs]
     matched_tiffs = [f for f in tiffs if any(w in normalize(f.stem) for w in wanted)]
     if not matched_tiffs and any_tiff:
@@ -206,8 +213,9 @@ def _stack(pieces: list[xr.DataArray], product: str, layer: str) -> xr.DataArray
 
 
 def _tiff_layer(path: Path, product: str, chunks) -> xr.DataArray:
+    gdal_path = f"/vsigzip/{path}" if path.name.lower().endswith(GZIP_TIFF_SUFFIXES) else path
     try:
-        da = rioxarray.open_rasterio(path, chunks={"band": 1, **(chunks or {"y": -1, "x": -1})}, masked=False)
+        da = rioxarray.open_rasterio(gdal_path, chunks={"band": 1, **(chunks or {"y": -1, "x": -1})}, masked=False)
     except Exception as err:  # rasterio raises several kinds for unreadable files
         raise InputError(f"product {product!r}: cannot read {path} as a GeoTIFF ({err})") from None
     attrs = dict(da.attrs)
@@ -263,6 +271,8 @@ def _dataset_layer(ds: xr.Dataset, wanted, path: Path, product: str, chunks) -> 
                              f"of size {da.sizes[d]}; expected (time, lat, lon)")
     da = da.squeeze([d for d in extra if d != "expver"], drop=True)
     da = da.drop_vars([c for c in da.coords if c not in da.dims and c != "spatial_ref"], errors="ignore")
+    if "time" in da.dims and np.issubdtype(da["time"].dtype, np.number):
+        da = da.assign_coords(time=half_month_times(da["time"], ds.attrs, path, product))
     crs = da.rio.crs
     if crs is None and "crs" in ds.variables:
         wkt = ds["crs"].attrs.get("crs_wkt") or ds["crs"].attrs.get("spatial_ref")
@@ -278,6 +288,31 @@ def _dataset_layer(ds: xr.Dataset, wanted, path: Path, product: str, chunks) -> 
     if chunks:
         da = da.chunk({k: v for k, v in chunks.items() if k in da.dims})
     return da.rio.write_crs(crs)
+
+
+def half_month_times(time: xr.DataArray, attrs: dict, path: Path, product: str) -> pd.DatetimeIndex:
+    """Dates of a numeric time axis in the GIMMS NDVI3g v1 layout: fractional months (1, 1.5, ..., 6.5 or
+    7, ..., 12.5; ``m`` the composite of days 1-15 of month m, ``m.5`` that of days 16-end) with the year in
+    the global ``Year`` attribute and in the file name (``ndvi3g_geo_v1_YYYY_0106.nc4``); they must agree.
+    Any other numeric time without CF units is refused."""
+    values = np.asarray(time.values, dtype="float64")
+    units = time.attrs.get("units")
+    halves = values * 2
+    if units not in (None, "", "month", "months") or not (
+            np.allclose(halves, np.round(halves)) and values.min() >= 1 and values.max() < 13):
+        raise InputError(f"product {product!r}: {path} has a numeric time axis {values[:4].tolist()} with units "
+                         f"{units!r} that is not CF (no 'days since ...') nor GIMMS fractional months")
+    year_attr = next((attrs[k] for k in ("Year", "year") if k in attrs), None)
+    named = date_from_name(path.name)
+    if year_attr is None and named is None:
+        raise InputError(f"product {product!r}: {path} counts time in fractional months but names no year "
+                         "(no global 'Year' attribute, no year in the file name)")
+    year = int(np.atleast_1d(year_attr)[0]) if year_attr is not None else named.year
+    if named is not None and named.year != year:
+        raise InputError(f"product {product!r}: {path} says Year={year} but its file name says {named.year}")
+    months = np.floor(values).astype(int)
+    days = np.where(values - months >= 0.5, 16, 1)
+    return pd.DatetimeIndex([pd.Timestamp(year, m, d) for m, d in zip(months, days)])
 
 
 # --------------------------------------------------------------------------------------------------
