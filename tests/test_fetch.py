@@ -397,18 +397,18 @@ def test_uncovered_pixels_are_missing_not_zero(stac, tmp_path, stream):
     cache = tmp_path / "cache"
     entry = fetch.fetch("mod13q1", _aoi(tmp_path), "2019", cache, catalog=stac.url, stream=stream)
     raw = xr.open_zarr(entry, consolidated=False)
+    east = grid[0] + grid[2] * CELL_250M
+    outside = raw.x.values > east
+    assert outside.sum() > 10 and (~outside).sum() > 10  # the AOI reaches past the tile
+    comp = products.open_product("mod13q1", entry, layer="ndvi_composites").isel(time=0).values
+    assert np.isnan(comp[:, outside]).all() and np.isfinite(comp[:, ~outside]).all()
+    ndvi_raw = raw["250m_16_days_NDVI"].isel(time=0).values
+    assert (ndvi_raw[:, outside] == -3000).all() and (ndvi_raw[:, ~outside] >= 1000).all()
+    assert (raw["250m_16_days_pixel_reliability"].isel(time=0).values[:, outside] == -1).all()
     assert raw["250m_16_days_NDVI"].attrs["nodata"] == -3000
     assert raw["250m_16_days_pixel_reliability"].attrs["nodata"] == -1
     record = json.loads(raw.attrs[fetch.COMPLETE_ATTR])
     assert record["nodata"] == {"250m_16_days_NDVI": -3000, "250m_16_days_pixel_reliability": -1}
-    east = grid[0] + grid[2] * CELL_250M
-    outside = raw.x.values > east
-    assert outside.sum() > 10 and (~outside).sum() > 10  # the AOI reaches past the tile
-    ndvi_raw = raw["250m_16_days_NDVI"].isel(time=0).values
-    assert (ndvi_raw[:, outside] == -3000).all() and (ndvi_raw[:, ~outside] >= 1000).all()
-    assert (raw["250m_16_days_pixel_reliability"].isel(time=0).values[:, outside] == -1).all()
-    comp = products.open_product("mod13q1", entry, layer="ndvi_composites").isel(time=0).values
-    assert np.isnan(comp[:, outside]).all() and np.isfinite(comp[:, ~outside]).all()
 
 
 def test_registry_nodata_of_every_asset():
