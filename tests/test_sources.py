@@ -430,10 +430,53 @@ def test_worldpop_ppp(tmp_path):
     np.testing.assert_allclose(da.values[0], [[0.5, 12.25], [np.nan, 3.0]])
 
 
-def test_hdf4_file_refused_with_a_way_out(tmp_path):
+def write_modis_hdf4(path, sds: dict, meta: str):
+    """A MODIS HDF-EOS2 file as LP DAAC ships it (HDF4, written here with pyhdf): SDS with their HDF
+    attributes and the fill set as the SDS fill value, StructMetadata.0 a global attribute (synthetic)."""
+    from pyhdf.SD import SD, SDC
+
+    types = {np.dtype("int16"): SDC.INT16, np.dtype("int8"): SDC.INT8, np.dtype("uint8"): SDC.UINT8,
+             np.dtype("uint16"): SDC.UINT16}
+    sd = SD(str(path), SDC.WRITE | SDC.CREATE)
+    for name, (data, attrs) in sds.items():
+        d = sd.create(name, types[data.dtype], data.shape)
+        for k, v in attrs.items():
+            if k == "_FillValue":
+                d.setfillvalue(v)
+            else:
+                setattr(d, k, v)
+        d[:] = data
+        d.endaccess()
+    setattr(sd, "StructMetadata.0", meta)
+    sd.end()
+
+
+def test_mod13a3_and_mcd12q1_hdf4_read_with_pyhdf(tmp_path):
+    grid = "MOD_Grid_monthly_1km_VI"
+    cell = TILE_M / 1200
+    meta = structmetadata(grid, 3, 2, (UL_X, UL_Y), (UL_X + 3 * cell, UL_Y - 2 * cell), "GCTP_SNSOID")
+    ndvi = np.array([[1000, 2000, -3000], [3000, 4000, 5000]], "int16")
+    rel = np.array([[0, 3, -1], [1, 0, 0]], "int8")
+    write_modis_hdf4(tmp_path / "MOD13A3.A2019032.h25v05.061.2019070000000.hdf",
+                     {"1 km monthly NDVI": (ndvi, {"_FillValue": -3000, "scale_factor": 10000.0,
+                                                   "valid_range": [-2000, 10000], "long_name": "1 km monthly NDVI"}),
+                      "1 km monthly pixel raliability": (rel, {"_FillValue": -1})}, meta)
+    da = products.open_product("mod13a3", tmp_path, layer="ndvi_composites")
+    np.testing.assert_allclose(da.values[0], [[0.1, np.nan, np.nan], [0.3, 0.4, 0.5]], rtol=1e-6)
+    np.testing.assert_allclose(da.x.values, UL_X + (np.arange(3) + 0.5) * cell)
+    assert pd.Timestamp(da.time.values[0]) == pd.Timestamp("2019-02-01") and "sinu" in da.rio.crs.to_proj4()
+    lc_meta = structmetadata("MCD12Q1", 2, 2, (UL_X, UL_Y), (UL_X + 2 * 463.3127, UL_Y - 2 * 463.3127), "GCTP_SNSOID")
+    write_modis_hdf4(tmp_path / "MCD12Q1.A2019001.h25v05.061.2022169161028.hdf",
+                     {"LC_Type1": (np.array([[7, 16], [255, 10]], "uint8"), {"_FillValue": 255})}, lc_meta)
+    lc = products.open_product("mcd12q1", tmp_path / "MCD12Q1.A2019001.h25v05.061.2022169161028.hdf")
+    assert lc.attrs["_FillValue"] == 255 and lc.attrs["legend"] == "modis_igbp"
+    np.testing.assert_array_equal(lc.values[0], [[7, 16], [255, 10]])
+
+
+def test_unreadable_hdf4_file_refused_naming_it(tmp_path):
     f = tmp_path / "MOD13Q1.A2019001.h25v05.061.2020320000000.hdf"
     f.write_bytes(formats.HDF4_SIGNATURE + b"\x00" * 256)
-    with pytest.raises(InputError, match="HDF4.*h4toh5"):
+    with pytest.raises(InputError, match="cannot open .*MOD13Q1.A2019001.*as HDF4"):
         products.open_product("mod13q1", f, layer="ndvi")
 
 

@@ -10,9 +10,11 @@ trailing ``_`` dropped), so the HDF SDS ``"250m 16 days NDVI"``, the AppEEARS Ne
 ``"_250m_16_days_NDVI"``, the Planetary Computer asset key ``"250m_16_days_NDVI"`` and a GeoTIFF named
 ``MOD13Q1.A2019001.h25v05.061_250m_16_days_NDVI.tif`` all match the same layer.
 
-HDF4 (the format NASA distributes MODIS Collection 6.1 in) needs GDAL's HDF4 driver; the GDAL bundled
-with rasterio wheels has none, so an HDF4 file is refused with a message saying how to get a readable
-form (:data:`HDF4_HELP`). HDF5 files in the HDF-EOS layout are georeferenced from their
+HDF4 (the format NASA distributes MODIS Collection 6.1 in: MOD13A3, MOD13C2, MCD12Q1 from LP DAAC) is
+read with pyhdf (the HDF4 library bundled in its wheel; the GDAL bundled with rasterio has no HDF4
+driver): each SDS lazily, georeferenced from the file's ``StructMetadata.0`` like HDF-EOS5. Without
+pyhdf an HDF4 file is refused with a message saying how to get a readable form (:data:`HDF4_HELP`).
+HDF5 files in the HDF-EOS layout are georeferenced from their
 ``StructMetadata.0`` (grid corners in metres for the sinusoidal projection, packed DMS degrees for the
 geographic CMG), as the HDF-EOS library does.
 """
@@ -41,8 +43,8 @@ HDF4_SIGNATURE = b"\x0e\x03\x13\x01"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 HDF4_HELP = (
-    "HDF4 files need GDAL's HDF4 driver, which the GDAL bundled with rasterio lacks "
-    "(rasterio.drivers: no 'HDF4'). Use one of the readable forms of the same product instead: "
+    "HDF4 files are read with the pyhdf package (pip install pyhdf), which is not installed, and the GDAL "
+    "bundled with rasterio has no HDF4 driver. Install pyhdf, or use one of the readable forms of the same product instead: "
     "the Cloud-Optimized GeoTIFFs of the Planetary Computer (`dldd fetch --product NAME ...`), "
     "the GeoTIFF or NetCDF-4 output of NASA AppEEARS, or convert the file to HDF5 with the HDF Group's "
     "h4toh5 tool (`h4toh5 FILE.hdf`) or to GeoTIFF with a GDAL built with HDF4 "
@@ -165,8 +167,8 @@ def read_layer(files: list[Path], names: tuple[str, ...], product: str, *, chunk
     for f in others:
         kind = file_kind(f)
         if kind == "hdf4":
-            raise InputError(f"product {product!r}: {f} is HDF4. {HDF4_HELP}")
-        if kind == "zarr":
+            da = _hdf4_layer(f, wanted, product, chunks)
+        elif kind == "zarr":
             da = _dataset_layer(_open_zarr(f, product), wanted, f, product, chunks)
         elif kind == "netcdf":
             da = _dataset_layer(_open_netcdf(f, product), wanted, f, product, chunks)
@@ -363,6 +365,65 @@ def _hdf5_layer(path: Path, wanted, product: str, chunks) -> xr.DataArray | None
     da.attrs = {**keep, "source": str(path), "_date": date_from_name(path.name), "variable": var}
     if chunks:
         da = da.chunk({k: v for k, v in chunks.items() if k in da.dims})
+    return da.rio.write_crs(crs)
+
+
+def _hdf4_layer(path: Path, wanted, product: str, chunks) -> xr.DataArray | None:
+    """An SDS of an HDF-EOS2 (HDF4) file read with pyhdf: lazily (one dask block, read when computed),
+    with its attributes (``_FillValue``, ``scale_factor`` to be divided, ``valid_range``) and the grid of
+    the file's ``StructMetadata.0``."""
+    import dask
+    import dask.array
+
+    try:
+        from pyhdf.SD import SD, SDC
+        from pyhdf.error import HDF4Error
+    except ImportError:
+        raise InputError(f"product {product!r}: {path} is HDF4. {HDF4_HELP}") from None
+    try:
+        sd = SD(str(path), SDC.READ)
+    except HDF4Error as err:
+        raise InputError(f"product {product!r}: cannot open {path} as HDF4 ({err})") from None
+    try:
+        by_norm = {normalize(n): n for n in sd.datasets()}
+        name = next((by_norm[w] for w in wanted if w in by_norm), None)
+        if name is None:
+            return None
+        meta = next((_as_text(v) for k, v in sd.attributes().items() if k.startswith("StructMetadata")), None)
+        sds = sd.select(name)
+        _, rank, dims, _, _ = sds.info()
+        attrs = {k: _attr_value(np.asarray(v)) if isinstance(v, list) and len(v) == 1 else v
+                 for k, v in sds.attributes().items()}
+        if "_FillValue" not in attrs:
+            try:
+                attrs["_FillValue"] = sds.getfillvalue()
+            except HDF4Error:
+                pass
+        dtype = np.asarray(sds[tuple(slice(0, 1) for _ in dims)]).dtype
+        sds.endaccess()
+    finally:
+        sd.end()
+    if rank != 2:
+        raise InputError(f"product {product!r}: {path} SDS {name!r} has {rank} dimensions; expected (y, x)")
+    if meta is None:
+        raise InputError(f"product {product!r}: {path} holds {name!r} but no HDF-EOS StructMetadata, so its grid is "
+                         "unknown; expected an HDF-EOS file (MODIS)")
+    x, y, crs = hdfeos_grid(meta, None, dims[0], dims[1], path)
+
+    def read(p=str(path), n=name):
+        f = SD(p, SDC.READ)
+        try:
+            return np.asarray(f.select(n).get())
+        finally:
+            f.end()
+
+    data = dask.array.from_delayed(dask.delayed(read)(), shape=tuple(dims), dtype=dtype)
+    da = xr.DataArray(data, dims=("y", "x"), coords={"y": y, "x": x})
+    if chunks:
+        da = da.chunk({k: v for k, v in chunks.items() if k in da.dims})
+    keep = {k: attrs[k] for k in ("_FillValue", "scale_factor", "add_offset", "valid_range", "units", "long_name")
+            if k in attrs}
+    da.attrs = {**keep, "source": str(path), "_date": date_from_name(path.name), "variable": name}
     return da.rio.write_crs(crs)
 
 
