@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import rasterio
 import xarray as xr
+import yaml
 from rasterio.transform import from_origin
 
 from dldd.errors import InputError
@@ -539,6 +540,30 @@ def test_open_input_reads_products_and_refuses_contradictions(tmp_path, monkeypa
         open_input(spec, "ndvi")
     with pytest.raises(InputError, match="soilgrids_ocs@PATH"):
         open_input(spec, "soc")
+
+
+def test_preflight_reports_missing_files_and_bad_inputs_before_any_stage(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from dldd.cli import app
+    from dldd.sources.preflight import preflight
+
+    monkeypatch.delenv("DLDD_CACHE", raising=False)
+    (tmp_path / "tc").mkdir()
+    _terraclimate(tmp_path / "tc" / "TerraClimate_tmax_2019.nc", "tmax", 2019, np.full((12, 2, 2), 30.0), 0.01, 0.0, "degC")
+    write_tif(tmp_path / "ndvi_x10000.tif", np.full((2, 4, 4), 5000, "int16"), "EPSG:4326",
+              from_origin(79.9, 37.1, 0.05, 0.05), -3000)  # NDVI x 10000 given without its scale factor
+    inputs = {"tmax": {"product": "terraclimate@tc"}, "tmin": {"product": "terraclimate:tmax@nowhere"},
+              "precipitation": {"path": "chirps/*.tif"}, "ndvi": {"path": "ndvi_x10000.tif"}}
+    problems = preflight(_spec(tmp_path, inputs))
+    assert len(problems) == 3
+    assert any("'tmin'" in p and "nowhere does not exist" in p for p in problems)
+    assert any("'precipitation'" in p and "chirps/*.tif does not exist" in p for p in problems)
+    assert any("ndvi" in p and "5000" in p for p in problems)  # the value check ran on the sampled blocks
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump({"name": "t", "regions": ["CHN"], "inputs": inputs, "indicators": {"aridity": {}}}))
+    r = CliRunner().invoke(app, ["spec", "check", str(spec_file)])
+    assert r.exit_code == 2 and "3 input(s) cannot be used" in r.output and "valid" not in r.output
 
 
 # --------------------------------------------------------------------------------------------------
