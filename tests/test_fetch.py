@@ -285,6 +285,7 @@ def test_broken_asset_clear_error_and_no_cache_entry(stac, tmp_path, broken, mes
 
 
 def test_offline_errors_say_what_is_missing_and_how_to_fetch(tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch, "RETRY_BACKOFF_S", 0.0)  # connection errors are retried with backoff
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

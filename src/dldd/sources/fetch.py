@@ -15,7 +15,7 @@ any other local file, so scale factors, fill values and quality masks are applie
   (``Product.coverage``, ``Product.more_years``); the entry records the years it holds.
 - Download: each needed asset is downloaded (retries with backoff on 403/429/5xx and dropped
   connections; Planetary Computer URLs signed by the ``planetary-computer`` package, which renews its
-  SAS tokens) into ``CACHE/.downloads/<entry>/`` and checked (every block read); a missing (HTTP 404)
+  SAS tokens) into ``CACHE/.downloads/<product>/<entry>/`` and checked (every block read); a missing (HTTP 404)
   or truncated asset stops the fetch with a message naming the item, the asset and the URL. Completed
   downloads are kept, so the same fetch run again resumes; a progress bar (items and bytes) shows on a
   terminal.
@@ -61,7 +61,7 @@ HTTP_TIMEOUT_S = 60
 HTTP_RETRIES = 5
 RETRY_BACKOFF_S = 2.0
 RETRY_STATUS = (429, 500, 502, 503, 504)
-#: Folder of the cache holding the downloads of unfinished fetches (``<entry>`` subfolders), kept so that
+#: Folder of the cache holding the downloads of unfinished fetches (``<product>/<entry>``), kept so that
 #: the same fetch run again resumes; emptied when the entry is written.
 DOWNLOADS_DIR = ".downloads"
 #: Region keys longer than this become "<n>regions-<hash>" in cache entry names.
@@ -205,7 +205,7 @@ def fetch(product: str, region, years, out, *, catalog: str | None = None, colle
     session = session or http_session()
     signer = _pc_signer(url)
     Path(out).mkdir(parents=True, exist_ok=True)
-    downloads = Path(out) / DOWNLOADS_DIR / entry.name.removesuffix(".zarr").replace("_", f"_{entry.parent.name}_", 1)
+    downloads = Path(out) / DOWNLOADS_DIR / entry.parent.name / entry.stem
     with atomic_path(entry, is_dir=True) as tmp:
         if stream:
             info = {k: _asset_header(it.assets[k].href if signer is None else signer(it.assets[k].href), it.id, k)
@@ -228,7 +228,7 @@ def fetch(product: str, region, years, out, *, catalog: str | None = None, colle
                              "nothing was cached") from None
     for f in done:  # the entry is whole: the downloads it was made from are no longer needed
         f.unlink(missing_ok=True)
-    for folder in (downloads, downloads.parent):
+    for folder in (downloads, downloads.parent, downloads.parent.parent):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
     return entry
@@ -288,9 +288,10 @@ def search(url: str, collection: str, bbox, years: tuple[int, int], prefix: str 
     """All items of ``collection`` intersecting ``bbox`` in the years (every page followed)."""
     import pystac_client
     import requests
+    from pystac_client.stac_api_io import StacApiIO
 
     try:
-        client = pystac_client.Client.open(url, timeout=HTTP_TIMEOUT_S)
+        client = pystac_client.Client.open(url, stac_io=StacApiIO(max_retries=http_retry(), timeout=HTTP_TIMEOUT_S))
         result = client.search(collections=[collection], bbox=list(bbox),
                                datetime=f"{years[0]}-01-01T00:00:00Z/{years[1]}-12-31T23:59:59Z")
         items = list(result.items())
@@ -316,18 +317,23 @@ def _asset_keys(prod: Product, lay, items) -> list[str]:
     return keys
 
 
-def http_session():
-    """A requests session retrying connection errors and HTTP 429/500/502/503/504 with exponential backoff
-    (urllib3 ``Retry``: ``RETRY_BACKOFF_S`` x 2^n seconds, ``Retry-After`` honoured), ``HTTP_RETRIES`` times."""
-    import requests
-    from requests.adapters import HTTPAdapter
+def http_retry():
+    """Retries of connection errors and HTTP 429/500/502/503/504 with exponential backoff (urllib3
+    ``Retry``: ``RETRY_BACKOFF_S`` x 2^n seconds, ``Retry-After`` honoured), ``HTTP_RETRIES`` times."""
     from urllib3.util.retry import Retry
 
-    retry = Retry(total=HTTP_RETRIES, connect=HTTP_RETRIES, read=HTTP_RETRIES, status=HTTP_RETRIES,
-                  backoff_factor=RETRY_BACKOFF_S, status_forcelist=RETRY_STATUS, allowed_methods=("GET", "HEAD", "POST"),
-                  respect_retry_after_header=True, raise_on_status=False)
+    return Retry(total=HTTP_RETRIES, connect=HTTP_RETRIES, read=HTTP_RETRIES, status=HTTP_RETRIES,
+                 backoff_factor=RETRY_BACKOFF_S, status_forcelist=RETRY_STATUS, allowed_methods=("GET", "HEAD", "POST"),
+                 respect_retry_after_header=True, raise_on_status=False)
+
+
+def http_session():
+    """A requests session with :func:`http_retry` on every request."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=http_retry())
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
