@@ -159,7 +159,9 @@ class StacServer:
                               "type": "application/geo+json"})
         return {"type": "FeatureCollection", "features": page, "links": links, "numberReturned": len(page)}
 
-    def add_item(self, item_id, collection, date, assets: dict[str, str]):
+    def add_item(self, item_id, collection, date, assets: dict[str, str], year_range=False):
+        """An item on the COG grid; ``year_range``: dated as ESA CCI LC items are (``datetime: null``,
+        ``start_datetime``/``end_datetime`` spanning the year, ``raster:bands`` with data type and nodata)."""
         east, south = WEST + NX * RES, NORTH - NY * RES
         self.items.append({
             "type": "Feature", "stac_version": "1.0.0", "stac_extensions": [PROJ_EXT], "id": item_id,
@@ -172,6 +174,13 @@ class StacServer:
                            "roles": ["data"]} for k, v in assets.items()},
             "links": [],
         })
+        if year_range:
+            year = date[:4]
+            self.items[-1]["properties"].update({"datetime": None, "start_datetime": f"{year}-01-01T00:00:00Z",
+                                                 "end_datetime": f"{year}-12-31T23:59:59Z"})
+            self.items[-1]["stac_extensions"].append("https://stac-extensions.github.io/raster/v1.1.0/schema.json")
+            for a in self.items[-1]["assets"].values():
+                a["raster:bands"] = [{"spatial_resolution": 300, "sampling": "area", "data_type": "uint8", "nodata": 0}]
 
 
 def write_cog(path, data, nodata):
@@ -442,7 +451,8 @@ def _lc_years(stac, years):
     lc = np.full((NY, NX), 190, "uint8")
     for y in years:
         write_cog(stac.root / f"lc{y}.tif", lc, None)
-        stac.add_item(f"C3S-LC-L4-LCCS-Map-300m-P1Y-{y}", "esa-cci-lc", f"{y}-01-01", {"lccs_class": f"lc{y}.tif"})
+        stac.add_item(f"C3S-LC-L4-LCCS-Map-300m-P1Y-{y}", "esa-cci-lc", f"{y}-01-01", {"lccs_class": f"lc{y}.tif"},
+                      year_range=True)
 
 
 def test_cache_holds_only_years_found_and_refuses_missing(stac, tmp_path):

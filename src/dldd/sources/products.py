@@ -654,12 +654,13 @@ def _orient(da: xr.DataArray, prod: Product) -> xr.DataArray:
 
 
 def describe_products() -> list[dict]:
-    """One row per product: name, title, layers, time step, STAC collection, note (for docs and the CLI;
+    """One row per product: name, title, layers, time step, STAC collection, years per source, note (for docs and the CLI;
     ``pandas.DataFrame(describe_products())`` is the table)."""
     rows = []
     for p in _PRODUCTS:
         stac = "; ".join(f"{k}: {v[0]}" for k, v in p.stac.items()) or "local path"
+        years = "; ".join(f"{src}: {a}-{b or 'present'}" for src, (a, b) in p.coverage.items())
         rows.append({"product": p.name, "title": p.title, "layers": ", ".join(lay.variable for lay in p.layers),
-                     "step": p.step, "aliases": ", ".join(p.aliases), "stac": stac,
+                     "step": p.step, "aliases": ", ".join(p.aliases), "stac": stac, "years": years,
                      "bundled": p.bundled[0] if p.bundled else "", "note": p.note})
     return rows
