@@ -199,8 +199,8 @@ def fetch(product: str, region, years, out, *, catalog: str | None = None, colle
     if missing:
         raise InputError(
             f"fetch {prod.name}: the catalogue {url} collection {collection!r} holds {region_key} for "
-            f"{_year_ranges(found)} only; missing {_year_ranges(missing)}. Fetch the years it holds "
-            f"(--years {found[0]}-{found[-1]}) and {_where_else(prod)}")
+            f"{_year_ranges(found)} only; missing {_year_ranges(missing)}. Fetch the years it holds with "
+            f"--years {found[0]}-{found[-1]}. {_where_else(prod)}")
     keys = assets or _asset_keys(prod, prod.layer(layer) if layer else prod.layers[0], items)
     session = session or http_session()
     signer = _pc_signer(url)
@@ -257,11 +257,10 @@ def _year_ranges(years) -> str:
 
 
 def _where_else(prod: Product) -> str:
-    cover = "; ".join(f"{src} {a}-{b or 'now'}" for src, (a, b) in prod.coverage.items())
-    text = f"{prod.name} time coverage: {cover}." if cover else ""
-    if prod.more_years:
-        text += f" Other years: {prod.more_years}."
-    return text.strip() or "See docs/sources.md for the product's sources."
+    """Where the years a catalogue lacks can be found (for the refusal of a fetch)."""
+    text = f"Other years: {prod.more_years}. " if prod.more_years else ""
+    cover = "; ".join(f"{src} {a}-{b or 'present'}" for src, (a, b) in prod.coverage.items())
+    return text + (f"{prod.name} time coverage: {cover} (docs/sources.md)." if cover else "See docs/sources.md.")
 
 
 def _catalog_for(prod: Product, catalog, collection):
