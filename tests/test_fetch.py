@@ -430,6 +430,27 @@ def test_registry_nodata_of_every_asset():
     assert products.asset_nodata(mod, "250m_16_days_sun_zenith_angle") is None
 
 
+def test_band_config_registry_fill_first_file_fill_kept_unknown_refused():
+    mod = products.get_product("mod13q1")
+    bands = fetch._band_config(mod, ["250m_16_days_NDVI", "250m_16_days_VI_Quality"],
+                               {"250m_16_days_NDVI": {"data_type": "int16", "nodata": -32768}})
+    assert bands["250m_16_days_NDVI"] == {"data_type": "int16", "nodata": -3000, "missing_value": -32768}
+    assert bands["250m_16_days_VI_Quality"] == {"data_type": None, "nodata": 65535, "missing_value": None}
+    assert fetch._band_config(mod, ["other"], {"other": {"data_type": "int16", "nodata": -1}})["other"]["nodata"] == -1
+    with pytest.raises(InputError, match="'250m_16_days_sun_zenith_angle' declares no nodata.*read as 0"):
+        fetch._band_config(mod, ["250m_16_days_sun_zenith_angle"], {})
+
+
+def test_docs_state_the_years_of_every_product_and_source():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "sources.md").read_text()
+    table = text.split("## Time coverage")[1].split("\n## ")[0]
+    for p in products.PRODUCTS.values():
+        row = next((line for line in table.splitlines() if line.startswith("|") and f"`{p.name}`" in line.split("|")[1]), None)
+        assert row is not None, p.name
+        for first, last in p.coverage.values():
+            assert str(first) in row and (last is None or str(last) in row), (p.name, first, last)
+
+
 def test_stray_previous_year_composite_left_out(stac, tmp_path):
     """The 16-day composite starting 19 December 2018 overlaps 2019 and comes back from the search."""
     composites = [("2018353", "2018-12-19", "2019-01-03"), ("2019001", "2019-01-01", "2019-01-16"),
