@@ -531,7 +531,11 @@ def test_retries_on_busy_server_and_resigns_after_403(stac, tmp_path, monkeypatc
         return f"{href}?sig={len(signed)}"
 
     monkeypatch.setattr(fetch, "_pc_signer", lambda url: sign)
+    import planetary_computer.sas
+
+    monkeypatch.setitem(planetary_computer.sas.TOKEN_CACHE, "https://example/token/c", "a cached token")
     entry = fetch.fetch("esa_cci_lc", _aoi(tmp_path), "2015-2016", tmp_path / "cache", catalog=stac.url)
+    assert planetary_computer.sas.TOKEN_CACHE == {}  # the 403 made the next signature ask for a fresh token
     assert fetch.entry_years(entry) == {2015, 2016}
     assert stac.requests["/files/lc2015.tif"] == 3 and stac.requests["/files/lc2016.tif"] == 2
     assert sum("lc2016" in h for h in signed) == 2  # signed again after the 403

@@ -348,6 +348,14 @@ def _pc_signer(url: str):
     return planetary_computer.sign
 
 
+def _forget_pc_tokens() -> None:
+    """Drop the Planetary Computer tokens ``planetary_computer.sign`` caches (it renews one only within 60 s
+    of its expiry), so that the next signature after an HTTP 403 asks for a fresh token."""
+    sas = sys.modules.get("planetary_computer.sas")
+    if sas is not None:
+        sas.TOKEN_CACHE.clear()
+
+
 def _asset_header(href: str, item_id: str, key: str) -> dict:
     """Data type and declared nodata of an asset, from its header (a range request for a remote COG)."""
     import rasterio
@@ -423,6 +431,7 @@ def _download(href: str, target: Path, session, signer, item_id: str, key: str, 
             try:
                 with session.get(href if signer is None else signer(href), stream=True, timeout=HTTP_TIMEOUT_S) as r:
                     if r.status_code == 403 and attempt < HTTP_RETRIES:
+                        _forget_pc_tokens()
                         continue
                     if r.status_code != 200:
                         raise InputError(f"fetch: asset {key!r} of item {item_id!r} could not be downloaded from "
