@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import rasterio
 import xarray as xr
+import yaml
 from rasterio.transform import from_origin
 
 from dldd.errors import InputError
@@ -98,7 +99,7 @@ def test_mod13q1_hdf5_annual_mean_masks_fill_and_unreliable(tmp_path):
              "250m 16 days VI Quality": (np.zeros((ny, nx), "uint16"), {"_FillValue": np.uint16(65535)}),
              "250m 16 days pixel reliability": (rel, {"_FillValue": np.int8(-1), "valid_range": np.array([0, 3], "int8")})},
             meta)
-    da = products.open_product("MOD13Q1", tmp_path, input_name="ndvi")
+    da = products.open_product("MOD13Q1", tmp_path, input_name="ndvi", min_valid=1)  # 3 and 2 composites
     assert da.dims == ("time", "y", "x")
     assert list(da.time.dt.year.values) == [2019, 2020]
     assert (da.time.dt.month == 1).all() and (da.time.dt.day == 1).all()
@@ -180,7 +181,7 @@ def test_mod13a3_appeears_geotiffs_with_raliability_typo(tmp_path):
         rel[1, 0] = 3 if doy == "2019032" else 0
         write_tif(tmp_path / f"MOD13A3.061__1_km_monthly_NDVI_doy{doy}_aid0001.tif", ndvi, crs, t, -3000)
         write_tif(tmp_path / f"MOD13A3.061__1_km_monthly_pixel_raliability_doy{doy}_aid0001.tif", rel, crs, t, -1)
-    da = products.open_product("mod13a3", tmp_path, layer="ndvi")
+    da = products.open_product("mod13a3", tmp_path, layer="ndvi", min_valid=1)
     assert da.sizes["time"] == 1
     np.testing.assert_allclose(da.values[0], [[np.nan, 0.3, 0.3], [0.2, 0.3, np.nan]], rtol=1e-6)
 
@@ -204,9 +205,96 @@ def test_gimms3g_nc4_flags_and_scale(tmp_path):
                      "percentile": (("time", "lat", "lon"), pct)},
                     coords={"time": times, "lat": lat, "lon": lon})
     ds.to_netcdf(tmp_path / "ndvi3g_geo_v1_2000_0106.nc4", engine="netcdf4")
-    da = products.open_product("gimms", tmp_path / "ndvi3g_geo_v1_2000_0106.nc4", input_name="ndvi")
+    da = products.open_product("gimms", tmp_path / "ndvi3g_geo_v1_2000_0106.nc4", input_name="ndvi", min_valid=1)
     np.testing.assert_allclose(da.values[0], [[np.nan, np.nan, 0.15], [np.nan, 0.15, np.nan]], rtol=1e-6)
     assert da.time.dt.year.values.tolist() == [2000]
+
+
+def _gimms_v1_semester(path, year, first_month, ndvi, pct, year_attr=True):
+    """A GIMMS NDVI3g v1 file as NASA Ecocast ships it: 12 half-monthly composites, ``time`` in fractional
+    months (first_month, first_month + 0.5, ...) with no units, the year in the global ``Year`` attribute
+    and in the name; fill -32768 (synthetic values)."""
+    months = first_month + np.arange(12) / 2.0
+    attrs = {"Year": np.int16(year), "RangeSemester": f"{first_month}:0.5:{first_month + 5.5}", "_fill_val": -32768}
+    if not year_attr:
+        attrs.pop("Year")
+    ds = xr.Dataset({"ndvi": (("time", "lat", "lon"), ndvi), "percentile": (("time", "lat", "lon"), pct)},
+                    coords={"time": months, "lat": [37.125, 37.041667], "lon": [79.875, 79.958333, 80.041667]},
+                    attrs=attrs)
+    ds.to_netcdf(path, engine="netcdf4")
+
+
+def test_gimms3g_v1_fractional_months_and_year_attribute(tmp_path):
+    """v1 time is 1, 1.5, ..., 6.5 (or 7 ... 12.5) with the year in `Year`: decoded to the 1st and 16th of
+    each month; a full year gives 24 composites and an annual mean; 3G+ (ORNL DAAC 2187) reads the same."""
+    rng = np.random.default_rng(7)
+    year_vals = []
+    for first, tag in ((1, "0106"), (7, "0712")):
+        ndvi = rng.integers(1000, 6000, size=(12, 2, 3)).astype("int16")
+        pct = np.full((12, 2, 3), 500, "int16")
+        ndvi[:, 1, 2] = -32768
+        if first == 7:
+            pct[:7, 0, 0] = 2 * 2000 + 100  # 7 composites flagged snow/cloud: 17 of 24 valid at (0, 0)
+        year_vals.append(np.where((ndvi != -32768) & (pct // 2000 == 0), ndvi / 10000.0, np.nan))
+        _gimms_v1_semester(tmp_path / f"ndvi3g_geo_v1_1999_{tag}.nc4", 1999, first, ndvi, pct)
+    comp = products.open_product("gimms3g", tmp_path, layer="ndvi_composites")
+    assert comp.sizes["time"] == 24
+    times = pd.DatetimeIndex(comp.time.values)
+    assert times[0] == pd.Timestamp("1999-01-01") and times[1] == pd.Timestamp("1999-01-16")
+    assert times[-1] == pd.Timestamp("1999-12-16")
+    annual = products.open_product("gimms3g", tmp_path, layer="ndvi")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanmean(np.concatenate(year_vals), axis=0)
+    want[0, 0] = np.nan  # 17 valid < 18 of 24
+    np.testing.assert_allclose(annual.values[0], want, rtol=1e-6)  # lat already north to south
+    assert np.isnan(annual.values[0, 1, 2])
+    plus = products.open_product("ndvi3g+", tmp_path, layer="ndvi")
+    assert plus.attrs["product"] == "gimms3g_plus"
+    np.testing.assert_allclose(plus.values, annual.values)
+    # a Year attribute contradicting the file name is refused; a file with neither has no date
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    _gimms_v1_semester(bad / "ndvi3g_geo_v1_2001_0106.nc4", 2002, 1, ndvi, pct)
+    with pytest.raises(InputError, match="Year=2002 but its file name says 2001"):
+        products.open_product("gimms3g", bad, layer="ndvi_composites")
+    noyear = tmp_path / "noyear"
+    noyear.mkdir()
+    _gimms_v1_semester(noyear / "ndvi3g_geo_v1_first_half.nc4", 2002, 1, ndvi, pct, year_attr=False)
+    with pytest.raises(InputError, match="names no year"):
+        products.open_product("gimms3g", noyear, layer="ndvi_composites")
+
+
+def test_annual_mean_needs_most_of_a_years_composites(tmp_path):
+    """18 of 23 16-day composites (ceil(0.75 x 23)); 9 of 12 monthly; an input may set its own minimum."""
+    assert products.min_valid_composites(products.get_product("mod13q1")) == 18
+    assert products.min_valid_composites(products.get_product("mod13a3")) == 9
+    assert products.min_valid_composites(products.get_product("gimms3g")) == 18
+    assert products.min_valid_composites(products.get_product("mod13q1"), 5) == 5
+    times = pd.DatetimeIndex([pd.Timestamp(2019, 1, 1) + pd.Timedelta(days=16 * i) for i in range(23)])
+    values = np.full((23, 1, 3), 0.5)
+    values[:6, 0, 0] = np.nan  # 17 valid
+    values[:5, 0, 1] = np.nan  # 18 valid
+    da = xr.DataArray(values, dims=("time", "y", "x"), coords={"time": times, "y": [1.0], "x": [0.0, 1.0, 2.0]})
+    out = products.annual_mean(da, products.min_valid_composites(products.get_product("mod13q1")))
+    np.testing.assert_allclose(out.values[0, 0], [np.nan, 0.5, 0.5])
+    with pytest.raises(InputError, match="at least 1"):
+        products.min_valid_composites(products.get_product("mod13q1"), 0)
+
+
+def test_chirps_final_monthly_tif_gz_through_vsigzip(tmp_path):
+    """CHIRPS final monthly GeoTIFFs ship gzipped (chirps-v2.0.YYYY.MM.tif.gz): read as they are."""
+    import gzip
+
+    pr = np.array([[[1.5, 2.0], [-9999.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]], "float32")
+    for i, month in enumerate((1, 2)):
+        tif = tmp_path / f"chirps-v2.0.2019.{month:02d}.tif"
+        write_tif(tif, pr[i], "EPSG:4326", from_origin(79.9, 37.1, 0.05, 0.05), -9999.0)
+        (tmp_path / f"{tif.name}.gz").write_bytes(gzip.compress(tif.read_bytes()))
+        tif.unlink()
+    da = products.open_product("chirps", tmp_path)
+    assert list(pd.DatetimeIndex(da.time.values).month) == [1, 2]
+    np.testing.assert_allclose(da.values, np.where(pr == -9999.0, np.nan, pr))
 
 
 def test_chirps_netcdf_south_up_and_monthly_geotiffs(tmp_path):
@@ -343,10 +431,53 @@ def test_worldpop_ppp(tmp_path):
     np.testing.assert_allclose(da.values[0], [[0.5, 12.25], [np.nan, 3.0]])
 
 
-def test_hdf4_file_refused_with_a_way_out(tmp_path):
+def write_modis_hdf4(path, sds: dict, meta: str):
+    """A MODIS HDF-EOS2 file as LP DAAC ships it (HDF4, written here with pyhdf): SDS with their HDF
+    attributes and the fill set as the SDS fill value, StructMetadata.0 a global attribute (synthetic)."""
+    from pyhdf.SD import SD, SDC
+
+    types = {np.dtype("int16"): SDC.INT16, np.dtype("int8"): SDC.INT8, np.dtype("uint8"): SDC.UINT8,
+             np.dtype("uint16"): SDC.UINT16}
+    sd = SD(str(path), SDC.WRITE | SDC.CREATE)
+    for name, (data, attrs) in sds.items():
+        d = sd.create(name, types[data.dtype], data.shape)
+        for k, v in attrs.items():
+            if k == "_FillValue":
+                d.setfillvalue(v)
+            else:
+                setattr(d, k, v)
+        d[:] = data
+        d.endaccess()
+    setattr(sd, "StructMetadata.0", meta)
+    sd.end()
+
+
+def test_mod13a3_and_mcd12q1_hdf4_read_with_pyhdf(tmp_path):
+    grid = "MOD_Grid_monthly_1km_VI"
+    cell = TILE_M / 1200
+    meta = structmetadata(grid, 3, 2, (UL_X, UL_Y), (UL_X + 3 * cell, UL_Y - 2 * cell), "GCTP_SNSOID")
+    ndvi = np.array([[1000, 2000, -3000], [3000, 4000, 5000]], "int16")
+    rel = np.array([[0, 3, -1], [1, 0, 0]], "int8")
+    write_modis_hdf4(tmp_path / "MOD13A3.A2019032.h25v05.061.2019070000000.hdf",
+                     {"1 km monthly NDVI": (ndvi, {"_FillValue": -3000, "scale_factor": 10000.0,
+                                                   "valid_range": [-2000, 10000], "long_name": "1 km monthly NDVI"}),
+                      "1 km monthly pixel raliability": (rel, {"_FillValue": -1})}, meta)
+    da = products.open_product("mod13a3", tmp_path, layer="ndvi_composites")
+    np.testing.assert_allclose(da.values[0], [[0.1, np.nan, np.nan], [0.3, 0.4, 0.5]], rtol=1e-6)
+    np.testing.assert_allclose(da.x.values, UL_X + (np.arange(3) + 0.5) * cell)
+    assert pd.Timestamp(da.time.values[0]) == pd.Timestamp("2019-02-01") and "sinu" in da.rio.crs.to_proj4()
+    lc_meta = structmetadata("MCD12Q1", 2, 2, (UL_X, UL_Y), (UL_X + 2 * 463.3127, UL_Y - 2 * 463.3127), "GCTP_SNSOID")
+    write_modis_hdf4(tmp_path / "MCD12Q1.A2019001.h25v05.061.2022169161028.hdf",
+                     {"LC_Type1": (np.array([[7, 16], [255, 10]], "uint8"), {"_FillValue": 255})}, lc_meta)
+    lc = products.open_product("mcd12q1", tmp_path / "MCD12Q1.A2019001.h25v05.061.2022169161028.hdf")
+    assert lc.attrs["_FillValue"] == 255 and lc.attrs["legend"] == "modis_igbp"
+    np.testing.assert_array_equal(lc.values[0], [[7, 16], [255, 10]])
+
+
+def test_unreadable_hdf4_file_refused_naming_it(tmp_path):
     f = tmp_path / "MOD13Q1.A2019001.h25v05.061.2020320000000.hdf"
     f.write_bytes(formats.HDF4_SIGNATURE + b"\x00" * 256)
-    with pytest.raises(InputError, match="HDF4.*h4toh5"):
+    with pytest.raises(InputError, match="cannot open .*MOD13Q1.A2019001.*as HDF4"):
         products.open_product("mod13q1", f, layer="ndvi")
 
 
@@ -409,6 +540,30 @@ def test_open_input_reads_products_and_refuses_contradictions(tmp_path, monkeypa
         open_input(spec, "ndvi")
     with pytest.raises(InputError, match="soilgrids_ocs@PATH"):
         open_input(spec, "soc")
+
+
+def test_preflight_reports_missing_files_and_bad_inputs_before_any_stage(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from dldd.cli import app
+    from dldd.sources.preflight import preflight
+
+    monkeypatch.delenv("DLDD_CACHE", raising=False)
+    (tmp_path / "tc").mkdir()
+    _terraclimate(tmp_path / "tc" / "TerraClimate_tmax_2019.nc", "tmax", 2019, np.full((12, 2, 2), 30.0), 0.01, 0.0, "degC")
+    write_tif(tmp_path / "ndvi_x10000.tif", np.full((2, 4, 4), 5000, "int16"), "EPSG:4326",
+              from_origin(79.9, 37.1, 0.05, 0.05), -3000)  # NDVI x 10000 given without its scale factor
+    inputs = {"tmax": {"product": "terraclimate@tc"}, "tmin": {"product": "terraclimate:tmax@nowhere"},
+              "precipitation": {"path": "chirps/*.tif"}, "ndvi": {"path": "ndvi_x10000.tif"}}
+    problems = preflight(_spec(tmp_path, inputs))
+    assert len(problems) == 3
+    assert any("'tmin'" in p and "nowhere does not exist" in p for p in problems)
+    assert any("'precipitation'" in p and "chirps/*.tif does not exist" in p for p in problems)
+    assert any("ndvi" in p and "5000" in p for p in problems)  # the value check ran on the sampled blocks
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump({"name": "t", "regions": ["CHN"], "inputs": inputs, "indicators": {"aridity": {}}}))
+    r = CliRunner().invoke(app, ["spec", "check", str(spec_file)])
+    assert r.exit_code == 2 and "3 input(s) cannot be used" in r.output and "valid" not in r.output
 
 
 # --------------------------------------------------------------------------------------------------

@@ -192,8 +192,13 @@ def spec_check(spec_file: Path = typer.Argument(..., help="the assessment spec (
         spec = load_spec(spec_file)
         stages = stage_params(spec)
         regions = build_regions(spec)
+        from dldd.sources.preflight import preflight
+
+        problems = preflight(spec)
     except DlddError as err:
         _fail(err)
+    if problems:
+        _fail(DlddError(f"{spec_file}: {len(problems)} input(s) cannot be used:\n  - " + "\n  - ".join(problems)))
     typer.echo(f"{spec_file}: valid. {len(regions)} region(s); stages: {', '.join(stages)}")
 
 

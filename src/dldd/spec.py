@@ -88,6 +88,7 @@ class InputSpec(_Strict):
         default=None, description="reproject onto the stage's reference grid with this rule if grids differ"
     )
     legend: str | None = Field(default=None, description="land cover legend: unccd, modis_igbp, esa_cci or a CSV path")
+    min_valid_composites: int | None = Field(default=None, ge=1, description="product VI composites a year needs for an annual mean (default 75 % of a year's)")
 
     @model_validator(mode="after")
     def _one_source(self):

@@ -69,7 +69,8 @@ def _open_product_input(spec, name: str, entry, chunks) -> xr.DataArray:
         path = fetch.ensure_cached(product.name, regions, years, cache, layer=fetch_layer, input_name=name,
                                    allow_fetch=os.environ.get(OFFLINE_ENV, "") not in ("1", "true", "yes"))
     try:
-        da = products.open_product(product, path, layer=layer, input_name=name, chunks=chunk_map)
+        da = products.open_product(product, path, layer=layer, input_name=name, chunks=chunk_map,
+                                   min_valid=entry.min_valid_composites)
     except InputError as err:
         raise InputError(f"input {name!r}: {err}") from None
     if name in CLASS_INPUTS and not da.attrs.get("legend"):

@@ -8,13 +8,22 @@ any other local file, so scale factors, fill values and quality masks are applie
 
 - Search: pystac-client, all pages (``next`` links), collection and date range of the product, items
   intersecting the region's bounding box; items of another platform sharing the collection (Aqua
-  ``MYD13Q1`` beside Terra ``MOD13Q1`` in ``modis-13Q1-061``) are dropped by their id prefix.
-- Download: each needed asset is downloaded and checked (opened and every block read) before loading,
-  so a missing (HTTP 404) or truncated asset stops the fetch with a message naming the item, the asset
-  and the URL. Planetary Computer asset URLs are signed with its anonymous SAS token.
+  ``MYD13Q1`` beside Terra ``MOD13Q1`` in ``modis-13Q1-061``) are dropped by their id prefix, and items
+  whose nominal date (``datetime``, else ``start_datetime``) falls outside the years are dropped (the
+  search returns items overlapping the range, such as the composite starting 19 December before).
+- Years: a catalogue lacking some requested years is refused, naming them and where to get them
+  (``Product.coverage``, ``Product.more_years``); the entry records the years it holds.
+- Download: each needed asset is downloaded (retries with backoff on 403/429/5xx and dropped
+  connections; Planetary Computer URLs signed by the ``planetary-computer`` package, which renews its
+  SAS tokens) into ``CACHE/.downloads/<product>/<entry>/`` and checked (every block read); a missing (HTTP 404)
+  or truncated asset stops the fetch with a message naming the item, the asset and the URL. Completed
+  downloads are kept, so the same fetch run again resumes; a progress bar (items and bytes) shows on a
+  terminal.
 - Load: odc-stac (``groupby="solar_day"`` mosaics the tiles of one date) into the region's bounding box,
-  then written as Zarr atomically (:func:`dldd.core.io.atomic_path`): a failed fetch leaves no entry.
-- Reuse: an existing entry is returned without any network access.
+  with the product's own fill as each asset's nodata (:func:`_band_config`: never 0 where no item covers
+  the box), then written as Zarr atomically (:func:`dldd.core.io.atomic_path`): a failed fetch leaves no
+  entry; each variable carries its ``nodata``.
+- Reuse: an existing entry holding every requested year is returned without any network access.
 
 Catalogues (``CATALOGS``) and the products they hold (``Product.stac``): only collections known to
 exist are listed; other products need a local path (see docs/sources.md).
@@ -24,9 +33,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
-import tempfile
+import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,7 +46,7 @@ import typer
 from dldd.core.io import atomic_path
 from dldd.errors import InputError
 from dldd.sources import formats
-from dldd.sources.products import Product, get_product, parse_product
+from dldd.sources.products import Product, asset_nodata, get_product, parse_product
 
 #: Public STAC APIs by name.
 CATALOGS = {
@@ -43,10 +54,16 @@ CATALOGS = {
     "earth-search": "https://earth-search.aws.element84.com/v1",
 }
 DEFAULT_CATALOG = "planetary-computer"
-#: Planetary Computer anonymous SAS tokens, per collection (its data access documentation).
-PC_TOKEN_URL = "https://planetarycomputer.microsoft.com/api/sas/v1/token/{collection}"
 #: Seconds before a STAC request or an asset download is given up.
 HTTP_TIMEOUT_S = 60
+#: Retries of a failed request (connection error, dropped transfer, HTTP 403 and RETRY_STATUS), waiting
+#: RETRY_BACKOFF_S x 2^n seconds between them.
+HTTP_RETRIES = 5
+RETRY_BACKOFF_S = 2.0
+RETRY_STATUS = (429, 500, 502, 503, 504)
+#: Folder of the cache holding the downloads of unfinished fetches (``<product>/<entry>``), kept so that
+#: the same fetch run again resumes; emptied when the entry is written.
+DOWNLOADS_DIR = ".downloads"
 #: Region keys longer than this become "<n>regions-<hash>" in cache entry names.
 MAX_REGION_KEY = 40
 #: Name of the attribute marking a complete cache entry.
@@ -118,25 +135,32 @@ def cache_entry(out, product: Product, region_key: str, years: tuple[int, int], 
 
 
 def find_cached(out, product: Product, region_key: str, years: tuple[int, int], layer: str | None = None) -> Path | None:
-    """A complete cache entry for the region covering the years, or None."""
+    """A complete cache entry for the region holding every one of the years, or None. The years an entry
+    holds are read from the entry (recorded ``years_found``, else its time axis), never from its name."""
     folder = cache_folder(out, product, layer)
     if not folder.is_dir():
         return None
+    wanted = set(range(years[0], years[1] + 1))
     for entry in sorted(folder.glob(f"{region_key}_*.zarr")):
-        m = re.fullmatch(rf"{re.escape(region_key)}_(\d{{4}})-(\d{{4}})\.zarr", entry.name)
-        if m and int(m.group(1)) <= years[0] and int(m.group(2)) >= years[1] and _complete(entry):
+        if re.fullmatch(rf"{re.escape(region_key)}_(\d{{4}})-(\d{{4}})\.zarr", entry.name) and wanted <= entry_years(entry):
             return entry
     return None
 
 
-def _complete(entry: Path) -> bool:
+def entry_years(entry: Path) -> set[int]:
+    """The years a complete cache entry holds (empty for an incomplete or unreadable one)."""
     import xarray as xr
 
     try:
         with xr.open_zarr(entry, consolidated=(entry / ".zmetadata").exists()) as ds:
-            return COMPLETE_ATTR in ds.attrs
+            if COMPLETE_ATTR not in ds.attrs:
+                return set()
+            record = json.loads(ds.attrs[COMPLETE_ATTR])
+            if "years_found" in record:
+                return {int(y) for y in record["years_found"]}
+            return set(ds["time"].dt.year.values.tolist()) if "time" in ds.coords else set()
     except Exception:
-        return False
+        return set()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -150,9 +174,11 @@ def fetch(product: str, region, years, out, *, catalog: str | None = None, colle
 
     ``catalog``: a name in :data:`CATALOGS` or a STAC API URL (default: the product's own catalogue);
     ``collection``/``assets`` override the product's collection and asset keys (for other catalogues).
-    An existing complete entry is returned at once, with no network access. ``stream``: read the COGs
-    over HTTP range requests (GDAL) instead of downloading them whole first; lighter for a small region
-    in large tiles, but a broken asset is then reported by odc-stac's loader rather than checked first.
+    An existing complete entry holding every year is returned at once, with no network access. A
+    catalogue lacking some of the years is refused, naming them and where to get them. ``stream``: read
+    the COGs over HTTP range requests (GDAL) instead of downloading them whole first; lighter for a small
+    region in large tiles, but a broken asset is then reported by odc-stac's loader rather than checked
+    first. Downloads of a failed fetch are kept, so the same call again resumes.
     """
     prod, layer, _ = parse_product(product)
     region_key, geom = resolve_region(region)
@@ -167,38 +193,74 @@ def fetch(product: str, region, years, out, *, catalog: str | None = None, colle
     items = search(url, collection, geom.bounds, span, prefix)
     if not items:
         raise InputError(f"fetch {prod.name}: the catalogue {url} has no {collection!r} items for region "
-                         f"{region_key} in {span[0]}-{span[1]}")
+                         f"{region_key} in {span[0]}-{span[1]}. {_where_else(prod)}")
+    found = sorted({nominal_date(it).year for it in items})
+    missing = [y for y in range(span[0], span[1] + 1) if y not in found]
+    if missing:
+        raise InputError(
+            f"fetch {prod.name}: the catalogue {url} collection {collection!r} holds {region_key} for "
+            f"{_year_ranges(found)} only; missing {_year_ranges(missing)}. Fetch the years it holds with "
+            f"--years {found[0]}-{found[-1]}. {_where_else(prod)}")
     keys = assets or _asset_keys(prod, prod.layer(layer) if layer else prod.layers[0], items)
-    import requests
-
-    session = session or requests.Session()
-    signer = _pc_signer(collection, session) if urlparse(url).hostname == urlparse(CATALOGS["planetary-computer"]).hostname else None
+    session = session or http_session()
+    signer = _pc_signer(url)
     Path(out).mkdir(parents=True, exist_ok=True)
-    downloads = Path(tempfile.mkdtemp(prefix=f".{prod.name}-download-", dir=Path(out)))
-    try:
-        with atomic_path(entry, is_dir=True) as tmp:
-            if stream:
-                cfg = {}
-                for it in items:
-                    for key in keys:
-                        if signer is not None and key in it.assets:
-                            it.assets[key].href = signer(it.assets[key].href)
-            else:
-                cfg = _download_all(items, keys, downloads, session, signer)
-            ds = _load(items, keys, geom.bounds, cfg, prod)
-            ds.attrs.update({
-                COMPLETE_ATTR: json.dumps({"product": prod.name, "catalog": url, "collection": collection,
-                                           "region": region_key, "years": list(span), "assets": keys,
-                                           "items": [it.id for it in items]}),
-            })
-            try:
-                ds.to_zarr(tmp, mode="w", consolidated=False)
-            except Exception as err:  # a streamed asset failing mid-read
-                raise InputError(f"fetch {prod.name}: reading the assets failed ({type(err).__name__}: {err}); "
-                                 "nothing was cached") from None
-    finally:
-        shutil.rmtree(downloads, ignore_errors=True)
+    downloads = Path(out) / DOWNLOADS_DIR / entry.parent.name / entry.stem
+    with atomic_path(entry, is_dir=True) as tmp:
+        if stream:
+            info = {k: _asset_header(it.assets[k].href if signer is None else signer(it.assets[k].href), it.id, k)
+                    for k in keys for it in items[:1] if k in it.assets}
+            done = []
+        else:
+            info, done = _download_all(items, keys, downloads, session, signer)
+        bands = _band_config(prod, keys, info)
+        ds = _load(items, keys, geom.bounds, bands, prod, signer if stream else None)
+        ds.attrs.update({
+            COMPLETE_ATTR: json.dumps({"product": prod.name, "catalog": url, "collection": collection,
+                                       "region": region_key, "years": list(span), "years_found": found,
+                                       "assets": keys, "nodata": {k: b["nodata"] for k, b in bands.items()},
+                                       "items": [it.id for it in items]}),
+        })
+        try:
+            ds.to_zarr(tmp, mode="w", consolidated=False)
+        except Exception as err:  # a streamed asset failing mid-read
+            raise InputError(f"fetch {prod.name}: reading the assets failed ({type(err).__name__}: {err}); "
+                             "nothing was cached") from None
+    for f in done:  # the entry is whole: the downloads it was made from are no longer needed
+        f.unlink(missing_ok=True)
+    for folder in (downloads, downloads.parent, downloads.parent.parent):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     return entry
+
+
+def nominal_date(item):
+    """An item's nominal date: ``datetime``, else ``start_datetime`` (MODIS and ESA CCI LC items on the
+    Planetary Computer have ``datetime: null`` and a start/end range), as a naive UTC timestamp."""
+    import pandas as pd
+
+    when = item.datetime or item.common_metadata.start_datetime
+    if when is None:
+        raise InputError(f"fetch: item {item.id!r} has neither datetime nor start_datetime")
+    return pd.Timestamp(when).tz_convert(None) if pd.Timestamp(when).tzinfo else pd.Timestamp(when)
+
+
+def _year_ranges(years) -> str:
+    """[2018, 2019, 2021] -> "2018-2019, 2021"."""
+    runs: list[list[int]] = []
+    for y in sorted(years):
+        if runs and y == runs[-1][-1] + 1:
+            runs[-1].append(y)
+        else:
+            runs.append([y])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def _where_else(prod: Product) -> str:
+    """Where the years a catalogue lacks can be found (for the refusal of a fetch)."""
+    text = f"Other years: {prod.more_years}. " if prod.more_years else ""
+    cover = "; ".join(f"{src} {a}-{b or 'present'}" for src, (a, b) in prod.coverage.items())
+    return text + (f"{prod.name} time coverage: {cover} (docs/sources.md)." if cover else "See docs/sources.md.")
 
 
 def _catalog_for(prod: Product, catalog, collection):
@@ -225,15 +287,18 @@ def search(url: str, collection: str, bbox, years: tuple[int, int], prefix: str 
     """All items of ``collection`` intersecting ``bbox`` in the years (every page followed)."""
     import pystac_client
     import requests
+    from pystac_client.stac_api_io import StacApiIO
 
     try:
-        client = pystac_client.Client.open(url, timeout=HTTP_TIMEOUT_S)
+        client = pystac_client.Client.open(url, stac_io=StacApiIO(max_retries=http_retry(), timeout=HTTP_TIMEOUT_S))
         result = client.search(collections=[collection], bbox=list(bbox),
                                datetime=f"{years[0]}-01-01T00:00:00Z/{years[1]}-12-31T23:59:59Z")
         items = list(result.items())
     except (requests.exceptions.RequestException, pystac_client.exceptions.APIError, OSError) as err:
         raise OfflineError(f"cannot search the STAC API {url} ({type(err).__name__}: {err})") from None
-    return [it for it in items if it.id.startswith(prefix)]
+    # STAC search returns items *overlapping* the range (the composite starting 19 December of the year
+    # before); keep those whose nominal date falls in the years
+    return [it for it in items if it.id.startswith(prefix) and years[0] <= nominal_date(it).year <= years[1]]
 
 
 class OfflineError(InputError):
@@ -251,48 +316,103 @@ def _asset_keys(prod: Product, lay, items) -> list[str]:
     return keys
 
 
-def _pc_signer(collection: str, session):
-    token = {}
+def http_retry():
+    """Retries of connection errors and HTTP 429/500/502/503/504 with exponential backoff (urllib3
+    ``Retry``: ``RETRY_BACKOFF_S`` x 2^n seconds, ``Retry-After`` honoured), ``HTTP_RETRIES`` times."""
+    from urllib3.util.retry import Retry
 
-    def sign(href: str) -> str:
-        if ".blob.core.windows.net" not in href:
-            return href
-        if "token" not in token:
-            r = session.get(PC_TOKEN_URL.format(collection=collection), timeout=HTTP_TIMEOUT_S)
-            r.raise_for_status()
-            token["token"] = r.json()["token"]
-        return f"{href}{'&' if '?' in href else '?'}{token['token']}"
-
-    return sign
+    return Retry(total=HTTP_RETRIES, connect=HTTP_RETRIES, read=HTTP_RETRIES, status=HTTP_RETRIES,
+                 backoff_factor=RETRY_BACKOFF_S, status_forcelist=RETRY_STATUS, allowed_methods=("GET", "HEAD", "POST"),
+                 respect_retry_after_header=True, raise_on_status=False)
 
 
-def _download_all(items, keys, folder: Path, session, signer) -> dict:
-    """Download every asset, check it, point the item at the local copy; return odc-stac band config."""
+def http_session():
+    """A requests session with :func:`http_retry` on every request."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=http_retry())
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _pc_signer(url: str):
+    """The Planetary Computer's signing (``planetary_computer.sign``: SAS tokens per storage container,
+    renewed before they expire) for its own catalogue; None for other catalogues."""
+    if urlparse(url).hostname != urlparse(CATALOGS["planetary-computer"]).hostname:
+        return None
+    import planetary_computer
+
+    return planetary_computer.sign
+
+
+def _forget_pc_tokens() -> None:
+    """Drop the Planetary Computer tokens ``planetary_computer.sign`` caches (it renews one only within 60 s
+    of its expiry), so that the next signature after an HTTP 403 asks for a fresh token."""
+    sas = sys.modules.get("planetary_computer.sas")
+    if sas is not None:
+        sas.TOKEN_CACHE.clear()
+
+
+def _asset_header(href: str, item_id: str, key: str) -> dict:
+    """Data type and declared nodata of an asset, from its header (a range request for a remote COG)."""
     import rasterio
 
-    cfg: dict[str, dict] = {}
-    for it in items:
-        for key in keys:
+    try:
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_HTTP_TIMEOUT=str(HTTP_TIMEOUT_S)), \
+                rasterio.open(href) as src:
+            return {"data_type": src.dtypes[0], "nodata": src.nodata}
+    except Exception as err:
+        raise InputError(f"fetch: asset {key!r} of item {item_id!r} ({href.split('?')[0]}) cannot be opened ({err}); "
+                         "nothing was cached") from None
+
+
+def _download_all(items, keys, folder: Path, session, signer) -> tuple[dict, list[Path]]:
+    """Download every asset into ``folder`` (kept across runs: a file already there from an earlier,
+    interrupted fetch is not downloaded again), check it (every block read), point the item at the local
+    copy. Returns the assets' data type and declared nodata by key, and the files."""
+    import rasterio
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
+
+    folder.mkdir(parents=True, exist_ok=True)
+    info: dict[str, dict] = {}
+    files: list[Path] = []
+    todo = [(it, key) for it in items for key in keys]
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), DownloadColumn(),
+                        console=Console(stderr=True), disable=not sys.stderr.isatty(), transient=True)
+    with progress:
+        task = progress.add_task("download", total=len(todo))
+        for it, key in todo:
             if key not in it.assets:
                 raise InputError(f"fetch: item {it.id!r} has no asset {key!r} (it has {sorted(it.assets)})")
             asset = it.assets[key]
             href = asset.get_absolute_href() or asset.href
             target = folder / f"{formats.normalize(it.id)}__{formats.normalize(key)}{Path(urlparse(href).path).suffix or '.tif'}"
-            _download(href if signer is None else signer(href), target, session, it.id, key)
+            if not target.exists():
+                _download(href, target, session, signer, it.id, key, folder, progress)
             try:
                 with rasterio.open(target) as src:
                     for _, window in src.block_windows(1):
                         src.read(1, window=window)
-                    info = {"data_type": src.dtypes[0], "nodata": src.nodata}
+                    meta = {"data_type": src.dtypes[0], "nodata": src.nodata}
             except Exception as err:
+                target.unlink(missing_ok=True)
                 raise InputError(f"fetch: asset {key!r} of item {it.id!r} ({href}) is unreadable or truncated "
                                  f"({err}); nothing was cached - try again later or report it to the catalogue") from None
-            cfg.setdefault(key, info)
+            info.setdefault(key, meta)
             asset.href = str(target.resolve())
-    return cfg
+            files.append(target)
+            progress.update(task, description=f"download {len(files)}/{len(todo)}", advance=1)
+    return info, files
 
 
-def _download(href: str, target: Path, session, item_id: str, key: str) -> None:
+def _download(href: str, target: Path, session, signer, item_id: str, key: str, folder: Path, progress) -> None:
+    """One asset to ``target`` (written as ``target.part``, renamed when whole). HTTP 403 (an expired SAS
+    token) and a connection dropped mid-transfer are retried with a fresh signature, ``HTTP_RETRIES`` times
+    with exponential backoff; 429/5xx are retried by the session."""
     import requests
 
     if not re.match(r"https?://", href):
@@ -301,38 +421,82 @@ def _download(href: str, target: Path, session, item_id: str, key: str) -> None:
             raise InputError(f"fetch: asset {key!r} of item {item_id!r} not found at {href}")
         shutil.copyfile(src, target)
         return
+    part = target.with_name(target.name + ".part")
+    kept = f"; the completed downloads are kept in {folder}: run the same fetch again to resume"
+    bytes_task = progress.add_task(f"{item_id} {key}", total=None)
     try:
-        with session.get(href, stream=True, timeout=HTTP_TIMEOUT_S) as r:
-            if r.status_code != 200:
-                raise InputError(f"fetch: asset {key!r} of item {item_id!r} could not be downloaded from "
-                                 f"{href.split('?')[0]}: HTTP {r.status_code}; nothing was cached")
-            expected = r.headers.get("Content-Length")
-            size = 0
-            with open(target, "wb") as fh:
-                for chunk in r.iter_content(1 << 20):
-                    fh.write(chunk)
-                    size += len(chunk)
-    except requests.exceptions.RequestException as err:
-        raise OfflineError(f"fetch: asset {key!r} of item {item_id!r} could not be downloaded from "
-                           f"{href.split('?')[0]} ({type(err).__name__}: {err}); nothing was cached") from None
-    if expected is not None and int(expected) != size:
-        raise InputError(f"fetch: asset {key!r} of item {item_id!r} arrived truncated ({size} of {expected} bytes) "
-                         f"from {href.split('?')[0]}; nothing was cached")
+        for attempt in range(HTTP_RETRIES + 1):
+            if attempt:
+                time.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 1))
+            try:
+                with session.get(href if signer is None else signer(href), stream=True, timeout=HTTP_TIMEOUT_S) as r:
+                    if r.status_code == 403 and attempt < HTTP_RETRIES:
+                        _forget_pc_tokens()
+                        continue
+                    if r.status_code != 200:
+                        raise InputError(f"fetch: asset {key!r} of item {item_id!r} could not be downloaded from "
+                                         f"{href.split('?')[0]}: HTTP {r.status_code}; nothing was cached{kept}")
+                    expected = r.headers.get("Content-Length")
+                    size = 0
+                    progress.update(bytes_task, total=int(expected) if expected else None, completed=0)
+                    with open(part, "wb") as fh:
+                        for chunk in r.iter_content(1 << 20):
+                            fh.write(chunk)
+                            size += len(chunk)
+                            progress.update(bytes_task, completed=size)
+            except requests.exceptions.RequestException as err:
+                part.unlink(missing_ok=True)
+                if attempt < HTTP_RETRIES:
+                    continue
+                raise OfflineError(f"fetch: asset {key!r} of item {item_id!r} could not be downloaded from "
+                                   f"{href.split('?')[0]} ({type(err).__name__}: {err}); nothing was cached{kept}") from None
+            if expected is not None and int(expected) != size:
+                part.unlink(missing_ok=True)
+                if attempt < HTTP_RETRIES:
+                    continue
+                raise InputError(f"fetch: asset {key!r} of item {item_id!r} arrived truncated ({size} of {expected} "
+                                 f"bytes) from {href.split('?')[0]}; nothing was cached{kept}")
+            os.replace(part, target)
+            return
+    finally:
+        progress.remove_task(bytes_task)
+        part.unlink(missing_ok=True)
 
 
-def _load(items, keys, bbox, cfg, prod: Product):
+def _band_config(prod: Product, keys, info: dict) -> dict[str, dict]:
+    """odc-stac band configuration of each asset: its data type and the product's own fill as nodata.
+
+    The registry's fill comes first: Planetary Computer items declare no nodata in ``raster:bands`` and
+    a COG may carry no nodata tag, and odc-stac would then fill the parts of the bounding box no item
+    covers with 0, which reads as NDVI 0.0 with pixel reliability 0 ("good"). An asset whose file declares
+    another nodata keeps it as ``missing_value`` (both are fill). An asset neither knows is refused."""
+    bands = {}
+    for k in keys:
+        meta = info.get(k, {})
+        nodata = asset_nodata(prod, k)
+        declared = meta.get("nodata")
+        if nodata is None and declared is None:
+            raise InputError(f"fetch {prod.name}: asset {k!r} declares no nodata and the product registry knows "
+                             "none, so pixels no item covers would read as 0; fetch only the product's layers")
+        bands[k] = {"data_type": meta.get("data_type"), "nodata": declared if nodata is None else nodata,
+                    "missing_value": declared if nodata is not None and declared is not None and declared != nodata else None}
+    return bands
+
+
+def _load(items, keys, bbox, bands, prod: Product, patch_url=None):
     import odc.stac
 
-    stac_cfg = {"*": {"assets": {k: {"data_type": v["data_type"], "nodata": v["nodata"]} for k, v in cfg.items()}}}
+    cfg = {k: {"nodata": b["nodata"], **({"data_type": b["data_type"]} if b["data_type"] else {})} for k, b in bands.items()}
     try:
         ds = odc.stac.load(items, bands=keys, bbox=list(bbox), groupby="solar_day", chunks={},
-                           stac_cfg=stac_cfg if cfg else None, fail_on_error=True)
+                           stac_cfg={"*": {"assets": cfg}}, fail_on_error=True, patch_url=patch_url)
     except Exception as err:
         raise InputError(f"fetch {prod.name}: odc-stac could not load the assets ({type(err).__name__}: {err}); "
                          "nothing was cached") from None
     for k in keys:
-        if k in cfg and cfg[k]["nodata"] is not None:
-            ds[k].attrs["nodata"] = cfg[k]["nodata"]
+        ds[k].attrs["nodata"] = bands[k]["nodata"]
+        if bands[k]["missing_value"] is not None:
+            ds[k].attrs["missing_value"] = bands[k]["missing_value"]
     return ds
 
 

@@ -10,9 +10,11 @@ trailing ``_`` dropped), so the HDF SDS ``"250m 16 days NDVI"``, the AppEEARS Ne
 ``"_250m_16_days_NDVI"``, the Planetary Computer asset key ``"250m_16_days_NDVI"`` and a GeoTIFF named
 ``MOD13Q1.A2019001.h25v05.061_250m_16_days_NDVI.tif`` all match the same layer.
 
-HDF4 (the format NASA distributes MODIS Collection 6.1 in) needs GDAL's HDF4 driver; the GDAL bundled
-with rasterio wheels has none, so an HDF4 file is refused with a message saying how to get a readable
-form (:data:`HDF4_HELP`). HDF5 files in the HDF-EOS layout are georeferenced from their
+HDF4 (the format NASA distributes MODIS Collection 6.1 in: MOD13A3, MOD13C2, MCD12Q1 from LP DAAC) is
+read with pyhdf (the HDF4 library bundled in its wheel; the GDAL bundled with rasterio has no HDF4
+driver): each SDS lazily, georeferenced from the file's ``StructMetadata.0`` like HDF-EOS5. Without
+pyhdf an HDF4 file is refused with a message saying how to get a readable form (:data:`HDF4_HELP`).
+HDF5 files in the HDF-EOS layout are georeferenced from their
 ``StructMetadata.0`` (grid corners in metres for the sinusoidal projection, packed DMS degrees for the
 geographic CMG), as the HDF-EOS library does.
 """
@@ -30,8 +32,10 @@ import xarray as xr
 
 from dldd.errors import InputError
 
-#: File suffixes read as GeoTIFF, NetCDF, HDF (4 or 5, told apart by their signature).
+#: File suffixes read as GeoTIFF, NetCDF, HDF (4 or 5, told apart by their signature). A gzipped GeoTIFF
+#: (CHIRPS ships its final monthly GeoTIFFs as ``.tif.gz``) is read through GDAL's ``/vsigzip/``.
 TIFF_SUFFIXES = (".tif", ".tiff")
+GZIP_TIFF_SUFFIXES = (".tif.gz", ".tiff.gz")
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf")
 HDF_SUFFIXES = (".hdf", ".h5", ".he5", ".hdf5")
 #: First bytes of an HDF4 file and of an HDF5 file (their format specifications).
@@ -39,8 +43,8 @@ HDF4_SIGNATURE = b"\x0e\x03\x13\x01"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 HDF4_HELP = (
-    "HDF4 files need GDAL's HDF4 driver, which the GDAL bundled with rasterio lacks "
-    "(rasterio.drivers: no 'HDF4'). Use one of the readable forms of the same product instead: "
+    "HDF4 files are read with the pyhdf package (pip install pyhdf), which is not installed, and the GDAL "
+    "bundled with rasterio has no HDF4 driver. Install pyhdf, or use one of the readable forms of the same product instead: "
     "the Cloud-Optimized GeoTIFFs of the Planetary Computer (`dldd fetch --product NAME ...`), "
     "the GeoTIFF or NetCDF-4 output of NASA AppEEARS, or convert the file to HDF5 with the HDF Group's "
     "h4toh5 tool (`h4toh5 FILE.hdf`) or to GeoTIFF with a GDAL built with HDF4 "
@@ -97,7 +101,7 @@ def list_files(path: Path, product: str) -> list[Path]:
     elif path.is_dir():
         files = sorted(
             p for p in path.rglob("*")
-            if (p.is_file() and p.suffix.lower() in (*TIFF_SUFFIXES, *NETCDF_SUFFIXES, *HDF_SUFFIXES))
+            if (p.is_file() and (p.suffix.lower() in (*TIFF_SUFFIXES, *NETCDF_SUFFIXES, *HDF_SUFFIXES) or is_tiff(p)))
             or (p.is_dir() and p.suffix.lower() == ".zarr")
         )
         # a Zarr store's own chunk files are not product files
@@ -112,12 +116,17 @@ def list_files(path: Path, product: str) -> list[Path]:
     return files
 
 
+def is_tiff(path: Path) -> bool:
+    """A GeoTIFF by its name: ``.tif``/``.tiff``, or gzipped ``.tif.gz``/``.tiff.gz``."""
+    return path.name.lower().endswith((*TIFF_SUFFIXES, *GZIP_TIFF_SUFFIXES))
+
+
 def file_kind(path: Path) -> str:
     """``"tiff"``, ``"netcdf"``, ``"hdf5"``, ``"hdf4"`` or ``"zarr"`` (HDF told apart by signature)."""
     suffix = path.suffix.lower()
     if suffix == ".zarr" or path.is_dir():
         return "zarr"
-    if suffix in TIFF_SUFFIXES:
+    if is_tiff(path):
         return "tiff"
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -145,7 +154,7 @@ def read_layer(files: list[Path], names: tuple[str, ...], product: str, *, chunk
     """
     wanted = tuple(normalize(n) for n in names)
     pieces: list[xr.DataArray] = []
-    tiffs = [f for f in files if f.suffix.lower() in TIFF_SUFFIXES]
+    tiffs = [f for f in files if is_tiff(f)]
     others = [f for f in files if f not in tiffs]
     matched_tiffs = [f for f in tiffs if any(w in normalize(f.stem) for w in wanted)]
     if not matched_tiffs and any_tiff:
@@ -158,8 +167,8 @@ def read_layer(files: list[Path], names: tuple[str, ...], product: str, *, chunk
     for f in others:
         kind = file_kind(f)
         if kind == "hdf4":
-            raise InputError(f"product {product!r}: {f} is HDF4. {HDF4_HELP}")
-        if kind == "zarr":
+            da = _hdf4_layer(f, wanted, product, chunks)
+        elif kind == "zarr":
             da = _dataset_layer(_open_zarr(f, product), wanted, f, product, chunks)
         elif kind == "netcdf":
             da = _dataset_layer(_open_netcdf(f, product), wanted, f, product, chunks)
@@ -206,8 +215,9 @@ def _stack(pieces: list[xr.DataArray], product: str, layer: str) -> xr.DataArray
 
 
 def _tiff_layer(path: Path, product: str, chunks) -> xr.DataArray:
+    gdal_path = f"/vsigzip/{path}" if path.name.lower().endswith(GZIP_TIFF_SUFFIXES) else path
     try:
-        da = rioxarray.open_rasterio(path, chunks={"band": 1, **(chunks or {"y": -1, "x": -1})}, masked=False)
+        da = rioxarray.open_rasterio(gdal_path, chunks={"band": 1, **(chunks or {"y": -1, "x": -1})}, masked=False)
     except Exception as err:  # rasterio raises several kinds for unreadable files
         raise InputError(f"product {product!r}: cannot read {path} as a GeoTIFF ({err})") from None
     attrs = dict(da.attrs)
@@ -263,6 +273,8 @@ def _dataset_layer(ds: xr.Dataset, wanted, path: Path, product: str, chunks) -> 
                              f"of size {da.sizes[d]}; expected (time, lat, lon)")
     da = da.squeeze([d for d in extra if d != "expver"], drop=True)
     da = da.drop_vars([c for c in da.coords if c not in da.dims and c != "spatial_ref"], errors="ignore")
+    if "time" in da.dims and np.issubdtype(da["time"].dtype, np.number):
+        da = da.assign_coords(time=half_month_times(da["time"], ds.attrs, path, product))
     crs = da.rio.crs
     if crs is None and "crs" in ds.variables:
         wkt = ds["crs"].attrs.get("crs_wkt") or ds["crs"].attrs.get("spatial_ref")
@@ -278,6 +290,31 @@ def _dataset_layer(ds: xr.Dataset, wanted, path: Path, product: str, chunks) -> 
     if chunks:
         da = da.chunk({k: v for k, v in chunks.items() if k in da.dims})
     return da.rio.write_crs(crs)
+
+
+def half_month_times(time: xr.DataArray, attrs: dict, path: Path, product: str) -> pd.DatetimeIndex:
+    """Dates of a numeric time axis in the GIMMS NDVI3g v1 layout: fractional months (1, 1.5, ..., 6.5 or
+    7, ..., 12.5; ``m`` the composite of days 1-15 of month m, ``m.5`` that of days 16-end) with the year in
+    the global ``Year`` attribute and in the file name (``ndvi3g_geo_v1_YYYY_0106.nc4``); they must agree.
+    Any other numeric time without CF units is refused."""
+    values = np.asarray(time.values, dtype="float64")
+    units = time.attrs.get("units")
+    halves = values * 2
+    if units not in (None, "", "month", "months") or not (
+            np.allclose(halves, np.round(halves)) and values.min() >= 1 and values.max() < 13):
+        raise InputError(f"product {product!r}: {path} has a numeric time axis {values[:4].tolist()} with units "
+                         f"{units!r} that is not CF (no 'days since ...') nor GIMMS fractional months")
+    year_attr = next((attrs[k] for k in ("Year", "year") if k in attrs), None)
+    named = date_from_name(path.name)
+    if year_attr is None and named is None:
+        raise InputError(f"product {product!r}: {path} counts time in fractional months but names no year "
+                         "(no global 'Year' attribute, no year in the file name)")
+    year = int(np.atleast_1d(year_attr)[0]) if year_attr is not None else named.year
+    if named is not None and named.year != year:
+        raise InputError(f"product {product!r}: {path} says Year={year} but its file name says {named.year}")
+    months = np.floor(values).astype(int)
+    days = np.where(values - months >= 0.5, 16, 1)
+    return pd.DatetimeIndex([pd.Timestamp(year, m, d) for m, d in zip(months, days)])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -328,6 +365,65 @@ def _hdf5_layer(path: Path, wanted, product: str, chunks) -> xr.DataArray | None
     da.attrs = {**keep, "source": str(path), "_date": date_from_name(path.name), "variable": var}
     if chunks:
         da = da.chunk({k: v for k, v in chunks.items() if k in da.dims})
+    return da.rio.write_crs(crs)
+
+
+def _hdf4_layer(path: Path, wanted, product: str, chunks) -> xr.DataArray | None:
+    """An SDS of an HDF-EOS2 (HDF4) file read with pyhdf: lazily (one dask block, read when computed),
+    with its attributes (``_FillValue``, ``scale_factor`` to be divided, ``valid_range``) and the grid of
+    the file's ``StructMetadata.0``."""
+    import dask
+    import dask.array
+
+    try:
+        from pyhdf.SD import SD, SDC
+        from pyhdf.error import HDF4Error
+    except ImportError:
+        raise InputError(f"product {product!r}: {path} is HDF4. {HDF4_HELP}") from None
+    try:
+        sd = SD(str(path), SDC.READ)
+    except HDF4Error as err:
+        raise InputError(f"product {product!r}: cannot open {path} as HDF4 ({err})") from None
+    try:
+        by_norm = {normalize(n): n for n in sd.datasets()}
+        name = next((by_norm[w] for w in wanted if w in by_norm), None)
+        if name is None:
+            return None
+        meta = next((_as_text(v) for k, v in sd.attributes().items() if k.startswith("StructMetadata")), None)
+        sds = sd.select(name)
+        _, rank, dims, _, _ = sds.info()
+        attrs = {k: _attr_value(np.asarray(v)) if isinstance(v, list) and len(v) == 1 else v
+                 for k, v in sds.attributes().items()}
+        if "_FillValue" not in attrs:
+            try:
+                attrs["_FillValue"] = sds.getfillvalue()
+            except HDF4Error:
+                pass
+        dtype = np.asarray(sds[tuple(slice(0, 1) for _ in dims)]).dtype
+        sds.endaccess()
+    finally:
+        sd.end()
+    if rank != 2:
+        raise InputError(f"product {product!r}: {path} SDS {name!r} has {rank} dimensions; expected (y, x)")
+    if meta is None:
+        raise InputError(f"product {product!r}: {path} holds {name!r} but no HDF-EOS StructMetadata, so its grid is "
+                         "unknown; expected an HDF-EOS file (MODIS)")
+    x, y, crs = hdfeos_grid(meta, None, dims[0], dims[1], path)
+
+    def read(p=str(path), n=name):
+        f = SD(p, SDC.READ)
+        try:
+            return np.asarray(f.select(n).get())
+        finally:
+            f.end()
+
+    data = dask.array.from_delayed(dask.delayed(read)(), shape=tuple(dims), dtype=dtype)
+    da = xr.DataArray(data, dims=("y", "x"), coords={"y": y, "x": x})
+    if chunks:
+        da = da.chunk({k: v for k, v in chunks.items() if k in da.dims})
+    keep = {k: attrs[k] for k in ("_FillValue", "scale_factor", "add_offset", "valid_range", "units", "long_name")
+            if k in attrs}
+    da.attrs = {**keep, "source": str(path), "_date": date_from_name(path.name), "variable": name}
     return da.rio.write_crs(crs)
 
 

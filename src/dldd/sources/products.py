@@ -15,8 +15,10 @@ folder, file or glob, relative to the spec). Names are case-insensitive and acce
 Annual vegetation-index integrals (MODIS VI, GIMMS): the ``ndvi`` layer of a composite product is the
 **annual mean of the valid composites** of each calendar year (METHODS 1: "annual sum or mean of NDVI";
 the mean, unlike the sum, does not depend on how many composites survive the quality mask). A year with
-fewer than ``MIN_VALID_COMPOSITES`` valid composites at a pixel is NaN there. ``ndvi_composites`` gives
-the masked composites themselves.
+fewer valid composites at a pixel than :func:`min_valid_composites` (``MIN_VALID_COMPOSITE_SHARE`` of the
+product's ``composites_per_year``: 18 of 23 for 16-day products, 9 of 12 monthly, 18 of 24 half-monthly;
+an input's ``min_valid_composites:`` overrides it) is NaN there: a mean of a few composites would stand
+for one season, not the year. ``ndvi_composites`` gives the masked composites themselves.
 """
 
 from __future__ import annotations
@@ -51,8 +53,18 @@ MODIS_RELIABILITY_KEEP = (0, 1)
 #: 2 produced but probably cloudy, 3 not produced. Used when no pixel reliability layer is present.
 MODIS_MODLAND_QA_BITS = 0b11
 MODIS_MODLAND_QA_KEEP = (0, 1)
-#: Annual VI integral: minimum number of valid composites in a year for the annual mean to be computed.
-MIN_VALID_COMPOSITES = 1
+#: MOD13 fills of the quality layers (MOD13 C6.1 user guide, SDS tables): pixel reliability -1,
+#: VI Quality 65535.
+MODIS_RELIABILITY_FILL = -1
+MODIS_VI_QUALITY_FILL = 65535
+#: VIIRS VNP13 (user guide v1.0, Didan & Barreto 2018): NDVI/EVI int16 x 10000, fills -15000 and -13000
+#: in the HDF-EOS5 files, -32768 in the Planetary Computer COGs (stactools-packages/viirs folds both
+#: into it); valid range -10000..10000.
+VIIRS_VI_FILLS = (-15000, -13000, -32768)
+VIIRS_VI_VALID_RANGE = (-10000, 10000)
+#: Annual VI integral: share of a year's composites that must be valid at a pixel for its annual mean
+#: to exist (ceil(0.75 x 23) = 18 for 16-day products; see :func:`min_valid_composites`).
+MIN_VALID_COMPOSITE_SHARE = 0.75
 
 #: GIMMS NDVI3g v1 (Pinzon & Tucker 2014; NetCDF-4 files ``ndvi3g_geo_v1_YYYY_0106.nc4``): ``ndvi``
 #: int16 x 10000; fills -32768 and -3000 in v1 (-5000 no data, -10000 water in v0); quality flag =
@@ -137,6 +149,14 @@ class Product:
     #: and EPSG:4326 lets it align with the other inputs.
     crs_override: str | None = None
     note: str = ""
+    #: raw fill of each quality layer (role -> value), passed to the STAC loader like the layers' fills
+    qa_fill: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    #: composites in a full year (composite products): the basis of :func:`min_valid_composites`
+    composites_per_year: int | None = None
+    #: years each source holds (source -> (first, last); last None = ongoing), as documented by the source
+    coverage: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    #: where to get years a STAC catalogue lacks (said when a fetch finds years missing)
+    more_years: str = ""
 
     def layer(self, key: str | None, input_name: str | None = None) -> Layer:
         """The layer called ``key`` (a layer variable or file name), else the one for ``input_name``."""
@@ -160,8 +180,9 @@ class Product:
                          f"name one as `{self.name}:LAYER` (input {input_name!r} matches none)")
 
 
-def _modis_vi(name, title, prefix, aliases, stac=None, note=""):
-    vi = dict(units="1", scale=MODIS_VI_SCALE, fill=(MODIS_VI_FILL,), valid_range=MODIS_VI_VALID_RANGE)
+def _modis_vi(name, title, prefix, aliases, stac=None, note="", per_year=23, coverage=None, more_years="",
+              fill=(MODIS_VI_FILL,), valid_range=MODIS_VI_VALID_RANGE, references=None):
+    vi = dict(units="1", scale=MODIS_VI_SCALE, fill=fill, valid_range=valid_range)
     return Product(
         name, title, "composite",
         (
@@ -170,7 +191,7 @@ def _modis_vi(name, title, prefix, aliases, stac=None, note=""):
             Layer("evi", (f"{prefix} EVI",), long_name="annual mean EVI (mean of valid composites)", **vi),
             Layer("evi_composites", (f"{prefix} EVI",), long_name="EVI composites", **vi),
         ),
-        "Didan K. (2021) MOD13 C6.1 user guide; LP DAAC doi:10.5067/MODIS/MOD13Q1.061",
+        references or "Didan K. (2021) MOD13 C6.1 user guide; LP DAAC doi:10.5067/MODIS/MOD13Q1.061",
         aliases=aliases,
         # MOD13A3 spells its reliability SDS "1 km monthly pixel raliability" (sic) in the product files.
         qa_layers=MappingProxyType({"reliability": (f"{prefix} pixel reliability", f"{prefix} pixel raliability"),
@@ -178,38 +199,69 @@ def _modis_vi(name, title, prefix, aliases, stac=None, note=""):
         quality="modis_vi",
         stac=MappingProxyType(stac or {}),
         note=note,
+        qa_fill=MappingProxyType({"reliability": MODIS_RELIABILITY_FILL, "vi_quality": MODIS_VI_QUALITY_FILL}),
+        composites_per_year=per_year,
+        coverage=MappingProxyType(coverage or {}),
+        more_years=more_years,
+    )
+
+
+def _gimms(name, title, references, aliases, years, note):
+    vi = dict(scale=GIMMS3G_SCALE, fill=GIMMS3G_FILLS, valid_range=GIMMS3G_VALID_RANGE)
+    return Product(
+        name, title, "composite",
+        (Layer("ndvi", ("ndvi",), "1", "annual mean NDVI (mean of valid composites)", **vi),
+         Layer("ndvi_composites", ("ndvi",), "1", "NDVI half-monthly composites", **vi)),
+        references, aliases=aliases,
+        qa_layers=MappingProxyType({"percentile": ("percentile",)}),
+        quality="gimms3g", note=note, composites_per_year=24,
+        coverage=MappingProxyType({"local files": years}),
     )
 
 
 _PRODUCTS = (
     _modis_vi("mod13q1", "MODIS Terra vegetation indices 16-day 250 m (MOD13Q1 C6.1)", "250m 16 days",
               ("modis-13q1-061", "mod13q1.061"),
-              stac={"planetary-computer": ("modis-13Q1-061", "MOD13Q1.")}),
+              stac={"planetary-computer": ("modis-13Q1-061", "MOD13Q1.")},
+              coverage={"planetary-computer": (2000, None), "LP DAAC": (2000, None)},
+              more_years="LP DAAC / AppEEARS files of MOD13Q1 (`mod13q1@PATH`)"),
+    _modis_vi("mod13a1", "MODIS Terra vegetation indices 16-day 500 m (MOD13A1 C6.1)", "500m 16 days",
+              ("modis-13a1-061", "mod13a1.061"),
+              stac={"planetary-computer": ("modis-13A1-061", "MOD13A1.")},
+              coverage={"planetary-computer": (2000, None), "LP DAAC": (2000, None)},
+              more_years="LP DAAC / AppEEARS files of MOD13A1 (`mod13a1@PATH`)"),
+    _modis_vi("vnp13a1", "VIIRS (Suomi NPP) vegetation indices 16-day 500 m (VNP13A1 v001)", "500 m 16 days",
+              ("viirs-13a1-001", "vnp13a1.001"),
+              stac={"planetary-computer": ("viirs-13a1-001", "VNP13A1.")},
+              coverage={"planetary-computer": (2012, None), "LP DAAC": (2012, None)},
+              more_years="LP DAAC files of VNP13A1 (HDF-EOS5, `vnp13a1@PATH`); for years before 2012 use MOD13A1",
+              fill=VIIRS_VI_FILLS, valid_range=VIIRS_VI_VALID_RANGE,
+              references="Didan K. & Barreto A. (2018) VIIRS VNP13 user guide; LP DAAC doi:10.5067/VIIRS/VNP13A1.001"),
     _modis_vi("mod13a3", "MODIS Terra vegetation indices monthly 1 km (MOD13A3 C6.1)", "1 km monthly",
-              ("mod13a3.061",), note="not on the public STAC catalogues: give a local path (AppEEARS, LP DAAC)"),
+              ("mod13a3.061",), note="not on the public STAC catalogues: give a local path (AppEEARS, LP DAAC)",
+              per_year=12, coverage={"LP DAAC": (2000, None)}),
     _modis_vi("mod13c2", "MODIS Terra vegetation indices monthly 0.05 deg CMG (MOD13C2 C6.1)", "CMG 0.05 Deg Monthly",
-              ("mod13c2.061",), note="not on the public STAC catalogues: give a local path (LP DAAC)"),
-    Product(
-        "gimms3g", "AVHRR GIMMS NDVI3g v1, 1/12 deg, half-monthly (1981-2015)", "composite",
-        (
-            Layer("ndvi", ("ndvi",), "1", "annual mean NDVI (mean of valid composites)", scale=GIMMS3G_SCALE,
-                  fill=GIMMS3G_FILLS, valid_range=GIMMS3G_VALID_RANGE),
-            Layer("ndvi_composites", ("ndvi",), "1", "NDVI half-monthly composites", scale=GIMMS3G_SCALE,
-                  fill=GIMMS3G_FILLS, valid_range=GIMMS3G_VALID_RANGE),
-        ),
-        "Pinzon J.E. & Tucker C.J. (2014) Remote Sensing 6, 6929-6960",
-        aliases=("gimms", "ndvi3g", "gimms-ndvi3g"),
-        qa_layers=MappingProxyType({"percentile": ("percentile",)}),
-        quality="gimms3g",
-        note="local NetCDF-4 files (NASA Ecocast / ORNL DAAC); not on the public STAC catalogues",
-    ),
+              ("mod13c2.061",), note="not on the public STAC catalogues: give a local path (LP DAAC)",
+              per_year=12, coverage={"LP DAAC": (2000, None)}),
+    _gimms("gimms3g", "AVHRR GIMMS NDVI3g v1, 1/12 deg, half-monthly (1981-2015)",
+           "Pinzon J.E. & Tucker C.J. (2014) Remote Sensing 6, 6929-6960",
+           ("gimms", "ndvi3g", "gimms-ndvi3g"), (1981, 2015),
+           "local NetCDF-4 files ndvi3g_geo_v1_YYYY_0106.nc4 / _0712.nc4 (NASA Ecocast); not on the public STAC "
+           "catalogues; v1 ends in 2015: for later years use gimms3g_plus"),
+    _gimms("gimms3g_plus", "AVHRR GIMMS-3G+ NDVI, 1/12 deg, half-monthly (1981-2022)",
+           "Pinzon J.E. et al. (2023) Global vegetation greenness (NDVI) from AVHRR GIMMS-3G+, 1981-2022. "
+           "ORNL DAAC, doi:10.3334/ORNLDAAC/2187",
+           ("gimms3g+", "ndvi3g+", "gimms-3g-plus", "gimms3gplus"), (1981, 2022),
+           "local NetCDF-4 files of ORNL DAAC dataset 2187 (Earthdata login), the NDVI3g v1 layout; not on the "
+           "public STAC catalogues"),
     Product(
         "chirps", "CHIRPS v2.0 monthly precipitation, 0.05 deg", "monthly",
         (Layer("precipitation", ("precip",), "mm/month", "monthly precipitation", scale=1.0,
                fill=(CHIRPS_FILL,), any_tiff=True),),
         "Funk C. et al. (2015) Scientific Data 2, 150066",
         aliases=("chirps-v2.0", "chirps2"),
-        note="chirps-v2.0.monthly.nc or chirps-v2.0.YYYY.MM.tif files from data.chc.ucsb.edu",
+        note="chirps-v2.0.monthly.nc or chirps-v2.0.YYYY.MM.tif[.gz] files from data.chc.ucsb.edu",
+        coverage=MappingProxyType({"local files": (1981, None)}),
     ),
     Product(
         "terraclimate", "TerraClimate monthly climate, 1/24 deg", "monthly",
@@ -222,6 +274,9 @@ _PRODUCTS = (
         "Abatzoglou J.T. et al. (2018) Scientific Data 5, 170191",
         note="TerraClimate_VAR_YYYY.nc files (climate.northwestknowledge.net); the Planetary Computer holds "
              "TerraClimate as one Zarr store, not as STAC items odc-stac can load",
+        coverage=MappingProxyType({"local files": (1958, None), "planetary-computer (Zarr)": (1958, 2019)}),
+        more_years="the yearly TerraClimate_VAR_YYYY.nc NetCDF files of climate.northwestknowledge.net "
+                   "(`terraclimate@PATH`); the Planetary Computer's TerraClimate Zarr ends in 2019",
     ),
     Product(
         "era5_land", "ERA5-Land monthly averaged reanalysis, 0.1 deg", "monthly",
@@ -233,6 +288,7 @@ _PRODUCTS = (
         "Munoz-Sabater J. et al. (2021) Earth System Science Data 13, 4349-4383",
         aliases=("era5-land", "era5land", "reanalysis-era5-land-monthly-means"),
         note="NetCDF from the Copernicus CDS (reanalysis-era5-land-monthly-means); no tmin/tmax in monthly means",
+        coverage=MappingProxyType({"local files": (1950, None)}),
     ),
     Product(
         "esa_cci_lc", "ESA CCI / C3S land cover, 300 m, annual", "annual",
@@ -241,6 +297,9 @@ _PRODUCTS = (
         "ESA Land Cover CCI Product User Guide v2 (2017); C3S ICDR Land Cover PUGS (2021)",
         aliases=("esa-cci-lc", "esacci", "esa_cci", "c3s-lc"),
         stac={"planetary-computer": ("esa-cci-lc", "")},
+        coverage=MappingProxyType({"planetary-computer": (1992, 2020), "local files": (1992, 2022)}),
+        more_years="the C3S land cover maps v2.1.1 (2016 onwards) as NetCDF from the Copernicus Climate Data Store, "
+                   "dataset satellite-land-cover (`esa_cci_lc@PATH`)",
     ),
     Product(
         "mcd12q1", "MODIS land cover type yearly 500 m (MCD12Q1 C6.1), LC_Type1 (IGBP)", "annual",
@@ -248,7 +307,8 @@ _PRODUCTS = (
                classes=True, legend="modis_igbp"),),
         "Sulla-Menashe D. & Friedl M.A. (2018) MCD12Q1 C6 user guide",
         aliases=("mcd12q1.061", "modis-lc"),
-        note="not on the public STAC catalogues: give a local path (AppEEARS GeoTIFF/NetCDF, or h4toh5 HDF5)",
+        note="not on the public STAC catalogues: give a local path (LP DAAC HDF4, AppEEARS GeoTIFF/NetCDF, HDF5)",
+        coverage=MappingProxyType({"local files": (2001, None)}),
     ),
     Product(
         "mcd12c1_2019", "MODIS land cover CMG 0.05 deg, 2019 (MCD12C1 C6), majority IGBP type", "annual",
@@ -313,6 +373,31 @@ def parse_product(text: str) -> tuple[Product, str | None, str | None]:
     return get_product(text.strip()), layer, location
 
 
+def asset_nodata(product: Product, key: str) -> float | None:
+    """The raw no-data value of a layer or quality layer named ``key`` (a STAC asset key, an SDS name):
+    the first of the layer's fills, or the quality layer's ``qa_fill``; None when the product knows none."""
+    nk = formats.normalize(key)
+    for lay in product.layers:
+        if lay.fill and nk in (formats.normalize(n) for n in lay.names):
+            return lay.fill[0]
+    for role, names in product.qa_layers.items():
+        if role in product.qa_fill and nk in (formats.normalize(n) for n in names):
+            return product.qa_fill[role]
+    return None
+
+
+def min_valid_composites(product: Product, override: int | None = None) -> int:
+    """Valid composites a pixel needs in a year for an annual mean: ``override`` when given, else
+    ceil(MIN_VALID_COMPOSITE_SHARE x composites_per_year) (18 of 23, 9 of 12, 18 of 24)."""
+    if override is not None:
+        if int(override) < 1:
+            raise InputError(f"product {product.name!r}: min_valid_composites must be at least 1, got {override}")
+        return int(override)
+    if product.composites_per_year is None:
+        return 1
+    return int(np.ceil(MIN_VALID_COMPOSITE_SHARE * product.composites_per_year - 1e-9))
+
+
 def bundled_path(product: Product) -> Path:
     """The file a bundled product ships in its Python package (found without importing the package)."""
     package, filename = product.bundled
@@ -332,10 +417,11 @@ def bundled_path(product: Product) -> Path:
 
 
 def open_product(product: str | Product, path=None, *, layer: str | None = None, input_name: str | None = None,
-                 chunks=None) -> xr.DataArray:
+                 chunks=None, min_valid: int | None = None) -> xr.DataArray:
     """Read one layer of a product from ``path`` (file, folder, glob or Zarr cache) as physical values.
 
-    ``path`` may be None for bundled products. Returns a lazy DataArray ``(time, y, x)`` (``(y, x)`` for
+    ``path`` may be None for bundled products. ``min_valid``: valid composites a pixel needs for an annual
+    mean (default :func:`min_valid_composites`). Returns a lazy DataArray ``(time, y, x)`` (``(y, x)`` for
     static products) with a CRS; attrs ``units``, ``long_name``, ``product``, ``layer``, ``source`` and,
     for class layers, ``_FillValue`` and ``legend``.
     """
@@ -357,7 +443,7 @@ def open_product(product: str | Product, path=None, *, layer: str | None = None,
             out = out.where(mask)
     if "expver" in out.dims:  # ERA5 files mixing final (1) and preliminary (5) data: one is NaN per time
         out = out.max("expver", skipna=True).rio.write_crs(out.rio.crs)
-    out = _convert(_timing(out, lay, prod, raw.attrs.get("_date")), lay)
+    out = _convert(_timing(out, lay, prod, raw.attrs.get("_date"), min_valid_composites(prod, min_valid)), lay)
     if prod.crs_override:
         out = out.rio.write_crs(prod.crs_override)
     out = _orient(out, prod)
@@ -502,7 +588,7 @@ QUALITY_RULES: dict[str, Callable] = {"modis_vi": _modis_vi_mask, "gimms3g": _gi
 # --------------------------------------------------------------------------------------------------
 
 
-def _timing(da: xr.DataArray, lay: Layer, prod: Product, date) -> xr.DataArray:
+def _timing(da: xr.DataArray, lay: Layer, prod: Product, date, min_valid: int) -> xr.DataArray:
     attrs, crs = dict(da.attrs), da.rio.crs
     if "time" not in da.dims:
         if prod.step == "static":
@@ -523,14 +609,14 @@ def _timing(da: xr.DataArray, lay: Layer, prod: Product, date) -> xr.DataArray:
     elif lay.variable.endswith("_composites"):
         out = da
     else:
-        out = annual_mean(da)
+        out = annual_mean(da, min_valid)
     if "time" in out.dims and pd.DatetimeIndex(out.time.values).has_duplicates:
         raise InputError(f"product {prod.name!r}: two layers fall on the same {prod.step} date")
     out.attrs = attrs
     return out.rio.write_crs(crs)
 
 
-def annual_mean(composites: xr.DataArray, min_valid: int = MIN_VALID_COMPOSITES) -> xr.DataArray:
+def annual_mean(composites: xr.DataArray, min_valid: int) -> xr.DataArray:
     """Annual integral of vegetation-index composites: the mean of the valid (non-NaN) composites of each
     calendar year, NaN where fewer than ``min_valid`` are valid; ``time`` at 1 January of each year."""
     crs = composites.rio.crs
@@ -561,12 +647,13 @@ def _orient(da: xr.DataArray, prod: Product) -> xr.DataArray:
 
 
 def describe_products() -> list[dict]:
-    """One row per product: name, title, layers, time step, STAC collection, note (for docs and the CLI;
+    """One row per product: name, title, layers, time step, STAC collection, years per source, note (for docs and the CLI;
     ``pandas.DataFrame(describe_products())`` is the table)."""
     rows = []
     for p in _PRODUCTS:
         stac = "; ".join(f"{k}: {v[0]}" for k, v in p.stac.items()) or "local path"
+        years = "; ".join(f"{src}: {a}-{b or 'present'}" for src, (a, b) in p.coverage.items())
         rows.append({"product": p.name, "title": p.title, "layers": ", ".join(lay.variable for lay in p.layers),
-                     "step": p.step, "aliases": ", ".join(p.aliases), "stac": stac,
+                     "step": p.step, "aliases": ", ".join(p.aliases), "stac": stac, "years": years,
                      "bundled": p.bundled[0] if p.bundled else "", "note": p.note})
     return rows
