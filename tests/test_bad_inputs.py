@@ -492,3 +492,63 @@ def test_errors_are_dldd_errors():
     """Every bad-input error is a DlddError, which the CLI turns into a message and exit code 2."""
     assert issubclass(InputError, DlddError) and issubclass(SpecError, DlddError)
     assert issubclass(GridMismatchError, InputError)
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 21: the file's own missing values (CF _FillValue, missing_value, valid ranges), non-finite values
+# --------------------------------------------------------------------------------------------------
+
+
+def _fill_and_missing(ds):
+    """_FillValue -32768 plus missing_value -3000 on a third of the cells (the issue's NetCDF)."""
+    v = ds["ndvi"].values
+    third = (np.add.outer(np.arange(v.shape[1]), np.arange(v.shape[2])) % 3 == 0)
+    v[:, third] = -3000
+    ds["ndvi"].attrs["_FillValue"] = np.int16(-32768)
+    ds["ndvi"].attrs["missing_value"] = np.int16(-3000)
+    return ds
+
+
+def test_missing_value_besides_fill_value_is_no_data(scene, tmp_path):
+    from dldd.sources import open_input
+    from dldd.spec import load_spec
+
+    _rewrite_nc(scene / "inputs" / "ndvi.nc", _fill_and_missing)
+    ndvi = open_input(load_spec(scene / "spec.yaml"), "ndvi", chunks=None)
+    third = (np.add.outer(np.arange(ndvi.sizes["y"]), np.arange(ndvi.sizes["x"])) % 3 == 0)
+    assert bool(ndvi.values[:, third].size) and np.isnan(ndvi.values[:, third]).all()
+    assert not np.isclose(ndvi.values, -0.3).any()  # -3000 x 0.0001 never read as NDVI
+    ctx = _run(scene, tmp_path / "out", NDVI)
+    summary = ctx.tables["sdg_15_3_1_summary"]
+    assert (summary["no_data_km2"] > 0).all(), summary[["period", "no_data_km2"]]
+
+
+def test_missing_value_list_and_valid_range(tmp_path):
+    from dldd.sources.local import open_raster
+
+    raw = np.array([[[-9999, -1, 5, 20000], [7, 8, 9, 10]]], dtype="int16")
+    da = xr.DataArray(raw, dims=("time", "y", "x"),
+                      coords={"time": [np.datetime64("2000-01-01")], "y": [1.5, 0.5], "x": [0.5, 1.5, 2.5, 3.5]},
+                      attrs={"missing_value": np.array([-9999, -1], "int16"), "valid_range": np.array([0, 10000], "int16")})
+    da.rio.write_crs("EPSG:4326").to_dataset(name="v").to_netcdf(tmp_path / "v.nc", engine="h5netcdf")
+    got = open_raster(tmp_path / "v.nc", variable="v", name="v", scale_factor=0.5, offset=1.0, chunks=None).values[0]
+    # masked on the stored values (-9999, -1 listed; 20000 beyond valid_range), then x 0.5 + 1
+    assert np.isnan(got[0, [0, 1, 3]]).all()
+    assert got[0, 2] == 3.5 and got[1, 0] == 4.5
+
+
+def test_spec_nodata_conflicting_with_the_file_is_refused(scene, tmp_path):
+    spec = _read_spec(scene)
+    spec["inputs"]["ndvi"]["nodata"] = -9999  # the file says _FillValue -3000
+    _write_spec(scene, spec)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "variable 'ndvi'",
+                   "nodata: -9999", "-3000")
+
+
+def test_infinite_values_are_refused(scene, tmp_path):
+    def with_inf(ds):
+        ds["precipitation"].values[3, 0, 0] = np.inf
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", with_inf)
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "'precipitation'", "precipitation.nc", "infinite")

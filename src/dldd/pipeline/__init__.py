@@ -24,7 +24,6 @@ from dldd.core import io
 from dldd.errors import InputError, SpecError
 from dldd.pipeline.context import RunContext, worker_memory
 from dldd.pipeline.registry import STAGES
-from dldd.pipeline.resume import _output_files
 from dldd.pipeline.resume import sha256_file as sha256
 from dldd.spec import Spec
 
@@ -175,48 +174,55 @@ def _run_stages(ctx, params, records, resume, progress, reused, finished_now, sc
     return used
 
 
-def _roll_back(out: Path, files_before: dict, records, finished_now: list[str]) -> None:
-    """A run that fails leaves no partial result: the files it created are removed, with the records of the
-    stages it finished (files that existed before were only ever replaced whole, atomically)."""
-    for rel in set(_output_files(out)) - set(files_before):
-        (out / rel).unlink(missing_ok=True)
-    for name in finished_now:
-        records.forget(name)
-
-
 def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = None, workers: int | None = None,
-                   progress=None, only: list[str] | None = None, resume: bool = True) -> RunContext:
+                   progress=None, only: list[str] | None = None, resume: bool = True,
+                   force: bool = False) -> RunContext:
     """Run every stage the spec asks for; write maps, tables, summary.json and manifest.json under ``out``.
 
     ``progress(stage_name, index, total)`` is called before each stage (the CLI draws a bar with it).
     ``resume``: reuse the stages whose completion record in ``out`` is still true (same spec parameters,
     inputs, code and outputs; see :mod:`dldd.pipeline.resume`); False runs every stage.
+    ``force``: replace files in the output places that dldd did not write (refused otherwise).
+
+    The folder is held by :class:`dldd.core.io.RunFolder` (one run at a time; system folders, symbolic
+    links and files dldd did not write refused). A run that fails puts the folder back as it was: the
+    files it replaced (maps, tables, workbook, summary, manifest) are restored and those it created
+    removed; its stage records are dropped.
     """
     from dldd.pipeline.resume import StageRecords, base_fingerprint, clean_temporaries
 
     out = Path(out).resolve()
     params = stage_params(spec, only)
-    _check_writable(out)
-    regions = build_regions(spec)
-    if not regions:
-        raise SpecError("regions: the selection is empty after `exclude`")
-    ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
-                     memory_per_worker=worker_memory())
-    ctx.params_by_stage = params
-    clean_temporaries(out)
-    inputs = _input_files(spec)
-    versions = {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()}
-    records = StageRecords(out, base_fingerprint(spec, inputs, versions))
-    reused = []
-    t0 = time.perf_counter()
-    files_before = _output_files(out)
-    finished_now: list[str] = []
-    try:
-        used = _run_stages(ctx, params, records, resume, progress, reused, finished_now,
-                           (spec, scheduler_name, workers))
-    except Exception:  # an error: no partial result (a killed or interrupted run stays resumable)
-        _roll_back(out, files_before, records, finished_now)
-        raise
+    with io.RunFolder(out, force=force) as folder:
+        _check_writable(out)
+        regions = build_regions(spec)
+        if not regions:
+            raise SpecError("regions: the selection is empty after `exclude`")
+        ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
+                         memory_per_worker=worker_memory())
+        ctx.params_by_stage = params
+        clean_temporaries(out)
+        inputs = _input_files(spec)
+        versions = {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()}
+        records = StageRecords(out, base_fingerprint(spec, inputs, versions))
+        reused = []
+        t0 = time.perf_counter()
+        finished_now: list[str] = []
+        folder.set_aside("manifest.json")  # a folder with a manifest holds the outputs it describes
+        try:
+            used = _run_stages(ctx, params, records, resume, progress, reused, finished_now,
+                               (spec, scheduler_name, workers))
+            _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0)
+        except Exception:  # an error: the folder's RunFolder puts back what the run replaced
+            for name in finished_now:
+                records.forget(name)
+            raise
+    return ctx
+
+
+def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0) -> None:
+    """The workbook, summary.json and manifest.json (last) of a run whose stages all finished."""
+    out = ctx.out
     if "xlsx" in spec.outputs.formats and ctx.tables:
         reproducible_workbook(io.write_excel(io.confined(out, "tables", "tables.xlsx"), ctx.tables))
     ctx.summary["synthetic"] = spec.synthetic
@@ -238,7 +244,6 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
         "synthetic": spec.synthetic,
     }
     io.write_json(io.confined(out, "manifest.json"), manifest)
-    return ctx
 
 
 #: Date written into workbooks (ZIP entries and document properties) in place of the clock, so that the
