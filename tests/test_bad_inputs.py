@@ -552,3 +552,205 @@ def test_infinite_values_are_refused(scene, tmp_path):
 
     _rewrite_nc(scene / "inputs" / "precipitation.nc", with_inf)
     assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "'precipitation'", "precipitation.nc", "infinite")
+
+
+def test_non_standard_calendar_is_named(scene, tmp_path):
+    def noleap(ds):
+        ds["time"].encoding = {}
+        ds["time"].attrs = {}
+        t = ds["time"].values
+        ds = ds.assign_coords(time=xr.date_range(str(t[0])[:10], periods=t.size, freq="MS", calendar="noleap",
+                                                 use_cftime=True))
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", noleap)
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "'precipitation'", "precipitation.nc", "noleap",
+                   "calendar")
+
+
+def test_rotated_geotiff_is_refused_as_rotated(scene, tmp_path):
+    path = scene / "inputs" / "soc.tif"
+    with rasterio.open(path) as src:
+        profile, arr, t = src.profile.copy(), src.read(1), src.transform
+    for key in ("blockxsize", "blockysize", "tiled", "interleave", "compress"):
+        profile.pop(key, None)
+    profile.update(driver="GTiff", transform=rasterio.Affine(t.a, 0.01, t.c, 0.01, t.e, t.f))
+    path.unlink()
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr, 1)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'soc'", "soc.tif", "rotated")
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 21: a run owns only what it writes; one run per folder; transactions
+# --------------------------------------------------------------------------------------------------
+
+
+def test_clean_temporaries_leaves_other_files_alone(scene, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = [out / ".notes.tmp", out / "inputs" / ".draft.csv.tmp"]
+    for p in mine:
+        p.parent.mkdir(exist_ok=True)
+        p.write_text("user data")
+    _run(scene, out, CLIMATE)
+    assert all(p.read_text() == "user data" for p in mine)
+
+
+def test_files_dldd_did_not_write_are_refused_unless_force(scene, tmp_path):
+    out = tmp_path / "out"
+    (out / "tables").mkdir(parents=True)
+    for i in range(7):
+        (out / "tables" / f"mine_{i}.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(InputError) as info:
+        _run(scene, out, CLIMATE)
+    msg = str(info.value)
+    for needle in (str(out), "7 file(s) dldd did not write", "tables/mine_0.csv", "and 2 more", "--force"):
+        assert needle in msg, msg
+    assert len(msg) < 600 and _results(out) == [f"tables/mine_{i}.csv" for i in range(7)]
+    from dldd.pipeline import run_assessment
+    from dldd.spec import load_spec
+
+    run_assessment(load_spec(scene / "spec.yaml"), out, force=True)
+    assert (out / "manifest.json").is_file() and (out / "tables" / "mine_0.csv").read_text() == "a,b\n1,2\n"
+    owned = (out / ".dldd" / "owned").read_text().splitlines()
+    assert "manifest.json" in owned and "tables/mine_0.csv" not in owned
+
+
+def test_roll_back_removes_only_files_the_run_wrote(scene, tmp_path, monkeypatch):
+    from dldd.pipeline.registry import STAGES
+
+    out = tmp_path / "out"
+    stage = STAGES["land_cover"]
+
+    def failing(ctx, p):
+        (ctx.out / "maps").mkdir(parents=True, exist_ok=True)
+        (ctx.out / "maps" / "someone_else.txt").write_text("not dldd's")  # appears during the run
+        raise InputError("land_cover: planted failure")
+
+    import dataclasses
+
+    monkeypatch.setitem(STAGES, "land_cover", dataclasses.replace(stage, run=failing))
+    with pytest.raises(InputError, match="planted"):
+        _run(scene, out, {"aridity": {}, "land_cover": {}})
+    assert (out / "maps" / "someone_else.txt").read_text() == "not dldd's"
+    assert _results(out) == ["maps/someone_else.txt"]
+
+
+@pytest.mark.parametrize("folder", ["/", "/usr", "~"])
+def test_system_folders_are_refused(folder):
+    from dldd.core.io import RunFolder
+
+    with pytest.raises(InputError, match="system or home folder"):
+        with RunFolder(Path(folder).expanduser()):
+            pass
+
+
+def test_symlinks_in_the_output_folder_are_refused_before_anything_changes(scene, tmp_path):
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "stages").mkdir(parents=True)
+    planted = {elsewhere / "index.html": "theirs", elsewhere / "stages" / "aridity.json": "theirs"}
+    for p, text in planted.items():
+        p.write_text(text)
+    before = _digests(out)
+    (out / "report").symlink_to(elsewhere)
+    with pytest.raises(InputError, match="symbolic link"):
+        _run(scene, out, CLIMATE)
+    from dldd.report import build_report
+
+    with pytest.raises(InputError, match="symbolic link"):
+        build_report(out, pdf=False)
+    (out / "report").unlink()
+    shutil.move(out / ".dldd", tmp_path / "own")
+    (out / ".dldd").symlink_to(elsewhere)
+    with pytest.raises(InputError, match="symbolic link"):
+        _run(scene, out, CLIMATE)
+    assert all(p.read_text() == text for p, text in planted.items())
+    assert _digests(out) == before
+
+
+def test_report_lang_is_checked_before_anything_is_deleted(scene, tmp_path):
+    from dldd.cli import app
+
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    (out / "report").mkdir()
+    (out / "report" / "index.html").write_text("an earlier report")
+    result = CliRunner().invoke(app, ["report", str(out), "--lang", "x/../report", "--no-pdf"])
+    assert result.exit_code == 2 and "error:" in result.output and "x/../report" in result.output, result.output
+    assert (out / "report" / "index.html").read_text() == "an earlier report"
+
+
+def test_report_build_replaces_only_its_own_files_and_is_atomic(scene, tmp_path, monkeypatch):
+    from dldd.report import build, build_report
+
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    build_report(out, pdf=False)
+    (out / "report" / "figures" / "mine.png").write_bytes(b"user figure")
+    with pytest.raises(InputError, match="did not write.*figures/mine.png"):
+        build_report(out, pdf=False)
+    (out / "report" / "figures" / "stale.png").write_bytes(b"x")
+    with open(out / ".dldd" / "owned", "a") as f:
+        f.write("report/figures/stale.png\n")  # as if an earlier build had written it
+    before = _digests(out)
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed while drawing")
+
+    monkeypatch.setattr(build._Builder, "pages", killed)
+    with pytest.raises(RuntimeError):
+        build_report(out, pdf=False, force=True)
+    assert _digests(out) == before  # nothing deleted or half-written: the old report is whole
+    assert not [p for p in out.rglob("*") if p.name.endswith((".part", ".tmp"))]
+    monkeypatch.undo()
+    build_report(out, pdf=False, force=True)
+    assert (out / "report" / "figures" / "mine.png").read_bytes() == b"user figure"
+    assert not (out / "report" / "figures" / "stale.png").exists()
+
+
+def test_failed_rerun_with_changed_inputs_leaves_no_mix(scene, tmp_path):
+    out = tmp_path / "out"
+    both = {"aridity": {}, "land_cover": {}}
+    _run(scene, out, both)
+    before = _digests(out)
+
+    def wetter(ds):
+        ds["precipitation"].values[:] = ds["precipitation"].values * 1.5
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", wetter)  # changes the first stage's outputs
+    path = scene / "inputs" / "land_cover.nc"
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(data[: len(data) // 3])  # the second stage fails
+    with pytest.raises(InputError, match="land_cover"):
+        _run(scene, out, both)
+    assert _digests(out) == before  # maps, tables, workbook, summary and manifest all of the old run
+    assert not (out / ".dldd" / "backup").exists()
+
+
+def test_output_files_are_readable_by_others(tmp_path):
+    from dldd.core import io
+
+    path = io.write_text(tmp_path / "a.txt", "x")
+    assert path.stat().st_mode & 0o044 == 0o044 & ~io._UMASK
+
+
+def test_a_second_run_on_the_same_folder_is_refused(scene, tmp_path):
+    import fcntl
+    import os
+
+    out = tmp_path / "out"
+    (out / ".dldd").mkdir(parents=True)
+    fd = os.open(out / ".dldd" / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another process running into OUT holds it
+        os.write(fd, b"pid 4242, started now")
+        assert_refused(scene, out, CLIMATE, InputError, str(out), "in use by another dldd run", "pid 4242")
+    finally:
+        os.close(fd)
+    _run(scene, out, CLIMATE)  # free again once the other run ends
+    assert (out / "manifest.json").is_file()

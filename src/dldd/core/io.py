@@ -48,6 +48,8 @@ NAMED_AT_MOST = 5
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+#: Mode of the files dldd creates (0644 under the usual umask 022).
+FILE_MODE = 0o666 & ~_UMASK
 
 
 def is_output_place(name: str) -> bool:
@@ -81,7 +83,7 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False):
         os.chmod(tmp, 0o777 & ~_UMASK)
     else:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".dldd.tmp", dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; an output is as readable as any file written
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; an output is as readable as any file written
         os.close(fd)
         tmp = Path(name)
     try:
@@ -190,14 +192,17 @@ class RunFolder:
     back: every file the run replaced is put back from ``.dldd/backup/``, every file it created is
     removed (an interrupt, Ctrl-C, leaves the files as they are: whole, old or new, resumable).
     Re-entrant within one process (a report built inside a run shares the run's lock and records).
+    ``places``: the top-level names the holder writes (a report build: its report folder), checked and
+    recorded; default every output place.
     """
 
     _active: list["RunFolder"] = []
     _guard = threading.Lock()
 
-    def __init__(self, out: str | os.PathLike, *, force: bool = False):
+    def __init__(self, out: str | os.PathLike, *, force: bool = False, places: tuple[str, ...] | None = None):
         self.out = Path(out).resolve()
         self.force = force
+        self.places = places  # top-level names this run writes (None: every output place)
         self.own = self.out / OWN_DIR
         self.created: list[str] = []
         self.replaced: list[str] = []
@@ -230,7 +235,7 @@ class RunFolder:
         if not self.out.is_dir():
             return
         for entry in os.scandir(self.out):
-            if not (is_output_place(entry.name) or (links and entry.name == OWN_DIR)):
+            if not (self.writes(entry.name) or (links and entry.name == OWN_DIR)):
                 continue
             if entry.is_symlink():
                 if links:
@@ -248,6 +253,10 @@ class RunFolder:
                     elif not links and n in filenames and not p.is_symlink():
                         yield p
 
+    def writes(self, name: str) -> bool:
+        """Whether the top-level name ``name`` of the folder is one this holder writes."""
+        return name in self.places if self.places is not None else is_output_place(name)
+
     def owned(self) -> set[str]:
         """Relative paths of the files dldd wrote in this folder (the ledger ``.dldd/owned``)."""
         ledger = self.own / "owned"
@@ -261,7 +270,7 @@ class RunFolder:
             outer = next((f for f in RunFolder._active if f.out == self.out), None)
         if outer is not None:  # a report built by the run that holds the folder
             self._outer = outer
-            return self
+            return outer
         self.check()
         try:
             self.own.mkdir(parents=True, exist_ok=True)
@@ -306,7 +315,7 @@ class RunFolder:
                     rel = path.relative_to(f.out)
                 except ValueError:
                     continue
-                if rel.parts and is_output_place(rel.parts[0]):
+                if rel.parts and f.writes(rel.parts[0]):
                     return f
         return None
 
@@ -366,6 +375,18 @@ class RunFolder:
             if os.path.lexists(backup):
                 os.replace(backup, p)
         self.created, self.replaced = [], []
+
+
+def file_slug(name: str, max_chars: int = 40) -> str:
+    """A short file name for a user-given name of any script: its ASCII letters and digits (at most
+    ``max_chars``) and 8 hex digits of the SHA-256 of its identity (NFC, case-folded), so that names
+    that are different ids never share a file, and no name makes a file name too long."""
+    import hashlib
+    import unicodedata
+
+    ident = unicodedata.normalize("NFC", name).casefold()
+    ascii_part = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:max_chars].strip("-")
+    return f"{ascii_part or 'name'}-{hashlib.sha256(ident.encode('utf-8')).hexdigest()[:8]}"
 
 
 def _named(items: list[str]) -> str:

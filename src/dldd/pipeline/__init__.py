@@ -51,8 +51,10 @@ def stage_params(spec: Spec, only: list[str] | None = None) -> dict:
         try:
             out[family] = STAGES[family].params.model_validate(raw or {})
         except ValidationError as err:
+            from dldd.spec import shown
+
             problems = "; ".join(
-                f"indicators.{family}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+                f"indicators.{family}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {shown(e.get('input'))})"
                 for e in err.errors()
             )
             raise SpecError(problems) from None
@@ -64,7 +66,43 @@ def stage_params(spec: Spec, only: list[str] | None = None) -> dict:
         missing = [n for n in STAGES[family].needs if n not in spec.inputs]
         if missing:
             raise SpecError(f"indicators.{family}: needs input(s) {missing}, which `inputs` does not list")
+    if "effectiveness" in out:
+        check_intervention_parameters(spec)
     return {name: out[name] for name in STAGES if name in out}
+
+
+#: Arguments of :func:`dldd.effectiveness.evaluate.evaluate_intervention` that the effectiveness stage sets
+#: itself (from the spec, the grid and the stage's parameters): not for an intervention's `parameters`.
+STAGE_SET_ARGUMENTS = ("outcome", "treated", "start_year", "end_year", "exact", "exclude", "cell_area_km2",
+                       "crs", "n_boot", "seed", "name", "grid_offset")
+
+
+def check_intervention_parameters(spec: Spec) -> None:
+    """Each intervention's ``parameters`` validated against the arguments of the function they feed
+    (:func:`~dldd.effectiveness.evaluate.evaluate_intervention`, names and types): an unknown name or a
+    wrong type is refused at ``spec check``, not after the other stages have run."""
+    import inspect
+    import typing
+
+    from pydantic import ConfigDict, create_model
+
+    from dldd.effectiveness.evaluate import evaluate_intervention
+    from dldd.spec import shown
+
+    hints = typing.get_type_hints(evaluate_intervention)
+    fields = {n: (hints[n], p.default) for n, p in inspect.signature(evaluate_intervention).parameters.items()
+              if n not in STAGE_SET_ARGUMENTS}
+    model = create_model("InterventionParameters", __config__=ConfigDict(extra="forbid", strict=False), **fields)
+    for i, iv in enumerate(spec.interventions):
+        try:
+            model.model_validate(iv.parameters)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"interventions.{i}.parameters.{'.'.join(str(p) for p in e['loc'])} ({iv.name!r}): "
+                + ("unknown parameter; expected one of " + ", ".join(sorted(fields)) if e["type"] == "extra_forbidden"
+                   else f"{e['msg']} (got {shown(e.get('input'))})")
+                for e in err.errors())
+            raise SpecError(problems) from None
 
 
 def build_regions(spec: Spec) -> list:

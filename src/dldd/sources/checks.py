@@ -74,6 +74,7 @@ def check_input(da: xr.DataArray, name: str, source: str, *, is_class: bool = Fa
     """``da`` unchanged, after the time-axis checks, with the lazy value checks of ``name`` attached.
     Class inputs are returned as they are: land cover is often given for a few years only (the start
     and end of each period), and its codes are checked against its legend when nested."""
+    check_calendar(da, name, source)
     if is_class:
         return da
     check_time_axis(da, name, source)
@@ -83,6 +84,20 @@ def check_input(da: xr.DataArray, name: str, source: str, *, is_class: bool = Fa
 # --------------------------------------------------------------------------------------------------
 # time axis
 # --------------------------------------------------------------------------------------------------
+
+
+def check_calendar(da: xr.DataArray, name: str, source: str) -> None:
+    """Refuse a time axis in a non-standard calendar (``noleap``, ``360_day``, ...: decoded as cftime
+    objects), naming the input and the calendar, instead of failing later on an object array."""
+    if "time" not in da.coords or da["time"].dtype != object or da.sizes.get("time", 0) == 0:
+        return
+    first = da["time"].values[0]
+    calendar = getattr(first, "calendar", None)
+    if calendar is None:
+        return
+    raise InputError(f"input {name!r} ({source}): the time axis uses the calendar {calendar!r}; dldd reads dates in "
+                     "the standard (Gregorian) calendar only: convert the file (e.g. xarray's "
+                     "Dataset.convert_calendar('standard', align_on='date'), or `cdo setcalendar,standard`)")
 
 
 def _stamps(da: xr.DataArray) -> pd.DatetimeIndex | None:

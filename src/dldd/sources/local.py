@@ -218,6 +218,11 @@ def _open_tiff(path: Path, name: str, chunks, mask: bool = True) -> xr.DataArray
     except Exception as err:  # rasterio raises several kinds for unreadable or truncated files
         raise InputError(f"input {name!r}: cannot read {path} as a GeoTIFF ({err})") from None
     _probe(da, path, name)
+    transform = da.rio.transform()
+    if transform.b != 0 or transform.d != 0:
+        raise InputError(f"input {name!r}: {path} is a rotated (or sheared) grid (geotransform terms "
+                         f"{transform.b:g}, {transform.d:g}); dldd reads north-up grids only: warp the file to a "
+                         "north-up grid first (e.g. `gdalwarp in.tif out.tif`)")
     if da.sizes.get("band", 1) == 1:
         da = da.squeeze("band", drop=True)
     else:
