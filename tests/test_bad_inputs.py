@@ -754,3 +754,143 @@ def test_a_second_run_on_the_same_folder_is_refused(scene, tmp_path):
         os.close(fd)
     _run(scene, out, CLIMATE)  # free again once the other run ends
     assert (out / "manifest.json").is_file()
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 21: the command line, the spec loader, identity
+# --------------------------------------------------------------------------------------------------
+
+
+def _cli(*args):
+    from dldd.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, " ".join((result.output + (result.stderr if result.stderr_bytes is not None else "")).split())
+
+
+def test_user_text_is_never_read_as_markup(scene, tmp_path):
+    spec = _read_spec(scene)
+    spec["regions"]["zones"][0]["path"] = "inputs/[bold]rim[/].geojson"  # not there: refused, named literally
+    _write_spec(scene, spec)
+    code, text = _cli("spec", "check", scene / "spec.yaml")
+    assert code == 2 and text.startswith("error:") and "[bold]rim[/].geojson" in text, text
+
+
+@pytest.mark.parametrize("option, needle", [(("--scheduler", "bogus"), "'bogus' is not a scheduler"),
+                                            (("--workers", "0"), "--workers 0"),
+                                            (("--workers", "-1"), "--workers -1")])
+def test_scheduler_and_workers_are_checked(scene, tmp_path, option, needle):
+    _edit_spec(scene, indicators=CLIMATE)
+    code, text = _cli("run", scene / "spec.yaml", "--out", tmp_path / "out", *option)
+    assert code == 2 and "error:" in text and needle in text, text
+    assert _results(tmp_path / "out") == []
+
+
+def test_spec_scheduler_is_checked(scene, tmp_path):
+    _edit_spec(scene, compute={"scheduler": "bogus"}, indicators=CLIMATE)
+    _cli_refuses(scene, tmp_path / "out", "compute.scheduler", "'bogus' is not a scheduler")
+
+
+def test_non_utf8_spec_is_refused(scene, tmp_path):
+    path = scene / "spec.yaml"
+    path.write_bytes(path.read_bytes().replace(b"name: ", "name: caf\u00e9 ".encode("latin-1"), 1))
+    _cli_refuses(scene, tmp_path / "out", "not UTF-8", "spec.yaml", "0xe9")
+
+
+def test_unexpected_error_is_one_line_and_a_log(scene, tmp_path, monkeypatch):
+    import dldd.pipeline
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line of the message")
+
+    monkeypatch.setattr(dldd.pipeline, "run_assessment", crash)
+    _edit_spec(scene, indicators=CLIMATE)
+    out = tmp_path / "out"
+    (out / ".dldd").mkdir(parents=True)
+    code, text = _cli("run", scene / "spec.yaml", "--out", out)
+    assert code == 1 and text.startswith("error: unexpected RuntimeError: boom"), text
+    assert "second line" not in text and "Traceback" not in text
+    logs = list((out / ".dldd").glob("error-*.log"))
+    assert len(logs) == 1 and "Traceback" in logs[0].read_text() and str(logs[0]) in text
+
+
+@pytest.mark.parametrize("yaml_text, needle", [
+    ("name: a\nregions: [CHN]\nname: b\n", "key 'name' appears twice (lines 1 and 3)"),
+    ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nname: *b\n", "alias *a refused"),
+])
+def test_spec_duplicate_keys_and_aliases_are_refused(tmp_path, yaml_text, needle):
+    from dldd.spec import load_spec
+
+    (tmp_path / "spec.yaml").write_text(yaml_text)
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "spec.yaml")
+    assert needle in str(info.value)
+
+
+def test_validation_messages_cut_long_values(tmp_path):
+    from dldd.spec import parse_spec
+
+    with pytest.raises(SpecError) as info:
+        parse_spec({"name": ["x" * 50] * 1000, "regions": ["CHN"], "inputs": {}, "indicators": {"aridity": {}}})
+    assert "name" in str(info.value) and len(str(info.value)) < 400
+
+
+def test_intervention_parameters_are_checked_at_spec_check(scene, base_scene, tmp_path):
+    spec = _read_spec(base_scene)
+    spec["interventions"] = spec["interventions"][:1]
+    spec["interventions"][0]["parameters"] = {"bufer_km": 2}
+    spec["outputs"]["report"] = False
+    _write_spec(scene, spec)
+    code, text = _cli("spec", "check", scene / "spec.yaml")
+    assert code == 2 and "interventions.0.parameters.bufer_km" in text and "unknown parameter" in text, text
+    assert "buffer_km" in text
+    spec["interventions"][0]["parameters"] = {"buffer_km": "far"}
+    _write_spec(scene, spec)
+    code, text = _cli("spec", "check", scene / "spec.yaml")
+    assert code == 2 and "parameters.buffer_km" in text and "'far'" in text, text
+
+
+@pytest.mark.parametrize("names", [("Belt A", "belt a"), ("Caf\u00e9", "Cafe\u0301"), ("沙障", "沙障")])
+def test_intervention_ids_are_unique_after_normalisation(base_scene, names):
+    from dldd.spec import load_spec, parse_spec
+
+    data = _read_spec(base_scene)
+    data["interventions"] = [dict(data["interventions"][0], name=n) for n in names]
+    with pytest.raises(SpecError, match="same id"):
+        parse_spec(data, base_dir=base_scene)
+    data["regions"]["zones"] = [dict(data["regions"]["zones"][0], name=n) for n in names]
+    data["interventions"] = []
+    with pytest.raises(SpecError, match="same id"):
+        parse_spec(data, base_dir=base_scene)
+    assert load_spec(base_scene / "spec.yaml")
+
+
+@pytest.mark.parametrize("name", ["belt\x00a", "belt\x1b[31m"])
+def test_control_characters_in_names_are_refused(base_scene, name):
+    from dldd.spec import parse_spec
+
+    data = _read_spec(base_scene)
+    data["interventions"] = [dict(data["interventions"][0], name=name)]
+    with pytest.raises(SpecError, match="control characters"):
+        parse_spec(data, base_dir=base_scene)
+
+
+def test_intervention_file_names_are_distinct_and_bounded():
+    from dldd.pipeline.stages.effectiveness import _slug
+
+    names = ["Belt A", "Belt-A", "沙障一", "沙障二", "حزام", "x" * 300]
+    slugs = [_slug(n) for n in names]
+    assert len(set(slugs)) == len(names), slugs
+    assert all(len(s) <= 49 and re.fullmatch(r"[a-z0-9-]+", s) for s in slugs), slugs
+    assert _slug("Belt A") == _slug("Belt A")  # stable across runs
+
+
+def test_user_text_in_the_report_is_isolated_for_bidi(scene, tmp_path):
+    from dldd.report import build_report
+
+    name = "Hotan \u202eevil\u202c run"
+    _edit_spec(scene, name=name)
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    html = build_report(out, pdf=False).read_text(encoding="utf-8")
+    assert f'<bdi translate="no">{name}</bdi>' in html

@@ -61,7 +61,7 @@ def _fail(err: Exception):
     """``error: MESSAGE`` on stderr (never read as markup: user text is shown as it is), exit code 2."""
     from rich.text import Text
 
-    console.print(Text("error:", style="bold red"), Text(str(err)), markup=False, highlight=False)
+    console.print(Text("error:", style="bold red"), Text(str(err)), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -96,7 +96,7 @@ def _errors(out: Optional[Path] = None):
         first = (str(err).splitlines() or [""])[0][:300]
         console.print(Text("error:", style="bold red"),
                       Text(f"unexpected {type(err).__name__}: {first} ({where}); please report it"),
-                      markup=False, highlight=False)
+                      markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
 
 
@@ -128,7 +128,7 @@ def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int], only
             bar.update(task, completed=bar.tasks[0].total, description="done")
     else:
         def progress(name, i, n):
-            console.print(f"[{i + 1}/{n}] stage {name}", markup=False, highlight=False)
+            console.print(f"[{i + 1}/{n}] stage {name}", markup=False, highlight=False, soft_wrap=True)
 
         ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress, only=only,
                              resume=resume, force=force)

@@ -80,8 +80,10 @@ def matplotlib_style():
 
 
 def user_text(value) -> Markup:
-    """User-provided text (run, region and file names) inside a sentence: escaped and marked ``translate="no"``."""
-    return Markup('<span translate="no">{}</span>').format(value)
+    """User-provided text (run, region and file names) inside a sentence: escaped, marked ``translate="no"``
+    and isolated for bidirectional display (``<bdi>``: a right-to-left name, or a U+202E override in it,
+    cannot reorder the sentence around it)."""
+    return Markup('<bdi translate="no">{}</bdi>').format(value)
 
 
 class Counter:
