@@ -676,11 +676,13 @@ def test_report_lang_is_checked_before_anything_is_deleted(scene, tmp_path):
 
     out = tmp_path / "out"
     _run(scene, out, CLIMATE)
-    (out / "report").mkdir()
-    (out / "report" / "index.html").write_text("an earlier report")
+    earlier = [out / "report" / "index.html", out / "report" / "region-old.html", out / "report" / "figures" / "map-a.png"]
+    for p in earlier:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("an earlier report")
     result = CliRunner().invoke(app, ["report", str(out), "--lang", "x/../report", "--no-pdf"])
     assert result.exit_code == 2 and "error:" in result.output and "x/../report" in result.output, result.output
-    assert (out / "report" / "index.html").read_text() == "an earlier report"
+    assert all(p.read_text() == "an earlier report" for p in earlier)
 
 
 def test_report_build_replaces_only_its_own_files_and_is_atomic(scene, tmp_path, monkeypatch):

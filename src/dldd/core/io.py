@@ -298,6 +298,9 @@ class RunFolder:
         try:
             if exc_type is not None and issubclass(exc_type, Exception):  # Ctrl-C: stays resumable
                 self.roll_back()
+            elif exc_type is None:  # the ledger keeps the owned files that are there, once each
+                kept = sorted(rel for rel in self.owned() if os.path.lexists(self.out / rel))
+                write_text(self.own / "owned", "".join(f"{rel}\n" for rel in kept))
         finally:
             shutil.rmtree(self.own / "backup", ignore_errors=True)
             with RunFolder._guard:
