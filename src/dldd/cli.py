@@ -171,7 +171,8 @@ def run(spec_file: Path = typer.Argument(..., help="the assessment spec (YAML)")
 def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder"),
          scene: Optional[str] = typer.Option(None, help="regional or local (default: both)"),
          scheduler: Optional[str] = typer.Option(None, help="dask scheduler (threads by default)"),
-         workers: Optional[int] = typer.Option(None, help="local dask cluster workers")):
+         workers: Optional[int] = typer.Option(None, help="local dask cluster workers"),
+         force: bool = typer.Option(False, "--force", help="replace files in OUT that dldd did not write")):
     """Run the embedded demo assessments on SYNTHETIC data over real geography (offline)."""
     from dldd.demo.scenes import SCENES, write_scene
     from dldd.spec import load_spec
@@ -190,8 +191,8 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder
         with _errors(folder):
             spec_path = write_scene(name, folder)
             spec = load_spec(spec_path)
-            _run(spec, folder, scheduler, workers)
-            report = _report_if_asked(spec, folder)
+            _run(spec, folder, scheduler, workers, force=force)
+            report = _report_if_asked(spec, folder, force=force)
         done.append((name, folder, report))
     for name, folder, report in done:
         typer.echo(f"[{name}] SYNTHETIC demonstration data")
