@@ -210,11 +210,17 @@ class RunFolder:
         self._outer = None
 
     # --- checks --------------------------------------------------------------------------------------
-    def check(self) -> None:
-        """Refuse a system folder, symbolic links where dldd writes, and files it did not write there."""
+    def _check_place(self) -> None:
+        """Refuse a system or home folder, and a ``.dldd`` that is a symbolic link (before the lock in it)."""
         if str(self.out) in SYSTEM_FOLDERS or self.out == Path.home().resolve():
             raise InputError(f"output folder {self.out} is a system or home folder; dldd writes a run into a "
                              "folder of its own: give --out a new folder (or one an earlier run wrote)")
+        if self.own.is_symlink():
+            raise InputError(f"output folder {self.out} holds symbolic link(s) where dldd writes: {self.own}; "
+                             "dldd never writes or deletes through a link: remove it (nothing was changed)")
+
+    def check(self) -> None:
+        """Refuse symbolic links where dldd writes, and files it did not write there (unless ``force``)."""
         links = [str(p) for p in self._walk(links=True)]
         if links:
             raise InputError(f"output folder {self.out} holds symbolic link(s) where dldd writes: "
@@ -271,7 +277,7 @@ class RunFolder:
         if outer is not None:  # a report built by the run that holds the folder
             self._outer = outer
             return outer
-        self.check()
+        self._check_place()
         try:
             self.own.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -285,6 +291,12 @@ class RunFolder:
             self._fd = None
             raise InputError(f"output folder {self.out} is in use by another dldd run ({holder}); wait for it "
                              "to finish, or give another --out (two runs never share a folder)") from None
+        try:
+            self.check()  # under the lock: no other run is writing
+        except BaseException:
+            os.close(self._fd)
+            self._fd = None
+            raise
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
         shutil.rmtree(self.own / "backup", ignore_errors=True)  # a killed run's: its files are whole, old or new
