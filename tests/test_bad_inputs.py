@@ -896,3 +896,21 @@ def test_user_text_in_the_report_is_isolated_for_bidi(scene, tmp_path):
     _run(scene, out, CLIMATE)
     html = build_report(out, pdf=False).read_text(encoding="utf-8")
     assert f'<bdi translate="no">{name}</bdi>' in html
+
+
+def test_full_disk_is_an_error_and_leaves_the_previous_run(scene, tmp_path, monkeypatch):
+    import errno
+
+    from dldd.core import io
+
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    before = _digests(out)
+
+    def full(path, df):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(io, "write_csv", full)
+    code, text = _cli("run", scene / "spec.yaml", "--out", out, "--no-resume")
+    assert code == 2 and "error: [Errno 28] No space left on device" in text and "Traceback" not in text, text
+    assert _digests(out) == before and (out / "manifest.json").is_file()
