@@ -914,3 +914,14 @@ def test_full_disk_is_an_error_and_leaves_the_previous_run(scene, tmp_path, monk
     code, text = _cli("run", scene / "spec.yaml", "--out", out, "--no-resume")
     assert code == 2 and "error: [Errno 28] No space left on device" in text and "Traceback" not in text, text
     assert _digests(out) == before and (out / "manifest.json").is_file()
+
+
+def test_overlapping_zones_are_not_summed_into_the_total_area(scene, tmp_path):
+    spec = _read_spec(scene)
+    zone = spec["regions"]["zones"][0]
+    spec["regions"]["zones"].append(dict(zone, name="The same rim again"))
+    _write_spec(scene, spec)
+    ctx = _run(scene, tmp_path / "out", CLIMATE)
+    areas = [r["area_km2"] for r in ctx.summary["regions"]]
+    assert len(areas) == 2 and areas[0] == pytest.approx(areas[1])
+    assert ctx.summary["regions_area_km2"] == pytest.approx(areas[0], rel=1e-6)

@@ -127,6 +127,24 @@ def build_regions(spec: Spec) -> list:
     return selected + [reg[z] for z in zone_ids if reg[z].id not in seen]
 
 
+def regions_area_km2(regions) -> float:
+    """Area (km², geodesic) covered by the regions together: the sum of their areas when no two overlap
+    (neighbouring countries only share borders), else the area of their union, so that a zone inside a
+    country, or two overlapping zones, are counted once."""
+    import shapely
+
+    from dldd.core.areas import geodesic_area_km2
+
+    geoms = [shapely.make_valid(r.geometry) for r in regions]
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pairs = left < right
+    if not pairs.any() or not shapely.relate_pattern(
+            [geoms[i] for i in left[pairs]], [geoms[j] for j in right[pairs]], "T********").any():
+        return float(sum(r.area_km2 for r in regions))
+    parts = [g for g in shapely.get_parts(geoms) if isinstance(g, (shapely.Polygon, shapely.MultiPolygon))]
+    return geodesic_area_km2(shapely.union_all(parts))
+
+
 def _check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +284,7 @@ def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions,
     ctx.summary["synthetic"] = spec.synthetic
     ctx.summary["name"] = spec.name
     ctx.summary["regions"] = [{"id": r.id, "name": r.name, "subregion": r.subregion, "area_km2": r.area_km2} for r in regions]
+    ctx.summary["regions_area_km2"] = regions_area_km2(regions)
     io.write_json(io.confined(out, "summary.json"), ctx.summary)
     manifest = {
         "dldd_version": __version__,

@@ -492,7 +492,8 @@ class _Builder:
     def pages(self) -> tuple[dict, list[dict]]:
         regions = self.run.regions
         all_ids = [str(r["id"]) for r in regions]
-        total = sum(float(r.get("area_km2") or 0.0) for r in regions)
+        total = self.run.summary.get("regions_area_km2",  # the union: overlapping zones counted once
+                                     sum(float(r.get("area_km2") or 0.0) for r in regions))
         headline = [(self.msgs.plain("whole_area"), self.headline(all_ids))]
         groups = rd.subregion_groups(regions)
         if not (len(groups) == 1 and len(next(iter(groups.values()))) == len(regions)):  # else: same as the whole
