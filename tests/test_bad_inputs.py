@@ -514,3 +514,436 @@ def test_errors_are_dldd_errors(error, tmp_path, monkeypatch):
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     assert "error:" in result.output and "NDVI must lie in [-1, 1]" in result.output
     assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 21: the file's own missing values (CF _FillValue, missing_value, valid ranges), non-finite values
+# --------------------------------------------------------------------------------------------------
+
+
+def _fill_and_missing(ds):
+    """_FillValue -32768 plus missing_value -3000 on a third of the cells (the issue's NetCDF)."""
+    v = ds["ndvi"].values
+    third = (np.add.outer(np.arange(v.shape[1]), np.arange(v.shape[2])) % 3 == 0)
+    v[:, third] = -3000
+    ds["ndvi"].attrs["_FillValue"] = np.int16(-32768)
+    ds["ndvi"].attrs["missing_value"] = np.int16(-3000)
+    return ds
+
+
+def test_missing_value_besides_fill_value_is_no_data(scene, tmp_path):
+    from dldd.sources import open_input
+    from dldd.spec import load_spec
+
+    _rewrite_nc(scene / "inputs" / "ndvi.nc", _fill_and_missing)
+    ndvi = open_input(load_spec(scene / "spec.yaml"), "ndvi", chunks=None)
+    third = (np.add.outer(np.arange(ndvi.sizes["y"]), np.arange(ndvi.sizes["x"])) % 3 == 0)
+    assert bool(ndvi.values[:, third].size) and np.isnan(ndvi.values[:, third]).all()
+    assert not np.isclose(ndvi.values, -0.3).any()  # -3000 x 0.0001 never read as NDVI
+    ctx = _run(scene, tmp_path / "out", NDVI)
+    summary = ctx.tables["sdg_15_3_1_summary"]
+    assert (summary["no_data_km2"] > 0).all(), summary[["period", "no_data_km2"]]
+
+
+def test_missing_value_list_and_valid_range(tmp_path):
+    from dldd.sources.local import open_raster
+
+    raw = np.array([[[-9999, -1, 5, 20000], [7, 8, 9, 10]]], dtype="int16")
+    da = xr.DataArray(raw, dims=("time", "y", "x"),
+                      coords={"time": [np.datetime64("2000-01-01")], "y": [1.5, 0.5], "x": [0.5, 1.5, 2.5, 3.5]},
+                      attrs={"missing_value": np.array([-9999, -1], "int16"), "valid_range": np.array([0, 10000], "int16")})
+    da.rio.write_crs("EPSG:4326").to_dataset(name="v").to_netcdf(tmp_path / "v.nc", engine="h5netcdf")
+    got = open_raster(tmp_path / "v.nc", variable="v", name="v", scale_factor=0.5, offset=1.0, chunks=None).values[0]
+    # masked on the stored values (-9999, -1 listed; 20000 beyond valid_range), then x 0.5 + 1
+    assert np.isnan(got[0, [0, 1, 3]]).all()
+    assert got[0, 2] == 3.5 and got[1, 0] == 4.5
+
+
+def test_spec_nodata_conflicting_with_the_file_is_refused(scene, tmp_path):
+    spec = _read_spec(scene)
+    spec["inputs"]["ndvi"]["nodata"] = -9999  # the file says _FillValue -3000
+    _write_spec(scene, spec)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'ndvi'", "ndvi.nc", "variable 'ndvi'",
+                   "nodata: -9999", "-3000")
+
+
+def test_infinite_values_are_refused(scene, tmp_path):
+    def with_inf(ds):
+        ds["precipitation"].values[3, 0, 0] = np.inf
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", with_inf)
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "'precipitation'", "precipitation.nc", "infinite")
+
+
+def test_non_standard_calendar_is_named(scene, tmp_path):
+    def noleap(ds):
+        ds["time"].encoding = {}
+        ds["time"].attrs = {}
+        t = ds["time"].values
+        ds = ds.assign_coords(time=xr.date_range(str(t[0])[:10], periods=t.size, freq="MS", calendar="noleap",
+                                                 use_cftime=True))
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", noleap)
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "'precipitation'", "precipitation.nc", "noleap",
+                   "calendar")
+
+
+def test_rotated_geotiff_is_refused_as_rotated(scene, tmp_path):
+    path = scene / "inputs" / "soc.tif"
+    with rasterio.open(path) as src:
+        profile, arr, t = src.profile.copy(), src.read(1), src.transform
+    for key in ("blockxsize", "blockysize", "tiled", "interleave", "compress"):
+        profile.pop(key, None)
+    profile.update(driver="GTiff", transform=rasterio.Affine(t.a, 0.01, t.c, 0.01, t.e, t.f))
+    path.unlink()
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr, 1)
+    assert_refused(scene, tmp_path / "out", NDVI, InputError, "'soc'", "soc.tif", "rotated")
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 21: a run owns only what it writes; one run per folder; transactions
+# --------------------------------------------------------------------------------------------------
+
+
+def test_clean_temporaries_leaves_other_files_alone(scene, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = [out / ".notes.tmp", out / "inputs" / ".draft.csv.tmp"]
+    for p in mine:
+        p.parent.mkdir(exist_ok=True)
+        p.write_text("user data")
+    _run(scene, out, CLIMATE)
+    assert all(p.read_text() == "user data" for p in mine)
+
+
+def test_files_dldd_did_not_write_are_refused_unless_force(scene, tmp_path):
+    out = tmp_path / "out"
+    (out / "tables").mkdir(parents=True)
+    for i in range(7):
+        (out / "tables" / f"mine_{i}.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(InputError) as info:
+        _run(scene, out, CLIMATE)
+    msg = str(info.value)
+    for needle in (str(out), "7 file(s) dldd did not write", "tables/mine_0.csv", "and 2 more", "--force"):
+        assert needle in msg, msg
+    assert len(msg) < 600 and _results(out) == [f"tables/mine_{i}.csv" for i in range(7)]
+    from dldd.pipeline import run_assessment
+    from dldd.spec import load_spec
+
+    run_assessment(load_spec(scene / "spec.yaml"), out, force=True)
+    assert (out / "manifest.json").is_file() and (out / "tables" / "mine_0.csv").read_text() == "a,b\n1,2\n"
+    owned = (out / ".dldd" / "owned").read_text().splitlines()
+    assert "manifest.json" in owned and "tables/mine_0.csv" not in owned
+
+
+def test_roll_back_removes_only_files_the_run_wrote(scene, tmp_path, monkeypatch):
+    from dldd.pipeline.registry import STAGES
+
+    out = tmp_path / "out"
+    stage = STAGES["land_cover"]
+
+    def failing(ctx, p):
+        (ctx.out / "maps").mkdir(parents=True, exist_ok=True)
+        (ctx.out / "maps" / "someone_else.txt").write_text("not dldd's")  # appears during the run
+        raise InputError("land_cover: planted failure")
+
+    import dataclasses
+
+    monkeypatch.setitem(STAGES, "land_cover", dataclasses.replace(stage, run=failing))
+    with pytest.raises(InputError, match="planted"):
+        _run(scene, out, {"aridity": {}, "land_cover": {}})
+    assert (out / "maps" / "someone_else.txt").read_text() == "not dldd's"
+    assert _results(out) == ["maps/someone_else.txt"]
+
+
+@pytest.mark.parametrize("folder", ["/", "/usr", "~"])
+def test_system_folders_are_refused(folder):
+    from dldd.core.io import RunFolder
+
+    with pytest.raises(InputError, match="system or home folder"):
+        with RunFolder(Path(folder).expanduser()):
+            pass
+
+
+def test_symlinks_in_the_output_folder_are_refused_before_anything_changes(scene, tmp_path):
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "stages").mkdir(parents=True)
+    planted = {elsewhere / "index.html": "theirs", elsewhere / "stages" / "aridity.json": "theirs"}
+    for p, text in planted.items():
+        p.write_text(text)
+    before = _digests(out)
+    (out / "report").symlink_to(elsewhere)
+    with pytest.raises(InputError, match="symbolic link"):
+        _run(scene, out, CLIMATE)
+    from dldd.report import build_report
+
+    with pytest.raises(InputError, match="symbolic link"):
+        build_report(out, pdf=False)
+    (out / "report").unlink()
+    shutil.move(out / ".dldd", tmp_path / "own")
+    (out / ".dldd").symlink_to(elsewhere)
+    with pytest.raises(InputError, match="symbolic link"):
+        _run(scene, out, CLIMATE)
+    assert all(p.read_text() == text for p, text in planted.items())
+    assert _digests(out) == before
+
+
+def test_report_lang_is_checked_before_anything_is_deleted(scene, tmp_path):
+    from dldd.cli import app
+
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    earlier = [out / "report" / "index.html", out / "report" / "region-old.html", out / "report" / "figures" / "map-a.png"]
+    for p in earlier:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("an earlier report")
+    result = CliRunner().invoke(app, ["report", str(out), "--lang", "x/../report", "--no-pdf"])
+    assert result.exit_code == 2 and "error:" in result.output and "x/../report" in result.output, result.output
+    assert all(p.read_text() == "an earlier report" for p in earlier)
+
+
+def test_report_build_replaces_only_its_own_files_and_is_atomic(scene, tmp_path, monkeypatch):
+    from dldd.report import build, build_report
+
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    build_report(out, pdf=False)
+    (out / "report" / "figures" / "mine.png").write_bytes(b"user figure")
+    with pytest.raises(InputError, match="did not write.*figures/mine.png"):
+        build_report(out, pdf=False)
+    (out / "report" / "figures" / "stale.png").write_bytes(b"x")
+    with open(out / ".dldd" / "owned", "a") as f:
+        f.write("report/figures/stale.png\n")  # as if an earlier build had written it
+    before = _digests(out)
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed while drawing")
+
+    monkeypatch.setattr(build._Builder, "pages", killed)
+    with pytest.raises(RuntimeError):
+        build_report(out, pdf=False, force=True)
+    assert _digests(out) == before  # nothing deleted or half-written: the old report is whole
+    assert not [p for p in out.rglob("*") if p.name.endswith((".part", ".tmp"))]
+    monkeypatch.undo()
+    build_report(out, pdf=False, force=True)
+    assert (out / "report" / "figures" / "mine.png").read_bytes() == b"user figure"
+    assert not (out / "report" / "figures" / "stale.png").exists()
+
+
+def test_failed_rerun_with_changed_inputs_leaves_no_mix(scene, tmp_path):
+    out = tmp_path / "out"
+    both = {"aridity": {}, "land_cover": {}}
+    _run(scene, out, both)
+    before = _digests(out)
+
+    def wetter(ds):
+        ds["precipitation"].values[:] = ds["precipitation"].values * 1.5
+        return ds
+
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", wetter)  # changes the first stage's outputs
+    path = scene / "inputs" / "land_cover.nc"
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(data[: len(data) // 3])  # the second stage fails
+    with pytest.raises(InputError, match="land_cover"):
+        _run(scene, out, both)
+    assert _digests(out) == before  # maps, tables, workbook, summary and manifest all of the old run
+    assert not (out / ".dldd" / "backup").exists()
+
+
+def test_output_files_are_readable_by_others(tmp_path):
+    from dldd.core import io
+
+    path = io.write_text(tmp_path / "a.txt", "x")
+    assert path.stat().st_mode & 0o044 == 0o044 & ~io._UMASK
+
+
+def test_a_second_run_on_the_same_folder_is_refused(scene, tmp_path):
+    import fcntl
+    import os
+
+    out = tmp_path / "out"
+    (out / ".dldd").mkdir(parents=True)
+    fd = os.open(out / ".dldd" / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another process running into OUT holds it
+        os.write(fd, b"pid 4242, started now")
+        assert_refused(scene, out, CLIMATE, InputError, str(out), "in use by another dldd run", "pid 4242")
+    finally:
+        os.close(fd)
+    _run(scene, out, CLIMATE)  # free again once the other run ends
+    assert (out / "manifest.json").is_file()
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 21: the command line, the spec loader, identity
+# --------------------------------------------------------------------------------------------------
+
+
+def _cli(*args):
+    from dldd.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, " ".join((result.output + (result.stderr if result.stderr_bytes is not None else "")).split())
+
+
+def test_user_text_is_never_read_as_markup(scene, tmp_path):
+    spec = _read_spec(scene)
+    spec["regions"]["zones"][0]["path"] = "inputs/[bold]rim[/].geojson"  # not there: refused, named literally
+    _write_spec(scene, spec)
+    code, text = _cli("spec", "check", scene / "spec.yaml")
+    assert code == 2 and text.startswith("error:") and "[bold]rim[/].geojson" in text, text
+
+
+@pytest.mark.parametrize("option, needle", [(("--scheduler", "bogus"), "'bogus' is not a scheduler"),
+                                            (("--workers", "0"), "--workers 0"),
+                                            (("--workers", "-1"), "--workers -1")])
+def test_scheduler_and_workers_are_checked(scene, tmp_path, option, needle):
+    _edit_spec(scene, indicators=CLIMATE)
+    code, text = _cli("run", scene / "spec.yaml", "--out", tmp_path / "out", *option)
+    assert code == 2 and "error:" in text and needle in text, text
+    assert _results(tmp_path / "out") == []
+
+
+def test_spec_scheduler_is_checked(scene, tmp_path):
+    _edit_spec(scene, compute={"scheduler": "bogus"}, indicators=CLIMATE)
+    _cli_refuses(scene, tmp_path / "out", "compute.scheduler", "'bogus' is not a scheduler")
+
+
+def test_non_utf8_spec_is_refused(scene, tmp_path):
+    path = scene / "spec.yaml"
+    path.write_bytes(path.read_bytes().replace(b"name: ", "name: caf\u00e9 ".encode("latin-1"), 1))
+    _cli_refuses(scene, tmp_path / "out", "not UTF-8", "spec.yaml", "0xe9")
+
+
+def test_unexpected_error_is_one_line_and_a_log(scene, tmp_path, monkeypatch):
+    import dldd.pipeline
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line of the message")
+
+    monkeypatch.setattr(dldd.pipeline, "run_assessment", crash)
+    _edit_spec(scene, indicators=CLIMATE)
+    out = tmp_path / "out"
+    (out / ".dldd").mkdir(parents=True)
+    code, text = _cli("run", scene / "spec.yaml", "--out", out)
+    assert code == 1 and text.startswith("error: unexpected RuntimeError: boom"), text
+    assert "second line" not in text and "Traceback" not in text
+    logs = list((out / ".dldd").glob("error-*.log"))
+    assert len(logs) == 1 and "Traceback" in logs[0].read_text() and str(logs[0]) in text
+
+
+@pytest.mark.parametrize("yaml_text, needle", [
+    ("name: a\nregions: [CHN]\nname: b\n", "key 'name' appears twice (lines 1 and 3)"),
+    ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nname: *b\n", "alias *a refused"),
+])
+def test_spec_duplicate_keys_and_aliases_are_refused(tmp_path, yaml_text, needle):
+    from dldd.spec import load_spec
+
+    (tmp_path / "spec.yaml").write_text(yaml_text)
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "spec.yaml")
+    assert needle in str(info.value)
+
+
+def test_validation_messages_cut_long_values(tmp_path):
+    from dldd.spec import parse_spec
+
+    with pytest.raises(SpecError) as info:
+        parse_spec({"name": ["x" * 50] * 1000, "regions": ["CHN"], "inputs": {}, "indicators": {"aridity": {}}})
+    assert "name" in str(info.value) and len(str(info.value)) < 400
+
+
+def test_intervention_parameters_are_checked_at_spec_check(scene, base_scene, tmp_path):
+    spec = _read_spec(base_scene)
+    spec["interventions"] = spec["interventions"][:1]
+    spec["interventions"][0]["parameters"] = {"bufer_km": 2}
+    spec["outputs"]["report"] = False
+    _write_spec(scene, spec)
+    code, text = _cli("spec", "check", scene / "spec.yaml")
+    assert code == 2 and "interventions.0.parameters.bufer_km" in text and "unknown parameter" in text, text
+    assert "buffer_km" in text
+    spec["interventions"][0]["parameters"] = {"buffer_km": "far"}
+    _write_spec(scene, spec)
+    code, text = _cli("spec", "check", scene / "spec.yaml")
+    assert code == 2 and "parameters.buffer_km" in text and "'far'" in text, text
+
+
+@pytest.mark.parametrize("names", [("Belt A", "belt a"), ("Caf\u00e9", "Cafe\u0301"), ("沙障", "沙障")])
+def test_intervention_ids_are_unique_after_normalisation(base_scene, names):
+    from dldd.spec import load_spec, parse_spec
+
+    data = _read_spec(base_scene)
+    data["interventions"] = [dict(data["interventions"][0], name=n) for n in names]
+    with pytest.raises(SpecError, match="same id"):
+        parse_spec(data, base_dir=base_scene)
+    data["regions"]["zones"] = [dict(data["regions"]["zones"][0], name=n) for n in names]
+    data["interventions"] = []
+    with pytest.raises(SpecError, match="same id"):
+        parse_spec(data, base_dir=base_scene)
+    assert load_spec(base_scene / "spec.yaml")
+
+
+@pytest.mark.parametrize("name", ["belt\x00a", "belt\x1b[31m"])
+def test_control_characters_in_names_are_refused(base_scene, name):
+    from dldd.spec import parse_spec
+
+    data = _read_spec(base_scene)
+    data["interventions"] = [dict(data["interventions"][0], name=name)]
+    with pytest.raises(SpecError, match="control characters"):
+        parse_spec(data, base_dir=base_scene)
+
+
+def test_intervention_file_names_are_distinct_and_bounded():
+    from dldd.pipeline.stages.effectiveness import _slug
+
+    names = ["Belt A", "Belt-A", "沙障一", "沙障二", "حزام", "x" * 300]
+    slugs = [_slug(n) for n in names]
+    assert len(set(slugs)) == len(names), slugs
+    assert all(len(s) <= 49 and re.fullmatch(r"[a-z0-9-]+", s) for s in slugs), slugs
+    assert _slug("Belt A") == _slug("Belt A")  # stable across runs
+
+
+def test_user_text_in_the_report_is_isolated_for_bidi(scene, tmp_path):
+    from dldd.report import build_report
+
+    name = "Hotan \u202eevil\u202c run"
+    _edit_spec(scene, name=name)
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    html = build_report(out, pdf=False).read_text(encoding="utf-8")
+    assert f'<bdi translate="no">{name}</bdi>' in html
+
+
+def test_full_disk_is_an_error_and_leaves_the_previous_run(scene, tmp_path, monkeypatch):
+    import errno
+
+    from dldd.core import io
+
+    out = tmp_path / "out"
+    _run(scene, out, CLIMATE)
+    before = _digests(out)
+
+    def full(path, df):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(io, "write_csv", full)
+    code, text = _cli("run", scene / "spec.yaml", "--out", out, "--no-resume")
+    assert code == 2 and "error: [Errno 28] No space left on device" in text and "Traceback" not in text, text
+    assert _digests(out) == before and (out / "manifest.json").is_file()
+
+
+def test_overlapping_zones_are_not_summed_into_the_total_area(scene, tmp_path):
+    spec = _read_spec(scene)
+    zone = spec["regions"]["zones"][0]
+    spec["regions"]["zones"].append(dict(zone, name="The same rim again"))
+    _write_spec(scene, spec)
+    ctx = _run(scene, tmp_path / "out", CLIMATE)
+    areas = [r["area_km2"] for r in ctx.summary["regions"]]
+    assert len(areas) == 2 and areas[0] == pytest.approx(areas[1])
+    assert ctx.summary["regions_area_km2"] == pytest.approx(areas[0], rel=1e-6)

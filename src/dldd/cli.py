@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -57,11 +58,59 @@ def main(version: bool = typer.Option(False, "--version", callback=_version_cb, 
 
 
 def _fail(err: Exception):
-    console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+    """``error: MESSAGE`` on stderr (never read as markup: user text is shown as it is), exit code 2."""
+    from rich.text import Text
+
+    console.print(Text("error:", style="bold red"), Text(str(err)), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
-def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int], only=None, resume: bool = True):
+@contextlib.contextmanager
+def _errors(out: Optional[Path] = None):
+    """Every failure of a command as one message: a dldd error -> ``error: ...`` and exit 2; an
+    unexpected exception -> a one-line ``error: ...`` naming a log file with the traceback (in
+    ``OUT/.dldd/`` when that folder exists, else the system's temporary folder) and exit 1."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except DlddError as err:
+        _fail(err)
+    except (UnicodeDecodeError, OSError) as err:  # an unreadable or non-UTF-8 file, a full disk
+        _fail(err)
+    except Exception as err:
+        import tempfile
+        import time
+        import traceback
+
+        from rich.text import Text
+
+        own = out / ".dldd" if out is not None else None
+        folder = own if own is not None and own.is_dir() and not own.is_symlink() else Path(tempfile.gettempdir())
+        log = folder / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        try:
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+            where = f"traceback in {log}"
+        except OSError:
+            where = "no log written"
+        first = (str(err).splitlines() or [""])[0][:300]
+        console.print(Text("error:", style="bold red"),
+                      Text(f"unexpected {type(err).__name__}: {first} ({where}); please report it"),
+                      markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+
+
+def _check_compute(scheduler: Optional[str], workers: Optional[int]) -> None:
+    from dldd.spec import check_scheduler
+
+    if scheduler is not None:
+        check_scheduler(scheduler, "--scheduler")
+    if workers is not None and workers < 1:
+        raise DlddError(f"--workers {workers}: expected a whole number >= 1 (local dask workers)")
+
+
+def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int], only=None, resume: bool = True,
+         force: bool = False):
     from dldd.pipeline import run_assessment
 
     if _interactive():
@@ -75,24 +124,24 @@ def _run(spec, out: Path, scheduler: Optional[str], workers: Optional[int], only
                 bar.update(task, description=f"stage {name}", completed=i, total=n)
 
             ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress, only=only,
-                                 resume=resume)
+                                 resume=resume, force=force)
             bar.update(task, completed=bar.tasks[0].total, description="done")
     else:
         def progress(name, i, n):
-            console.print(f"[{i + 1}/{n}] stage {name}", highlight=False)
+            console.print(f"[{i + 1}/{n}] stage {name}", markup=False, highlight=False, soft_wrap=True)
 
         ctx = run_assessment(spec, out, scheduler_name=scheduler, workers=workers, progress=progress, only=only,
-                                 resume=resume)
+                             resume=resume, force=force)
     return ctx
 
 
-def _report_if_asked(spec, out: Path, lang: Optional[str] = None) -> Optional[Path]:
+def _report_if_asked(spec, out: Path, lang: Optional[str] = None, force: bool = False) -> Optional[Path]:
     if not spec.outputs.report:
         return None
     from dldd.report import build_report
 
     lang = lang or spec.outputs.language
-    return build_report(out, lang=lang, out_dir=None if lang == "en" else out / f"report-{lang}")
+    return build_report(out, lang=lang, out_dir=None if lang == "en" else out / f"report-{lang}", force=force)
 
 
 @app.command()
@@ -101,16 +150,16 @@ def run(spec_file: Path = typer.Argument(..., help="the assessment spec (YAML)")
         scheduler: Optional[str] = typer.Option(None, help="threads, processes, synchronous, or a dask scheduler address"),
         workers: Optional[int] = typer.Option(None, help="run on a local dask cluster with this many workers"),
         resume: bool = typer.Option(True, "--resume/--no-resume",
-                                    help="reuse the stages a killed run of the same spec finished in OUT")):
+                                    help="reuse the stages a killed run of the same spec finished in OUT"),
+        force: bool = typer.Option(False, "--force", help="replace files in OUT that dldd did not write")):
     """Run an assessment: maps, tables, manifest and the report under OUT."""
     from dldd.spec import load_spec
 
-    try:
+    with _errors(out):
+        _check_compute(scheduler, workers)
         spec = load_spec(spec_file)
-        _run(spec, out, scheduler, workers, resume=resume)
-        report = _report_if_asked(spec, out)
-    except DlddError as err:
-        _fail(err)
+        _run(spec, out, scheduler, workers, resume=resume, force=force)
+        report = _report_if_asked(spec, out, force=force)
     typer.echo(f"tables:   {out / 'tables'}")
     typer.echo(f"maps:     {out / 'maps'}")
     typer.echo(f"manifest: {out / 'manifest.json'}")
@@ -122,7 +171,8 @@ def run(spec_file: Path = typer.Argument(..., help="the assessment spec (YAML)")
 def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder"),
          scene: Optional[str] = typer.Option(None, help="regional or local (default: both)"),
          scheduler: Optional[str] = typer.Option(None, help="dask scheduler (threads by default)"),
-         workers: Optional[int] = typer.Option(None, help="local dask cluster workers")):
+         workers: Optional[int] = typer.Option(None, help="local dask cluster workers"),
+         force: bool = typer.Option(False, "--force", help="replace files in OUT that dldd did not write")):
     """Run the embedded demo assessments on SYNTHETIC data over real geography (offline)."""
     from dldd.demo.scenes import SCENES, write_scene
     from dldd.spec import load_spec
@@ -131,17 +181,18 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder
     for name in scenes:
         if name not in SCENES:
             _fail(DlddError(f"--scene {name!r} is unknown; expected one of {sorted(SCENES)}"))
+    with _errors():
+        _check_compute(scheduler, workers)
     done = []
     for name in scenes:
         folder = out / name
-        console.print(f"demo scene {name!r}: writing synthetic inputs to {folder / 'inputs'}", highlight=False)
-        try:
+        console.print(f"demo scene {name!r}: writing synthetic inputs to {folder / 'inputs'}", markup=False,
+                      highlight=False)
+        with _errors(folder):
             spec_path = write_scene(name, folder)
             spec = load_spec(spec_path)
-            _run(spec, folder, scheduler, workers)
-            report = _report_if_asked(spec, folder)
-        except DlddError as err:
-            _fail(err)
+            _run(spec, folder, scheduler, workers, force=force)
+            report = _report_if_asked(spec, folder, force=force)
         done.append((name, folder, report))
     for name, folder, report in done:
         typer.echo(f"[{name}] SYNTHETIC demonstration data")
@@ -152,17 +203,16 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="output folder
 
 @app.command()
 def evaluate(spec_file: Path = typer.Argument(..., help="the assessment spec (YAML) with `interventions`"),
-             out: Path = typer.Option(..., "--out", help="output folder")):
+             out: Path = typer.Option(..., "--out", help="output folder"),
+             force: bool = typer.Option(False, "--force", help="replace files in OUT that dldd did not write")):
     """Evaluate the spec's interventions against matched controls (effect, interval, event study, break)."""
     from dldd.spec import load_spec
 
-    try:
+    with _errors(out):
         spec = load_spec(spec_file)
         if not spec.interventions:
             raise DlddError(f"{spec_file}: the spec lists no `interventions` to evaluate")
-        _run(spec, out, None, None, only=["effectiveness"])
-    except DlddError as err:
-        _fail(err)
+        _run(spec, out, None, None, only=["effectiveness"], force=force)
     typer.echo(f"effectiveness: {out / 'tables' / 'effectiveness_summary.csv'}")
     typer.echo(f"per intervention: {out / 'effectiveness'}")
 
@@ -170,15 +220,17 @@ def evaluate(spec_file: Path = typer.Argument(..., help="the assessment spec (YA
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a finished run folder (with summary.json and tables/)"),
            lang: str = typer.Option("en", "--lang", help="report language: en or zh"),
-           pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="also write report.pdf")):
+           pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="also write report.pdf"),
+           force: bool = typer.Option(False, "--force", help="replace files in the report that dldd did not write")):
     """Build the report (HTML site and PDF) of a finished run: RUN_DIR/report (English) or report-LANG."""
     from dldd.report import build_report
+    from dldd.report.messages import available_languages
 
-    try:
+    with _errors(run_dir):
+        if lang not in available_languages():  # before anything is read or written
+            raise DlddError(f"--lang {lang!r}: no report language of that name; expected one of {available_languages()}")
         out_dir = None if lang == "en" else run_dir / f"report-{lang}"
-        path = build_report(run_dir, lang=lang, out_dir=out_dir, pdf=pdf)
-    except DlddError as err:
-        _fail(err)
+        path = build_report(run_dir, lang=lang, out_dir=out_dir, pdf=pdf, force=force)
     typer.echo(f"report: {path}")
 
 
@@ -188,17 +240,15 @@ def spec_check(spec_file: Path = typer.Argument(..., help="the assessment spec (
     from dldd.pipeline import build_regions, stage_params
     from dldd.spec import load_spec
 
-    try:
+    with _errors():
         spec = load_spec(spec_file)
         stages = stage_params(spec)
         regions = build_regions(spec)
         from dldd.sources.preflight import preflight
 
         problems = preflight(spec)
-    except DlddError as err:
-        _fail(err)
-    if problems:
-        _fail(DlddError(f"{spec_file}: {len(problems)} input(s) cannot be used:\n  - " + "\n  - ".join(problems)))
+        if problems:
+            raise DlddError(f"{spec_file}: {len(problems)} input(s) cannot be used:\n  - " + "\n  - ".join(problems))
     typer.echo(f"{spec_file}: valid. {len(regions)} region(s); stages: {', '.join(stages)}")
 
 
@@ -207,10 +257,8 @@ def regions_list(format: str = typer.Option("table", "--format", help="table or 
     """List the Belt and Road countries: iso3, name, subregion, area_km2 (geodesic, WGS84)."""
     from dldd.regions import cli_list
 
-    try:
+    with _errors():
         cli_list(format=format)
-    except DlddError as err:
-        _fail(err)
 
 
 if __name__ == "__main__":

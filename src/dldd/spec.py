@@ -7,6 +7,8 @@ that a misspelt option never passes silently. See ``docs/spec.md`` for every fie
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,43 @@ from dldd.indicators.sdg import BASELINE, REPORTING_1, REPORTING_2
 DEFAULT_BASELINE = BASELINE.productivity
 #: Reporting periods (GPG2 addendum; METHODS 1.7): name -> (productivity years, land cover and SOC years).
 DEFAULT_REPORTING = {p.name: (p.productivity, p.land_cover) for p in (REPORTING_1, REPORTING_2)}
+
+
+#: Longest text of a bad value a validation message shows (the rest is cut, never expanded in full).
+SHOWN_CHARS = 120
+#: Dask scheduler addresses accepted besides the named schedulers (``tcp://10.0.0.5:8786``, ``host:8786``).
+SCHEDULER_ADDRESS = re.compile(r"^(?:(?:tcp|tls|inproc|ucx|ws|wss)://\S+|[A-Za-z0-9_.-]+:\d{1,5})$")
+#: Named dask schedulers.
+SCHEDULERS = ("threads", "processes", "synchronous", "sync")
+
+
+def shown(value) -> str:
+    """``repr(value)`` cut to :data:`SHOWN_CHARS` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def check_scheduler(name: str, field: str = "compute.scheduler") -> str:
+    """``name`` if it is a named dask scheduler or a scheduler address, else SpecError."""
+    if name in SCHEDULERS or SCHEDULER_ADDRESS.match(name):
+        return name
+    raise SpecError(f"{field}: {shown(name)} is not a scheduler; expected one of {', '.join(SCHEDULERS[:3])}, "
+                    "or a dask scheduler address such as tcp://10.0.0.5:8786")
+
+
+def identity(name: str) -> str:
+    """The form in which two ids are the same: Unicode NFC, then case-folded (``Belt A`` = ``belt a``)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _plain_name(v: str) -> str:
+    """A name of any script, without control characters (NUL, ESC, line breaks), stripped, not empty."""
+    bad = sorted({f"U+{ord(c):04X}" for c in v if unicodedata.category(c) == "Cc"})
+    if bad:
+        raise ValueError(f"the name holds control characters ({', '.join(bad)}); remove them")
+    if not v.strip():
+        raise ValueError("the name is empty")
+    return v
 
 
 class _Strict(BaseModel):
@@ -105,6 +144,8 @@ class ZoneSpec(_Strict):
     subregion: str | None = None
     layer: str | None = None
 
+    _name = field_validator("name")(_plain_name)
+
 
 class Regions(_Strict):
     include: list[str] = Field(default_factory=list, description="ISO3 codes and/or sub-region names")
@@ -135,6 +176,8 @@ class Intervention(_Strict):
     outcome: str = "ndvi"
     parameters: dict[str, Any] = Field(default_factory=dict)
 
+    _name = field_validator("name")(_plain_name)
+
 
 class Outputs(_Strict):
     formats: list[Literal["cog", "csv", "xlsx"]] = Field(default_factory=lambda: ["cog", "csv", "xlsx"])
@@ -148,6 +191,14 @@ class Compute(_Strict):
     chunk_size: int | None = Field(default=None, ge=16, le=16384,
                                    description="chunk edge in cells for the (y, x) plane; default: planned per input "
                                                "from its time axis and the worker memory (docs/scaling.md)")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, v: str) -> str:
+        try:
+            return check_scheduler(v)
+        except SpecError as err:
+            raise ValueError(str(err).split(": ", 1)[1]) from None
 
 
 class Spec(_Strict):
@@ -170,6 +221,20 @@ class Spec(_Strict):
             raise ValueError("no indicators: name at least one family, e.g. `sdg_15_3_1: {}`")
         return v
 
+    @model_validator(mode="after")
+    def _unique_ids(self):
+        """Intervention and zone names are ids (file names, table rows, report pages): two that differ only
+        in case or Unicode normal form would be one."""
+        for what, names in (("interventions", [iv.name for iv in self.interventions]),
+                            ("regions.zones", [z.name for z in self.regions.zones])):
+            seen: dict[str, str] = {}
+            for n in names:
+                if identity(n) in seen:
+                    raise ValueError(f"{what}: names {seen[identity(n)]!r} and {n!r} are the same id (names are "
+                                     "compared case-folded, in Unicode NFC form); give each a distinct name")
+                seen[identity(n)] = n
+        return self
+
     def resolve(self, path: str) -> Path:
         p = Path(path)
         return p if p.is_absolute() else (self.base_dir / p)
@@ -183,8 +248,8 @@ def _format_errors(err: ValidationError, source: str) -> str:
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/spec.md for the fields)"
         value = e.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"  - {loc}: {msg}{shown}")
+        got = "" if isinstance(value, dict) else f" (got {shown(value)})"
+        lines.append(f"  - {loc}: {msg}{got}")
     return "\n".join(lines)
 
 
@@ -200,13 +265,48 @@ def parse_spec(data: dict, base_dir: str | Path = ".", source: str = "spec") -> 
     return spec
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys (the last would silently win) and aliases (``*a``:
+    a few lines of aliases expand to billions of values)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, f"alias *{event.anchor} refused: a spec repeats no values by reference; write them out",
+                event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {shown(key)} appears twice (lines {seen[key]} and {key_node.start_mark.line + 1}) "
+                    "in one mapping; the second would silently replace the first: keep one", key_node.start_mark)
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: str | Path) -> Spec:
-    """Read and validate a YAML spec file (``yaml.safe_load``: no code in a spec is ever run)."""
+    """Read and validate a YAML spec file (safe YAML: no code in a spec is ever run; duplicate keys and
+    aliases refused, :class:`_SpecLoader`); the file must be UTF-8 text."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at position {err.start}); "
+                        "save the spec as UTF-8") from None
+    loader = _SpecLoader(text)
+    loader.name = str(path)
+    try:
+        data = loader.get_single_data()
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
+    finally:
+        loader.dispose()
     return parse_spec(data, base_dir=path.resolve().parent, source=str(path))

@@ -25,7 +25,6 @@ from dldd.core import io
 from dldd.errors import InputError, SpecError
 from dldd.pipeline.context import RunContext, worker_memory
 from dldd.pipeline.registry import STAGES
-from dldd.pipeline.resume import _output_files
 from dldd.pipeline.resume import sha256_file as sha256
 from dldd.spec import Spec
 
@@ -58,8 +57,10 @@ def stage_params(spec: Spec, only: list[str] | None = None) -> dict:
         try:
             out[family] = STAGES[family].params.model_validate(raw or {})
         except ValidationError as err:
+            from dldd.spec import shown
+
             problems = "; ".join(
-                f"indicators.{family}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+                f"indicators.{family}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {shown(e.get('input'))})"
                 for e in err.errors()
             )
             raise SpecError(problems) from None
@@ -71,7 +72,43 @@ def stage_params(spec: Spec, only: list[str] | None = None) -> dict:
         missing = [n for n in STAGES[family].needs if n not in spec.inputs]
         if missing:
             raise SpecError(f"indicators.{family}: needs input(s) {missing}, which `inputs` does not list")
+    if "effectiveness" in out:
+        check_intervention_parameters(spec)
     return {name: out[name] for name in STAGES if name in out}
+
+
+#: Arguments of :func:`dldd.effectiveness.evaluate.evaluate_intervention` that the effectiveness stage sets
+#: itself (from the spec, the grid and the stage's parameters): not for an intervention's `parameters`.
+STAGE_SET_ARGUMENTS = ("outcome", "treated", "start_year", "end_year", "exact", "exclude", "cell_area_km2",
+                       "crs", "n_boot", "seed", "name", "grid_offset")
+
+
+def check_intervention_parameters(spec: Spec) -> None:
+    """Each intervention's ``parameters`` validated against the arguments of the function they feed
+    (:func:`~dldd.effectiveness.evaluate.evaluate_intervention`, names and types): an unknown name or a
+    wrong type is refused at ``spec check``, not after the other stages have run."""
+    import inspect
+    import typing
+
+    from pydantic import ConfigDict, create_model
+
+    from dldd.effectiveness.evaluate import evaluate_intervention
+    from dldd.spec import shown
+
+    hints = typing.get_type_hints(evaluate_intervention)
+    fields = {n: (hints[n], p.default) for n, p in inspect.signature(evaluate_intervention).parameters.items()
+              if n not in STAGE_SET_ARGUMENTS}
+    model = create_model("InterventionParameters", __config__=ConfigDict(extra="forbid", strict=False), **fields)
+    for i, iv in enumerate(spec.interventions):
+        try:
+            model.model_validate(iv.parameters)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"interventions.{i}.parameters.{'.'.join(str(p) for p in e['loc'])} ({iv.name!r}): "
+                + ("unknown parameter; expected one of " + ", ".join(sorted(fields)) if e["type"] == "extra_forbidden"
+                   else f"{e['msg']} (got {shown(e.get('input'))})")
+                for e in err.errors())
+            raise SpecError(problems) from None
 
 
 def build_regions(spec: Spec) -> list:
@@ -94,6 +131,24 @@ def build_regions(spec: Spec) -> list:
     selected = reg.select(spec.regions.include) if spec.regions.include else []
     seen = {r.id for r in selected}
     return selected + [reg[z] for z in zone_ids if reg[z].id not in seen]
+
+
+def regions_area_km2(regions) -> float:
+    """Area (km², geodesic) covered by the regions together: the sum of their areas when no two overlap
+    (neighbouring countries only share borders), else the area of their union, so that a zone inside a
+    country, or two overlapping zones, are counted once."""
+    import shapely
+
+    from dldd.core.areas import geodesic_area_km2
+
+    geoms = [shapely.make_valid(r.geometry) for r in regions]
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pairs = left < right
+    if not pairs.any() or not shapely.relate_pattern(
+            [geoms[i] for i in left[pairs]], [geoms[j] for j in right[pairs]], "T********").any():
+        return float(sum(r.area_km2 for r in regions))
+    parts = [g for g in shapely.get_parts(geoms) if isinstance(g, (shapely.Polygon, shapely.MultiPolygon))]
+    return geodesic_area_km2(shapely.union_all(parts))
 
 
 def _check_writable(out: Path) -> None:
@@ -183,53 +238,61 @@ def _run_stages(ctx, params, records, resume, progress, reused, finished_now, sc
     return used
 
 
-def _roll_back(out: Path, files_before: dict, records, finished_now: list[str]) -> None:
-    """A run that fails leaves no partial result: the files it created are removed, with the records of the
-    stages it finished (files that existed before were only ever replaced whole, atomically)."""
-    for rel in set(_output_files(out)) - set(files_before):
-        (out / rel).unlink(missing_ok=True)
-    for name in finished_now:
-        records.forget(name)
-
-
 def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = None, workers: int | None = None,
-                   progress=None, only: list[str] | None = None, resume: bool = True) -> RunContext:
+                   progress=None, only: list[str] | None = None, resume: bool = True,
+                   force: bool = False) -> RunContext:
     """Run every stage the spec asks for; write maps, tables, summary.json and manifest.json under ``out``.
 
     ``progress(stage_name, index, total)`` is called before each stage (the CLI draws a bar with it).
     ``resume``: reuse the stages whose completion record in ``out`` is still true (same spec parameters,
     inputs, code and outputs; see :mod:`dldd.pipeline.resume`); False runs every stage.
+    ``force``: replace files in the output places that dldd did not write (refused otherwise).
+
+    The folder is held by :class:`dldd.core.io.RunFolder` (one run at a time; system folders, symbolic
+    links and files dldd did not write refused). A run that fails puts the folder back as it was: the
+    files it replaced (maps, tables, workbook, summary, manifest) are restored and those it created
+    removed; its stage records are dropped.
     """
     from dldd.pipeline.resume import StageRecords, base_fingerprint, clean_temporaries
 
     out = Path(out).resolve()
     params = stage_params(spec, only)
-    _check_writable(out)
-    regions = build_regions(spec)
-    if not regions:
-        raise SpecError("regions: the selection is empty after `exclude`")
-    ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
-                     memory_per_worker=worker_memory())
-    ctx.params_by_stage = params
-    clean_temporaries(out)
-    inputs = _input_files(spec)
-    versions = {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()}
-    records = StageRecords(out, base_fingerprint(spec, inputs, versions))
-    reused = []
-    t0 = time.perf_counter()
-    files_before = _output_files(out)
-    finished_now: list[str] = []
-    try:
-        used = _run_stages(ctx, params, records, resume, progress, reused, finished_now,
-                           (spec, scheduler_name, workers))
-    except Exception:  # an error: no partial result (a killed or interrupted run stays resumable)
-        _roll_back(out, files_before, records, finished_now)
-        raise
+    with io.RunFolder(out, force=force) as folder:
+        _check_writable(out)
+        regions = build_regions(spec)
+        if not regions:
+            raise SpecError("regions: the selection is empty after `exclude`")
+        ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
+                         memory_per_worker=worker_memory())
+        ctx.params_by_stage = params
+        clean_temporaries(out)
+        inputs = _input_files(spec)
+        versions = {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()}
+        records = StageRecords(out, base_fingerprint(spec, inputs, versions))
+        reused = []
+        t0 = time.perf_counter()
+        finished_now: list[str] = []
+        folder.set_aside("manifest.json")  # a folder with a manifest holds the outputs it describes
+        try:
+            used = _run_stages(ctx, params, records, resume, progress, reused, finished_now,
+                               (spec, scheduler_name, workers))
+            _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0)
+        except Exception:  # an error: the folder's RunFolder puts back what the run replaced
+            for name in finished_now:
+                records.forget(name)
+            raise
+    return ctx
+
+
+def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0) -> None:
+    """The workbook, summary.json and manifest.json (last) of a run whose stages all finished."""
+    out = ctx.out
     if "xlsx" in spec.outputs.formats and ctx.tables:
         reproducible_workbook(io.write_excel(io.confined(out, "tables", "tables.xlsx"), ctx.tables))
     ctx.summary["synthetic"] = spec.synthetic
     ctx.summary["name"] = spec.name
     ctx.summary["regions"] = [{"id": r.id, "name": r.name, "subregion": r.subregion, "area_km2": r.area_km2} for r in regions]
+    ctx.summary["regions_area_km2"] = regions_area_km2(regions)
     io.write_json(io.confined(out, "summary.json"), ctx.summary)
     manifest = {
         "dldd_version": __version__,
@@ -246,7 +309,6 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
         "synthetic": spec.synthetic,
     }
     io.write_json(io.confined(out, "manifest.json"), manifest)
-    return ctx
 
 
 #: Date written into workbooks (ZIP entries and document properties) in place of the clock, so that the

@@ -130,28 +130,34 @@ def stage_fingerprint(base: str, stage: str, params, previous: str | None) -> st
 
 
 def _output_files(out: Path) -> dict[str, tuple[int, int]]:
-    """Files under the output folder (not the records, not temporary files): relative path -> (size, mtime)."""
+    """Files in the places of the output folder that dldd writes (:data:`dldd.core.io.OUTPUT_PLACES`; not
+    the records, not temporary files, no symbolic link followed): relative path -> (size, mtime)."""
     files = {}
     for dirpath, dirnames, filenames in os.walk(out):
         rel_dir = Path(dirpath).relative_to(out)
-        if rel_dir.parts[:1] == (RECORD_DIR[0],):
-            dirnames[:] = []
-            continue
+        if not rel_dir.parts:
+            dirnames[:] = [d for d in dirnames if io.is_output_place(d)]
+            filenames = [f for f in filenames if io.is_output_place(f)]
         for f in filenames:
             if f.startswith(".") and f.endswith(".tmp"):
                 continue
-            st = os.stat(os.path.join(dirpath, f))
+            st = os.stat(os.path.join(dirpath, f), follow_symlinks=False)
             files[str(rel_dir / f)] = (st.st_size, st.st_mtime_ns)
     return files
 
 
 def clean_temporaries(out: Path) -> list[str]:
-    """Remove the temporary files of atomic writes that a killed run left (``.<name>.*.tmp``)."""
+    """Remove the temporary files of dldd's atomic writes that a killed run left
+    (``.<name>.<random>.dldd.tmp``, :data:`dldd.core.io.TEMPORARY`), in the places dldd writes and in
+    ``.dldd``; any other file is left alone."""
     removed = []
     for dirpath, dirnames, filenames in os.walk(out):
+        if Path(dirpath) == Path(out):
+            dirnames[:] = [d for d in dirnames if io.is_output_place(d) or d == io.OWN_DIR]
+            filenames = [f for f in filenames if io.is_output_place(f[1:].rsplit(".", 3)[0])]
         for f in filenames:
-            if f.startswith(".") and f.endswith(".tmp"):
-                p = Path(dirpath) / f
+            p = Path(dirpath) / f
+            if io.TEMPORARY.match(f) and not p.is_symlink():
                 p.unlink(missing_ok=True)
                 removed.append(str(p))
     return removed

@@ -80,8 +80,10 @@ def matplotlib_style():
 
 
 def user_text(value) -> Markup:
-    """User-provided text (run, region and file names) inside a sentence: escaped and marked ``translate="no"``."""
-    return Markup('<span translate="no">{}</span>').format(value)
+    """User-provided text (run, region and file names) inside a sentence: escaped, marked ``translate="no"``
+    and isolated for bidirectional display (``<bdi>``: a right-to-left name, or a U+202E override in it,
+    cannot reorder the sentence around it)."""
+    return Markup('<bdi translate="no">{}</bdi>').format(value)
 
 
 class Counter:
@@ -522,7 +524,8 @@ class _Builder:
     def pages(self) -> tuple[dict, list[dict]]:
         regions = self.run.regions
         all_ids = [str(r["id"]) for r in regions]
-        total = sum(float(r.get("area_km2") or 0.0) for r in regions)
+        total = self.run.summary.get("regions_area_km2",  # the union: overlapping zones counted once
+                                     sum(float(r.get("area_km2") or 0.0) for r in regions))
         headline = [(self.msgs.plain("whole_area"), self.headline(all_ids))]
         groups = rd.subregion_groups(regions)
         if not (len(groups) == 1 and len(next(iter(groups.values()))) == len(regions)):  # else: same as the whole
@@ -571,20 +574,43 @@ def _env() -> Environment:
 
 
 def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str | Path | None = None,
-                 pdf: bool = True) -> Path:
+                 pdf: bool = True, force: bool = False) -> Path:
     """Write the report of the run in ``run_dir`` and return the path of its ``index.html``.
 
     ``lang``: a catalogue of ``dldd/report/i18n`` (``en``, ``zh``); ``out_dir``: where to write (default
     ``RUN_DIR/report``); ``pdf``: also write ``report.pdf`` (weasyprint). Sections appear only for the
-    tables and maps the run has.
+    tables and maps the run has. The report is drawn into a staging folder under ``RUN_DIR/.dldd`` and
+    its files renamed into place when all are whole; files of an earlier build that this one does not
+    write are removed only if dldd wrote them (``.dldd/owned``); the run folder is held as a run holds
+    it (:class:`dldd.core.io.RunFolder`; ``force`` as for a run).
     """
+    import tempfile
+
+    from dldd.core import io
+    from dldd.errors import InputError
+    from dldd.report.messages import available_languages
+
+    if lang not in available_languages():
+        raise InputError(f"--lang {lang!r}: no report language of that name; expected one of {available_languages()}")
     run = rd.load_run(run_dir)
-    out = Path(out_dir) if out_dir is not None else run.path / "report"
+    out = Path(out_dir).resolve() if out_dir is not None else run.path.resolve() / "report"
+    inside = out.parent == run.path.resolve()
+    with io.RunFolder(run.path, force=force, places=(out.name,) if inside else ()) as folder:
+        if out.is_symlink():
+            raise InputError(f"{out} is a symbolic link; dldd never writes or deletes through a link: remove it")
+        folder.own.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".report.", suffix=".dldd.tmp", dir=folder.own))
+        try:
+            _build_into(run, lang, staging, pdf)
+            _swap_in(staging, out, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return out / "index.html"
+
+
+def _build_into(run, lang: str, out: Path, pdf: bool) -> None:
+    """Every file of the report, drawn into the (empty) folder ``out``."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    for stale in (out / "figures").glob("*.png"):  # figures of an earlier build of this report
-        stale.unlink()
-    for stale in [*out.glob("region-*.html"), *out.glob("intervention-*.html")]:
-        stale.unlink()
     (out / "assets").mkdir(parents=True, exist_ok=True)
     for f in ASSETS_DIR.iterdir():
         if f.is_file():
@@ -605,7 +631,28 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     if pdf:
         html = env.get_template("print.html").render(**common, page=index, counter=Counter())
         write_pdf(html, out, out / "report.pdf")
-    return out / "index.html"
+
+
+def _swap_in(staging: Path, out: Path, folder) -> None:
+    """Rename each file of ``staging`` onto its name under ``out`` (each appears whole, old or new); then
+    remove the files of an earlier build there that this one did not write and dldd did write."""
+    import os
+
+    from dldd.core import io
+
+    new = set()
+    for src in sorted(p for p in staging.rglob("*") if p.is_file()):
+        rel = src.relative_to(staging)
+        target = io.confined(out.parent, out.name, *rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(src, io.FILE_MODE)
+        active = io.RunFolder.active_for(target)
+        if active is not None:
+            active.before_replace(target)
+        os.replace(src, target)
+        new.add(target)
+    stale = [p for p in out.rglob("*") if p.is_file() and p not in new]
+    folder.remove_owned([p for p in stale if io.RunFolder.active_for(p) is folder])
 
 
 def write_pdf(html: str, base: Path, path: Path) -> Path:
@@ -616,7 +663,8 @@ def write_pdf(html: str, base: Path, path: Path) -> Path:
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    tmp = path.with_name(path.name + ".part")
-    HTML(string=html, base_url=str(base) + "/").write_pdf(tmp)
-    tmp.replace(path)
+    from dldd.core import io
+
+    with io.atomic_path(path) as tmp:
+        HTML(string=html, base_url=str(base) + "/").write_pdf(tmp)
     return path

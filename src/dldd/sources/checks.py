@@ -13,6 +13,8 @@ Rules:
   monthly series (every stamp on the first of a month) every month. Gaps are refused with the missing
   years or months named (a year without data is a layer of fill values, not a missing layer).
 - The climate inputs of the assessment (:data:`MONTHLY_INPUTS`) must be monthly (docs/spec.md).
+- Infinite values (+-Inf) in any float input are refused (dldd does not guess whether they mean "missing"
+  or "off the scale"; the file should declare its missing cells).
 - Values after scale factor and offset must lie in the physical range of the variable
   (:data:`VALUE_RANGES`); NDVI also gets two diagnostics of a wrong ``scale_factor``: values beyond 1
   that fit NDVI x 10000, and blocks whose values all lie within +-0.0001 (float NDVI scaled by 0.0001).
@@ -76,6 +78,7 @@ def check_input(da: xr.DataArray, name: str, source: str, *, is_class: bool = Fa
     of ``name`` attached.
     Class inputs are returned as they are: land cover is often given for a few years only (the start
     and end of each period), and its codes are checked against its legend when nested."""
+    check_calendar(da, name, source)
     if is_class:
         return da
     check_time_axis(da, name, source)
@@ -85,6 +88,20 @@ def check_input(da: xr.DataArray, name: str, source: str, *, is_class: bool = Fa
 # --------------------------------------------------------------------------------------------------
 # time axis
 # --------------------------------------------------------------------------------------------------
+
+
+def check_calendar(da: xr.DataArray, name: str, source: str) -> None:
+    """Refuse a time axis in a non-standard calendar (``noleap``, ``360_day``, ...: decoded as cftime
+    objects), naming the input and the calendar, instead of failing later on an object array."""
+    if "time" not in da.coords or da["time"].dtype != object or da.sizes.get("time", 0) == 0:
+        return
+    first = da["time"].values[0]
+    calendar = getattr(first, "calendar", None)
+    if calendar is None:
+        return
+    raise InputError(f"input {name!r} ({source}): the time axis uses the calendar {calendar!r}; dldd reads dates in "
+                     "the standard (Gregorian) calendar only: convert the file (e.g. xarray's "
+                     "Dataset.convert_calendar('standard', align_on='date'), or `cdo setcalendar,standard`)")
 
 
 def _stamps(da: xr.DataArray) -> pd.DatetimeIndex | None:
@@ -143,7 +160,7 @@ def check_time_axis(da: xr.DataArray, name: str, source: str) -> None:
 
 def check_values(da: xr.DataArray, name: str, source: str) -> xr.DataArray:
     """``da`` with its blocks checked as they are read (numpy data: checked now)."""
-    if name not in VALUE_RANGES or not np.issubdtype(da.dtype, np.floating):
+    if not np.issubdtype(da.dtype, np.floating):
         return da
     nt = da.sizes.get("time", 0)
     check = functools.partial(_check_block, name=name, source=source, units=str(da.attrs.get("units", "")),
@@ -155,12 +172,17 @@ def check_values(da: xr.DataArray, name: str, source: str) -> xr.DataArray:
 
 
 def _check_block(block: np.ndarray, *, name: str, source: str, units: str, time_axis, n_times: int) -> np.ndarray:
+    where = f"input {name!r} ({source})"
+    infinite = np.isinf(block)
+    if infinite.any():
+        raise InputError(f"{where}: found {int(infinite.sum())} infinite value(s) ({block[infinite][0]:g}); "
+                         "infinity is neither data nor a declared missing value: write these cells as the "
+                         "file's fill value (_FillValue or missing_value) or as NaN")
     valid = block[np.isfinite(block)]
-    if valid.size == 0:
+    if valid.size == 0 or name not in VALUE_RANGES:
         return block
     low, high, label = VALUE_RANGES[name]
     lo, hi = float(valid.min()), float(valid.max())
-    where = f"input {name!r} ({source})"
     unit = f" {units}" if units else ""
     fix = "check the units, `scale_factor`, `offset` and the fill value (`nodata:`) of this input in the spec"
     if math.isfinite(high) and hi > high + RANGE_TOLERANCE * max(1.0, abs(high)):

@@ -2,13 +2,17 @@
 
 Formats: GeoTIFF/COG (one file; or a glob of files, one per year or month with the date in the name,
 stacked along ``time``), NetCDF and Zarr (a named variable). Scale factor and offset are applied here,
-so the engine sees physical values (e.g. NDVI as floats in [-1, 1]); fill values become NaN.
+so the engine sees physical values (e.g. NDVI as floats in [-1, 1]); the values the file declares
+missing (CF: ``_FillValue``, every ``missing_value``, values outside ``valid_range`` or
+``valid_min``/``valid_max``; a GeoTIFF's no-data) become NaN, compared on the stored values before
+scaling (:func:`missing_mask`).
 Bad input stops here with a message naming the file and the variable.
 """
 
 from __future__ import annotations
 
 import glob as globmod
+import math
 import re
 from pathlib import Path
 
@@ -51,15 +55,16 @@ def open_raster(
     else:
         da = _open_tiff(paths[0], name, chunk_map)
     da = _georeference(da, crs, name, path)
-    fill = nodata if nodata is not None else da.rio.nodata
-    if fill is None:
-        fill = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
     attrs = dict(da.attrs)
     values = da.astype("float64") if da.dtype.itemsize >= 8 else da.astype("float32")
-    if fill is not None and not (isinstance(fill, float) and np.isnan(fill)):
-        values = values.where(da != fill)
-    if scale_factor != 1.0 or offset != 0.0:
+    missing = missing_mask(da, name=name, path=paths[0] if len(paths) == 1 else path,
+                           variable=variable, nodata=nodata)
+    if missing is not None:
+        values = values.where(~missing)
+    if scale_factor != 1.0 or offset != 0.0:  # CF: mask the stored values first, then unpack
         values = values * scale_factor + offset
+    for key in ("missing_value", "valid_min", "valid_max", "valid_range"):
+        attrs.pop(key, None)
     attrs.pop("_FillValue", None)
     attrs.pop("scale_factor", None)
     attrs.pop("add_offset", None)
@@ -69,6 +74,84 @@ def open_raster(
     values.attrs = attrs
     values.name = name
     return values.rio.write_crs(da.rio.crs)
+
+
+def file_missing_values(da: xr.DataArray) -> list:
+    """The stored values a file declares missing: ``_FillValue`` (a GeoTIFF's no-data, which rioxarray
+    puts there) and every
+    ``missing_value`` (CF allows a scalar or a list); NaN is missing anyway and is left out."""
+    found = []
+    for key in ("_FillValue", "missing_value"):
+        for source in (da.attrs, da.encoding):
+            if key in source and source[key] is not None:
+                found.extend(np.atleast_1d(np.asarray(source[key])).tolist())
+    out = []
+    for v in found:
+        if not (isinstance(v, float) and math.isnan(v)) and v not in out:
+            out.append(v)
+    return out
+
+
+def _valid_bounds(da: xr.DataArray) -> tuple[float | None, float | None]:
+    """(low, high) stored values outside which CF calls a value missing: ``valid_range`` or
+    ``valid_min``/``valid_max`` (CF 1.11 section 2.5.1; in stored, i.e. packed, units)."""
+    a = {**da.encoding, **da.attrs}
+    if "valid_range" in a:
+        rng = np.atleast_1d(np.asarray(a["valid_range"])).tolist()
+        if len(rng) != 2:
+            raise ValueError(f"valid_range must hold two values, found {rng}")
+        return float(rng[0]), float(rng[1])
+    low = float(np.asarray(a["valid_min"])) if "valid_min" in a else None
+    high = float(np.asarray(a["valid_max"])) if "valid_max" in a else None
+    return low, high
+
+
+def missing_mask(da: xr.DataArray, *, name: str, path, variable: str | None = None,
+                 nodata: float | None = None) -> xr.DataArray | None:
+    """Cells of the stored values ``da`` that are missing by the file's own metadata (CF conventions):
+    equal to ``_FillValue`` or to any ``missing_value``, or outside ``valid_range`` /
+    ``valid_min``..``valid_max``; compared before any scale factor or offset is applied.
+
+    ``nodata`` (the spec's) is the fill value of a file that declares none; a ``nodata`` that is not
+    among the values the file itself declares missing is refused naming both (it would silently read
+    the file's own fill value as data). None when nothing is missing by declaration.
+    """
+    declared = file_missing_values(da)
+    what = f"input {name!r} ({path}{f', variable {variable!r}' if variable else ''})"
+    if nodata is not None:
+        if declared and not any(_same(nodata, v) for v in declared):
+            raise InputError(
+                f"{what}: the spec says `nodata: {nodata:g}`, but the file declares its missing values as "
+                f"{', '.join(f'{v:g}' for v in declared)} (_FillValue / missing_value); `nodata:` is only for files "
+                "that declare none: remove it, or fix the file's attributes")
+        if not declared:
+            declared = [nodata]
+    try:
+        low, high = _valid_bounds(da)
+    except ValueError as err:
+        raise InputError(f"{what}: {err}") from None
+    mask = None
+    for v in declared:
+        hit = da == np.asarray(v).astype(da.dtype) if _representable(v, da.dtype) else None
+        if hit is not None:
+            mask = hit if mask is None else (mask | hit)
+    outside = [da < low] if low is not None else []
+    outside += [da > high] if high is not None else []
+    for hit in outside:
+        mask = hit if mask is None else (mask | hit)
+    return mask
+
+
+def _same(a: float, b: float) -> bool:
+    return float(a) == float(b) or np.float32(a) == np.float32(b)
+
+
+def _representable(v: float, dtype) -> bool:
+    """Whether the stored values of ``dtype`` can equal ``v`` (a fill of -3000.5 never matches an int16)."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return float(v).is_integer() and info.min <= v <= info.max
+    return True
 
 
 def open_classes(path, *, name: str = "classes", variable: str | None = None, crs: str | None = None, chunks=512) -> xr.DataArray:
@@ -135,6 +218,11 @@ def _open_tiff(path: Path, name: str, chunks, mask: bool = True) -> xr.DataArray
     except Exception as err:  # rasterio raises several kinds for unreadable or truncated files
         raise InputError(f"input {name!r}: cannot read {path} as a GeoTIFF ({err})") from None
     _probe(da, path, name)
+    transform = da.rio.transform()
+    if transform.b != 0 or transform.d != 0:
+        raise InputError(f"input {name!r}: {path} is a rotated (or sheared) grid (geotransform terms "
+                         f"{transform.b:g}, {transform.d:g}); dldd reads north-up grids only: warp the file to a "
+                         "north-up grid first (e.g. `gdalwarp in.tif out.tif`)")
     if da.sizes.get("band", 1) == 1:
         da = da.squeeze("band", drop=True)
     else:

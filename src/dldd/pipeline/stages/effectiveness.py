@@ -5,14 +5,12 @@ of the spec are excluded from its treated and control pixels), exact matching on
 UNCCD land cover of the year before it started (and on the dryland zone when the aridity stage ran),
 then :func:`dldd.effectiveness.evaluate.evaluate_intervention` (matched difference in differences with
 a spatial block bootstrap, event study, balance, OLS-MOSUM break). Writes per intervention
-``effectiveness/<name>.json`` and the tables ``effectiveness_summary`` (one row per intervention, with
+``effectiveness/<slug>-<hash>.json`` and the tables ``effectiveness_summary`` (one row per intervention, with
 effect per year and the cost per hectare of the matching practices where the knowledge base has it),
 ``effectiveness_event_study`` and ``effectiveness_balance``.
 """
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pandas as pd
@@ -31,7 +29,8 @@ class EffectivenessParams(Params):
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "intervention"
+    """File name of an intervention's JSON: a short slug and a hash of its id (:func:`dldd.core.io.file_slug`)."""
+    return io.file_slug(name)
 
 
 def _cost_per_ha(kind: str) -> str:
