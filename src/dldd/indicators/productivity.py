@@ -59,10 +59,12 @@ TE_CONFIDENCE_LEVELS = (90, 95, 99)
 TE_COUNTING_CONFIDENCE = 95
 #: TE: first n of the critical-value table.
 TE_MK_TABLE_N_MIN = 4
-#: TE: one-sided critical values of the Mann-Kendall S for n = 4..40 years (rows) at 90, 95 and 99 %
-#: (columns); |S| >= value is significant. Source: Trends.Earth ``te_algorithms`` (get_kendall_coef),
-#: after Hollander & Wolfe, Nonparametric Statistical Methods, table A.30. METHODS 1.1 check values:
-#: n=16: 28/36/56, n=20: 40/50/76, n=24: 52/66/98.
+#: TE: one-sided critical values of the Mann-Kendall S for n = 4..60 years (rows) at 90, 95 and 99 %
+#: (columns); |S| >= value is significant; 0 = the table gives no value (n = 60 at 99 %: a trend
+#: significant at 95 % stays level 2 there). Source: Trends.Earth ``te_algorithms`` (get_kendall_coef),
+#: after Hollander & Wolfe, Nonparametric Statistical Methods, table A.30; the values are those of
+#: METHODS 1.1 (check values n=16: 28/36/56, n=20: 40/50/76, n=24: 52/66/98, n=41: 114/146/213,
+#: n=60: 202/258/none).
 TE_MK_CRITICAL_S = np.array(
     [
         [4, 4, 6], [6, 6, 8], [7, 9, 11], [9, 11, 18], [10, 14, 22],  # n = 4..8
@@ -73,11 +75,15 @@ TE_MK_CRITICAL_S = np.array(
         [68, 88, 129], [73, 93, 135], [75, 97, 142], [80, 102, 150], [84, 106, 155],  # n = 29..33
         [87, 111, 163], [91, 115, 170], [94, 120, 176], [98, 126, 183], [103, 131, 191],  # n = 34..38
         [107, 137, 198], [110, 142, 206],  # n = 39..40
+        [114, 146, 213], [119, 151, 221], [123, 157, 228], [128, 162, 236], [132, 168, 245],  # n = 41..45
+        [135, 173, 253], [141, 179, 260], [144, 186, 268], [150, 190, 277], [153, 197, 285],  # n = 46..50
+        [159, 203, 294], [162, 208, 302], [168, 214, 311], [173, 221, 319], [177, 227, 328],  # n = 51..55
+        [182, 232, 336], [186, 240, 345], [191, 245, 355], [197, 251, 364], [202, 258, 0],  # n = 56..60
     ],
     dtype=np.int16,
 )
-#: Beyond n = 40 (end of the table) significance uses the normal approximation: one-sided standard
-#: normal quantiles at 90, 95 and 99 % against the continuity-corrected Z (Gilbert 1987, 16.4.2).
+#: Beyond n = 60 (end of Trends.Earth's table) significance uses the normal approximation: one-sided
+#: standard normal quantiles at 90, 95 and 99 % against the continuity-corrected Z (Gilbert 1987, 16.4.2).
 TE_Z_ONE_SIDED = (1.2815515655446004, 1.6448536269514722, 2.3263478740408408)
 
 #: GPG2 state: baseline of 13 years (n-15 .. n-3) and recent period of 3 years (n-2 .. n).
@@ -255,9 +261,10 @@ def levels_to_sdg3(level: xr.DataArray, counting: int = LEVEL_IMPROVING) -> xr.D
 
 
 def te_critical_s(n, confidence: int = TE_COUNTING_CONFIDENCE):
-    """TE one-sided critical value of Mann-Kendall S for n years (table for n = 4..40).
+    """TE one-sided critical value of Mann-Kendall S for n years (table for n = 4..60, METHODS 1.1).
 
-    Returns an int for a scalar ``n`` in range, -1 outside the table (arrays: elementwise)."""
+    Returns an int for a scalar ``n`` in range, -1 outside the table, 0 where the table has no value
+    (n = 60 at 99 %; arrays: elementwise)."""
     if confidence not in TE_CONFIDENCE_LEVELS:
         raise InputError(f"confidence: got {confidence!r}, expected one of {TE_CONFIDENCE_LEVELS}")
     col = TE_CONFIDENCE_LEVELS.index(confidence)
