@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from dldd.core.legend import CLASS_NODATA
+from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.errors import InputError
 from dldd.indicators.trend import MK_MIN_YEARS, mann_kendall, time_in_years
 
@@ -126,6 +126,10 @@ LPD_GPG2 = np.array(
 #: TE five classes: 1 declining, 2 early sign of decline, 3 stable but stressed, 4 stable, 5 increasing.
 LPD5_DECLINING, LPD5_EARLY_DECLINE, LPD5_STRESSED, LPD5_STABLE, LPD5_INCREASING = 1, 2, 3, 4, 5
 LPD5_MEANINGS = "declining early_sign_of_decline stable_but_stressed stable increasing"
+#: The five LPD classes as a legend (names of the UNCCD reporting template, SO1-2).
+LPD5_LEGEND = Legend.from_pairs("lpd5", [
+    (LPD5_DECLINING, "declining", "#ab2727"), (LPD5_EARLY_DECLINE, "moderate decline", "#ed7325"),
+    (LPD5_STRESSED, "stressed", "#ffd954"), (LPD5_STABLE, "stable", "#a4d4a4"), (LPD5_INCREASING, "increasing", "#45a146")])
 LPD_TE5 = np.array(
     [
         # T = degraded
@@ -455,7 +459,8 @@ def _te_state_classes_np(baseline, baseline_mean, recent_mean):
 
 def _safe_z(diff, se):
     """diff / se; where se == 0 the limit (0 if diff == 0, else +-inf); NaN where se is NaN."""
-    limit = xr.where(diff == 0, 0.0, np.sign(diff) * np.inf)
+    # sign x inf would warn (0 x inf) where diff == 0 even though that cell takes 0: chosen, not multiplied
+    limit = xr.where(diff > 0, np.inf, xr.where(diff < 0, -np.inf, xr.where(diff == 0, 0.0, np.nan)))
     return xr.where(se > 0, diff / se.where(se > 0), xr.where(se == 0, limit, np.nan))
 
 

@@ -105,18 +105,26 @@ def _ooao_block(prod, *others):
 
 
 def one_out_all_out(productivity: xr.DataArray, land_cover: xr.DataArray | None = None,
-                    soc: xr.DataArray | None = None) -> xr.DataArray:
+                    soc: xr.DataArray | None = None, water: xr.DataArray | None = None) -> xr.DataArray:
     """SDG 15.3.1 class by "one out, all out" (GPG2; METHODS 1.7).
 
     Degraded if any of productivity, land cover, SOC is degraded; else improved if any is improved;
     else stable. No data where productivity has no data; a sub-indicator that is None, or no data at a
-    pixel, does not vote. Inputs: int8 SDG classes (-1, 0, +1, CLASS_NODATA) on one grid.
+    pixel, does not vote. Inputs: int8 SDG classes (-1, 0, +1, CLASS_NODATA) on one grid. ``water``
+    (non-zero where the land account counts water: the water class at the start or end of the period)
+    is no data: the indicator is a share of land (UN metadata; Trends.Earth masks water the same way).
     """
-    a = align_exact(productivity=productivity, land_cover=land_cover, soc=soc)
-    used = [k for k, v in a.items() if v is not None]
+    a = align_exact(productivity=productivity, land_cover=land_cover, soc=soc, water=water)
+    used = [k for k in ("productivity", "land_cover", "soc") if a[k] is not None]
     out = elementwise(_ooao_block, *(a[k] for k in used), dtype=np.int8)
+    if water is not None:
+        out = elementwise(_mask_block, out, a["water"], dtype=np.int8)
     return finish(out, "sdg_15_3_1", "SDG 15.3.1 land degradation (one out, all out)", "1",
                   "one out, all out", f"sub-indicators: {', '.join(used)}", GPG2_REF)
+
+
+def _mask_block(classes, water):
+    return np.where(np.asarray(water) != 0, CLASS_NODATA, classes).astype(np.int8)
 
 
 def _table_lut(table) -> np.ndarray:

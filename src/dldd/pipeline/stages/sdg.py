@@ -24,8 +24,8 @@ from dldd.indicators import landcover, sdg, soc
 from dldd.indicators import productivity as prod
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.pipeline.stages.climate import zones_on
-from dldd.pipeline.stages.land_cover import nested_land_cover, year_map
-from dldd.zonal import weighted_means
+from dldd.pipeline.stages.land_cover import ensure_land_account, nested_land_cover, water_map, year_map
+from dldd.zonal import NODATA_LABEL, WATER_LABEL, weighted_means
 
 class SdgParams(Params):
     method: Literal["gpg2", "te"] = "gpg2"
@@ -83,9 +83,12 @@ def run(ctx, p: SdgParams) -> None:
         lc_deg = landcover.land_cover_degradation(lc_a, lc_b)
         s_a, s_b = year_map(stock, la, "soc"), year_map(stock, lb, "soc")
         soc_deg = soc.soc_degradation(s_a, s_b, lc_a, lc_b, threshold=p.soc_threshold_pct)
-        combined = sdg.one_out_all_out(lpd["lpd"], lc_deg, soc_deg)
+        water = water_map(lc_a, lc_b)
+        combined = sdg.one_out_all_out(lpd["lpd"], lc_deg, soc_deg, water=water)
         layers[name] = {"lpd": lpd["lpd"], "soc_degradation": soc_deg, "soc_change": soc.soc_change(s_a, s_b),
-                        "sdg": combined, "soc_start": s_a, "soc_end": s_b}
+                        "sdg": combined, "soc_start": s_a, "soc_end": s_b, "water": water}
+        if "lpd5" in lpd:
+            layers[name]["lpd5"] = lpd["lpd5"]
     for n in periods:
         if n != "baseline":
             layers[n]["status3"] = sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"])
@@ -103,12 +106,19 @@ def run(ctx, p: SdgParams) -> None:
     def by_period(key):
         return {n: layers[n][key] for n in layers}
 
-    ctx.write_table("so1_2_productivity", ctx.class_table(by_period("lpd"), "period", SDG3))
-    ctx.write_table("so1_3_soc_degradation", ctx.class_table(by_period("soc_degradation"), "period", SDG3))
+    ensure_land_account(ctx)
+    water = by_period("water")
+    ctx.write_table("so1_2_productivity", ctx.class_table(by_period("lpd"), "period", SDG3, water=water))
+    if all("lpd5" in layers[n] for n in layers):
+        ctx.write_table("so1_2_productivity_lpd5", ctx.class_table(by_period("lpd5"), "period", prod.LPD5_LEGEND,
+                                                                   water=water))
+    ctx.write_table("so1_3_soc_degradation", ctx.class_table(by_period("soc_degradation"), "period", SDG3, water=water))
     soc_rows = []
     for n, (_, (la, lb)) in periods.items():
-        a = weighted_means(layers[n]["soc_start"], regions.weights, area, region_info=regions.info, name="soc_t_ha")
-        b = weighted_means(layers[n]["soc_end"], regions.weights, area, region_info=regions.info, name="soc_t_ha")
+        a = weighted_means(layers[n]["soc_start"], regions.weights, area, region_info=regions.info, name="soc_t_ha",
+                           water=water[n])
+        b = weighted_means(layers[n]["soc_end"], regions.weights, area, region_info=regions.info, name="soc_t_ha",
+                           water=water[n])
         a.insert(1, "period", n)
         a.insert(2, "year_start", la)
         a["year_end"] = lb
@@ -118,10 +128,11 @@ def run(ctx, p: SdgParams) -> None:
         a["stock_end_Mt"] = b["mean_soc_t_ha"].values * b["area_with_data_km2"].values * 100 / 1e6
         soc_rows.append(a.rename(columns={"mean_soc_t_ha": "mean_soc_start_t_ha"}))
     ctx.write_table("so1_3_soc_stock", pd.concat(soc_rows, ignore_index=True))
-    ctx.write_table("so1_4_sdg_15_3_1", ctx.class_table(by_period("sdg"), "period", SDG3))
+    ctx.write_table("so1_4_sdg_15_3_1", ctx.class_table(by_period("sdg"), "period", SDG3, water=water))
     if zones is not None:
         ctx.write_table("so1_4_sdg_15_3_1_by_dryland_zone",
-                        ctx.class_table(by_period("sdg"), "period", SDG3, zones=zones, zone_legend=ARIDITY_ZONES))
+                        ctx.class_table(by_period("sdg"), "period", SDG3, zones=zones, zone_legend=ARIDITY_ZONES,
+                                        water=water))
     status3, status7 = {}, {}
     for n in periods:
         ctx.write_map(f"lpd_{n}", layers[n]["lpd"])
@@ -133,28 +144,53 @@ def run(ctx, p: SdgParams) -> None:
         ctx.write_map(f"sdg_status_{n}", s3)
         ctx.write_map(f"sdg_status7_{n}", s7)
         status3[n], status7[n] = s3, s7
-    if status3:
-        ctx.write_table("so1_4_status", ctx.class_table(status3, "period", SDG3))
-        ctx.write_table("so1_4_status7", ctx.class_table(status7, "period", sdg.STATUS7))
-    ctx.write_table("sdg_15_3_1_summary", _summary(ctx.tables["so1_4_sdg_15_3_1"]))
+    if status3:  # water of the reporting period; baseline-only water is land with no status (no data)
+        ctx.write_table("so1_4_status", ctx.class_table(status3, "period", SDG3, water=water))
+        ctx.write_table("so1_4_status7", ctx.class_table(status7, "period", sdg.STATUS7, water=water))
+    summary = _summary(ctx.tables["so1_4_sdg_15_3_1"])
+    ctx.write_table("sdg_15_3_1_summary", summary)
     ctx.summary["sdg_15_3_1"] = {"method": p.method, "periods": {n: {"productivity": list(a), "land_cover": list(b)}
                                                                  for n, (a, b) in periods.items()},
-                                 "soc_climate_factor": f_source}
+                                 "soc_climate_factor": f_source, "headline": headline(summary)}
+
+
+#: Columns of ``sdg_15_3_1_summary`` (docs/methods.md, "Land account"): areas (km²), then the shares.
+SUMMARY_AREAS = {"degraded": "degraded_km2", "stable": "stable_km2", "improved": "improved_km2",
+                 NODATA_LABEL: "no_data_km2", WATER_LABEL: "water_km2"}
 
 
 def _summary(t: pd.DataFrame) -> pd.DataFrame:
-    """Per region and period: degraded, stable, improved and no-data km², land area and % degraded."""
+    """Per region and period: degraded, stable, improved, no-data (land) and water km², land area (= the
+    classes + no data = total - water), total area, and the headline SDG 15.3.1 = degraded / land area
+    (``degraded_share_of_land_pct``), with the no-data land beside it (``no_data_share_of_land_pct``)
+    and the share of the land with data (``degraded_share_of_land_with_data_pct``)."""
     wide = t.pivot_table(index=["region", "name", "subregion", "period"], columns="class", values="area_km2",
-                         aggfunc="sum").reset_index()
-    for c in ("degraded", "stable", "improved", "no data"):
+                         aggfunc="sum", sort=False).reset_index()
+    for c in SUMMARY_AREAS:
         if c not in wide:
             wide[c] = 0.0
-    wide["land_area_km2"] = wide[["degraded", "stable", "improved", "no data"]].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        wide["degraded_pct"] = 100 * wide["degraded"] / (wide["land_area_km2"] - wide["no data"])
     wide.columns.name = None
-    return wide.rename(columns={"degraded": "degraded_km2", "stable": "stable_km2", "improved": "improved_km2",
-                                "no data": "no_data_km2"})
+    wide = wide.rename(columns=SUMMARY_AREAS)
+    wide["land_area_km2"] = wide[["degraded_km2", "stable_km2", "improved_km2", "no_data_km2"]].sum(axis=1)
+    wide["total_area_km2"] = wide["land_area_km2"] + wide["water_km2"]
+    land = wide["land_area_km2"].where(wide["land_area_km2"] > 0)
+    with_data = (wide["land_area_km2"] - wide["no_data_km2"]).where(lambda v: v > 0)
+    wide["degraded_share_of_land_pct"] = 100 * wide["degraded_km2"] / land
+    wide["no_data_share_of_land_pct"] = 100 * wide["no_data_km2"] / land
+    wide["degraded_share_of_land_with_data_pct"] = 100 * wide["degraded_km2"] / with_data
+    return wide
+
+
+def headline(summary: pd.DataFrame) -> dict:
+    """summary.json's SDG 15.3.1 headline per region and period: the summary table's own numbers."""
+    out: dict = {}
+    for r in summary.itertuples():
+        out.setdefault(str(r.region), {})[str(r.period)] = {
+            "degraded_share_of_land_pct": None if pd.isna(r.degraded_share_of_land_pct)
+            else float(r.degraded_share_of_land_pct),
+            "degraded_km2": float(r.degraded_km2), "land_area_km2": float(r.land_area_km2),
+            "no_data_km2": float(r.no_data_km2), "water_km2": float(r.water_km2)}
+    return out
 
 
 STAGE = Stage(
