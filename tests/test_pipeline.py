@@ -108,9 +108,9 @@ def test_sdg_areas_add_up_and_percent_degraded(run):
     areas = {r.id: r.area_km2 for r in ctx.regions}
     parts = s[["degraded_km2", "stable_km2", "improved_km2", "no_data_km2"]].sum(axis=1)
     np.testing.assert_allclose(parts, s.land_area_km2)
-    np.testing.assert_allclose(s.land_area_km2, [areas[r] for r in s.region], rtol=0.005)
+    np.testing.assert_allclose(s.land_area_km2 + s.water_km2, [areas[r] for r in s.region], rtol=0.005)
     assert set(s.period) == {"baseline", "reporting_1", "reporting_2"}
-    assert s.degraded_pct.between(0, 100).all()
+    assert s.degraded_share_of_land_pct.between(0, 100).all()
     # the status tables exist for both reporting periods, in 3 and 7 codes
     for name in ("so1_4_status", "so1_4_status7"):
         t = pd.read_csv(folder / "tables" / f"{name}.csv")
@@ -141,3 +141,74 @@ def test_barrier_belt_effect_recovered(run):
     assert (early.ci_low > 0).all() and (early.effect < BELT_NDVI_GAIN * 1.2).all()
     ev = pd.read_csv(folder / "tables" / "effectiveness_event_study.csv")
     assert set(ev.intervention) == set(t.name)
+
+
+#: Tables of land (docs/methods.md, "Land account") and the column naming their period or year.
+LAND_TABLES = {"so1_1_land_cover_areas": "year", "so1_1_land_cover_degradation": "period",
+               "so1_2_productivity": "period", "so1_2_productivity_lpd5": "period",
+               "so1_3_soc_degradation": "period", "so1_4_sdg_15_3_1": "period", "so1_4_status": "period",
+               "so1_4_status7": "period", "so1_4_sdg_15_3_1_by_dryland_zone": "period"}
+
+
+def test_every_table_adds_up_to_the_land_account(run):
+    """For every table of land and every region: classes + no data = land area, land + water = total area
+    of the land account; the summary's headline is degraded / land area (one number, in summary.json too)."""
+    _, folder, _, ctx = run
+    acc = pd.read_csv(folder / "tables" / "land_account.csv", dtype={"period": str}).set_index(["region", "period"])
+    np.testing.assert_allclose(acc.land_km2 + acc.water_km2, acc.total_area_km2, rtol=1e-9)
+    areas = {r.id: r.area_km2 for r in ctx.regions}
+    np.testing.assert_allclose(acc.total_area_km2, [areas[r] for r, _ in acc.index], rtol=0.005)
+    checked = 0
+    for name, key in LAND_TABLES.items():
+        path = folder / "tables" / f"{name}.csv"
+        if not path.is_file():
+            continue
+        t = pd.read_csv(path, dtype={key: str})
+        for (region, when), rows in t.groupby(["region", key]):
+            a = acc.loc[(region, when)]
+            water = rows["class"] == "water body"
+            assert rows.loc[water, "area_km2"].sum() == pytest.approx(a.water_km2, rel=1e-9, abs=1e-9), (name, region, when)
+            assert rows.loc[~water, "area_km2"].sum() == pytest.approx(a.land_km2, rel=1e-9), (name, region, when)
+            land = rows[~water & rows.share_of_land_pct.notna()]
+            assert land.share_of_land_pct.sum() == pytest.approx(100.0 if a.land_km2 else 0.0), (name, region)
+            checked += 1
+    assert checked >= 6 * len(ctx.regions)
+    soc = pd.read_csv(folder / "tables" / "so1_3_soc_stock.csv")
+    for r in soc.itertuples():
+        a = acc.loc[(r.region, r.period)]
+        assert r.area_with_data_km2 + r.area_no_data_km2 == pytest.approx(a.land_km2, rel=1e-9)
+        assert r.water_km2 == pytest.approx(a.water_km2, rel=1e-9, abs=1e-9)
+    s = pd.read_csv(folder / "tables" / "sdg_15_3_1_summary.csv")
+    headline = json.loads((folder / "summary.json").read_text())["sdg_15_3_1"]["headline"]
+    for r in s.itertuples():
+        a = acc.loc[(r.region, r.period)]
+        assert r.land_area_km2 == pytest.approx(a.land_km2, rel=1e-9)
+        assert r.total_area_km2 == pytest.approx(a.total_area_km2, rel=1e-9)
+        assert r.degraded_share_of_land_pct == pytest.approx(100 * r.degraded_km2 / a.land_km2, rel=1e-9)
+        assert headline[r.region][r.period]["degraded_share_of_land_pct"] == pytest.approx(
+            r.degraded_share_of_land_pct, rel=1e-9)
+    # the transition matrix covers the whole area, water included (a class of the matrix)
+    tr = pd.read_csv(folder / "tables" / "so1_1_land_cover_transitions.csv")
+    first = acc.reset_index().groupby("region").total_area_km2.first()
+    for (region, _), rows in tr.groupby(["region", "period"]):
+        assert rows.area_km2.sum() == pytest.approx(first[region], rel=1e-9)
+
+
+def test_water_never_carries_an_sdg_class(run):
+    """The regional scene has lakes and seas (the Caspian, Aral, Balkhash from MODIS): where the land cover
+    of the period's end year is water, SDG 15.3.1 and its status are no data, and the tables count water."""
+    import rasterio
+
+    scene, folder, _, _ = run
+    acc = pd.read_csv(folder / "tables" / "land_account.csv", dtype={"period": str})
+    maps = folder / "maps"
+    last = sorted(maps.glob("land_cover_[0-9]*.tif"))[-1]
+    with rasterio.open(last) as src:
+        lc = src.read(1)
+    for name in ("sdg_15_3_1_reporting_2", "sdg_status_reporting_2", "sdg_status7_reporting_2"):
+        with rasterio.open(maps / f"{name}.tif") as src:
+            v, nodata = src.read(1), src.nodata
+        assert (v[lc == 7] == nodata).all(), name
+        assert (v[(lc != 7) & (lc != nodata)] != nodata).any(), name
+    if scene == "regional":
+        assert (lc == 7).sum() > 10 and acc.water_km2.max() > 10_000
