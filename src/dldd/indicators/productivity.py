@@ -457,6 +457,21 @@ def _te_state_classes_np(baseline, baseline_mean, recent_mean):
     return cls_b, cls_r
 
 
+def _valid_mean(da, dim):
+    """Mean of the valid values along ``dim``, ``sum / count``; NaN where none is valid (no 0/0 is ever
+    divided, so a series without data, e.g. water, gives NaN without a RuntimeWarning)."""
+    n = da.count(dim)
+    return da.sum(dim) / n.where(n > 0)
+
+
+def _valid_std(da, dim, ddof):
+    """Standard deviation of the valid values along ``dim``: ``sqrt(sum((v - mean)^2) / (count - ddof))``;
+    NaN where count <= ddof (as numpy's nanstd, without its warning)."""
+    n = da.count(dim)
+    dev = ((da - _valid_mean(da, dim)) ** 2).sum(dim)
+    return np.sqrt(dev / (n - ddof).where(n > ddof))
+
+
 def _safe_z(diff, se):
     """diff / se; where se == 0 the limit (0 if diff == 0, else +-inf); NaN where se is NaN."""
     # sign x inf would warn (0 x inf) where diff == 0 even though that cell takes 0: chosen, not multiplied
@@ -503,8 +518,8 @@ def state(
     base_first = recent_first - baseline_years
     recent = _select_years(ndvi, recent_first, end_year, "ndvi (state, recent years)", dim)
     base = _select_years(ndvi, base_first, recent_first - 1, "ndvi (state, baseline years)", dim)
-    mu = base.mean(dim)
-    x = recent.mean(dim)
+    mu = _valid_mean(base, dim)
+    x = _valid_mean(recent, dim)
     params = f"baseline={base_first}-{recent_first - 1}, recent={recent_first}-{end_year}"
     units = ndvi.attrs.get("units", "1")
     ds = xr.Dataset({"state_baseline_mean": mu, "state_recent_mean": x})
@@ -517,10 +532,10 @@ def state(
         # noise in x - mu and sigma)
         ref = base.min(dim)
         base_c, recent_c = base - ref, recent - ref
-        sigma = base_c.std(dim, ddof=STATE_DDOF)
+        sigma = _valid_std(base_c, dim, STATE_DDOF)
         k = recent.count(dim)
         se = sigma / np.sqrt(k.where(k > 0))
-        z = _safe_z(recent_c.mean(dim) - base_c.mean(dim), se)
+        z = _safe_z(_valid_mean(recent_c, dim) - _valid_mean(base_c, dim), se)
         level = z_levels(z)
         how = "z = (recent mean - baseline mean) / (baseline sd / sqrt(k)), ddof=1; GPG2 five levels"
         params = f"{params}, |z|>{Z_SIGNIFICANT} counts, potential {Z_POTENTIAL}, ddof={STATE_DDOF}"
