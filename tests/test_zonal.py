@@ -122,3 +122,29 @@ def test_weighted_means_over_land(scene):
     w = area.values.ravel()[idx] * frac
     a = t.iloc[0]
     np.testing.assert_allclose(a.area_with_data_km2 + a.area_no_data_km2 + a.water_km2, w.sum())
+
+
+def test_class_value_totals_by_class_and_transition(scene):
+    from dldd.zonal import class_value_totals
+
+    classes, area, regions = scene
+    end = classes.copy()
+    end[5:10] = 6
+    v = xr.DataArray(np.random.default_rng(1).uniform(10, 50, (30, 40)), dims=("y", "x"))
+    v[20, :] = np.nan
+    water = (classes == 7) | (end == 7)
+    t = class_value_totals([(classes, UNCCD_LAND_COVER, "from"), (end, UNCCD_LAND_COVER, "to")], v, regions, area,
+                           water=water)
+    idx, frac = regions["B"]
+    w = area.values.ravel()[idx] * frac
+    a, b, vals = classes.values.ravel()[idx], end.values.ravel()[idx], v.values.ravel()[idx]
+    rows = t[t.region == "B"]
+    assert len(rows) == 7 * 7 + 2
+    np.testing.assert_allclose(rows.area_km2.sum(), w.sum())
+    sel = (a == 2) & (b == 6) & np.isfinite(vals)
+    r = rows[(rows["from"] == "grassland") & (rows["to"] == "other land")].iloc[0]
+    np.testing.assert_allclose(r.value_x_km2, (w[sel] * vals[sel]).sum())
+    np.testing.assert_allclose(r.area_with_value_km2, w[sel].sum())
+    water_row = rows[(rows["from"] == WATER_LABEL) & rows.from_code.isna()]
+    np.testing.assert_allclose(water_row.area_km2.item(), w[(a == 7) | (b == 7)].sum())
+    assert rows[(rows.from_code == 7) | (rows.to_code == 7)].area_km2.sum() == 0

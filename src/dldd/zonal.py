@@ -90,6 +90,28 @@ def _land_account_key(start, end, water, codes):
     return np.where(water != 0, 2, np.where(known, 0, 1)), None
 
 
+def _combination_value_key(*arrays, codes_list, with_water):
+    """Key = combination of the class layers' slots (row-major), ``n`` if any layer has no class, ``n + 1``
+    on water; times 2, plus 1 where the value is missing. Value: the finite value, else 0."""
+    *layers, value = arrays
+    if with_water:
+        *layers, water = layers
+    key = np.zeros(value.shape, dtype=np.int64)
+    valid = np.ones(value.shape, dtype=bool)
+    n = 1
+    for cls, codes in zip(layers, codes_list):
+        slot = _slots(cls, codes, -1)
+        valid &= slot >= 0
+        key = key * len(codes) + np.maximum(slot, 0)
+        n *= len(codes)
+    key = np.where(valid, key, n)
+    if with_water:
+        key = np.where(water != 0, n + 1, key)
+    v = value.astype("float64")
+    ok = np.isfinite(v)
+    return key * 2 + (~ok), np.where(ok, v, 0.0)
+
+
 def _transition_key(a, b, codes):
     n = len(codes)
     sa, sb = _slots(a, codes, -1), _slots(b, codes, -1)
@@ -442,6 +464,54 @@ def class_areas(
     df = pd.DataFrame(rows)
     if not df.empty:
         df["code"] = df["code"].astype("Int64")
+    return df
+
+
+def class_value_totals(
+    layers: list[tuple[xr.DataArray, Legend, str]],
+    values: xr.DataArray,
+    regions: RegionWeights,
+    cell_area_km2: xr.DataArray,
+    *,
+    region_info: Mapping[str, Mapping[str, str]] | None = None,
+    water: xr.DataArray | None = None,
+) -> pd.DataFrame:
+    """Area and area-weighted total of ``values`` per region and combination of classes of ``layers``
+    (``[(class map, legend, column name), ...]``: one layer for a class table, two for a transition table).
+
+    Rows: every combination of the legends' codes (columns ``<name>_code`` and ``<name>``), one row with
+    no class in some layer (:data:`NODATA_LABEL`) and, with ``water``, one of water (:data:`WATER_LABEL`).
+    Columns ``area_km2``, ``area_with_value_km2`` and ``value_x_km2`` = sum of value x fraction x cell
+    area over the cells with a value (a stock in t/ha gives t with x 100 ha/km²).
+    """
+    import itertools
+
+    codes_list = [np.array(legend.codes) for _, legend, _ in layers]
+    n = int(np.prod([len(c) for c in codes_list]))
+    arrays = [(da, name) for da, _, name in layers]
+    if water is not None:
+        arrays.append((water, "water"))
+    arrays.append((values, "values"))
+    sums, vsums = zonal_sums(partial(_combination_value_key, codes_list=codes_list, with_water=water is not None),
+                             arrays, cell_area_km2, regions, (n + 2) * 2)
+    if vsums is None:
+        vsums = np.zeros_like(sums)
+    combos = list(itertools.product(*[[(int(c), lg.label(int(c))) for c in lg.codes] for _, lg, _ in layers]))
+    extra = [NODATA_LABEL] + ([WATER_LABEL] if water is not None else [])
+    rows = []
+    for ri, rid in enumerate(regions):
+        info = dict(region_info.get(rid, {})) if region_info else {}
+        for k, combo in enumerate(combos + [None] * len(extra)):
+            row = {"region": rid, **info}
+            for li, (_, _, name) in enumerate(layers):
+                code, label = combo[li] if combo is not None else (None, extra[k - n])
+                row[f"{name}_code"], row[name] = code, label
+            row.update(area_km2=sums[ri, 2 * k] + sums[ri, 2 * k + 1], area_with_value_km2=sums[ri, 2 * k],
+                       value_x_km2=vsums[ri, 2 * k])
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    for _, _, name in layers:
+        df[f"{name}_code"] = df[f"{name}_code"].astype("Int64")
     return df
 
 

@@ -24,8 +24,14 @@ from dldd.indicators import landcover, sdg, soc
 from dldd.indicators import productivity as prod
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.pipeline.stages.climate import zones_on
-from dldd.pipeline.stages.land_cover import ensure_land_account, nested_land_cover, water_map, year_map
-from dldd.zonal import NODATA_LABEL, WATER_LABEL, weighted_means
+from dldd.pipeline.stages.land_cover import (
+    UNCCD_LAND_CLASSES,
+    ensure_land_account,
+    nested_land_cover,
+    water_map,
+    year_map,
+)
+from dldd.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, weighted_means
 
 class SdgParams(Params):
     method: Literal["gpg2", "te"] = "gpg2"
@@ -128,6 +134,7 @@ def run(ctx, p: SdgParams) -> None:
         a["stock_end_Mt"] = b["mean_soc_t_ha"].values * b["area_with_data_km2"].values * 100 / 1e6
         soc_rows.append(a.rename(columns={"mean_soc_t_ha": "mean_soc_start_t_ha"}))
     ctx.write_table("so1_3_soc_stock", pd.concat(soc_rows, ignore_index=True))
+    _write_by_land_cover(ctx, layers, periods, lc, regions, area)
     ctx.write_table("so1_4_sdg_15_3_1", ctx.class_table(by_period("sdg"), "period", SDG3, water=water))
     if zones is not None:
         ctx.write_table("so1_4_sdg_15_3_1_by_dryland_zone",
@@ -153,6 +160,39 @@ def run(ctx, p: SdgParams) -> None:
                                                                  for n, (a, b) in periods.items()},
                                  "soc_climate_factor": f_source, "headline": headline(summary)}
 
+
+def _write_by_land_cover(ctx, layers, periods, lc, regions, area) -> None:
+    """Long tables behind the UNCCD SO1-2/SO1-3 cross-tables, per region and period: LPD x land cover of the
+    end year (km²), SOC stock (t) per land cover class at the start and end, and per transition."""
+    lpd_key = "lpd5" if all("lpd5" in layers[n] for n in layers) else "lpd"
+    lpd_legend = prod.LPD5_LEGEND if lpd_key == "lpd5" else SDG3
+    cross, by_class, by_transition = [], [], []
+    for n, (_, (la, lb)) in periods.items():
+        lc_a, lc_b = year_map(lc, la, "land_cover"), year_map(lc, lb, "land_cover")
+        water = layers[n]["water"]
+        t = class_areas(layers[n][lpd_key], regions.weights, area, lpd_legend, region_info=regions.info,
+                        zones=lc_b, zone_legend=UNCCD_LAND_CLASSES, water=water)
+        cross.append(t.rename(columns={"zone": "land_cover_end"}).assign(period=n, year_end=lb))
+        for when, year, cls, stock in (("start", la, lc_a, layers[n]["soc_start"]), ("end", lb, lc_b, layers[n]["soc_end"])):
+            t = class_value_totals([(cls, UNCCD_LAND_CLASSES, "land_cover")], stock, regions.weights, area,
+                                   region_info=regions.info, water=water)
+            by_class.append(t.assign(period=n, when=when, year=year))
+        pair = [(lc_a, UNCCD_LAND_CLASSES, "from"), (lc_b, UNCCD_LAND_CLASSES, "to")]
+        a = class_value_totals(pair, layers[n]["soc_start"], regions.weights, area, region_info=regions.info, water=water)
+        b = class_value_totals(pair, layers[n]["soc_end"], regions.weights, area, region_info=regions.info, water=water)
+        a["stock_start_t"] = a.pop("value_x_km2") * KM2_TO_HA
+        a["stock_end_t"] = b["value_x_km2"].values * KM2_TO_HA
+        a["stock_change_t"] = a["stock_end_t"] - a["stock_start_t"]
+        by_transition.append(a.assign(period=n, year_start=la, year_end=lb))
+    ctx.write_table("so1_2_lpd_by_land_cover", pd.concat(cross, ignore_index=True))
+    t = pd.concat(by_class, ignore_index=True)
+    t["stock_t"] = t.pop("value_x_km2") * KM2_TO_HA
+    ctx.write_table("so1_3_soc_by_land_cover", t)
+    ctx.write_table("so1_3_soc_by_transition", pd.concat(by_transition, ignore_index=True))
+
+
+#: Hectares per km² (a stock in t/ha times an area in km² times this is in t).
+KM2_TO_HA = 100.0
 
 #: Columns of ``sdg_15_3_1_summary`` (docs/methods.md, "Land account"): areas (km²), then the shares.
 SUMMARY_AREAS = {"degraded": "degraded_km2", "stable": "stable_km2", "improved": "improved_km2",
