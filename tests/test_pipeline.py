@@ -212,3 +212,89 @@ def test_water_never_carries_an_sdg_class(run):
         assert (v[(lc != 7) & (lc != nodata)] != nodata).any(), name
     if scene == "regional":
         assert (lc == 7).sum() > 10 and acc.water_km2.max() > 10_000
+
+
+def _reporting(folder, name):
+    return pd.read_csv(folder / "tables" / f"unccd_{name}.csv", dtype={"period": str, "year": str})
+
+
+def test_unccd_reporting_tables_layout_and_sums(run):
+    """Each UNCCD (PRAIS) table: its layout (columns, rows per region and period) and that it adds up to the
+    land account and to the long tables it is made from; the workbook has the template's sheets in order."""
+    import openpyxl
+
+    from dldd.stats.reporting import SHEETS
+
+    scene, folder, spec, ctx = run
+    acc = pd.read_csv(folder / "tables" / "land_account.csv", dtype={"period": str}).set_index(["region", "period"])
+    n_regions = len(ctx.regions)
+    km2 = " (km²)"
+    # SO1-1 land cover, degradation; SO1-2 LPD; SO1-3 SOC degradation; SO1-4 SDG and status: classes of land
+    for name, key in (("so1_1_land_cover", "year"), ("so1_1_degradation", "period"), ("so1_2_lpd3", "period"),
+                      ("so1_3_soc_degradation", "period"), ("so1_4_sdg_15_3_1", "period"), ("so1_4_status", "period"),
+                      ("so1_4_status7", "period")):
+        t = _reporting(folder, name)
+        assert list(t.columns[:4]) == ["region", "name", "subregion", key], name
+        area_cols = [c for c in t.columns if c.endswith(km2) and c.split(" (")[0] not in ("land area", "water", "total area")]
+        pct_cols = [c for c in t.columns if c.endswith("(% of land)")]
+        assert len(area_cols) == len(pct_cols) >= 4 and area_cols[-1] == "no data" + km2, name
+        np.testing.assert_allclose(t[area_cols].sum(axis=1), t["land area" + km2], rtol=1e-9)
+        np.testing.assert_allclose(t["land area" + km2] + t["water" + km2], t["total area" + km2], rtol=1e-9)
+        np.testing.assert_allclose(t[pct_cols].sum(axis=1), 100.0, rtol=1e-9)
+        for r in t.itertuples(index=False):
+            a = acc.loc[(r[0], str(r[3]))]
+            assert getattr(r, "_" + str(list(t.columns).index("land area" + km2))) == pytest.approx(a.land_km2, rel=1e-9)
+        assert t.groupby(key).size().eq(n_regions).all(), name
+    sdg = _reporting(folder, "so1_4_sdg_15_3_1")
+    summary = pd.read_csv(folder / "tables" / "sdg_15_3_1_summary.csv")
+    np.testing.assert_allclose(sdg["degraded (% of land)"], summary.degraded_share_of_land_pct, rtol=1e-9)
+    # SO1-1 transition matrix: square, rows and columns add up, the matrix + no data = the total area
+    m = _reporting(folder, "so1_1_transition_matrix")
+    classes = [c[: -len(km2)] for c in m.columns if c.endswith(km2) and c != "total" + km2]
+    assert len(classes) == 7
+    for (region, period), g in m.groupby(["region", "period"]):
+        body = g[g["from \\ to"].isin(classes)].set_index("from \\ to")
+        assert list(body.index) == classes  # square: the same classes as rows and columns
+        cells = body[[c + km2 for c in classes]]
+        np.testing.assert_allclose(cells.sum(axis=1), body["total" + km2], rtol=1e-9)
+        tot = g[g["from \\ to"] == "total"].iloc[0]
+        np.testing.assert_allclose(cells.sum(axis=0).values, tot[[c + km2 for c in classes]].astype(float).values,
+                                   rtol=1e-9)
+        nod = g[g["from \\ to"] == "no data"]["total" + km2].item()
+        first = acc.loc[region].total_area_km2.iloc[0]
+        assert tot["total" + km2] + nod == pytest.approx(first, rel=1e-9)
+    # SO1-1 net change: start = matrix row sums, end = column sums, the changes cancel
+    nc = _reporting(folder, "so1_1_net_change")
+    for (region, period), g in nc.groupby(["region", "period"]):
+        assert len(g) == 7 and g["change" + km2].sum() == pytest.approx(0.0, abs=1e-6 * g["start" + km2].sum())
+    # SO1-2 LPD x land cover: row totals are the LPD classes; the whole table is the total area
+    lpd_long = pd.read_csv(folder / "tables" / "so1_2_productivity.csv", dtype={"period": str})
+    x = _reporting(folder, "so1_2_lpd_by_land_cover")
+    for (region, period), g in x.groupby(["region", "period"]):
+        assert g["total" + km2].sum() == pytest.approx(acc.loc[(region, period)].total_area_km2, rel=1e-9)
+        lp = lpd_long[(lpd_long.region == region) & (lpd_long.period == period)].set_index("class").area_km2
+        for r in g.itertuples(index=False):
+            assert getattr(r, "_" + str(list(g.columns).index("total" + km2))) == pytest.approx(lp[r[4]], rel=1e-9, abs=1e-9)
+    # SO1-3 SOC stock per land cover class: total row = sum of classes = the stock of the long SOC table
+    s = _reporting(folder, "so1_3_soc_stock")
+    stock = pd.read_csv(folder / "tables" / "so1_3_soc_stock.csv").set_index(["region", "period"])
+    for (region, period), g in s.groupby(["region", "period"]):
+        body, total = g[g.land_cover != "total"], g[g.land_cover == "total"].iloc[0]
+        assert len(body) == 6  # the six classes of land
+        assert body["stock start (t)"].sum() == pytest.approx(total["stock start (t)"], rel=1e-9)
+        if acc.loc[(region, period)].land_no_land_cover_km2 == 0:
+            assert total["stock start (t)"] == pytest.approx(stock.loc[(region, period)].stock_start_Mt * 1e6, rel=1e-6)
+            assert total["stock end (t)"] == pytest.approx(stock.loc[(region, period)].stock_end_Mt * 1e6, rel=1e-6)
+        tr = _reporting(folder, "so1_3_soc_transitions")
+        tr = tr[(tr.region == region) & (tr.period == period)]
+        assert tr["change (t)"].sum() == pytest.approx(total["change (t)"], rel=1e-6, abs=1.0)
+    # SO3-1 hazard, SO3-2 exposure: the classes make the total
+    for name, unit, den in (("so3_1_hazard_years", "km²", "total area"), ("so3_1_hazard_blocks", "km²", "total area"),
+                            ("so3_2_exposure", "persons", "population")):
+        t = _reporting(folder, name)
+        vals = [c for c in t.columns if c.endswith(f"({unit})") and not c.startswith(den)]
+        np.testing.assert_allclose(t[vals].sum(axis=1), t[f"{den} ({unit})"], rtol=1e-9)
+        np.testing.assert_allclose(t[[c for c in t.columns if c.endswith(f"(% of {den})")]].sum(axis=1), 100.0,
+                                   rtol=1e-9)
+    wb = openpyxl.load_workbook(folder / "tables" / "unccd_reporting.xlsx", read_only=True)
+    assert wb.sheetnames == [k for k in SHEETS if k in wb.sheetnames] and len(wb.sheetnames) >= 15

@@ -217,6 +217,9 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
     except Exception:  # an error: no partial result (a killed or interrupted run stays resumable)
         _roll_back(out, files_before, records, finished_now)
         raise
+    from dldd.stats.reporting import write_reporting_tables
+
+    write_reporting_tables(ctx)  # the UNCCD (PRAIS) layout of the tables, its own CSVs and workbook
     if "xlsx" in spec.outputs.formats and ctx.tables:
         reproducible_workbook(io.write_excel(io.confined(out, "tables", "tables.xlsx"), ctx.tables))
     ctx.summary["synthetic"] = spec.synthetic
