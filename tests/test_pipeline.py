@@ -298,3 +298,25 @@ def test_unccd_reporting_tables_layout_and_sums(run):
                                    rtol=1e-9)
     wb = openpyxl.load_workbook(folder / "tables" / "unccd_reporting.xlsx", read_only=True)
     assert wb.sheetnames == [k for k in SHEETS if k in wb.sheetnames] and len(wb.sheetnames) >= 15
+
+
+def test_method_both_te_column_equals_a_te_only_run(tmp_path):
+    """`method: both` writes GPG2 and Trends.Earth side by side; its te columns are those of a te-only run
+    and its gpg2 columns those of the main tables; the difference column is te - gpg2."""
+    out = {}
+    for method in ("te", "both"):
+        folder = tmp_path / method
+        spec = write_scene("local", folder, indicators={"sdg_15_3_1": {"method": method}}, res=0.1, climate_res=0.5)
+        run_assessment(load_spec(spec), folder, only=["sdg_15_3_1"])
+        out[method] = folder
+    te = pd.read_csv(out["te"] / "tables" / "sdg_15_3_1_summary.csv")
+    both = pd.read_csv(out["both"] / "tables" / "sdg_15_3_1_by_method.csv")
+    main = pd.read_csv(out["both"] / "tables" / "sdg_15_3_1_summary.csv")
+    assert len(both) == len(te) == 3
+    for c in ("degraded_km2", "stable_km2", "improved_km2", "no_data_km2", "degraded_share_of_land_pct"):
+        np.testing.assert_allclose(both[f"{c}_te"], te[c], rtol=1e-9)
+        np.testing.assert_allclose(both[f"{c}_gpg2"], main[c], rtol=1e-9)
+    np.testing.assert_allclose(both.degraded_share_of_land_te_minus_gpg2_pp,
+                               both.degraded_share_of_land_pct_te - both.degraded_share_of_land_pct_gpg2, rtol=1e-9)
+    assert (both.degraded_km2_te != both.degraded_km2_gpg2).any()  # the methods do differ on this scene
+    assert (out["both"] / "maps" / "sdg_15_3_1_te_reporting_2.tif").is_file()

@@ -2,6 +2,9 @@
 
 Reference grid: the ``ndvi`` input. For the baseline and each reporting period: land productivity
 dynamics from annual NDVI over the period's productivity years (GPG2 by default, ``method: te`` for
+Trends.Earth, ``method: both`` for both in one run: land cover, SOC, water and land units computed once,
+the GPG2 result in the main tables and maps, Trends.Earth's beside it and the side-by-side table
+``sdg_15_3_1_by_method``;
 Trends.Earth), land cover degradation from the nested land cover at the start and end of the period's
 land cover years, SOC degradation from the IPCC stock path along the yearly land cover, and their one
 out, all out combination; then the status of each reporting period against the baseline (3 and 7 codes).
@@ -34,7 +37,7 @@ from dldd.pipeline.stages.land_cover import (
 from dldd.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, weighted_means
 
 class SdgParams(Params):
-    method: Literal["gpg2", "te"] = "gpg2"
+    method: Literal["gpg2", "te", "both"] = "gpg2"
     #: Land units of the performance sub-indicator (METHODS 1.3): the `land_unit` input when given, else
     #: land cover alone (the METHODS default) or land cover x dryland zone of the aridity stage (an
     #: ecological unit, so steppe and desert grassland are not compared with each other).
@@ -84,7 +87,8 @@ def run(ctx, p: SdgParams) -> None:
     layers = {}
     for name, ((pa, pb), (la, lb)) in periods.items():
         land_unit = _land_unit(ctx, p, year_map(lc, la, "land_cover"), zones)
-        lpd = prod.productivity(ndvi, land_unit, period=(pa, pb), method=p.method)
+        lpds = {m: prod.productivity(ndvi, land_unit, period=(pa, pb), method=m) for m in _methods(p)}
+        lpd = lpds[_methods(p)[0]]
         lc_a, lc_b = year_map(lc, la, "land_cover"), year_map(lc, lb, "land_cover")
         lc_deg = landcover.land_cover_degradation(lc_a, lc_b)
         s_a, s_b = year_map(stock, la, "soc"), year_map(stock, lb, "soc")
@@ -93,8 +97,11 @@ def run(ctx, p: SdgParams) -> None:
         combined = sdg.one_out_all_out(lpd["lpd"], lc_deg, soc_deg, water=water)
         layers[name] = {"lpd": lpd["lpd"], "soc_degradation": soc_deg, "soc_change": soc.soc_change(s_a, s_b),
                         "sdg": combined, "soc_start": s_a, "soc_end": s_b, "water": water}
-        if "lpd5" in lpd:
-            layers[name]["lpd5"] = lpd["lpd5"]
+        if "te" in lpds:
+            layers[name]["lpd5"] = lpds["te"]["lpd5"]
+        if p.method == "both":  # Trends.Earth's LPD, with everything else shared
+            layers[name]["lpd_te"] = lpds["te"]["lpd"]
+            layers[name]["sdg_te"] = sdg.one_out_all_out(lpds["te"]["lpd"], lc_deg, soc_deg, water=water)
     for n in periods:
         if n != "baseline":
             layers[n]["status3"] = sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"])
@@ -156,9 +163,38 @@ def run(ctx, p: SdgParams) -> None:
         ctx.write_table("so1_4_status7", ctx.class_table(status7, "period", sdg.STATUS7, water=water))
     summary = _summary(ctx.tables["so1_4_sdg_15_3_1"])
     ctx.write_table("sdg_15_3_1_summary", summary)
+    if p.method == "both":
+        te = _summary(ctx.class_table(by_period("sdg_te"), "period", SDG3, water=water))
+        ctx.write_table("sdg_15_3_1_by_method", by_method({"gpg2": summary, "te": te}))
+        for n in periods:
+            ctx.write_map(f"sdg_15_3_1_te_{n}", layers[n]["sdg_te"])
     ctx.summary["sdg_15_3_1"] = {"method": p.method, "periods": {n: {"productivity": list(a), "land_cover": list(b)}
                                                                  for n, (a, b) in periods.items()},
                                  "soc_climate_factor": f_source, "headline": headline(summary)}
+
+
+def _methods(p: SdgParams) -> tuple[str, ...]:
+    """The productivity methods a run computes, the one of the main tables first."""
+    return ("gpg2", "te") if p.method == "both" else (p.method,)
+
+
+#: Columns of each method in ``sdg_15_3_1_by_method``.
+BY_METHOD_COLUMNS = ("degraded_km2", "stable_km2", "improved_km2", "no_data_km2", "degraded_share_of_land_pct")
+
+
+def by_method(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """GPG2 and Trends.Earth SDG 15.3.1 side by side per region and period (``<column>_<method>``), with the
+    land area they share and the differences te - gpg2 (km², and percentage points of land)."""
+    keys = ["region", "name", "subregion", "period"]
+    out = summaries["gpg2"][keys + ["land_area_km2", "water_km2"]].copy()
+    for m, t in summaries.items():
+        t = t.set_index(keys).reindex(pd.MultiIndex.from_frame(out[keys]))
+        for c in BY_METHOD_COLUMNS:
+            out[f"{c}_{m}"] = t[c].values
+    for c in ("degraded_km2", "stable_km2", "improved_km2"):
+        out[f"{c}_te_minus_gpg2"] = out[f"{c}_te"] - out[f"{c}_gpg2"]
+    out["degraded_share_of_land_te_minus_gpg2_pp"] = out["degraded_share_of_land_pct_te"] - out["degraded_share_of_land_pct_gpg2"]
+    return out
 
 
 def _write_by_land_cover(ctx, layers, periods, lc, regions, area) -> None:
