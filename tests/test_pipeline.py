@@ -320,3 +320,51 @@ def test_method_both_te_column_equals_a_te_only_run(tmp_path):
                                both.degraded_share_of_land_pct_te - both.degraded_share_of_land_pct_gpg2, rtol=1e-9)
     assert (both.degraded_km2_te != both.degraded_km2_gpg2).any()  # the methods do differ on this scene
     assert (out["both"] / "maps" / "sdg_15_3_1_te_reporting_2.tif").is_file()
+
+
+def test_corrections_applied_after_the_combination_and_listed(tmp_path):
+    """A polygon correcting a false positive (class stable, with its reason): inside it every land cell is
+    stable after the combination; the corrections table lists the km² moved per class with the reason, and
+    the SDG table's stable area = the uncorrected one + the km² moved to stable."""
+    import yaml
+
+    from dldd.core.legend import SDG3
+
+    folder = tmp_path / "corr"
+    spec_path = write_scene("local", folder, indicators={"sdg_15_3_1": {}}, res=0.1, climate_res=0.5)
+    import xarray as xr
+
+    with xr.open_dataset(folder / "inputs" / "ndvi.nc") as ds:
+        x, y = ds.x.values, ds.y.values
+    w, e = np.quantile(x, [0.2, 0.6])
+    s, n = np.quantile(y, [0.2, 0.6])
+    (folder / "corrections.geojson").write_text(json.dumps({"type": "FeatureCollection", "crs": {
+        "type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}, "features": [{
+            "type": "Feature", "properties": {"note": "synthetic test polygon"},
+            "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}}]}))
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["indicators"]["sdg_15_3_1"]["corrections"] = [
+        {"path": "corrections.geojson", "class": "stable", "reason": "irrigation misread as decline (synthetic)"}]
+    spec_path.write_text(yaml.safe_dump(spec))
+    ctx = run_assessment(load_spec(spec_path), folder, only=["sdg_15_3_1"])
+    stored = ctx.open_stored("sdg_layers")
+    before, after = stored["reporting_2__sdg_uncorrected"].values, stored["reporting_2__sdg"].values
+    water = stored["reporting_2__water"].values
+    inside = (before != after)
+    assert inside.any() and (after[inside] == 0).all()
+    box = (x[None, :] > w + 0.1) & (x[None, :] < e - 0.1) & (y[:, None] > s + 0.1) & (y[:, None] < n - 0.1)
+    assert (after[box & (water == 0)] == 0).all() and not inside[~box & ~((x[None, :] >= w - 0.1) & (
+        x[None, :] <= e + 0.1) & (y[:, None] >= s - 0.1) & (y[:, None] <= n + 0.1))].any()
+    corr = pd.read_csv(folder / "tables" / "sdg_15_3_1_corrections.csv")
+    assert set(corr.reason) == {"irrigation misread as decline (synthetic)"} and (corr["to"] == "stable").all()
+    assert set(corr["from"]) <= {"degraded", "improved"} and corr.area_km2.gt(0).any()
+    sdg_t = pd.read_csv(folder / "tables" / "so1_4_sdg_15_3_1.csv")
+    uncorrected = ctx.class_table({"r2": stored["reporting_2__sdg_uncorrected"]}, None, SDG3,
+                                  water={"r2": stored["reporting_2__water"]})
+    for region, rows in sdg_t[sdg_t.period == "reporting_2"].groupby("region"):
+        moved = corr[(corr.region == region) & (corr.period == "reporting_2")]
+        u = uncorrected[uncorrected.region == region].set_index("class").area_km2
+        got = rows.set_index("class").area_km2
+        assert got["stable"] == pytest.approx(u["stable"] + moved.area_km2.sum(), rel=1e-9)
+        for cls in ("degraded", "improved"):
+            assert got[cls] == pytest.approx(u[cls] - moved[moved["from"] == cls].area_km2.sum(), rel=1e-9, abs=1e-6)

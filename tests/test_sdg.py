@@ -132,3 +132,18 @@ def test_water_never_carries_a_class():
     # dask-backed: the same
     lazy = sdg.one_out_all_out(prod.chunk(2), lc.chunk(2), soc.chunk(2), water=water.chunk(2))
     assert lazy.compute().values.tolist() == out.values.tolist()
+
+
+def test_corrections_set_the_class_inside_their_mask_not_on_water():
+    sdg_map = vec([D, D, S, I, ND, D])
+    fp = vec([1, 1, 0, 0, 1, 0])  # a false positive: not degraded, stable
+    fn = vec([0, 1, 0, 1, 0, 0])  # a later correction wins where they overlap
+    water = vec([0, 0, 0, 0, 0, 1])
+    out = sdg.apply_corrections(sdg_map, [(fp, S), (fn, D)], water=water)
+    assert out.values.tolist() == [S, D, S, D, S, D]
+    out = sdg.apply_corrections(sdg_map, [(vec([0, 0, 0, 0, 0, 1]), I)], water=water)
+    assert out.values.tolist()[-1] == D  # water is never corrected into land (here the input's own value)
+    assert "corrections" in out.attrs
+    with pytest.raises(InputError, match="correction class"):
+        sdg.apply_corrections(sdg_map, [(fp, 5)])
+    assert sdg.apply_corrections(sdg_map, []) is sdg_map

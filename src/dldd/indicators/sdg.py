@@ -127,6 +127,35 @@ def _mask_block(classes, water):
     return np.where(np.asarray(water) != 0, CLASS_NODATA, classes).astype(np.int8)
 
 
+def _correct_block(classes, *masks, codes):
+    out = np.asarray(classes).copy()
+    for mask, code in zip(masks, codes):
+        out = np.where(np.asarray(mask) != 0, code, out)
+    return out.astype(np.int8)
+
+
+def apply_corrections(classes: xr.DataArray, corrections: list[tuple[xr.DataArray, int]],
+                      water: xr.DataArray | None = None) -> xr.DataArray:
+    """SDG 15.3.1 classes after corrections of false positives / negatives (GPG v2, section 4.2.6): each
+    ``(mask, code)`` (mask non-zero where it applies; code -1, 0 or +1) sets the class inside its mask,
+    later corrections over earlier ones; water stays no data (it is not land). Applied after the one out,
+    all out combination; the attributes say corrections were applied."""
+    for _, code in corrections:
+        if code not in (DEGRADED, STABLE, IMPROVED):
+            raise InputError(f"correction class {code!r}: expected -1 (degraded), 0 (stable) or 1 (improved)")
+    if not corrections:
+        return classes
+    a = align_exact(classes=classes, water=water, **{f"mask{i}": m for i, (m, _) in enumerate(corrections)})
+    masks = [a[f"mask{i}"] for i in range(len(corrections))]
+    if water is not None:
+        masks = [(m != 0) & (a["water"] == 0) for m in masks]
+    out = elementwise(_correct_block, a["classes"], *masks, dtype=np.int8, codes=[c for _, c in corrections])
+    out = out.rename(classes.name)
+    out.attrs = {**classes.attrs, "corrections": f"{len(corrections)} correction(s) of false positives/negatives "
+                                                 "(GPG v2) applied after the combination"}
+    return out
+
+
 def _table_lut(table) -> np.ndarray:
     lut = np.full((3, 3), CLASS_NODATA, dtype=np.int8)
     for (b, p), v in table.items():

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -34,7 +36,22 @@ from dldd.pipeline.stages.land_cover import (
     water_map,
     year_map,
 )
-from dldd.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, weighted_means
+from dldd.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, transition_areas, weighted_means
+
+#: Words of the corrected class in a corrections spec or file (SDG 15.3.1 codes).
+CORRECTION_CLASSES = {"degraded": -1, "stable": 0, "improved": 1}
+
+
+class Correction(Params):
+    """A correction of false positives / negatives (GPG v2): polygons (GeoJSON, GeoPackage) or a raster
+    (GeoTIFF of -1/0/1, anything else no correction) with the corrected class and the reason. A polygon
+    file's features may carry their own ``class`` and ``reason`` properties (they win over these)."""
+
+    path: str
+    class_: Literal["degraded", "stable", "improved"] | None = Field(default=None, alias="class")
+    reason: str | None = None
+    periods: list[str] | None = None  # default: every period (baseline and reporting)
+
 
 class SdgParams(Params):
     method: Literal["gpg2", "te", "both"] = "gpg2"
@@ -44,6 +61,7 @@ class SdgParams(Params):
     land_unit: Literal["land_cover", "land_cover_x_aridity"] = "land_cover"
     climate_zone: str = "warm temperate dry"  # used when no climate inputs give the IPCC zone
     soc_threshold_pct: float = soc.SOC_CHANGE_THRESHOLD_PCT
+    corrections: list[Correction] = Field(default_factory=list)
 
 
 def _climate_factor(ctx, like: xr.DataArray, p: SdgParams):
@@ -84,6 +102,7 @@ def run(ctx, p: SdgParams) -> None:
     periods.update({n: (rp.productivity.as_tuple(), ctx.spec.periods.land_cover_years(n))
                     for n, rp in ctx.spec.periods.reporting.items()})
     zones = zones_on(ctx, like)
+    corrections = _correction_masks(ctx, p, like)
     layers = {}
     for name, ((pa, pb), (la, lb)) in periods.items():
         land_unit = _land_unit(ctx, p, year_map(lc, la, "land_cover"), zones)
@@ -97,11 +116,16 @@ def run(ctx, p: SdgParams) -> None:
         combined = sdg.one_out_all_out(lpd["lpd"], lc_deg, soc_deg, water=water)
         layers[name] = {"lpd": lpd["lpd"], "soc_degradation": soc_deg, "soc_change": soc.soc_change(s_a, s_b),
                         "sdg": combined, "soc_start": s_a, "soc_end": s_b, "water": water}
+        applied = [(m, code) for m, code, _, _, periods_of in corrections if periods_of is None or name in periods_of]
+        if applied:  # GPG v2 corrections, after the combination (the uncorrected map is kept for the table)
+            layers[name]["sdg_uncorrected"] = combined
+            layers[name]["sdg"] = sdg.apply_corrections(combined, applied, water=water)
         if "te" in lpds:
             layers[name]["lpd5"] = lpds["te"]["lpd5"]
         if p.method == "both":  # Trends.Earth's LPD, with everything else shared
             layers[name]["lpd_te"] = lpds["te"]["lpd"]
-            layers[name]["sdg_te"] = sdg.one_out_all_out(lpds["te"]["lpd"], lc_deg, soc_deg, water=water)
+            layers[name]["sdg_te"] = sdg.apply_corrections(
+                sdg.one_out_all_out(lpds["te"]["lpd"], lc_deg, soc_deg, water=water), applied, water=water)
     for n in periods:
         if n != "baseline":
             layers[n]["status3"] = sdg.status(layers["baseline"]["sdg"], layers[n]["sdg"])
@@ -161,6 +185,8 @@ def run(ctx, p: SdgParams) -> None:
     if status3:  # water of the reporting period; baseline-only water is land with no status (no data)
         ctx.write_table("so1_4_status", ctx.class_table(status3, "period", SDG3, water=water))
         ctx.write_table("so1_4_status7", ctx.class_table(status7, "period", sdg.STATUS7, water=water))
+    if corrections:
+        ctx.write_table("sdg_15_3_1_corrections", _corrections_table(ctx, corrections, layers, regions, area))
     summary = _summary(ctx.tables["so1_4_sdg_15_3_1"])
     ctx.write_table("sdg_15_3_1_summary", summary)
     if p.method == "both":
@@ -171,6 +197,91 @@ def run(ctx, p: SdgParams) -> None:
     ctx.summary["sdg_15_3_1"] = {"method": p.method, "periods": {n: {"productivity": list(a), "land_cover": list(b)}
                                                                  for n, (a, b) in periods.items()},
                                  "soc_climate_factor": f_source, "headline": headline(summary)}
+
+
+def _correction_masks(ctx, p: SdgParams, like: xr.DataArray) -> list[tuple]:
+    """The spec's corrections on the grid of ``like``: ``(mask, code, reason, label, periods)`` per polygon
+    feature (a cell is inside when at least half of it is covered) or per raster class."""
+    out = []
+    if not p.corrections:
+        return out
+    like = ctx.georef(like)
+    for i, c in enumerate(p.corrections):
+        path = ctx.spec.resolve(c.path)
+        where = f"indicators.sdg_15_3_1.corrections[{i}] ({path})"
+        if not path.is_file():
+            raise InputError(f"{where}: file not found")
+        if path.suffix.lower() in (".tif", ".tiff"):
+            if not c.reason:
+                raise InputError(f"{where}: a raster correction needs `reason:`")
+            import rioxarray
+
+            r = rioxarray.open_rasterio(path).squeeze(drop=True)
+            grid = reproject_like(r.rio.write_nodata(r.rio.nodata if r.rio.nodata is not None else CLASS_NODATA),
+                                  like, "nearest")
+            for word, code in CORRECTION_CLASSES.items():
+                if c.class_ is not None and c.class_ != word:
+                    continue
+                out.append(((grid == code).astype("uint8"), code, c.reason, f"{path.name} = {code}", c.periods))
+            continue
+        for j, (geom, cls, reason) in enumerate(_correction_features(path, c, where)):
+            mask = _polygon_mask(geom, like)
+            out.append((mask, CORRECTION_CLASSES[cls], reason, f"{path.name}#{j}", c.periods))
+    return out
+
+
+def _correction_features(path, c: Correction, where: str) -> list[tuple]:
+    """(geometry in lon/lat, class word, reason) of each feature of a corrections polygon file."""
+    import geopandas as gpd
+
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as err:
+        raise InputError(f"{where}: cannot read ({err})") from None
+    if gdf.crs is None:
+        raise InputError(f"{where}: the file has no CRS")
+    gdf = gdf.to_crs("EPSG:4326")
+    feats = []
+    for j, (_, row) in enumerate(gdf.iterrows()):
+        cls = row.get("class") if isinstance(row.get("class"), str) else c.class_
+        reason = row.get("reason") if isinstance(row.get("reason"), str) and row.get("reason") else c.reason
+        if cls not in CORRECTION_CLASSES:
+            raise InputError(f"{where}: feature {j} has class {cls!r}; expected one of {sorted(CORRECTION_CLASSES)} "
+                             "(a `class` property or `class:` in the spec)")
+        if not reason:
+            raise InputError(f"{where}: feature {j} has no reason (a `reason` property or `reason:` in the spec)")
+        feats.append((row.geometry, cls, str(reason)))
+    return feats
+
+
+def _polygon_mask(geom, like: xr.DataArray) -> xr.DataArray:
+    """1 on the cells of ``like`` at least half covered by ``geom`` (lon/lat), else 0 (uint8, numpy)."""
+    from dldd.regions.rasterize import region_fractions
+
+    idx, frac = region_fractions({"c": geom}, like, crs=like.rio.crs)["c"]
+    flat = np.zeros(like.sizes["y"] * like.sizes["x"], dtype="uint8")
+    flat[idx[frac >= 0.5]] = 1
+    return xr.DataArray(flat.reshape(like.sizes["y"], like.sizes["x"]), dims=("y", "x"),
+                        coords={"y": like["y"], "x": like["x"]})
+
+
+def _corrections_table(ctx, corrections, layers, regions, area) -> pd.DataFrame:
+    """Per region, period and correction: km² moved from each class to the corrected one, with the reason."""
+    parts = []
+    for mask, code, reason, label, periods_of in corrections:
+        for n in layers:
+            if "sdg_uncorrected" not in layers[n] or (periods_of is not None and n not in periods_of):
+                continue
+            inside = mask.astype(bool)
+            before = layers[n]["sdg_uncorrected"].where(inside, CLASS_NODATA).astype("int8")
+            after = layers[n]["sdg"].where(inside, CLASS_NODATA).astype("int8")
+            t = transition_areas(before, after, regions.weights, area, SDG3, region_info=regions.info)
+            t = t[t["from_code"].notna() & (t["from_code"] != t["to_code"]) & (t["area_km2"] > 0)]
+            t.insert(1, "period", n)
+            t.insert(2, "correction", label)
+            t["reason"] = reason
+            parts.append(t)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _methods(p: SdgParams) -> tuple[str, ...]:
