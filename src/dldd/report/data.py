@@ -199,6 +199,16 @@ def subregion_groups(regions: list[dict]) -> dict[str, list[str]]:
     return groups
 
 
+#: Share columns of the run's class tables, by preference: the share of land (tables of the land account,
+#: docs/methods.md), else the share of the region's area (tables without one).
+SHARE_COLUMNS = ("share_of_land_pct", "share_pct")
+
+
+def share_column(t: pd.DataFrame) -> str | None:
+    """The column holding a class table's shares (see :data:`SHARE_COLUMNS`), None if it has none."""
+    return next((c for c in SHARE_COLUMNS if c in t.columns), None)
+
+
 def region_class_table(t: pd.DataFrame, region_id: str, when) -> pd.DataFrame:
     """One region's class rows (class, area_km2, share_pct) for one period of a long table."""
     s = at(t, when)
