@@ -370,7 +370,7 @@ def trajectory(
     - ``method="gpg2"``: five levels on the continuity-corrected Z (``z_levels``); only |Z| > 1.96
       counts in the three classes.
     - ``method="te"``: sign from the Theil-Sen slope, significance from |S| against the one-sided
-      critical values ``TE_MK_CRITICAL_S`` (levels +-1/+-2/+-3 at 90/95/99 %; n > 40: normal
+      critical values ``TE_MK_CRITICAL_S`` (levels +-1/+-2/+-3 at 90/95/99 %; n = 4..60; n > 60: normal
       approximation); only >= 95 % counts; |slope| <= ``min_slope`` (10 in NDVI x 10000 per year) is
       forced to stable. (Trends.Earth takes the sign from an OLS slope; the Theil-Sen slope is used here.)
     - ``climate_correction="restrend"``: the series is ``restrend_residuals(ndvi, precipitation)``;
