@@ -342,9 +342,17 @@ def test_corrections_applied_after_the_combination_and_listed(tmp_path):
         "type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}, "features": [{
             "type": "Feature", "properties": {"note": "synthetic test polygon"},
             "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}}]}))
+    # a raster correction for the baseline only: improved on the first rows of the grid (-128 elsewhere)
+    import rioxarray  # noqa: F401
+
+    codes = np.full((y.size, x.size), -128, dtype="int8")
+    codes[:3] = 1
+    xr.DataArray(codes, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:4326").rio.write_nodata(
+        -128).rio.to_raster(folder / "corrections.tif")
     spec = yaml.safe_load(spec_path.read_text())
     spec["indicators"]["sdg_15_3_1"]["corrections"] = [
-        {"path": "corrections.geojson", "class": "stable", "reason": "irrigation misread as decline (synthetic)"}]
+        {"path": "corrections.geojson", "class": "stable", "reason": "irrigation misread as decline (synthetic)"},
+        {"path": "corrections.tif", "reason": "restored rangeland (synthetic)", "periods": ["baseline"]}]
     spec_path.write_text(yaml.safe_dump(spec))
     ctx = run_assessment(load_spec(spec_path), folder, only=["sdg_15_3_1"])
     stored = ctx.open_stored("sdg_layers")
@@ -355,7 +363,14 @@ def test_corrections_applied_after_the_combination_and_listed(tmp_path):
     box = (x[None, :] > w + 0.1) & (x[None, :] < e - 0.1) & (y[:, None] > s + 0.1) & (y[:, None] < n - 0.1)
     assert (after[box & (water == 0)] == 0).all() and not inside[~box & ~((x[None, :] >= w - 0.1) & (
         x[None, :] <= e + 0.1) & (y[:, None] >= s - 0.1) & (y[:, None] <= n + 0.1))].any()
+    base, base_water = stored["baseline__sdg"].values, stored["baseline__water"].values
+    assert (base[:3][base_water[:3] == 0] == 1).all()
+    assert "reporting_2__sdg" in stored and not (after[:3] == 1).all()  # the raster was for the baseline only
     corr = pd.read_csv(folder / "tables" / "sdg_15_3_1_corrections.csv")
+    assert set(corr[corr.period == "baseline"].reason) == {"restored rangeland (synthetic)",
+                                                          "irrigation misread as decline (synthetic)"}
+    assert (corr[corr.correction == "corrections.tif = 1"]["to"] == "improved").all()
+    corr = corr[corr.period != "baseline"]
     assert set(corr.reason) == {"irrigation misread as decline (synthetic)"} and (corr["to"] == "stable").all()
     assert set(corr["from"]) <= {"degraded", "improved"} and corr.area_km2.gt(0).any()
     sdg_t = pd.read_csv(folder / "tables" / "so1_4_sdg_15_3_1.csv")
