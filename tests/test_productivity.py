@@ -160,15 +160,35 @@ def test_te_critical_values_match_methods_check_values():
     assert [pr.te_critical_s(16, c) for c in (90, 95, 99)] == [28, 36, 56]
     assert [pr.te_critical_s(20, c) for c in (90, 95, 99)] == [40, 50, 76]
     assert [pr.te_critical_s(24, c) for c in (90, 95, 99)] == [52, 66, 98]
-    assert pr.TE_MK_CRITICAL_S.shape == (37, 3)  # n = 4..40
-    assert pr.te_critical_s(3) == -1 and pr.te_critical_s(41) == -1
+    assert pr.TE_MK_CRITICAL_S.shape == (57, 3)  # n = 4..60
+    assert pr.te_critical_s(3) == -1 and pr.te_critical_s(61) == -1
+    # METHODS 1.1 (Trends.Earth's table past n = 40), transcribed: n -> 90/95/99 % (None: no value)
+    methods = {41: (114, 146, 213), 42: (119, 151, 221), 43: (123, 157, 228), 44: (128, 162, 236),
+               45: (132, 168, 245), 46: (135, 173, 253), 47: (141, 179, 260), 48: (144, 186, 268),
+               49: (150, 190, 277), 50: (153, 197, 285), 51: (159, 203, 294), 52: (162, 208, 302),
+               53: (168, 214, 311), 54: (173, 221, 319), 55: (177, 227, 328), 56: (182, 232, 336),
+               57: (186, 240, 345), 58: (191, 245, 355), 59: (197, 251, 364), 60: (202, 258, None)}
+    for n, row in methods.items():
+        assert [pr.te_critical_s(n, c) for c in (90, 95, 99)] == [v or 0 for v in row], n
     table = pr.TE_MK_CRITICAL_S.astype(float)
-    assert np.all(np.diff(table, axis=0) >= 0) and np.all(np.diff(table, axis=1) >= 0)
+    table[-1, 2] = np.nan  # n = 60 at 99 %: no value
+    ok = np.isfinite(table)
+    assert np.all(np.diff(table[:, :2], axis=0) >= 0) and np.all(np.diff(table[:-1, 2]) >= 0)
+    assert np.all(np.diff(table[:-1], axis=1) >= 0) and table[-1, 0] < table[-1, 1]
     # typo guard: within 15 % of the normal approximation z_(1-a) sd(S) from n = 10 on
-    n = np.arange(10, 41)
+    n = np.arange(10, 61)
     sd = np.sqrt(n * (n - 1) * (2 * n + 5) / 18)
     approx = np.array(pr.TE_Z_ONE_SIDED)[None, :] * sd[:, None]
-    assert np.all(np.abs(table[6:] / approx - 1) < 0.15)
+    assert np.all(np.abs(table[6:][ok[6:]] / approx[ok[6:]] - 1) < 0.15)
+
+
+@pytest.mark.parametrize("n,crit95,crit90", [(45, 168, 132), (60, 258, 202)])
+def test_te_trajectory_uses_the_table_past_40_years(n, crit95, crit90):
+    """Past n = 40 TE reads its table (to 60), not the normal approximation: S at the 95 % value counts."""
+    cols = [series_with_s(n, crit95), series_with_s(n, crit95 - 2), -series_with_s(n, crit95)]
+    ds = pr.trajectory(cube(np.stack(cols, axis=1)[:, None, :]), method="te")
+    assert ds.trajectory_s.values.ravel().tolist() == [crit95, crit95 - 2, -crit95]
+    assert ds.trajectory_level.values.ravel().tolist() == [2, 1, -2]
 
 
 @pytest.mark.parametrize("n,crit95,crit90", [(16, 36, 28), (20, 50, 40), (24, 66, 52)])

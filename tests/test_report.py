@@ -247,7 +247,7 @@ def test_country_table_equals_the_csv_tables(run_dir, en):
     expected = {
         "Drought-affected land": lambda i: (hz[(hz.region == i) & (hz.code >= 1)].share_pct.sum(), "pct"),
         "Drylands area": lambda i: (zones[(zones.region == i) & zones.code.isin([1, 2, 3, 4])].area_km2.sum(), "area_km2"),
-        "Degraded land cover": lambda i: (lc[(lc.region == i) & (lc.code == -1)].share_pct.sum(), "pct"),
+        "Degraded land cover": lambda i: (lc[(lc.region == i) & (lc.code == -1)].share_of_land_pct.sum(), "pct"),
         "People in drought-affected land": lambda i: (expo[(expo.region == i) & (expo.code >= 1)].population.sum(), "population"),
         "Land that became drier": lambda i: (shift[(shift.region == i) & (shift.code == -1)].share_pct.sum(), "pct"),
     }
@@ -257,7 +257,10 @@ def test_country_table_equals_the_csv_tables(run_dir, en):
 
         def pct(i, p):
             r = sdg[(sdg.region == i) & (sdg.period == p)].iloc[0]
-            return 100 * r.degraded_km2 / (r.land_area_km2 - r.no_data_km2)
+            # one number: the table's degraded / land area, which summary.json repeats
+            assert summary["sdg_15_3_1"]["headline"][str(i)][p]["degraded_share_of_land_pct"] == pytest.approx(
+                r.degraded_share_of_land_pct, rel=1e-9)
+            return r.degraded_share_of_land_pct
 
         expected["Degraded land (SDG 15.3.1)"] = lambda i: (pct(i, last), "pct")
         expected["Change since baseline"] = lambda i: (pct(i, last) - pct(i, first), "pp")

@@ -116,3 +116,34 @@ def test_default_periods_match_methods():
     assert p["reporting_2"].year == 2023
     for period in p.values():  # productivity periods are 16 years (GPG2)
         assert period.productivity[1] - period.productivity[0] + 1 == 16
+
+
+def test_water_never_carries_a_class():
+    """A lake (water at the start or the end of the period) is no data whatever its productivity, land cover
+    and SOC classes say; land keeps its one-out-all-out class."""
+    prod = vec([D, S, I, S, D, ND])
+    lc = vec([S, S, S, D, S, S])
+    soc = vec([ND, I, S, S, S, S])
+    water = vec([0, 1, 0, 0, 1, 1])
+    out = sdg.one_out_all_out(prod, lc, soc, water=water)
+    assert out.values.tolist() == [D, ND, I, D, ND, ND]
+    assert out.dtype == np.int8 and out.attrs["_FillValue"] == ND
+    assert sdg.one_out_all_out(prod, lc, soc).values.tolist() == [D, I, I, D, D, ND]
+    # dask-backed: the same
+    lazy = sdg.one_out_all_out(prod.chunk(2), lc.chunk(2), soc.chunk(2), water=water.chunk(2))
+    assert lazy.compute().values.tolist() == out.values.tolist()
+
+
+def test_corrections_set_the_class_inside_their_mask_not_on_water():
+    sdg_map = vec([D, D, S, I, ND, D])
+    fp = vec([1, 1, 0, 0, 1, 0])  # a false positive: not degraded, stable
+    fn = vec([0, 1, 0, 1, 0, 0])  # a later correction wins where they overlap
+    water = vec([0, 0, 0, 0, 0, 1])
+    out = sdg.apply_corrections(sdg_map, [(fp, S), (fn, D)], water=water)
+    assert out.values.tolist() == [S, D, S, D, S, D]
+    out = sdg.apply_corrections(sdg_map, [(vec([0, 0, 0, 0, 0, 1]), I)], water=water)
+    assert out.values.tolist()[-1] == D  # water is never corrected into land (here the input's own value)
+    assert "corrections" in out.attrs
+    with pytest.raises(InputError, match="correction class"):
+        sdg.apply_corrections(sdg_map, [(fp, 5)])
+    assert sdg.apply_corrections(sdg_map, []) is sdg_map

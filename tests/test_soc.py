@@ -193,3 +193,33 @@ def test_ipcc_zone_optional_inputs_and_nan():
     frost = xr.DataArray([True, False, True, True, True], dims="x")
     out = soc.ipcc_climate_zone(mat, pre, ppet, frost_free=frost)
     assert out.values[1] == ZONE["warm temperate dry"]  # MAT 25 with frost is not tropical
+
+
+def test_change_of_exactly_ten_percent_is_classified_whatever_the_float32_rounding():
+    """Stocks kept as float32 that are exactly -10 % / +10 % apart in real numbers (the linear 20-year model
+    halfway through a grassland -> cropland transition at f = 0.8: S0 (1 - 10/20 x 0.2) = 0.9 S0) are
+    degraded / improved; in float32 arithmetic 126 of these 301 changes came out at -9.99999x % (stable)."""
+    s0 = np.linspace(20, 80, 301).astype(np.float32)
+    down = (s0.astype(np.float64) * 0.9).astype(np.float32)
+    up = (s0.astype(np.float64) * 1.1).astype(np.float32)
+    lc = grid([np.full(s0.size, 2)], np.int8)
+    start = grid([s0], np.float32)
+    assert (soc.soc_degradation(start, grid([down], np.float32), lc, lc).values == -1).all()
+    assert (soc.soc_degradation(start, grid([up], np.float32), lc, lc).values == 1).all()
+    # just inside the band by more than the tolerance: stable
+    inside = (s0.astype(np.float64) * (0.9 + 1e-5)).astype(np.float32)
+    assert (soc.soc_degradation(start, grid([inside], np.float32), lc, lc).values == 0).all()
+    # the model itself: the stock path gives exactly this case 10 years into the transition
+    years = np.arange(2000, 2012)
+    series = xr.DataArray(np.stack([np.full((1, s0.size), 2)] + [np.full((1, s0.size), 3)] * 11).astype(np.int8),
+                          dims=("time", "y", "x"), coords={"time": pd_years(years)})
+    stock = soc.soc_stock(start, series, 0.8)
+    s_a, s_b = stock.isel(time=0, drop=True), stock.isel(time=10, drop=True)  # 2000 and 2010: k = 10 of 20
+    np.testing.assert_allclose(s_b.values / s_a.values, 0.9, rtol=1e-6)
+    assert (soc.soc_degradation(s_a, s_b, lc, lc).values == -1).all()
+
+
+def pd_years(years):
+    import pandas as pd
+
+    return pd.to_datetime([f"{y}-01-01" for y in years])

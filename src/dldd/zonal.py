@@ -28,6 +28,8 @@ from dldd.errors import InputError
 
 #: Row label of cells without data in every area table.
 NODATA_LABEL = "no data"
+#: Row label of the water of the land account (docs/methods.md, "Land account") in every table of land.
+WATER_LABEL = "water body"
 #: Edge (cells) of the tiles the zonal sums are reduced over: the unit of work and of memory
 #: (a tile of float64 is 0.5 MiB). Fixed, so that results do not depend on dask's chunking.
 ZONAL_TILE = 256
@@ -72,6 +74,44 @@ def _zone_class_key(values, zvalues, codes, zcodes):
     return _slots(zvalues, zcodes, len(zcodes)) * nslot + _slots(values, codes, len(codes)), None
 
 
+def _land_class_key(values, water, codes):
+    n = len(codes)
+    return np.where(water != 0, n + 1, _slots(values, codes, n)), None
+
+
+def _zone_land_class_key(values, water, zvalues, codes, zcodes):
+    nslot = len(codes) + 2
+    return _slots(zvalues, zcodes, len(zcodes)) * nslot + _land_class_key(values, water, codes)[0], None
+
+
+def _land_account_key(start, end, water, codes):
+    """0 land with land cover at both dates, 1 land without (no data at a date), 2 water."""
+    known = _valid_codes(start, codes) & _valid_codes(end, codes)
+    return np.where(water != 0, 2, np.where(known, 0, 1)), None
+
+
+def _combination_value_key(*arrays, codes_list, with_water):
+    """Key = combination of the class layers' slots (row-major), ``n`` if any layer has no class, ``n + 1``
+    on water; times 2, plus 1 where the value is missing. Value: the finite value, else 0."""
+    *layers, value = arrays
+    if with_water:
+        *layers, water = layers
+    key = np.zeros(value.shape, dtype=np.int64)
+    valid = np.ones(value.shape, dtype=bool)
+    n = 1
+    for cls, codes in zip(layers, codes_list):
+        slot = _slots(cls, codes, -1)
+        valid &= slot >= 0
+        key = key * len(codes) + np.maximum(slot, 0)
+        n *= len(codes)
+    key = np.where(valid, key, n)
+    if with_water:
+        key = np.where(water != 0, n + 1, key)
+    v = value.astype("float64")
+    ok = np.isfinite(v)
+    return key * 2 + (~ok), np.where(ok, v, 0.0)
+
+
 def _transition_key(a, b, codes):
     n = len(codes)
     sa, sb = _slots(a, codes, -1), _slots(b, codes, -1)
@@ -82,6 +122,11 @@ def _finite_key(values):
     v = values.astype("float64")
     ok = np.isfinite(v)
     return np.where(ok, 0, 1), np.where(ok, v, 0.0)
+
+
+def _land_finite_key(values, water):
+    key, v = _finite_key(values)
+    return np.where(water != 0, 2, key), np.where(water != 0, 0.0, v)
 
 
 # --- the tiled reduction ----------------------------------------------------------------------------------
@@ -359,38 +404,142 @@ def class_areas(
     region_info: Mapping[str, Mapping[str, str]] | None = None,
     zones: xr.DataArray | None = None,
     zone_legend: Legend | None = None,
+    water: xr.DataArray | None = None,
 ) -> pd.DataFrame:
     """Long table ``region, [zone,] code, class, area_km2, share_pct`` with a no-data row per region.
 
     ``zones`` (e.g. aridity classes) splits every region's rows by zone; cells outside every zone go to
     zone "no data". ``region_info`` adds columns (name, subregion) per region id. Maps may be numpy- or
     dask-backed (reduced per tile, see the module's docstring).
+
+    With ``water`` (a map, non-zero where the land account counts water; docs/methods.md "Land account")
+    the classes are areas of *land*: water cells form their own row (:data:`WATER_LABEL`, whatever their
+    class), the no-data row is land without a class, and the shares name their denominator:
+    ``share_of_land_pct`` = area / land area (classes + no data; the no-data row has one too) and
+    ``share_of_land_with_data_pct`` = area / (land area - no data) (class rows only); the water row has
+    neither. Without ``water``, ``share_pct`` is the share of the region's area on the grid.
     """
     codes = np.array(legend.codes)
     labels = [(int(c), legend.label(int(c))) for c in codes] + [(None, NODATA_LABEL)]
+    if water is not None:
+        labels.append((None, WATER_LABEL))
     nslot = len(labels)
     if zones is None:
-        sums, _ = zonal_sums(partial(_class_key, codes=codes), [(classes, "classes")], cell_area_km2, regions, nslot)
+        if water is None:
+            sums, _ = zonal_sums(partial(_class_key, codes=codes), [(classes, "classes")], cell_area_km2, regions,
+                                 nslot)
+        else:
+            sums, _ = zonal_sums(partial(_land_class_key, codes=codes), [(classes, "classes"), (water, "water")],
+                                 cell_area_km2, regions, nslot)
         zone_labels = [None]
     else:
         zcodes = np.array(zone_legend.codes)
         zone_labels = [zone_legend.label(int(c)) for c in zcodes] + [NODATA_LABEL]
-        sums, _ = zonal_sums(partial(_zone_class_key, codes=codes, zcodes=zcodes),
-                             [(classes, "classes"), (zones, "zones")], cell_area_km2, regions,
-                             len(zone_labels) * nslot)
+        if water is None:
+            sums, _ = zonal_sums(partial(_zone_class_key, codes=codes, zcodes=zcodes),
+                                 [(classes, "classes"), (zones, "zones")], cell_area_km2, regions,
+                                 len(zone_labels) * nslot)
+        else:
+            sums, _ = zonal_sums(partial(_zone_land_class_key, codes=codes, zcodes=zcodes),
+                                 [(classes, "classes"), (water, "water"), (zones, "zones")], cell_area_km2, regions,
+                                 len(zone_labels) * nslot)
+    ncls = len(codes)
     rows = []
     for ri, rid in enumerate(regions):
         info = dict(region_info.get(rid, {})) if region_info else {}
         total = sums[ri].sum()
+        per_zone = sums[ri].reshape(len(zone_labels), nslot)
+        land = per_zone[:, :ncls + 1].sum()
+        with_data = per_zone[:, :ncls].sum()
         for zi, zname in enumerate(zone_labels):
             zcol = {} if zname is None else {"zone": zname}
-            for (code, label), a in zip(labels, sums[ri, zi * nslot:(zi + 1) * nslot]):
-                rows.append({"region": rid, **info, **zcol, "code": code, "class": label, "area_km2": a,
-                             "share_pct": 100 * a / total if total else np.nan})
+            for k, ((code, label), a) in enumerate(zip(labels, per_zone[zi])):
+                row = {"region": rid, **info, **zcol, "code": code, "class": label, "area_km2": a}
+                if water is None:
+                    row["share_pct"] = 100 * a / total if total else np.nan
+                else:
+                    row["share_of_land_pct"] = 100 * a / land if land and k <= ncls else np.nan
+                    row["share_of_land_with_data_pct"] = 100 * a / with_data if with_data and k < ncls else np.nan
+                rows.append(row)
     df = pd.DataFrame(rows)
     if not df.empty:
         df["code"] = df["code"].astype("Int64")
     return df
+
+
+def class_value_totals(
+    layers: list[tuple[xr.DataArray, Legend, str]],
+    values: xr.DataArray,
+    regions: RegionWeights,
+    cell_area_km2: xr.DataArray,
+    *,
+    region_info: Mapping[str, Mapping[str, str]] | None = None,
+    water: xr.DataArray | None = None,
+) -> pd.DataFrame:
+    """Area and area-weighted total of ``values`` per region and combination of classes of ``layers``
+    (``[(class map, legend, column name), ...]``: one layer for a class table, two for a transition table).
+
+    Rows: every combination of the legends' codes (columns ``<name>_code`` and ``<name>``), one row with
+    no class in some layer (:data:`NODATA_LABEL`) and, with ``water``, one of water (:data:`WATER_LABEL`).
+    Columns ``area_km2``, ``area_with_value_km2`` and ``value_x_km2`` = sum of value x fraction x cell
+    area over the cells with a value (a stock in t/ha gives t with x 100 ha/km²).
+    """
+    import itertools
+
+    codes_list = [np.array(legend.codes) for _, legend, _ in layers]
+    n = int(np.prod([len(c) for c in codes_list]))
+    arrays = [(da, name) for da, _, name in layers]
+    if water is not None:
+        arrays.append((water, "water"))
+    arrays.append((values, "values"))
+    sums, vsums = zonal_sums(partial(_combination_value_key, codes_list=codes_list, with_water=water is not None),
+                             arrays, cell_area_km2, regions, (n + 2) * 2)
+    if vsums is None:
+        vsums = np.zeros_like(sums)
+    combos = list(itertools.product(*[[(int(c), lg.label(int(c))) for c in lg.codes] for _, lg, _ in layers]))
+    extra = [NODATA_LABEL] + ([WATER_LABEL] if water is not None else [])
+    rows = []
+    for ri, rid in enumerate(regions):
+        info = dict(region_info.get(rid, {})) if region_info else {}
+        for k, combo in enumerate(combos + [None] * len(extra)):
+            row = {"region": rid, **info}
+            for li, (_, _, name) in enumerate(layers):
+                code, label = combo[li] if combo is not None else (None, extra[k - n])
+                row[f"{name}_code"], row[name] = code, label
+            row.update(area_km2=sums[ri, 2 * k] + sums[ri, 2 * k + 1], area_with_value_km2=sums[ri, 2 * k],
+                       value_x_km2=vsums[ri, 2 * k])
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    for _, _, name in layers:
+        df[f"{name}_code"] = df[f"{name}_code"].astype("Int64")
+    return df
+
+
+def land_account(
+    spans: Mapping[str, tuple[xr.DataArray, xr.DataArray]],
+    regions: RegionWeights,
+    cell_area_km2: xr.DataArray,
+    legend: Legend,
+    water_code: int,
+    *,
+    region_info: Mapping[str, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """The land account (docs/methods.md): per region and span (label -> land cover at its first and last
+    year, in ``legend``; a single year is a span from the year to itself), ``total_area_km2``,
+    ``water_km2`` (cells of class ``water_code`` at either date), ``land_km2`` = total - water, and
+    ``land_no_land_cover_km2`` (land without a land cover class at a date)."""
+    codes = np.array(legend.codes)
+    rows = []
+    for label, (start, end) in spans.items():
+        water = ((start == water_code) | (end == water_code)).astype("uint8")
+        sums, _ = zonal_sums(partial(_land_account_key, codes=codes), [(start, "start"), (end, "end"), (water, "water")],
+                             cell_area_km2, regions, 3)
+        for ri, rid in enumerate(regions):
+            info = dict(region_info.get(rid, {})) if region_info else {}
+            rows.append({"region": rid, **info, "period": label, "total_area_km2": sums[ri].sum(),
+                         "water_km2": sums[ri, 2], "land_km2": sums[ri, :2].sum(),
+                         "land_no_land_cover_km2": sums[ri, 1]})
+    return pd.DataFrame(rows)
 
 
 def transition_areas(
@@ -429,15 +578,25 @@ def weighted_means(
     *,
     region_info: Mapping[str, Mapping[str, str]] | None = None,
     name: str = "value",
+    water: xr.DataArray | None = None,
 ) -> pd.DataFrame:
-    """Area-weighted mean, total (value x area) and covered area of a continuous map per region."""
-    sums, vsums = zonal_sums(_finite_key, [(values, name)], cell_area_km2, regions, 2)
+    """Area-weighted mean, total (value x area) and covered area of a continuous map per region.
+
+    With ``water`` (non-zero on the land account's water) the mean is over land only: columns
+    ``area_with_data_km2`` (land with a value), ``area_no_data_km2`` (land without) and ``water_km2``."""
+    if water is None:
+        sums, vsums = zonal_sums(_finite_key, [(values, name)], cell_area_km2, regions, 2)
+    else:
+        sums, vsums = zonal_sums(_land_finite_key, [(values, name), (water, "water")], cell_area_km2, regions, 3)
     if vsums is None:
         vsums = np.zeros_like(sums)
     rows = []
     for ri, rid in enumerate(regions):
         wa = sums[ri, 0]
         info = dict(region_info.get(rid, {})) if region_info else {}
-        rows.append({"region": rid, **info, f"mean_{name}": vsums[ri, 0] / wa if wa else np.nan,
-                     "area_with_data_km2": wa, "area_no_data_km2": sums[ri, 1]})
+        row = {"region": rid, **info, f"mean_{name}": vsums[ri, 0] / wa if wa else np.nan,
+               "area_with_data_km2": wa, "area_no_data_km2": sums[ri, 1]}
+        if water is not None:
+            row["water_km2"] = sums[ri, 2]
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from dldd.core.legend import CLASS_NODATA
+from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.units import Amount
 from dldd.errors import InputError
 from dldd.indicators.trend import MK_MIN_YEARS, mann_kendall, time_in_years
@@ -60,10 +60,12 @@ TE_CONFIDENCE_LEVELS = (90, 95, 99)
 TE_COUNTING_CONFIDENCE = 95
 #: TE: first n of the critical-value table.
 TE_MK_TABLE_N_MIN = 4
-#: TE: one-sided critical values of the Mann-Kendall S for n = 4..40 years (rows) at 90, 95 and 99 %
-#: (columns); |S| >= value is significant. Source: Trends.Earth ``te_algorithms`` (get_kendall_coef),
-#: after Hollander & Wolfe, Nonparametric Statistical Methods, table A.30. METHODS 1.1 check values:
-#: n=16: 28/36/56, n=20: 40/50/76, n=24: 52/66/98.
+#: TE: one-sided critical values of the Mann-Kendall S for n = 4..60 years (rows) at 90, 95 and 99 %
+#: (columns); |S| >= value is significant; 0 = the table gives no value (n = 60 at 99 %: a trend
+#: significant at 95 % stays level 2 there). Source: Trends.Earth ``te_algorithms`` (get_kendall_coef),
+#: after Hollander & Wolfe, Nonparametric Statistical Methods, table A.30; the values are those of
+#: METHODS 1.1 (check values n=16: 28/36/56, n=20: 40/50/76, n=24: 52/66/98, n=41: 114/146/213,
+#: n=60: 202/258/none).
 TE_MK_CRITICAL_S = np.array(
     [
         [4, 4, 6], [6, 6, 8], [7, 9, 11], [9, 11, 18], [10, 14, 22],  # n = 4..8
@@ -74,11 +76,15 @@ TE_MK_CRITICAL_S = np.array(
         [68, 88, 129], [73, 93, 135], [75, 97, 142], [80, 102, 150], [84, 106, 155],  # n = 29..33
         [87, 111, 163], [91, 115, 170], [94, 120, 176], [98, 126, 183], [103, 131, 191],  # n = 34..38
         [107, 137, 198], [110, 142, 206],  # n = 39..40
+        [114, 146, 213], [119, 151, 221], [123, 157, 228], [128, 162, 236], [132, 168, 245],  # n = 41..45
+        [135, 173, 253], [141, 179, 260], [144, 186, 268], [150, 190, 277], [153, 197, 285],  # n = 46..50
+        [159, 203, 294], [162, 208, 302], [168, 214, 311], [173, 221, 319], [177, 227, 328],  # n = 51..55
+        [182, 232, 336], [186, 240, 345], [191, 245, 355], [197, 251, 364], [202, 258, 0],  # n = 56..60
     ],
     dtype=np.int16,
 )
-#: Beyond n = 40 (end of the table) significance uses the normal approximation: one-sided standard
-#: normal quantiles at 90, 95 and 99 % against the continuity-corrected Z (Gilbert 1987, 16.4.2).
+#: Beyond n = 60 (end of Trends.Earth's table) significance uses the normal approximation: one-sided
+#: standard normal quantiles at 90, 95 and 99 % against the continuity-corrected Z (Gilbert 1987, 16.4.2).
 TE_Z_ONE_SIDED = (1.2815515655446004, 1.6448536269514722, 2.3263478740408408)
 
 #: GPG2 state: baseline of 13 years (n-15 .. n-3) and recent period of 3 years (n-2 .. n).
@@ -121,6 +127,10 @@ LPD_GPG2 = np.array(
 #: TE five classes: 1 declining, 2 early sign of decline, 3 stable but stressed, 4 stable, 5 increasing.
 LPD5_DECLINING, LPD5_EARLY_DECLINE, LPD5_STRESSED, LPD5_STABLE, LPD5_INCREASING = 1, 2, 3, 4, 5
 LPD5_MEANINGS = "declining early_sign_of_decline stable_but_stressed stable increasing"
+#: The five LPD classes as a legend (names of the UNCCD reporting template, SO1-2).
+LPD5_LEGEND = Legend.from_pairs("lpd5", [
+    (LPD5_DECLINING, "declining", "#ab2727"), (LPD5_EARLY_DECLINE, "moderate decline", "#ed7325"),
+    (LPD5_STRESSED, "stressed", "#ffd954"), (LPD5_STABLE, "stable", "#a4d4a4"), (LPD5_INCREASING, "increasing", "#45a146")])
 LPD_TE5 = np.array(
     [
         # T = degraded
@@ -256,9 +266,10 @@ def levels_to_sdg3(level: xr.DataArray, counting: int = LEVEL_IMPROVING) -> xr.D
 
 
 def te_critical_s(n, confidence: int = TE_COUNTING_CONFIDENCE):
-    """TE one-sided critical value of Mann-Kendall S for n years (table for n = 4..40).
+    """TE one-sided critical value of Mann-Kendall S for n years (table for n = 4..60, METHODS 1.1).
 
-    Returns an int for a scalar ``n`` in range, -1 outside the table (arrays: elementwise)."""
+    Returns an int for a scalar ``n`` in range, -1 outside the table, 0 where the table has no value
+    (n = 60 at 99 %; arrays: elementwise)."""
     if confidence not in TE_CONFIDENCE_LEVELS:
         raise InputError(f"confidence: got {confidence!r}, expected one of {TE_CONFIDENCE_LEVELS}")
     col = TE_CONFIDENCE_LEVELS.index(confidence)
@@ -354,7 +365,7 @@ def trajectory(
     - ``method="gpg2"``: five levels on the continuity-corrected Z (``z_levels``); only |Z| > 1.96
       counts in the three classes.
     - ``method="te"``: sign from the Theil-Sen slope, significance from |S| against the one-sided
-      critical values ``TE_MK_CRITICAL_S`` (levels +-1/+-2/+-3 at 90/95/99 %; n > 40: normal
+      critical values ``TE_MK_CRITICAL_S`` (levels +-1/+-2/+-3 at 90/95/99 %; n = 4..60; n > 60: normal
       approximation); only >= 95 % counts; |slope| <= ``min_slope`` (10 in NDVI x 10000 per year) is
       forced to stable. (Trends.Earth takes the sign from an OLS slope; the Theil-Sen slope is used here.)
     - ``climate_correction="restrend"``: the series is ``restrend_residuals(ndvi, precipitation)``;
@@ -441,9 +452,25 @@ def _te_state_classes_np(baseline, baseline_mean, recent_mean):
     return cls_b, cls_r
 
 
+def _valid_mean(da, dim):
+    """Mean of the valid values along ``dim``, ``sum / count``; NaN where none is valid (no 0/0 is ever
+    divided, so a series without data, e.g. water, gives NaN without a RuntimeWarning)."""
+    n = da.count(dim)
+    return da.sum(dim) / n.where(n > 0)
+
+
+def _valid_std(da, dim, ddof):
+    """Standard deviation of the valid values along ``dim``: ``sqrt(sum((v - mean)^2) / (count - ddof))``;
+    NaN where count <= ddof (as numpy's nanstd, without its warning)."""
+    n = da.count(dim)
+    dev = ((da - _valid_mean(da, dim)) ** 2).sum(dim)
+    return np.sqrt(dev / (n - ddof).where(n > ddof))
+
+
 def _safe_z(diff, se):
     """diff / se; where se == 0 the limit (0 if diff == 0, else +-inf); NaN where se is NaN."""
-    limit = xr.where(diff == 0, 0.0, np.sign(diff) * np.inf)
+    # sign x inf would warn (0 x inf) where diff == 0 even though that cell takes 0: chosen, not multiplied
+    limit = xr.where(diff > 0, np.inf, xr.where(diff < 0, -np.inf, xr.where(diff == 0, 0.0, np.nan)))
     return xr.where(se > 0, diff / se.where(se > 0), xr.where(se == 0, limit, np.nan))
 
 
@@ -486,8 +513,8 @@ def state(
     base_first = recent_first - baseline_years
     recent = _select_years(ndvi, recent_first, end_year, "ndvi (state, recent years)", dim)
     base = _select_years(ndvi, base_first, recent_first - 1, "ndvi (state, baseline years)", dim)
-    mu = base.mean(dim)
-    x = recent.mean(dim)
+    mu = _valid_mean(base, dim)
+    x = _valid_mean(recent, dim)
     params = f"baseline={base_first}-{recent_first - 1}, recent={recent_first}-{end_year}"
     units = ndvi.attrs.get("units", "1")
     ds = xr.Dataset({"state_baseline_mean": mu, "state_recent_mean": x})
@@ -500,10 +527,10 @@ def state(
         # noise in x - mu and sigma)
         ref = base.min(dim)
         base_c, recent_c = base - ref, recent - ref
-        sigma = base_c.std(dim, ddof=STATE_DDOF)
+        sigma = _valid_std(base_c, dim, STATE_DDOF)
         k = recent.count(dim)
         se = sigma / np.sqrt(k.where(k > 0))
-        z = _safe_z(recent_c.mean(dim) - base_c.mean(dim), se)
+        z = _safe_z(_valid_mean(recent_c, dim) - _valid_mean(base_c, dim), se)
         level = z_levels(z)
         how = "z = (recent mean - baseline mean) / (baseline sd / sqrt(k)), ddof=1; GPG2 five levels"
         params = f"{params}, |z|>{Z_SIGNIFICANT} counts, potential {Z_POTENTIAL}, ddof={STATE_DDOF}"

@@ -105,18 +105,55 @@ def _ooao_block(prod, *others):
 
 
 def one_out_all_out(productivity: xr.DataArray, land_cover: xr.DataArray | None = None,
-                    soc: xr.DataArray | None = None) -> xr.DataArray:
+                    soc: xr.DataArray | None = None, water: xr.DataArray | None = None) -> xr.DataArray:
     """SDG 15.3.1 class by "one out, all out" (GPG2; METHODS 1.7).
 
     Degraded if any of productivity, land cover, SOC is degraded; else improved if any is improved;
     else stable. No data where productivity has no data; a sub-indicator that is None, or no data at a
-    pixel, does not vote. Inputs: int8 SDG classes (-1, 0, +1, CLASS_NODATA) on one grid.
+    pixel, does not vote. Inputs: int8 SDG classes (-1, 0, +1, CLASS_NODATA) on one grid. ``water``
+    (non-zero where the land account counts water: the water class at the start or end of the period)
+    is no data: the indicator is a share of land (UN metadata; Trends.Earth masks water the same way).
     """
-    a = align_exact(productivity=productivity, land_cover=land_cover, soc=soc)
-    used = [k for k, v in a.items() if v is not None]
+    a = align_exact(productivity=productivity, land_cover=land_cover, soc=soc, water=water)
+    used = [k for k in ("productivity", "land_cover", "soc") if a[k] is not None]
     out = elementwise(_ooao_block, *(a[k] for k in used), dtype=np.int8)
+    if water is not None:
+        out = elementwise(_mask_block, out, a["water"], dtype=np.int8)
     return finish(out, "sdg_15_3_1", "SDG 15.3.1 land degradation (one out, all out)", "1",
                   "one out, all out", f"sub-indicators: {', '.join(used)}", GPG2_REF)
+
+
+def _mask_block(classes, water):
+    return np.where(np.asarray(water) != 0, CLASS_NODATA, classes).astype(np.int8)
+
+
+def _correct_block(classes, *masks, codes):
+    out = np.asarray(classes).copy()
+    for mask, code in zip(masks, codes):
+        out = np.where(np.asarray(mask) != 0, code, out)
+    return out.astype(np.int8)
+
+
+def apply_corrections(classes: xr.DataArray, corrections: list[tuple[xr.DataArray, int]],
+                      water: xr.DataArray | None = None) -> xr.DataArray:
+    """SDG 15.3.1 classes after corrections of false positives / negatives (GPG v2, section 4.2.6): each
+    ``(mask, code)`` (mask non-zero where it applies; code -1, 0 or +1) sets the class inside its mask,
+    later corrections over earlier ones; water stays no data (it is not land). Applied after the one out,
+    all out combination; the attributes say corrections were applied."""
+    for _, code in corrections:
+        if code not in (DEGRADED, STABLE, IMPROVED):
+            raise InputError(f"correction class {code!r}: expected -1 (degraded), 0 (stable) or 1 (improved)")
+    if not corrections:
+        return classes
+    a = align_exact(classes=classes, water=water, **{f"mask{i}": m for i, (m, _) in enumerate(corrections)})
+    masks = [a[f"mask{i}"] for i in range(len(corrections))]
+    if water is not None:
+        masks = [(m != 0) & (a["water"] == 0) for m in masks]
+    out = elementwise(_correct_block, a["classes"], *masks, dtype=np.int8, codes=[c for _, c in corrections])
+    out = out.rename(classes.name)
+    out.attrs = {**classes.attrs, "corrections": f"{len(corrections)} correction(s) of false positives/negatives "
+                                                 "(GPG v2) applied after the combination"}
+    return out
 
 
 def _table_lut(table) -> np.ndarray:

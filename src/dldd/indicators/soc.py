@@ -145,6 +145,11 @@ del _c, _a, _r
 TRANSITION_YEARS = 20
 #: Degraded if the stock change over the period is <= -this percent, improved if >= +this (GPG2).
 SOC_CHANGE_THRESHOLD_PCT = 10.0
+#: Tolerance (percentage points) of the +-threshold comparison: the change is computed in float64 from
+#: stocks kept as float32 (relative rounding <= 6e-8 each, i.e. <= about 1.2e-5 points on the change), so
+#: a change of exactly -10 % (common with the linear 20-year model, e.g. F_LU = 0.8 halfway) is degraded
+#: whatever the rounding of the stored stocks. Far below any real difference in a stock.
+SOC_CHANGE_TOLERANCE_PCT = 1e-4
 
 
 def f_lu_matrix(f: float) -> np.ndarray:
@@ -315,20 +320,32 @@ def _describe(v) -> str:
     return "map" if isinstance(v, xr.DataArray) and v.ndim else f"{float(v):g}"
 
 
+def _pct_change_block(start, end):
+    """``100 * (end - start) / start`` in float64; NaN where the start is missing or not positive
+    (no warning: the invalid cells are never divided)."""
+    start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    ok = np.isfinite(start) & np.isfinite(end) & (start > 0)
+    out = np.full(start.shape, np.nan)
+    np.divide(100.0 * (end - start), start, out=out, where=ok)
+    return out
+
+
 def soc_change(soc_start: xr.DataArray, soc_end: xr.DataArray) -> xr.DataArray:
-    """Relative change of the SOC stock over a period, ``100 * (end - start) / start`` (%); NaN where
-    the start stock is missing or not positive."""
+    """Relative change of the SOC stock over a period, ``100 * (end - start) / start`` (%, computed in
+    float64, stored float32); NaN where the start stock is missing or not positive."""
     a = align_exact(soc_start=soc_start, soc_end=soc_end)
-    start = a["soc_start"]
-    out = (100.0 * (a["soc_end"] - start) / start.where(start > 0)).astype(np.float32)
+    out = elementwise(_pct_change_block, a["soc_start"], a["soc_end"], dtype=np.float64).astype(np.float32)
     return finish(out, "soc_change", "Soil organic carbon stock change", "%", "relative change",
                   "100 * (end - start) / start", IPCC_REF)
 
 
-def _soc_class_block(pct, lc_start, lc_end, threshold):
+def _soc_class_block(start, end, lc_start, lc_end, threshold, tolerance):
     check_codes(lc_start, UNCCD_ALLOWED, "lc_start")
     check_codes(lc_end, UNCCD_ALLOWED, "lc_end")
-    cls = np.where(pct <= -threshold, DEGRADED, np.where(pct >= threshold, IMPROVED, STABLE))
+    pct = _pct_change_block(start, end)
+    with np.errstate(invalid="ignore"):
+        cls = np.where(pct <= -threshold + tolerance, DEGRADED,
+                       np.where(pct >= threshold - tolerance, IMPROVED, STABLE))
     masked = ~np.isfinite(pct) | (lc_start == WATER) | (lc_end == WATER)
     return np.where(masked, CLASS_NODATA, cls).astype(np.int8)
 
@@ -336,13 +353,14 @@ def _soc_class_block(pct, lc_start, lc_end, threshold):
 def soc_degradation(soc_start: xr.DataArray, soc_end: xr.DataArray, lc_start: xr.DataArray,
                     lc_end: xr.DataArray, threshold: float = SOC_CHANGE_THRESHOLD_PCT) -> xr.DataArray:
     """SOC degradation class (int8): -1 if the stock change over the period is <= -``threshold`` %
-    (10, GPG2), +1 if >= +``threshold`` %, else 0; no data where water (class 7) at the start or end of
+    (10, GPG2), +1 if >= +``threshold`` %, else 0, the change computed in float64 and compared within
+    :data:`SOC_CHANGE_TOLERANCE_PCT` (so exactly +-10 % is not lost to float32 rounding); no data where water (class 7) at the start or end of
     the period or where a stock is missing. ``soc_start``/``soc_end``: stocks (t/ha) at the period's
     first and last year (e.g. ``soc_stock(...).sel(time="2015")``); ``lc_start``/``lc_end``: UNCCD classes.
     """
     a = align_exact(soc_start=soc_start, soc_end=soc_end, lc_start=lc_start, lc_end=lc_end)
-    pct = soc_change(a["soc_start"], a["soc_end"])
-    out = elementwise(_soc_class_block, pct, a["lc_start"], a["lc_end"], dtype=np.int8, threshold=float(threshold))
+    out = elementwise(_soc_class_block, a["soc_start"], a["soc_end"], a["lc_start"], a["lc_end"], dtype=np.int8,
+                      threshold=float(threshold), tolerance=SOC_CHANGE_TOLERANCE_PCT)
     return finish(out, "soc_degradation", "Soil organic carbon degradation (SDG 15.3.1 sub-indicator)", "1",
                   "relative stock change", f"degraded <= -{threshold} %, improved >= +{threshold} %; water masked",
                   IPCC_REF)

@@ -287,6 +287,9 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
 def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0) -> None:
     """The workbook, summary.json and manifest.json (last) of a run whose stages all finished."""
     out = ctx.out
+    from dldd.stats.reporting import write_reporting_tables
+
+    write_reporting_tables(ctx)  # the UNCCD (PRAIS) layout of the tables, its own CSVs and workbook
     if "xlsx" in spec.outputs.formats and ctx.tables:
         reproducible_workbook(io.write_excel(io.confined(out, "tables", "tables.xlsx"), ctx.tables))
     ctx.summary["synthetic"] = spec.synthetic

@@ -285,11 +285,12 @@ class RunContext:
                     f"{r.geometry.bounds[3]:g} (check the zone file's CRS and the inputs' extent)")
 
     def class_table(self, layers: Mapping, column: str | None, legend, *, weights: xr.DataArray | None = None,
-                    **kwargs) -> pd.DataFrame:
+                    water: Mapping | None = None, **kwargs) -> pd.DataFrame:
         """Area table (km²) of each class map of ``layers`` (label -> (y, x) map, all on one grid) by region,
         stacked with the label in ``column`` after the region id (:func:`dldd.zonal.class_areas`).
 
-        ``weights`` replaces the cell areas (e.g. population per cell); ``kwargs`` go to ``class_areas``
+        ``weights`` replaces the cell areas (e.g. population per cell); ``water`` (label -> water map of the
+        land account) makes the classes areas of land, water its own row; ``kwargs`` go to ``class_areas``
         (``zones``, ``zone_legend``)."""
         from dldd.zonal import class_areas
 
@@ -298,7 +299,8 @@ class RunContext:
         w = self.cell_area(first) if weights is None else weights
         parts = []
         for label, da in layers.items():
-            t = class_areas(da, regions.weights, w, legend, region_info=regions.info, **kwargs)
+            land = {} if water is None else {"water": water[label]}
+            t = class_areas(da, regions.weights, w, legend, region_info=regions.info, **land, **kwargs)
             if column is not None:
                 t.insert(1, column, label)
             parts.append(t)

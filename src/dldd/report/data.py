@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from dldd.errors import InputError
+from dldd.zonal import WATER_LABEL
 
 #: Column that says which period/year/block a table row belongs to, in order of preference.
 TIME_COLUMNS = ("period", "year", "block")
@@ -115,9 +116,11 @@ class Metric:
 
 
 def _class_share(t: pd.DataFrame, when, mask_fn, value_col: str = "area_km2") -> tuple[dict, dict]:
+    """Per region: the classes ``mask_fn`` picks, and the denominator: the land area (every row but the
+    land account's water row, docs/methods.md "Land account") in tables of land, else all rows."""
     sel = at(t, when)
     num = sel[mask_fn(sel)].groupby("region")[value_col].sum()
-    den = sel.groupby("region")[value_col].sum()
+    den = sel[sel["class"] != WATER_LABEL].groupby("region")[value_col].sum()
     return {str(k): float(v) for k, v in num.reindex(den.index, fill_value=0.0).items()}, {
         str(k): float(v) for k, v in den.items()}
 
@@ -131,9 +134,10 @@ def compute_metrics(run: Run) -> list[Metric]:
         mets = {}
         for p in (ps[0], ps[-1]):
             s = at(t, p)
+            # SDG 15.3.1 = degraded / land area (the summary's degraded_share_of_land_pct; no data is land)
             num = {str(r): float(v) for r, v in s.groupby("region")["degraded_km2"].sum().items()}
-            valid = s.assign(v=s["land_area_km2"] - s["no_data_km2"]).groupby("region")["v"].sum()
-            mets[p] = Metric("sdg_degraded_pct", "pct", p, num, {str(r): float(v) for r, v in valid.items()})
+            land = s.groupby("region")["land_area_km2"].sum()
+            mets[p] = Metric("sdg_degraded_pct", "pct", p, num, {str(r): float(v) for r, v in land.items()})
         out.append(mets[ps[-1]])
         if len(ps) > 1:
             m = mets[ps[-1]]
@@ -193,6 +197,16 @@ def subregion_groups(regions: list[dict]) -> dict[str, list[str]]:
         if r.get("subregion"):
             groups.setdefault(str(r["subregion"]), []).append(str(r["id"]))
     return groups
+
+
+#: Share columns of the run's class tables, by preference: the share of land (tables of the land account,
+#: docs/methods.md), else the share of the region's area (tables without one).
+SHARE_COLUMNS = ("share_of_land_pct", "share_pct")
+
+
+def share_column(t: pd.DataFrame) -> str | None:
+    """The column holding a class table's shares (see :data:`SHARE_COLUMNS`), None if it has none."""
+    return next((c for c in SHARE_COLUMNS if c in t.columns), None)
 
 
 def region_class_table(t: pd.DataFrame, region_id: str, when) -> pd.DataFrame:

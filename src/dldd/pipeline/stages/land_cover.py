@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from dldd.core.legend import SDG3, UNCCD_LAND_COVER
+from dldd.core.legend import SDG3, UNCCD_LAND_COVER, Legend
 from dldd.errors import InputError
 from dldd.indicators import landcover
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import transition_areas
+from dldd.zonal import land_account, transition_areas
+
+#: The UNCCD classes of land: every class but water, which is the land account's own row in the tables.
+UNCCD_LAND_CLASSES = Legend("unccd_land_classes",
+                            tuple(c for c in UNCCD_LAND_COVER.classes if c.code != landcover.WATER))
 
 
 class LandCoverParams(Params):
@@ -67,6 +71,34 @@ def period_maps(ctx):
     return spans, maps, degradation
 
 
+def water_map(lc_start, lc_end):
+    """Water of the land account over a span (docs/methods.md, "Land account"): 1 where the UNCCD land cover
+    is the water class at the start or at the end (one map for a single year), else 0 (uint8)."""
+    return ((lc_start == landcover.WATER) | (lc_end == landcover.WATER)).astype("uint8").rename("water")
+
+
+def land_account_table(ctx, spans: dict, maps: dict) -> pd.DataFrame:
+    """The land account of every region for each single year of ``maps`` (period label = the year) and each
+    span ``name -> (first year, last year)`` of ``spans``: total, water, land = total - water and land
+    without land cover, km², with the span's years."""
+    years = sorted(maps)
+    labelled = {str(y): (y, y) for y in years} | dict(spans)
+    like = maps[years[0]]
+    regions = ctx.region_set(like)
+    t = land_account({k: (maps[a], maps[b]) for k, (a, b) in labelled.items()}, regions.weights, ctx.cell_area(like),
+                     UNCCD_LAND_COVER, landcover.WATER, region_info=regions.info)
+    t.insert(t.columns.get_loc("period") + 1, "year_start", t["period"].map(lambda k: labelled[k][0]))
+    t.insert(t.columns.get_loc("year_start") + 1, "year_end", t["period"].map(lambda k: labelled[k][1]))
+    return t
+
+
+def ensure_land_account(ctx) -> None:
+    """Write the ``land_account`` table once per run (the first stage of the land cover and SDG stages)."""
+    if "land_account" not in ctx.tables:
+        spans, maps, _ = period_maps(ctx)
+        ctx.write_table("land_account", land_account_table(ctx, spans, maps))
+
+
 def run(ctx, params: LandCoverParams) -> None:
     spans, maps, degradation = period_maps(ctx)
     years = sorted(maps)
@@ -85,7 +117,9 @@ def run(ctx, params: LandCoverParams) -> None:
     like = maps[years[0]]
     regions = ctx.region_set(like)
     area = ctx.cell_area(like)
-    ctx.write_table("so1_1_land_cover_areas", ctx.class_table(maps, "year", UNCCD_LAND_COVER))
+    ctx.write_table("land_account", land_account_table(ctx, spans, maps))
+    year_water = {y: water_map(maps[y], maps[y]) for y in years}
+    ctx.write_table("so1_1_land_cover_areas", ctx.class_table(maps, "year", UNCCD_LAND_CLASSES, water=year_water))
     trans = []
     for name, (a, b) in spans.items():
         t = transition_areas(maps[a], maps[b], regions.weights, area, UNCCD_LAND_COVER, region_info=regions.info)
@@ -93,7 +127,8 @@ def run(ctx, params: LandCoverParams) -> None:
         trans.append(t)
         ctx.write_map(f"land_cover_degradation_{name}", degradation[name])
     ctx.write_table("so1_1_land_cover_transitions", pd.concat(trans, ignore_index=True))
-    ctx.write_table("so1_1_land_cover_degradation", ctx.class_table(degradation, "period", SDG3))
+    span_water = {n: water_map(maps[a], maps[b]) for n, (a, b) in spans.items()}
+    ctx.write_table("so1_1_land_cover_degradation", ctx.class_table(degradation, "period", SDG3, water=span_water))
     ctx.write_map(f"land_cover_{years[-1]}", maps[years[-1]])
     ctx.summary["land_cover"] = {"years": years, "periods": {k: list(v) for k, v in spans.items()}}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import NODATA_LABEL, weighted_means
+from dldd.zonal import NODATA_LABEL, WATER_LABEL, weighted_means
 
 
 class PracticesParams(Params):
@@ -40,7 +40,7 @@ def _degraded_share(ctx) -> dict[str, float]:
         if t is None:
             continue
         last = t[t.period == t.period.iloc[-1]]
-        land = last[last["class"] != NODATA_LABEL].groupby("region").area_km2.sum()
+        land = last[~last["class"].isin([NODATA_LABEL, WATER_LABEL])].groupby("region").area_km2.sum()  # land with data
         deg = last[last["class"] == "degraded"].groupby("region").area_km2.sum()
         return (deg / land.where(land > 0)).fillna(0).to_dict()
     return {}

@@ -1,0 +1,1 @@
+"""Statistics made from the run's tables (the UNCCD reporting layout)."""
