@@ -10,7 +10,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -276,12 +279,20 @@ def test_hand_computed_score_on_a_synthetic_practice():
         assert m.score == pytest.approx(fit), x
 
 
-def test_missing_or_undocumented_conditions_neither_reward_nor_penalise():
+def test_missing_conditions_neither_reward_nor_penalise_undocumented_limits_count_half():
     p = Practice.model_validate(_minimal())  # no precipitation or drift limits documented
     base = match({"aridity_class": "arid"}, [p])[0].score
+    assert base == 1.0
     more = match({"aridity_class": "arid", "precip_mm": 5000, "drift_class": "high"}, [p])[0]
-    assert more.score == base == 1.0
+    w = engine.CONDITION_WEIGHTS
+    expect = (w["aridity_class"] + engine.UNDOCUMENTED_FIT * (w["precip_mm"] + w["drift_class"])) / (
+        w["aridity_class"] + w["precip_mm"] + w["drift_class"])
+    assert more.score == pytest.approx(expect)
     assert {r.condition: r.verdict for r in more.reasons}["precip_mm"] == "not documented"
+    # a practice whose precipitation limits are documented (and fit) outranks the undocumented one
+    documented = Practice.model_validate(_minimal("documented", annual_precipitation_mm={"min": 0, "max": 400}))
+    ranked = match({"aridity_class": "arid", "precip_mm": 200}, [p, documented])
+    assert [m.practice.id for m in ranked] == ["documented", "test_practice"]
     (empty,) = match({}, [p])
     assert empty.score == engine.NEUTRAL_SCORE
 
@@ -390,7 +401,7 @@ def test_cli_match_from_options(cli):
     assert r.exit_code == 0, r.output
     out = r.output
     assert out.index("1. ") < out.index("sand_fence (score") < out.index("zai_pits (score")
-    assert "misfit: annual precipitation 30 mm" in out and "not compared" in out
+    assert "misfit: annual precipitation 30 mm" in out and "not known here" in out
     r = cli("match")
     assert r.exit_code == 1 and "no condition given" in r.output
 
@@ -435,3 +446,152 @@ def test_groundwater_depth_and_salinity_fits():
     (m,) = match({"groundwater_depth_m": 3, "groundwater_salinity_g_per_l": 12}, [p])
     assert m.score == pytest.approx((1.0 + 0.18) / 2)
     assert {r.condition: r.verdict for r in m.reasons}["groundwater_salinity_g_per_l"] == "partial"
+
+
+# -- advice from the distribution of conditions ------------------------------------------------------
+def _dist(*rows) -> pd.DataFrame:
+    cols = ("aridity_class", "precip_mm_min", "precip_mm_max", "land_cover", "land_condition", "esa_class",
+            "drift_class", "area_km2")
+    return pd.DataFrame([dict(zip(cols, r), region="CHN") for r in rows])
+
+
+#: A synthetic China-like distribution: the modal class is humid cropland, 40 % are drylands.
+CHINA_LIKE = (
+    ("humid", 500, 600, "cropland", "stable", None, None, 600.0),
+    ("hyper-arid", 0, 50, "other land", "degraded", None, "high", 250.0),
+    ("arid", 100, 150, "other land", "stable", None, "intermediate", 150.0),
+)
+
+
+def _sand(pid="sand", **kw):
+    env = dict(aridity_classes=["hyper-arid", "arid"], annual_precipitation_mm={"min": 0, "max": 200},
+               land_cover=["other land"], drift_energy_classes=["intermediate", "high"],
+               land_condition=["degraded", "stable"])
+    env.update(kw)
+    return Practice.model_validate(_minimal(pid, **env))
+
+
+def _terrace():
+    return Practice.model_validate(_minimal(
+        "terrace", aridity_classes=["dry sub-humid", "humid"], annual_precipitation_mm={"min": 400, "max": 1500},
+        land_cover=["cropland"], land_condition=["degraded", "stable"], drift_energy_classes=["low"]))
+
+
+def test_distribution_share_is_the_area_whose_conditions_a_practice_fits():
+    ranked = engine.match_distribution(_dist(*CHINA_LIKE), [_sand(), _terrace()], region="CHN")
+    by = {m.practice.id: m for m in ranked}
+    # sand control fits the 400 km² of drylands (hyper-arid 250 + arid 150) of 1000 km², all of the drylands
+    assert by["sand"].share == pytest.approx(0.4) and by["sand"].dryland_share == pytest.approx(1.0)
+    assert by["terrace"].share == pytest.approx(0.6) and by["terrace"].dryland_share == 0.0
+    # score = sum A_c q_c over fitted land / total; q = 1 inside the core of every documented limit,
+    # the hyper-arid band 0-50 mm (compared at 25 mm) is beyond the edge zone of 0-200 mm (20 mm): q = 1
+    assert by["sand"].score == pytest.approx(0.4)
+    share_reason = [r for r in by["sand"].reasons if r.condition == "share" and r.verdict != "not documented"][0]
+    assert "40.0% of CHN's area" in share_reason.text and "100.0% of its drylands" in share_reason.text
+    assert "hyper-arid 25.0%" in share_reason.text
+    # in proportion to area: with more drylands than humid land the sand practice ranks first
+    drier = _dist(*[(r[:-1] + (r[-1] * (0.5 if r[0] == "humid" else 3.0),)) for r in CHINA_LIKE])
+    assert engine.match_distribution(drier, [_sand(), _terrace()])[0].practice.id == "sand"
+
+
+def test_distribution_undocumented_limits_are_said_and_never_a_pass():
+    undocumented = _sand("undocumented", annual_precipitation_mm=None, drift_energy_classes=[])
+    ranked = engine.match_distribution(_dist(*CHINA_LIKE), [undocumented, _sand()], region="CHN")
+    assert [m.practice.id for m in ranked] == ["sand", "undocumented"]
+    m = ranked[1]
+    assert m.share == pytest.approx(0.4) and m.undocumented_share == pytest.approx(0.4)
+    w = engine.CONDITION_WEIGHTS
+    known = w["aridity_class"] + w["precip_mm"] + w["land_cover"] + w["land_condition"] + w["drift_class"]
+    q = (known - (1 - engine.UNDOCUMENTED_FIT) * (w["precip_mm"] + w["drift_class"])) / known
+    assert m.score == pytest.approx(round(0.4 * q, engine.SHARE_DECIMALS))
+    texts = [r.text for r in m.reasons if r.verdict == "not documented"]
+    assert any(t.startswith("annual precipitation limits") for t in texts)
+    assert any(t.startswith("sand drift energy limits") for t in texts)
+    # land where a documented limit misfits is not fitted, whatever the other conditions
+    wet = _sand("wet", annual_precipitation_mm={"min": 300, "max": 400})
+    assert engine.match_distribution(_dist(*CHINA_LIKE), [wet])[0].share == 0.0
+
+
+def test_distribution_ties_are_broken_by_evidence_strength():
+    here = _minimal("c_here", aridity_classes=["hyper-arid", "arid"], land_cover=["other land"])
+    here["evidence"][0]["countries"] = ["CHN"]
+    neighbour = _minimal("b_neighbour", aridity_classes=["hyper-arid", "arid"], land_cover=["other land"])
+    neighbour["evidence"][0]["countries"] = ["MNG"]  # same METHODS 7 sub-region (East Asia)
+    elsewhere = _minimal("a_elsewhere", aridity_classes=["hyper-arid", "arid"], land_cover=["other land"])
+    ps = [Practice.model_validate(d) for d in (elsewhere, neighbour, here)]
+    ranked = engine.match_distribution(_dist(*CHINA_LIKE), ps, region="CHN")
+    assert len({m.score for m in ranked}) == 1
+    assert [m.practice.id for m in ranked] == ["c_here", "b_neighbour", "a_elsewhere"]
+    assert ranked[0].evidence == (1, 1, 1) and ranked[1].evidence == (0, 1, 1)
+
+
+def test_distribution_refuses_a_table_without_area():
+    with pytest.raises(InputError, match="no area"):
+        engine.match_distribution(_dist(("arid", 0, 50, "other land", None, None, None, 0.0)), [_sand()])
+    with pytest.raises(InputError, match="missing column"):
+        engine.match_distribution(pd.DataFrame({"area_km2": [1.0]}), [_sand()])
+
+
+def test_joint_condition_areas_against_an_independent_count():
+    from dldd.core.legend import SDG3, UNCCD_LAND_COVER
+    from dldd.indicators.aridity import ARIDITY_ZONES
+    from dldd.practices.distribution import PRECIP_BAND_EDGES_MM, class_layers, joint_condition_areas
+
+    rng = np.random.default_rng(1)
+    shape = (20, 30)
+    aridity = xr.DataArray(rng.choice(ARIDITY_ZONES.codes + [-128], shape).astype("int8"), dims=("y", "x"))
+    cover = xr.DataArray(rng.integers(1, 8, shape).astype("int8"), dims=("y", "x"))
+    status = xr.DataArray(rng.choice([-1, 0, 1, -128], shape).astype("int8"), dims=("y", "x"))
+    precip = xr.DataArray(rng.uniform(0, 2000, shape), dims=("y", "x"))
+    precip[0, :] = np.nan
+    area = xr.DataArray(rng.uniform(50, 100, shape), dims=("y", "x"))
+    idx = np.arange(area.size)
+    frac = rng.uniform(0, 1, idx.size)
+    regions = {"A": (idx[:250], frac[:250]), "B": (idx[250:], frac[250:])}
+    layers = class_layers({"aridity_class": ARIDITY_ZONES, "land_cover": UNCCD_LAND_COVER, "land_condition": SDG3})
+    t = joint_condition_areas([(layers["aridity_class"], aridity), (layers["land_cover"], cover),
+                               (layers["land_condition"], status)], precip, regions, area)
+    for rid, (i, f) in regions.items():
+        rows = t[t.region == rid]
+        assert rows.area_km2.sum() == pytest.approx((area.values.ravel()[i] * f).sum(), rel=1e-12)
+    # the combinations of two cells of region B counted by hand (codes and band of each cell)
+    i, f = regions["B"]
+    a, c, s, p = (v.values.ravel()[i] for v in (aridity, cover, status, precip))
+    checked = 0
+    for k in range(len(i)):
+        if a[k] == -128 or s[k] == -128 or not np.isfinite(p[k]) or checked == 2:
+            continue
+        lo = max(e for e in PRECIP_BAND_EDGES_MM if e <= p[k])
+        band = np.array([max(e for e in PRECIP_BAND_EDGES_MM if e <= x) if np.isfinite(x) else -1 for x in p])
+        sel = (a == a[k]) & (c == c[k]) & (s == s[k]) & (band == lo)
+        expect = (area.values.ravel()[i][sel] * f[sel]).sum()
+        got = t[(t.region == "B") & (t.aridity_class == ARIDITY_ZONES.label(int(a[k])))
+                & (t.land_cover == UNCCD_LAND_COVER.label(int(c[k]))) & (t.land_condition == SDG3.label(int(s[k])))
+                & (t.precip_mm_min == lo)].area_km2
+        assert len(got) == 1 and got.item() == pytest.approx(expect)
+        checked += 1
+    assert checked == 2
+    assert t.drift_class.isna().all() and t.esa_class.isna().all()  # not computed: blank
+    # cells without precipitation keep their area with a blank band
+    assert t.precip_mm_min.isna().any() and set(t.precip_mm_min.dropna()) <= set(PRECIP_BAND_EDGES_MM)
+
+
+def test_cli_match_run_ranks_on_the_distribution(tmp_path):
+    from dldd.practices.distribution import DISTRIBUTION_CSV
+
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    _dist(*CHINA_LIKE).to_csv(run / DISTRIBUTION_CSV, index=False)
+    res = CliRunner().invoke(app, ["match", "--run", str(run), "--region", "chn", "--top", "5",
+                                   "--cache", str(tmp_path / "c.sqlite")], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    catalogue = {p.id: p for p in load_catalogue()}
+    top = [line.split(". ")[1].split(" ")[0] for line in res.output.splitlines()
+           if line[:1].isdigit() and ". " in line and "(score" in line]
+    assert len(top) == 5
+    sand = [pid for pid in top if catalogue[pid].category == "mechanical sand barrier" or pid in SHRUB_BELTS]
+    assert sand, top
+    assert "of its drylands" in res.output
+    bad = CliRunner().invoke(app, ["match", "--run", str(run), "--aridity", "arid",
+                                   "--cache", str(tmp_path / "c.sqlite")])
+    assert bad.exit_code == 1 and "cannot override" in bad.output
