@@ -64,7 +64,8 @@ def _minimal(pid: str = "test_practice", **envelope) -> dict:
         "envelope": env,
         "evidence": [{
             "place": "nowhere", "period": "2000", "outcome": "x", "effect": "y",
-            "citation": {"authors": "Doe J.", "year": 2000, "title": "A test title", "source": "Test"},
+            "citation": {"authors": "Doe J.", "year": 2000, "title": "A test title", "source": "Test",
+                         "no_identifier": "synthetic test record"},
         }],
     }
 
