@@ -162,7 +162,7 @@ def test_every_practice_is_found_by_its_english_and_chinese_name(store, catalogu
 
 @pytest.mark.parametrize(
     "text, first",
-    [("草方格", "straw_checkerboard"), ("梭梭", "haloxylon_planting"), ("光伏", "photovoltaic_sand_control"),
+    [("草方格", "straw_checkerboard"), ("坎儿井", "qanat"), ("光伏", "photovoltaic_sand_control"),
      ("淤地坝", "check_dams"), ("straw checkerboard", "straw_checkerboard"), ("zaï", "zai_pits"),
      ("demi-lunes", "half_moons"), ("Great Green Wall", "great_green_wall"), ("Haloxylon", "haloxylon_planting")],
 )
@@ -596,3 +596,165 @@ def test_cli_match_run_ranks_on_the_distribution(tmp_path):
     bad = CliRunner().invoke(app, ["match", "--run", str(run), "--aridity", "arid",
                                    "--cache", str(tmp_path / "c.sqlite")])
     assert bad.exit_code == 1 and "cannot override" in bad.output
+
+
+# -- the WOCAT record, citations, coverage, cases, challenges, bilingual, report data ---------------
+def test_wocat_parts_default_to_not_documented_and_sources_must_resolve():
+    from dldd.practices.schema import NOT_DOCUMENTED, Wocat
+
+    p = Practice.model_validate(_minimal())
+    assert p.wocat.documented() == []
+    assert all(getattr(p.wocat, k) == NOT_DOCUMENTED for k in Wocat.model_fields)
+    assert not p.sand_control  # degradation types not documented: not counted as sand control
+    d = _minimal()
+    d["wocat"] = {"degradation_types": ["Ed"], "impacts": [
+        {"aspect": "sand flux", "rating": 2, "before": 10, "after": 2, "unit": "kg/m/h", "source": "ref1"}]}
+    with pytest.raises(ValueError, match="ref1"):
+        Practice.model_validate(d)
+    d["references"] = {"ref1": {"authors": "Doe J.", "year": 2001, "title": "A cited work", "source": "Test",
+                                "no_identifier": "synthetic test record"}}
+    p = Practice.model_validate(d)
+    assert p.sand_control and p.wocat.documented() == ["degradation_types", "impacts"]
+    d["wocat"]["degradation_types"] = ["Xx"]  # not a WOCAT code
+    with pytest.raises(ValueError):
+        Practice.model_validate(d)
+    bad = _minimal()
+    del bad["evidence"][0]["citation"]["no_identifier"]
+    with pytest.raises(ValueError, match="doi, a url, or no_identifier"):
+        Practice.model_validate(bad)
+
+
+def test_every_catalogue_citation_has_authors_year_title_and_an_identifier_or_a_reason(catalogue):
+    import re
+
+    n = 0
+    for p in catalogue:
+        for c in p.citations:
+            n += 1
+            assert c.authors.strip() and c.title.strip() and 1900 <= c.year <= 2100, (p.id, c.title)
+            assert c.doi or c.url or c.no_identifier, (p.id, c.title)
+            if c.doi:
+                assert re.match(r"^10\.\d{4,9}/\S+$", c.doi)
+            if c.url:
+                assert re.match(r"^https?://\S+$", c.url), c.url
+        for key in p.wocat.sources():  # every sourced number resolves to a reference of the record
+            assert key in p.references, (p.id, key)
+    assert n >= 60
+
+
+def test_practices_the_issue_names_are_documented_and_corrected_claims_hold(catalogue):
+    import math
+
+    by = {p.id: p for p in catalogue}
+    for pid in ("qanat", "jessour", "hima_agdal", "kubuqi_model", "taklimakan_green_belt",
+                "pasture_committees_rotation", "thar_dune_stabilisation", "aral_seabed_saxaul"):
+        assert pid in by, pid
+    belt = " ".join(c.effect for c in by["taklimakan_green_belt"].evidence) + by["taklimakan_green_belt"].how_it_works
+    assert "3,046 km" in belt and "28 November 2024" in belt and "Yutian" in belt
+    assert by["taklimakan_green_belt"].sand_control
+    conveyance = by["ecological_water_conveyance"]
+    text = conveyance.how_it_works + " ".join(c.effect for c in conveyance.evidence)
+    assert "850 m" in text and "700 m" in text and "few kilometres" not in text
+    ggw = by["great_green_wall"]
+    assert ggw.envelope.annual_precipitation_mm is None and "100 mm and 400 mm isohyets" not in (ggw.envelope.note or "")
+    assert all("fixed 857 ha" not in c.effect for c in by["palisade_dune_fixation"].evidence)
+    slope = by["grain_for_green"].envelope.slope_percent.min
+    assert slope == pytest.approx(100 * math.tan(math.radians(25)), abs=0.05)
+    assert "377,200" not in " ".join(c.effect for c in by["aral_seabed_saxaul"].evidence)
+
+
+#: METHODS 7 sub-regions with at least 5 practices documented in use there (checked below); the issue's
+#: target is every sub-region and 60 practices, which the verified catalogue does not reach yet.
+SUBREGIONS_COVERED = ("East Asia", "Central Asia", "West Asia and Middle East", "North Africa",
+                      "Sahel and Horn of Africa")
+
+
+def _coverage(catalogue) -> dict[str, int]:
+    from dldd.regions.registry import load_subregions
+
+    return {s: sum(1 for p in catalogue if set(p.countries) & set(m)) for s, m in load_subregions().items()}
+
+
+def test_coverage_per_subregion(catalogue):
+    cov = _coverage(catalogue)
+    for s in SUBREGIONS_COVERED:
+        assert cov[s] >= 5, (s, cov[s])
+    assert cov["South Asia"] >= 1
+
+
+@pytest.mark.xfail(strict=True, reason="issue 20 target not reached with verified sources: 60 practices, "
+                                       "5 per METHODS 7 sub-region (see docs/practices.md)")
+def test_coverage_target_of_issue_20(catalogue):
+    cov = _coverage(catalogue)
+    assert len(catalogue) >= 60 and min(cov.values()) >= 5
+
+
+def test_every_practice_is_bilingual_and_search_finds_both_languages(catalogue, store):
+    for p in catalogue:
+        assert p.names.zh and p.summary_zh and any("\u4e00" <= ch <= "\u9fff" for ch in p.summary_zh), p.id
+    assert "qanat" in [p.id for p in store.search("坎儿井")]
+    assert "qanat" in [p.id for p in store.search("karez")]
+    assert "taklimakan_green_belt" in [p.id for p in store.search("于田县")]  # from a case's Chinese summary
+
+
+def test_cases_link_practices_and_countries_and_challenges_are_counted(catalogue):
+    from dldd.practices.cases import cases_in, challenges_by_subregion, load_cases
+
+    cases = load_cases(catalogue)
+    assert len(cases) == sum(len(p.evidence) for p in catalogue) >= 40
+    ids = {p.id for p in catalogue}
+    assert all(set(c.practices) <= ids and c.source for c in cases)
+    jor = cases_in(cases, ["jor"])
+    assert any("hima_agdal" in c.practices for c in jor)
+    # hand count on a planted set: two cases in Jordan report overgrazing, one in Tunisia drought
+    syn = [c for c in cases if c.countries][:3]
+    from dataclasses import replace
+
+    planted = [replace(syn[0], countries=("JOR",), challenges=("overgrazing", "drought")),
+               replace(syn[1], countries=("JOR", "LBN"), challenges=("overgrazing",)),
+               replace(syn[2], countries=("TUN",), challenges=("drought",))]
+    t = challenges_by_subregion(planted, {"West Asia": ["JOR", "LBN"], "North Africa": ["TUN"]})
+    rows = {(r.subregion, r.challenge): (r.n_cases, r.countries) for r in t.itertuples()}
+    assert rows == {("West Asia", "overgrazing"): (2, "JOR, LBN"), ("West Asia", "drought"): (1, "JOR"),
+                    ("North Africa", "drought"): (1, "TUN")}
+    assert t.iloc[0].challenge == "drought" or t.iloc[0].subregion == "North Africa"  # sorted by sub-region
+    counted = challenges_by_subregion(cases)
+    assert (counted.n_cases > 0).all() and "overgrazing" in set(counted.challenge)
+
+
+def test_effectiveness_results_attach_as_cases_of_the_run():
+    from dldd.practices.cases import run_cases
+
+    summary = pd.DataFrame([{"name": "Belt A", "type": "shelterbelt", "outcome": "ndvi", "units": "1",
+                             "start_year": 2016, "effect": 0.0775, "ci_low": 0.064, "ci_high": 0.0886,
+                             "treated_area_km2": 161.9, "data": "synthetic demonstration data"}])
+    (c,) = run_cases(summary, "demo")
+    assert c.synthetic and "synthetic" in c.name
+    assert c.practices == INTERVENTION_TYPES["shelterbelt"]
+    assert "+0.0775 on ndvi" in c.effect and "95 % CI +0.064 to +0.0886" in c.effect
+    assert c.scale == "162 km² treated" and c.cost == "not documented"
+    assert run_cases(None) == []
+
+
+def test_report_data_per_country(catalogue):
+    from dldd.practices.report import practices_report_data
+
+    matches = pd.DataFrame([
+        {"region": "CHN", "rank": 1, "practice": "taklimakan_green_belt", "score": 0.4, "share_pct": 40.0,
+         "dryland_share_pct": 100.0, "reasons": "partial: fits 40.0% of CHN's area on the grid; fit: x"},
+        {"region": "CHN", "rank": 2, "practice": "great_green_wall", "score": 0.3, "share_pct": 30.0,
+         "dryland_share_pct": 75.0, "reasons": "partial: fits 30.0%"},
+        {"region": "CHN", "rank": 6, "practice": "zai_pits", "score": 0.1, "share_pct": 10.0,
+         "dryland_share_pct": 25.0, "reasons": "partial: fits 10.0%"}])
+    data = practices_report_data({"practices_matches": matches}, ["CHN"], practices=catalogue)
+    chn = data["countries"]["CHN"]
+    assert chn["subregion"] == "East Asia"
+    assert [t["id"] for t in chn["top"]] == ["taklimakan_green_belt", "great_green_wall"]  # rank <= 5
+    belt, ggw = chn["top"]
+    assert belt["name_zh"] == "塔克拉玛干沙漠锁边绿带" and belt["reason"].startswith("fits 40.0% of CHN")
+    assert belt["cost"] == "not documented" and belt["n_cases_here"] == 2
+    assert ggw["cost"].endswith("USD/ha (2020)") and ggw["n_cases_here"] == 0
+    assert any(c["id"].startswith("taklimakan_green_belt.") for c in chn["cases"])
+    assert any("MNG" in c["countries"] for c in chn["subregion_cases"])
+    assert all("CHN" not in c["countries"] for c in chn["subregion_cases"])
+    assert data["challenges"]["East Asia"] and data["run_cases"] == []

@@ -444,5 +444,5 @@ class Practice(_Strict):
                  self.maintenance or "", *self.co_benefits, *self.risks]
         for case in self.evidence:
             c = case.citation
-            parts += [case.place, case.outcome, case.effect, c.authors, c.title, c.source]
+            parts += [case.place, case.outcome, case.effect, case.summary_zh or "", c.authors, c.title, c.source]
         return "\n".join(p for p in parts if p)
