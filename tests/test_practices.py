@@ -398,7 +398,7 @@ def test_cli_list_show_search(cli, catalogue):
 
 def test_cli_match_from_options(cli):
     r = cli("match", "--aridity", "hyper-arid", "--precip", "30", "--drift", "high", "--land-cover",
-            "other land", "--top", "30")
+            "other land", "--top", "100")
     assert r.exit_code == 0, r.output
     out = r.output
     assert out.index("1. ") < out.index("sand_fence (score") < out.index("zai_pits (score")
