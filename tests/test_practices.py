@@ -665,7 +665,7 @@ def test_practices_the_issue_names_are_documented_and_corrected_claims_hold(cata
 
 #: METHODS 7 sub-regions with at least 5 practices documented in use there (checked below); the issue's
 #: target is every sub-region and 60 practices, which the verified catalogue does not reach yet.
-SUBREGIONS_COVERED = ("East Asia", "Central Asia", "West Asia and Middle East", "North Africa",
+SUBREGIONS_COVERED = ("East Asia", "Central Asia", "South Asia", "West Asia and Middle East", "North Africa",
                       "Sahel and Horn of Africa")
 
 
@@ -679,7 +679,7 @@ def test_coverage_per_subregion(catalogue):
     cov = _coverage(catalogue)
     for s in SUBREGIONS_COVERED:
         assert cov[s] >= 5, (s, cov[s])
-    assert cov["South Asia"] >= 1
+    assert min(cov.values()) >= 1  # every sub-region has at least one documented practice
 
 
 @pytest.mark.xfail(strict=True, reason="issue 20 target not reached with verified sources: 60 practices, "
