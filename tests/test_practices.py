@@ -690,8 +690,12 @@ def test_coverage_target_of_issue_20(catalogue):
 
 
 def test_every_practice_is_bilingual_and_search_finds_both_languages(catalogue, store):
+    def chinese(text):
+        return bool(text) and any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
     for p in catalogue:
-        assert p.names.zh and p.summary_zh and any("\u4e00" <= ch <= "\u9fff" for ch in p.summary_zh), p.id
+        assert chinese(p.names.zh) and chinese(p.summary_zh), p.id
+        assert all(chinese(c.summary_zh) for c in p.evidence), p.id
     assert "qanat" in [p.id for p in store.search("坎儿井")]
     assert "qanat" in [p.id for p in store.search("karez")]
     assert "taklimakan_green_belt" in [p.id for p in store.search("于田县")]  # from a case's Chinese summary
