@@ -665,8 +665,8 @@ def test_practices_the_issue_names_are_documented_and_corrected_claims_hold(cata
 
 #: METHODS 7 sub-regions with at least 5 practices documented in use there (checked below); the issue's
 #: target is every sub-region and 60 practices, which the verified catalogue does not reach yet.
-SUBREGIONS_COVERED = ("East Asia", "Central Asia", "South Asia", "West Asia and Middle East", "North Africa",
-                      "Sahel and Horn of Africa")
+SUBREGIONS_COVERED = ("East Asia", "Central Asia", "South Asia", "West Asia and Middle East",
+                      "Caucasus and Eastern Europe", "North Africa", "Sahel and Horn of Africa")
 
 
 def _coverage(catalogue) -> dict[str, int]:
