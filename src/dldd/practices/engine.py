@@ -692,8 +692,9 @@ def match_distribution(
             documented += is_doc
             outside |= is_doc & (verdict != "fit")
             undocumented |= is_undoc
-            inside_docs = sorted({str(v) if column != "precip_band" else _band_label(*v)
-                                  for v in values[is_doc & (verdict == "fit")]})
+            inside_values = set(values[is_doc & (verdict == "fit")])
+            inside_docs = ([_band_label(*v) for v in sorted(inside_values)] if column == "precip_band"
+                           else sorted(str(v) for v in inside_values))
             per_column.append((column, is_doc, is_undoc, is_doc & (verdict == "fit"), inside_docs))
         fits = (documented > 0) & ~outside
         q = np.divide(num, den, out=np.zeros(n), where=den > 0)

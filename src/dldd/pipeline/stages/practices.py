@@ -24,6 +24,10 @@ from dldd.pipeline.stages.base import Params, Stage
 from dldd.zonal import NODATA_LABEL, weighted_means
 
 
+#: Edge (cells) of the blocks a class map of the run is read in when the run plans its own chunks.
+MAP_CHUNK = 1024
+
+
 class PracticesParams(Params):
     top: int = 5
 
@@ -91,7 +95,8 @@ def _annual_precipitation(ctx):
 def _map(ctx, name: str):
     import rioxarray
 
-    da = rioxarray.open_rasterio(ctx.out / ctx.maps[name], chunks=True)
+    edge = ctx.chunk_size or MAP_CHUNK
+    da = rioxarray.open_rasterio(ctx.out / ctx.maps[name], chunks={"band": 1, "y": edge, "x": edge}, masked=False)
     return da.squeeze("band", drop=True) if "band" in da.dims else da
 
 
