@@ -300,8 +300,10 @@ def match(
             regions = [region.upper()] if region else regions_of(dist)
             with _store(cache, url) as s:
                 practices = s.all()
+            cache: dict = {}
             for rid in regions:
-                _print_matches(con, rid, match_distribution(region_rows(dist, rid), practices, top=top, region=rid))
+                _print_matches(con, rid, match_distribution(region_rows(dist, rid), practices, top=top, region=rid,
+                                                            fit_cache=cache))
             return
         rows: dict[str, dict[str, str]] = {}
         if run is not None:

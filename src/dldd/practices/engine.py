@@ -622,6 +622,7 @@ def match_distribution(
     *,
     region: str | None = None,
     evidence: "EvidenceBook | None" = None,
+    fit_cache: dict | None = None,
 ) -> list[DistributionMatch]:
     """Rank practices on the share of a region's land whose conditions they fit, best first.
 
@@ -640,8 +641,11 @@ def match_distribution(
     for less (q_c <= 1 - 0.5 w_undocumented / sum w). The denominator is the region's area on the grid
     (every row of the table). Scores equal to ``SHARE_DECIMALS`` are ordered by evidence strength: cases
     documented in the region, then in its METHODS 7 sub-region, then all cases; then by id.
+    ``fit_cache`` (a dict the caller keeps) reuses each practice's fit to a condition value across
+    regions.
     """
     import numpy as np
+    import pandas as pd
 
     df = _distribution_frame(rows)
     total = float(df["area_km2"].sum())
@@ -654,11 +658,18 @@ def match_distribution(
     if top is not None and top < 1:
         raise InputError(f"top: expected a positive number of practices, found {top}")
     region = region.upper() if region else None
+    cache = fit_cache if fit_cache is not None else {}
     _, members = subregion_members(region)
     area = df["area_km2"].to_numpy()
     dry = df["aridity_class"].isin(DRYLAND_CLASSES).to_numpy()
     dry_total = float(area[dry].sum())
     where = f"{region}'s" if region else "the region's"
+    columns = []  # (column, codes, unique values) of the conditions known somewhere in the region
+    for column in DISTRIBUTION_CONDITIONS:
+        codes, uniques = pd.factorize(df[column])  # code -1 where unknown
+        if (codes >= 0).any():
+            columns.append((column, codes, list(uniques)))
+    by_class = {cls: (df["aridity_class"] == cls).to_numpy() for cls in ARIDITY_CLASSES}
     ranked = []
     for p in practices:
         n = len(df)
@@ -669,22 +680,20 @@ def match_distribution(
         undocumented = np.zeros(n, dtype=bool)
         reasons: list[Reason] = []
         per_column: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, list[str]]] = []
-        for column in DISTRIBUTION_CONDITIONS:
-            values = df[column]
-            known = values.notna().to_numpy()
-            if not known.any():
-                continue
+        for column, codes, uniques in columns:
+            known = codes >= 0
             cond = _REASON_CONDITION[column]
             w = CONDITION_WEIGHTS[cond]
-            fit = np.zeros(n)
-            verdict = np.empty(n, dtype=object)
-            for v in values[known].unique():
-                _, rs, _, _ = _assess(p, _as_conditions(_single_condition(column, v)), None)
-                (r,) = [r for r in rs if r.condition == cond]
-                sel = known & (values == v).to_numpy() if column != "precip_band" else \
-                    known & np.array([x == v for x in values], dtype=bool)
-                fit[sel] = r.fit if r.fit is not None else 0.0
-                verdict[sel] = r.verdict
+            ufit = np.zeros(len(uniques) + 1)
+            uverdict = np.empty(len(uniques) + 1, dtype=object)
+            for j, v in enumerate(uniques):
+                key = (p.id, column, v)
+                if key not in cache:
+                    _, rs, _, _ = _assess(p, _as_conditions(_single_condition(column, v)), None)
+                    (r,) = [r for r in rs if r.condition == cond]
+                    cache[key] = (r.fit if r.fit is not None else 0.0, r.verdict)
+                ufit[j], uverdict[j] = cache[key]
+            fit, verdict = ufit[codes], uverdict[codes]  # code -1 takes the last slot (unknown)
             num[known] += w * fit[known]
             den[known] += w
             is_undoc = known & (verdict == "not documented")
@@ -692,7 +701,7 @@ def match_distribution(
             documented += is_doc
             outside |= is_doc & (verdict != "fit")
             undocumented |= is_undoc
-            inside_values = set(values[is_doc & (verdict == "fit")])
+            inside_values = {uniques[j] for j in np.unique(codes[is_doc & (verdict == "fit")])}
             inside_docs = ([_band_label(*v) for v in sorted(inside_values)] if column == "precip_band"
                            else sorted(str(v) for v in inside_values))
             per_column.append((column, is_doc, is_undoc, is_doc & (verdict == "fit"), inside_docs))
@@ -704,7 +713,7 @@ def match_distribution(
         undoc_share = float(area[fits & undocumented].sum()) / total
         by_aridity = {}
         for cls in ARIDITY_CLASSES:
-            a = float(area[fits & (df["aridity_class"] == cls).to_numpy()].sum())
+            a = float(area[fits & by_class[cls]].sum())
             if a > 0:
                 by_aridity[cls] = a / total
         text = (f"fits {share:.1%} of {where} area on the grid ({area[fits].sum():,.0f} of {total:,.0f} km²)")

@@ -160,11 +160,13 @@ def run(ctx, p: PracticesParams) -> None:
     if dist is not None:
         ctx.write_table("condition_distribution", dist)
     rows = []
+    fit_cache: dict = {}  # a practice's fit to a condition value, shared by the regions
     for rec in cond.to_dict("records"):
         rid = rec["region"]
         region_rows = dist[dist.region == rid] if dist is not None else None
         if region_rows is not None and region_rows.area_km2.sum() > 0:
-            for rank, m in enumerate(match_distribution(region_rows, catalogue, top=p.top, region=rid), start=1):
+            for rank, m in enumerate(match_distribution(region_rows, catalogue, top=p.top, region=rid,
+                                                             fit_cache=fit_cache), start=1):
                 rows.append({"region": rid, "rank": rank, "practice": m.practice.id,
                              "name": m.practice.names.en, "name_zh": m.practice.names.zh,
                              "category": m.practice.category, "score": round(m.score, 4),
