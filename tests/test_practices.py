@@ -590,7 +590,7 @@ def test_cli_match_run_ranks_on_the_distribution(tmp_path):
     top = [line.split(". ")[1].split(" ")[0] for line in res.output.splitlines()
            if line[:1].isdigit() and ". " in line and "(score" in line]
     assert len(top) == 5
-    sand = [pid for pid in top if catalogue[pid].category == "mechanical sand barrier" or pid in SHRUB_BELTS]
+    sand = [pid for pid in top if catalogue[pid].sand_control]  # WOCAT Et, Ed or Eo
     assert sand, top
     assert "of its drylands" in res.output
     bad = CliRunner().invoke(app, ["match", "--run", str(run), "--aridity", "arid",
