@@ -10,7 +10,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -61,7 +64,8 @@ def _minimal(pid: str = "test_practice", **envelope) -> dict:
         "envelope": env,
         "evidence": [{
             "place": "nowhere", "period": "2000", "outcome": "x", "effect": "y",
-            "citation": {"authors": "Doe J.", "year": 2000, "title": "A test title", "source": "Test"},
+            "citation": {"authors": "Doe J.", "year": 2000, "title": "A test title", "source": "Test",
+                         "no_identifier": "synthetic test record"},
         }],
     }
 
@@ -158,7 +162,7 @@ def test_every_practice_is_found_by_its_english_and_chinese_name(store, catalogu
 
 @pytest.mark.parametrize(
     "text, first",
-    [("草方格", "straw_checkerboard"), ("梭梭", "haloxylon_planting"), ("光伏", "photovoltaic_sand_control"),
+    [("草方格", "straw_checkerboard"), ("坎儿井", "qanat"), ("光伏", "photovoltaic_sand_control"),
      ("淤地坝", "check_dams"), ("straw checkerboard", "straw_checkerboard"), ("zaï", "zai_pits"),
      ("demi-lunes", "half_moons"), ("Great Green Wall", "great_green_wall"), ("Haloxylon", "haloxylon_planting")],
 )
@@ -276,12 +280,20 @@ def test_hand_computed_score_on_a_synthetic_practice():
         assert m.score == pytest.approx(fit), x
 
 
-def test_missing_or_undocumented_conditions_neither_reward_nor_penalise():
+def test_missing_conditions_neither_reward_nor_penalise_undocumented_limits_count_half():
     p = Practice.model_validate(_minimal())  # no precipitation or drift limits documented
     base = match({"aridity_class": "arid"}, [p])[0].score
+    assert base == 1.0
     more = match({"aridity_class": "arid", "precip_mm": 5000, "drift_class": "high"}, [p])[0]
-    assert more.score == base == 1.0
+    w = engine.CONDITION_WEIGHTS
+    expect = (w["aridity_class"] + engine.UNDOCUMENTED_FIT * (w["precip_mm"] + w["drift_class"])) / (
+        w["aridity_class"] + w["precip_mm"] + w["drift_class"])
+    assert more.score == pytest.approx(expect)
     assert {r.condition: r.verdict for r in more.reasons}["precip_mm"] == "not documented"
+    # a practice whose precipitation limits are documented (and fit) outranks the undocumented one
+    documented = Practice.model_validate(_minimal("documented", annual_precipitation_mm={"min": 0, "max": 400}))
+    ranked = match({"aridity_class": "arid", "precip_mm": 200}, [p, documented])
+    assert [m.practice.id for m in ranked] == ["documented", "test_practice"]
     (empty,) = match({}, [p])
     assert empty.score == engine.NEUTRAL_SCORE
 
@@ -386,11 +398,11 @@ def test_cli_list_show_search(cli, catalogue):
 
 def test_cli_match_from_options(cli):
     r = cli("match", "--aridity", "hyper-arid", "--precip", "30", "--drift", "high", "--land-cover",
-            "other land", "--top", "30")
+            "other land", "--top", "100")
     assert r.exit_code == 0, r.output
     out = r.output
     assert out.index("1. ") < out.index("sand_fence (score") < out.index("zai_pits (score")
-    assert "misfit: annual precipitation 30 mm" in out and "not compared" in out
+    assert "misfit: annual precipitation 30 mm" in out and "not known here" in out
     r = cli("match")
     assert r.exit_code == 1 and "no condition given" in r.output
 
@@ -435,3 +447,318 @@ def test_groundwater_depth_and_salinity_fits():
     (m,) = match({"groundwater_depth_m": 3, "groundwater_salinity_g_per_l": 12}, [p])
     assert m.score == pytest.approx((1.0 + 0.18) / 2)
     assert {r.condition: r.verdict for r in m.reasons}["groundwater_salinity_g_per_l"] == "partial"
+
+
+# -- advice from the distribution of conditions ------------------------------------------------------
+def _dist(*rows) -> pd.DataFrame:
+    cols = ("aridity_class", "precip_mm_min", "precip_mm_max", "land_cover", "land_condition", "esa_class",
+            "drift_class", "area_km2")
+    return pd.DataFrame([dict(zip(cols, r), region="CHN") for r in rows])
+
+
+#: A synthetic China-like distribution: the modal class is humid cropland, 40 % are drylands.
+CHINA_LIKE = (
+    ("humid", 500, 600, "cropland", "stable", None, None, 600.0),
+    ("hyper-arid", 0, 50, "other land", "degraded", None, "high", 250.0),
+    ("arid", 100, 150, "other land", "stable", None, "intermediate", 150.0),
+)
+
+
+def _sand(pid="sand", **kw):
+    env = dict(aridity_classes=["hyper-arid", "arid"], annual_precipitation_mm={"min": 0, "max": 200},
+               land_cover=["other land"], drift_energy_classes=["intermediate", "high"],
+               land_condition=["degraded", "stable"])
+    env.update(kw)
+    return Practice.model_validate(_minimal(pid, **env))
+
+
+def _terrace():
+    return Practice.model_validate(_minimal(
+        "terrace", aridity_classes=["dry sub-humid", "humid"], annual_precipitation_mm={"min": 400, "max": 1500},
+        land_cover=["cropland"], land_condition=["degraded", "stable"], drift_energy_classes=["low"]))
+
+
+def test_distribution_share_is_the_area_whose_conditions_a_practice_fits():
+    ranked = engine.match_distribution(_dist(*CHINA_LIKE), [_sand(), _terrace()], region="CHN")
+    by = {m.practice.id: m for m in ranked}
+    # sand control fits the 400 km² of drylands (hyper-arid 250 + arid 150) of 1000 km², all of the drylands
+    assert by["sand"].share == pytest.approx(0.4) and by["sand"].dryland_share == pytest.approx(1.0)
+    assert by["terrace"].share == pytest.approx(0.6) and by["terrace"].dryland_share == 0.0
+    # score = sum A_c q_c over fitted land / total; q = 1 inside the core of every documented limit,
+    # the hyper-arid band 0-50 mm (compared at 25 mm) is beyond the edge zone of 0-200 mm (20 mm): q = 1
+    assert by["sand"].score == pytest.approx(0.4)
+    share_reason = [r for r in by["sand"].reasons if r.condition == "share" and r.verdict != "not documented"][0]
+    assert "40.0% of CHN's area" in share_reason.text and "100.0% of its drylands" in share_reason.text
+    assert "hyper-arid 25.0%" in share_reason.text
+    # in proportion to area: with more drylands than humid land the sand practice ranks first
+    drier = _dist(*[(r[:-1] + (r[-1] * (0.5 if r[0] == "humid" else 3.0),)) for r in CHINA_LIKE])
+    assert engine.match_distribution(drier, [_sand(), _terrace()])[0].practice.id == "sand"
+
+
+def test_distribution_undocumented_limits_are_said_and_never_a_pass():
+    undocumented = _sand("undocumented", annual_precipitation_mm=None, drift_energy_classes=[])
+    ranked = engine.match_distribution(_dist(*CHINA_LIKE), [undocumented, _sand()], region="CHN")
+    assert [m.practice.id for m in ranked] == ["sand", "undocumented"]
+    m = ranked[1]
+    assert m.share == pytest.approx(0.4) and m.undocumented_share == pytest.approx(0.4)
+    w = engine.CONDITION_WEIGHTS
+    known = w["aridity_class"] + w["precip_mm"] + w["land_cover"] + w["land_condition"] + w["drift_class"]
+    q = (known - (1 - engine.UNDOCUMENTED_FIT) * (w["precip_mm"] + w["drift_class"])) / known
+    assert m.score == pytest.approx(round(0.4 * q, engine.SHARE_DECIMALS))
+    texts = [r.text for r in m.reasons if r.verdict == "not documented"]
+    assert any(t.startswith("annual precipitation limits") for t in texts)
+    assert any(t.startswith("sand drift energy limits") for t in texts)
+    # land where a documented limit misfits is not fitted, whatever the other conditions
+    wet = _sand("wet", annual_precipitation_mm={"min": 300, "max": 400})
+    assert engine.match_distribution(_dist(*CHINA_LIKE), [wet])[0].share == 0.0
+
+
+def test_distribution_ties_are_broken_by_evidence_strength():
+    here = _minimal("c_here", aridity_classes=["hyper-arid", "arid"], land_cover=["other land"])
+    here["evidence"][0]["countries"] = ["CHN"]
+    neighbour = _minimal("b_neighbour", aridity_classes=["hyper-arid", "arid"], land_cover=["other land"])
+    neighbour["evidence"][0]["countries"] = ["MNG"]  # same METHODS 7 sub-region (East Asia)
+    elsewhere = _minimal("a_elsewhere", aridity_classes=["hyper-arid", "arid"], land_cover=["other land"])
+    ps = [Practice.model_validate(d) for d in (elsewhere, neighbour, here)]
+    ranked = engine.match_distribution(_dist(*CHINA_LIKE), ps, region="CHN")
+    assert len({m.score for m in ranked}) == 1
+    assert [m.practice.id for m in ranked] == ["c_here", "b_neighbour", "a_elsewhere"]
+    assert ranked[0].evidence == (1, 1, 1) and ranked[1].evidence == (0, 1, 1)
+
+
+def test_distribution_refuses_a_table_without_area():
+    with pytest.raises(InputError, match="no area"):
+        engine.match_distribution(_dist(("arid", 0, 50, "other land", None, None, None, 0.0)), [_sand()])
+    with pytest.raises(InputError, match="missing column"):
+        engine.match_distribution(pd.DataFrame({"area_km2": [1.0]}), [_sand()])
+
+
+def test_joint_condition_areas_against_an_independent_count():
+    from dldd.core.legend import SDG3, UNCCD_LAND_COVER
+    from dldd.indicators.aridity import ARIDITY_ZONES
+    from dldd.practices.distribution import PRECIP_BAND_EDGES_MM, class_layers, joint_condition_areas
+
+    rng = np.random.default_rng(1)
+    shape = (20, 30)
+    aridity = xr.DataArray(rng.choice(ARIDITY_ZONES.codes + [-128], shape).astype("int8"), dims=("y", "x"))
+    cover = xr.DataArray(rng.integers(1, 8, shape).astype("int8"), dims=("y", "x"))
+    status = xr.DataArray(rng.choice([-1, 0, 1, -128], shape).astype("int8"), dims=("y", "x"))
+    precip = xr.DataArray(rng.uniform(0, 2000, shape), dims=("y", "x"))
+    precip[0, :] = np.nan
+    area = xr.DataArray(rng.uniform(50, 100, shape), dims=("y", "x"))
+    idx = np.arange(area.size)
+    frac = rng.uniform(0, 1, idx.size)
+    regions = {"A": (idx[:250], frac[:250]), "B": (idx[250:], frac[250:])}
+    layers = class_layers({"aridity_class": ARIDITY_ZONES, "land_cover": UNCCD_LAND_COVER, "land_condition": SDG3})
+    t = joint_condition_areas([(layers["aridity_class"], aridity), (layers["land_cover"], cover),
+                               (layers["land_condition"], status)], precip, regions, area)
+    for rid, (i, f) in regions.items():
+        rows = t[t.region == rid]
+        assert rows.area_km2.sum() == pytest.approx((area.values.ravel()[i] * f).sum(), rel=1e-12)
+    # the combinations of two cells of region B counted by hand (codes and band of each cell)
+    i, f = regions["B"]
+    a, c, s, p = (v.values.ravel()[i] for v in (aridity, cover, status, precip))
+    checked = 0
+    for k in range(len(i)):
+        if a[k] == -128 or s[k] == -128 or not np.isfinite(p[k]) or checked == 2:
+            continue
+        lo = max(e for e in PRECIP_BAND_EDGES_MM if e <= p[k])
+        band = np.array([max(e for e in PRECIP_BAND_EDGES_MM if e <= x) if np.isfinite(x) else -1 for x in p])
+        sel = (a == a[k]) & (c == c[k]) & (s == s[k]) & (band == lo)
+        expect = (area.values.ravel()[i][sel] * f[sel]).sum()
+        got = t[(t.region == "B") & (t.aridity_class == ARIDITY_ZONES.label(int(a[k])))
+                & (t.land_cover == UNCCD_LAND_COVER.label(int(c[k]))) & (t.land_condition == SDG3.label(int(s[k])))
+                & (t.precip_mm_min == lo)].area_km2
+        assert len(got) == 1 and got.item() == pytest.approx(expect)
+        checked += 1
+    assert checked == 2
+    assert t.drift_class.isna().all() and t.esa_class.isna().all()  # not computed: blank
+    # cells without precipitation keep their area with a blank band
+    assert t.precip_mm_min.isna().any() and set(t.precip_mm_min.dropna()) <= set(PRECIP_BAND_EDGES_MM)
+
+
+def test_cli_match_run_ranks_on_the_distribution(tmp_path):
+    from dldd.practices.distribution import DISTRIBUTION_CSV
+
+    run = tmp_path / "run"
+    (run / "tables").mkdir(parents=True)
+    _dist(*CHINA_LIKE).to_csv(run / DISTRIBUTION_CSV, index=False)
+    res = CliRunner().invoke(app, ["match", "--run", str(run), "--region", "chn", "--top", "5",
+                                   "--cache", str(tmp_path / "c.sqlite")], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    catalogue = {p.id: p for p in load_catalogue()}
+    top = [line.split(". ")[1].split(" ")[0] for line in res.output.splitlines()
+           if line[:1].isdigit() and ". " in line and "(score" in line]
+    assert len(top) == 5
+    sand = [pid for pid in top if catalogue[pid].sand_control]  # WOCAT Et, Ed or Eo
+    assert sand, top
+    assert "of its drylands" in res.output
+    bad = CliRunner().invoke(app, ["match", "--run", str(run), "--aridity", "arid",
+                                   "--cache", str(tmp_path / "c.sqlite")])
+    assert bad.exit_code == 1 and "cannot override" in bad.output
+
+
+# -- the WOCAT record, citations, coverage, cases, challenges, bilingual, report data ---------------
+def test_wocat_parts_default_to_not_documented_and_sources_must_resolve():
+    from dldd.practices.schema import NOT_DOCUMENTED, Wocat
+
+    p = Practice.model_validate(_minimal())
+    assert p.wocat.documented() == []
+    assert all(getattr(p.wocat, k) == NOT_DOCUMENTED for k in Wocat.model_fields)
+    assert not p.sand_control  # degradation types not documented: not counted as sand control
+    d = _minimal()
+    d["wocat"] = {"degradation_types": ["Ed"], "impacts": [
+        {"aspect": "sand flux", "rating": 2, "before": 10, "after": 2, "unit": "kg/m/h", "source": "ref1"}]}
+    with pytest.raises(ValueError, match="ref1"):
+        Practice.model_validate(d)
+    d["references"] = {"ref1": {"authors": "Doe J.", "year": 2001, "title": "A cited work", "source": "Test",
+                                "no_identifier": "synthetic test record"}}
+    p = Practice.model_validate(d)
+    assert p.sand_control and p.wocat.documented() == ["degradation_types", "impacts"]
+    d["wocat"]["degradation_types"] = ["Xx"]  # not a WOCAT code
+    with pytest.raises(ValueError):
+        Practice.model_validate(d)
+    bad = _minimal()
+    del bad["evidence"][0]["citation"]["no_identifier"]
+    with pytest.raises(ValueError, match="doi, a url, or no_identifier"):
+        Practice.model_validate(bad)
+
+
+def test_every_catalogue_citation_has_authors_year_title_and_an_identifier_or_a_reason(catalogue):
+    import re
+
+    n = 0
+    for p in catalogue:
+        for c in p.citations:
+            n += 1
+            assert c.authors.strip() and c.title.strip() and 1900 <= c.year <= 2100, (p.id, c.title)
+            assert c.doi or c.url or c.no_identifier, (p.id, c.title)
+            if c.doi:
+                assert re.match(r"^10\.\d{4,9}/\S+$", c.doi)
+            if c.url:
+                assert re.match(r"^https?://\S+$", c.url), c.url
+        for key in p.wocat.sources():  # every sourced number resolves to a reference of the record
+            assert key in p.references, (p.id, key)
+    assert n >= 60
+
+
+def test_practices_the_issue_names_are_documented_and_corrected_claims_hold(catalogue):
+    import math
+
+    by = {p.id: p for p in catalogue}
+    for pid in ("qanat", "jessour", "hima_agdal", "kubuqi_model", "taklimakan_green_belt",
+                "pasture_committees_rotation", "thar_dune_stabilisation", "aral_seabed_saxaul"):
+        assert pid in by, pid
+    belt = " ".join(c.effect for c in by["taklimakan_green_belt"].evidence) + by["taklimakan_green_belt"].how_it_works
+    assert "3,046 km" in belt and "28 November 2024" in belt and "Yutian" in belt
+    assert by["taklimakan_green_belt"].sand_control
+    conveyance = by["ecological_water_conveyance"]
+    text = conveyance.how_it_works + " ".join(c.effect for c in conveyance.evidence)
+    assert "850 m" in text and "700 m" in text and "few kilometres" not in text
+    ggw = by["great_green_wall"]
+    assert ggw.envelope.annual_precipitation_mm is None and "100 mm and 400 mm isohyets" not in (ggw.envelope.note or "")
+    assert all("fixed 857 ha" not in c.effect for c in by["palisade_dune_fixation"].evidence)
+    slope = by["grain_for_green"].envelope.slope_percent.min
+    assert slope == pytest.approx(100 * math.tan(math.radians(25)), abs=0.05)
+    assert "377,200" not in " ".join(c.effect for c in by["aral_seabed_saxaul"].evidence)
+
+
+#: METHODS 7 sub-regions with at least 5 practices documented in use there (checked below); the issue's
+#: target is every sub-region and 60 practices, which the verified catalogue does not reach yet.
+SUBREGIONS_COVERED = ("East Asia", "Central Asia", "South Asia", "West Asia and Middle East",
+                      "Caucasus and Eastern Europe", "North Africa", "Sahel and Horn of Africa")
+
+
+def _coverage(catalogue) -> dict[str, int]:
+    from dldd.regions.registry import load_subregions
+
+    return {s: sum(1 for p in catalogue if set(p.countries) & set(m)) for s, m in load_subregions().items()}
+
+
+def test_coverage_per_subregion(catalogue):
+    cov = _coverage(catalogue)
+    for s in SUBREGIONS_COVERED:
+        assert cov[s] >= 5, (s, cov[s])
+    assert min(cov.values()) >= 1  # every sub-region has at least one documented practice
+
+
+@pytest.mark.xfail(strict=True, reason="issue 20 target not reached with verified sources: 60 practices, "
+                                       "5 per METHODS 7 sub-region (see docs/practices.md)")
+def test_coverage_target_of_issue_20(catalogue):
+    cov = _coverage(catalogue)
+    assert len(catalogue) >= 60 and min(cov.values()) >= 5
+
+
+def test_every_practice_is_bilingual_and_search_finds_both_languages(catalogue, store):
+    def chinese(text):
+        return bool(text) and any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+    for p in catalogue:
+        assert chinese(p.names.zh) and chinese(p.summary_zh), p.id
+        assert all(chinese(c.summary_zh) for c in p.evidence), p.id
+    assert "qanat" in [p.id for p in store.search("坎儿井")]
+    assert "qanat" in [p.id for p in store.search("karez")]
+    assert "taklimakan_green_belt" in [p.id for p in store.search("于田县")]  # from a case's Chinese summary
+
+
+def test_cases_link_practices_and_countries_and_challenges_are_counted(catalogue):
+    from dldd.practices.cases import cases_in, challenges_by_subregion, load_cases
+
+    cases = load_cases(catalogue)
+    assert len(cases) == sum(len(p.evidence) for p in catalogue) >= 40
+    ids = {p.id for p in catalogue}
+    assert all(set(c.practices) <= ids and c.source for c in cases)
+    jor = cases_in(cases, ["jor"])
+    assert any("hima_agdal" in c.practices for c in jor)
+    # hand count on a planted set: two cases in Jordan report overgrazing, one in Tunisia drought
+    syn = [c for c in cases if c.countries][:3]
+    from dataclasses import replace
+
+    planted = [replace(syn[0], countries=("JOR",), challenges=("overgrazing", "drought")),
+               replace(syn[1], countries=("JOR", "LBN"), challenges=("overgrazing",)),
+               replace(syn[2], countries=("TUN",), challenges=("drought",))]
+    t = challenges_by_subregion(planted, {"West Asia": ["JOR", "LBN"], "North Africa": ["TUN"]})
+    rows = {(r.subregion, r.challenge): (r.n_cases, r.countries) for r in t.itertuples()}
+    assert rows == {("West Asia", "overgrazing"): (2, "JOR, LBN"), ("West Asia", "drought"): (1, "JOR"),
+                    ("North Africa", "drought"): (1, "TUN")}
+    assert t.iloc[0].challenge == "drought" or t.iloc[0].subregion == "North Africa"  # sorted by sub-region
+    counted = challenges_by_subregion(cases)
+    assert (counted.n_cases > 0).all() and "overgrazing" in set(counted.challenge)
+
+
+def test_effectiveness_results_attach_as_cases_of_the_run():
+    from dldd.practices.cases import run_cases
+
+    summary = pd.DataFrame([{"name": "Belt A", "type": "shelterbelt", "outcome": "ndvi", "units": "1",
+                             "start_year": 2016, "effect": 0.0775, "ci_low": 0.064, "ci_high": 0.0886,
+                             "treated_area_km2": 161.9, "data": "synthetic demonstration data"}])
+    (c,) = run_cases(summary, "demo")
+    assert c.synthetic and "synthetic" in c.name
+    assert c.practices == INTERVENTION_TYPES["shelterbelt"]
+    assert "+0.0775 on ndvi" in c.effect and "95 % CI +0.064 to +0.0886" in c.effect
+    assert c.scale == "162 km² treated" and c.cost == "not documented"
+    assert run_cases(None) == []
+
+
+def test_report_data_per_country(catalogue):
+    from dldd.practices.report import practices_report_data
+
+    matches = pd.DataFrame([
+        {"region": "CHN", "rank": 1, "practice": "taklimakan_green_belt", "score": 0.4, "share_pct": 40.0,
+         "dryland_share_pct": 100.0, "reasons": "partial: fits 40.0% of CHN's area on the grid; fit: x"},
+        {"region": "CHN", "rank": 2, "practice": "great_green_wall", "score": 0.3, "share_pct": 30.0,
+         "dryland_share_pct": 75.0, "reasons": "partial: fits 30.0%"},
+        {"region": "CHN", "rank": 6, "practice": "zai_pits", "score": 0.1, "share_pct": 10.0,
+         "dryland_share_pct": 25.0, "reasons": "partial: fits 10.0%"}])
+    data = practices_report_data({"practices_matches": matches}, ["CHN"], practices=catalogue)
+    chn = data["countries"]["CHN"]
+    assert chn["subregion"] == "East Asia"
+    assert [t["id"] for t in chn["top"]] == ["taklimakan_green_belt", "great_green_wall"]  # rank <= 5
+    belt, ggw = chn["top"]
+    assert belt["name_zh"] == "塔克拉玛干沙漠锁边绿带" and belt["reason"].startswith("fits 40.0% of CHN")
+    assert belt["cost"] == "not documented" and belt["n_cases_here"] == 2
+    assert ggw["cost"].endswith("USD/ha (2020)") and ggw["n_cases_here"] == 0
+    assert any(c["id"].startswith("taklimakan_green_belt.") for c in chn["cases"])
+    assert any("MNG" in c["countries"] for c in chn["subregion_cases"])
+    assert all("CHN" not in c["countries"] for c in chn["subregion_cases"])
+    assert data["challenges"]["East Asia"] and data["run_cases"] == []

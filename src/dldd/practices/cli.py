@@ -21,6 +21,12 @@ row and one row per region (or per pixel class), columns
 ``esa_class``      dominant MEDALUS ESA class: N, P, F1, F2, F3, C1, C2, C3
 =================  ==================================================================================
 
+When the run also has ``DIR/tables/condition_distribution.csv`` (the joint distribution of conditions
+the practices stage writes; :mod:`dldd.practices.distribution`), practices are ranked on the share of
+the region's land whose conditions they fit (:func:`dldd.practices.engine.match_distribution`) and the
+modal table is not used; condition options on the command line are then refused (they would override
+a distribution with one value).
+
 All columns but ``region`` may be blank (unknown). Optional further columns with the names of
 :class:`dldd.practices.engine.Conditions` fields are read too (``improved_share``, ``soil_texture``,
 ``slope_percent``, ``groundwater_depth_m``, ``groundwater_salinity_g_per_l``,
@@ -39,7 +45,8 @@ from rich.console import Console
 from rich.table import Table
 
 from dldd.errors import DlddError, InputError
-from dldd.practices.engine import Conditions, match as match_practices
+from dldd.practices.distribution import DISTRIBUTION_CSV, read_distribution, region_rows, regions_of
+from dldd.practices.engine import Conditions, match as match_practices, match_distribution
 from dldd.practices.schema import Practice
 from dldd.practices.store import open_store
 
@@ -224,28 +231,40 @@ def read_conditions_csv(path: str | Path) -> dict[str, dict[str, str]]:
     return rows
 
 
-_MARK = {"fit": "[green]✓[/]", "partial": "[yellow]~[/]", "misfit": "[red]✗[/]", "evidence": "[cyan]•[/]"}
+_MARK = {"fit": "[green]✓[/]", "partial": "[yellow]~[/]", "misfit": "[red]✗[/]", "evidence": "[cyan]•[/]",
+         "not documented": "[magenta]?[/]"}
 
 
 def _print_matches(con: Console, label: str, results) -> None:
-    t = Table(title=f"Practices for {label}")
+    by_share = bool(results) and hasattr(results[0], "share")
+    t = Table(title=f"Practices for {label}" + (" (share of its land whose conditions each fits)" if by_share else ""))
     t.add_column("#", justify="right", no_wrap=True)
     t.add_column("id", no_wrap=True, style="bold")
     t.add_column("score", justify="right", no_wrap=True)
-    t.add_column("✓/~/✗", justify="center", no_wrap=True)
+    if by_share:
+        t.add_column("% of area", justify="right", no_wrap=True)
+        t.add_column("% of drylands", justify="right", no_wrap=True)
+        t.add_column("cases here/sub-region/all", justify="center", no_wrap=True)
+    else:
+        t.add_column("✓/~/✗", justify="center", no_wrap=True)
     t.add_column("name", overflow="fold")
-    for k, (p, score, reasons) in enumerate(results, start=1):
-        n = {v: sum(1 for r in reasons if r.verdict == v) for v in ("fit", "partial", "misfit")}
-        t.add_row(str(k), p.id, f"{score:.2f}", f"{n['fit']}/{n['partial']}/{n['misfit']}", _names(p))
+    for k, m in enumerate(results, start=1):
+        p, score, reasons = m.practice, m.score, m.reasons
+        if by_share:
+            dry = "-" if m.dryland_share is None else f"{m.dryland_share:.1%}"
+            t.add_row(str(k), p.id, f"{score:.3f}", f"{m.share:.1%}", dry, "/".join(map(str, m.evidence)), _names(p))
+        else:
+            n = {v: sum(1 for r in reasons if r.verdict == v) for v in ("fit", "partial", "misfit")}
+            t.add_row(str(k), p.id, f"{score:.2f}", f"{n['fit']}/{n['partial']}/{n['misfit']}", _names(p))
     con.print(t)
-    for k, (p, score, reasons) in enumerate(results, start=1):
-        con.print(f"[bold]{k}. {p.id}[/] (score {score:.2f})")
-        for r in reasons:
+    for k, m in enumerate(results, start=1):
+        con.print(f"[bold]{k}. {m.practice.id}[/] (score {m.score:.3f})")
+        for r in m.reasons:
             if r.verdict in _MARK:
                 con.print(f"   {_MARK[r.verdict]} {r}")
-        hidden = [r.condition for r in reasons if r.verdict in ("unknown", "not documented")]
+        hidden = [r.condition for r in m.reasons if r.verdict == "unknown"]
         if hidden:
-            con.print(f"   [dim]· not compared (neither rewarded nor penalised): {', '.join(hidden)}[/]")
+            con.print(f"   [dim]· not known here (neither rewarded nor penalised): {', '.join(hidden)}[/]")
 
 
 @app.command("match")
@@ -272,6 +291,20 @@ def match(
     given = {k: v for k, v in given.items() if v is not None}
     con = _console()
     try:
+        if run is not None and (Path(run) / DISTRIBUTION_CSV).is_file():
+            if given:
+                raise InputError(f"run directory {str(run)!r} has the distribution of conditions "
+                                 f"{DISTRIBUTION_CSV}; condition options ({', '.join(sorted(given))}) cannot "
+                                 "override it: match without them, or without --run")
+            dist = read_distribution(Path(run) / DISTRIBUTION_CSV)
+            regions = [region.upper()] if region else regions_of(dist)
+            with _store(cache, url) as s:
+                practices = s.all()
+            cache: dict = {}
+            for rid in regions:
+                _print_matches(con, rid, match_distribution(region_rows(dist, rid), practices, top=top, region=rid,
+                                                            fit_cache=cache))
+            return
         rows: dict[str, dict[str, str]] = {}
         if run is not None:
             table = Path(run) / CONDITIONS_CSV

@@ -44,7 +44,7 @@ from dldd.practices.loader import CATALOGUE_DIR, catalogue_hash, load_catalogue
 from dldd.practices.schema import CATEGORIES, Practice
 
 #: Bumped whenever the tables change, so that an old cache is rebuilt.
-STORE_SCHEMA_VERSION = "1"
+STORE_SCHEMA_VERSION = "2"
 #: Environment variable naming dldd's cache directory.
 CACHE_ENV = "DLDD_CACHE"
 #: File name of the embedded store inside the cache directory.

@@ -546,6 +546,8 @@ class _Builder:
             "limitations": self.msgs.items("limitations"),
         }
         profiles = []
+        from dldd.practices.report import practices_report_data
+        knowledge = practices_report_data(self.run.tables, [str(r["id"]) for r in regions])
         for r in regions:
             rid = str(r["id"])
             slug = region_slug(rid)
@@ -563,6 +565,8 @@ class _Builder:
                 "maps": self.profile_maps(rid, slug),
                 "charts": self.series([rid], slug),
                 "practices": self.practices(rid),
+                "knowledge": {**knowledge["countries"][rid], "zh": self.lang == "zh",
+                              "challenges": knowledge["challenges"].get(knowledge["countries"][rid]["subregion"], [])},
             })
         return index, profiles
 
