@@ -461,7 +461,7 @@ def write_scene(
         io.write_netcdf(inputs / "wind.nc", xr.merge([
             _cube(speed, wgrid, wtimes, "wind_speed", {"units": "m s-1", "long_name": "wind speed at 10 m"}),
             _cube(direction, wgrid, wtimes, "wind_direction", {"units": "degree", "long_name": "wind direction (from)"}),
-        ]))
+        ], compat="no_conflicts", join="exact"))  # one grid and time axis: nothing to align or reconcile
         spec["inputs"]["wind_speed"] = {"path": "inputs/wind.nc", "variable": "wind_speed", "units": "m/s"}
         spec["inputs"]["wind_direction"] = {"path": "inputs/wind.nc", "variable": "wind_direction", "units": "degree"}
         belt = belt_polygons(grid)

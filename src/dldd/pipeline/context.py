@@ -198,7 +198,8 @@ class RunContext:
         if stage not in self.params_by_stage:
             from dldd.pipeline.registry import STAGES
 
-            self.params_by_stage[stage] = STAGES[stage].params()
+            # a new dict, not an insertion: the pipeline iterates the one it handed over (stages of the run)
+            self.params_by_stage = {**self.params_by_stage, stage: STAGES[stage].params()}
         return self.params_by_stage[stage]
 
     # --- inputs -----------------------------------------------------------------------------------------
