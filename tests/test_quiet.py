@@ -54,9 +54,6 @@ def test_local_demo_stages_raise_no_runtime_or_future_warning(scene, tmp_path):
     assert set(QUIET_STAGES) <= set(ctx.timings)  # every one of them ran (none was skipped)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning,
-                   reason="productivity/soc NaN arithmetic (invalid value in multiply) is fixed on another "
-                          "branch; remove this mark when it is merged")
 def test_sdg_stage_is_quiet(scene, tmp_path):
     with loud():
         run_assessment(scene, tmp_path, only=["sdg_15_3_1"], scheduler_name="synchronous")
