@@ -55,6 +55,14 @@ def _version_cb(value: bool):
 @app.callback()
 def main(version: bool = typer.Option(False, "--version", callback=_version_cb, is_eager=True, help="Print the version.")):
     """dldd command line."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    # Block reprojection (dldd.core.grid._warp_block) always passes both transforms; rasterio warns on its
+    # in-memory datasets and hides that with catch_warnings, which is not thread-safe, so on dask threads the
+    # false warning sometimes reaches the console. Only that category from rasterio's warp module is hidden.
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.warp")
 
 
 def _fail(err: Exception):
