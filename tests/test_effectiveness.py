@@ -38,26 +38,20 @@ def synthetic_scene(seed: int, effect: float = EFFECT, n: int = 56, half: int = 
                  start=START, noise_sd=noise_sd, regional_sd=regional_sd, greening=greening)
 
 
-def _coverage(seeds, effect):
-    hits = 0
-    for s in seeds:
-        cube, mask = synthetic_scene(s, effect=effect)
-        r = evaluate_intervention(cube, mask, START, seed=s, breakpoints=False, **FAST)
-        hits += r.ci_low <= effect <= r.ci_high
-    return hits / len(seeds)
-
-
-# --- what must show (issue 6) -------------------------------------------------------------------
-
-
-def test_interval_covers_planted_effect():
-    """95 % interval covers the planted effect in 90-99 % of 100 scenes."""
-    assert 0.90 <= _coverage(range(100), EFFECT) <= 0.99
-
-
-def test_interval_covers_zero_without_effect():
-    """No planted effect: the interval covers zero in 90-99 % of 100 other scenes."""
-    assert 0.90 <= _coverage(range(1000, 1100), 0.0) <= 0.99
+def test_interval_covers_through_the_whole_evaluation():
+    """End to end (matching included), 40 SYNTHETIC scenes with and without the planted effect: the 95 %
+    interval covers the truth in 90-100 % (the 200-seed study per size is benchmarks/mc_effectiveness.py),
+    the placebo interval covers zero as often, and p_value agrees with the interval."""
+    hits, placebo_hits = 0, 0
+    for s in range(20):
+        for effect in (EFFECT, 0.0):
+            cube, mask = synthetic_scene(100 * s + int(effect > 0), effect=effect)
+            r = evaluate_intervention(cube, mask, START, seed=s, breakpoints=False, pixel_size_km=PIXEL_KM)
+            hits += r.ci_low <= effect <= r.ci_high
+            placebo_hits += r.placebo_ci_low <= 0 <= r.placebo_ci_high
+            assert (r.p_value < 0.05) == (not r.ci_low <= 0 <= r.ci_high)
+            assert r.se > 0 and r.df > 5 and r.ci_high - r.ci_low > 2 * 1.96 * r.se
+    assert hits >= 36 and placebo_hits >= 36
 
 
 def _interval_size(side: int, reps: int, seed: int) -> tuple[float, float]:
@@ -104,11 +98,12 @@ def test_greening_land_biases_naive_not_matched():
     """Intervention placed where land was already greening: the naive before/after estimate carries the
     greening (about 0.0045 per year x 10 years), the matched difference in differences does not (a
     residual regression-to-the-mean bias of about 0.002 remains, see evaluate's docstring, item 8)."""
-    naive_err, matched_err, unmatched_err, naive_cover, matched_cover = [], [], [], 0, 0
+    naive_err, matched_err, unmatched_err, naive_cover, matched_cover, warned = [], [], [], 0, 0, 0
     seeds = range(12)
     for s in seeds:
         cube, mask = synthetic_scene(s, greening=True, noise_sd=0.006)
         r = evaluate_intervention(cube, mask, START, seed=s, breakpoints=False, **FAST)
+        warned += any(w.startswith("pre-trend differs") for w in r.warnings) and r.pre_trend_ci_low > 0
         naive_err.append(r.naive_effect - EFFECT)
         matched_err.append(r.effect - EFFECT)
         unmatched_err.append(r.unmatched_effect - EFFECT)
@@ -120,6 +115,34 @@ def test_greening_land_biases_naive_not_matched():
     assert abs(matched_bias) < 0.1 * naive_bias
     assert abs(matched_bias) < 0.5 * abs(np.mean(unmatched_err))  # matching beats the whole ring as control
     assert matched_cover >= 10
+    assert warned == len(seeds)  # the treated land greened faster than the control pool before the start
+
+
+def test_short_pre_period_and_plain_scene_warnings():
+    cube, mask = synthetic_scene(4)
+    r = evaluate_intervention(cube, mask, 2009, **FAST)
+    assert any(w.startswith("short pre-period: 8 years before 2009") for w in r.warnings)
+    assert not any(w.startswith("pre-trend differs") for w in r.warnings)
+    assert r.pre_trend_ci_low <= 0 <= r.pre_trend_ci_high
+    r = evaluate_intervention(cube, mask, START, **FAST)
+    assert r.warnings == []
+
+
+def test_break_dated_on_the_difference_series_not_the_drought():
+    """Land chosen for being greener, a drought year (every pixel loses 30 % of its base) and no effect:
+    the treated-minus-control series shows no break (the old treated-mean break fell on the drought year
+    in 18 of 20 runs); with the effect planted the break is dated at the start."""
+    false_alarms, dated = 0, 0
+    for s in range(6):
+        for effect in (0.0, EFFECT):
+            cube, mask = scene(s, effect=effect, years=YEARS, start=START, selected=True, drought_year=START + 3)
+            bp = evaluate_intervention(cube, mask, START, seed=s, **FAST).breakpoint
+            if effect == 0.0:
+                false_alarms += bp.significant
+                assert bp.significant or bp.break_year is None
+            else:
+                dated += bp.significant and abs(bp.break_year - START) <= 1
+    assert false_alarms <= 1 and dated >= 5
 
 
 def test_breakpoint_dates_planted_step():
@@ -129,7 +152,7 @@ def test_breakpoint_dates_planted_step():
     rng = np.random.default_rng(7)
     trend = 0.1 + 0.002 * (YEARS - YEARS[0])
     res = [break_test(trend + 0.05 * (YEARS >= 2012) + 0.01 * rng.standard_normal(YEARS.size), YEARS) for _ in range(30)]
-    assert np.mean([bp.significant for bp in res]) >= 0.8
+    assert np.mean([bp.significant for bp in res]) >= 0.6  # the prewhitening costs some power
     assert all(abs(bp.break_year - 2012) <= 1 for bp in res if bp.significant)
     assert all((bp.break_year is None) == (not bp.significant) and bp.p_value is not None for bp in res)
     # the MOSUM statistic is bounded: the supF test has more power for a level shift

@@ -117,8 +117,9 @@ ROLE_LEGEND = {
 REFERENCES = (
     "METHODS 6; Abadie & Imbens 2006 Econometrica 74:235-267 (matching with replacement); Rosenbaum & Rubin "
     "1985 Am. Stat. 39:33-38 and Austin 2011 Pharm. Stat. 10:150-161 (calipers); Austin 2009 Stat. Med. "
-    "28:3083-3107 (standardised mean differences); Kuensch 1989 Ann. Stat. 17:1217-1241 and Lahiri 2003 "
-    "(block bootstrap); Chu, Hornik & Kuan 1995 (OLS-MOSUM)"
+    "28:3083-3107 (standardised mean differences); Cressie 1993 and Satterthwaite 1946 (spatial standard "
+    "error and df); Daw & Hatfield 2018 Health Serv. Res. 53:4138-4156 (regression to the mean); "
+    "Andrews 1993 (supF); Chu, Hornik & Kuan 1995 (OLS-MOSUM)"
 )
 
 
@@ -269,7 +270,6 @@ def _class_codes(name: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 # --------------------------------------------------------------------------------------------------
-# bootstrap
 
 
 def _scatter(size: int, index: np.ndarray, values: np.ndarray, fill) -> np.ndarray:
@@ -480,7 +480,8 @@ def evaluate_intervention(
     sums_n, sums_tt = correlation_sums([model_d, model_t], spacing, rc[T])
     (sums_tp,) = correlation_sums([model_t], spacing, rc[pool_sub])
     effect = float(d.mean())
-    event = np.nanmean(e, axis=0) if e.size else np.full(years.size, np.nan)
+    n_e = np.isfinite(e).sum(axis=0)
+    event = np.where(n_e > 0, np.where(np.isfinite(e), e, 0.0).sum(axis=0) / np.maximum(n_e, 1), np.nan)
     naive = float(change[T].mean())
     inf_d = mean_inference(effect, d - effect, sums_d, confidence)
     inf_e = mean_inference(event, np.where(np.isfinite(e), e - event[None, :], 0.0), sums_e, confidence)

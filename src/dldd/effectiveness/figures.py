@@ -38,7 +38,7 @@ def _year_lines(ax, result: EffectResult, rel: bool) -> None:
     ax.axvline(x0 - 0.5, color="k", lw=0.8, ls="--")
     if result.end_year is not None:
         ax.axvline(result.end_year - result.start_year - 0.5 if rel else result.end_year - 0.5, color="k", lw=0.8, ls=":")
-    bp = result.breakpoint_difference
+    bp = result.breakpoint
     if bp is not None and bp.significant:
         xb = bp.break_year - result.start_year if rel else bp.break_year
         ax.axvline(xb - 0.5, color="#d6604d", lw=1.2, label=f"dated break {bp.break_year} (p = {bp.p_value:.3f})")
@@ -46,7 +46,7 @@ def _year_lines(ax, result: EffectResult, rel: bool) -> None:
 
 def event_study_figure(result: EffectResult, *, synthetic: bool = False, title: str | None = None) -> Figure:
     """Two panels: (a) mean outcome of the matched treated pixels and of their controls by year; (b) the
-    event study (effect by year relative to the start, bootstrap interval), the difference-in-differences
+    event study (effect by year relative to the start, spatial t interval), the difference-in-differences
     effect and its interval over the post period. ``synthetic=True`` prints "synthetic demonstration
     data" on the figure. Returns the Figure (save with ``fig.savefig(path)``)."""
     es = result.event_study
