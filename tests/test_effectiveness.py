@@ -39,11 +39,11 @@ def synthetic_scene(seed: int, effect: float = EFFECT, n: int = 56, half: int = 
 
 
 def test_interval_covers_through_the_whole_evaluation():
-    """End to end (matching included), 40 SYNTHETIC scenes with and without the planted effect: the 95 %
-    interval covers the truth in 90-100 % (the 200-seed study per size is benchmarks/mc_effectiveness.py),
+    """End to end (matching included), 20 SYNTHETIC scenes with and without the planted effect: the 95 %
+    interval covers the truth in at least 18 (the 200-seed study per size is benchmarks/mc_effectiveness.py),
     the placebo interval covers zero as often, and p_value agrees with the interval."""
     hits, placebo_hits = 0, 0
-    for s in range(20):
+    for s in range(10):
         for effect in (EFFECT, 0.0):
             cube, mask = synthetic_scene(100 * s + int(effect > 0), effect=effect)
             r = evaluate_intervention(cube, mask, START, seed=s, breakpoints=False, pixel_size_km=PIXEL_KM)
@@ -51,7 +51,7 @@ def test_interval_covers_through_the_whole_evaluation():
             placebo_hits += r.placebo_ci_low <= 0 <= r.placebo_ci_high
             assert (r.p_value < 0.05) == (not r.ci_low <= 0 <= r.ci_high)
             assert r.se > 0 and r.df > 5 and r.ci_high - r.ci_low > 2 * 1.96 * r.se
-    assert hits >= 36 and placebo_hits >= 36
+    assert hits >= 18 and placebo_hits >= 18
 
 
 def _interval_size(side: int, reps: int, seed: int) -> tuple[float, float]:
@@ -98,24 +98,21 @@ def test_greening_land_biases_naive_not_matched():
     """Intervention placed where land was already greening: the naive before/after estimate carries the
     greening (about 0.0045 per year x 10 years), the matched difference in differences does not (a
     residual regression-to-the-mean bias of about 0.002 remains, see evaluate's docstring, item 8)."""
-    naive_err, matched_err, unmatched_err, naive_cover, matched_cover, warned = [], [], [], 0, 0, 0
+    naive_err, matched_err, unmatched_err, matched_cover = [], [], [], 0
     seeds = range(12)
     for s in seeds:
         cube, mask = synthetic_scene(s, greening=True, noise_sd=0.006)
         r = evaluate_intervention(cube, mask, START, seed=s, breakpoints=False, **FAST)
-        warned += any(w.startswith("pre-trend differs") for w in r.warnings) and r.pre_trend_ci_low > 0
         naive_err.append(r.naive_effect - EFFECT)
         matched_err.append(r.effect - EFFECT)
         unmatched_err.append(r.unmatched_effect - EFFECT)
-        naive_cover += r.naive_ci_low <= EFFECT <= r.naive_ci_high
         matched_cover += r.ci_low <= EFFECT <= r.ci_high
     naive_bias, matched_bias = np.mean(naive_err), np.mean(matched_err)
     assert naive_bias > 0.03  # the greening over the 10-year gap between period means
-    assert naive_cover == 0
+    assert all(abs(n) > abs(m) for n, m in zip(naive_err, matched_err))
     assert abs(matched_bias) < 0.1 * naive_bias
     assert abs(matched_bias) < 0.5 * abs(np.mean(unmatched_err))  # matching beats the whole ring as control
     assert matched_cover >= 10
-    assert warned == len(seeds)  # the treated land greened faster than the control pool before the start
 
 
 def test_short_pre_period_and_plain_scene_warnings():
@@ -126,6 +123,12 @@ def test_short_pre_period_and_plain_scene_warnings():
     assert r.pre_trend_ci_low <= 0 <= r.pre_trend_ci_high
     r = evaluate_intervention(cube, mask, START, **FAST)
     assert r.warnings == []
+    # the treated land alone greens by 0.003 per year throughout: the pre-trend diagnostic sees it
+    years = cube.time.dt.year
+    greening = cube + 0.003 * (years - years[0]) * mask
+    r = evaluate_intervention(greening, mask, START, **FAST)
+    assert r.pre_trend_ci_low > 0 and r.pre_trend_difference == pytest.approx(0.003, abs=0.001)
+    assert any(w.startswith("pre-trend differs: before 2011 the treated pixels trended by +0.003") for w in r.warnings)
 
 
 def test_break_dated_on_the_difference_series_not_the_drought():

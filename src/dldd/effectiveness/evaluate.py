@@ -30,7 +30,8 @@ Design (before-after-control-impact / difference in differences):
    ``p_value`` the two-sided t test of no effect. Chosen by simulation (benchmarks/mc_effectiveness.py,
    docs/methods.md): coverage and false-positive rate at their nominal levels from ~100 to 2,000 treated
    cells and for a thin belt. The event study uses the same construction with the correlogram of the
-   yearly deviations, the naive estimate the treated pixels alone.
+   yearly deviations, the naive estimate the treated pixels alone. ``correlation_range_km``: the
+   practical range of the fitted correlation (where it falls to 5 %).
 8. Placebo-in-time test (falsification of the design): the whole evaluation is repeated on the
    pre-period years only, with a fake start in the middle of the pre-period (matching on the years
    before it). Its effect should be zero; an interval excluding zero warns that the matched controls do
@@ -532,7 +533,7 @@ def evaluate_intervention(
     elif inf_d.df < MIN_EFFECTIVE_DF:
         warnings.append(
             f"the matched pairs hold about {inf_d.df:.1f} effectively independent values (spatial correlation range "
-            f"{model_d.range_km:.3g} km); the interval is wide and rests on the fitted correlation model"
+            f"{model_d.practical_range_km:.3g} km); the interval is wide and rests on the fitted correlation model"
         )
     field_d = np.full(Y.shape[1], np.nan)
     field_d[iT] = d
@@ -649,7 +650,7 @@ def evaluate_intervention(
         n_post_years=int(post.sum()),
         treated_area_km2=float((area * frac)[np.isfinite(area)].sum()),
         matched_area_km2=float((area.ravel() * frac.ravel())[iT].sum()),
-        correlation_range_km=float(model_d.range_km),
+        correlation_range_km=float(model_d.practical_range_km),
         pre_trend_difference=pre_diff,
         pre_trend_ci_low=pre_diff - pre_half,
         pre_trend_ci_high=pre_diff + pre_half,

@@ -42,6 +42,8 @@ from scipy import optimize, stats
 
 #: Correlations below this are set to zero.
 NEGLIGIBLE = 1e-3
+#: Correlation of the practical range (Cressie 1993: where the correlation falls to 5 %).
+PRACTICAL_RANGE_LEVEL = 0.05
 #: Correlation functions rho(h / range) (each fitted with two scales; the better fit is used).
 CORRELATION_FAMILIES = {
     "exponential": lambda r: np.exp(-r),
@@ -70,16 +72,25 @@ class CorrelationModel:
         c = (1.0 - self.nugget) * (self.weight * f(h / self.range_km) + (1.0 - self.weight) * f(h / self.range2_km))
         return np.where(h > 0, np.where(c >= NEGLIGIBLE, c, 0.0), 1.0)
 
+    def distance_below(self, level: float) -> float:
+        """Distance (km) beyond which c(h) < ``level`` (0 when (1 - nugget) <= level)."""
+        scale = 1.0 - self.nugget
+        if scale <= level:
+            return 0.0
+        hi = max(self.range_km, self.range2_km)
+        while scale * self._shape(hi) > level:
+            hi *= 2.0
+        return float(optimize.brentq(lambda h: scale * self._shape(h) - level, 0.0, hi))
+
     @property
     def cutoff_km(self) -> float:
         """Distance beyond which c(h) < NEGLIGIBLE (0 for a pure nugget)."""
-        scale = 1.0 - self.nugget
-        if scale <= NEGLIGIBLE:
-            return 0.0
-        hi = max(self.range_km, self.range2_km)
-        while scale * self._shape(hi) > NEGLIGIBLE:
-            hi *= 2.0
-        return float(optimize.brentq(lambda h: scale * self._shape(h) - NEGLIGIBLE, 0.0, hi))
+        return self.distance_below(NEGLIGIBLE)
+
+    @property
+    def practical_range_km(self) -> float:
+        """Distance beyond which c(h) < ``PRACTICAL_RANGE_LEVEL`` (the geostatistical practical range)."""
+        return self.distance_below(PRACTICAL_RANGE_LEVEL)
 
     def _shape(self, h: float) -> float:
         f = CORRELATION_FAMILIES[self.family]
@@ -87,7 +98,8 @@ class CorrelationModel:
 
     def to_dict(self) -> dict:
         return {"family": self.family, "range_km": float(self.range_km), "range2_km": float(self.range2_km),
-                "weight": float(self.weight), "nugget": float(self.nugget), "cutoff_km": self.cutoff_km}
+                "weight": float(self.weight), "nugget": float(self.nugget), "cutoff_km": self.cutoff_km,
+                "practical_range_km": self.practical_range_km}
 
 
 PURE_NUGGET = CorrelationModel("exponential", 1.0, 1.0)
