@@ -16,7 +16,8 @@ Part 2, the break test (dldd.effectiveness.breakpoints.break_test) on ``--series
 with a trend and AR(1) errors (rho 0, 0.3, 0.6) and no break: rejection rates of supF and MOSUM at 5 %.
 
 Run: ``PYTHONPATH=src python benchmarks/mc_effectiveness.py [--seeds 200] [--series 1000] [--out f.json]``
-(about 1 h on one free core). ``--quick`` runs 20 seeds and 100 series.
+(about 12 min of CPU; the two scenarios can run as two processes with ``--scenario``). ``--quick``: 20
+seeds and 100 series.
 """
 
 from __future__ import annotations
