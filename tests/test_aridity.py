@@ -245,6 +245,59 @@ def test_thornthwaite_freezing_and_day_length():
     assert north[6] > equator[6] and north[10] < equator[10]
 
 
+TEST_DATA = Path(__file__).parent / "data"
+
+
+def test_thornthwaite_spei_r_hand_computed_wichita():
+    """variant="spei_r" against METHODS 3 computed by hand (plain Python) on the Wichita record
+    (tests/data/wichita_tmean.csv): heat index from the 12 calendar-month means over all years, set to 0
+    after averaging when negative; day length from R's declination at the mid-month day (leap years
+    included); PET in mm/month = K 16 (10 T / J)^q."""
+    rows = pd.read_csv(TEST_DATA / "wichita_tmean.csv")
+    sums, counts = [0.0] * 12, [0] * 12
+    for m, temp in zip(rows["month"], rows["tmean_c"]):
+        sums[m - 1] += temp
+        counts[m - 1] += 1
+    means = [max(s / c, 0.0) for s, c in zip(sums, counts)]
+    heat = sum((tm / 5.0) ** 1.514 for tm in means)
+    # clipping the months before averaging (the fao56 variant) gives another heat index here
+    clipped_first = [0.0] * 12
+    for m, temp in zip(rows["month"], rows["tmean_c"]):
+        clipped_first[m - 1] += max(temp, 0.0) / counts[m - 1]
+    assert sum((tm / 5.0) ** 1.514 for tm in clipped_first) - heat > 0.01
+    q = 0.000000675 * heat**3 - 0.0000771 * heat**2 + 0.01792 * heat + 0.49239
+
+    def by_hand(year, month):
+        temp = float(rows.loc[(rows.year == year) & (rows.month == month), "tmean_c"].iloc[0])
+        first = dt.date(year, month, 1)
+        days = ((dt.date(year + month // 12, month % 12 + 1, 1)) - first).days
+        msum = first.timetuple().tm_yday + round(days / 2 - 1)  # Python's round: half to even, as R
+        delta = 0.4093 * math.sin(2 * math.pi * msum / 365 - 1.405)
+        # R converts degrees by dividing by its literal 57.2957795 (math.radians: 1e-8 mm/month apart)
+        x = max(-1.0, min(1.0, -math.tan(WICHITA_LAT / 57.2957795) * math.tan(delta)))
+        k = 24 / math.pi * math.acos(x) / 12 * days / 30
+        return k * 16 * (10 * max(temp, 0.0) / heat) ** q, days
+
+    t = xr.DataArray(
+        rows["tmean_c"].to_numpy(float), dims="time",
+        coords={"time": pd.to_datetime(dict(year=rows.year, month=rows.month, day=1)).to_numpy()},
+    )
+    pet = ar.pet_thornthwaite(t, WICHITA_LAT, t.time, variant="spei_r")
+    assert pet.attrs["units"] == "mm d-1" and "spei_r" in pet.attrs["parameters"]
+    for year, month in ((1980, 1), (1980, 2), (1981, 2), (1980, 7), (1995, 6), (2011, 10)):
+        expected, days = by_hand(year, month)
+        got = float(pet.sel(time=f"{year}-{month:02d}-01")) * days  # R's mm per month
+        assert got == pytest.approx(expected, abs=1e-9, rel=0)
+    assert by_hand(1980, 2)[0] == 0.0 and by_hand(1980, 7)[0] > 100.0
+    # differs from the FAO-56 variant (declination on the 15th, months clipped before averaging)
+    fao = ar.pet_thornthwaite(t, WICHITA_LAT, t.time, high_temperature_correction=False)
+    assert np.nanmax(np.abs(fao.values - pet.values)) > 1e-3
+    with pytest.raises(InputError, match="spei_r"):
+        ar.pet_thornthwaite(t, WICHITA_LAT, t.time, variant="spei_r", high_temperature_correction=True)
+    with pytest.raises(InputError, match="variant"):
+        ar.pet_thornthwaite(t, WICHITA_LAT, t.time, variant="r")
+
+
 def test_thornthwaite_errors():
     t = _monthly(np.full(6, 10.0))
     with pytest.raises(InputError, match="12"):

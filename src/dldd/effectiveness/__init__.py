@@ -1,11 +1,12 @@
 """Effectiveness of interventions (METHODS 6): difference in differences against matched control pixels,
-spatial block bootstrap intervals, event study, balance diagnostics and an OLS-MOSUM breakpoint test.
+spatial standard errors and intervals, event study, balance and pre-trend diagnostics and break tests robust
+to autocorrelation.
 
-Entry points: :func:`evaluate_intervention` (returns an :class:`EffectResult`), :func:`ols_mosum`. The
+Entry points: :func:`evaluate_intervention` (returns an :class:`EffectResult`), :func:`break_test`. The
 figures of an evaluation are drawn by the report (:mod:`dldd.report.figures`).
 """
 
-from dldd.effectiveness.breakpoints import MOSUM_H, BreakpointResult, ols_mosum
+from dldd.effectiveness.breakpoints import MOSUM_H, BreakpointResult, break_test
 from dldd.effectiveness.evaluate import EffectResult, evaluate_intervention
 from dldd.effectiveness.spatial import control_ring, pixel_spacing_km
 
@@ -15,6 +16,6 @@ __all__ = [
     "EffectResult",
     "control_ring",
     "evaluate_intervention",
-    "ols_mosum",
+    "break_test",
     "pixel_spacing_km",
 ]

@@ -1,5 +1,5 @@
 """Distances on the grid for the evaluation of an intervention: pixel spacing in km, the control ring
-around the treated area and the square blocks of the spatial bootstrap.
+around the treated area and the empirical correlogram of a field.
 
 Approximation (documented in METHODS 6 and in the result's parameters): distances are computed with a
 Euclidean distance transform on the pixel grid, with one pixel spacing in km for the whole scene. On a
@@ -87,77 +87,34 @@ def control_ring(
     return ring, d
 
 
-def block_positions(
-    rows: np.ndarray, cols: np.ndarray, spacing_km: tuple[float, float], block_km: float
-) -> np.ndarray:
-    """(n, 2) position (block row, block column) of the square block of side ``block_km`` holding each
-    pixel (row, col) of the grid; blocks are laid from the grid's first row and column."""
-    if not block_km > 0:
-        raise InputError(f"block_km must be positive, got {block_km!r}")
-    by = np.floor(np.asarray(rows).ravel() * spacing_km[0] / block_km).astype(np.int64)
-    bx = np.floor(np.asarray(cols).ravel() * spacing_km[1] / block_km).astype(np.int64)
-    return np.column_stack([by, bx])
-
-
-def aggregate(pos: np.ndarray, values: np.ndarray | None = None):
-    """Group rows by their position: ``(unique positions (B, d), index of each row's group (n,), sums of
-    values per group (B, ...))``; the sums are omitted (None) when ``values`` is None."""
-    upos, inv = np.unique(pos, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    if values is None:
-        return upos, inv, None
-    v = np.asarray(values, dtype="float64")
-    sums = np.zeros((len(upos),) + v.shape[1:])
-    np.add.at(sums, inv, v)
-    return upos, inv, sums
-
-
-def neighbour_pairs(pos: np.ndarray):
-    """Yield (i, j) index arrays of all ordered pairs of positions at Chebyshev distance <= 1 (each
-    position paired with itself included); ``pos`` (B, d) unique integer rows."""
-    p = pos - pos.min(axis=0) + 1
-    dims = tuple(int(v) for v in p.max(axis=0) + 2)
-    keys = np.ravel_multi_index(tuple(p.T), dims)
-    order = np.argsort(keys)
-    sk = keys[order]
-    d = pos.shape[1]
-    for off in np.array(np.meshgrid(*[[-1, 0, 1]] * d, indexing="ij")).reshape(d, -1).T:
-        q = np.ravel_multi_index(tuple((p + off).T), dims)
-        k = np.searchsorted(sk, q)
-        k = np.minimum(k, sk.size - 1)
-        hit = sk[k] == q
-        yield np.flatnonzero(hit), order[k[hit]]
-
-
-def correlation_range_km(
-    field: np.ndarray, spacing_km: tuple[float, float], max_km: float, negligible: float
-) -> float:
-    """Smallest distance (km) along the grid axes at which the empirical autocorrelation of ``field``
-    (NaN = no data) falls below ``negligible``; NaN when it stays above up to ``max_km`` or there are too
-    few pairs. Correlation at lag L = mean(z_i z_{i+L}) / var(z) over pixel pairs L cells apart along y
-    and along x (z = field minus its mean)."""
+def correlogram(field: np.ndarray, spacing_km: tuple[float, float], max_km: float):
+    """Empirical spatial autocorrelation of ``field`` (..., y, x; NaN = no data) along the grid axes at
+    lags of 1, 2, ... steps of the smaller pixel spacing up to ``max_km``. Each (y, x) slice is centred
+    on its own mean; rho(L) = sum z_i z_j / (n_pairs var) over pixel pairs L apart along y and along x,
+    var the pooled variance of all slices. Returns ``(lags_km, rho, n_pairs)``."""
     z = np.asarray(field, dtype="float64")
+    z = z.reshape((-1,) + z.shape[-2:])
     ok = np.isfinite(z)
-    if ok.sum() < 3:
-        return float("nan")
-    z = np.where(ok, z - z[ok].mean(), 0.0)
-    var = float((z[ok] ** 2).mean())
-    if var == 0:
-        return 0.0
+    cnt0 = ok.sum(axis=(1, 2), keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, z, 0.0).sum(axis=(1, 2), keepdims=True) / np.maximum(cnt0, 1)
+    z = np.where(ok, z - mean, 0.0)
+    var = float((z**2).sum() / max(int(ok.sum()), 1))
     step = min(spacing_km)
-    for lag in range(1, int(np.ceil(max_km / step)) + 1):
+    lags = np.arange(1, max(int(np.ceil(max_km / step)), 1) + 1)
+    rho = np.full(lags.size, np.nan)
+    npairs = np.zeros(lags.size, dtype=np.int64)
+    for n_lag, lag in enumerate(lags):
         num, cnt = 0.0, 0
-        for axis, sp in ((0, spacing_km[0]), (1, spacing_km[1])):
+        for axis, sp in ((1, spacing_km[0]), (2, spacing_km[1])):
             k = int(round(lag * step / sp))
             if k < 1 or k >= z.shape[axis]:
                 continue
-            a = np.take(z, np.arange(z.shape[axis] - k), axis=axis)
-            b = np.take(z, np.arange(k, z.shape[axis]), axis=axis)
-            m = np.take(ok, np.arange(z.shape[axis] - k), axis=axis) & np.take(ok, np.arange(k, z.shape[axis]), axis=axis)
-            num += float((a * b)[m].sum())
-            cnt += int(m.sum())
-        if cnt == 0:
-            return float("nan")
-        if num / cnt / var < negligible:
-            return lag * step
-    return float("nan")
+            head = [slice(None)] * 3
+            tail = [slice(None)] * 3
+            head[axis], tail[axis] = slice(0, z.shape[axis] - k), slice(k, None)
+            num += float((z[tuple(head)] * z[tuple(tail)]).sum())
+            cnt += int((ok[tuple(head)] & ok[tuple(tail)]).sum())
+        if cnt > 0 and var > 0:
+            rho[n_lag], npairs[n_lag] = num / cnt / var, cnt
+    return lags * step, rho, npairs

@@ -150,6 +150,14 @@ THORNTHWAITE_HIGH_TEMPERATURE = 26.5
 THORNTHWAITE_HIGH_T_COEFFICIENTS = (-415.85, 32.24, -0.43)  # T^0, T^1, T^2
 #: Day of the month used for monthly data (FAO56 Annex 2: "J for the 15th day of the month").
 MID_MONTH_DAY = 15
+#: Thornthwaite as the R package SPEI computes it (``variant="spei_r"``, METHODS 3; SPEI 1.8 ``thornthwaite``):
+#: declination delta = 0.4093 sin(2 pi msum / 365 - 1.405) rad at the mid-month day msum, and degrees to
+#: radians by division by 57.2957795 (R's literal).
+SPEI_R_DECLINATION_AMPLITUDE = 0.4093
+SPEI_R_DECLINATION_PHASE = 1.405
+SPEI_R_DEGREES_PER_RADIAN = 57.2957795
+#: Thornthwaite variants: "fao56" (day length on the 15th by FAO56 eq. 24/34) and "spei_r" (as R SPEI).
+THORNTHWAITE_VARIANTS = ("fao56", "spei_r")
 
 #: Aridity index classes (UNEP 1992; Middleton & Thomas 1997; METHODS 3): upper bounds, lower-inclusive.
 HYPER_ARID_THRESHOLD = 0.05
@@ -190,7 +198,8 @@ ARIDITY_SHIFT = Legend.from_pairs(
 _REF_FAO56 = "Allen et al. 1998, FAO Irrigation and Drainage Paper 56 (FAO56)"
 _REF_HS85 = "Hargreaves & Samani 1985, Appl. Eng. Agric. 1(2): 96-99; FAO56 eq. 52"
 _REF_TW48 = (
-    "Thornthwaite 1948, Geogr. Review 38: 55-94; Willmott, Rowe & Mintz 1985, J. Climatol. 5: 589-606"
+    "Thornthwaite 1948, Geogr. Review 38: 55-94; Willmott, Rowe & Mintz 1985, J. Climatol. 5: 589-606; "
+    "Begueria & Vicente-Serrano, R package SPEI 1.8 (thornthwaite, variant spei_r)"
 )
 _REF_AI = (
     "UNEP 1992 / Middleton & Thomas 1997, World Atlas of Desertification; "
@@ -638,6 +647,21 @@ def _monthly_series(x, time, name: str) -> xr.DataArray:
     return da
 
 
+def _spei_r_daylight_hours(lat, time: xr.DataArray):
+    """Day length N (h) of each month as the R package SPEI's ``thornthwaite`` takes it (METHODS 3).
+
+    msum = day of year of the month's first day + round(days_in_month / 2 - 1) (half to even, as R);
+    delta = 0.4093 sin(2 pi msum / 365 - 1.405); N = 24 / pi arccos(-tan(lat) tan(delta)), the product
+    clipped to [-1, 1]; lat converted with R's 57.2957795 degrees per radian.
+    """
+    _check_range(lat, "lat", -90.0, 90.0, "degrees")
+    first = time.dt.dayofyear
+    msum = first + np.round(time.dt.days_in_month / 2.0 - 1.0)
+    delta = SPEI_R_DECLINATION_AMPLITUDE * np.sin(2.0 * np.pi * msum / DAYS_PER_YEAR_ANGLE - SPEI_R_DECLINATION_PHASE)
+    cos_ws = np.clip(-np.tan(lat / SPEI_R_DEGREES_PER_RADIAN) * np.tan(delta), -1.0, 1.0)
+    return HOURS_PER_DAY / np.pi * np.arccos(cos_ws)
+
+
 @declare_units(tmean="degC")
 def pet_thornthwaite(
     tmean,
@@ -645,39 +669,66 @@ def pet_thornthwaite(
     time,
     *,
     heat_index: str = "climatology",
-    high_temperature_correction: bool = True,
+    high_temperature_correction: bool | None = None,
+    variant: str = "fao56",
 ):
     """Thornthwaite (1948) potential evapotranspiration from monthly mean temperature, mm day-1.
 
     PET = 16 / 30 * (L / 12) * (10 T / I)^a mm day-1, i.e. Thornthwaite's 16 (10 T / I)^a mm per
-    standard month (30 days of 12 hours) scaled by the day length L = N (FAO56 eq. 34, 15th of the month)
-    and divided by 30 days; T = max(Tmean, 0) in degC, so PET = 0 for T <= 0.
-    a = 6.75e-7 I^3 - 7.71e-5 I^2 + 1.792e-2 I + 0.49239.
+    standard month (30 days of 12 hours) scaled by the day length L and divided by 30 days;
+    T = max(Tmean, 0) in degC, so PET = 0 for T <= 0. a = 6.75e-7 I^3 - 7.71e-5 I^2 + 1.792e-2 I + 0.49239.
+
+    ``variant``:
+    - ``"fao56"`` (default): L = N of FAO56 eq. 34 on the 15th of the month; heat index from
+      ``heat_index`` (below) on T clipped at 0 before averaging.
+    - ``"spei_r"``: as the R package SPEI's ``thornthwaite`` (METHODS 3): L from R's own declination at
+      the mid-month day (:func:`_spei_r_daylight_hours`), I = sum over calendar months of (T_m / 5)^1.514
+      with T_m the month's mean over the whole series set to 0 *after* averaging when negative, no
+      high-temperature table. R returns mm per month: ``pet * time.dt.days_in_month`` equals it.
+      R's SPEI in one call (water balance in mm/month, log-logistic by unbiased PWM, calibration over the
+      whole record)::
+
+          spei(pr, pet_thornthwaite(t, lat, t.time, variant="spei_r") * t.time.dt.days_in_month,
+               scale=12, cal_start=t.time.values[0], cal_end=t.time.values[-1])
 
     Heat index I = sum over the 12 calendar months of (T_m / 5)^1.514 needs 12 monthly means per year:
     - ``heat_index="climatology"`` (default, Thornthwaite's own use of normals; as climate_indices):
       T_m = mean of the month over the whole series; every calendar month must occur.
-    - ``heat_index="annual"`` (as xclim): I of each calendar year from its own 12 months; years with
-      fewer than 12 months give NaN.
-    ``high_temperature_correction`` (default True): above 26.5 degC the unadjusted PET is Thornthwaite's
-    table, -415.85 + 32.24 T - 0.43 T^2 mm per standard month (Willmott et al. 1985); False applies the
-    power law at all temperatures (as climate_indices and xclim do).
+    - ``heat_index="annual"`` (as xclim; ``variant="fao56"`` only): I of each calendar year from its own
+      12 months; years with fewer than 12 months give NaN.
+    ``high_temperature_correction`` (default True for ``"fao56"``, and always False for ``"spei_r"``):
+    above 26.5 degC the unadjusted PET is Thornthwaite's table, -415.85 + 32.24 T - 0.43 T^2 mm per
+    standard month (Willmott et al. 1985); False applies the power law at all temperatures (as
+    climate_indices, xclim and R SPEI do).
 
     ``tmean``: DataArray with a monthly ``time`` dimension (or an array with the time axis first);
     ``time``: its monthly dates (e.g. ``tmean.time``). Returns a DataArray (dims of ``tmean``).
     """
     if heat_index not in ("climatology", "annual"):
         raise InputError(f"heat_index: found {heat_index!r}, expected 'climatology' or 'annual'")
+    if variant not in THORNTHWAITE_VARIANTS:
+        raise InputError(f"variant: found {variant!r}, expected one of {THORNTHWAITE_VARIANTS}")
+    spei_r = variant == "spei_r"
+    if spei_r and (heat_index != "climatology" or high_temperature_correction):
+        raise InputError(
+            "variant='spei_r' computes the heat index from the whole record's monthly means without the "
+            f"high-temperature table; found heat_index={heat_index!r}, "
+            f"high_temperature_correction={high_temperature_correction!r}"
+        )
+    if high_temperature_correction is None:
+        high_temperature_correction = not spei_r
     was_da = isinstance(tmean, xr.DataArray)
     t = _monthly_series(tmean, time, "tmean")
     _check_range(t, "tmean", -90.0, 60.0, "degC")
     tpos = t.clip(min=0.0)
     if heat_index == "climatology":
-        month_mean = tpos.groupby("time.month").mean("time")
+        # fao56: months clipped at 0 before averaging; spei_r: the mean set to 0 after averaging (as R)
+        month_mean = (t if spei_r else tpos).groupby("time.month").mean("time")
         if month_mean.sizes["month"] != 12:
             raise InputError(
                 f"tmean: found {month_mean.sizes['month']} calendar months, expected all 12 for the heat index"
             )
+        month_mean = month_mean.clip(min=0.0)
         index = ((month_mean / THORNTHWAITE_HEAT_DIVISOR) ** THORNTHWAITE_HEAT_EXPONENT).sum("month", skipna=False)
     else:
         years = t["time"].dt.year
@@ -688,14 +739,17 @@ def pet_thornthwaite(
         index = per_year.sel(year=years).drop_vars("year")
     c3, c2, c1, c0 = THORNTHWAITE_A_COEFFICIENTS
     a = c3 * index**3 + c2 * index**2 + c1 * index + c0
-    unadjusted = THORNTHWAITE_COEFFICIENT_MM * (10.0 * tpos / index) ** a
-    unadjusted = xr.where(tpos > 0, unadjusted, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unadjusted = THORNTHWAITE_COEFFICIENT_MM * (10.0 * tpos / index) ** a
+    unadjusted = xr.where((tpos > 0) & (index > 0), unadjusted, 0.0)
     if high_temperature_correction:
         h0, h1, h2 = THORNTHWAITE_HIGH_T_COEFFICIENTS
         unadjusted = xr.where(t >= THORNTHWAITE_HIGH_TEMPERATURE, h0 + h1 * t + h2 * t**2, unadjusted)
     unadjusted = unadjusted.where(t.notnull() & index.notnull())
-    doy = day_of_year(t["time"], monthly=True)
-    length = daylight_hours(lat, doy)
+    if spei_r:
+        length = _spei_r_daylight_hours(lat, t["time"])
+    else:
+        length = daylight_hours(lat, day_of_year(t["time"], monthly=True))
     pet = unadjusted / THORNTHWAITE_STANDARD_MONTH_DAYS * (length / THORNTHWAITE_STANDARD_DAY_HOURS)
     pet = _finish(
         pet,
@@ -704,8 +758,9 @@ def pet_thornthwaite(
             "name": "pet",
             "units": "mm d-1",
             "long_name": "potential evapotranspiration (Thornthwaite)",
-            "method": "thornthwaite_1948",
-            "parameters": f"heat_index={heat_index}, high_temperature_correction={high_temperature_correction}",
+            "method": "thornthwaite_1948" + ("_as_r_spei" if spei_r else ""),
+            "parameters": f"variant={variant}, heat_index={heat_index}, "
+            f"high_temperature_correction={high_temperature_correction}",
             "references": _REF_TW48,
         },
     )

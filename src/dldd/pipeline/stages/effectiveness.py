@@ -4,7 +4,8 @@ For each intervention: its polygon as coverage fractions on the outcome's grid (
 of the spec are excluded from its treated and control pixels), exact matching on the
 UNCCD land cover of the year before it started (and on the dryland zone when the aridity stage ran),
 then :func:`dldd.effectiveness.evaluate.evaluate_intervention` (matched difference in differences with
-a spatial block bootstrap, event study, balance, OLS-MOSUM break). Writes per intervention
+a spatial standard error and interval, event study, balance, placebo and pre-trend diagnostics, break
+tests on the treated-minus-control series). Writes per intervention
 ``effectiveness/<slug>-<hash>.json`` and the tables ``effectiveness_summary`` (one row per intervention, with
 effect per year and the cost per hectare of the matching practices where the knowledge base has it),
 ``effectiveness_event_study`` and ``effectiveness_balance``.
@@ -24,8 +25,7 @@ from dldd.pipeline.stages.land_cover import nested_land_cover, year_map
 
 
 class EffectivenessParams(Params):
-    n_boot: int = 999
-    seed: int = 0
+    seed: int = 0  # of the break test's Monte Carlo null distribution
 
 
 def _slug(name: str) -> str:
@@ -110,8 +110,7 @@ def run(ctx, p: EffectivenessParams) -> None:
         try:
             res = evaluate_intervention(outcome.isel(win), treated, iv.start_year, iv.end_year, exact=exact,
                                         exclude=exclude, cell_area_km2=ctx.cell_area(full).isel(win),
-                                        pixel_size_km=spacing, n_boot=p.n_boot, seed=p.seed, name=iv.name,
-                                        grid_offset=(win["y"].start, win["x"].start), **parameters)
+                                        pixel_size_km=spacing, seed=p.seed, name=iv.name, **parameters)
         except InputError as err:
             raise InputError(f"interventions {iv.name!r} ({iv.path}): {err}") from None
         io.write_json(io.confined(ctx.out, "effectiveness", f"{_slug(iv.name)}.json"), res.to_dict())
@@ -129,8 +128,7 @@ def run(ctx, p: EffectivenessParams) -> None:
     ctx.write_table("effectiveness_summary", pd.concat(summary, ignore_index=True))
     ctx.write_table("effectiveness_event_study", pd.concat(events, ignore_index=True))
     ctx.write_table("effectiveness_balance", pd.concat(balance, ignore_index=True))
-    ctx.summary["effectiveness"] = {"interventions": [iv.name for iv in ctx.spec.interventions],
-                                    "n_boot": p.n_boot, "seed": p.seed}
+    ctx.summary["effectiveness"] = {"interventions": [iv.name for iv in ctx.spec.interventions], "seed": p.seed}
 
 
 def _zone_geometry(ctx, iv):

@@ -1,0 +1,281 @@
+"""Standard error and interval of a mean of spatially correlated pixel values (METHODS 6): a model-based
+spatial variance with its scale estimated from the residuals and Satterthwaite degrees of freedom.
+
+Model. The values averaged are either pixel values x_i (e.g. the before/after change of the treated
+pixels) or matched-pair differences d_i = x_T(i) - x_C(i). Their covariance is taken as
+Cov = sigma^2 R with R built from the spatial correlation c(h) of the pixel values (``CorrelationModel``,
+fitted to the empirical correlogram of the control pool, :func:`fit_correlation`):
+
+    pixels:  R_ij = c(|s_i - s_j|)
+    pairs:   R_ij = c(|T_i - T_j|) + c(|C_i - C_j|) - c(|T_i - C_j|) - c(|C_i - T_j|)
+
+with c(0) = 1 (a pixel with itself, which also covers pairs sharing a control) and, for h > 0,
+c(h) = (1 - nugget) (w rho(h / r1) + (1 - w) rho(h / r2)), rho exponential or Gaussian (two scales:
+vegetation anomalies vary at several), set to 0 below ``NEGLIGIBLE``.
+
+Estimate. For the mean m = 1'x / N with residuals u = M x (M = I - 11'/N):
+E[u'u] = sigma^2 tr(MR), so sigma^2 = u'u / tr(MR) and Var(m) = sigma^2 1'R1 / N^2 (a known correlation
+shape with the scale from the data; Cressie 1993, Statistics for Spatial Data, sect. 1.3; the pair form
+counts covariance through neighbouring treated pixels, neighbouring controls and shared controls, the
+two-way structure of Cameron, Gelbach & Miller 2011, J. Bus. Econ. Stat. 29: 238-249). ``se =
+sqrt(Var(m))`` is a standard error. The interval is m +- t_{df} se with the Satterthwaite (1946,
+Biometrics Bull. 2: 110-114) degrees of freedom of the quadratic form u'u under the model,
+df = tr(MR)^2 / tr(MRMR): N - 1 for independent values, about the number of independent neighbourhoods
+when they are correlated (the construction of Bell & McCaffrey 2002 and Imbens & Kolesar 2016, Rev.
+Econ. Stat. 98: 701-712, for clusters). With R symmetric: tr(MR) = tr(R) - 1'R1/N,
+tr(MRMR) = ||R||_F^2 - 2 ||R1||^2 / N + (1'R1)^2 / N^2; these sums are accumulated over all pairs in a
+numba kernel (O(N^2), no matrix is stored; c looked up by the pixel offset on the grid).
+
+Correlogram bias. The empirical correlogram of a field centred on its own mean is biased down by about
+the mean correlation v of the field's pixels (Cressie 1993, sect. 2.4): rho_hat = (rho - v) / (1 - v).
+:func:`fit_correlation` therefore refits after replacing rho_hat by rho_hat (1 - v) + v, with v from the
+fitted model over the pool's pixels (``CORRELOGRAM_ITERATIONS`` times).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from scipy import optimize, stats
+
+#: Correlations below this are set to zero.
+NEGLIGIBLE = 1e-3
+#: Correlation of the practical range (Cressie 1993: where the correlation falls to 5 %).
+PRACTICAL_RANGE_LEVEL = 0.05
+#: Correlation functions rho(h / range) (each fitted with two scales; the better fit is used).
+CORRELATION_FAMILIES = {
+    "exponential": lambda r: np.exp(-r),
+    "gaussian": lambda r: np.exp(-(r**2)),
+}
+#: Refits of the correlogram after correcting its mean-centring bias.
+CORRELOGRAM_ITERATIONS = 2
+
+
+@dataclass(frozen=True)
+class CorrelationModel:
+    """c(h) = 1 at h = 0; (1 - nugget) (weight rho(h / range_km) + (1 - weight) rho(h / range2_km)) for
+    h > 0, zero below NEGLIGIBLE."""
+
+    family: str
+    range_km: float
+    nugget: float
+    weight: float = 1.0
+    range2_km: float = 1.0
+
+    def __call__(self, h) -> np.ndarray:
+        h = np.asarray(h, dtype="float64")
+        if self.nugget >= 1.0:
+            return np.where(h > 0, 0.0, 1.0)
+        f = CORRELATION_FAMILIES[self.family]
+        c = (1.0 - self.nugget) * (self.weight * f(h / self.range_km) + (1.0 - self.weight) * f(h / self.range2_km))
+        return np.where(h > 0, np.where(c >= NEGLIGIBLE, c, 0.0), 1.0)
+
+    def distance_below(self, level: float) -> float:
+        """Distance (km) beyond which c(h) < ``level`` (0 when (1 - nugget) <= level)."""
+        scale = 1.0 - self.nugget
+        if scale <= level:
+            return 0.0
+        hi = max(self.range_km, self.range2_km)
+        while scale * self._shape(hi) > level:
+            hi *= 2.0
+        return float(optimize.brentq(lambda h: scale * self._shape(h) - level, 0.0, hi))
+
+    @property
+    def cutoff_km(self) -> float:
+        """Distance beyond which c(h) < NEGLIGIBLE (0 for a pure nugget)."""
+        return self.distance_below(NEGLIGIBLE)
+
+    @property
+    def practical_range_km(self) -> float:
+        """Distance beyond which c(h) < ``PRACTICAL_RANGE_LEVEL`` (the geostatistical practical range)."""
+        return self.distance_below(PRACTICAL_RANGE_LEVEL)
+
+    def _shape(self, h: float) -> float:
+        f = CORRELATION_FAMILIES[self.family]
+        return float(self.weight * f(h / self.range_km) + (1.0 - self.weight) * f(h / self.range2_km))
+
+    def to_dict(self) -> dict:
+        return {"family": self.family, "range_km": float(self.range_km), "range2_km": float(self.range2_km),
+                "weight": float(self.weight), "nugget": float(self.nugget), "cutoff_km": self.cutoff_km,
+                "practical_range_km": self.practical_range_km}
+
+
+PURE_NUGGET = CorrelationModel("exponential", 1.0, 1.0)
+
+
+#: Candidate ranges of the grid search, per decade.
+_RANGES_PER_DECADE = 24
+
+
+def _fit_once(lags: np.ndarray, r: np.ndarray, w: np.ndarray) -> CorrelationModel:
+    """Best two-scale fit: for every family and every pair of ranges r1 <= r2 on a log grid from
+    lag_1 / 20 to 20 lag_max the weights a = (1 - nugget) w, b = (1 - nugget)(1 - w) are the weighted
+    least-squares solution under a, b >= 0, a + b <= 1 (the best of the interior solution and the
+    boundary solutions); the smallest residual sum of squares over the grid wins."""
+    if r[0] <= 0:
+        return PURE_NUGGET
+    lo, hi = lags[0] / 20.0, 20.0 * lags[-1]
+    grid = np.geomspace(lo, hi, int(np.ceil(np.log10(hi / lo) * _RANGES_PER_DECADE)) + 1)
+    i1, i2 = np.triu_indices(grid.size)
+    w2 = w**2
+    best = None
+    for fam, f in CORRELATION_FAMILIES.items():
+        basis = f(lags[None, :] / grid[:, None])  # (ranges, lags)
+        f1, f2 = basis[i1], basis[i2]  # (pairs, lags)
+        s11, s22, s12 = (w2 * f1 * f1).sum(1), (w2 * f2 * f2).sum(1), (w2 * f1 * f2).sum(1)
+        y1, y2 = (w2 * f1 * r).sum(1), (w2 * f2 * r).sum(1)
+        cands = []
+        with np.errstate(divide="ignore", invalid="ignore"):
+            det = s11 * s22 - s12**2
+            cands.append(((s22 * y1 - s12 * y2) / det, (s11 * y2 - s12 * y1) / det))  # interior
+            cands.append((y1 / s11, np.zeros_like(y1)))  # b = 0
+            cands.append((np.zeros_like(y2), y2 / s22))  # a = 0
+            d = f1 - f2  # a + b = 1: b = 1 - a, r - f2 = a (f1 - f2)
+            cands.append(((w2 * d * (r - f2)).sum(1) / (w2 * d * d).sum(1), None))
+        for ca, cb in cands:
+            cb = 1.0 - ca if cb is None else cb
+            fin = np.isfinite(ca) & np.isfinite(cb)
+            ca, cb = np.where(fin, ca, -1.0), np.where(fin, cb, -1.0)
+            ok = (ca >= 0) & (cb >= 0) & (ca + cb <= 1.0 + 1e-12)
+            if not ok.any():
+                continue
+            ca, cb = np.where(ok, ca, 0.0), np.where(ok, cb, 0.0)
+            sse = np.where(ok, (w2 * (ca[:, None] * f1 + cb[:, None] * f2 - r) ** 2).sum(1), np.inf)
+            k = int(np.argmin(sse))
+            if best is None or sse[k] < best[0]:
+                scale = float(ca[k] + cb[k])
+                if scale <= 0:
+                    continue
+                best = (float(sse[k]), CorrelationModel(fam, float(grid[i1[k]]), 1.0 - scale, float(ca[k]) / scale,
+                                                        float(grid[i2[k]])))
+    return PURE_NUGGET if best is None else best[1]
+
+
+def fit_correlation(lags_km: np.ndarray, rho: np.ndarray, counts: np.ndarray,
+                    pool_rc: np.ndarray | None = None, spacing_km: tuple[float, float] = (1.0, 1.0)) -> CorrelationModel:
+    """Weighted least-squares fit (weights: sqrt of the pair counts) of the two-scale correlation of
+    :class:`CorrelationModel` to an empirical correlogram (grid search, :func:`_fit_once`). No positive correlation at the
+    first lag gives a pure nugget. With ``pool_rc`` (grid rows and columns of the field's pixels, grid
+    spacing ``spacing_km``) the mean-centring bias is corrected as in the module docstring."""
+    ok = np.isfinite(rho) & (counts > 0)
+    lags, r, w = lags_km[ok], rho[ok], np.sqrt(counts[ok])
+    if lags.size == 0:
+        return PURE_NUGGET
+    model = _fit_once(lags, r, w)
+    if pool_rc is not None and len(pool_rc) > 1:
+        for _ in range(CORRELOGRAM_ITERATIONS):
+            if model.nugget >= 1.0:
+                break
+            v = correlation_sums([model], spacing_km, pool_rc)[0].s / len(pool_rc) ** 2
+            model = _fit_once(lags, r * (1.0 - v) + v, w)
+    return model
+
+
+@numba.njit(cache=True)
+def _sums_points(r, c, table):
+    """Row sums, trace and squared Frobenius norm of R_ij = table[m, |r_i - r_j|, |c_i - c_j|] for each
+    model m (pixels on one grid: integer rows and columns)."""
+    nm, n = table.shape[0], r.size
+    r1 = np.zeros((nm, n))
+    fro2 = np.zeros(nm)
+    for i in range(n):
+        for m in range(nm):
+            r1[m, i] += 1.0
+            fro2[m] += 1.0
+        for j in range(i + 1, n):
+            a, b = abs(r[i] - r[j]), abs(c[i] - c[j])
+            for m in range(nm):
+                v = table[m, a, b]
+                if v != 0.0:
+                    r1[m, i] += v
+                    r1[m, j] += v
+                    fro2[m] += 2.0 * v * v
+    return r1, np.full(nm, float(n)), fro2
+
+
+@numba.njit(cache=True)
+def _sums_pairs(tr, tc, cr, cc, table):
+    """As :func:`_sums_points` for matched pairs: R_ij = c(T_i - T_j) + c(C_i - C_j) - c(T_i - C_j) -
+    c(C_i - T_j) (c(0) = 1: the same pixel)."""
+    nm, n = table.shape[0], tr.size
+    r1 = np.zeros((nm, n))
+    trace = np.zeros(nm)
+    fro2 = np.zeros(nm)
+    for i in range(n):
+        for m in range(nm):
+            rii = 2.0 - 2.0 * table[m, abs(tr[i] - cr[i]), abs(tc[i] - cc[i])]
+            r1[m, i] += rii
+            trace[m] += rii
+            fro2[m] += rii * rii
+        for j in range(i + 1, n):
+            a1, b1 = abs(tr[i] - tr[j]), abs(tc[i] - tc[j])
+            a2, b2 = abs(cr[i] - cr[j]), abs(cc[i] - cc[j])
+            a3, b3 = abs(tr[i] - cr[j]), abs(tc[i] - cc[j])
+            a4, b4 = abs(cr[i] - tr[j]), abs(cc[i] - tc[j])
+            for m in range(nm):
+                v = table[m, a1, b1] + table[m, a2, b2] - table[m, a3, b3] - table[m, a4, b4]
+                if v != 0.0:
+                    r1[m, i] += v
+                    r1[m, j] += v
+                    fro2[m] += 2.0 * v * v
+    return r1, trace, fro2
+
+
+@dataclass(frozen=True)
+class CorrelationSums:
+    """The sums of R the inference needs: N, 1'R1, tr(R), ||R||_F^2 and ||R1||^2."""
+
+    n: int
+    s: float
+    tr: float
+    fro2: float
+    r1r1: float
+
+
+def correlation_sums(models, spacing_km: tuple[float, float], treated_rc: np.ndarray,
+                     control_rc: np.ndarray | None = None) -> list[CorrelationSums]:
+    """Sums of R (module docstring) under each of ``models`` for the pixels at integer grid positions
+    ``treated_rc`` (n, 2: row, column) alone, or for the pairs (``treated_rc[i]``, ``control_rc[i]``);
+    ``spacing_km`` (dy, dx) of the grid. c is tabulated at every row and column offset of the grid."""
+    pts = treated_rc if control_rc is None else np.vstack([treated_rc, control_rc])
+    extent = np.asarray(pts).max(axis=0) - np.asarray(pts).min(axis=0) + 1 if len(pts) else np.array([1, 1])
+    dr, dc = np.meshgrid(np.arange(extent[0]) * spacing_km[0], np.arange(extent[1]) * spacing_km[1], indexing="ij")
+    h = np.hypot(dr, dc)
+    table = np.stack([m(h) for m in models])
+    t = np.asarray(treated_rc, dtype=np.int64)
+    if control_rc is None:
+        r1, tr, fro2 = _sums_points(t[:, 0].copy(), t[:, 1].copy(), table)
+    else:
+        c = np.asarray(control_rc, dtype=np.int64)
+        r1, tr, fro2 = _sums_pairs(t[:, 0].copy(), t[:, 1].copy(), c[:, 0].copy(), c[:, 1].copy(), table)
+    return [CorrelationSums(len(t), float(r1[m].sum()), float(tr[m]), float(fro2[m]), float(r1[m] @ r1[m]))
+            for m in range(len(models))]
+
+
+@dataclass
+class MeanInference:
+    """Standard error, degrees of freedom and interval of a mean (module docstring)."""
+
+    se: np.ndarray
+    df: float
+    low: np.ndarray
+    high: np.ndarray
+
+
+def mean_inference(estimate, residuals: np.ndarray, sums: CorrelationSums, confidence: float) -> MeanInference:
+    """Inference for the mean ``estimate`` (...) of N values with ``residuals`` (N, ...) (value minus
+    the mean, 0 where a value is missing) and correlation sums ``sums`` of their R."""
+    n, s = sums.n, sums.s
+    tr_mr = sums.tr - s / n if n else 0.0
+    tr_mrmr = sums.fro2 - 2.0 * sums.r1r1 / n + s * s / (n * n) if n else 0.0
+    if n < 2 or tr_mr <= 0 or tr_mrmr <= 0:
+        nan = np.full(np.shape(estimate), np.nan)
+        return MeanInference(nan, float("nan"), nan, nan)
+    u = np.asarray(residuals, dtype="float64")
+    sigma2 = (u**2).sum(axis=0) / tr_mr
+    se = np.sqrt(sigma2 * s) / n
+    df = tr_mr**2 / tr_mrmr
+    half = stats.t.ppf(0.5 + confidence / 2.0, df) * se
+    return MeanInference(se, float(df), estimate - half, estimate + half)
