@@ -80,7 +80,7 @@ def stage_params(spec: Spec, only: list[str] | None = None) -> dict:
 #: Arguments of :func:`dldd.effectiveness.evaluate.evaluate_intervention` that the effectiveness stage sets
 #: itself (from the spec, the grid and the stage's parameters): not for an intervention's `parameters`.
 STAGE_SET_ARGUMENTS = ("outcome", "treated", "start_year", "end_year", "exact", "exclude", "cell_area_km2",
-                       "crs", "n_boot", "seed", "name", "grid_offset")
+                       "crs", "pixel_size_km", "seed", "name")
 
 
 def check_intervention_parameters(spec: Spec) -> None:
