@@ -947,3 +947,42 @@ def test_overlapping_zones_are_not_summed_into_the_total_area(scene, tmp_path):
     areas = [r["area_km2"] for r in ctx.summary["regions"]]
     assert len(areas) == 2 and areas[0] == pytest.approx(areas[1])
     assert ctx.summary["regions_area_km2"] == pytest.approx(areas[0], rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------
+# loose ends: units declared in the spec, preflight in the run, bounds, markup, corrupt chunks
+# --------------------------------------------------------------------------------------------------
+
+
+def _set_units(ds, units):
+    ds["precipitation"].attrs["units"] = units
+    if units is None:
+        del ds["precipitation"].attrs["units"]
+    return ds
+
+
+def test_spec_units_conflicting_with_the_file_are_refused(scene, tmp_path):
+    spec = _read_spec(scene)
+    spec["inputs"]["precipitation"]["units"] = "mm/day"  # the file says mm/month
+    _write_spec(scene, spec)
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "'precipitation'", "precipitation.nc",
+                   "variable 'precipitation'", "'mm/month'", "units: mm/day")
+
+
+def test_spec_units_spelled_otherwise_or_for_a_file_without_units_are_used(scene):
+    from dldd.sources import open_input
+    from dldd.spec import load_spec
+
+    with xr.open_dataset(scene / "inputs" / "precipitation.nc") as ds:
+        stored = ds["precipitation"].values
+    spec = _read_spec(scene)
+    spec["inputs"]["precipitation"]["units"] = "mm month-1"  # the file says mm/month: the same units
+    _write_spec(scene, spec)
+    same = open_input(load_spec(scene / "spec.yaml"), "precipitation", chunks=None)
+    np.testing.assert_allclose(same.values, stored, rtol=1e-6)
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", lambda ds: _set_units(ds, None))
+    spec["inputs"]["precipitation"]["units"] = "cm/month"  # a file without units: the spec's are used
+    _write_spec(scene, spec)
+    in_cm = open_input(load_spec(scene / "spec.yaml"), "precipitation", chunks=None)
+    assert in_cm.attrs["units"] == "mm"  # converted from cm per month to the engine's mm
+    np.testing.assert_allclose(in_cm.values, stored * 10, rtol=1e-5)

@@ -69,6 +69,7 @@ def open_raster(
     attrs.pop("scale_factor", None)
     attrs.pop("add_offset", None)
     if units is not None:
+        check_declared_units(attrs.get("units"), units, name, paths[0] if len(paths) == 1 else path, variable)
         attrs["units"] = units
     attrs["source"] = str(path)
     values.attrs = attrs
@@ -200,6 +201,25 @@ def check_declared_crs(file_crs, declared: str, name: str, path) -> None:
             f"input {name!r} ({path}): the file's CRS is {found}, but the spec says `crs: {declared}`; "
             "`crs:` only fills in a CRS for files without one: remove it, or reproject the file to the CRS you meant"
         )
+
+
+def check_declared_units(file_units, declared: str, name: str, path, variable: str | None = None) -> None:
+    """Refuse a spec ``units:`` that differs from the ``units`` the file declares. Spellings of the same
+    units are the same (read with pint through :func:`dldd.core.units.parse`: ``mm/month`` = ``mm month-1``);
+    ``units:`` only fills in the units of a file without any."""
+    from dldd.core.units import parse
+
+    if file_units is None or str(file_units).strip() == "" or str(file_units).strip() == str(declared).strip():
+        return
+    try:
+        same = parse(file_units, name) == parse(declared, name)
+    except InputError:  # units pint cannot read are the same only when spelled the same
+        same = False
+    if not same:
+        raise InputError(
+            f"input {name!r} ({path}{f', variable {variable!r}' if variable else ''}): the file's units are "
+            f"{str(file_units)!r}, but the spec says `units: {declared}`; `units:` only fills in the units of a file "
+            "without any (dldd converts declared units itself): remove it, or fix the file's `units` attribute")
 
 
 def _is_glob(path: Path) -> bool:
