@@ -986,3 +986,33 @@ def test_spec_units_spelled_otherwise_or_for_a_file_without_units_are_used(scene
     in_cm = open_input(load_spec(scene / "spec.yaml"), "precipitation", chunks=None)
     assert in_cm.attrs["units"] == "mm"  # converted from cm per month to the engine's mm
     np.testing.assert_allclose(in_cm.values, stored * 10, rtol=1e-5)
+
+
+def test_a_missing_input_of_the_second_stage_is_refused_before_the_first_stage(scene, tmp_path):
+    from dldd.pipeline import run_assessment
+    from dldd.spec import load_spec
+
+    _edit_spec(scene, indicators={"aridity": {}, "sdg_15_3_1": {}})  # aridity runs first
+    (scene / "inputs" / "soc.tif").unlink()  # needed by sdg_15_3_1 only
+    started = []
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"'soc'.*soc\.tif does not exist"):
+        run_assessment(load_spec(scene / "spec.yaml"), out, progress=lambda name, i, n: started.append(name))
+    assert started == [] and _results(out) == []
+
+
+def test_products_the_run_would_fetch_are_not_preflight_problems(tmp_path, monkeypatch):
+    from dldd.sources.preflight import fetched_by_the_run, preflight
+    from dldd.spec import parse_spec
+
+    spec = parse_spec({"name": "t", "regions": ["CHN"], "inputs": {"ndvi": {"product": "mod13q1"}},
+                       "indicators": {"sdg_15_3_1": {}}}, base_dir=tmp_path)
+    monkeypatch.setenv("DLDD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("DLDD_OFFLINE", raising=False)
+    assert fetched_by_the_run(spec, "ndvi", spec.inputs["ndvi"])
+    assert preflight(spec, fetching=True) == []  # nothing fetched: the run would fetch it
+    [problem] = preflight(spec)  # spec check: not cached, with the command that fetches it
+    assert "dldd fetch --product mod13q1" in problem
+    monkeypatch.setenv("DLDD_OFFLINE", "1")  # a run that cannot fetch: a real problem
+    assert not fetched_by_the_run(spec, "ndvi", spec.inputs["ndvi"])
+    assert "dldd fetch --product mod13q1" in preflight(spec, fetching=True)[0]
