@@ -1016,3 +1016,10 @@ def test_products_the_run_would_fetch_are_not_preflight_problems(tmp_path, monke
     monkeypatch.setenv("DLDD_OFFLINE", "1")  # a run that cannot fetch: a real problem
     assert not fetched_by_the_run(spec, "ndvi", spec.inputs["ndvi"])
     assert "dldd fetch --product mod13q1" in preflight(spec, fetching=True)[0]
+
+
+def test_n_boot_beyond_its_bound_is_refused_at_spec_check(scene):
+    _edit_spec(scene, indicators={"sdg_15_3_1": {}, "effectiveness": {"n_boot": 1e12}})
+    code, text = _cli("spec", "check", scene / "spec.yaml")
+    assert code == 2 and text.startswith("error:"), text
+    assert "indicators.effectiveness.n_boot" in text and "less than or equal to 100000" in text, text

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+from pydantic import Field
 
 from dldd.core import io
 from dldd.errors import InputError
@@ -23,8 +24,13 @@ from dldd.pipeline.stages.climate import zones_on
 from dldd.pipeline.stages.land_cover import nested_land_cover, year_map
 
 
+#: Most bootstrap replicates a spec may ask for (docs/spec.md): far beyond the 999-9999 a p-value or a
+#: confidence interval needs, and a run that still finishes; more is refused at ``spec check``.
+MAX_N_BOOT = 100_000
+
+
 class EffectivenessParams(Params):
-    n_boot: int = 999
+    n_boot: int = Field(999, ge=1, le=MAX_N_BOOT)
     seed: int = 0
 
 
