@@ -1023,3 +1023,24 @@ def test_n_boot_beyond_its_bound_is_refused_at_spec_check(scene):
     code, text = _cli("spec", "check", scene / "spec.yaml")
     assert code == 2 and text.startswith("error:"), text
     assert "indicators.effectiveness.n_boot" in text and "less than or equal to 100000" in text, text
+
+
+def test_practice_names_are_never_read_as_markup(tmp_path, monkeypatch):
+    import dldd.practices.cli as practices_cli
+    from dldd.practices.store import CATALOGUE_DIR, open_store
+
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    source = sorted(CATALOGUE_DIR.glob("*.yaml"))[0]
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data["names"] = {"en": "Sand [/] fence [bold]x"}
+    data["evidence"][0]["place"] = "Dune [/i] field"
+    (catalogue / source.name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setattr(practices_cli, "open_store",
+                        lambda cache, url=None: open_store(tmp_path / "p.sqlite", catalogue_dir=catalogue))
+    runner = CliRunner()
+    for args in (["list"], ["show", data["id"]], ["search", "fence"]):
+        result = runner.invoke(practices_cli.app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        assert "Sand [/] fence [bold]x" in result.output, result.output
+    assert "Dune [/i] field" in runner.invoke(practices_cli.app, ["show", data["id"]]).output
