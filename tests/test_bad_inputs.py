@@ -1044,3 +1044,16 @@ def test_practice_names_are_never_read_as_markup(tmp_path, monkeypatch):
         assert result.exit_code == 0, (args, result.output, result.exception)
         assert "Sand [/] fence [bold]x" in result.output, result.output
     assert "Dune [/i] field" in runner.invoke(practices_cli.app, ["show", data["id"]]).output
+
+
+def test_report_language_is_one_of_the_package_catalogues(tmp_path):
+    import os
+
+    from dldd.report.messages import I18N_DIR, Catalogue, available_languages
+
+    (tmp_path / "evil.yaml").write_text("title: not a dldd catalogue\n", encoding="utf-8")
+    for lang in (str(tmp_path / "evil"), os.path.relpath(tmp_path / "evil", I18N_DIR), "en/../en", ""):
+        with pytest.raises(InputError, match="no message catalogue"):
+            Catalogue(lang)
+    assert {"en", "zh"} <= set(available_languages())
+    assert Catalogue("zh").lang == "zh"
