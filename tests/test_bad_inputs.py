@@ -1057,3 +1057,22 @@ def test_report_language_is_one_of_the_package_catalogues(tmp_path):
             Catalogue(lang)
     assert {"en", "zh"} <= set(available_languages())
     assert Catalogue("zh").lang == "zh"
+
+
+def test_a_corrupt_zarr_chunk_is_an_input_error_naming_the_input(scene, tmp_path):
+    with xr.open_dataset(scene / "inputs" / "ndvi.nc", mask_and_scale=False, decode_coords="all") as ds:
+        ds.load().chunk({"time": 1}).to_zarr(scene / "inputs" / "ndvi.zarr")
+    middle = scene / "inputs" / "ndvi.zarr" / "ndvi" / "c" / "10" / "0" / "0"  # year 2010: not sampled by preflight
+    assert middle.is_file()
+    middle.write_bytes(b"not a compressed chunk")
+    spec = _read_spec(scene)
+    spec["inputs"]["ndvi"]["path"] = "inputs/ndvi.zarr"
+    for name in ("precipitation", "tmin", "tmax"):
+        spec["inputs"].pop(name)
+    spec["indicators"] = NDVI
+    _write_spec(scene, spec)
+    out = tmp_path / "out"
+    code, text = _cli("run", scene / "spec.yaml", "--out", out)
+    assert code == 2 and text.startswith("error: input 'ndvi'"), text
+    assert "ndvi.zarr" in text and "variable 'ndvi'" in text and "[10:11" in text and "unexpected" not in text, text
+    assert _results(out) == []
