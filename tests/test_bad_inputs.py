@@ -947,3 +947,134 @@ def test_overlapping_zones_are_not_summed_into_the_total_area(scene, tmp_path):
     areas = [r["area_km2"] for r in ctx.summary["regions"]]
     assert len(areas) == 2 and areas[0] == pytest.approx(areas[1])
     assert ctx.summary["regions_area_km2"] == pytest.approx(areas[0], rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------
+# loose ends: units declared in the spec, preflight in the run, bounds, markup, corrupt chunks
+# --------------------------------------------------------------------------------------------------
+
+
+def _set_units(ds, units):
+    ds["precipitation"].attrs["units"] = units
+    if units is None:
+        del ds["precipitation"].attrs["units"]
+    return ds
+
+
+def test_spec_units_conflicting_with_the_file_are_refused(scene, tmp_path):
+    spec = _read_spec(scene)
+    spec["inputs"]["precipitation"]["units"] = "mm/day"  # the file says mm/month
+    _write_spec(scene, spec)
+    assert_refused(scene, tmp_path / "out", CLIMATE, InputError, "'precipitation'", "precipitation.nc",
+                   "variable 'precipitation'", "'mm/month'", "units: mm/day")
+
+
+def test_spec_units_spelled_otherwise_or_for_a_file_without_units_are_used(scene):
+    from dldd.sources import open_input
+    from dldd.spec import load_spec
+
+    with xr.open_dataset(scene / "inputs" / "precipitation.nc") as ds:
+        stored = ds["precipitation"].values
+    spec = _read_spec(scene)
+    spec["inputs"]["precipitation"]["units"] = "mm month-1"  # the file says mm/month: the same units
+    _write_spec(scene, spec)
+    same = open_input(load_spec(scene / "spec.yaml"), "precipitation", chunks=None)
+    np.testing.assert_allclose(same.values, stored, rtol=1e-6)
+    _rewrite_nc(scene / "inputs" / "precipitation.nc", lambda ds: _set_units(ds, None))
+    spec["inputs"]["precipitation"]["units"] = "cm/month"  # a file without units: the spec's are used
+    _write_spec(scene, spec)
+    in_cm = open_input(load_spec(scene / "spec.yaml"), "precipitation", chunks=None)
+    assert in_cm.attrs["units"] == "mm"  # converted from cm per month to the engine's mm
+    np.testing.assert_allclose(in_cm.values, stored * 10, rtol=1e-5)
+
+
+def test_a_missing_input_of_the_second_stage_is_refused_before_the_first_stage(scene, tmp_path):
+    from dldd.pipeline import run_assessment
+    from dldd.spec import load_spec
+
+    _edit_spec(scene, indicators={"aridity": {}, "sdg_15_3_1": {}})  # aridity runs first
+    (scene / "inputs" / "soc.tif").unlink()  # needed by sdg_15_3_1 only
+    started = []
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"'soc'.*soc\.tif does not exist"):
+        run_assessment(load_spec(scene / "spec.yaml"), out, progress=lambda name, i, n: started.append(name))
+    assert started == [] and _results(out) == []
+
+
+def test_products_the_run_would_fetch_are_not_preflight_problems(tmp_path, monkeypatch):
+    from dldd.sources.preflight import fetched_by_the_run, preflight
+    from dldd.spec import parse_spec
+
+    spec = parse_spec({"name": "t", "regions": ["CHN"], "inputs": {"ndvi": {"product": "mod13q1"}},
+                       "indicators": {"sdg_15_3_1": {}}}, base_dir=tmp_path)
+    monkeypatch.setenv("DLDD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("DLDD_OFFLINE", raising=False)
+    assert fetched_by_the_run(spec, "ndvi", spec.inputs["ndvi"])
+    assert preflight(spec, fetching=True) == []  # nothing fetched: the run would fetch it
+    [problem] = preflight(spec)  # spec check: not cached, with the command that fetches it
+    assert "dldd fetch --product mod13q1" in problem
+    monkeypatch.setenv("DLDD_OFFLINE", "1")  # a run that cannot fetch: a real problem
+    assert not fetched_by_the_run(spec, "ndvi", spec.inputs["ndvi"])
+    assert "dldd fetch --product mod13q1" in preflight(spec, fetching=True)[0]
+
+
+def test_n_boot_is_refused_at_spec_check(scene):
+    """The interval is no longer a bootstrap (issue 19): ``n_boot: 1e12``, which used to hang a run, is an
+    unknown parameter refused at ``spec check`` naming the field."""
+    _edit_spec(scene, indicators={"sdg_15_3_1": {}, "effectiveness": {"n_boot": 1e12}})
+    code, text = _cli("spec", "check", scene / "spec.yaml")
+    assert code == 2 and text.startswith("error:"), text
+    assert "indicators.effectiveness.n_boot" in text, text
+
+
+def test_practice_names_are_never_read_as_markup(tmp_path, monkeypatch):
+    import dldd.practices.cli as practices_cli
+    from dldd.practices.store import CATALOGUE_DIR, open_store
+
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    source = sorted(CATALOGUE_DIR.glob("*.yaml"))[0]
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data["names"] = {"en": "Sand [/] fence [bold]x"}
+    data["evidence"][0]["place"] = "Dune [/i] field"
+    (catalogue / source.name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setattr(practices_cli, "open_store",
+                        lambda cache, url=None: open_store(tmp_path / "p.sqlite", catalogue_dir=catalogue))
+    runner = CliRunner()
+    for args in (["list"], ["show", data["id"]], ["search", "fence"]):
+        result = runner.invoke(practices_cli.app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        assert "Sand [/] fence [bold]x" in result.output, result.output
+    assert "Dune [/i] field" in runner.invoke(practices_cli.app, ["show", data["id"]]).output
+
+
+def test_report_language_is_one_of_the_package_catalogues(tmp_path):
+    import os
+
+    from dldd.report.messages import I18N_DIR, Catalogue, available_languages
+
+    (tmp_path / "evil.yaml").write_text("title: not a dldd catalogue\n", encoding="utf-8")
+    for lang in (str(tmp_path / "evil"), os.path.relpath(tmp_path / "evil", I18N_DIR), "en/../en", ""):
+        with pytest.raises(InputError, match="no message catalogue"):
+            Catalogue(lang)
+    assert {"en", "zh"} <= set(available_languages())
+    assert Catalogue("zh").lang == "zh"
+
+
+def test_a_corrupt_zarr_chunk_is_an_input_error_naming_the_input(scene, tmp_path):
+    with xr.open_dataset(scene / "inputs" / "ndvi.nc", mask_and_scale=False, decode_coords="all") as ds:
+        ds.load().chunk({"time": 1}).to_zarr(scene / "inputs" / "ndvi.zarr")
+    middle = scene / "inputs" / "ndvi.zarr" / "ndvi" / "c" / "10" / "0" / "0"  # year 2010: not sampled by preflight
+    assert middle.is_file()
+    middle.write_bytes(b"not a compressed chunk")
+    spec = _read_spec(scene)
+    spec["inputs"]["ndvi"]["path"] = "inputs/ndvi.zarr"
+    for name in ("precipitation", "tmin", "tmax"):
+        spec["inputs"].pop(name)
+    spec["indicators"] = NDVI
+    _write_spec(scene, spec)
+    out = tmp_path / "out"
+    code, text = _cli("run", scene / "spec.yaml", "--out", out)
+    assert code == 2 and text.startswith("error: input 'ndvi'"), text
+    assert "ndvi.zarr" in text and "variable 'ndvi'" in text and "[10:11" in text and "unexpected" not in text, text
+    assert _results(out) == []

@@ -262,6 +262,9 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
         regions = build_regions(spec)
         if not regions:
             raise SpecError("regions: the selection is empty after `exclude`")
+        from dldd.sources.preflight import refuse_unusable
+
+        refuse_unusable(spec)  # every input readable before the first stage computes
         ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
                          memory_per_worker=worker_memory())
         ctx.params_by_stage = params

@@ -42,6 +42,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dldd.errors import DlddError, InputError
@@ -71,7 +72,7 @@ def _console() -> Console:
 
 
 def _fail(e: Exception) -> None:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {e}")
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(str(e))}")
     raise typer.Exit(code=1)
 
 
@@ -80,7 +81,8 @@ def _store(cache: Optional[Path], url: Optional[str]):
 
 
 def _names(p: Practice) -> str:
-    return f"{p.names.en} ({p.names.zh})" if p.names.zh else p.names.en
+    """The practice's names, escaped for rich (catalogue text is never read as markup)."""
+    return escape(f"{p.names.en} ({p.names.zh})" if p.names.zh else p.names.en)
 
 
 def _practice_table(practices: list[Practice], title: str) -> Table:
@@ -92,7 +94,7 @@ def _practice_table(practices: list[Practice], title: str) -> Table:
     t.add_column("cases", justify="right", no_wrap=True)
     for p in practices:
         e = p.envelope
-        t.add_row(p.id, _names(p), p.category,
+        t.add_row(escape(p.id), _names(p), escape(p.category),
                   str(e.annual_precipitation_mm) if e.annual_precipitation_mm else "-",
                   str(len(p.evidence)))
     return t
@@ -126,32 +128,32 @@ def show(
     except DlddError as e:
         _fail(e)
     con = _console()
-    con.print(f"[bold]{_names(p)}[/]  [dim]{p.id} · {p.category}[/]")
+    con.print(f"[bold]{_names(p)}[/]  [dim]{escape(p.id)} · {escape(p.category)}[/]")
     if p.names.other:
-        con.print(f"also: {', '.join(p.names.other)}")
-    con.print(f"\n{p.how_it_works.strip()}\n")
+        con.print(f"also: {', '.join(p.names.other)}", markup=False)
+    con.print(f"\n{p.how_it_works.strip()}\n", markup=False)
     e = p.envelope
     env = Table(title="Applicability envelope", show_header=False)
     env.add_column("condition", style="bold")
     env.add_column("documented")
-    env.add_row("aridity classes", ", ".join(e.aridity_classes))
+    env.add_row("aridity classes", escape(", ".join(e.aridity_classes)))
     if e.annual_precipitation_mm:
         env.add_row("annual precipitation", f"{e.annual_precipitation_mm} mm")
     if e.drift_energy_classes:
-        env.add_row("sand drift energy", ", ".join(e.drift_energy_classes))
+        env.add_row("sand drift energy", escape(", ".join(e.drift_energy_classes)))
     if e.soil_textures:
-        env.add_row("soil texture", ", ".join(e.soil_textures))
+        env.add_row("soil texture", escape(", ".join(e.soil_textures)))
     if e.slope_percent:
         env.add_row("slope", f"{e.slope_percent} %")
     if e.groundwater and e.groundwater.depth_m:
         env.add_row("groundwater depth", f"{e.groundwater.depth_m} m")
     if e.groundwater and e.groundwater.salinity_g_per_l:
         env.add_row("groundwater salinity", f"{e.groundwater.salinity_g_per_l} g/L")
-    env.add_row("land cover", ", ".join(e.land_cover))
+    env.add_row("land cover", escape(", ".join(e.land_cover)))
     if e.land_condition:
-        env.add_row("meant for land that is", ", ".join(e.land_condition))
+        env.add_row("meant for land that is", escape(", ".join(e.land_condition)))
     if e.note:
-        env.add_row("note", e.note)
+        env.add_row("note", escape(e.note))
     con.print(env)
     if p.inputs:
         i = p.inputs
@@ -159,33 +161,33 @@ def show(
         inp.add_column("input", style="bold")
         inp.add_column("value")
         if i.water:
-            inp.add_row("water", i.water)
+            inp.add_row("water", escape(i.water))
         if i.water_m3_per_ha_year:
             inp.add_row("water m³/ha/yr", str(i.water_m3_per_ha_year))
         if i.labour:
-            inp.add_row("labour", i.labour)
+            inp.add_row("labour", escape(i.labour))
         if i.labour_person_days_per_ha:
             inp.add_row("labour person-days/ha", str(i.labour_person_days_per_ha))
         if i.cost_per_ha:
             c = i.cost_per_ha
             approx = "approx. " if c.approximate else ""
-            inp.add_row("cost per ha", f"{approx}{c} {c.currency} ({c.year})" + (f"; {c.note}" if c.note else ""))
+            inp.add_row("cost per ha", escape(f"{approx}{c} {c.currency} ({c.year})" + (f"; {c.note}" if c.note else "")))
         con.print(inp)
     if p.lifespan_years:
         con.print(f"[bold]lifespan:[/] {p.lifespan_years} years")
     if p.maintenance:
-        con.print(f"[bold]maintenance:[/] {p.maintenance.strip()}")
+        con.print(f"[bold]maintenance:[/] {escape(p.maintenance.strip())}")
     for label, items in (("co-benefits", p.co_benefits), ("risks", p.risks)):
         if items:
             con.print(f"[bold]{label}:[/]")
             for it in items:
-                con.print(f"  • {it}")
+                con.print(f"  • {it}", markup=False)
     con.print("[bold]evidence:[/]")
     for k, case in enumerate(p.evidence, start=1):
-        con.print(f"  {k}. [bold]{case.place}[/] ({case.period})")
-        con.print(f"     measured: {case.outcome}")
-        con.print(f"     effect: {case.effect.strip()}")
-        con.print(f"     source: {case.citation}")
+        con.print(f"  {k}. [bold]{escape(case.place)}[/] {escape(f'({case.period})')}")
+        con.print(f"     measured: {case.outcome}", markup=False)
+        con.print(f"     effect: {case.effect.strip()}", markup=False)
+        con.print(f"     source: {case.citation}", markup=False)
 
 
 @app.command("search")
@@ -202,9 +204,9 @@ def search(
     except DlddError as e:
         _fail(e)
     if not ps:
-        _console().print(f"no practice matches {text!r}")
+        _console().print(f"no practice matches {text!r}", markup=False)
         raise typer.Exit(code=0)
-    _console().print(_practice_table(ps, f"{len(ps)} practices matching {text!r}"))
+    _console().print(_practice_table(ps, escape(f"{len(ps)} practices matching {text!r}")))
 
 
 def read_conditions_csv(path: str | Path) -> dict[str, dict[str, str]]:
@@ -237,7 +239,7 @@ _MARK = {"fit": "[green]✓[/]", "partial": "[yellow]~[/]", "misfit": "[red]✗[
 
 def _print_matches(con: Console, label: str, results) -> None:
     by_share = bool(results) and hasattr(results[0], "share")
-    t = Table(title=f"Practices for {label}" + (" (share of its land whose conditions each fits)" if by_share else ""))
+    t = Table(title=f"Practices for {escape(label)}" + (" (share of its land whose conditions each fits)" if by_share else ""))
     t.add_column("#", justify="right", no_wrap=True)
     t.add_column("id", no_wrap=True, style="bold")
     t.add_column("score", justify="right", no_wrap=True)
@@ -252,19 +254,19 @@ def _print_matches(con: Console, label: str, results) -> None:
         p, score, reasons = m.practice, m.score, m.reasons
         if by_share:
             dry = "-" if m.dryland_share is None else f"{m.dryland_share:.1%}"
-            t.add_row(str(k), p.id, f"{score:.3f}", f"{m.share:.1%}", dry, "/".join(map(str, m.evidence)), _names(p))
+            t.add_row(str(k), escape(p.id), f"{score:.3f}", f"{m.share:.1%}", dry, "/".join(map(str, m.evidence)), _names(p))
         else:
             n = {v: sum(1 for r in reasons if r.verdict == v) for v in ("fit", "partial", "misfit")}
-            t.add_row(str(k), p.id, f"{score:.2f}", f"{n['fit']}/{n['partial']}/{n['misfit']}", _names(p))
+            t.add_row(str(k), escape(p.id), f"{score:.2f}", f"{n['fit']}/{n['partial']}/{n['misfit']}", _names(p))
     con.print(t)
     for k, m in enumerate(results, start=1):
-        con.print(f"[bold]{k}. {m.practice.id}[/] (score {m.score:.3f})")
+        con.print(f"[bold]{k}. {escape(m.practice.id)}[/] (score {m.score:.3f})")
         for r in m.reasons:
             if r.verdict in _MARK:
-                con.print(f"   {_MARK[r.verdict]} {r}")
+                con.print(f"   {_MARK[r.verdict]} {escape(str(r))}")
         hidden = [r.condition for r in m.reasons if r.verdict == "unknown"]
         if hidden:
-            con.print(f"   [dim]· not known here (neither rewarded nor penalised): {', '.join(hidden)}[/]")
+            con.print(f"   [dim]· not known here (neither rewarded nor penalised): {escape(', '.join(hidden))}[/]")
 
 
 @app.command("match")
@@ -313,7 +315,7 @@ def match(
             elif not given:
                 raise InputError(f"run directory {str(run)!r} has no {CONDITIONS_CSV} and no condition was given")
             else:
-                con.print(f"[yellow]note:[/] {table} not found; using the conditions given on the command line")
+                con.print(f"[yellow]note:[/] {escape(str(table))} not found; using the conditions given on the command line")
         if rows and region is not None:
             key = region.upper()
             if key not in rows:

@@ -38,10 +38,11 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
 
 @functools.lru_cache(maxsize=None)
 def _load(lang: str) -> dict[str, str]:
-    path = I18N_DIR / f"{lang}.yaml"
-    if not path.is_file():
+    """The flattened catalogue of ``lang``, one of :func:`available_languages` (never a path made from
+    other text: ``../x`` or ``/abs/x`` is refused, not read)."""
+    if lang not in available_languages():
         raise InputError(f"lang: no message catalogue for {lang!r}; available: {available_languages()}")
-    with open(path, encoding="utf-8") as f:
+    with open(I18N_DIR / f"{lang}.yaml", encoding="utf-8") as f:
         return _flatten(yaml.safe_load(f) or {})
 
 

@@ -69,6 +69,7 @@ def open_raster(
     attrs.pop("scale_factor", None)
     attrs.pop("add_offset", None)
     if units is not None:
+        check_declared_units(attrs.get("units"), units, name, paths[0] if len(paths) == 1 else path, variable)
         attrs["units"] = units
     attrs["source"] = str(path)
     values.attrs = attrs
@@ -202,6 +203,25 @@ def check_declared_crs(file_crs, declared: str, name: str, path) -> None:
         )
 
 
+def check_declared_units(file_units, declared: str, name: str, path, variable: str | None = None) -> None:
+    """Refuse a spec ``units:`` that differs from the ``units`` the file declares. Spellings of the same
+    units are the same (read with pint through :func:`dldd.core.units.parse`: ``mm/month`` = ``mm month-1``);
+    ``units:`` only fills in the units of a file without any."""
+    from dldd.core.units import parse
+
+    if file_units is None or str(file_units).strip() == "" or str(file_units).strip() == str(declared).strip():
+        return
+    try:
+        same = parse(file_units, name) == parse(declared, name)
+    except InputError:  # units pint cannot read are the same only when spelled the same
+        same = False
+    if not same:
+        raise InputError(
+            f"input {name!r} ({path}{f', variable {variable!r}' if variable else ''}): the file's units are "
+            f"{str(file_units)!r}, but the spec says `units: {declared}`; `units:` only fills in the units of a file "
+            "without any (dldd converts declared units itself): remove it, or fix the file's `units` attribute")
+
+
 def _is_glob(path: Path) -> bool:
     return any(ch in str(path) for ch in "*?[")
 
@@ -246,6 +266,8 @@ def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True
     if variable not in ds.data_vars:
         raise InputError(f"input {name!r}: variable {variable!r} not found in {path}; it holds {list(ds.data_vars)}")
     da = ds[variable]
+    if path.suffix.lower() == ".zarr" or path.is_dir():
+        da = _guard_zarr_chunks(da, path, variable, name)
     rename = {d: n for d, n in (("lat", "y"), ("latitude", "y"), ("lon", "x"), ("longitude", "x")) if d in da.dims}
     da = da.rename(rename)
     if da.rio.crs is None and "spatial_ref" in ds:
@@ -262,6 +284,43 @@ def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True
                 "spec instead, so the scaling is explicit"
             )
     return da
+
+
+class _GuardedChunks:
+    """A Zarr array whose reads that fail (a corrupt or truncated chunk) raise InputError naming the input,
+    the store, the variable and the cells, when dask reads them mid-run."""
+
+    def __init__(self, array, path: Path, variable: str, name: str):
+        self.array, self.path, self.variable, self.name = array, path, variable, name
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key):
+        try:
+            return np.asarray(self.array[key])
+        except Exception as err:  # numcodecs and zarr raise several kinds for a chunk that does not decode
+            cells = ", ".join(f"{k.start}:{k.stop}" if isinstance(k, slice) else str(k) for k in np.atleast_1d(key))
+            raise InputError(f"input {self.name!r}: {self.path} variable {self.variable!r}: the chunk holding "
+                             f"[{cells}] cannot be read ({type(err).__name__}: {err}); the store is damaged: "
+                             "write it again") from None
+
+
+def _guard_zarr_chunks(da: xr.DataArray, path: Path, variable: str, name: str) -> xr.DataArray:
+    """``da`` (a Zarr variable opened by xarray, not decoded) read through :class:`_GuardedChunks`, with
+    xarray's chunks; left as it is when zarr and xarray see different shapes or types."""
+    import dask.array
+    import zarr
+    from dask.base import tokenize
+
+    try:
+        array = zarr.open_group(path, mode="r")[variable]
+    except Exception as err:  # noqa: BLE001 - the same store xarray opened: refused as unreadable
+        raise InputError(f"input {name!r}: cannot open {path} variable {variable!r} as Zarr ({err})") from None
+    if array.shape != da.shape or np.dtype(array.dtype) != da.dtype or da.chunks is None:
+        return da
+    token = tokenize(str(path), variable, path.stat().st_mtime_ns, da.chunks)
+    data = dask.array.from_array(_GuardedChunks(array, path, variable, name), chunks=da.chunks, asarray=False,
+                                 meta=np.empty((0,) * da.ndim, da.dtype), name=f"zarr-{name}-{token}")
+    return da.copy(data=data)
 
 
 def _probe(da: xr.DataArray, path: Path, name: str) -> None:

@@ -7,7 +7,9 @@ decoding; never fetching: a product the cache lacks is reported with the ``dldd 
 gets it); (3) computes a sample: the first and last time step over one window of at most
 ``SAMPLE_WINDOW`` cells a side at the grid's centre, which runs the lazy value-range checks of
 :mod:`dldd.sources.checks` on those blocks. It returns one message per bad input (empty: all good).
-``dldd spec check`` prints them.
+``dldd spec check`` prints them; ``dldd run`` refuses the run with them before the first stage
+(:func:`refuse_unusable`), where a product input the run would fetch (:func:`fetched_by_the_run`) is
+not a problem: the run fetches it.
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ def missing_location(spec, entry) -> str | None:
     return None if path.exists() else str(path)
 
 
-def preflight(spec, sample: bool = True) -> list[str]:
-    """One message per input that is missing or cannot be read as the spec says (see the module doc)."""
+def preflight(spec, sample: bool = True, fetching: bool = False) -> list[str]:
+    """One message per input that is missing or cannot be read as the spec says (see the module doc).
+    ``fetching``: leave out the product inputs a run would fetch (:func:`fetched_by_the_run`)."""
     from dldd.sources import OFFLINE_ENV, open_input
 
     problems = []
     for name, entry in spec.inputs.items():
+        if fetching and fetched_by_the_run(spec, name, entry):
+            continue
         missing = missing_location(spec, entry)
         if missing is not None:
             problems.append(f"input {name!r}: {missing} does not exist (nothing matches)")
@@ -53,6 +58,41 @@ def preflight(spec, sample: bool = True) -> list[str]:
         except DlddError as err:
             problems.append(str(err))
     return problems
+
+
+def refuse_unusable(spec) -> None:
+    """Raise the problem of the one unusable input (its own error), or an InputError listing several;
+    for ``dldd run`` before its first stage (inputs the run would fetch are left to the run)."""
+    from dldd.errors import InputError
+
+    problems = preflight(spec, fetching=True)
+    if len(problems) == 1:
+        raise InputError(problems[0])
+    if problems:
+        raise InputError(f"{len(problems)} inputs cannot be used:\n  - " + "\n  - ".join(problems))
+
+
+def fetched_by_the_run(spec, name: str, entry) -> bool:
+    """Whether reading input ``name`` fetches it (:func:`dldd.sources.fetch.ensure_cached`): a product of a
+    STAC catalogue without a location, that the fetch cache (``DLDD_CACHE``) lacks for the spec's regions
+    and years, with network access on (``DLDD_OFFLINE`` unset)."""
+    from dldd.errors import InputError
+    from dldd.sources import CACHE_ENV, OFFLINE_ENV, fetch, products, spec_years
+
+    cache = os.environ.get(CACHE_ENV)
+    if entry.product is None or entry.path or not cache or not spec.regions.include \
+            or os.environ.get(OFFLINE_ENV, "") in ("1", "true", "yes"):
+        return False
+    try:
+        product, layer, location = products.parse_product(entry.product)
+        lay = product.layer(layer or entry.variable, name)
+    except InputError:
+        return False
+    if location or product.bundled is not None or not product.stac:
+        return False
+    fetch_layer = None if lay.names == product.layers[0].names else lay.variable
+    region_key, _ = fetch.resolve_region(list(spec.regions.include))
+    return fetch.find_cached(cache, product, region_key, fetch.parse_years(spec_years(spec)), fetch_layer) is None
 
 
 def _sample(da):
