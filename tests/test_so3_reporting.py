@@ -38,8 +38,8 @@ def _grid(values, name, units):
     return da.rio.write_crs("EPSG:4326").rio.write_nodata(np.float32(np.nan))
 
 
-def _scene(tmp_path, inputs: dict[str, np.ndarray]):
-    (tmp_path / "inputs").mkdir()
+def _scene(tmp_path, inputs: list[str]):
+    (tmp_path / "inputs").mkdir(parents=True)
     layers = {"population": (FEMALE + MALE, "persons"), "population_female": (FEMALE, "persons"),
               "population_male": (MALE, "persons"), "drought_vulnerability": (VULN, "1"),
               "vulnerability_social": (SOCIAL, "1"), "vulnerability_economic": (INCOME, "1")}
@@ -149,6 +149,10 @@ def test_index_and_components_together_are_refused(tmp_path):
     ctx = _scene(tmp_path, ["drought_vulnerability", "vulnerability_social"])
     with pytest.raises(InputError, match="not both"):
         climate._vulnerability_inputs(ctx, climate.DroughtParams())
+    # weights for components the spec does not give would be ignored silently: refused
+    ctx = _scene(tmp_path / "b", ["drought_vulnerability"])
+    with pytest.raises(InputError, match="vulnerability_inverted"):
+        climate._vulnerability_inputs(ctx, climate.DroughtParams(vulnerability_inverted=["vulnerability_economic"]))
 
 
 def test_index_outside_0_1_is_refused():

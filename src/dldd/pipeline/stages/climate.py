@@ -44,7 +44,7 @@ class DroughtParams(Params):
     spei: bool = True
     hazard_years: tuple[int, int] = (2000, 2023)
     block_years: int = dr.SO3_BLOCK_YEARS
-    # SO3-3 from component layers (ignored with a ready index): weights by input name (default equal),
+    # SO3-3 from component layers (refused without them): weights by input name (default equal),
     # arithmetic or geometric mean, and the components where a higher value means less vulnerable
     vulnerability_weights: dict[str, float] | None = None
     vulnerability_aggregation: Literal["arithmetic", "geometric"] = "arithmetic"
@@ -199,6 +199,9 @@ def _vulnerability_inputs(ctx, p: DroughtParams) -> list[str]:
     if ctx.has(VULNERABILITY_INDEX) and components:
         raise InputError(f"inputs: give either {VULNERABILITY_INDEX!r} (a ready SO3-3 index) or its components "
                          f"{components}, not both")
+    if not components and (p.vulnerability_weights is not None or p.vulnerability_inverted):
+        raise InputError("indicators.drought: vulnerability_weights/vulnerability_inverted combine the component "
+                         f"layers {list(VULNERABILITY_COMPONENTS)}, and the spec gives none of them")
     return [VULNERABILITY_INDEX] if ctx.has(VULNERABILITY_INDEX) else components
 
 
