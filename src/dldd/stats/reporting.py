@@ -5,7 +5,8 @@ Each function takes long tables of the run (one row per region, period and class
 UNCCD reporting template and Trends.Earth's summary tables lay them out (``summary_table_ld_sdg.xlsx``:
 land cover per class and year with water, no data, land and total area; the square transition matrix;
 net change per class; improved/stable/degraded/no data with the share of land; SOC per land cover class
-at the start and end; ``summary_table_drought.xlsx``: per year, the total and each class's area and share).
+at the start and end; ``summary_table_drought.xlsx``: per year, the total and each class's area and share;
+the population under drought in total, female and male; the mean vulnerability index).
 Nothing is recomputed from maps: every number is a sum of the long tables' areas, so the two agree.
 Shares name their denominator in the column header ("% of land", "% of total area", "% of population").
 
@@ -78,6 +79,33 @@ def classes_wide(t: pd.DataFrame, key: str, value: str = "area_km2", unit: str =
         out[f"{c} ({unit})"] = wide[c]
         out[f"{c} (% of {denominator})"] = _pct(wide[c], total)
     return out.reset_index()
+
+
+def exposure_wide(total: pd.DataFrame, by_sex: pd.DataFrame | None = None) -> pd.DataFrame:
+    """SO3-2 exposure per region and block (Trends.Earth's "Pop under drought" layout: total, then female,
+    then male): :func:`classes_wide` of the total population, and with ``by_sex`` (a long table with a
+    ``sex`` column) the same columns for each sex, prefixed ``<sex>:``, their shares of that sex's
+    population."""
+    out = classes_wide(total, "block", "population", "persons", "population")
+    if by_sex is None or not len(by_sex):
+        return out
+    ids = [c for c in out.columns if c in (*REGION_COLUMNS, "block")]
+    for sex in dict.fromkeys(by_sex["sex"]):
+        part = classes_wide(by_sex[by_sex["sex"] == sex].drop(columns="sex"), "block", "population", "persons",
+                            f"{sex} population")
+        part = part.rename(columns={c: f"{sex}: {c}" for c in part.columns
+                                    if c not in ids and not c.startswith(f"{sex} population")})
+        out = out.merge(part, on=ids, how="left", validate="one_to_one")
+    return out
+
+
+def vulnerability_wide(t: pd.DataFrame) -> pd.DataFrame:
+    """SO3-3 per region (Trends.Earth's "Drought Vulnerability Index" sheet: the mean value): the area-weighted
+    mean index and the areas with and without a value (km²)."""
+    t = _clean(t)
+    return t[[c for c in REGION_COLUMNS if c in t.columns]].assign(**{
+        "mean vulnerability index (0-1, area-weighted)": t["mean_vulnerability"],
+        f"area with data ({KM2})": t["area_with_data_km2"], f"area no data ({KM2})": t["area_no_data_km2"]})
 
 
 def transition_matrix(t: pd.DataFrame) -> pd.DataFrame:
@@ -217,8 +245,10 @@ SHEETS = {
     "SO3-1 hazard by block": ("unccd_so3_1_hazard_blocks", lambda t: classes_wide(t["so3_1_hazard_blocks"], "block"),
                               ("so3_1_hazard_blocks",)),
     "SO3-2 exposure": ("unccd_so3_2_exposure",
-                       lambda t: classes_wide(t["so3_2_exposure"], "block", "population", "persons", "population"),
+                       lambda t: exposure_wide(t["so3_2_exposure"], t.get("so3_2_exposure_by_sex")),
                        ("so3_2_exposure",)),
+    "SO3-3 vulnerability": ("unccd_so3_3_vulnerability", lambda t: vulnerability_wide(t["so3_3_vulnerability"]),
+                            ("so3_3_vulnerability",)),
 }
 
 

@@ -295,3 +295,31 @@ def so3_vulnerability(
         "references": SO3_REFERENCES,
     }
     return out
+
+
+def so3_vulnerability_given(index: xr.DataArray) -> xr.DataArray:
+    """SO3-3 from a ready vulnerability index (e.g. the JRC drought vulnerability index, which Trends.Earth
+    reports as its mean per area): checked to lie in [0, 1] (NaN = no data) and labelled as
+    :func:`so3_vulnerability` labels its composite.
+
+    Returns
+    -------
+    float64 DataArray ``so3_vulnerability`` (1 = most vulnerable), the values of ``index``.
+    """
+    name = _name(index, "drought_vulnerability")
+    if not isinstance(index, xr.DataArray):
+        raise InputError(f"{name}: expected an xarray.DataArray, got {type(index).__name__}")
+    out = index.astype(np.float64)
+    lo, hi = float(out.min()), float(out.max())  # NaN skipped; all-NaN gives NaN and passes to the tables
+    if lo < 0 or hi > 1:
+        raise InputError(f"{name}: values {lo:g} to {hi:g}; a drought vulnerability index is in [0, 1] "
+                         "(give scale_factor/offset in the spec to bring it there)")
+    out.name = "so3_vulnerability"
+    out.attrs = {
+        "units": "1",
+        "long_name": "SO3-3 drought vulnerability index (0 least, 1 most vulnerable)",
+        "method": f"given as input {name}",
+        "parameters": f"source={name}",
+        "references": SO3_REFERENCES,
+    }
+    return out

@@ -17,10 +17,18 @@ import xarray as xr
 from dldd.core.grid import reproject_like
 from dldd.indicators import aridity as ar
 from dldd.indicators import drought as dr
+from dldd.indicators.drought.so3 import so3_vulnerability_given
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import transition_areas
+from dldd.errors import InputError
+from dldd.zonal import transition_areas, weighted_means
 
 CLIMATE_INPUTS = ("precipitation", "tmin", "tmax")
+#: Optional population by sex for SO3-2 (persons per cell, on the population grid or with a resampling rule).
+POPULATION_BY_SEX = {"female": "population_female", "male": "population_male"}
+#: Optional SO3-3 inputs: a ready vulnerability index in [0, 1] (e.g. the JRC drought vulnerability index)
+#: or component layers combined by :func:`dldd.indicators.drought.so3_vulnerability` (METHODS 2).
+VULNERABILITY_INDEX = "drought_vulnerability"
+VULNERABILITY_COMPONENTS = ("vulnerability_social", "vulnerability_economic", "vulnerability_infrastructure")
 
 
 class AridityParams(Params):
@@ -36,6 +44,11 @@ class DroughtParams(Params):
     spei: bool = True
     hazard_years: tuple[int, int] = (2000, 2023)
     block_years: int = dr.SO3_BLOCK_YEARS
+    # SO3-3 from component layers (refused without them): weights by input name (default equal),
+    # arithmetic or geometric mean, and the components where a higher value means less vulnerable
+    vulnerability_weights: dict[str, float] | None = None
+    vulnerability_aggregation: Literal["arithmetic", "geometric"] = "arithmetic"
+    vulnerability_inverted: list[str] = []
 
 
 def climate_inputs(ctx) -> dict[str, xr.DataArray]:
@@ -109,6 +122,8 @@ def zones_on(ctx, like: xr.DataArray) -> xr.DataArray | None:
 
 
 def run_drought(ctx, p: DroughtParams) -> None:
+    sexes = _population_by_sex_inputs(ctx)
+    components = _vulnerability_inputs(ctx, p)
     c = climate_inputs(ctx)
     pr = c["precipitation"]
     spi = dr.spi(pr, scale=p.scale, method=p.fit_method)
@@ -134,7 +149,9 @@ def run_drought(ctx, p: DroughtParams) -> None:
     for index in december:
         ctx.write_map(f"{index}_december_{year[index]}", hazard[index])
     if ctx.has("population"):
-        _exposure(ctx, blocks)
+        _exposure(ctx, blocks, sexes)
+    if components:
+        _vulnerability(ctx, components, p)
     ctx.products["so3_hazard"] = hazard["hazard"]
     ctx.summary["drought"] = {"scale": p.scale, "fit_method": p.fit_method,
                               "years": [int(hy.min()), int(hy.max())] if hy.size else []}
@@ -145,15 +162,63 @@ def _last_december(index: xr.DataArray) -> xr.DataArray:
     return index.isel(time=np.flatnonzero(index.time.dt.month.values == 12)[-1])
 
 
-def _exposure(ctx, blocks: xr.DataArray) -> None:
-    """SO3-2: population in each hazard class per block, on the population grid."""
-    pop = ctx.input("population")
+def _population_by_sex_inputs(ctx) -> dict[str, str]:
+    """The spec's population-by-sex inputs (sex -> input name): both or none, and only beside ``population``."""
+    given = {sex: name for sex, name in POPULATION_BY_SEX.items() if ctx.has(name)}
+    if given and len(given) != len(POPULATION_BY_SEX):
+        missing = sorted(set(POPULATION_BY_SEX.values()) - set(given.values()))
+        raise InputError(f"inputs: {sorted(given.values())} given without {missing}; SO3-2 by sex needs both")
+    if given and not ctx.has("population"):
+        raise InputError(f"inputs: {sorted(given.values())} given without `population` (the total that "
+                         "SO3-2 exposure is reported against)")
+    return given
+
+
+def _exposure(ctx, blocks: xr.DataArray, sexes: dict[str, str]) -> None:
+    """SO3-2: population in each hazard class per block, on the population grid; by sex when given."""
+    names = {"total": "population", **sexes}
+    pops = ctx.inputs_aligned(list(names.values()), "population") if sexes else {"population": ctx.input("population")}
+    pop = pops["population"]
     on_pop = {label: reproject_like(ctx.georef(h).rio.write_nodata(-128), pop, "nearest").astype("int8")
               for label, h in _by_block(blocks).items()}
-    # population-weighted "areas": the population per cell stands in for the cell area
-    tab = ctx.class_table(on_pop, "block", dr.SO3_LEGEND, weights=pop.fillna(0.0))
-    ctx.write_table("so3_2_exposure", tab.rename(columns={"area_km2": "population",
-                                                          "share_pct": "share_of_population_pct"}))
+    tabs = {}
+    for sex, name in names.items():
+        # population-weighted "areas": the population per cell stands in for the cell area
+        tab = ctx.class_table(on_pop, "block", dr.SO3_LEGEND, weights=pops[name].fillna(0.0))
+        tabs[sex] = tab.rename(columns={"area_km2": "population", "share_pct": "share_of_population_pct"})
+    ctx.write_table("so3_2_exposure", tabs.pop("total"))
+    if tabs:
+        # share_of_population_pct: of the region's population of that sex
+        ctx.write_table("so3_2_exposure_by_sex", pd.concat([t.assign(sex=s) for s, t in tabs.items()],
+                                                          ignore_index=True))
+
+
+def _vulnerability_inputs(ctx, p: DroughtParams) -> list[str]:
+    """The SO3-3 inputs the spec gives: the ready index, or the component layers (never both)."""
+    components = [n for n in VULNERABILITY_COMPONENTS if ctx.has(n)]
+    if ctx.has(VULNERABILITY_INDEX) and components:
+        raise InputError(f"inputs: give either {VULNERABILITY_INDEX!r} (a ready SO3-3 index) or its components "
+                         f"{components}, not both")
+    if not components and (p.vulnerability_weights is not None or p.vulnerability_inverted):
+        raise InputError("indicators.drought: vulnerability_weights/vulnerability_inverted combine the component "
+                         f"layers {list(VULNERABILITY_COMPONENTS)}, and the spec gives none of them")
+    return [VULNERABILITY_INDEX] if ctx.has(VULNERABILITY_INDEX) else components
+
+
+def _vulnerability(ctx, names: list[str], p: DroughtParams) -> None:
+    """SO3-3: the vulnerability index (given, or combined from its components) and its area-weighted mean
+    per region."""
+    if names == [VULNERABILITY_INDEX]:
+        v = so3_vulnerability_given(ctx.input(VULNERABILITY_INDEX))
+    else:
+        layers = ctx.inputs_aligned(names, names[0])
+        v = dr.so3_vulnerability(layers, weights=p.vulnerability_weights, aggregation=p.vulnerability_aggregation,
+                                 inverted=p.vulnerability_inverted)
+    v = ctx.georef(v)
+    regions = ctx.region_set(v)
+    tab = weighted_means(v, regions.weights, ctx.cell_area(v), region_info=regions.info, name="vulnerability")
+    ctx.write_table("so3_3_vulnerability", tab)
+    ctx.write_map("so3_vulnerability", v)
 
 
 def _by_block(blocks: xr.DataArray) -> dict[str, xr.DataArray]:
@@ -164,6 +229,7 @@ def _by_block(blocks: xr.DataArray) -> dict[str, xr.DataArray]:
 
 ARIDITY = Stage(name="aridity", description="PET, aridity index, UNEP dryland zones and their shifts",
                 needs=CLIMATE_INPUTS, params=AridityParams, run=run_aridity)
-DROUGHT = Stage(name="drought", description="SPI/SPEI and UNCCD SO3 drought hazard and exposure",
-                needs=CLIMATE_INPUTS, optional=("population",), params=DroughtParams,
+DROUGHT = Stage(name="drought", description="SPI/SPEI and UNCCD SO3 drought hazard, exposure and vulnerability",
+                needs=CLIMATE_INPUTS, optional=("population", *POPULATION_BY_SEX.values(), VULNERABILITY_INDEX,
+                                                     *VULNERABILITY_COMPONENTS), params=DroughtParams,
                 run=run_drought, after=("aridity",))
