@@ -422,6 +422,67 @@ def test_terrain_roughness_hand():
         sand.terrain_ridge_roughness(1.0, 0.0)
 
 
+def _ridge_dem(height_m):
+    """5 x 5 flat DEM (0 m) with one ridge of ``height_m`` along the middle column."""
+    z = np.zeros((5, 5))
+    z[:, 2] = height_m
+    return xr.DataArray(z, dims=("y", "x"), coords={"y": np.arange(5.0), "x": np.arange(5.0)})
+
+
+def test_terrain_k_from_a_ridge_hand():
+    # ridge 1 m high, cells 10 m: a 3 x 3 window touching the ridge (columns 1-3) has dH = 1 m, the outer
+    # columns dH = 0; L = 2 cells = 20 m, so Kr = 0.2 x 100^2 / 2000 = 1 cm and K' = exp(1.86 - 2.41) = exp(-0.55)
+    out = sand.terrain_roughness_factor(_ridge_dem(1.0), 10.0)
+    np.testing.assert_allclose(out["kr"].values[:, 1:4], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(out["kr"].values[:, [0, 4]], 0.0)
+    np.testing.assert_allclose(out["k_roughness"].values[:, 1:4], math.exp(-0.55), rtol=1e-12)
+    np.testing.assert_allclose(out["k_roughness"].values[:, [0, 4]], 1.0)
+    assert (out["k_capped"].values == sand.K_WITHIN_FIT).all()
+    assert out["kr"].attrs["units"] == "cm" and out["k_roughness"].attrs["units"] == "1"
+    # a 5 x 5 window sees the ridge from every column, over L = 4 cells = 40 m: Kr = 0.2 x 100^2 / 4000 = 0.5 cm
+    five = sand.terrain_roughness_factor(_ridge_dem(1.0), 10.0, window=5)
+    np.testing.assert_allclose(five["kr"].values, 0.5, rtol=1e-12)
+    with pytest.raises(InputError, match="odd"):
+        sand.terrain_roughness_factor(_ridge_dem(1.0), 10.0, window=4)
+
+
+def test_terrain_k_domain_policy():
+    upper = sand.roughness_factor_upper_kr()
+    # K' = exp(1.86 Kr - 2.41 Kr^0.934) returns to 1 at Kr = (2.41 / 1.86)^(1 / 0.066) = 50.653 cm
+    assert upper == pytest.approx((2.41 / 1.86) ** (1 / 0.066)) and upper == pytest.approx(50.653, abs=1e-3)
+    assert sand.roughness_factor(upper).item() == pytest.approx(1.0, abs=1e-12)
+    assert sand.roughness_factor(1.01 * upper).item() > 1.0 > sand.roughness_factor(0.99 * upper).item()
+    # ridge 10 m over L = 20 m: Kr = 0.2 x 1000^2 / 2000 = 100 cm, where the fit gives K' = exp(186 - 2.41 x
+    # 100^0.934) > 1: capped at 1 and flagged; the outer columns (Kr = 0) are not flagged
+    out = sand.terrain_roughness_factor(_ridge_dem(10.0), 10.0)
+    np.testing.assert_allclose(out["kr"].values[:, 1:4], 100.0, rtol=1e-12)
+    assert sand.roughness_factor(100.0).item() > 1.0
+    np.testing.assert_allclose(out["k_roughness"].values, 1.0)
+    assert (out["k_capped"].values[:, 1:4] == sand.K_CAPPED).all()
+    assert (out["k_capped"].values[:, [0, 4]] == sand.K_WITHIN_FIT).all()
+    # ridge 7 m: Kr = 0.2 x 700^2 / 2000 = 49 cm, just inside the fit: K' from the form, below 1, not flagged
+    inside = sand.terrain_roughness_factor(_ridge_dem(7.0), 10.0)
+    np.testing.assert_allclose(inside["kr"].values[:, 2], 49.0, rtol=1e-12)
+    np.testing.assert_allclose(inside["k_roughness"].values[:, 2], math.exp(1.86 * 49 - 2.41 * 49**0.934), rtol=1e-9)
+    assert (inside["k_roughness"].values < 1.0).any() and (inside["k_capped"].values == sand.K_WITHIN_FIT).all()
+    # a missing elevation stays missing (K' NaN, flag no data); its neighbours use the cells they have
+    dem = _ridge_dem(1.0)
+    dem[0, 0] = np.nan
+    gap = sand.terrain_roughness_factor(dem, 10.0)
+    assert np.isnan(gap["k_roughness"].values[0, 0]) and gap["k_capped"].values[0, 0] == CLASS_NODATA
+    assert gap["kr"].values[1, 1] == pytest.approx(1.0)
+
+
+@given(st.lists(st.floats(0.0, 2000.0), min_size=16, max_size=16), st.floats(1.0, 5000.0))
+@settings(max_examples=40, deadline=None)
+def test_terrain_k_never_above_one(heights, cell):
+    dem = xr.DataArray(np.array(heights).reshape(4, 4), dims=("y", "x"))
+    out = sand.terrain_roughness_factor(dem, cell)
+    assert (out["k_roughness"].values <= 1.0).all() and (out["k_roughness"].values > 0).all()
+    capped = out["kr"].values > sand.roughness_factor_upper_kr()
+    assert ((out["k_capped"].values == sand.K_CAPPED) == capped).all()
+
+
 def test_no_transcription_errors_offered_as_alternatives():
     assert not hasattr(sand, "COG_COEFFICIENT_ALT") and not hasattr(sand, "S_COEFFICIENT_ALT")
     assert (sand.COG_COEFFICIENT, sand.S_COEFFICIENT, sand.QMAX_COEFFICIENT) == (0.0438, 150.71, 109.8)
