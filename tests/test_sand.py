@@ -628,3 +628,80 @@ def test_local_demo_drift_outputs(local_sand):
     assert r["rdp_dp_class"] == sand.DIRECTIONALITY_LEGEND.label(int(sand.directionality_class(xr.DataArray(r["rdp_dp"]))))
     maps = {p.stem for p in (local_sand / "maps").glob("*.tif")}
     assert {"sand_fixation", "sand_fixation_negative", "sand_rdp_dp_class"} <= maps
+
+
+# ---- K' from terrain in the sand stage (local demo inputs plus a synthetic DEM) ----
+
+
+@pytest.fixture(scope="module")
+def terrain_runs(tmp_path_factory):
+    """The sand stage (field-mean loss, monotone in K') without and with a SYNTHETIC DEM given in km."""
+    import rioxarray  # noqa: F401
+    import yaml
+
+    from dldd.demo.scenes import write_scene
+    from dldd.pipeline import run_assessment
+    from dldd.spec import load_spec
+
+    folder = tmp_path_factory.mktemp("terrain_sand")
+    spec_path = write_scene("local", folder / "scene", res=0.05, climate_res=0.1)
+    doc = yaml.safe_load(spec_path.read_text())
+    doc["indicators"]["sand"]["rweq_loss"] = "field_mean"
+    grid = xr.open_dataarray(spec_path.parent / doc["inputs"]["sand"]["path"], engine="rasterio").squeeze("band", drop=True)
+    # synthetic terrain: north-south ridges 60 m high every other column on the west half (Kr about 7 cm
+    # for 0.05-degree cells, K' well below 1), ridges 600 m high on the east half (Kr far past the fit, capped)
+    nx = grid.sizes["x"]
+    z = np.zeros(grid.shape)
+    z[:, 0:nx // 2:2] = 60.0
+    z[:, nx // 2::2] = 600.0
+    dem = grid.copy(data=z / 1000.0).astype("float32")  # in km, declared in the spec
+    dem.attrs = {}
+    dem.rio.to_raster(spec_path.parent / "inputs" / "elevation_synthetic.tif")
+    runs = {}
+    for case in ("without", "with"):
+        if case == "with":
+            doc["inputs"]["elevation"] = {"path": "inputs/elevation_synthetic.tif", "units": "km"}
+        case_spec = spec_path.parent / f"spec_{case}.yaml"
+        case_spec.write_text(yaml.safe_dump(doc, sort_keys=False))
+        run_assessment(load_spec(case_spec), folder / case, only=["sand"])
+        runs[case] = folder / case
+    return runs, dem * 1000.0
+
+
+def test_stage_k_from_terrain(terrain_runs):
+    runs, dem_m = terrain_runs
+    without = pd.read_csv(runs["without"] / "tables" / "sand_fixation.csv").set_index("region")
+    with_dem = pd.read_csv(runs["with"] / "tables" / "sand_fixation.csv").set_index("region")
+    # without the input nothing about K' is added
+    assert not any(c.startswith("k_") or c == "mean_k_roughness" for c in without.columns)
+    assert not (runs["without"] / "maps" / "sand_k_roughness.tif").exists()
+    k = xr.open_dataarray(runs["with"] / "maps" / "sand_k_roughness.tif", engine="rasterio").squeeze(drop=True)
+    capped = xr.open_dataarray(runs["with"] / "maps" / "sand_k_roughness_capped.tif", engine="rasterio").squeeze(drop=True)
+    kv, cv = k.values, capped.values
+    assert np.nanmax(kv) <= 1.0 and np.nanmin(kv) < 0.5
+    # the 600 m ridges (east half) are capped, the 60 m ridges (west half) are not: the km were converted to m
+    # (read as m, 0.6 - 0 over two cells would give Kr far below 1 cm and no cap at all)
+    nx = kv.shape[1]
+    assert (cv[:, nx // 2 + 1:-1] == sand.K_CAPPED).all() and (cv[:, 1:nx // 2 - 1] == sand.K_WITHIN_FIT).all()
+    np.testing.assert_allclose(kv[:, nx // 2 + 1:-1], 1.0)
+    # west half by hand: dH = 60 m in every 3 x 3 window, L = 2 sqrt(cell area), K' = fitted form of Kr
+    # (cell area on the authalic sphere, R = 6371.007 km; dldd's geodesic areas differ by well under 1 %)
+    dlon, dlat = np.deg2rad(abs(float(k.x[1] - k.x[0]))), np.deg2rad(abs(float(k.y[1] - k.y[0])))
+    lat = np.deg2rad(k.y.values)
+    area_m2 = 6371007.0**2 * dlon * np.abs(np.sin(lat + dlat / 2) - np.sin(lat - dlat / 2))
+    kr = 0.2 * (60.0 * 100) ** 2 / (2 * np.sqrt(area_m2) * 100)  # cm
+    assert 5.0 < kr.min() and kr.max() < 10.0
+    expected = np.exp(1.86 * kr - 2.41 * kr**0.934)
+    np.testing.assert_allclose(kv[:, 1:nx // 2 - 1], np.broadcast_to(expected[:, None], kv[:, 1:nx // 2 - 1].shape),
+                               rtol=2e-2)
+    n_capped = int((cv == sand.K_CAPPED).sum())
+    assert (with_dem["k_capped_cells"] == n_capped).all() and n_capped > 0
+    assert ((with_dem["k_capped_share_pct"] > 0) & (with_dem["k_capped_share_pct"] < 100)).all()
+    assert with_dem["k_capped_area_km2"].values == pytest.approx(
+        (with_dem["k_capped_share_pct"] / 100 * with_dem["area_with_data_km2"]).values)
+    assert (with_dem["mean_k_roughness"] < 1.0).all()
+    # the field-mean loss is monotone in x = WF EF SCF K' COG: lower with K' < 1 on part of the area
+    for v in ("mean_potential_loss", "mean_actual_loss"):
+        assert (with_dem[v] < without.loc[with_dem.index, v]).all()
+    summary = pd.read_json(runs["with"] / "summary.json", typ="series")
+    assert summary["sand"]["k_roughness"] == "terrain"
