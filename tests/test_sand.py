@@ -422,6 +422,67 @@ def test_terrain_roughness_hand():
         sand.terrain_ridge_roughness(1.0, 0.0)
 
 
+def _ridge_dem(height_m):
+    """5 x 5 flat DEM (0 m) with one ridge of ``height_m`` along the middle column."""
+    z = np.zeros((5, 5))
+    z[:, 2] = height_m
+    return xr.DataArray(z, dims=("y", "x"), coords={"y": np.arange(5.0), "x": np.arange(5.0)})
+
+
+def test_terrain_k_from_a_ridge_hand():
+    # ridge 1 m high, cells 10 m: a 3 x 3 window touching the ridge (columns 1-3) has dH = 1 m, the outer
+    # columns dH = 0; L = 2 cells = 20 m, so Kr = 0.2 x 100^2 / 2000 = 1 cm and K' = exp(1.86 - 2.41) = exp(-0.55)
+    out = sand.terrain_roughness_factor(_ridge_dem(1.0), 10.0)
+    np.testing.assert_allclose(out["kr"].values[:, 1:4], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(out["kr"].values[:, [0, 4]], 0.0)
+    np.testing.assert_allclose(out["k_roughness"].values[:, 1:4], math.exp(-0.55), rtol=1e-12)
+    np.testing.assert_allclose(out["k_roughness"].values[:, [0, 4]], 1.0)
+    assert (out["k_capped"].values == sand.K_WITHIN_FIT).all()
+    assert out["kr"].attrs["units"] == "cm" and out["k_roughness"].attrs["units"] == "1"
+    # a 5 x 5 window sees the ridge from every column, over L = 4 cells = 40 m: Kr = 0.2 x 100^2 / 4000 = 0.5 cm
+    five = sand.terrain_roughness_factor(_ridge_dem(1.0), 10.0, window=5)
+    np.testing.assert_allclose(five["kr"].values, 0.5, rtol=1e-12)
+    with pytest.raises(InputError, match="odd"):
+        sand.terrain_roughness_factor(_ridge_dem(1.0), 10.0, window=4)
+
+
+def test_terrain_k_domain_policy():
+    upper = sand.roughness_factor_upper_kr()
+    # K' = exp(1.86 Kr - 2.41 Kr^0.934) returns to 1 at Kr = (2.41 / 1.86)^(1 / 0.066) = 50.653 cm
+    assert upper == pytest.approx((2.41 / 1.86) ** (1 / 0.066)) and upper == pytest.approx(50.653, abs=1e-3)
+    assert sand.roughness_factor(upper).item() == pytest.approx(1.0, abs=1e-12)
+    assert sand.roughness_factor(1.01 * upper).item() > 1.0 > sand.roughness_factor(0.99 * upper).item()
+    # ridge 10 m over L = 20 m: Kr = 0.2 x 1000^2 / 2000 = 100 cm, where the fit gives K' = exp(186 - 2.41 x
+    # 100^0.934) > 1: capped at 1 and flagged; the outer columns (Kr = 0) are not flagged
+    out = sand.terrain_roughness_factor(_ridge_dem(10.0), 10.0)
+    np.testing.assert_allclose(out["kr"].values[:, 1:4], 100.0, rtol=1e-12)
+    assert sand.roughness_factor(100.0).item() > 1.0
+    np.testing.assert_allclose(out["k_roughness"].values, 1.0)
+    assert (out["k_capped"].values[:, 1:4] == sand.K_CAPPED).all()
+    assert (out["k_capped"].values[:, [0, 4]] == sand.K_WITHIN_FIT).all()
+    # ridge 7 m: Kr = 0.2 x 700^2 / 2000 = 49 cm, just inside the fit: K' from the form, below 1, not flagged
+    inside = sand.terrain_roughness_factor(_ridge_dem(7.0), 10.0)
+    np.testing.assert_allclose(inside["kr"].values[:, 2], 49.0, rtol=1e-12)
+    np.testing.assert_allclose(inside["k_roughness"].values[:, 2], math.exp(1.86 * 49 - 2.41 * 49**0.934), rtol=1e-9)
+    assert (inside["k_roughness"].values < 1.0).any() and (inside["k_capped"].values == sand.K_WITHIN_FIT).all()
+    # a missing elevation stays missing (K' NaN, flag no data); its neighbours use the cells they have
+    dem = _ridge_dem(1.0)
+    dem[0, 0] = np.nan
+    gap = sand.terrain_roughness_factor(dem, 10.0)
+    assert np.isnan(gap["k_roughness"].values[0, 0]) and gap["k_capped"].values[0, 0] == CLASS_NODATA
+    assert gap["kr"].values[1, 1] == pytest.approx(1.0)
+
+
+@given(st.lists(st.floats(0.0, 2000.0), min_size=16, max_size=16), st.floats(1.0, 5000.0))
+@settings(max_examples=40, deadline=None)
+def test_terrain_k_never_above_one(heights, cell):
+    dem = xr.DataArray(np.array(heights).reshape(4, 4), dims=("y", "x"))
+    out = sand.terrain_roughness_factor(dem, cell)
+    assert (out["k_roughness"].values <= 1.0).all() and (out["k_roughness"].values > 0).all()
+    capped = out["kr"].values > sand.roughness_factor_upper_kr()
+    assert ((out["k_capped"].values == sand.K_CAPPED) == capped).all()
+
+
 def test_no_transcription_errors_offered_as_alternatives():
     assert not hasattr(sand, "COG_COEFFICIENT_ALT") and not hasattr(sand, "S_COEFFICIENT_ALT")
     assert (sand.COG_COEFFICIENT, sand.S_COEFFICIENT, sand.QMAX_COEFFICIENT) == (0.0438, 150.71, 109.8)
@@ -567,3 +628,80 @@ def test_local_demo_drift_outputs(local_sand):
     assert r["rdp_dp_class"] == sand.DIRECTIONALITY_LEGEND.label(int(sand.directionality_class(xr.DataArray(r["rdp_dp"]))))
     maps = {p.stem for p in (local_sand / "maps").glob("*.tif")}
     assert {"sand_fixation", "sand_fixation_negative", "sand_rdp_dp_class"} <= maps
+
+
+# ---- K' from terrain in the sand stage (local demo inputs plus a synthetic DEM) ----
+
+
+@pytest.fixture(scope="module")
+def terrain_runs(tmp_path_factory):
+    """The sand stage (field-mean loss, monotone in K') without and with a SYNTHETIC DEM given in km."""
+    import rioxarray  # noqa: F401
+    import yaml
+
+    from dldd.demo.scenes import write_scene
+    from dldd.pipeline import run_assessment
+    from dldd.spec import load_spec
+
+    folder = tmp_path_factory.mktemp("terrain_sand")
+    spec_path = write_scene("local", folder / "scene", res=0.05, climate_res=0.1)
+    doc = yaml.safe_load(spec_path.read_text())
+    doc["indicators"]["sand"]["rweq_loss"] = "field_mean"
+    grid = xr.open_dataarray(spec_path.parent / doc["inputs"]["sand"]["path"], engine="rasterio").squeeze("band", drop=True)
+    # synthetic terrain: north-south ridges 60 m high every other column on the west half (Kr about 7 cm
+    # for 0.05-degree cells, K' well below 1), ridges 600 m high on the east half (Kr far past the fit, capped)
+    nx = grid.sizes["x"]
+    z = np.zeros(grid.shape)
+    z[:, 0:nx // 2:2] = 60.0
+    z[:, nx // 2::2] = 600.0
+    dem = grid.copy(data=z / 1000.0).astype("float32")  # in km, declared in the spec
+    dem.attrs = {}
+    dem.rio.to_raster(spec_path.parent / "inputs" / "elevation_synthetic.tif")
+    runs = {}
+    for case in ("without", "with"):
+        if case == "with":
+            doc["inputs"]["elevation"] = {"path": "inputs/elevation_synthetic.tif", "units": "km"}
+        case_spec = spec_path.parent / f"spec_{case}.yaml"
+        case_spec.write_text(yaml.safe_dump(doc, sort_keys=False))
+        run_assessment(load_spec(case_spec), folder / case, only=["sand"])
+        runs[case] = folder / case
+    return runs, dem * 1000.0
+
+
+def test_stage_k_from_terrain(terrain_runs):
+    runs, dem_m = terrain_runs
+    without = pd.read_csv(runs["without"] / "tables" / "sand_fixation.csv").set_index("region")
+    with_dem = pd.read_csv(runs["with"] / "tables" / "sand_fixation.csv").set_index("region")
+    # without the input nothing about K' is added
+    assert not any(c.startswith("k_") or c == "mean_k_roughness" for c in without.columns)
+    assert not (runs["without"] / "maps" / "sand_k_roughness.tif").exists()
+    k = xr.open_dataarray(runs["with"] / "maps" / "sand_k_roughness.tif", engine="rasterio").squeeze(drop=True)
+    capped = xr.open_dataarray(runs["with"] / "maps" / "sand_k_roughness_capped.tif", engine="rasterio").squeeze(drop=True)
+    kv, cv = k.values, capped.values
+    assert np.nanmax(kv) <= 1.0 and np.nanmin(kv) < 0.5
+    # the 600 m ridges (east half) are capped, the 60 m ridges (west half) are not: the km were converted to m
+    # (read as m, 0.6 - 0 over two cells would give Kr far below 1 cm and no cap at all)
+    nx = kv.shape[1]
+    assert (cv[:, nx // 2 + 1:-1] == sand.K_CAPPED).all() and (cv[:, 1:nx // 2 - 1] == sand.K_WITHIN_FIT).all()
+    np.testing.assert_allclose(kv[:, nx // 2 + 1:-1], 1.0)
+    # west half by hand: dH = 60 m in every 3 x 3 window, L = 2 sqrt(cell area), K' = fitted form of Kr
+    # (cell area on the authalic sphere, R = 6371.007 km; dldd's geodesic areas differ by well under 1 %)
+    dlon, dlat = np.deg2rad(abs(float(k.x[1] - k.x[0]))), np.deg2rad(abs(float(k.y[1] - k.y[0])))
+    lat = np.deg2rad(k.y.values)
+    area_m2 = 6371007.0**2 * dlon * np.abs(np.sin(lat + dlat / 2) - np.sin(lat - dlat / 2))
+    kr = 0.2 * (60.0 * 100) ** 2 / (2 * np.sqrt(area_m2) * 100)  # cm
+    assert 5.0 < kr.min() and kr.max() < 10.0
+    expected = np.exp(1.86 * kr - 2.41 * kr**0.934)
+    np.testing.assert_allclose(kv[:, 1:nx // 2 - 1], np.broadcast_to(expected[:, None], kv[:, 1:nx // 2 - 1].shape),
+                               rtol=2e-2)
+    n_capped = int((cv == sand.K_CAPPED).sum())
+    assert (with_dem["k_capped_cells"] == n_capped).all() and n_capped > 0
+    assert ((with_dem["k_capped_share_pct"] > 0) & (with_dem["k_capped_share_pct"] < 100)).all()
+    assert with_dem["k_capped_area_km2"].values == pytest.approx(
+        (with_dem["k_capped_share_pct"] / 100 * with_dem["area_with_data_km2"]).values)
+    assert (with_dem["mean_k_roughness"] < 1.0).all()
+    # the field-mean loss is monotone in x = WF EF SCF K' COG: lower with K' < 1 on part of the area
+    for v in ("mean_potential_loss", "mean_actual_loss"):
+        assert (with_dem[v] < without.loc[with_dem.index, v]).all()
+    summary = pd.read_json(runs["with"] / "summary.json", typ="series")
+    assert summary["sand"]["k_roughness"] == "terrain"

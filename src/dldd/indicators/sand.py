@@ -133,6 +133,22 @@ K_ROUGHNESS_COEFFICIENTS = (1.86, -2.41, 0.934, -0.127)
 #: cm (METHODS 5, as used in gridded sand-fixation studies).
 TERRAIN_KR_COEFFICIENT = 0.2
 CM_PER_M = 100.0
+#: Window (cells, odd) over which dH (elevation range) and L ((window - 1) cell sizes) are taken from a
+#: DEM: 3 x 3 as in the RWEQ implementation of Talukdar et al. (2022), after Huang Binbin's method.
+TERRAIN_WINDOW_CELLS = 3
+REFERENCE_TERRAIN_KR = (
+    "Talukdar I.N., Kowal V.A., Huang B., Weil C. (2022) Vegetation drastically reduces wind erosion: an "
+    "implementation of the RWEQ in the Mongolian Gobi Steppe. Land 11(8), 1204 (Kr = 0.2 dH^2 / L, dH the "
+    "elevation range in a 3 x 3 cell window of the DEM, L twice the cell size)"
+)
+#: K' flag: 1 where the fitted K'(Kr) exceeds 1 (Kr past :func:`roughness_factor_upper_kr`) and K' is capped.
+K_WITHIN_FIT, K_CAPPED = 0, 1
+K_CAPPED_LEGEND = Legend.from_pairs(
+    "sand_k_roughness_capped",
+    [(K_WITHIN_FIT, "fitted form", "#e0e0e0"), (K_CAPPED, "capped at 1", "#762a83")],
+    description="Cells where terrain ridge roughness Kr exceeds the Kr at which RWEQ's fitted K' returns to 1 "
+    "(50.65 cm): the fit would give K' > 1, so K' = 1 (no roughness reduction) there",
+)
 #: Vegetation factor, flat-residue form COG = exp(-a SC), SC cover in % (Fryrear et al. 1998). The
 #: 0.00483 seen in one circulated code lineage is a transcription error of this constant (METHODS 5).
 COG_COEFFICIENT = 0.0438
@@ -692,6 +708,65 @@ def terrain_ridge_roughness(elevation_difference: xr.DataArray | float, distance
     kr.attrs = _attrs("cm", "RWEQ ridge roughness from terrain Kr", "0.2 dH^2 / L (dH, L in cm)",
                       "K' is fitted to tillage ridges of a few cm; beyond about 51 cm it exceeds 1 and grows fast")
     return kr
+
+
+def roughness_factor_upper_kr(coefficients: tuple[float, float, float, float] = K_ROUGHNESS_COEFFICIENTS) -> float:
+    """Kr (cm) > 0 at which the fitted K' = exp(a Kr + b Kr^c) returns to 1: Kr = (-b / a)^(1 / (1 - c)).
+
+    50.65 cm with the published coefficients (K' < 1 below, minimum 0.094 at Kr = 18.0 cm, K' > 1 and
+    growing without bound beyond: extrapolation of a form fitted to tillage ridges).
+    """
+    a, b, c, _ = coefficients
+    return float((-b / a) ** (1.0 / (1.0 - c)))
+
+
+def terrain_relief(elevation: xr.DataArray, *, window: int = TERRAIN_WINDOW_CELLS) -> xr.DataArray:
+    """dH: elevation range (max - min, m) within the ``window`` x ``window`` cells centred on each cell.
+
+    ``elevation`` in m on a (y, x) grid. At the grid's edge and next to missing cells the window holds
+    the cells it has (the DEM edge-padded, as Talukdar et al. 2022); a missing centre cell stays NaN.
+    """
+    if int(window) != window or window < 3 or window % 2 == 0:
+        raise InputError(f"terrain window={window}; expected an odd number of cells >= 3")
+    elevation = _as_float(elevation, "elevation")
+    for dim in ("y", "x"):
+        _need_dim(elevation, dim, "elevation")
+    roll = dict(y=int(window), x=int(window), center=True, min_periods=1)
+    dh = (elevation.rolling(**roll).max() - elevation.rolling(**roll).min()).where(elevation.notnull())
+    dh.attrs = _attrs("m", "elevation range within the window", f"max - min over {window} x {window} cells",
+                      f"window={window} cells", REFERENCE_TERRAIN_KR)
+    return dh
+
+
+def terrain_roughness_factor(elevation: xr.DataArray, cell_size: xr.DataArray | float, *,
+                             window: int = TERRAIN_WINDOW_CELLS) -> xr.Dataset:
+    """RWEQ K' from a DEM: Kr = 0.2 dH^2 / L (cm), K' = :func:`roughness_factor` (Kr), capped at 1.
+
+    dH = :func:`terrain_relief` (range of ``elevation``, m, within ``window`` x ``window`` cells), L =
+    (window - 1) x ``cell_size`` (m; per cell or one number), as Talukdar et al. (2022). Domain policy:
+    where Kr exceeds :func:`roughness_factor_upper_kr` (50.65 cm) the fitted K' would exceed 1; there K'
+    = 1 (terrain gives no reduction) and ``k_capped`` = :data:`K_CAPPED` (int8, CLASS_NODATA where no
+    elevation). Never a K' > 1. Returns ``kr`` (cm), ``k_roughness`` (1) and ``k_capped``.
+    """
+    dh = terrain_relief(elevation, window=window)
+    length = (window - 1) * (cell_size if isinstance(cell_size, xr.DataArray) else xr.DataArray(float(cell_size)))
+    kr = terrain_ridge_roughness(dh, length)
+    upper = roughness_factor_upper_kr()
+    capped = kr > upper
+    fitted = roughness_factor(kr.where(~capped))  # the fit is not evaluated past its domain (exp overflows)
+    k = xr.where(capped, 1.0, fitted).where(kr.notnull())
+    k.attrs = _attrs("1", "RWEQ surface roughness factor K' from terrain",
+                     f"exp(1.86 Kr - 2.41 Kr^0.934), Kr = 0.2 dH^2 / L; K' = 1 where Kr > {upper:.2f} cm",
+                     f"window={window} cells, L = {window - 1} cell sizes, Crr = 0", REFERENCE_TERRAIN_KR)
+    flag = xr.where(capped, np.int8(K_CAPPED), np.int8(K_WITHIN_FIT))
+    flag = xr.where(kr.notnull(), flag, np.int8(CLASS_NODATA)).astype(np.int8)
+    flag.attrs = {"units": "1", "long_name": "K' capped at 1 (terrain Kr beyond the fitted form's domain)",
+                  "_FillValue": CLASS_NODATA, "legend": K_CAPPED_LEGEND.name,
+                  "flag_values": list(K_CAPPED_LEGEND.codes),
+                  "flag_meanings": " ".join(c.name.replace(" ", "_") for c in K_CAPPED_LEGEND.classes),
+                  "method": f"Kr > {upper:.2f} cm", "parameters": k.attrs["parameters"],
+                  "references": REFERENCE_TERRAIN_KR}
+    return xr.Dataset({"kr": kr, "k_roughness": k, "k_capped": flag})
 
 
 def vegetation_factor(cover: xr.DataArray, *, form: str = "flat",

@@ -15,7 +15,11 @@ factor per half-month (``rweq_period``) is reprojected bilinearly onto it and co
 texture inputs (``sand``, ``silt``, ``clay``, ``organic_matter`` in %) and the vegetation cover; the
 annual losses are the sums of the period losses (``sand_fixation_by_period`` holds the periods). Cells
 where the point form gives a negative service are flagged (map ``sand_fixation_negative``, area and
-share in ``sand_fixation``).
+share in ``sand_fixation``). An optional ``elevation`` input (a DEM in m, on the ``ndvi`` grid or with a
+``resampling`` rule) gives the roughness factor K' per cell (:func:`dldd.indicators.sand.terrain_roughness_factor`:
+Kr = 0.2 dH^2 / L with dH the elevation range within ``terrain_window_cells`` x ``terrain_window_cells``
+cells and L = (window - 1) cell sizes, the square root of the cell's area; K' capped at 1 where the
+fitted form exceeds it, those cells counted in ``sand_fixation`` and mapped); without it K' = 1.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from dldd.core.grid import reproject_like
+from dldd.core.grid import align_inputs, reproject_like
 from dldd.core.legend import CLASS_NODATA
+from dldd.core.units import convert
 from dldd.errors import InputError
 from dldd.indicators import sand as sd
 from dldd.indicators import sensitivity as se
@@ -41,6 +46,8 @@ from dldd.zonal import class_areas, weighted_means
 SCORE_INPUTS = ("texture", "parent_material", "rock_fragments", "depth", "slope", "drainage",
                 "land_use_intensity", "policy")
 SOIL_INPUTS = ("sand", "silt", "clay", "organic_matter")
+#: Optional DEM (m) for RWEQ's roughness factor K' from terrain.
+ELEVATION_INPUT = "elevation"
 #: Land-use intensity class (1 low, 2 medium, 3 high) assumed from UNCCD land cover when no intensity
 #: layer is given (a dldd proxy, not Kosmas99): cropland and artificial land high, grassland (grazed)
 #: medium, tree-covered, wetland and other land low; water has none.
@@ -73,6 +80,8 @@ class SandParams(Params):
     cog_form: Literal["flat", "canopy"] = "flat"
     #: COG coefficient per UNCCD land cover class (a study's fitted values); empty: one coefficient.
     cog_coefficients: dict[int, float] = {}
+    #: Window (odd number of cells) of the elevation range dH for K' from terrain (elevation input only).
+    terrain_window_cells: int = sd.TERRAIN_WINDOW_CELLS
 
 
 def _latest(da: xr.DataArray) -> xr.DataArray:
@@ -222,7 +231,9 @@ def _rweq(ctx, p: SandParams, wf: xr.DataArray) -> None:
     if p.cog_coefficients:
         coefficient = sd.coefficient_by_class(_onto(ctx, _latest(nested_land_cover(ctx)), like, "nearest"),
                                               p.cog_coefficients)
-    per_period = sd.sand_fixation(weather, ef, scf, 1.0, cover, loss=p.rweq_loss, cog_form=p.cog_form,
+    terrain = _terrain_roughness(ctx, p, arrays["ndvi"]) if ctx.has(ELEVATION_INPUT) else None
+    k_prime = 1.0 if terrain is None else terrain["k_roughness"]
+    per_period = sd.sand_fixation(weather, ef, scf, k_prime, cover, loss=p.rweq_loss, cog_form=p.cog_form,
                                   cog_coefficient=coefficient).drop_vars("negative_service")
     annual = {v: sd.annual_sum(per_period[v]) for v in ("potential_loss", "actual_loss", "sand_fixation")}
     annual["negative_service"] = sd.negative_service_flag(annual["sand_fixation"])
@@ -237,23 +248,52 @@ def _rweq(ctx, p: SandParams, wf: xr.DataArray) -> None:
         m[f"total_{var}_t_per_year"] = m[f"mean_{var}"] * m["area_with_data_km2"] * M2_PER_KM2 / KG_PER_T
         rows.append(m.set_index([c for c in m.columns if c in keys]))
     negative = res["negative_service"]
-    share = weighted_means(ctx.georef((negative == sd.SERVICE_NEGATIVE).astype(float).where(negative != CLASS_NODATA)),
-                           regions.weights, area, region_info=regions.info, name="negative")
-    share["negative_service_area_km2"] = share["mean_negative"] * share["area_with_data_km2"]
-    share["negative_service_share_pct"] = 100.0 * share["mean_negative"]  # of the area with data
-    rows.append(share.set_index([c for c in share.columns if c in keys])[["negative_service_area_km2",
-                                                                          "negative_service_share_pct"]])
+    rows.append(_flag_share(ctx, negative, sd.SERVICE_NEGATIVE, "negative_service", regions, area, keys))
+    if terrain is not None:
+        k = weighted_means(ctx.georef(terrain["k_roughness"]), regions.weights, area, region_info=regions.info,
+                           name="k_roughness")
+        rows.append(k.set_index([c for c in k.columns if c in keys])[["mean_k_roughness"]])
+        rows.append(_flag_share(ctx, terrain["k_capped"], sd.K_CAPPED, "k_capped", regions, area, keys))
     table = pd.concat(rows, axis=1)
     table = table.loc[:, ~table.columns.duplicated()].reset_index()
     table["rweq_period"] = p.rweq_period
     table["rweq_loss"] = p.rweq_loss
     table["n_periods"] = res.sizes["period"]
+    if terrain is not None:
+        table["k_roughness"] = f"terrain ({p.terrain_window_cells} x {p.terrain_window_cells} cells)"
+        table["k_capped_cells"] = int((terrain["k_capped"] == sd.K_CAPPED).sum())
     ctx.write_table("sand_fixation", table)
     ctx.write_table("sand_fixation_by_period", _by_period_table(ctx, res, regions, area, keys))
     ctx.write_map("sand_fixation", ctx.georef(res["sand_fixation"]))
     ctx.write_map("sand_fixation_negative", ctx.georef(negative))
     ctx.summary["sand"].update(rweq_loss=p.rweq_loss, rweq_period=p.rweq_period, cog_form=p.cog_form,
                                cog_coefficients={str(k): v for k, v in p.cog_coefficients.items()})
+    if terrain is not None:
+        ctx.write_map("sand_k_roughness", ctx.georef(terrain["k_roughness"]))
+        ctx.write_map("sand_k_roughness_capped", ctx.georef(terrain["k_capped"]))
+        ctx.summary["sand"].update(k_roughness="terrain", terrain_window_cells=p.terrain_window_cells,
+                                   k_capped_cells=int(table["k_capped_cells"].iloc[0]))
+
+
+def _terrain_roughness(ctx, p: SandParams, ndvi: xr.DataArray) -> xr.Dataset:
+    """K' per cell of the ``ndvi`` grid from the ``elevation`` input (m), with L from the cells' areas."""
+    elevation = convert(ctx.input(ELEVATION_INPUT), "m", ELEVATION_INPUT)
+    if set(elevation.dims) != {"y", "x"}:
+        raise InputError(f"input {ELEVATION_INPUT!r}: dimensions {tuple(elevation.dims)}; expected one (y, x) "
+                         "elevation map (a DEM in m)")
+    rules = {ELEVATION_INPUT: ctx.spec.inputs[ELEVATION_INPUT].resampling}
+    elevation = align_inputs({"ndvi": ndvi, ELEVATION_INPUT: elevation}, "ndvi", rules)[ELEVATION_INPUT]
+    cell_size_m = np.sqrt(ctx.cell_area(ndvi) * M2_PER_KM2)
+    return sd.terrain_roughness_factor(elevation, cell_size_m, window=p.terrain_window_cells)
+
+
+def _flag_share(ctx, flag: xr.DataArray, code: int, prefix: str, regions, area, keys) -> pd.DataFrame:
+    """``{prefix}_area_km2`` and ``{prefix}_share_pct`` (of the area with data) of the cells flagged ``code``."""
+    share = weighted_means(ctx.georef((flag == code).astype(float).where(flag != CLASS_NODATA)),
+                           regions.weights, area, region_info=regions.info, name=prefix)
+    share[f"{prefix}_area_km2"] = share[f"mean_{prefix}"] * share["area_with_data_km2"]
+    share[f"{prefix}_share_pct"] = 100.0 * share[f"mean_{prefix}"]
+    return share.set_index([c for c in share.columns if c in keys])[[f"{prefix}_area_km2", f"{prefix}_share_pct"]]
 
 
 def _by_period_table(ctx, res: xr.Dataset, regions, area, keys) -> pd.DataFrame:
@@ -277,5 +317,5 @@ SENSITIVITY = Stage(name="sensitivity", description="MEDALUS environmentally sen
                     needs=("ndvi", "land_cover"), optional=SCORE_INPUTS, params=SensitivityParams,
                     run=run_sensitivity, after=("aridity",))
 SAND = Stage(name="sand", description="sand drift potential (Fryberger) and RWEQ sand-fixation service",
-             needs=("wind_speed", "wind_direction"), optional=SOIL_INPUTS + ("ndvi",), params=SandParams,
+             needs=("wind_speed", "wind_direction"), optional=SOIL_INPUTS + ("ndvi", ELEVATION_INPUT), params=SandParams,
              run=run_sand)
