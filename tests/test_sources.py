@@ -542,6 +542,21 @@ def test_open_input_reads_products_and_refuses_contradictions(tmp_path, monkeypa
         open_input(spec, "soc")
 
 
+def test_product_units_spelled_otherwise_are_the_same_units(tmp_path, monkeypatch):
+    """A product input's ``units:`` is compared with pint, as a file's is: ``degree_Celsius`` is the
+    product's ``degC``; ``K`` is refused naming both."""
+    monkeypatch.delenv("DLDD_CACHE", raising=False)
+    (tmp_path / "tc").mkdir()
+    _terraclimate(tmp_path / "tc" / "TerraClimate_tmax_2019.nc", "tmax", 2019, np.full((12, 2, 2), 30.0), 0.01, 0.0, "degC")
+    spec = _spec(tmp_path, {"tmax": {"product": "terraclimate@tc", "units": "degree_Celsius"},
+                            "tmin": {"product": "terraclimate:tmax@tc", "units": "K"}})
+    tmax = open_input(spec, "tmax", chunks=None)
+    assert tmax.attrs["units"] == "degC"
+    np.testing.assert_allclose(tmax.values, 30.0, atol=0.005)
+    with pytest.raises(InputError, match="units 'K'.*gives 'degC'"):
+        open_input(spec, "tmin")
+
+
 def test_preflight_reports_missing_files_and_bad_inputs_before_any_stage(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

@@ -205,17 +205,11 @@ def check_declared_crs(file_crs, declared: str, name: str, path) -> None:
 
 def check_declared_units(file_units, declared: str, name: str, path, variable: str | None = None) -> None:
     """Refuse a spec ``units:`` that differs from the ``units`` the file declares. Spellings of the same
-    units are the same (read with pint through :func:`dldd.core.units.parse`: ``mm/month`` = ``mm month-1``);
+    units are the same (:func:`dldd.core.units.same_units`: ``mm/month`` = ``mm month-1``);
     ``units:`` only fills in the units of a file without any."""
-    from dldd.core.units import parse
+    from dldd.core.units import same_units
 
-    if file_units is None or str(file_units).strip() == "" or str(file_units).strip() == str(declared).strip():
-        return
-    try:
-        same = parse(file_units, name) == parse(declared, name)
-    except InputError:  # units pint cannot read are the same only when spelled the same
-        same = False
-    if not same:
+    if file_units is not None and str(file_units).strip() != "" and not same_units(file_units, declared):
         raise InputError(
             f"input {name!r} ({path}{f', variable {variable!r}' if variable else ''}): the file's units are "
             f"{str(file_units)!r}, but the spec says `units: {declared}`; `units:` only fills in the units of a file "
