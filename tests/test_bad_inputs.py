@@ -1078,3 +1078,40 @@ def test_a_corrupt_zarr_chunk_is_an_input_error_naming_the_input(scene, tmp_path
     assert code == 2 and text.startswith("error: input 'ndvi'"), text
     assert "ndvi.zarr" in text and "variable 'ndvi'" in text and "[10:11" in text and "unexpected" not in text, text
     assert _results(out) == []
+
+
+def _to_kelvin(ds, units):
+    ds["tmax"].values = ds["tmax"].values + 273.15
+    ds["tmax"].attrs.pop("units", None)
+    if units is not None:
+        ds["tmax"].attrs["units"] = units
+    return ds
+
+
+@pytest.mark.parametrize("units, needles", [
+    ("degC", ("declared as 'degC'", "correct the file's `units` attribute to K")),
+    (None, ("declared without units, so read as degC", "declare `units: K` in the spec")),
+])
+def test_kelvin_read_as_degc_names_the_fix_that_is_accepted(scene, units, needles):
+    """Kelvin in a file that says degC is fixed in the file (a spec ``units: K`` is refused for it);
+    only a file without units takes the spec's ``units: K``."""
+    from dldd.sources import open_input
+    from dldd.spec import load_spec
+
+    _rewrite_nc(scene / "inputs" / "tmax.nc", lambda ds: _to_kelvin(ds, units))
+    spec = _read_spec(scene)
+    spec["inputs"]["tmax"].pop("units", None)
+    _write_spec(scene, spec)
+    with pytest.raises(InputError, match="air temperature in degC must lie in") as info:
+        open_input(load_spec(scene / "spec.yaml"), "tmax").compute()
+    for needle in needles:
+        assert needle in str(info.value), str(info.value)
+    if units is not None:  # the fix the message used to give is refused for this file
+        spec["inputs"]["tmax"]["units"] = "K"
+        _write_spec(scene, spec)
+        with pytest.raises(InputError, match="the file's units are 'degC'"):
+            open_input(load_spec(scene / "spec.yaml"), "tmax")
+    else:  # and for a file without units it is accepted
+        spec["inputs"]["tmax"]["units"] = "K"
+        _write_spec(scene, spec)
+        assert float(open_input(load_spec(scene / "spec.yaml"), "tmax").max()) < 70.0
