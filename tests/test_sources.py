@@ -668,3 +668,24 @@ def test_compare_gridded_with_stations(tmp_path):
     np.testing.assert_allclose(s2.rmse, np.sqrt(np.mean((g2[keep] - obs["s2"][keep]) ** 2)))
     assert table.loc["far"].n == 0 and np.isnan(table.loc["far"].bias)  # off the grid
     assert s1["name"] == "S1" and s1.units == "mm/month"
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_unconsolidated_zarr_input_opens_without_warnings(tmp_path, zarr_format):
+    """A Zarr store without consolidated metadata is read as it is, with no RuntimeWarning (the CLI is
+    quiet); one with consolidated metadata is read through them."""
+    from dldd.sources.local import open_raster
+
+    values = np.arange(2 * 3 * 4, dtype="float32").reshape(2, 3, 4) / 100
+    ds = xr.Dataset({"ndvi": (("time", "y", "x"), values, {"units": "1"})},
+                    coords={"time": pd.date_range("2001-01-01", periods=2, freq="YS"),
+                            "y": [37.25, 37.15, 37.05], "x": [80.05, 80.15, 80.25, 80.35]}).rio.write_crs("EPSG:4326")
+    ds.to_zarr(tmp_path / "plain.zarr", consolidated=False, zarr_format=zarr_format)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr 3 warns that consolidated metadata are not in its specification
+        ds.to_zarr(tmp_path / "consolidated.zarr", consolidated=True, zarr_format=zarr_format)
+    for store in ("plain.zarr", "consolidated.zarr"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            da = open_raster(tmp_path / store, variable="ndvi", name="ndvi", chunks=2)
+            np.testing.assert_allclose(da.values, values)

@@ -247,7 +247,7 @@ def _open_tiff(path: Path, name: str, chunks, mask: bool = True) -> xr.DataArray
 def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True) -> xr.DataArray:
     try:
         if path.suffix.lower() == ".zarr" or path.is_dir():
-            ds = xr.open_zarr(path, mask_and_scale=False)
+            ds = open_zarr_store(path, mask_and_scale=False)
         else:
             ds = xr.open_dataset(path, mask_and_scale=False, decode_coords="all")
     except Exception as err:
@@ -278,6 +278,15 @@ def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True
                 "spec instead, so the scaling is explicit"
             )
     return da
+
+
+def open_zarr_store(path: Path, **kwargs) -> xr.Dataset:
+    """``xr.open_zarr`` through the store's consolidated metadata when it has them, else without: xarray's
+    own fallback (``consolidated=None``) prints a RuntimeWarning for every store without them."""
+    try:
+        return xr.open_zarr(path, consolidated=True, **kwargs)
+    except (ValueError, KeyError, FileNotFoundError):  # no consolidated metadata (zarr 2 and 3 formats)
+        return xr.open_zarr(path, consolidated=False, **kwargs)
 
 
 class _GuardedChunks:
