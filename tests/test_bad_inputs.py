@@ -1115,3 +1115,19 @@ def test_kelvin_read_as_degc_names_the_fix_that_is_accepted(scene, units, needle
         spec["inputs"]["tmax"]["units"] = "K"
         _write_spec(scene, spec)
         assert float(open_input(load_spec(scene / "spec.yaml"), "tmax").max()) < 70.0
+
+
+def test_spec_check_and_run_refuse_a_bad_input_in_the_same_words(scene, tmp_path):
+    """``dldd spec check`` and ``dldd run`` give one message for an unusable input (both through
+    :func:`dldd.sources.preflight.refuse_unusable`), and so for several."""
+    (scene / "inputs" / "tmin.nc").unlink()
+    checked = _cli("spec", "check", scene / "spec.yaml")
+    ran = _cli("run", scene / "spec.yaml", "--out", tmp_path / "out")
+    assert checked[0] == ran[0] == 2
+    assert checked[1].startswith("error: input 'tmin'") and "tmin.nc does not exist" in checked[1], checked[1]
+    assert ran[1][ran[1].index("error:"):] == checked[1]
+    (scene / "inputs" / "tmax.nc").unlink()
+    checked = _cli("spec", "check", scene / "spec.yaml")
+    ran = _cli("run", scene / "spec.yaml", "--out", tmp_path / "out")
+    assert checked[1].startswith("error: 2 inputs cannot be used") and "'tmax'" in checked[1], checked[1]
+    assert ran[1][ran[1].index("error:"):] == checked[1]

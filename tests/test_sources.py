@@ -578,7 +578,7 @@ def test_preflight_reports_missing_files_and_bad_inputs_before_any_stage(tmp_pat
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump({"name": "t", "regions": ["CHN"], "inputs": inputs, "indicators": {"aridity": {}}}))
     r = CliRunner().invoke(app, ["spec", "check", str(spec_file)])
-    assert r.exit_code == 2 and "3 input(s) cannot be used" in r.output and "valid" not in r.output
+    assert r.exit_code == 2 and "3 inputs cannot be used" in r.output and "valid" not in r.output
 
 
 # --------------------------------------------------------------------------------------------------
