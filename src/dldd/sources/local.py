@@ -261,7 +261,7 @@ def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True
         raise InputError(f"input {name!r}: variable {variable!r} not found in {path}; it holds {list(ds.data_vars)}")
     da = ds[variable]
     if path.suffix.lower() == ".zarr" or path.is_dir():
-        da = _guard_zarr_chunks(da, path, variable, name)
+        da = guard_zarr_chunks(da, path, variable, name)
     rename = {d: n for d, n in (("lat", "y"), ("latitude", "y"), ("lon", "x"), ("longitude", "x")) if d in da.dims}
     da = da.rename(rename)
     if da.rio.crs is None and "spatial_ref" in ds:
@@ -307,7 +307,7 @@ class _GuardedChunks:
                              "write it again") from None
 
 
-def _guard_zarr_chunks(da: xr.DataArray, path: Path, variable: str, name: str) -> xr.DataArray:
+def guard_zarr_chunks(da: xr.DataArray, path: Path, variable: str, name: str) -> xr.DataArray:
     """``da`` (a Zarr variable opened by xarray, not decoded) read through :class:`_GuardedChunks`, with
     xarray's chunks; left as it is when zarr and xarray see different shapes or types."""
     import dask.array
