@@ -1063,7 +1063,7 @@ def test_report_language_is_one_of_the_package_catalogues(tmp_path):
 
 def test_a_corrupt_zarr_chunk_is_an_input_error_naming_the_input(scene, tmp_path):
     with xr.open_dataset(scene / "inputs" / "ndvi.nc", mask_and_scale=False, decode_coords="all") as ds:
-        ds.load().chunk({"time": 1}).to_zarr(scene / "inputs" / "ndvi.zarr")
+        ds.load().chunk({"time": 1}).to_zarr(scene / "inputs" / "ndvi.zarr", consolidated=False)
     middle = scene / "inputs" / "ndvi.zarr" / "ndvi" / "c" / "10" / "0" / "0"  # year 2010: not sampled by preflight
     assert middle.is_file()
     middle.write_bytes(b"not a compressed chunk")
