@@ -1063,7 +1063,7 @@ def test_report_language_is_one_of_the_package_catalogues(tmp_path):
 
 def test_a_corrupt_zarr_chunk_is_an_input_error_naming_the_input(scene, tmp_path):
     with xr.open_dataset(scene / "inputs" / "ndvi.nc", mask_and_scale=False, decode_coords="all") as ds:
-        ds.load().chunk({"time": 1}).to_zarr(scene / "inputs" / "ndvi.zarr")
+        ds.load().chunk({"time": 1}).to_zarr(scene / "inputs" / "ndvi.zarr", consolidated=False)
     middle = scene / "inputs" / "ndvi.zarr" / "ndvi" / "c" / "10" / "0" / "0"  # year 2010: not sampled by preflight
     assert middle.is_file()
     middle.write_bytes(b"not a compressed chunk")
@@ -1078,3 +1078,56 @@ def test_a_corrupt_zarr_chunk_is_an_input_error_naming_the_input(scene, tmp_path
     assert code == 2 and text.startswith("error: input 'ndvi'"), text
     assert "ndvi.zarr" in text and "variable 'ndvi'" in text and "[10:11" in text and "unexpected" not in text, text
     assert _results(out) == []
+
+
+def _to_kelvin(ds, units):
+    ds["tmax"].values = ds["tmax"].values + 273.15
+    ds["tmax"].attrs.pop("units", None)
+    if units is not None:
+        ds["tmax"].attrs["units"] = units
+    return ds
+
+
+@pytest.mark.parametrize("units, needles", [
+    ("degC", ("declared as 'degC'", "correct the file's `units` attribute to K")),
+    (None, ("declared without units, so read as degC", "declare `units: K` in the spec")),
+])
+def test_kelvin_read_as_degc_names_the_fix_that_is_accepted(scene, units, needles):
+    """Kelvin in a file that says degC is fixed in the file (a spec ``units: K`` is refused for it);
+    only a file without units takes the spec's ``units: K``."""
+    from dldd.sources import open_input
+    from dldd.spec import load_spec
+
+    _rewrite_nc(scene / "inputs" / "tmax.nc", lambda ds: _to_kelvin(ds, units))
+    spec = _read_spec(scene)
+    spec["inputs"]["tmax"].pop("units", None)
+    _write_spec(scene, spec)
+    with pytest.raises(InputError, match="air temperature in degC must lie in") as info:
+        open_input(load_spec(scene / "spec.yaml"), "tmax").compute()
+    for needle in needles:
+        assert needle in str(info.value), str(info.value)
+    if units is not None:  # the fix the message used to give is refused for this file
+        spec["inputs"]["tmax"]["units"] = "K"
+        _write_spec(scene, spec)
+        with pytest.raises(InputError, match="the file's units are 'degC'"):
+            open_input(load_spec(scene / "spec.yaml"), "tmax")
+    else:  # and for a file without units it is accepted
+        spec["inputs"]["tmax"]["units"] = "K"
+        _write_spec(scene, spec)
+        assert float(open_input(load_spec(scene / "spec.yaml"), "tmax").max()) < 70.0
+
+
+def test_spec_check_and_run_refuse_a_bad_input_in_the_same_words(scene, tmp_path):
+    """``dldd spec check`` and ``dldd run`` give one message for an unusable input (both through
+    :func:`dldd.sources.preflight.refuse_unusable`), and so for several."""
+    (scene / "inputs" / "tmin.nc").unlink()
+    checked = _cli("spec", "check", scene / "spec.yaml")
+    ran = _cli("run", scene / "spec.yaml", "--out", tmp_path / "out")
+    assert checked[0] == ran[0] == 2
+    assert checked[1].startswith("error: input 'tmin'") and "tmin.nc does not exist" in checked[1], checked[1]
+    assert ran[1][ran[1].index("error:"):] == checked[1]
+    (scene / "inputs" / "tmax.nc").unlink()
+    checked = _cli("spec", "check", scene / "spec.yaml")
+    ran = _cli("run", scene / "spec.yaml", "--out", tmp_path / "out")
+    assert checked[1].startswith("error: 2 inputs cannot be used") and "'tmax'" in checked[1], checked[1]
+    assert ran[1][ran[1].index("error:"):] == checked[1]

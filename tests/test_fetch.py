@@ -546,3 +546,27 @@ def test_planetary_computer_urls_are_signed_by_its_package():
 
     assert fetch._pc_signer(fetch.CATALOGS["planetary-computer"]) is planetary_computer.sign
     assert fetch._pc_signer("http://127.0.0.1:1") is None
+
+
+def test_a_corrupt_chunk_of_a_cache_entry_is_an_input_error_naming_the_input(stac, tmp_path):
+    """A product read from a fetch cache (Zarr) whose chunk does not decode is refused as the input's error
+    naming the store, the variable and the cells, as a ``path:`` Zarr input is; not an unexpected error."""
+    _lc_years(stac, (2018, 2019))
+    entry = fetch.fetch("esa_cci_lc", _aoi(tmp_path), "2018-2019", tmp_path / "cache", catalog=stac.url)
+    with xr.open_zarr(entry, consolidated=False) as ds:
+        [variable] = [v for v in ds.data_vars if ds[v].ndim == 3]
+    chunks = sorted(p for p in (entry / variable / "c").rglob("*") if p.is_file())
+    assert len(chunks) >= 2, chunks
+    chunks[-1].write_bytes(b"not a compressed chunk")
+    spec = parse_spec({"name": "t", "regions": ["SGP"], "inputs": {"land_cover": {"product": f"esa_cci_lc@{entry}"}},
+                       "indicators": {"land_cover": {}},
+                       "periods": {"baseline": [2018, 2019],
+                                   "reporting": {"r1": {"productivity": [2018, 2019], "land_cover": [2018, 2019]}}}},
+                      base_dir=tmp_path)
+    lc = open_input(spec, "land_cover")
+    assert int(lc.isel(time=0).max()) == 190  # the good chunks read
+    with pytest.raises(InputError) as info:
+        lc.values
+    message = str(info.value)
+    assert message.startswith("input 'land_cover'") and entry.name in message, message
+    assert f"variable {variable!r}" in message and "cannot be read" in message, message

@@ -542,6 +542,21 @@ def test_open_input_reads_products_and_refuses_contradictions(tmp_path, monkeypa
         open_input(spec, "soc")
 
 
+def test_product_units_spelled_otherwise_are_the_same_units(tmp_path, monkeypatch):
+    """A product input's ``units:`` is compared with pint, as a file's is: ``degree_Celsius`` is the
+    product's ``degC``; ``K`` is refused naming both."""
+    monkeypatch.delenv("DLDD_CACHE", raising=False)
+    (tmp_path / "tc").mkdir()
+    _terraclimate(tmp_path / "tc" / "TerraClimate_tmax_2019.nc", "tmax", 2019, np.full((12, 2, 2), 30.0), 0.01, 0.0, "degC")
+    spec = _spec(tmp_path, {"tmax": {"product": "terraclimate@tc", "units": "degree_Celsius"},
+                            "tmin": {"product": "terraclimate:tmax@tc", "units": "K"}})
+    tmax = open_input(spec, "tmax", chunks=None)
+    assert tmax.attrs["units"] == "degC"
+    np.testing.assert_allclose(tmax.values, 30.0, atol=0.005)
+    with pytest.raises(InputError, match="units 'K'.*gives 'degC'"):
+        open_input(spec, "tmin")
+
+
 def test_preflight_reports_missing_files_and_bad_inputs_before_any_stage(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -563,7 +578,7 @@ def test_preflight_reports_missing_files_and_bad_inputs_before_any_stage(tmp_pat
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump({"name": "t", "regions": ["CHN"], "inputs": inputs, "indicators": {"aridity": {}}}))
     r = CliRunner().invoke(app, ["spec", "check", str(spec_file)])
-    assert r.exit_code == 2 and "3 input(s) cannot be used" in r.output and "valid" not in r.output
+    assert r.exit_code == 2 and "3 inputs cannot be used" in r.output and "valid" not in r.output
 
 
 # --------------------------------------------------------------------------------------------------
@@ -653,3 +668,24 @@ def test_compare_gridded_with_stations(tmp_path):
     np.testing.assert_allclose(s2.rmse, np.sqrt(np.mean((g2[keep] - obs["s2"][keep]) ** 2)))
     assert table.loc["far"].n == 0 and np.isnan(table.loc["far"].bias)  # off the grid
     assert s1["name"] == "S1" and s1.units == "mm/month"
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_unconsolidated_zarr_input_opens_without_warnings(tmp_path, zarr_format):
+    """A Zarr store without consolidated metadata is read as it is, with no RuntimeWarning (the CLI is
+    quiet); one with consolidated metadata is read through them."""
+    from dldd.sources.local import open_raster
+
+    values = np.arange(2 * 3 * 4, dtype="float32").reshape(2, 3, 4) / 100
+    ds = xr.Dataset({"ndvi": (("time", "y", "x"), values, {"units": "1"})},
+                    coords={"time": pd.date_range("2001-01-01", periods=2, freq="YS"),
+                            "y": [37.25, 37.15, 37.05], "x": [80.05, 80.15, 80.25, 80.35]}).rio.write_crs("EPSG:4326")
+    ds.to_zarr(tmp_path / "plain.zarr", consolidated=False, zarr_format=zarr_format)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr 3 warns that consolidated metadata are not in its specification
+        ds.to_zarr(tmp_path / "consolidated.zarr", consolidated=True, zarr_format=zarr_format)
+    for store in ("plain.zarr", "consolidated.zarr"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            da = open_raster(tmp_path / store, variable="ndvi", name="ndvi", chunks=2)
+            np.testing.assert_allclose(da.values, values)

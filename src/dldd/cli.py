@@ -252,11 +252,9 @@ def spec_check(spec_file: Path = typer.Argument(..., help="the assessment spec (
         spec = load_spec(spec_file)
         stages = stage_params(spec)
         regions = build_regions(spec)
-        from dldd.sources.preflight import preflight
+        from dldd.sources.preflight import refuse_unusable
 
-        problems = preflight(spec)
-        if problems:
-            raise DlddError(f"{spec_file}: {len(problems)} input(s) cannot be used:\n  - " + "\n  - ".join(problems))
+        refuse_unusable(spec, fetching=False)  # in the words `dldd run` uses
     typer.echo(f"{spec_file}: valid. {len(regions)} region(s); stages: {', '.join(stages)}")
 
 

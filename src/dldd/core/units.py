@@ -69,6 +69,17 @@ def parse(text, name: str) -> pint.Unit:
         raise InputError(f"{name}: units {text!r} are not units dldd can read ({err})") from None
 
 
+def same_units(a, b) -> bool:
+    """True when ``a`` and ``b`` are the same units however spelled (pint: ``mm/month`` = ``mm month-1``);
+    units pint cannot read are the same only when spelled the same."""
+    if str(a).strip() == str(b).strip():
+        return True
+    try:
+        return parse(a, "units") == parse(b, "units")
+    except InputError:
+        return False
+
+
 def _units_of(da: xr.DataArray, default: str) -> str:
     text = da.attrs.get("units")
     return default if text is None or str(text).strip() == "" else str(text).strip()

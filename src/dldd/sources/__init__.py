@@ -16,6 +16,7 @@ import os
 
 import xarray as xr
 
+from dldd.core.units import same_units
 from dldd.errors import InputError
 from dldd.sources.checks import check_input, check_time_axis
 from dldd.sources.local import check_declared_crs, open_classes, open_raster
@@ -75,7 +76,7 @@ def _open_product_input(spec, name: str, entry, chunks) -> xr.DataArray:
         raise InputError(f"input {name!r}: {err}") from None
     if name in CLASS_INPUTS and not da.attrs.get("legend"):
         raise InputError(f"input {name!r}: product {product.name!r} layer {da.attrs.get('layer')!r} is not a class layer")
-    if entry.units is not None and entry.units != da.attrs.get("units"):
+    if entry.units is not None and not same_units(entry.units, da.attrs.get("units")):
         raise InputError(f"input {name!r}: the spec says units {entry.units!r}, product {product.name!r} gives "
                          f"{da.attrs.get('units')!r}; drop `units:` (products know theirs)")
     if entry.crs is not None and da.rio.crs is not None:

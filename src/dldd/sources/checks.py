@@ -82,7 +82,7 @@ def check_input(da: xr.DataArray, name: str, source: str, *, is_class: bool = Fa
     if is_class:
         return da
     check_time_axis(da, name, source)
-    return check_values(convert_input(da, name, source), name, source)
+    return check_values(convert_input(da, name, source), name, source, declared=da.attrs.get("units"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,12 +158,14 @@ def check_time_axis(da: xr.DataArray, name: str, source: str) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def check_values(da: xr.DataArray, name: str, source: str) -> xr.DataArray:
-    """``da`` with its blocks checked as they are read (numpy data: checked now)."""
+def check_values(da: xr.DataArray, name: str, source: str, declared: str | None = None) -> xr.DataArray:
+    """``da`` with its blocks checked as they are read (numpy data: checked now); ``declared``: the units
+    the input declared before conversion to the engine's (named in messages)."""
     if not np.issubdtype(da.dtype, np.floating):
         return da
     nt = da.sizes.get("time", 0)
     check = functools.partial(_check_block, name=name, source=source, units=str(da.attrs.get("units", "")),
+                              declared="" if declared is None else str(declared).strip(),
                               time_axis=da.dims.index("time") if "time" in da.dims else None, n_times=nt)
     if da.chunks is None:
         check(np.asarray(da.values))
@@ -171,7 +173,8 @@ def check_values(da: xr.DataArray, name: str, source: str) -> xr.DataArray:
     return da.copy(data=da.data.map_blocks(check, dtype=da.dtype))
 
 
-def _check_block(block: np.ndarray, *, name: str, source: str, units: str, time_axis, n_times: int) -> np.ndarray:
+def _check_block(block: np.ndarray, *, name: str, source: str, units: str, declared: str = "", time_axis,
+                 n_times: int) -> np.ndarray:
     where = f"input {name!r} ({source})"
     infinite = np.isinf(block)
     if infinite.any():
@@ -184,14 +187,16 @@ def _check_block(block: np.ndarray, *, name: str, source: str, units: str, time_
     low, high, label = VALUE_RANGES[name]
     lo, hi = float(valid.min()), float(valid.max())
     unit = f" {units}" if units else ""
-    fix = "check the units, `scale_factor`, `offset` and the fill value (`nodata:`) of this input in the spec"
+    fix = ("check the units (the file's `units` attribute; the spec's `units:` is for a file without one) and "
+           "the `scale_factor`, `offset` and fill value (`nodata:`) of this input")
     if math.isfinite(high) and hi > high + RANGE_TOLERANCE * max(1.0, abs(high)):
         hint = fix
         if name == "ndvi" and hi <= NDVI_INTEGER_SCALE * (1 + RANGE_TOLERANCE):
             hint = f"the values look like NDVI x {NDVI_INTEGER_SCALE}: give `scale_factor: {1 / NDVI_INTEGER_SCALE:g}`"
         elif name in ("tmin", "tmax"):
-            hint = (f"it is read in the units its attribute or the spec's `units:` declares ({units or 'none: degC'}) "
-                    "and converted to degC; if the file holds kelvin, declare `units: K`")
+            said = f"declared as {declared!r}" if declared else "declared without units, so read as degC"
+            hint = (f"the values are {said} and converted to degC; if they are kelvin, correct the file's `units` "
+                    "attribute to K (for a file without a `units` attribute, declare `units: K` in the spec)")
         raise InputError(f"{where}: found {hi:g}{unit}; {label} must lie in [{low:g}, {high:g}]; {hint}")
     if lo < low - (0.0 if low == 0.0 else RANGE_TOLERANCE * max(1.0, abs(low))):
         bounds = f"[{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"

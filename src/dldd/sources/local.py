@@ -205,17 +205,11 @@ def check_declared_crs(file_crs, declared: str, name: str, path) -> None:
 
 def check_declared_units(file_units, declared: str, name: str, path, variable: str | None = None) -> None:
     """Refuse a spec ``units:`` that differs from the ``units`` the file declares. Spellings of the same
-    units are the same (read with pint through :func:`dldd.core.units.parse`: ``mm/month`` = ``mm month-1``);
+    units are the same (:func:`dldd.core.units.same_units`: ``mm/month`` = ``mm month-1``);
     ``units:`` only fills in the units of a file without any."""
-    from dldd.core.units import parse
+    from dldd.core.units import same_units
 
-    if file_units is None or str(file_units).strip() == "" or str(file_units).strip() == str(declared).strip():
-        return
-    try:
-        same = parse(file_units, name) == parse(declared, name)
-    except InputError:  # units pint cannot read are the same only when spelled the same
-        same = False
-    if not same:
+    if file_units is not None and str(file_units).strip() != "" and not same_units(file_units, declared):
         raise InputError(
             f"input {name!r} ({path}{f', variable {variable!r}' if variable else ''}): the file's units are "
             f"{str(file_units)!r}, but the spec says `units: {declared}`; `units:` only fills in the units of a file "
@@ -253,7 +247,7 @@ def _open_tiff(path: Path, name: str, chunks, mask: bool = True) -> xr.DataArray
 def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True) -> xr.DataArray:
     try:
         if path.suffix.lower() == ".zarr" or path.is_dir():
-            ds = xr.open_zarr(path, mask_and_scale=False)
+            ds = open_zarr_store(path, mask_and_scale=False)
         else:
             ds = xr.open_dataset(path, mask_and_scale=False, decode_coords="all")
     except Exception as err:
@@ -267,7 +261,7 @@ def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True
         raise InputError(f"input {name!r}: variable {variable!r} not found in {path}; it holds {list(ds.data_vars)}")
     da = ds[variable]
     if path.suffix.lower() == ".zarr" or path.is_dir():
-        da = _guard_zarr_chunks(da, path, variable, name)
+        da = guard_zarr_chunks(da, path, variable, name)
     rename = {d: n for d, n in (("lat", "y"), ("latitude", "y"), ("lon", "x"), ("longitude", "x")) if d in da.dims}
     da = da.rename(rename)
     if da.rio.crs is None and "spatial_ref" in ds:
@@ -284,6 +278,15 @@ def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True
                 "spec instead, so the scaling is explicit"
             )
     return da
+
+
+def open_zarr_store(path: Path, **kwargs) -> xr.Dataset:
+    """``xr.open_zarr`` through the store's consolidated metadata when it has them, else without: xarray's
+    own fallback (``consolidated=None``) prints a RuntimeWarning for every store without them."""
+    try:
+        return xr.open_zarr(path, consolidated=True, **kwargs)
+    except (ValueError, KeyError, FileNotFoundError):  # no consolidated metadata (zarr 2 and 3 formats)
+        return xr.open_zarr(path, consolidated=False, **kwargs)
 
 
 class _GuardedChunks:
@@ -304,7 +307,7 @@ class _GuardedChunks:
                              "write it again") from None
 
 
-def _guard_zarr_chunks(da: xr.DataArray, path: Path, variable: str, name: str) -> xr.DataArray:
+def guard_zarr_chunks(da: xr.DataArray, path: Path, variable: str, name: str) -> xr.DataArray:
     """``da`` (a Zarr variable opened by xarray, not decoded) read through :class:`_GuardedChunks`, with
     xarray's chunks; left as it is when zarr and xarray see different shapes or types."""
     import dask.array

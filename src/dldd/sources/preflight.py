@@ -7,8 +7,8 @@ decoding; never fetching: a product the cache lacks is reported with the ``dldd 
 gets it); (3) computes a sample: the first and last time step over one window of at most
 ``SAMPLE_WINDOW`` cells a side at the grid's centre, which runs the lazy value-range checks of
 :mod:`dldd.sources.checks` on those blocks. It returns one message per bad input (empty: all good).
-``dldd spec check`` prints them; ``dldd run`` refuses the run with them before the first stage
-(:func:`refuse_unusable`), where a product input the run would fetch (:func:`fetched_by_the_run`) is
+``dldd spec check`` and ``dldd run`` (before its first stage) refuse the spec with them in the same words
+(:func:`refuse_unusable`); for a run, a product input the run would fetch (:func:`fetched_by_the_run`) is
 not a problem: the run fetches it.
 """
 
@@ -60,12 +60,13 @@ def preflight(spec, sample: bool = True, fetching: bool = False) -> list[str]:
     return problems
 
 
-def refuse_unusable(spec) -> None:
+def refuse_unusable(spec, fetching: bool = True) -> None:
     """Raise the problem of the one unusable input (its own error), or an InputError listing several;
-    for ``dldd run`` before its first stage (inputs the run would fetch are left to the run)."""
+    for ``dldd run`` before its first stage (``fetching``: inputs the run would fetch are left to the run)
+    and ``dldd spec check`` (``fetching=False``: a product not cached yet is named with its fetch command)."""
     from dldd.errors import InputError
 
-    problems = preflight(spec, fetching=True)
+    problems = preflight(spec, fetching=fetching)
     if len(problems) == 1:
         raise InputError(problems[0])
     if problems:

@@ -36,6 +36,7 @@ import xarray as xr
 from dldd.core.units import convert_input
 from dldd.errors import InputError
 from dldd.sources import formats
+from dldd.sources.local import guard_zarr_chunks
 
 # --------------------------------------------------------------------------------------------------
 # constants (sources: each product's user guide; see docs/sources.md)
@@ -434,6 +435,8 @@ def open_product(product: str | Product, path=None, *, layer: str | None = None,
         path = bundled_path(prod)
     files = formats.list_files(Path(path), prod.name)
     raw = formats.read_layer(files, lay.names, prod.name, chunks=chunks, any_tiff=lay.any_tiff)
+    if len(files) == 1 and formats.file_kind(files[0]) == "zarr":  # a fetch cache: a corrupt chunk is an input error
+        raw = guard_zarr_chunks(raw, files[0], raw.attrs["variable"], input_name or prod.name)
     if lay.classes:
         out = _decode_classes(raw, lay, prod)
     else:
