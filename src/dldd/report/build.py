@@ -14,12 +14,18 @@ from __future__ import annotations
 import functools
 import json
 import math
+import multiprocessing
+import os
 import re
 import shutil
+import sys
+import time
 import warnings
 import zlib
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import rasterio
 import shapely
@@ -59,6 +65,19 @@ TABLE_METRICS = ("sdg_degraded_pct", "sdg_change_pp", "lc_degraded_pct", "drough
 PROFILE_MAP_PAD = 0.15
 #: Suffix of a map name that names its period, year or block (maps of one series differ only by it).
 MAP_SERIES_SUFFIX = re.compile(r"_(baseline|reporting_\d+|\d{4}(_\d{4})?)$")
+#: Map name prefix -> the spec inputs a map is computed from (its caption names their sources).
+MAP_INPUTS = (("sdg_", ("ndvi", "land_cover", "soc")), ("lpd_", ("ndvi",)), ("soc_", ("soc", "land_cover")),
+              ("land_cover", ("land_cover",)), ("so3_", ("precipitation",)), ("spi", ("precipitation",)),
+              ("spei", ("precipitation", "pet", "tmin", "tmax")), ("aridity", ("precipitation", "pet", "tmin", "tmax")),
+              ("esa", ("ndvi", "precipitation", "pet", "sand", "silt", "clay", "slope", "land_cover")),
+              ("medalus", ("ndvi", "precipitation", "pet", "sand", "silt", "clay", "slope", "land_cover")),
+              ("sand", ("wind_speed", "wind_direction", "ndvi")), ("dp_", ("wind_speed", "wind_direction")))
+#: Practices listed per profile page (the best ranked); the full list is the site's appendix (practices.html).
+PROFILE_PRACTICES = 5
+#: Figures drawn at the same time (processes; the figures are independent). None: the machine's cores.
+FIGURE_WORKERS: int | None = None
+#: Report language -> gettext locale of pycountry's ISO 3166 translations.
+LOCALES = {"zh": "zh_CN"}
 #: Unsafe characters in a region id used as a file name.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -100,6 +119,73 @@ class Fig:
     file: str  # path relative to the report folder
     title: str
     caption: str = ""
+    svg: str = ""  # the SVG version (path relative to the report folder), for maps of the synthesis
+
+
+def _draw(job) -> None:
+    """Run one figure job: (function, positional arguments, keyword arguments)."""
+    fn, args, kw = job
+    fn(*args, **kw)
+
+
+def render_figures(jobs: list, say: Callable[[str], None], workers: int | None = None) -> None:
+    """Draw the figure jobs, in parallel processes when there are several cores (matplotlib is not
+    thread-safe); ``say`` gets a progress message every tenth of the way."""
+    n = len(jobs)
+    if not n:
+        return
+    workers = workers or FIGURE_WORKERS or os.cpu_count() or 1
+    step = max(1, n // 10)
+    if workers <= 1 or n == 1:
+        for i, job in enumerate(jobs, 1):
+            _draw(job)
+            if i % step == 0 or i == n:
+                say(f"figures {i}/{n}")
+        return
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
+        for i, _ in enumerate(pool.map(_draw, jobs, chunksize=max(1, n // (8 * workers))), 1):
+            if i % step == 0 or i == n:
+                say(f"figures {i}/{n}")
+
+
+def _draw_sand_rose(by_dir, summary, png: Path, *, title: str, synthetic: bool) -> None:
+    from dldd.report.figures_sand import sand_rose_from_drift
+
+    with matplotlib_style():
+        fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=synthetic)
+        rf.save_figure(fig, png)
+
+
+@functools.lru_cache(maxsize=1)
+def _practice_catalogue() -> dict:
+    from dldd.practices.loader import load_catalogue
+
+    return {p.id: p for p in load_catalogue()}
+
+
+@functools.lru_cache(maxsize=None)
+def _country_translation(lang: str):
+    import gettext
+
+    import pycountry
+
+    return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[LOCALES.get(lang, lang)], fallback=True)
+
+
+def country_name(region_id: str, lang: str) -> str | None:
+    """The ISO 3166-1 name of the country ``region_id`` (alpha-3) in ``lang`` (pycountry's gettext catalogues);
+    None when the id is no ISO code or the language is English (the run's own name is kept then)."""
+    if lang == DEFAULT_LANG or not re.fullmatch(r"[A-Z]{3}", region_id):
+        return None
+    import pycountry
+
+    c = pycountry.countries.get(alpha_3=region_id)
+    if c is None:
+        return None
+    tr = _country_translation(lang)
+    name = tr.gettext(c.name)
+    return name if name != c.name else None
 
 
 # --- geometry ----------------------------------------------------------------------------------------------------
@@ -138,14 +224,17 @@ def region_geometries(run: rd.Run) -> dict[str, object]:
 
 # --- the builder ---------------------------------------------------------------------------------------------------
 class _Builder:
-    def __init__(self, run: rd.Run, lang: str, out: Path):
+    def __init__(self, run: rd.Run, lang: str, out: Path, say: Callable[[str], None] = lambda msg: None):
         self.run = run
+        self.say = say
+        self.jobs: list = []  # figures to draw: (function, positional arguments, keyword arguments)
         self.lang = lang
         self.msgs = Catalogue(lang)
         self.out = out
         self.metrics = rd.compute_metrics(run)
         self.by_key = {m.key: m for m in self.metrics}
         self.geoms = region_geometries(run)
+        self._names = {str(r["id"]): str(r["name"]) for r in run.regions}
         self.synth = self.msgs.plain("synthetic_figure") if run.synthetic else None
         self.tags = {}
         for name, rel in run.maps.items():
@@ -176,8 +265,39 @@ class _Builder:
     def class_label(self, name: str) -> str:
         return self.msgs.label("classes", name)
 
-    def scale_label(self, km: float, lat: float) -> str:
-        return self.msgs.plain("scale_bar", km=f"{km:,.0f}" if km >= 1 else f"{km:g}", lat=f"{lat:.0f}")
+    def map_sources(self, name: str) -> str:
+        """The data sources of a map: the spec inputs it is computed from, by product or file name."""
+        spec_inputs = (self.run.manifest.get("spec") or {}).get("inputs") or {}
+        names = next((ins for p, ins in MAP_INPUTS if name.startswith(p)), tuple(spec_inputs))
+        out = []
+        for n in names:
+            si = spec_inputs.get(n)
+            if not si:
+                continue
+            src = si.get("product") or Path(str(si.get("path") or n)).name
+            out.append(f"{n}: {src}")
+        return "; ".join(out) or self.msgs.plain("unknown_source")
+
+    def map_period(self, name: str) -> str:
+        """The period of a map in years, from its name's suffix and the spec's periods."""
+        m = MAP_SERIES_SUFFIX.search(name)
+        periods = (self.run.manifest.get("spec") or {}).get("periods") or {}
+        if not m:
+            return ""
+        key = m.group(1)
+        if re.fullmatch(r"\d{4}_\d{4}", key):
+            return key.replace("_", "–")
+        if re.fullmatch(r"\d{4}", key):
+            return key
+        if key == "baseline" and isinstance(periods.get("baseline"), dict):
+            b = periods["baseline"]
+            return f"{b.get('start')}–{b.get('end')}"
+        rp = (periods.get("reporting") or {}).get(key)
+        if isinstance(rp, dict):
+            parts = [f"{self.msgs.label('period_part', k)} {v.get('start')}–{v.get('end')}" for k, v in rp.items()
+                     if isinstance(v, dict) and "start" in v]
+            return ", ".join(parts)
+        return self.when_label(key)
 
     def map_title(self, name: str) -> str:
         keys = sorted((k.split(".", 1)[1] for k in self.msgs.messages if k.startswith("map_title.")), key=len,
@@ -210,7 +330,7 @@ class _Builder:
         rows = []
         for i, r in enumerate(regions, 1):
             vals = [format_value(self.by_key[k].value([str(r["id"])]), kind) for k, _, kind, _ in cols]
-            rows.append({"rank": i, "name": r["name"], "subregion": r.get("subregion") or "",
+            rows.append({"rank": i, "name": self.region_name(r["id"]), "subregion": self.subregion_name(r.get("subregion") or ""),
                          "area": format_value(r.get("area_km2"), "area_km2"), "values": vals,
                          "href": f"region-{region_slug(r['id'])}.html"})
         heads = []
@@ -237,11 +357,12 @@ class _Builder:
 
         return sorted(names, key=lambda n: (order(n), names.index(n)))
 
-    def draw_map(self, name: str, png: str, *, focus_id: str | None = None) -> Fig | None:
-        path, tags, bounds = self.tags[name]
+    def map_view(self, bounds, focus_id: str | None = None) -> dict | None:
+        """What a map of ``bounds`` (left, bottom, right, top) shows: the extent (a profile's region with a
+        margin, or None for the whole raster), the focus region, the assessed outlines and the context
+        countries in view. None when the focus region has no outline or lies off the raster."""
         left, bottom, right, top = bounds
-        extent = None
-        focus = []
+        extent, focus = None, []
         if focus_id is not None:
             g = self.geoms.get(focus_id)
             if g is None:
@@ -254,17 +375,33 @@ class _Builder:
             focus = [g]
         view = extent or (left, right, bottom, top)
         box = shapely.box(view[0], view[2], view[1], view[3])
-        assessed = set(self.geoms)
-        context = [g for rid, g in _world().items() if rid not in assessed and g.intersects(box)]
+        context = [g for rid, g in _world().items() if rid not in self.geoms and g.intersects(box)]
         outlines = [g for rid, g in self.geoms.items() if rid != focus_id and g.intersects(box)]
-        title = self.map_title(name)
+        return {"extent": extent, "focus": focus, "context": context, "outlines": outlines}
+
+    def map_layer(self, name: str) -> rf.MapLayer:
+        path, tags, _ = self.tags[name]
         legend = rf.legend_for_map(name, tags)
         units = tags.get("units", "")
-        rf.draw_map(path, self.out / png, title=title, legend=legend, class_label=self.class_label,
-                    scale_label=self.scale_label, nodata_label=self.msgs.plain("no_data"),
-                    units_label="" if units in ("", "1") else units, outlines=outlines, focus=focus, context=context,
-                    extent=extent, synthetic_label=self.synth)
-        return Fig(png, title, self.msgs.plain("map_caption", title=title))
+        return rf.MapLayer(path, self.map_title(name), legend,
+                           {c.name: self.class_label(c.name) for c in (legend.classes if legend else ())},
+                           "" if units in ("", "1") else units, legend is None and rf.is_change_map(name))
+
+    def map_caption(self, name: str, title: str) -> str:
+        period = self.map_period(name)
+        return self.msgs.plain("map_caption", title=title, sources=self.map_sources(name),
+                               period=period or self.msgs.plain("no_period"))
+
+    def draw_map(self, name: str, png: str) -> Fig | None:
+        """A map of the synthesis: 300 dpi PNG and SVG of the whole raster."""
+        view = self.map_view(self.tags[name][2])
+        layer = self.map_layer(name)
+        self.jobs.append((rf.draw_map, (layer.tif, self.out / png), dict(
+            title=layer.title, legend=layer.legend, class_labels=layer.class_labels,
+            scale_label=self.msgs.plain("scale_bar", km="{km}"), nodata_label=self.msgs.plain("no_data"),
+            units_label=layer.units_label, diverging=layer.diverging, **view,
+            note=self.msgs.plain("map_disclaimer"), synthetic_label=self.synth, dpi=rf.DPI, svg=True)))
+        return Fig(png, layer.title, self.map_caption(name, layer.title), svg=png[:-4] + ".svg")
 
     def index_maps(self) -> list[Fig]:
         figs = []
@@ -275,22 +412,33 @@ class _Builder:
         return figs
 
     def profile_maps(self, rid: str, slug: str) -> list[Fig]:
-        figs = []
+        """The region's maps (latest of each :data:`PROFILE_MAPS` prefix) as one figure of small multiples."""
+        names = []
         for prefix in PROFILE_MAPS:
-            names = [n for n in self.tags if n.startswith(prefix)]
-            if not names:
-                continue
-            f = self.draw_map(names[-1], f"figures/{slug}-map-{names[-1]}.png", focus_id=rid)
-            if f:
-                figs.append(f)
-        return figs
+            found = [n for n in self.tags if n.startswith(prefix)]
+            if found:
+                names.append(found[-1])
+        if not names:
+            return []
+        view = self.map_view(self.tags[names[0]][2], focus_id=rid)
+        if view is None:
+            return []
+        layers = [self.map_layer(n) for n in names]
+        png = f"figures/{slug}-maps.png"
+        self.jobs.append((rf.draw_map_panels, (self.out / png,), dict(
+            layers=layers, scale_label=self.msgs.plain("scale_bar", km="{km}"),
+            nodata_label=self.msgs.plain("no_data"), **view, note=self.msgs.plain("map_disclaimer"),
+            synthetic_label=self.synth)))
+        title = self.msgs.plain("profile_maps_title", name=self.region_name(rid))
+        caption = " ".join(self.map_caption(n, layer.title) for n, layer in zip(names, layers))
+        return [Fig(png, title, f"{title}. {caption}")]
 
     def table_name(self, t: str) -> str:
         return self.msgs.plain(f"table_name.{t}", t.replace("_", " "))
 
     def index_charts(self) -> list[Fig]:
         figs = []
-        rows = [(str(r["id"]), str(r["name"])) for r in rd.rank_regions(self.run.regions, self.metrics)[0]]
+        rows = [(str(r["id"]), self.region_name(r["id"])) for r in rd.rank_regions(self.run.regions, self.metrics)[0]]
         for t in SHARE_TABLES:
             tab = self.run.tables.get(t)
             if tab is None or not len(tab) or "share_pct" not in tab:
@@ -298,10 +446,18 @@ class _Builder:
             ps = rd.periods(tab)
             when = ps[-1] if ps else None
             title = self.msgs.plain("chart.classes_by_region", table=self.table_name(t), when=self.when_label(when))
-            rf.draw_share_bars(rd.at(tab, when), self.out / f"figures/chart-{t}.png", rows=rows, title=title,
-                               xlabel=self.msgs.plain("share_axis"), class_label=self.class_label,
-                               synthetic_label=self.synth)
-            figs.append(Fig(f"figures/chart-{t}.png", title))
+            sel = rd.at(tab, when)
+            parts = math.ceil(len(rows) / rf.MAX_BAR_ROWS) or 1
+            size = math.ceil(len(rows) / parts) or 1
+            for k in range(parts):
+                part_rows = rows[k * size:(k + 1) * size]
+                png = f"figures/chart-{t}.png" if parts == 1 else f"figures/chart-{t}-{k + 1}.png"
+                part_title = title if parts == 1 else f"{title} ({k + 1}/{parts})"
+                self.jobs.append((rf.draw_share_bars, (sel, self.out / png), dict(
+                    rows=part_rows, title=part_title, xlabel=self.msgs.plain("share_axis"),
+                    class_labels={c: self.class_label(c) for c in sel["class"].astype(str).unique()},
+                    synthetic_label=self.synth)))
+                figs.append(Fig(png, part_title))
         figs += self.series([str(r["id"]) for r in self.run.regions], "all")
         rose = self.sand_rose()
         if rose:
@@ -319,8 +475,6 @@ class _Builder:
         import numpy as np
         import xarray as xr
 
-        from dldd.report.figures_sand import sand_rose_from_drift
-
         theta = np.deg2rad(t["direction"].to_numpy(dtype=float) + 180.0)
         q = t["dp_vu"].to_numpy(dtype=float)
         dp, east, north = float(np.nansum(q)), float(np.nansum(q * np.sin(theta))), float(np.nansum(q * np.cos(theta)))
@@ -330,9 +484,8 @@ class _Builder:
         by_dir = xr.DataArray(q, dims=("direction",), coords={"direction": t["direction"].to_numpy(dtype=float)})
         title = self.msgs.plain("chart.sand_rose")
         png = "figures/chart-sand-rose.png"
-        with matplotlib_style():
-            fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=self.run.synthetic)
-            fig.savefig(self.out / png, dpi=rf.DPI, facecolor="white")
+        self.jobs.append((_draw_sand_rose, (by_dir, summary, self.out / png),
+                          dict(title=title, synthetic=self.run.synthetic)))
         return Fig(png, title, self.msgs.plain("sand_rose_caption", title=title))
 
     def series(self, ids, slug) -> list[Fig]:
@@ -345,9 +498,11 @@ class _Builder:
                 continue
             title = self.msgs.plain("chart.series", table=self.table_name(t))
             png = f"figures/{slug}-series-{t}.png"
-            rf.draw_class_series(tab, self.out / png, region_ids=ids, time_col=rd.time_column(tab), title=title,
-                                 ylabel=self.msgs.plain("share_axis"), class_label=self.class_label,
-                                 synthetic_label=self.synth)
+            sub = tab[tab["region"].astype(str).isin(list(ids))]
+            self.jobs.append((rf.draw_class_series, (sub, self.out / png), dict(
+                region_ids=list(ids), time_col=rd.time_column(tab), title=title, ylabel=self.msgs.plain("share_axis"),
+                class_labels={c: self.class_label(c) for c in sub["class"].astype(str).unique()},
+                synthetic_label=self.synth)))
             figs.append(Fig(png, title))
         return figs
 
@@ -416,12 +571,12 @@ class _Builder:
                 if len(sub) and {"rel_year", "effect", "ci_low", "ci_high"} <= set(sub.columns):
                     png = f"figures/{slug}-event-study.png"
                     title = f'{self.msgs.plain("chart.event_study")}: {name}'
-                    rf.draw_event_study(sub, self.out / png, title=title,
+                    self.jobs.append((rf.draw_event_study, (sub, self.out / png), dict(title=title,
                                         xlabel=self.msgs.plain("intervention.rel_year"),
                                         ylabel=self.msgs.plain("intervention.effect") + (f" ({units})" if units else ""),
                                         effect_label=self.msgs.plain("intervention.effect"),
                                         ci_label=self.msgs.plain("intervention.ci", pct=f"{float(r.get('confidence', 0.95)) * 100:.0f}"),
-                                        synthetic_label=self.synth)
+                                        synthetic_label=self.synth)))
                     figs.append(Fig(png, title, self.msgs.plain("event_study_caption")))
             out.append({"slug": slug, "anchor": f"i-{region_slug(name)}", "name": name, "type": str(r.get("type", "")),
                         "start": val("start_year", "year") or "", "effect": effect or "", "ci": ci,
@@ -436,12 +591,42 @@ class _Builder:
             return []
         if region_id is not None:
             t = t[t["region"].astype(str) == str(region_id)]
-        names = {str(r["id"]): r["name"] for r in self.run.regions}
+        if region_id is not None:
+            t = t[t["rank"].astype(int) <= PROFILE_PRACTICES]
         show_reasons = self.msgs.plain("meta.practice_reasons", "no") == "yes"
-        return [{"region": names.get(str(r["region"]), str(r["region"])), "rank": int(r["rank"]),
-                 "name": str(r.get("name", r["practice"])), "category": self.msgs.label("category", str(r.get("category", ""))),
+        return [{"region": self.region_name(r["region"]), "rank": int(r["rank"]),
+                 "name": self.practice_name(str(r["practice"]), str(r.get("name", r["practice"]))),
+                 "category": self.msgs.label("category", str(r.get("category", ""))),
                  "score": format_value(r.get("score"), "score"),
+                 "summary": self.reason_summary(str(r.get("reasons", ""))),
                  "reasons": str(r.get("reasons", "")) if show_reasons else ""} for _, r in t.iterrows()]
+
+    def practice_name(self, practice_id: str, default: str) -> str:
+        """The practice's name in the report's language, from the shipped catalogue (``names.<lang>``)."""
+        p = _practice_catalogue().get(practice_id)
+        name = getattr(p.names, self.lang, None) if p is not None and self.lang != DEFAULT_LANG else None
+        return str(name) if name else default
+
+    def reason_summary(self, reasons: str) -> str:
+        """One line on why a practice was matched: how many conditions fit, fit partly or not, and which fit."""
+        parts = [x.strip() for x in reasons.split("; ") if x.strip()]
+        verdicts = [x.split(":", 1)[0] for x in parts]
+        fits = [x.split(":", 1)[1].strip() for x in parts if x.startswith("fit:")]
+        line = self.msgs.plain("practice_reason", fit=verdicts.count("fit"), partial=verdicts.count("partial"),
+                               misfit=verdicts.count("misfit"), unknown=verdicts.count("unknown"))
+        if fits and self.msgs.plain("meta.practice_reasons", "no") == "yes":
+            line += f" {self.msgs.plain('practice_reason_first')}: {fits[0]}"
+        return line
+
+    def region_name(self, region_id) -> str:
+        """A region's name in the report's language: countries by ISO 3166 (pycountry's translations), other
+        regions as the spec names them."""
+        rid = str(region_id)
+        given = self._names.get(rid, rid)
+        return country_name(rid, self.lang) or given
+
+    def subregion_name(self, name: str) -> str:
+        return self.msgs.label("subregion", name) if name else name
 
     def methods(self) -> list[dict]:
         fams: dict[str, dict] = {}
@@ -495,7 +680,7 @@ class _Builder:
         groups = rd.subregion_groups(regions)
         if not (len(groups) == 1 and len(next(iter(groups.values()))) == len(regions)):  # else: same as the whole
             for sub, ids in groups.items():
-                headline.append((sub, self.headline(ids)))
+                headline.append((self.subregion_name(sub), self.headline(ids)))
         index = {
             "slug": "index",
             "intro": self.msgs.t("intro", version=__version__, name=user_text(self.run.summary.get("name", "")),
@@ -505,15 +690,17 @@ class _Builder:
             "maps": self.index_maps(),
             "charts": self.index_charts(),
             "interventions": self.interventions(),
-            "practices": self.practices(),
+            "appendix_practices": self.practices(),
             "methods": self.methods(),
             "data": self.data(),
             "limitations": self.msgs.items("limitations"),
         }
+        index["practices"] = bool(index["appendix_practices"])
         profiles = []
         for r in regions:
             rid = str(r["id"])
             slug = region_slug(rid)
+            r = dict(r, name=self.region_name(rid), subregion=self.subregion_name(r.get("subregion") or ""))
             profiles.append({
                 "slug": f"region-{slug}",
                 "anchor": f"r-{slug}",
@@ -538,18 +725,34 @@ def _env() -> Environment:
     return env
 
 
+def progress_to_stderr(lang: str) -> Callable[[str], None]:
+    """Progress messages of a report build, one line each on stderr with the seconds since the start."""
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"report ({lang}) {time.perf_counter() - t0:6.1f} s: {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
 def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str | Path | None = None,
-                 pdf: bool = True) -> Path:
+                 pdf: bool = True, progress: Callable[[str], None] | None = None,
+                 workers: int | None = None) -> Path:
     """Write the report of the run in ``run_dir`` and return the path of its ``index.html``.
 
     ``lang``: a catalogue of ``dldd/report/i18n`` (``en``, ``zh``); ``out_dir``: where to write (default
     ``RUN_DIR/report``); ``pdf``: also write ``report.pdf`` (weasyprint). Sections appear only for the
-    tables and maps the run has.
+    tables and maps the run has. ``progress`` gets one message per step (default: lines on stderr);
+    ``workers``: processes drawing the figures (default: the machine's cores).
+    Figure and table numbers run through the site in the order of the PDF (synthesis, interventions,
+    profiles), so that "Figure 12" is the same figure in both.
     """
+    say = progress or progress_to_stderr(lang)
+    say("reading the run")
     run = rd.load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path / "report"
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    for stale in (out / "figures").glob("*.png"):  # figures of an earlier build of this report
+    for stale in [*(out / "figures").glob("*.png"), *(out / "figures").glob("*.svg")]:  # figures of an earlier build
         stale.unlink()
     for stale in [*out.glob("region-*.html"), *out.glob("intervention-*.html")]:
         stale.unlink()
@@ -557,22 +760,32 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     for f in ASSETS_DIR.iterdir():
         if f.is_file():
             shutil.copyfile(f, out / "assets" / f.name)
-    b = _Builder(run, lang, out)
+    b = _Builder(run, lang, out, say)
+    say("composing the pages")
     index, profiles = b.pages()
+    say(f"drawing {len(b.jobs)} figures")
+    render_figures(b.jobs, say, workers)
     env = _env()
     common = {"m": b.msgs, "synthetic": run.synthetic, "run": run.summary, "version": __version__,
               "lang": b.msgs.plain("meta.html_lang"), "profiles": profiles, "has_pdf": pdf}
+    say("writing the site")
+    counter = Counter()  # one numbering through the site, in the order of the PDF
     tpl = env.get_template("index.html")
-    (out / "index.html").write_text(tpl.render(**common, page=index, counter=Counter()), encoding="utf-8")
-    tpl = env.get_template("region.html")
-    for p in profiles:
-        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=Counter()), encoding="utf-8")
+    (out / "index.html").write_text(tpl.render(**common, page=index, counter=counter), encoding="utf-8")
     tpl = env.get_template("intervention.html")
     for p in index["interventions"]:
-        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=Counter()), encoding="utf-8")
+        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=counter), encoding="utf-8")
+    tpl = env.get_template("region.html")
+    for p in profiles:
+        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=counter), encoding="utf-8")
+    if index.get("appendix_practices"):
+        (out / "practices.html").write_text(env.get_template("practices.html").render(
+            **common, page=index, counter=Counter()), encoding="utf-8")
     if pdf:
+        say("writing the PDF")
         html = env.get_template("print.html").render(**common, page=index, counter=Counter())
         write_pdf(html, out, out / "report.pdf")
+    say("done")
     return out / "index.html"
 
 
