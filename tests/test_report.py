@@ -215,9 +215,14 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
                   "name": ["Straw checkerboard", "Grazing enclosure"], "category": ["mechanical sand barrier", "grazing and land management"],
                   "score": [0.875, 0.5], "reasons": ["fit: aridity class arid is documented", "unknown: slope"]}).to_csv(
         folder / "tables" / "practices_matches.csv", index=False)
-    index = build_report(folder, pdf=False)
+    steps = []
+    index = build_report(folder, pdf=False, progress=steps.append, workers=1)
+    assert steps[0] == "reading the run" and steps[-1] == "done"  # progress messages, one per step
+    assert any(re.fullmatch(r"figures \d+/\d+", x) for x in steps)
     html = index.read_text(encoding="utf-8")
-    assert 'id="effectiveness"' in html and 'id="practices"' in html and "Straw checkerboard" in html
+    assert 'id="effectiveness"' in html and 'id="practices"' in html and 'href="practices.html"' in html
+    appendix = (index.parent / "practices.html").read_text(encoding="utf-8")  # the full reasons: site appendix only
+    assert "Straw checkerboard" in appendix and "fit: aridity class arid is documented" in appendix
     page = index.parent / f"intervention-{region_slug(name)}.html"
     text = page.read_text(encoding="utf-8")
     for expected in ("+0.085 [+0.069, +0.112]", "+21.0\u00a0%", "2016", "95.0\u00a0%", "Belt &lt;b&gt;A&lt;/b&gt; $x^{2$"):
@@ -226,12 +231,15 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     imgs = re.findall(r'<img src="([^"]+)"', text)
     assert len(imgs) == 1 and (index.parent / imgs[0]).is_file()
     profile = (index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")
-    assert "0.88" in profile and "fit: aridity class arid is documented" in profile  # score rounded to 2 decimals
+    assert "0.88" in profile  # score rounded to 2 decimals
+    assert "1 conditions fit, 0 fit partly, 0 do not fit, 0 not known. Best fit: aridity class arid is documented" in profile
     zh_index = build_report(folder, "zh", out_dir=folder / "report_zh", pdf=False)
     zh_page = (zh_index.parent / page.name).read_text(encoding="utf-8")
     assert "防护林带" in zh_page and "+0.085 [+0.069, +0.112]" in zh_page
     zh_profile = (zh_index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")
     assert "机械沙障" in zh_profile and "fit: aridity" not in zh_profile  # English reasons stay out of the zh report
+    assert "草方格沙障" in zh_profile and "Straw checkerboard" not in zh_profile  # the catalogue's Chinese name
+    assert "1 项条件符合" in zh_profile
 
 
 def test_country_table_equals_the_csv_tables(run_dir, en):
@@ -452,3 +460,177 @@ def test_pages_load_offline_in_chromium(run_dir, en, zh, evil_report):
                 page.close()
         finally:
             browser.close()
+
+
+# --- maps fit for print, PDF layout, Chinese names ----------------------------------------------------------------
+#: Deuteranopia (severity 1) on linear sRGB, Machado, Oliveira & Fernandes (2009), IEEE TVCG 15(6), Table 1.
+MACHADO_DEUTERANOPIA = np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                                 [-0.011820, 0.042940, 0.968881]])
+#: Linear sRGB -> CIE XYZ (D65, IEC 61966-2-1) and the D65 white point.
+SRGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+D65 = np.array([0.95047, 1.0, 1.08883])
+
+
+def seen_lab(hexes, deuteranope: bool) -> np.ndarray:
+    """CIELAB of sRGB colours as seen by a deuteranope (Machado 2009) or by normal vision."""
+    from matplotlib.colors import to_rgb
+
+    c = np.array([to_rgb(h) for h in hexes])
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    if deuteranope:
+        lin = np.clip(lin @ MACHADO_DEUTERANOPIA.T, 0, 1)
+    xyz = (lin @ SRGB_TO_XYZ.T) / D65
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.column_stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])])
+
+
+def deuteranope_confusions(hexes, pair_min: float = 10.0, ends_min: float = 25.0) -> list:
+    """Pairs of classes a deuteranope cannot tell apart: CIE76 distance below ``pair_min`` for any pair, below
+    ``ends_min`` for the first and last class (the two ends of an ordered legend, e.g. degraded and improved)."""
+    lab = seen_lab(hexes, True)
+    out = [(i, j) for i in range(len(hexes)) for j in range(i + 1, len(hexes))
+           if np.linalg.norm(lab[i] - lab[j]) < pair_min]
+    if np.linalg.norm(lab[0] - lab[-1]) < ends_min:
+        out.append((0, len(hexes) - 1))
+    return out
+
+
+def test_report_class_colours_survive_deuteranopia():
+    from dldd.core.legend import SDG3
+    from dldd.indicators.aridity import ARIDITY_ZONES
+    from dldd.report import figures as rf
+
+    legs = rf.legends()
+    assert set(rf.REPORT_PALETTES) <= set(legs) and len(legs) == len(rf.PACKAGE_LEGENDS)
+    for name, leg in legs.items():
+        colors = [c.color for c in leg.classes]
+        assert name in rf.REPORT_PALETTES, f"{name}: no report palette"
+        assert deuteranope_confusions(colors) == [], (name, colors)
+        assert [c.code for c in leg.classes] == [c.code for c in next(p for p in rf.PACKAGE_LEGENDS if p.name == name).classes]
+    # the check can fail: the package's own red/green SDG legend and its aridity ramp are confused
+    assert deuteranope_confusions([c.color for c in SDG3.classes]) == [(0, 2)]
+    assert deuteranope_confusions([c.color for c in ARIDITY_ZONES.classes])
+
+
+def test_change_maps_have_a_centred_scale_that_cannot_collapse():
+    from dldd.report import figures as rf
+
+    mostly_zero = np.zeros(1000)
+    mostly_zero[:5], mostly_zero[5:9] = -31.5, 33.3  # the SOC change map: almost every pixel unchanged
+    assert rf.diverging_limit(mostly_zero) == pytest.approx(33.3)
+    assert rf.diverging_limit(np.zeros(10)) == 1.0 and rf.diverging_limit(np.array([np.nan])) == 1.0
+    spread = np.linspace(-2.0, 2.0, 1001)
+    assert rf.diverging_limit(spread) == pytest.approx(np.percentile(np.abs(spread), rf.ROBUST_PERCENTILE))
+    lo, hi = rf.sequential_limits(np.full(50, 0.3))
+    assert lo < 0.3 < hi
+    for name in ("soc_change_reporting_2", "spi12_december_2023", "spei12_december_2023"):
+        assert rf.is_change_map(name), name
+    for name in ("aridity_index", "esai", "sand_dp"):
+        assert not rf.is_change_map(name), name
+
+
+@pytest.fixture(scope="module")
+def caspian_tif(tmp_path_factory) -> Path:
+    """A float raster over the Caspian Sea, Turkmenistan, Uzbekistan and Kazakhstan: -30 west of 55.5 E,
+    +30 east of 56.5 E, 0 between (synthetic test data)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = tmp_path_factory.mktemp("maps") / "soc_change_test.tif"
+    arr = np.zeros((80, 120), dtype="float32")
+    arr[:, :75], arr[:, 85:] = -30.0, 30.0
+    with rasterio.open(path, "w", driver="GTiff", width=120, height=80, count=1, dtype="float32", crs="EPSG:4326",
+                       transform=from_origin(48.0, 44.0, 0.1, 0.1), nodata=float("nan")) as dst:
+        dst.write(arr, 1)
+    return path
+
+
+def test_maps_are_masked_to_the_assessed_regions_and_equal_area(caspian_tif, tmp_path):
+    import pyproj
+
+    from dldd.regions.registry import world_countries
+    from dldd.report import figures as rf
+
+    world = {r.id: r.geometry for r in world_countries()}
+    extent = (48.0, 60.0, 36.0, 44.0)
+    data, land, img_extent, *_ = rf._prepare_layer(caspian_tif, None, extent, [world["TKM"]], 400)
+    to_map = rf._to_map(rf.map_crs(extent))
+    rows, cols = data.shape
+
+    def at(lon, lat):
+        x, y = to_map.transform(lon, lat)
+        c = int((x - img_extent[0]) / (img_extent[1] - img_extent[0]) * cols)
+        r = int((img_extent[3] - y) / (img_extent[3] - img_extent[2]) * rows)
+        return data[r, c]
+
+    assert np.isnan(at(51.0, 41.5))  # the Caspian Sea: not coloured
+    assert np.isnan(at(58.5, 43.0))  # Uzbekistan, not assessed here: not coloured
+    assert at(59.0, 38.5) == 30.0 and at(54.5, 39.5) == -30.0  # Turkmenistan: coloured
+    # equal-area: a 1 x 1 degree cell has its geodesic (WGS84) area on the map, even far from the centre
+    geod = pyproj.Geod(ellps="WGS84")
+    for lon, lat in ((54.0, 40.0), (49.0, 37.0)):
+        lons, lats = [lon, lon + 1, lon + 1, lon], [lat, lat, lat + 1, lat + 1]
+        xs, ys = to_map.transform(lons, lats)
+        planar = 0.5 * abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))
+        assert planar == pytest.approx(abs(geod.polygon_area_perimeter(lons, lats)[0]), rel=2e-3)
+    png = tmp_path / "map.png"
+    rf.draw_map(caspian_tif, png, title="change", legend=None, class_labels={}, scale_label="{km} km",
+                nodata_label="no data", units_label="%", diverging=True, outlines=[world["TKM"]], extent=extent,
+                note="disclaimer", svg=True)
+    assert png.with_suffix(".svg").is_file() and "<svg" in png.with_suffix(".svg").read_text()[:500]
+    img = Image.open(png)
+    assert round(img.info["dpi"][0]) == rf.DPI == 300
+    rgb = np.asarray(img.convert("RGB")).reshape(-1, 3).astype(int)
+    cmap = __import__("matplotlib").colormaps[rf.DIVERGING_CMAP]
+    for end in (0.02, 0.98):  # both ends of the centred scale are on the map (losses are not shown as no change)
+        target = np.array(cmap(end)[:3]) * 255
+        assert (np.abs(rgb - target).sum(axis=1) < 40).sum() > 200, end
+
+
+def pdf_words(pdf: Path) -> tuple[list, list]:
+    """Pages (width, height) and words (page index, xmin, xmax, text) of a PDF, by pdftotext -bbox."""
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], check=True, capture_output=True,
+                         timeout=120).stdout.decode("utf-8")
+    sizes, words = [], []
+    for m in re.finditer(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', out, re.S):
+        sizes.append((float(m.group(1)), float(m.group(2))))
+        for w in re.finditer(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">(.*?)</word>', m.group(3)):
+            words.append((len(sizes) - 1, float(w.group(1)), float(w.group(2)), w.group(3)))
+    return sizes, words
+
+
+def test_pdf_tables_fit_the_page_and_numbers_match_the_site(run_dir, en, zh):
+    margin_pt = 16 / 25.4 * 72  # print.css: 16 mm left and right
+    for rep in (en, zh):
+        sizes, words = pdf_words(rep / "report.pdf")
+        assert words
+        over = [w for w in words if w[2] > sizes[w[0]][0] - margin_pt + 1.0 or w[1] < margin_pt - 1.0]
+        assert not over, f"{rep.name}: text outside the page margins (clipped table?): {over[:5]}"
+        text = " ".join(w[3] for w in words)
+        label = "Figure" if rep == en else "图"
+        # every numbered figure of the site has the same number (and title) in the PDF
+        site = [rep / "index.html"] + [rep / f"region-{region_slug(r['id'])}.html"
+                                        for r in json.loads((run_dir / "summary.json").read_text())["regions"]]
+        seen = []
+        for page in site:
+            for n, title in re.findall(r'<span class="fignum">\S+ (\d+)</span> ([^<.]+)', page.read_text(encoding="utf-8")):
+                seen.append(int(n))
+                head = " ".join(title.split()[:3])
+                assert re.search(rf"{label} ?{n} {re.escape(head)}", text), (rep.name, n, head)
+        assert seen == list(range(1, len(seen) + 1)), "one numbering through the site"
+        assert "practices.html" not in text or "fit:" not in text  # the full reasons stay out of the PDF
+
+
+def test_chinese_site_names_countries_in_chinese(run_dir, zh):
+    import pycountry
+
+    regions = json.loads((run_dir / "summary.json").read_text())["regions"]
+    english = {r["name"] for r in regions} | {pycountry.countries.get(alpha_3=r["id"]).name for r in regions}
+    for page in [zh / "index.html", *(zh / f"region-{region_slug(r['id'])}.html" for r in regions)]:
+        html = re.sub(r"<cite.*?</cite>", "", page.read_text(encoding="utf-8"), flags=re.S)
+        left = [n for n in english if n in html]
+        assert not left, (page.name, left)
+    index = (zh / "index.html").read_text(encoding="utf-8")
+    for chinese in ("乌兹别克斯坦", "塔吉克斯坦", "吉尔吉斯斯坦", "中亚"):
+        assert chinese in index, chinese
+

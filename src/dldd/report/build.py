@@ -375,9 +375,15 @@ class _Builder:
             focus = [g]
         view = extent or (left, right, bottom, top)
         box = shapely.box(view[0], view[2], view[1], view[3])
-        context = [g for rid, g in _world().items() if rid not in self.geoms and g.intersects(box)]
-        outlines = [g for rid, g in self.geoms.items() if rid != focus_id and g.intersects(box)]
-        return {"extent": extent, "focus": focus, "context": context, "outlines": outlines}
+        # outlines simplified to a tenth of a panel pixel: lighter to send to the drawing processes and to draw
+        tol = max(view[1] - view[0], view[3] - view[2]) / (10.0 * rf.MAX_PANEL_PIXELS) if focus_id else 0.0
+
+        def lighter(geoms):
+            return [shapely.simplify(g, tol, preserve_topology=True) if tol else g for g in geoms]
+
+        context = lighter(g for rid, g in _world().items() if rid not in self.geoms and g.intersects(box))
+        outlines = lighter(g for rid, g in self.geoms.items() if rid != focus_id and g.intersects(box))
+        return {"extent": extent, "focus": lighter(focus), "context": context, "outlines": outlines}
 
     def map_layer(self, name: str) -> rf.MapLayer:
         path, tags, _ = self.tags[name]
@@ -713,7 +719,7 @@ class _Builder:
                 "headline": self.headline([rid]),
                 "class_tables": self.class_tables(rid),
                 "maps": self.profile_maps(rid, slug),
-                "charts": self.series([rid], slug),
+                "charts": [],  # trends are charted for the whole area and tabled per sub-region (one figure less per country)
                 "practices": self.practices(rid),
             })
         return index, profiles

@@ -60,7 +60,7 @@ MAX_MAP_HEIGHT_IN = 7.5
 #: Longest side of a map raster as drawn (pixels); larger rasters are read decimated (nearest).
 MAX_MAP_PIXELS = 1200
 #: Longest side of one panel of a profile's small multiples (pixels).
-MAX_PANEL_PIXELS = 500
+MAX_PANEL_PIXELS = 400
 #: Share of a panel's width taken by the map (the rest holds its legend).
 PANEL_MAP_SHARE = 0.62
 #: Scale bar length as a share of the map width (then rounded to 1, 2 or 5 x 10^k km).
@@ -233,6 +233,7 @@ def nice_length(x: float) -> float:
     return 10**k
 
 
+@functools.lru_cache(maxsize=8)
 def map_crs(extent) -> "pyproj.CRS":
     """Lambert azimuthal equal-area projection centred on ``extent`` = (left, right, bottom, top), lon/lat.
 
@@ -366,14 +367,20 @@ class MapLayer:
     diverging: bool = False
 
 
-def _prepare_layer(tif: Path, legend: Legend | None, extent, assessed, max_pixels: int):
+@functools.lru_cache(maxsize=8)
+def _to_map(crs) -> "pyproj.Transformer":
+    from pyproj import Transformer
+
+    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+def _prepare_layer(tif: Path, legend: Legend | None, extent, assessed, max_pixels: int, masks: dict | None = None):
     """The layer masked to the ``assessed`` geometries and warped to :func:`map_crs` of the view.
 
     Returns (data, land, image extent, xlim, ylim, lon/lat -> map transformer, view extent): ``data`` holds
     class indices into ``legend`` (class maps) or values, NaN where nothing is drawn; ``land`` is 1 on the
     assessed regions, NaN elsewhere."""
     import shapely
-    from pyproj import Transformer
     from rasterio.features import geometry_mask
     from rasterio.warp import calculate_default_transform
 
@@ -383,8 +390,13 @@ def _prepare_layer(tif: Path, legend: Legend | None, extent, assessed, max_pixel
     right, bottom = transform * (cols, rows)
     bounds = (left, right, min(bottom, top), max(bottom, top))
     ext = extent or bounds
-    inside = (geometry_mask(assessed, out_shape=arr.shape, transform=transform, invert=True)
-              if assessed else np.ones(arr.shape, dtype=bool))
+    key = (tuple(transform), arr.shape)
+    inside = None if masks is None else masks.get(key)
+    if inside is None:
+        inside = (geometry_mask(assessed, out_shape=arr.shape, transform=transform, invert=True)
+                  if assessed else np.ones(arr.shape, dtype=bool))
+        if masks is not None:
+            masks[key] = inside
     if legend is not None:
         values = np.full(arr.shape, np.nan)
         for i, code in enumerate(legend.codes):
@@ -394,7 +406,7 @@ def _prepare_layer(tif: Path, legend: Legend | None, extent, assessed, max_pixel
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             values[arr == nodata] = np.nan
     values[~inside] = np.nan
-    crs = map_crs(ext)
+    crs = map_crs(tuple(ext))
     dst_transform, width, height = calculate_default_transform(
         src_crs or "EPSG:4326", crs, cols, rows, left=bounds[0], bottom=bounds[2], right=bounds[1], top=bounds[3])
     scale = max(width, height) / max_pixels
@@ -407,7 +419,7 @@ def _prepare_layer(tif: Path, legend: Legend | None, extent, assessed, max_pixel
     x0, y0 = dst_transform * (0, 0)
     x1, y1 = dst_transform * (width, height)
     img_extent = (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
-    to_map = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    to_map = _to_map(crs)
     view = shapely.segmentize(shapely.box(ext[0], ext[2], ext[1], ext[3]), 0.25)
     vx, vy = to_map.transform(*np.asarray(view.exterior.coords).T)
     xlim, ylim = (float(np.min(vx)), float(np.max(vx))), (float(np.min(vy)), float(np.max(vy)))
@@ -531,7 +543,8 @@ def draw_map_panels(
     n = len(layers)
     ncols = 2 if n > 1 else 1
     nrows = math.ceil(n / ncols)
-    prepared = [_prepare_layer(layer.tif, layer.legend, extent, assessed, MAX_PANEL_PIXELS) for layer in layers]
+    masks: dict = {}
+    prepared = [_prepare_layer(layer.tif, layer.legend, extent, assessed, MAX_PANEL_PIXELS, masks) for layer in layers]
     xlim, ylim = prepared[0][3], prepared[0][4]
     aspect = (ylim[1] - ylim[0]) / max(xlim[1] - xlim[0], 1.0)
     map_w = MAP_SIZE_IN[0] / ncols * PANEL_MAP_SHARE
