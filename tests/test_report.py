@@ -351,7 +351,8 @@ def test_chinese_report_has_the_same_numbers(run_dir, en, zh):
     numeric_zh = t_zh.drop(columns=t_zh.columns[[1, 2]]).map(number).to_numpy(dtype=float)
     assert np.isfinite(numeric_en).sum() >= 8 * N_REGIONS
     np.testing.assert_array_equal(numeric_en, numeric_zh)
-    assert list(t_en.iloc[:, 1]) == list(t_zh.iloc[:, 1])  # same ranking
+    zh_names = {"Tajikistan": "塔吉克斯坦", "Uzbekistan": "乌兹别克斯坦", "Kyrgyzstan": "吉尔吉斯坦"}
+    assert [zh_names[n] for n in t_en.iloc[:, 1]] == list(t_zh.iloc[:, 1])  # same ranking, names in Chinese
     for p_en, p_zh in zip(pages(en, run_dir), pages(zh, run_dir)):
         cells_en = [[number(c) for c in r if re.fullmatch(r"[-+]?[\d,]+(\.\d+)?", c)] for t in tables(p_en) if "class-table" in t["class"] for r in t["rows"]]
         cells_zh = [[number(c) for c in r if re.fullmatch(r"[-+]?[\d,]+(\.\d+)?", c)] for t in tables(p_zh) if "class-table" in t["class"] for r in t["rows"]]
@@ -631,6 +632,79 @@ def test_chinese_site_names_countries_in_chinese(run_dir, zh):
         left = [n for n in english if n in html]
         assert not left, (page.name, left)
     index = (zh / "index.html").read_text(encoding="utf-8")
-    for chinese in ("乌兹别克斯坦", "塔吉克斯坦", "吉尔吉斯斯坦", "中亚"):
+    for chinese in ("乌兹别克斯坦", "塔吉克斯坦", "吉尔吉斯坦", "中亚"):
         assert chinese in index, chinese
 
+
+
+QGIS_CHECK = r"""
+import json, sys
+from qgis.core import QgsApplication, QgsProject
+app = QgsApplication([], False)
+app.initQgis()
+project = QgsProject.instance()
+ok = project.read(sys.argv[1])
+out = {"read": ok, "layers": {}}
+for layer in project.mapLayers().values():
+    r = layer.renderer()
+    classes = [(c.value, c.color.name(), c.label) for c in r.classes()] if r.type() == "paletted" else []
+    out["layers"][layer.name()] = {"valid": layer.isValid(), "renderer": r.type(), "classes": classes}
+print(json.dumps(out))
+app.exitQgis()
+"""
+
+
+def test_qgis_project_opens_every_map_styled_and_run_folder_has_a_readme(run_dir, en, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from dldd.report import figures as rf
+    from dldd.report.qgis import MARK
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    maps = manifest["outputs"]["maps"]
+    class_maps = {}
+    for name, rel in maps.items():
+        import rasterio
+
+        with rasterio.open(run_dir / rel) as src:
+            leg = rf.legend_for_map(name, src.tags())
+        if leg is not None:
+            class_maps[name] = leg
+            qml = ET.parse((run_dir / rel).with_suffix(".qml")).getroot()
+            entries = qml.findall("./pipe/rasterrenderer[@type='paletted']/colorPalette/paletteEntry")
+            assert [(int(e.get("value")), e.get("color")) for e in entries] == [(c.code, c.color) for c in leg.classes]
+    assert len(class_maps) >= 8
+    project = run_dir / "maps.qgs"
+    root = ET.parse(project).getroot()
+    layers = {ml.findtext("layername"): ml for ml in root.iter("maplayer")}
+    assert set(layers) == set(maps)
+    for name, ml in layers.items():
+        assert (project.parent / ml.findtext("datasource")).resolve() == (run_dir / maps[name]).resolve()
+        assert ml.findtext("provider") == "gdal" and ml.find("srs/spatialrefsys/wkt").text
+        pal = ml.find("pipe/rasterrenderer[@type='paletted']")
+        assert (pal is not None) == (name in class_maps), name
+    labels = [e.get("label") for e in layers["aridity_zones"].iter("paletteEntry")]
+    assert labels == ["hyper-arid", "arid", "semi-arid", "dry sub-humid", "humid"]
+    # in QGIS itself (Debian's python3-qgis), when installed
+    if subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True).returncode == 0:
+        res = subprocess.run(["/usr/bin/python3", "-c", QGIS_CHECK, str(project)], capture_output=True, timeout=120,
+                             env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+        assert res.returncode == 0, res.stderr.decode()[-2000:]
+        got = json.loads(res.stdout.decode().strip().splitlines()[-1])
+        assert got["read"] and set(got["layers"]) == set(maps)
+        for name, lay in got["layers"].items():
+            assert lay["valid"], name
+            if name in class_maps:
+                assert lay["renderer"] == "paletted", name
+                assert [(v, c) for v, c, _ in lay["classes"]] == [(c.code, c.color) for c in class_maps[name].classes]
+    readme = (run_dir / "README.md").read_text(encoding="utf-8")
+    assert MARK in readme and "maps.qgs" in readme and "Synthetic demonstration data" in readme
+    for t in (run_dir / "tables").glob("*.csv"):
+        assert f"tables/{t.name}" in readme
+    assert oct((run_dir / "README.md").stat().st_mode & 0o777) == "0o644"
+    # a README the user wrote is left alone
+    folder = tmp_path / "run"
+    shutil.copytree(run_dir, folder, ignore=shutil.ignore_patterns("report*"))
+    (folder / "README.md").write_text("my notes\n")
+    build_report(folder, pdf=False, progress=lambda m: None)
+    assert (folder / "README.md").read_text() == "my notes\n" and MARK in (folder / "maps.qgs").read_text()

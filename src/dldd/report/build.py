@@ -787,12 +787,61 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     if index.get("appendix_practices"):
         (out / "practices.html").write_text(env.get_template("practices.html").render(
             **common, page=index, counter=Counter()), encoding="utf-8")
+    say("writing the QGIS styles and project and the run's README")
+    write_run_guides(run, b)
     if pdf:
         say("writing the PDF")
         html = env.get_template("print.html").render(**common, page=index, counter=Counter())
         write_pdf(html, out, out / "report.pdf")
     say("done")
     return out / "index.html"
+
+
+def write_run_guides(run: rd.Run, b: "_Builder") -> list[Path]:
+    """The QGIS styles and project of the run's maps (:mod:`dldd.report.qgis`, labels in the report's
+    language) and ``RUN_DIR/README.md`` saying what is where. Files dldd did not write are left alone."""
+    from dldd.report import qgis
+
+    written, _ = qgis.write_qgis(run.path, run.maps, rf.legend_for_map, b.class_label,
+                                 str(run.summary.get("name", "dldd run")))
+    readme = run.path / "README.md"
+    if qgis._ours(readme):
+        qgis._write(readme, run_readme(run))
+        written.append(readme)
+    return written
+
+
+def run_readme(run: rd.Run) -> str:
+    """What is where in a run folder, from the files it holds."""
+    p = run.path
+    lines = [f"<!-- {_readme_mark()} -->", f"# {run.summary.get('name', 'dldd run')}", ""]
+    if run.synthetic:
+        lines += ["**Synthetic demonstration data**: no number here describes a real place.", ""]
+    lines += ["Output folder of a dldd assessment run.", "",
+              "| Path | What it is |", "|---|---|",
+              "| `summary.json` | the run's regions, periods and headline parameters |",
+              "| `manifest.json` | inputs with SHA-256 checksums, spec, package versions, stage timings, outputs |"]
+    for t in sorted((p / "tables").glob("*.csv")):
+        lines.append(f"| `tables/{t.name}` | table `{t.stem}` (areas in km², shares in %) |")
+    if (p / "tables" / "tables.xlsx").is_file():
+        lines.append("| `tables/tables.xlsx` | every table as a sheet |")
+    for name, rel in run.maps.items():
+        qml = (p / rel).with_suffix(".qml")
+        lines.append(f"| `{rel}` | map `{name}` (Cloud-Optimized GeoTIFF)"
+                     + (f"; QGIS style `{qml.name}` beside it" if qml.is_file() else "") + " |")
+    from dldd.report.qgis import PROJECT_NAME
+
+    if (p / PROJECT_NAME).is_file():
+        lines.append(f"| `{PROJECT_NAME}` | QGIS project opening every map, class maps styled as in the report |")
+    for rep in sorted(q for q in p.glob("report*") if q.is_dir()):
+        lines.append(f"| `{rep.name}/index.html` | the report (site); `{rep.name}/report.pdf` the PDF |")
+    return "\n".join(lines) + "\n"
+
+
+def _readme_mark() -> str:
+    from dldd.report.qgis import MARK
+
+    return MARK
 
 
 def write_pdf(html: str, base: Path, path: Path) -> Path:
