@@ -205,7 +205,14 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     name = "Belt <b>A</b> $x^{2$"  # markup and broken matplotlib mathtext
     pd.DataFrame({"name": [name], "type": ["shelterbelt"], "outcome": ["ndvi"], "units": ["1"], "start_year": [2016],
                   "effect": [0.08504], "ci_low": [0.06913], "ci_high": [0.11207], "effect_relative_pct": [21.0455],
+                  "pre_mean_treated": [0.404], "n_post_years": [2], "break_year": [2019], "break_p_value": [0.41],
+                  "break_significant": [False], "placebo_start_year": [2013], "placebo_effect": [0.004],
+                  "placebo_ci_low": [-0.011], "placebo_ci_high": [0.019],
                   "confidence": [0.95]}).to_csv(folder / "tables" / "effectiveness_summary.csv", index=False)
+    pd.DataFrame({"intervention": [name], "variable": ["ndvi_pre_mean"], "mean_treated_before": [0.3],
+                  "mean_control_before": [0.4], "smd_before": [-0.52], "mean_treated_after": [0.3],
+                  "mean_control_after": [0.31], "smd_after": [-0.04], "balanced_after": [True]}).to_csv(
+        folder / "tables" / "effectiveness_balance.csv", index=False)
     rel = np.arange(-6, 4)
     pd.DataFrame({"intervention": name, "year": 2016 + rel, "rel_year": rel, "effect": np.where(rel >= 0, 0.08, 0.0),
                   "ci_low": np.where(rel >= 0, 0.05, -0.03), "ci_high": np.where(rel >= 0, 0.11, 0.03)}).to_csv(
@@ -228,6 +235,13 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     for expected in ("+0.085 [+0.069, +0.112]", "+21.0\u00a0%", "2016", "95.0\u00a0%", "Belt &lt;b&gt;A&lt;/b&gt; $x^{2$"):
         assert expected in text, expected
     assert "<b>A" not in text
+    # one plain sentence with the uncertainty; caveats; balance; placebo; no break year without significance
+    assert "rose by +0.085 more inside the intervention than on matched control land (95 % confidence interval +0.069 to +0.112)" in text
+    assert "Only 2 years after the start were observed" in text and "no significant break" in text
+    assert "2019" not in text and "Effect per year" not in text
+    assert "start moved to 2013: +0.004 [-0.011, +0.019]" in text
+    bal = next(t for t in tables(page) if "balance-table" in t["class"])
+    assert bal["rows"][1] == ["ndvi_pre_mean", "-0.520", "-0.040", "yes"]
     imgs = re.findall(r'<img src="([^"]+)"', text)
     assert len(imgs) == 1 and (index.parent / imgs[0]).is_file()
     profile = (index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")

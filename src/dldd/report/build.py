@@ -72,6 +72,11 @@ MAP_INPUTS = (("sdg_", ("ndvi", "land_cover", "soc")), ("lpd_", ("ndvi",)), ("so
               ("esa", ("ndvi", "precipitation", "pet", "sand", "silt", "clay", "slope", "land_cover")),
               ("medalus", ("ndvi", "precipitation", "pet", "sand", "silt", "clay", "slope", "land_cover")),
               ("sand", ("wind_speed", "wind_direction", "ndvi")), ("dp_", ("wind_speed", "wind_direction")))
+#: An intervention's relative effect (%) is shown only over a pre-period mean outcome at least this large
+#: (NDVI below 0.1 is bare ground: a percentage of it says nothing).
+MIN_RELATIVE_BASELINE = 0.1
+#: Fewer post-start years than this: the effect is flagged as early.
+MIN_POST_YEARS = 3
 #: Practices listed per profile page (the best ranked); the full list is the site's appendix (practices.html).
 PROFILE_PRACTICES = 5
 #: Figures drawn at the same time (processes; the figures are independent). None: the machine's cores.
@@ -120,6 +125,15 @@ class Fig:
     title: str
     caption: str = ""
     svg: str = ""  # the SVG version (path relative to the report folder), for maps of the synthesis
+
+
+def _num(v) -> float | None:
+    """A table cell as a float, None when empty or not a number."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
 
 
 def _draw(job) -> None:
@@ -548,6 +562,8 @@ class _Builder:
                 return format_value(v, kind, signed=signed)
 
             effect = val("effect", "index", signed=True)
+            pre = _num(r.get("pre_mean_treated"))
+            relative_ok = pre is not None and abs(pre) >= MIN_RELATIVE_BASELINE
             ci = (f"[{val('ci_low', 'index', True)}, {val('ci_high', 'index', True)}]"
                   if val("ci_low", "index") is not None else "")
             facts = []
@@ -556,16 +572,16 @@ class _Builder:
                 ("outcome", str(r.get("outcome", "")) + (f" ({units})" if units else "")),
                 ("start_year", val("start_year", "year")),
                 ("effect", f"{effect} {ci}".strip() if effect else None),
-                ("effect_relative", self.qty_signed(r.get("effect_relative_pct"), "pct")),
-                ("effect_per_year", val("effect_per_year", "index", signed=True)),
+                ("effect_relative", self.qty_signed(r.get("effect_relative_pct"), "pct") if relative_ok else None),
                 ("pre_mean", val("pre_mean_treated", "index")),
                 ("naive_effect", val("naive_effect", "index", signed=True)),
                 ("n_treated", val("n_treated", "count")),
                 ("n_controls", val("n_controls", "count")),
                 ("treated_area", val("treated_area_km2", "area_km2")),
                 ("pretrend", val("pretrend_slope", "index", signed=True)),
-                ("break_year", val("break_year", "year")),
-                ("break_difference_year", val("break_difference_year", "year")),
+                ("break_year", self.break_text(r, "break")),
+                ("break_difference_year", self.break_text(r, "break_difference")),
+                ("placebo", self.placebo_text(r, val)),
                 ("confidence", self.qty(100.0 * float(r["confidence"]), "pct") if "confidence" in r
                  and not math.isnan(float(r["confidence"])) else None),
             ):
@@ -586,9 +602,64 @@ class _Builder:
                     figs.append(Fig(png, title, self.msgs.plain("event_study_caption")))
             out.append({"slug": slug, "anchor": f"i-{region_slug(name)}", "name": name, "type": str(r.get("type", "")),
                         "start": val("start_year", "year") or "", "effect": effect or "", "ci": ci,
-                        "relative": val("effect_relative_pct", "pct", signed=True) or "",
-                        "facts": facts, "charts": figs})
+                        "relative": (val("effect_relative_pct", "pct", signed=True) or "") if relative_ok else "",
+                        "facts": facts, "charts": figs, "sentence": self.effect_sentence(r, val),
+                        "caveats": self.caveats(r, relative_ok), "balance": self.balance(name)})
         return out
+
+    def break_text(self, r, label: str) -> str | None:
+        """A dated break with its p-value, only when the test found it significant (else nothing)."""
+        year, p, sig = _num(r.get(f"{label}_year")), _num(r.get(f"{label}_p_value")), r.get(f"{label}_significant")
+        if year is None or p is None or str(sig).lower() not in ("true", "1", "1.0"):
+            return None
+        return self.msgs.plain("intervention.break_with_p", year=f"{int(year)}", p=f"{p:.3f}")
+
+    def placebo_text(self, r, val) -> str | None:
+        """The placebo-in-time effect (the start moved into the pre-period) with its interval."""
+        if _num(r.get("placebo_effect")) is None or _num(r.get("placebo_start_year")) is None:
+            return None
+        return self.msgs.plain("intervention.placebo_text", year=f"{int(r['placebo_start_year'])}",
+                               effect=val("placebo_effect", "index", signed=True),
+                               low=val("placebo_ci_low", "index", signed=True) or "–",
+                               high=val("placebo_ci_high", "index", signed=True) or "–")
+
+    def effect_sentence(self, r, val) -> str:
+        """The result in one plain sentence with its uncertainty."""
+        eff, lo, hi = _num(r.get("effect")), _num(r.get("ci_low")), _num(r.get("ci_high"))
+        if eff is None:
+            return ""
+        conf = _num(r.get("confidence")) or 0.95
+        kw = dict(outcome=str(r.get("outcome", "")), start=val("start_year", "year") or "",
+                  effect=val("effect", "index", signed=True), low=val("ci_low", "index", signed=True) or "–",
+                  high=val("ci_high", "index", signed=True) or "–", pct=f"{conf * 100:.0f}")
+        if lo is not None and hi is not None and lo <= 0.0 <= hi:
+            return self.msgs.plain("intervention.sentence_unclear", **kw)
+        return self.msgs.plain("intervention.sentence_up" if eff > 0 else "intervention.sentence_down", **kw)
+
+    def caveats(self, r, relative_ok: bool) -> list[str]:
+        out = []
+        n_post = _num(r.get("n_post_years"))
+        if n_post is not None and n_post < MIN_POST_YEARS:
+            out.append(self.msgs.plain("intervention.caveat_post_years", n=f"{int(n_post)}", min=MIN_POST_YEARS))
+        if not relative_ok and _num(r.get("effect_relative_pct")) is not None:
+            out.append(self.msgs.plain("intervention.caveat_low_baseline", min=f"{MIN_RELATIVE_BASELINE:g}"))
+        for label in ("break", "break_difference"):
+            if _num(r.get(f"{label}_year")) is not None and self.break_text(r, label) is None:
+                out.append(self.msgs.plain("intervention.caveat_break"))
+                break
+        return out
+
+    def balance(self, name: str) -> list[dict]:
+        """The balance table of an intervention (``effectiveness_balance``): standardised mean differences
+        of the matching variables before and after matching."""
+        t = self.run.tables.get("effectiveness_balance")
+        if t is None or "intervention" not in t or "smd_before" not in t:
+            return []
+        sub = t[t["intervention"].astype(str) == name]
+        return [{"variable": str(b["variable"]), "before": format_value(b.get("smd_before"), "index", signed=True),
+                 "after": format_value(b.get("smd_after"), "index", signed=True),
+                 "ok": self.msgs.plain("yes" if str(b.get("balanced_after")).lower() in ("true", "1") else "no")}
+                for _, b in sub.iterrows()]
 
     def practices(self, region_id: str | None = None) -> list[dict]:
         """Matched practices (``practices_matches``): region, rank, name, category, score (and reasons)."""
