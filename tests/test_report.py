@@ -189,7 +189,7 @@ def test_missing_tables_leave_their_sections_out(run_dir, tmp_path):
     (tmp_path / "run" / "maps").rename(tmp_path / "run" / "maps_gone")
     index = build_report(tmp_path / "run", pdf=False)
     html = index.read_text(encoding="utf-8")
-    assert "drought (mild or worse)" in html
+    assert "drought (moderate or worse)" in html and "Most severe drought class of the land in" in html
     assert "Drylands" not in html and "degraded land cover" not in html.lower()
     assert 'id="maps"' not in html
     header = list(country_table(index).columns)
@@ -267,10 +267,10 @@ def test_country_table_equals_the_csv_tables(run_dir, en):
     expo = latest(csv(run_dir, "so3_2_exposure"), "block")
     shift = csv(run_dir, "aridity_shift_areas")
     expected = {
-        "Drought-affected land": lambda i: (hz[(hz.region == i) & (hz.code >= 1)].share_pct.sum(), "pct"),
+        "Drought-affected land": lambda i: (hz[(hz.region == i) & (hz.code >= 2)].share_pct.sum(), "pct"),  # moderate+
         "Drylands area": lambda i: (zones[(zones.region == i) & zones.code.isin([1, 2, 3, 4])].area_km2.sum(), "area_km2"),
         "Degraded land cover": lambda i: (lc[(lc.region == i) & (lc.code == -1)].share_pct.sum(), "pct"),
-        "People in drought-affected land": lambda i: (expo[(expo.region == i) & (expo.code >= 1)].population.sum(), "population"),
+        "People in drought-affected land": lambda i: (expo[(expo.region == i) & (expo.code >= 2)].population.sum(), "population"),
         "Land that became drier": lambda i: (shift[(shift.region == i) & (shift.code == -1)].share_pct.sum(), "pct"),
     }
     if (run_dir / "tables" / "sdg_15_3_1_summary.csv").is_file():

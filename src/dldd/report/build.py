@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import statistics
 import sys
 import time
 import warnings
@@ -36,7 +37,7 @@ from dldd import __version__
 from dldd.report import data as rd
 from dldd.report import figures as rf
 from dldd.report.messages import DEFAULT_LANG, Catalogue
-from dldd.report.numbers import format_value
+from dldd.report.numbers import format_value, round_value
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -61,6 +62,8 @@ SERIES_TABLES = ("so3_1_hazard_areas", "so1_1_land_cover_areas")
 #: Metrics shown as columns of the country table (the others appear in the headline figures only).
 TABLE_METRICS = ("sdg_degraded_pct", "sdg_change_pp", "lc_degraded_pct", "drought_pct", "exposed_population",
                  "drylands_km2", "drier_pct")
+#: Metrics of the sub-region table (each with the median over the sub-region's countries beside it).
+SUBREGION_METRICS = ("sdg_degraded_pct", "sdg_change_pp", "lc_degraded_pct", "drought_pct", "drylands_pct")
 #: Padding around a profile's region on its maps, as a share of the region's extent.
 PROFILE_MAP_PAD = 0.15
 #: Suffix of a map name that names its period, year or block (maps of one series differ only by it).
@@ -335,7 +338,24 @@ class _Builder:
             if v is None:
                 continue
             out.append(self.msgs.t(f"headline.{m.key}", when=self.when_label(m.when), value=self.qty(v, m.kind)))
+            if m.key == "drought_pct":
+                dist = self.class_distribution("so3_1_hazard_blocks", ids, m.when)
+                if dist:
+                    out.append(self.msgs.t("headline.drought_distribution", when=self.when_label(m.when), classes=dist))
         return out
+
+    def class_distribution(self, table: str, ids, when) -> str:
+        """Area shares of every class of ``table`` over the regions ``ids`` in ``when`` ("class 12.3 %, ...")."""
+        t = self.run.tables.get(table)
+        if t is None or "class" not in t or "area_km2" not in t:
+            return ""
+        sel = rd.at(t, when)
+        sel = sel[sel["region"].astype(str).isin([str(i) for i in ids])]
+        total = float(sel["area_km2"].sum())
+        if total <= 0:
+            return ""
+        by_class = sel.groupby("class", sort=False)["area_km2"].sum()
+        return ", ".join(f"{self.class_label(str(c))} {self.qty(100.0 * a / total, 'pct')}" for c, a in by_class.items())
 
     def country_table(self) -> dict:
         regions, rank_key = rd.rank_regions(self.run.regions, self.metrics)
@@ -354,7 +374,102 @@ class _Builder:
         intro = (self.msgs.t("country_table_intro", metric=self.msgs.plain(f"metric.{rank_key}"),
                              when=self.when_label(self.by_key[rank_key].when))
                  if rank_key else self.msgs.t("country_table_intro_unranked"))
-        return {"heads": heads, "rows": rows, "intro": intro, "area_unit": self.unit("area_km2")}
+        csv_rows = [{"rank": i, "region": str(r["id"]), "name": str(r["name"]), "subregion": r.get("subregion") or "",
+                     "area_km2": round_value(r.get("area_km2"), "area_km2"),
+                     **{k: (round_value(self.by_key[k].value([str(r["id"])]), kind)
+                            if self.by_key[k].value([str(r["id"])]) is not None else None) for k, _, kind, _ in cols}}
+                    for i, r in enumerate(regions, 1)]
+        return {"heads": heads, "rows": rows, "intro": intro, "area_unit": self.unit("area_km2"),
+                "records": csv_rows, "csv": "tables/country_table.csv"}
+
+    def region_value(self, key: str, ids) -> float | None:
+        m = self.by_key.get(key)
+        return None if m is None else m.value([str(i) for i in ids])
+
+    def subregion_table(self) -> dict | None:
+        """Per sub-region: the area-weighted figures with, beside them, the median over its countries (a large
+        country dominates an area-weighted share), as shown and as CSV (``tables/subregions.csv``)."""
+        groups = rd.subregion_groups(self.run.regions)
+        if not groups:
+            return None
+        cols = [k for k in SUBREGION_METRICS if k in self.by_key]
+        rows, records = [], []
+        for sub, ids in groups.items():
+            vals, rec = [], {"subregion": sub, "n_regions": len(ids)}
+            for k in cols:
+                v = self.region_value(k, ids)
+                per = [x for x in (self.region_value(k, [i]) for i in ids) if x is not None]
+                med = float(statistics.median(per)) if per else None
+                kind = self.by_key[k].kind
+                vals += [format_value(v, kind), format_value(med, kind)]
+                rec[k] = round_value(v, kind) if v is not None else None
+                rec[f"{k}_country_median"] = round_value(med, kind) if med is not None else None
+            rows.append({"name": self.subregion_name(sub), "n": len(ids), "values": vals})
+            records.append(rec)
+        heads = []
+        for k in cols:
+            m = self.by_key[k]
+            u = self.unit("pp_short") if m.kind == "pp" else self.unit(m.kind)
+            label = self.msgs.plain(f"metric.{k}") + (f", {self.when_label(m.when)}" if m.when is not None else "")
+            heads += [f"{label} ({u})", self.msgs.plain("table.country_median") + f" ({u})"]
+        return {"heads": heads, "rows": rows, "records": records, "csv": "tables/subregions.csv"}
+
+    def key_messages(self, subregions: dict | None) -> list[Markup]:
+        """Five to eight sentences from the numbers, each linked to the table it comes from."""
+        all_ids = [str(r["id"]) for r in self.run.regions]
+        out = []
+
+        def add(key, anchor, **kw):
+            out.append(Markup('{} <a href="#{}">{}</a>').format(self.msgs.t(f"key.{key}", **kw), anchor,
+                                                                 self.msgs.plain("key.see")))
+
+        def per_region(key):
+            vals = [(self.region_value(key, [i]), i) for i in all_ids]
+            return [(v, i) for v, i in vals if v is not None]
+
+        deg, chg = self.by_key.get("sdg_degraded_pct"), self.by_key.get("sdg_change_pp")
+        if deg is not None and deg.value(all_ids) is not None:
+            add("degraded", "country-table", value=self.qty(deg.value(all_ids), "pct"), when=self.when_label(deg.when),
+                change=self.qty(chg.value(all_ids), "pp") if chg is not None and chg.value(all_ids) is not None else "–")
+            vals = per_region("sdg_degraded_pct")
+            if vals:
+                v, i = max(vals)
+                add("hotspot", "country-table", name=self.region_name(i), value=self.qty(v, "pct"), n=len(vals))
+        if chg is not None:
+            vals = per_region("sdg_change_pp")
+            if vals and min(vals)[0] < 0:
+                v, i = min(vals)
+                add("brightspot", "country-table", name=self.region_name(i), value=self.qty(v, "pp"))
+        if subregions and deg is not None:
+            recs = [r for r in subregions["records"] if r.get("sdg_degraded_pct") is not None]
+            if recs:
+                top = max(recs, key=lambda r: r["sdg_degraded_pct"])
+                add("subregion", "subregion-table", name=self.subregion_name(top["subregion"]),
+                    value=self.qty(top["sdg_degraded_pct"], "pct"),
+                    median=self.qty(top.get("sdg_degraded_pct_country_median"), "pct"))
+        dr = self.by_key.get("drought_pct")
+        if dr is not None and dr.value(all_ids) is not None:
+            expo = self.by_key.get("exposed_population")
+            add("drought", "headline", value=self.qty(dr.value(all_ids), "pct"), when=self.when_label(dr.when),
+                people=self.qty(expo.value(all_ids), "population") if expo is not None and expo.value(all_ids) is not None else "–")
+        dl = self.by_key.get("drylands_pct")
+        if dl is not None and dl.value(all_ids) is not None:
+            add("drylands", "headline", value=self.qty(dl.value(all_ids), "pct"), when=self.when_label(dl.when))
+        lc = self.by_key.get("lc_degraded_pct")
+        if lc is not None and lc.value(all_ids) is not None:
+            add("land_cover", "country-table", value=self.qty(lc.value(all_ids), "pct"), when=self.when_label(lc.when))
+        return out[:8]
+
+    def run_identity(self) -> dict:
+        """The run's name, the SHA-256 of its manifest and the date of this build (UTC)."""
+        import datetime
+        import hashlib
+
+        mf = self.run.path / "manifest.json"
+        digest = hashlib.sha256(mf.read_bytes()).hexdigest() if mf.is_file() else ""
+        return {"spec": str((self.run.manifest.get("spec") or {}).get("name") or self.run.summary.get("name", "")),
+                "manifest_sha256": digest,
+                "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
     def _ordered_maps(self) -> list[str]:
         """The maps of the synthesis page: the latest map of each series (per period or year), ordered."""
@@ -758,12 +873,16 @@ class _Builder:
         if not (len(groups) == 1 and len(next(iter(groups.values()))) == len(regions)):  # else: same as the whole
             for sub, ids in groups.items():
                 headline.append((self.subregion_name(sub), self.headline(ids)))
+        subregions = self.subregion_table() if regions else None
         index = {
             "slug": "index",
             "intro": self.msgs.t("intro", version=__version__, name=user_text(self.run.summary.get("name", "")),
                                  n=len(regions), area=self.qty(total, "area_km2")),
             "headline": [h for h in headline if h[1]],
             "country_table": self.country_table() if regions else None,
+            "subregion_table": subregions,
+            "key_messages": self.key_messages(subregions),
+            "identity": self.run_identity(),
             "maps": self.index_maps(),
             "charts": self.index_charts(),
             "interventions": self.interventions(),
@@ -846,6 +965,7 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     common = {"m": b.msgs, "synthetic": run.synthetic, "run": run.summary, "version": __version__,
               "lang": b.msgs.plain("meta.html_lang"), "profiles": profiles, "has_pdf": pdf}
     say("writing the site")
+    write_table_csvs(out, index)
     counter = Counter()  # one numbering through the site, in the order of the PDF
     tpl = env.get_template("index.html")
     (out / "index.html").write_text(tpl.render(**common, page=index, counter=counter), encoding="utf-8")
@@ -868,13 +988,31 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     return out / "index.html"
 
 
+def write_table_csvs(out: Path, index: dict) -> None:
+    """The report's own tables as CSV (``tables/country_table.csv``, ``tables/subregions.csv``), linked from
+    the tables: the numbers as rounded in the report."""
+    import pandas as pd
+
+    (out / "tables").mkdir(exist_ok=True)
+    for key in ("country_table", "subregion_table"):
+        t = index.get(key)
+        if t and t.get("records"):
+            path = out / t["csv"]
+            tmp = path.with_name(path.name + ".part")
+            pd.DataFrame(t["records"]).to_csv(tmp, index=False)
+            tmp.replace(path)
+
+
 def write_run_guides(run: rd.Run, b: "_Builder") -> list[Path]:
-    """The QGIS styles and project of the run's maps (:mod:`dldd.report.qgis`, labels in the report's
-    language) and ``RUN_DIR/README.md`` saying what is where. Files dldd did not write are left alone."""
+    """The QGIS styles and project of the run's maps (:mod:`dldd.report.qgis`) and ``RUN_DIR/README.md``
+    saying what is where. The styles carry English labels, written by the English build (or by another
+    language's build when the run has no project yet, in its labels). Files dldd did not write are left alone."""
     from dldd.report import qgis
 
-    written, _ = qgis.write_qgis(run.path, run.maps, rf.legend_for_map, b.class_label,
-                                 str(run.summary.get("name", "dldd run")))
+    written = []
+    if b.lang == DEFAULT_LANG or not (run.path / qgis.PROJECT_NAME).exists():
+        written, _ = qgis.write_qgis(run.path, run.maps, rf.legend_for_map, b.class_label,
+                                     str(run.summary.get("name", "dldd run")))
     readme = run.path / "README.md"
     if qgis._ours(readme):
         qgis._write(readme, run_readme(run))
