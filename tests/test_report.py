@@ -170,6 +170,11 @@ def test_every_page_and_linked_file_exists(run_dir, en):
         assert "synthetic-banner" in html and "Synthetic demonstration data" in html
     assert (en / "assets" / "report.css").is_file()
     assert (en / "report.pdf").stat().st_size > 10_000
+    index = (en / "index.html").read_text(encoding="utf-8")
+    for csv_link in ("tables/country_table.csv", "tables/subregions.csv"):  # tables link to their CSV
+        assert f'href="{csv_link}"' in index, csv_link
+    shown = pd.read_csv(en / "tables" / "country_table.csv", dtype={"region": str})
+    assert sorted(shown["region"]) == sorted(r["id"] for r in summary["regions"])
 
 
 def test_sections_follow_the_tables(run_dir, en):

@@ -63,7 +63,7 @@ SERIES_TABLES = ("so3_1_hazard_areas", "so1_1_land_cover_areas")
 TABLE_METRICS = ("sdg_degraded_pct", "sdg_change_pp", "lc_degraded_pct", "drought_pct", "exposed_population",
                  "drylands_km2", "drier_pct")
 #: Metrics of the sub-region table (each with the median over the sub-region's countries beside it).
-SUBREGION_METRICS = ("sdg_degraded_pct", "sdg_change_pp", "lc_degraded_pct", "drought_pct", "drylands_pct")
+SUBREGION_METRICS = ("sdg_degraded_pct", "sdg_change_pp", "drought_pct", "drylands_pct")
 #: Padding around a profile's region on its maps, as a share of the region's extent.
 PROFILE_MAP_PAD = 0.15
 #: Suffix of a map name that names its period, year or block (maps of one series differ only by it).
@@ -467,7 +467,7 @@ class _Builder:
 
         mf = self.run.path / "manifest.json"
         digest = hashlib.sha256(mf.read_bytes()).hexdigest() if mf.is_file() else ""
-        return {"spec": str((self.run.manifest.get("spec") or {}).get("name") or self.run.summary.get("name", "")),
+        return {"spec": user_text((self.run.manifest.get("spec") or {}).get("name") or self.run.summary.get("name", "")),
                 "manifest_sha256": digest,
                 "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
@@ -655,7 +655,7 @@ class _Builder:
             rows = [{"class": self.class_label(str(r["class"])), "area": format_value(r["area_km2"], "area_km2"),
                      "share": format_value(r["share_pct"], "pct")} for _, r in sub.iterrows()]
             cap = self.table_name(t) + (f", {self.when_label(when)}" if when is not None else "")
-            out.append({"caption": cap, "rows": rows})
+            out.append({"caption": cap, "rows": rows, "csv": f"tables/{t}.csv"})
         return out
 
     def interventions(self) -> list[dict]:
@@ -965,7 +965,7 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     common = {"m": b.msgs, "synthetic": run.synthetic, "run": run.summary, "version": __version__,
               "lang": b.msgs.plain("meta.html_lang"), "profiles": profiles, "has_pdf": pdf}
     say("writing the site")
-    write_table_csvs(out, index)
+    write_table_csvs(out, index, run)
     counter = Counter()  # one numbering through the site, in the order of the PDF
     tpl = env.get_template("index.html")
     (out / "index.html").write_text(tpl.render(**common, page=index, counter=counter), encoding="utf-8")
@@ -988,12 +988,23 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     return out / "index.html"
 
 
-def write_table_csvs(out: Path, index: dict) -> None:
-    """The report's own tables as CSV (``tables/country_table.csv``, ``tables/subregions.csv``), linked from
-    the tables: the numbers as rounded in the report."""
+#: Run tables copied into the report (``tables/``) because a report table links to them.
+LINKED_RUN_TABLES = (*SHARE_TABLES, "practices_matches", "effectiveness_summary", "effectiveness_balance",
+                     "effectiveness_event_study")
+
+
+def write_table_csvs(out: Path, index: dict, run: rd.Run) -> None:
+    """The report's own tables as CSV (``tables/country_table.csv``, ``tables/subregions.csv``: the numbers as
+    rounded in the report) and copies of the run tables the report's tables link to (:data:`LINKED_RUN_TABLES`)."""
     import pandas as pd
 
     (out / "tables").mkdir(exist_ok=True)
+    for name in LINKED_RUN_TABLES:
+        src = run.path / "tables" / f"{name}.csv"
+        if src.is_file():
+            tmp = out / "tables" / f"{name}.csv.part"
+            shutil.copyfile(src, tmp)
+            tmp.replace(out / "tables" / f"{name}.csv")
     for key in ("country_table", "subregion_table"):
         t = index.get(key)
         if t and t.get("records"):
