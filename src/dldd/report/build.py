@@ -565,8 +565,10 @@ class _Builder:
             nodata_label=self.msgs.plain("no_data"), **view, note=self.msgs.plain("map_disclaimer"),
             synthetic_label=self.synth)))
         title = self.msgs.plain("profile_maps_title", name=self.region_name(rid))
-        caption = " ".join(self.map_caption(n, layer.title) for n, layer in zip(names, layers))
-        return [Fig(png, title, f"{title}. {caption}")]
+        layers_text = "; ".join(self.msgs.plain("map_layer_source", title=layer.title, sources=self.map_sources(n),
+                                                period=self.map_period(n) or self.msgs.plain("no_period"))
+                                for n, layer in zip(names, layers))
+        return [Fig(png, title, f"{title}. {layers_text}. {self.msgs.plain('map_note')}")]
 
     def table_name(self, t: str) -> str:
         return self.msgs.plain(f"table_name.{t}", t.replace("_", " "))
