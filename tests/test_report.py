@@ -170,6 +170,11 @@ def test_every_page_and_linked_file_exists(run_dir, en):
         assert "synthetic-banner" in html and "Synthetic demonstration data" in html
     assert (en / "assets" / "report.css").is_file()
     assert (en / "report.pdf").stat().st_size > 10_000
+    index = (en / "index.html").read_text(encoding="utf-8")
+    for csv_link in ("tables/country_table.csv", "tables/subregions.csv"):  # tables link to their CSV
+        assert f'href="{csv_link}"' in index, csv_link
+    shown = pd.read_csv(en / "tables" / "country_table.csv", dtype={"region": str})
+    assert sorted(shown["region"]) == sorted(r["id"] for r in summary["regions"])
 
 
 def test_sections_follow_the_tables(run_dir, en):
@@ -189,7 +194,7 @@ def test_missing_tables_leave_their_sections_out(run_dir, tmp_path):
     (tmp_path / "run" / "maps").rename(tmp_path / "run" / "maps_gone")
     index = build_report(tmp_path / "run", pdf=False)
     html = index.read_text(encoding="utf-8")
-    assert "drought (mild or worse)" in html
+    assert "drought (moderate or worse)" in html and "Most severe drought class of the land in" in html
     assert "Drylands" not in html and "degraded land cover" not in html.lower()
     assert 'id="maps"' not in html
     header = list(country_table(index).columns)
@@ -205,7 +210,14 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     name = "Belt <b>A</b> $x^{2$"  # markup and broken matplotlib mathtext
     pd.DataFrame({"name": [name], "type": ["shelterbelt"], "outcome": ["ndvi"], "units": ["1"], "start_year": [2016],
                   "effect": [0.08504], "ci_low": [0.06913], "ci_high": [0.11207], "effect_relative_pct": [21.0455],
+                  "pre_mean_treated": [0.404], "n_post_years": [2], "break_year": [2019], "break_p_value": [0.41],
+                  "break_significant": [False], "placebo_start_year": [2013], "placebo_effect": [0.004],
+                  "placebo_ci_low": [-0.011], "placebo_ci_high": [0.019],
                   "confidence": [0.95]}).to_csv(folder / "tables" / "effectiveness_summary.csv", index=False)
+    pd.DataFrame({"intervention": [name], "variable": ["ndvi_pre_mean"], "mean_treated_before": [0.3],
+                  "mean_control_before": [0.4], "smd_before": [-0.52], "mean_treated_after": [0.3],
+                  "mean_control_after": [0.31], "smd_after": [-0.04], "balanced_after": [True]}).to_csv(
+        folder / "tables" / "effectiveness_balance.csv", index=False)
     rel = np.arange(-6, 4)
     pd.DataFrame({"intervention": name, "year": 2016 + rel, "rel_year": rel, "effect": np.where(rel >= 0, 0.08, 0.0),
                   "ci_low": np.where(rel >= 0, 0.05, -0.03), "ci_high": np.where(rel >= 0, 0.11, 0.03)}).to_csv(
@@ -215,23 +227,38 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
                   "name": ["Straw checkerboard", "Grazing enclosure"], "category": ["mechanical sand barrier", "grazing and land management"],
                   "score": [0.875, 0.5], "reasons": ["fit: aridity class arid is documented", "unknown: slope"]}).to_csv(
         folder / "tables" / "practices_matches.csv", index=False)
-    index = build_report(folder, pdf=False)
+    steps = []
+    index = build_report(folder, pdf=False, progress=steps.append, workers=1)
+    assert steps[0] == "reading the run" and steps[-1] == "done"  # progress messages, one per step
+    assert any(re.fullmatch(r"figures \d+/\d+", x) for x in steps)
     html = index.read_text(encoding="utf-8")
-    assert 'id="effectiveness"' in html and 'id="practices"' in html and "Straw checkerboard" in html
+    assert 'id="effectiveness"' in html and 'id="practices"' in html and 'href="practices.html"' in html
+    appendix = (index.parent / "practices.html").read_text(encoding="utf-8")  # the full reasons: site appendix only
+    assert "Straw checkerboard" in appendix and "fit: aridity class arid is documented" in appendix
     page = index.parent / f"intervention-{region_slug(name)}.html"
     text = page.read_text(encoding="utf-8")
     for expected in ("+0.085 [+0.069, +0.112]", "+21.0\u00a0%", "2016", "95.0\u00a0%", "Belt &lt;b&gt;A&lt;/b&gt; $x^{2$"):
         assert expected in text, expected
     assert "<b>A" not in text
+    # one plain sentence with the uncertainty; caveats; balance; placebo; no break year without significance
+    assert "rose by +0.085 more inside the intervention than on matched control land (95 % confidence interval +0.069 to +0.112)" in text
+    assert "Only 2 years after the start were observed" in text and "no significant break" in text
+    assert "2019" not in text and "Effect per year" not in text
+    assert "start moved to 2013: +0.004 [-0.011, +0.019]" in text
+    bal = next(t for t in tables(page) if "balance-table" in t["class"])
+    assert bal["rows"][1] == ["ndvi_pre_mean", "-0.520", "-0.040", "yes"]
     imgs = re.findall(r'<img src="([^"]+)"', text)
     assert len(imgs) == 1 and (index.parent / imgs[0]).is_file()
     profile = (index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")
-    assert "0.88" in profile and "fit: aridity class arid is documented" in profile  # score rounded to 2 decimals
+    assert "0.88" in profile  # score rounded to 2 decimals
+    assert "1 conditions fit, 0 fit partly, 0 do not fit, 0 not known. Best fit: aridity class arid is documented" in profile
     zh_index = build_report(folder, "zh", out_dir=folder / "report_zh", pdf=False)
     zh_page = (zh_index.parent / page.name).read_text(encoding="utf-8")
     assert "防护林带" in zh_page and "+0.085 [+0.069, +0.112]" in zh_page
     zh_profile = (zh_index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")
     assert "机械沙障" in zh_profile and "fit: aridity" not in zh_profile  # English reasons stay out of the zh report
+    assert "草方格沙障" in zh_profile and "Straw checkerboard" not in zh_profile  # the catalogue's Chinese name
+    assert "1 项条件符合" in zh_profile
 
 
 def test_country_table_equals_the_csv_tables(run_dir, en):
@@ -245,10 +272,10 @@ def test_country_table_equals_the_csv_tables(run_dir, en):
     expo = latest(csv(run_dir, "so3_2_exposure"), "block")
     shift = csv(run_dir, "aridity_shift_areas")
     expected = {
-        "Drought-affected land": lambda i: (hz[(hz.region == i) & (hz.code >= 1)].share_pct.sum(), "pct"),
+        "Drought-affected land": lambda i: (hz[(hz.region == i) & (hz.code >= 2)].share_pct.sum(), "pct"),  # moderate+
         "Drylands area": lambda i: (zones[(zones.region == i) & zones.code.isin([1, 2, 3, 4])].area_km2.sum(), "area_km2"),
         "Degraded land cover": lambda i: (lc[(lc.region == i) & (lc.code == -1)].share_of_land_pct.sum(), "pct"),
-        "People in drought-affected land": lambda i: (expo[(expo.region == i) & (expo.code >= 1)].population.sum(), "population"),
+        "People in drought-affected land": lambda i: (expo[(expo.region == i) & (expo.code >= 2)].population.sum(), "population"),
         "Land that became drier": lambda i: (shift[(shift.region == i) & (shift.code == -1)].share_pct.sum(), "pct"),
     }
     if (run_dir / "tables" / "sdg_15_3_1_summary.csv").is_file():
@@ -346,7 +373,8 @@ def test_chinese_report_has_the_same_numbers(run_dir, en, zh):
     numeric_zh = t_zh.drop(columns=t_zh.columns[[1, 2]]).map(number).to_numpy(dtype=float)
     assert np.isfinite(numeric_en).sum() >= 8 * N_REGIONS
     np.testing.assert_array_equal(numeric_en, numeric_zh)
-    assert list(t_en.iloc[:, 1]) == list(t_zh.iloc[:, 1])  # same ranking
+    zh_names = {"Tajikistan": "塔吉克斯坦", "Uzbekistan": "乌兹别克斯坦", "Kyrgyzstan": "吉尔吉斯坦"}
+    assert [zh_names[n] for n in t_en.iloc[:, 1]] == list(t_zh.iloc[:, 1])  # same ranking, names in Chinese
     for p_en, p_zh in zip(pages(en, run_dir), pages(zh, run_dir)):
         cells_en = [[number(c) for c in r if re.fullmatch(r"[-+]?[\d,]+(\.\d+)?", c)] for t in tables(p_en) if "class-table" in t["class"] for r in t["rows"]]
         cells_zh = [[number(c) for c in r if re.fullmatch(r"[-+]?[\d,]+(\.\d+)?", c)] for t in tables(p_zh) if "class-table" in t["class"] for r in t["rows"]]
@@ -455,3 +483,250 @@ def test_pages_load_offline_in_chromium(run_dir, en, zh, evil_report):
                 page.close()
         finally:
             browser.close()
+
+
+# --- maps fit for print, PDF layout, Chinese names ----------------------------------------------------------------
+#: Deuteranopia (severity 1) on linear sRGB, Machado, Oliveira & Fernandes (2009), IEEE TVCG 15(6), Table 1.
+MACHADO_DEUTERANOPIA = np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                                 [-0.011820, 0.042940, 0.968881]])
+#: Linear sRGB -> CIE XYZ (D65, IEC 61966-2-1) and the D65 white point.
+SRGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+D65 = np.array([0.95047, 1.0, 1.08883])
+
+
+def seen_lab(hexes, deuteranope: bool) -> np.ndarray:
+    """CIELAB of sRGB colours as seen by a deuteranope (Machado 2009) or by normal vision."""
+    from matplotlib.colors import to_rgb
+
+    c = np.array([to_rgb(h) for h in hexes])
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    if deuteranope:
+        lin = np.clip(lin @ MACHADO_DEUTERANOPIA.T, 0, 1)
+    xyz = (lin @ SRGB_TO_XYZ.T) / D65
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.column_stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])])
+
+
+def deuteranope_confusions(hexes, pair_min: float = 10.0, ends_min: float = 25.0) -> list:
+    """Pairs of classes a deuteranope cannot tell apart: CIE76 distance below ``pair_min`` for any pair, below
+    ``ends_min`` for the first and last class (the two ends of an ordered legend, e.g. degraded and improved)."""
+    lab = seen_lab(hexes, True)
+    out = [(i, j) for i in range(len(hexes)) for j in range(i + 1, len(hexes))
+           if np.linalg.norm(lab[i] - lab[j]) < pair_min]
+    if np.linalg.norm(lab[0] - lab[-1]) < ends_min:
+        out.append((0, len(hexes) - 1))
+    return out
+
+
+def test_report_class_colours_survive_deuteranopia():
+    from dldd.core.legend import SDG3
+    from dldd.indicators.aridity import ARIDITY_ZONES
+    from dldd.report import figures as rf
+
+    legs = rf.legends()
+    assert set(rf.REPORT_PALETTES) <= set(legs) and len(legs) == len(rf.PACKAGE_LEGENDS)
+    for name, leg in legs.items():
+        colors = [c.color for c in leg.classes]
+        assert name in rf.REPORT_PALETTES, f"{name}: no report palette"
+        assert deuteranope_confusions(colors) == [], (name, colors)
+        assert [c.code for c in leg.classes] == [c.code for c in next(p for p in rf.PACKAGE_LEGENDS if p.name == name).classes]
+    # the check can fail: the package's own red/green SDG legend and its aridity ramp are confused
+    assert deuteranope_confusions([c.color for c in SDG3.classes]) == [(0, 2)]
+    assert deuteranope_confusions([c.color for c in ARIDITY_ZONES.classes])
+
+
+def test_change_maps_have_a_centred_scale_that_cannot_collapse():
+    from dldd.report import figures as rf
+
+    mostly_zero = np.zeros(1000)
+    mostly_zero[:5], mostly_zero[5:9] = -31.5, 33.3  # the SOC change map: almost every pixel unchanged
+    assert rf.diverging_limit(mostly_zero) == pytest.approx(33.3)
+    assert rf.diverging_limit(np.zeros(10)) == 1.0 and rf.diverging_limit(np.array([np.nan])) == 1.0
+    spread = np.linspace(-2.0, 2.0, 1001)
+    assert rf.diverging_limit(spread) == pytest.approx(np.percentile(np.abs(spread), rf.ROBUST_PERCENTILE))
+    lo, hi = rf.sequential_limits(np.full(50, 0.3))
+    assert lo < 0.3 < hi
+    for name in ("soc_change_reporting_2", "spi12_december_2023", "spei12_december_2023"):
+        assert rf.is_change_map(name), name
+    for name in ("aridity_index", "esai", "sand_dp"):
+        assert not rf.is_change_map(name), name
+
+
+@pytest.fixture(scope="module")
+def caspian_tif(tmp_path_factory) -> Path:
+    """A float raster over the Caspian Sea, Turkmenistan, Uzbekistan and Kazakhstan: -30 west of 55.5 E,
+    +30 east of 56.5 E, 0 between (synthetic test data)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = tmp_path_factory.mktemp("maps") / "soc_change_test.tif"
+    arr = np.zeros((80, 120), dtype="float32")
+    arr[:, :75], arr[:, 85:] = -30.0, 30.0
+    with rasterio.open(path, "w", driver="GTiff", width=120, height=80, count=1, dtype="float32", crs="EPSG:4326",
+                       transform=from_origin(48.0, 44.0, 0.1, 0.1), nodata=float("nan")) as dst:
+        dst.write(arr, 1)
+    return path
+
+
+def test_maps_are_masked_to_the_assessed_regions_and_equal_area(caspian_tif, tmp_path):
+    import pyproj
+
+    from dldd.regions.registry import world_countries
+    from dldd.report import figures as rf
+
+    world = {r.id: r.geometry for r in world_countries()}
+    extent = (48.0, 60.0, 36.0, 44.0)
+    data, land, img_extent, *_ = rf._prepare_layer(caspian_tif, None, extent, [world["TKM"]], 400)
+    to_map = rf._to_map(rf.map_crs(extent))
+    rows, cols = data.shape
+
+    def at(lon, lat):
+        x, y = to_map.transform(lon, lat)
+        c = int((x - img_extent[0]) / (img_extent[1] - img_extent[0]) * cols)
+        r = int((img_extent[3] - y) / (img_extent[3] - img_extent[2]) * rows)
+        return data[r, c]
+
+    assert np.isnan(at(51.0, 41.5))  # the Caspian Sea: not coloured
+    assert np.isnan(at(58.5, 43.0))  # Uzbekistan, not assessed here: not coloured
+    assert at(59.0, 38.5) == 30.0 and at(54.5, 39.5) == -30.0  # Turkmenistan: coloured
+    # equal-area: a 1 x 1 degree cell has its geodesic (WGS84) area on the map, even far from the centre
+    geod = pyproj.Geod(ellps="WGS84")
+    for lon, lat in ((54.0, 40.0), (49.0, 37.0)):
+        lons, lats = [lon, lon + 1, lon + 1, lon], [lat, lat, lat + 1, lat + 1]
+        xs, ys = to_map.transform(lons, lats)
+        planar = 0.5 * abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))
+        assert planar == pytest.approx(abs(geod.polygon_area_perimeter(lons, lats)[0]), rel=2e-3)
+    png = tmp_path / "map.png"
+    rf.draw_map(caspian_tif, png, title="change", legend=None, class_labels={}, scale_label="{km} km",
+                nodata_label="no data", units_label="%", diverging=True, outlines=[world["TKM"]], extent=extent,
+                note="disclaimer", svg=True)
+    assert png.with_suffix(".svg").is_file() and "<svg" in png.with_suffix(".svg").read_text()[:500]
+    img = Image.open(png)
+    assert round(img.info["dpi"][0]) == rf.DPI == 300
+    rgb = np.asarray(img.convert("RGB")).reshape(-1, 3).astype(int)
+    cmap = __import__("matplotlib").colormaps[rf.DIVERGING_CMAP]
+    for end in (0.02, 0.98):  # both ends of the centred scale are on the map (losses are not shown as no change)
+        target = np.array(cmap(end)[:3]) * 255
+        assert (np.abs(rgb - target).sum(axis=1) < 40).sum() > 200, end
+
+
+def pdf_words(pdf: Path) -> tuple[list, list]:
+    """Pages (width, height) and words (page index, xmin, xmax, text) of a PDF, by pdftotext -bbox."""
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], check=True, capture_output=True,
+                         timeout=120).stdout.decode("utf-8")
+    sizes, words = [], []
+    for m in re.finditer(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', out, re.S):
+        sizes.append((float(m.group(1)), float(m.group(2))))
+        for w in re.finditer(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">(.*?)</word>', m.group(3)):
+            words.append((len(sizes) - 1, float(w.group(1)), float(w.group(2)), w.group(3)))
+    return sizes, words
+
+
+def test_pdf_tables_fit_the_page_and_numbers_match_the_site(run_dir, en, zh):
+    margin_pt = 16 / 25.4 * 72  # print.css: 16 mm left and right
+    for rep in (en, zh):
+        sizes, words = pdf_words(rep / "report.pdf")
+        assert words
+        over = [w for w in words if w[2] > sizes[w[0]][0] - margin_pt + 1.0 or w[1] < margin_pt - 1.0]
+        assert not over, f"{rep.name}: text outside the page margins (clipped table?): {over[:5]}"
+        text = " ".join(w[3] for w in words)
+        label = "Figure" if rep == en else "图"
+        # every numbered figure of the site has the same number (and title) in the PDF
+        site = [rep / "index.html"] + [rep / f"region-{region_slug(r['id'])}.html"
+                                        for r in json.loads((run_dir / "summary.json").read_text())["regions"]]
+        seen = []
+        for page in site:
+            for n, title in re.findall(r'<span class="fignum">\S+ (\d+)</span> ([^<.]+)', page.read_text(encoding="utf-8")):
+                seen.append(int(n))
+                head = " ".join(title.split()[:3])
+                assert re.search(rf"{label} ?{n} {re.escape(head)}", text), (rep.name, n, head)
+        assert seen == list(range(1, len(seen) + 1)), "one numbering through the site"
+        assert "practices.html" not in text or "fit:" not in text  # the full reasons stay out of the PDF
+
+
+def test_chinese_site_names_countries_in_chinese(run_dir, zh):
+    import pycountry
+
+    regions = json.loads((run_dir / "summary.json").read_text())["regions"]
+    english = {r["name"] for r in regions} | {pycountry.countries.get(alpha_3=r["id"]).name for r in regions}
+    for page in [zh / "index.html", *(zh / f"region-{region_slug(r['id'])}.html" for r in regions)]:
+        html = re.sub(r"<cite.*?</cite>", "", page.read_text(encoding="utf-8"), flags=re.S)
+        left = [n for n in english if n in html]
+        assert not left, (page.name, left)
+    index = (zh / "index.html").read_text(encoding="utf-8")
+    for chinese in ("乌兹别克斯坦", "塔吉克斯坦", "吉尔吉斯坦", "中亚"):
+        assert chinese in index, chinese
+
+
+
+QGIS_CHECK = r"""
+import json, sys
+from qgis.core import QgsApplication, QgsProject
+app = QgsApplication([], False)
+app.initQgis()
+project = QgsProject.instance()
+ok = project.read(sys.argv[1])
+out = {"read": ok, "layers": {}}
+for layer in project.mapLayers().values():
+    r = layer.renderer()
+    classes = [(c.value, c.color.name(), c.label) for c in r.classes()] if r.type() == "paletted" else []
+    out["layers"][layer.name()] = {"valid": layer.isValid(), "renderer": r.type(), "classes": classes}
+print(json.dumps(out))
+app.exitQgis()
+"""
+
+
+def test_qgis_project_opens_every_map_styled_and_run_folder_has_a_readme(run_dir, en, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from dldd.report import figures as rf
+    from dldd.report.qgis import MARK
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    maps = manifest["outputs"]["maps"]
+    class_maps = {}
+    for name, rel in maps.items():
+        import rasterio
+
+        with rasterio.open(run_dir / rel) as src:
+            leg = rf.legend_for_map(name, src.tags())
+        if leg is not None:
+            class_maps[name] = leg
+            qml = ET.parse((run_dir / rel).with_suffix(".qml")).getroot()
+            entries = qml.findall("./pipe/rasterrenderer[@type='paletted']/colorPalette/paletteEntry")
+            assert [(int(e.get("value")), e.get("color")) for e in entries] == [(c.code, c.color) for c in leg.classes]
+    assert len(class_maps) >= 8
+    project = run_dir / "maps.qgs"
+    root = ET.parse(project).getroot()
+    layers = {ml.findtext("layername"): ml for ml in root.iter("maplayer")}
+    assert set(layers) == set(maps)
+    for name, ml in layers.items():
+        assert (project.parent / ml.findtext("datasource")).resolve() == (run_dir / maps[name]).resolve()
+        assert ml.findtext("provider") == "gdal" and ml.find("srs/spatialrefsys/wkt").text
+        pal = ml.find("pipe/rasterrenderer[@type='paletted']")
+        assert (pal is not None) == (name in class_maps), name
+    labels = [e.get("label") for e in layers["aridity_zones"].iter("paletteEntry")]
+    assert labels == ["hyper-arid", "arid", "semi-arid", "dry sub-humid", "humid"]
+    # in QGIS itself (Debian's python3-qgis), when installed
+    if subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True).returncode == 0:
+        res = subprocess.run(["/usr/bin/python3", "-c", QGIS_CHECK, str(project)], capture_output=True, timeout=120,
+                             env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+        assert res.returncode == 0, res.stderr.decode()[-2000:]
+        got = json.loads(res.stdout.decode().strip().splitlines()[-1])
+        assert got["read"] and set(got["layers"]) == set(maps)
+        for name, lay in got["layers"].items():
+            assert lay["valid"], name
+            if name in class_maps:
+                assert lay["renderer"] == "paletted", name
+                assert [(v, c) for v, c, _ in lay["classes"]] == [(c.code, c.color) for c in class_maps[name].classes]
+    readme = (run_dir / "README.md").read_text(encoding="utf-8")
+    assert MARK in readme and "maps.qgs" in readme and "Synthetic demonstration data" in readme
+    for t in (run_dir / "tables").glob("*.csv"):
+        assert f"tables/{t.name}" in readme
+    assert oct((run_dir / "README.md").stat().st_mode & 0o777) == "0o644"
+    # a README the user wrote is left alone
+    folder = tmp_path / "run"
+    shutil.copytree(run_dir, folder, ignore=shutil.ignore_patterns("report*"))
+    (folder / "README.md").write_text("my notes\n")
+    build_report(folder, pdf=False, progress=lambda m: None)
+    assert (folder / "README.md").read_text() == "my notes\n" and MARK in (folder / "maps.qgs").read_text()

@@ -14,12 +14,19 @@ from __future__ import annotations
 import functools
 import json
 import math
+import multiprocessing
+import os
 import re
 import shutil
+import statistics
+import sys
+import time
 import warnings
 import zlib
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import rasterio
 import shapely
@@ -30,7 +37,7 @@ from dldd import __version__
 from dldd.report import data as rd
 from dldd.report import figures as rf
 from dldd.report.messages import DEFAULT_LANG, Catalogue
-from dldd.report.numbers import format_value
+from dldd.report.numbers import format_value, round_value
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -55,10 +62,30 @@ SERIES_TABLES = ("so3_1_hazard_areas", "so1_1_land_cover_areas")
 #: Metrics shown as columns of the country table (the others appear in the headline figures only).
 TABLE_METRICS = ("sdg_degraded_pct", "sdg_change_pp", "lc_degraded_pct", "drought_pct", "exposed_population",
                  "drylands_km2", "drier_pct")
+#: Metrics of the sub-region table (each with the median over the sub-region's countries beside it).
+SUBREGION_METRICS = ("sdg_degraded_pct", "sdg_change_pp", "drought_pct", "drylands_pct")
 #: Padding around a profile's region on its maps, as a share of the region's extent.
 PROFILE_MAP_PAD = 0.15
 #: Suffix of a map name that names its period, year or block (maps of one series differ only by it).
 MAP_SERIES_SUFFIX = re.compile(r"_(baseline|reporting_\d+|\d{4}(_\d{4})?)$")
+#: Map name prefix -> the spec inputs a map is computed from (its caption names their sources).
+MAP_INPUTS = (("sdg_", ("ndvi", "land_cover", "soc")), ("lpd_", ("ndvi",)), ("soc_", ("soc", "land_cover")),
+              ("land_cover", ("land_cover",)), ("so3_", ("precipitation",)), ("spi", ("precipitation",)),
+              ("spei", ("precipitation", "pet", "tmin", "tmax")), ("aridity", ("precipitation", "pet", "tmin", "tmax")),
+              ("esa", ("ndvi", "precipitation", "pet", "sand", "silt", "clay", "slope", "land_cover")),
+              ("medalus", ("ndvi", "precipitation", "pet", "sand", "silt", "clay", "slope", "land_cover")),
+              ("sand", ("wind_speed", "wind_direction", "ndvi")), ("dp_", ("wind_speed", "wind_direction")))
+#: An intervention's relative effect (%) is shown only over a pre-period mean outcome at least this large
+#: (NDVI below 0.1 is bare ground: a percentage of it says nothing).
+MIN_RELATIVE_BASELINE = 0.1
+#: Fewer post-start years than this: the effect is flagged as early.
+MIN_POST_YEARS = 3
+#: Practices listed per profile page (the best ranked); the full list is the site's appendix (practices.html).
+PROFILE_PRACTICES = 5
+#: Figures drawn at the same time (processes; the figures are independent). None: the machine's cores.
+FIGURE_WORKERS: int | None = None
+#: Report language -> gettext locale of pycountry's ISO 3166 translations.
+LOCALES = {"zh": "zh_CN"}
 #: Unsafe characters in a region id used as a file name.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -102,6 +129,82 @@ class Fig:
     file: str  # path relative to the report folder
     title: str
     caption: str = ""
+    svg: str = ""  # the SVG version (path relative to the report folder), for maps of the synthesis
+
+
+def _num(v) -> float | None:
+    """A table cell as a float, None when empty or not a number."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _draw(job) -> None:
+    """Run one figure job: (function, positional arguments, keyword arguments)."""
+    fn, args, kw = job
+    fn(*args, **kw)
+
+
+def render_figures(jobs: list, say: Callable[[str], None], workers: int | None = None) -> None:
+    """Draw the figure jobs, in parallel processes when there are several cores (matplotlib is not
+    thread-safe); ``say`` gets a progress message every tenth of the way."""
+    n = len(jobs)
+    if not n:
+        return
+    workers = workers or FIGURE_WORKERS or os.cpu_count() or 1
+    step = max(1, n // 10)
+    if workers <= 1 or n == 1:
+        for i, job in enumerate(jobs, 1):
+            _draw(job)
+            if i % step == 0 or i == n:
+                say(f"figures {i}/{n}")
+        return
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
+        for i, _ in enumerate(pool.map(_draw, jobs, chunksize=max(1, n // (8 * workers))), 1):
+            if i % step == 0 or i == n:
+                say(f"figures {i}/{n}")
+
+
+def _draw_sand_rose(by_dir, summary, png: Path, *, title: str, synthetic: bool) -> None:
+    from dldd.report.figures_sand import sand_rose_from_drift
+
+    with matplotlib_style():
+        fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=synthetic)
+        rf.save_figure(fig, png)
+
+
+@functools.lru_cache(maxsize=1)
+def _practice_catalogue() -> dict:
+    from dldd.practices.loader import load_catalogue
+
+    return {p.id: p for p in load_catalogue()}
+
+
+@functools.lru_cache(maxsize=None)
+def _country_translation(lang: str):
+    import gettext
+
+    import pycountry
+
+    return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[LOCALES.get(lang, lang)], fallback=True)
+
+
+def country_name(region_id: str, lang: str) -> str | None:
+    """The ISO 3166-1 name of the country ``region_id`` (alpha-3) in ``lang`` (pycountry's gettext catalogues);
+    None when the id is no ISO code or the language is English (the run's own name is kept then)."""
+    if lang == DEFAULT_LANG or not re.fullmatch(r"[A-Z]{3}", region_id):
+        return None
+    import pycountry
+
+    c = pycountry.countries.get(alpha_3=region_id)
+    if c is None:
+        return None
+    tr = _country_translation(lang)
+    name = tr.gettext(c.name)
+    return name if name != c.name else None
 
 
 # --- geometry ----------------------------------------------------------------------------------------------------
@@ -140,14 +243,17 @@ def region_geometries(run: rd.Run) -> dict[str, object]:
 
 # --- the builder ---------------------------------------------------------------------------------------------------
 class _Builder:
-    def __init__(self, run: rd.Run, lang: str, out: Path):
+    def __init__(self, run: rd.Run, lang: str, out: Path, say: Callable[[str], None] = lambda msg: None):
         self.run = run
+        self.say = say
+        self.jobs: list = []  # figures to draw: (function, positional arguments, keyword arguments)
         self.lang = lang
         self.msgs = Catalogue(lang)
         self.out = out
         self.metrics = rd.compute_metrics(run)
         self.by_key = {m.key: m for m in self.metrics}
         self.geoms = region_geometries(run)
+        self._names = {str(r["id"]): str(r["name"]) for r in run.regions}
         self.synth = self.msgs.plain("synthetic_figure") if run.synthetic else None
         self.tags = {}
         for name, rel in run.maps.items():
@@ -178,8 +284,39 @@ class _Builder:
     def class_label(self, name: str) -> str:
         return self.msgs.label("classes", name)
 
-    def scale_label(self, km: float, lat: float) -> str:
-        return self.msgs.plain("scale_bar", km=f"{km:,.0f}" if km >= 1 else f"{km:g}", lat=f"{lat:.0f}")
+    def map_sources(self, name: str) -> str:
+        """The data sources of a map: the spec inputs it is computed from, by product or file name."""
+        spec_inputs = (self.run.manifest.get("spec") or {}).get("inputs") or {}
+        names = next((ins for p, ins in MAP_INPUTS if name.startswith(p)), tuple(spec_inputs))
+        out = []
+        for n in names:
+            si = spec_inputs.get(n)
+            if not si:
+                continue
+            src = si.get("product") or Path(str(si.get("path") or n)).name
+            out.append(f"{n}: {src}")
+        return "; ".join(out) or self.msgs.plain("unknown_source")
+
+    def map_period(self, name: str) -> str:
+        """The period of a map in years, from its name's suffix and the spec's periods."""
+        m = MAP_SERIES_SUFFIX.search(name)
+        periods = (self.run.manifest.get("spec") or {}).get("periods") or {}
+        if not m:
+            return ""
+        key = m.group(1)
+        if re.fullmatch(r"\d{4}_\d{4}", key):
+            return key.replace("_", "–")
+        if re.fullmatch(r"\d{4}", key):
+            return key
+        if key == "baseline" and isinstance(periods.get("baseline"), dict):
+            b = periods["baseline"]
+            return f"{b.get('start')}–{b.get('end')}"
+        rp = (periods.get("reporting") or {}).get(key)
+        if isinstance(rp, dict):
+            parts = [f"{self.msgs.label('period_part', k)} {v.get('start')}–{v.get('end')}" for k, v in rp.items()
+                     if isinstance(v, dict) and "start" in v]
+            return ", ".join(parts)
+        return self.when_label(key)
 
     def map_title(self, name: str) -> str:
         keys = sorted((k.split(".", 1)[1] for k in self.msgs.messages if k.startswith("map_title.")), key=len,
@@ -203,7 +340,24 @@ class _Builder:
             if v is None:
                 continue
             out.append(self.msgs.t(f"headline.{m.key}", when=self.when_label(m.when), value=self.qty(v, m.kind)))
+            if m.key == "drought_pct":
+                dist = self.class_distribution("so3_1_hazard_blocks", ids, m.when)
+                if dist:
+                    out.append(self.msgs.t("headline.drought_distribution", when=self.when_label(m.when), classes=dist))
         return out
+
+    def class_distribution(self, table: str, ids, when) -> str:
+        """Area shares of every class of ``table`` over the regions ``ids`` in ``when`` ("class 12.3 %, ...")."""
+        t = self.run.tables.get(table)
+        if t is None or "class" not in t or "area_km2" not in t:
+            return ""
+        sel = rd.at(t, when)
+        sel = sel[sel["region"].astype(str).isin([str(i) for i in ids])]
+        total = float(sel["area_km2"].sum())
+        if total <= 0:
+            return ""
+        by_class = sel.groupby("class", sort=False)["area_km2"].sum()
+        return ", ".join(f"{self.class_label(str(c))} {self.qty(100.0 * a / total, 'pct')}" for c, a in by_class.items())
 
     def country_table(self) -> dict:
         regions, rank_key = rd.rank_regions(self.run.regions, self.metrics)
@@ -212,7 +366,7 @@ class _Builder:
         rows = []
         for i, r in enumerate(regions, 1):
             vals = [format_value(self.by_key[k].value([str(r["id"])]), kind) for k, _, kind, _ in cols]
-            rows.append({"rank": i, "name": r["name"], "subregion": r.get("subregion") or "",
+            rows.append({"rank": i, "name": self.region_name(r["id"]), "subregion": self.subregion_name(r.get("subregion") or ""),
                          "area": format_value(r.get("area_km2"), "area_km2"), "values": vals,
                          "href": f"region-{region_slug(r['id'])}.html"})
         heads = []
@@ -222,7 +376,102 @@ class _Builder:
         intro = (self.msgs.t("country_table_intro", metric=self.msgs.plain(f"metric.{rank_key}"),
                              when=self.when_label(self.by_key[rank_key].when))
                  if rank_key else self.msgs.t("country_table_intro_unranked"))
-        return {"heads": heads, "rows": rows, "intro": intro, "area_unit": self.unit("area_km2")}
+        csv_rows = [{"rank": i, "region": str(r["id"]), "name": str(r["name"]), "subregion": r.get("subregion") or "",
+                     "area_km2": round_value(r.get("area_km2"), "area_km2"),
+                     **{k: (round_value(self.by_key[k].value([str(r["id"])]), kind)
+                            if self.by_key[k].value([str(r["id"])]) is not None else None) for k, _, kind, _ in cols}}
+                    for i, r in enumerate(regions, 1)]
+        return {"heads": heads, "rows": rows, "intro": intro, "area_unit": self.unit("area_km2"),
+                "records": csv_rows, "csv": "tables/country_table.csv"}
+
+    def region_value(self, key: str, ids) -> float | None:
+        m = self.by_key.get(key)
+        return None if m is None else m.value([str(i) for i in ids])
+
+    def subregion_table(self) -> dict | None:
+        """Per sub-region: the area-weighted figures with, beside them, the median over its countries (a large
+        country dominates an area-weighted share), as shown and as CSV (``tables/subregions.csv``)."""
+        groups = rd.subregion_groups(self.run.regions)
+        if not groups:
+            return None
+        cols = [k for k in SUBREGION_METRICS if k in self.by_key]
+        rows, records = [], []
+        for sub, ids in groups.items():
+            vals, rec = [], {"subregion": sub, "n_regions": len(ids)}
+            for k in cols:
+                v = self.region_value(k, ids)
+                per = [x for x in (self.region_value(k, [i]) for i in ids) if x is not None]
+                med = float(statistics.median(per)) if per else None
+                kind = self.by_key[k].kind
+                vals += [format_value(v, kind), format_value(med, kind)]
+                rec[k] = round_value(v, kind) if v is not None else None
+                rec[f"{k}_country_median"] = round_value(med, kind) if med is not None else None
+            rows.append({"name": self.subregion_name(sub), "n": len(ids), "values": vals})
+            records.append(rec)
+        heads = []
+        for k in cols:
+            m = self.by_key[k]
+            u = self.unit("pp_short") if m.kind == "pp" else self.unit(m.kind)
+            label = self.msgs.plain(f"metric.{k}") + (f", {self.when_label(m.when)}" if m.when is not None else "")
+            heads += [f"{label} ({u})", self.msgs.plain("table.country_median") + f" ({u})"]
+        return {"heads": heads, "rows": rows, "records": records, "csv": "tables/subregions.csv"}
+
+    def key_messages(self, subregions: dict | None) -> list[Markup]:
+        """Five to eight sentences from the numbers, each linked to the table it comes from."""
+        all_ids = [str(r["id"]) for r in self.run.regions]
+        out = []
+
+        def add(key, anchor, **kw):
+            out.append(Markup('{} <a href="#{}">{}</a>').format(self.msgs.t(f"key.{key}", **kw), anchor,
+                                                                 self.msgs.plain("key.see")))
+
+        def per_region(key):
+            vals = [(self.region_value(key, [i]), i) for i in all_ids]
+            return [(v, i) for v, i in vals if v is not None]
+
+        deg, chg = self.by_key.get("sdg_degraded_pct"), self.by_key.get("sdg_change_pp")
+        if deg is not None and deg.value(all_ids) is not None:
+            add("degraded", "country-table", value=self.qty(deg.value(all_ids), "pct"), when=self.when_label(deg.when),
+                change=self.qty(chg.value(all_ids), "pp") if chg is not None and chg.value(all_ids) is not None else "–")
+            vals = per_region("sdg_degraded_pct")
+            if vals:
+                v, i = max(vals)
+                add("hotspot", "country-table", name=self.region_name(i), value=self.qty(v, "pct"), n=len(vals))
+        if chg is not None:
+            vals = per_region("sdg_change_pp")
+            if vals and min(vals)[0] < 0:
+                v, i = min(vals)
+                add("brightspot", "country-table", name=self.region_name(i), value=self.qty(v, "pp"))
+        if subregions and deg is not None:
+            recs = [r for r in subregions["records"] if r.get("sdg_degraded_pct") is not None]
+            if recs:
+                top = max(recs, key=lambda r: r["sdg_degraded_pct"])
+                add("subregion", "subregion-table", name=self.subregion_name(top["subregion"]),
+                    value=self.qty(top["sdg_degraded_pct"], "pct"),
+                    median=self.qty(top.get("sdg_degraded_pct_country_median"), "pct"))
+        dr = self.by_key.get("drought_pct")
+        if dr is not None and dr.value(all_ids) is not None:
+            expo = self.by_key.get("exposed_population")
+            add("drought", "headline", value=self.qty(dr.value(all_ids), "pct"), when=self.when_label(dr.when),
+                people=self.qty(expo.value(all_ids), "population") if expo is not None and expo.value(all_ids) is not None else "–")
+        dl = self.by_key.get("drylands_pct")
+        if dl is not None and dl.value(all_ids) is not None:
+            add("drylands", "headline", value=self.qty(dl.value(all_ids), "pct"), when=self.when_label(dl.when))
+        lc = self.by_key.get("lc_degraded_pct")
+        if lc is not None and lc.value(all_ids) is not None:
+            add("land_cover", "country-table", value=self.qty(lc.value(all_ids), "pct"), when=self.when_label(lc.when))
+        return out[:8]
+
+    def run_identity(self) -> dict:
+        """The run's name, the SHA-256 of its manifest and the date of this build (UTC)."""
+        import datetime
+        import hashlib
+
+        mf = self.run.path / "manifest.json"
+        digest = hashlib.sha256(mf.read_bytes()).hexdigest() if mf.is_file() else ""
+        return {"spec": user_text((self.run.manifest.get("spec") or {}).get("name") or self.run.summary.get("name", "")),
+                "manifest_sha256": digest,
+                "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
     def _ordered_maps(self) -> list[str]:
         """The maps of the synthesis page: the latest map of each series (per period or year), ordered."""
@@ -239,11 +488,12 @@ class _Builder:
 
         return sorted(names, key=lambda n: (order(n), names.index(n)))
 
-    def draw_map(self, name: str, png: str, *, focus_id: str | None = None) -> Fig | None:
-        path, tags, bounds = self.tags[name]
+    def map_view(self, bounds, focus_id: str | None = None) -> dict | None:
+        """What a map of ``bounds`` (left, bottom, right, top) shows: the extent (a profile's region with a
+        margin, or None for the whole raster), the focus region, the assessed outlines and the context
+        countries in view. None when the focus region has no outline or lies off the raster."""
         left, bottom, right, top = bounds
-        extent = None
-        focus = []
+        extent, focus = None, []
         if focus_id is not None:
             g = self.geoms.get(focus_id)
             if g is None:
@@ -256,17 +506,39 @@ class _Builder:
             focus = [g]
         view = extent or (left, right, bottom, top)
         box = shapely.box(view[0], view[2], view[1], view[3])
-        assessed = set(self.geoms)
-        context = [g for rid, g in _world().items() if rid not in assessed and g.intersects(box)]
-        outlines = [g for rid, g in self.geoms.items() if rid != focus_id and g.intersects(box)]
-        title = self.map_title(name)
+        # outlines simplified to a tenth of a panel pixel: lighter to send to the drawing processes and to draw
+        tol = max(view[1] - view[0], view[3] - view[2]) / (10.0 * rf.MAX_PANEL_PIXELS) if focus_id else 0.0
+
+        def lighter(geoms):
+            return [shapely.simplify(g, tol, preserve_topology=True) if tol else g for g in geoms]
+
+        context = lighter(g for rid, g in _world().items() if rid not in self.geoms and g.intersects(box))
+        outlines = lighter(g for rid, g in self.geoms.items() if rid != focus_id and g.intersects(box))
+        return {"extent": extent, "focus": lighter(focus), "context": context, "outlines": outlines}
+
+    def map_layer(self, name: str) -> rf.MapLayer:
+        path, tags, _ = self.tags[name]
         legend = rf.legend_for_map(name, tags)
         units = tags.get("units", "")
-        rf.draw_map(path, self.out / png, title=title, legend=legend, class_label=self.class_label,
-                    scale_label=self.scale_label, nodata_label=self.msgs.plain("no_data"),
-                    units_label="" if units in ("", "1") else units, outlines=outlines, focus=focus, context=context,
-                    extent=extent, synthetic_label=self.synth)
-        return Fig(png, title, self.msgs.plain("map_caption", title=title))
+        return rf.MapLayer(path, self.map_title(name), legend,
+                           {c.name: self.class_label(c.name) for c in (legend.classes if legend else ())},
+                           "" if units in ("", "1") else units, legend is None and rf.is_change_map(name))
+
+    def map_caption(self, name: str, title: str) -> str:
+        period = self.map_period(name)
+        return self.msgs.plain("map_caption", title=title, sources=self.map_sources(name),
+                               period=period or self.msgs.plain("no_period"))
+
+    def draw_map(self, name: str, png: str) -> Fig | None:
+        """A map of the synthesis: 300 dpi PNG and SVG of the whole raster."""
+        view = self.map_view(self.tags[name][2])
+        layer = self.map_layer(name)
+        self.jobs.append((rf.draw_map, (layer.tif, self.out / png), dict(
+            title=layer.title, legend=layer.legend, class_labels=layer.class_labels,
+            scale_label=self.msgs.plain("scale_bar", km="{km}"), nodata_label=self.msgs.plain("no_data"),
+            units_label=layer.units_label, diverging=layer.diverging, **view,
+            note=self.msgs.plain("map_disclaimer"), synthetic_label=self.synth, dpi=rf.DPI, svg=True)))
+        return Fig(png, layer.title, self.map_caption(name, layer.title), svg=png[:-4] + ".svg")
 
     def index_maps(self) -> list[Fig]:
         figs = []
@@ -277,22 +549,35 @@ class _Builder:
         return figs
 
     def profile_maps(self, rid: str, slug: str) -> list[Fig]:
-        figs = []
+        """The region's maps (latest of each :data:`PROFILE_MAPS` prefix) as one figure of small multiples."""
+        names = []
         for prefix in PROFILE_MAPS:
-            names = [n for n in self.tags if n.startswith(prefix)]
-            if not names:
-                continue
-            f = self.draw_map(names[-1], f"figures/{slug}-map-{names[-1]}.png", focus_id=rid)
-            if f:
-                figs.append(f)
-        return figs
+            found = [n for n in self.tags if n.startswith(prefix)]
+            if found:
+                names.append(found[-1])
+        if not names:
+            return []
+        view = self.map_view(self.tags[names[0]][2], focus_id=rid)
+        if view is None:
+            return []
+        layers = [self.map_layer(n) for n in names]
+        png = f"figures/{slug}-maps.png"
+        self.jobs.append((rf.draw_map_panels, (self.out / png,), dict(
+            layers=layers, scale_label=self.msgs.plain("scale_bar", km="{km}"),
+            nodata_label=self.msgs.plain("no_data"), **view, note=self.msgs.plain("map_disclaimer"),
+            synthetic_label=self.synth)))
+        title = self.msgs.plain("profile_maps_title", name=self.region_name(rid))
+        layers_text = "; ".join(self.msgs.plain("map_layer_source", title=layer.title, sources=self.map_sources(n),
+                                                period=self.map_period(n) or self.msgs.plain("no_period"))
+                                for n, layer in zip(names, layers))
+        return [Fig(png, title, f"{title}. {layers_text}. {self.msgs.plain('map_note')}")]
 
     def table_name(self, t: str) -> str:
         return self.msgs.plain(f"table_name.{t}", t.replace("_", " "))
 
     def index_charts(self) -> list[Fig]:
         figs = []
-        rows = [(str(r["id"]), str(r["name"])) for r in rd.rank_regions(self.run.regions, self.metrics)[0]]
+        rows = [(str(r["id"]), self.region_name(r["id"])) for r in rd.rank_regions(self.run.regions, self.metrics)[0]]
         for t in SHARE_TABLES:
             tab = self.run.tables.get(t)
             if tab is None or not len(tab) or "share_pct" not in tab:
@@ -300,10 +585,18 @@ class _Builder:
             ps = rd.periods(tab)
             when = ps[-1] if ps else None
             title = self.msgs.plain("chart.classes_by_region", table=self.table_name(t), when=self.when_label(when))
-            rf.draw_share_bars(rd.at(tab, when), self.out / f"figures/chart-{t}.png", rows=rows, title=title,
-                               xlabel=self.msgs.plain("share_axis"), class_label=self.class_label,
-                               synthetic_label=self.synth)
-            figs.append(Fig(f"figures/chart-{t}.png", title))
+            sel = rd.at(tab, when)
+            parts = math.ceil(len(rows) / rf.MAX_BAR_ROWS) or 1
+            size = math.ceil(len(rows) / parts) or 1
+            for k in range(parts):
+                part_rows = rows[k * size:(k + 1) * size]
+                png = f"figures/chart-{t}.png" if parts == 1 else f"figures/chart-{t}-{k + 1}.png"
+                part_title = title if parts == 1 else f"{title} ({k + 1}/{parts})"
+                self.jobs.append((rf.draw_share_bars, (sel, self.out / png), dict(
+                    rows=part_rows, title=part_title, xlabel=self.msgs.plain("share_axis"),
+                    class_labels={c: self.class_label(c) for c in sel["class"].astype(str).unique()},
+                    synthetic_label=self.synth)))
+                figs.append(Fig(png, part_title))
         figs += self.series([str(r["id"]) for r in self.run.regions], "all")
         rose = self.sand_rose()
         if rose:
@@ -328,9 +621,8 @@ class _Builder:
                               coords={"direction": t["direction"].to_numpy(dtype=float)})
         title = self.msgs.plain("chart.sand_rose")
         png = "figures/chart-sand-rose.png"
-        with matplotlib_style():
-            fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=self.run.synthetic)
-            fig.savefig(self.out / png, dpi=rf.DPI, facecolor="white")
+        self.jobs.append((_draw_sand_rose, (by_dir, summary, self.out / png),
+                          dict(title=title, synthetic=self.run.synthetic)))
         return Fig(png, title, self.msgs.plain("sand_rose_caption", title=title))
 
     def method_notes(self, family: str) -> list[Markup]:
@@ -379,9 +671,11 @@ class _Builder:
                 continue
             title = self.msgs.plain("chart.series", table=self.table_name(t))
             png = f"figures/{slug}-series-{t}.png"
-            rf.draw_class_series(tab, self.out / png, region_ids=ids, time_col=rd.time_column(tab), title=title,
-                                 ylabel=self.msgs.plain("share_axis"), class_label=self.class_label,
-                                 synthetic_label=self.synth)
+            sub = tab[tab["region"].astype(str).isin(list(ids))]
+            self.jobs.append((rf.draw_class_series, (sub, self.out / png), dict(
+                region_ids=list(ids), time_col=rd.time_column(tab), title=title, ylabel=self.msgs.plain("share_axis"),
+                class_labels={c: self.class_label(c) for c in sub["class"].astype(str).unique()},
+                synthetic_label=self.synth)))
             figs.append(Fig(png, title))
         return figs
 
@@ -399,7 +693,7 @@ class _Builder:
             rows = [{"class": self.class_label(str(r["class"])), "area": format_value(r["area_km2"], "area_km2"),
                      "share": format_value(r["share_pct"], "pct")} for _, r in sub.iterrows()]
             cap = self.table_name(t) + (f", {self.when_label(when)}" if when is not None else "")
-            out.append({"caption": cap, "rows": rows})
+            out.append({"caption": cap, "rows": rows, "csv": f"tables/{t}.csv"})
         return out
 
     def interventions(self) -> list[dict]:
@@ -421,6 +715,8 @@ class _Builder:
                 return format_value(v, kind, signed=signed)
 
             effect = val("effect", "index", signed=True)
+            pre = _num(r.get("pre_mean_treated"))
+            relative_ok = pre is not None and abs(pre) >= MIN_RELATIVE_BASELINE
             ci = (f"[{val('ci_low', 'index', True)}, {val('ci_high', 'index', True)}]"
                   if val("ci_low", "index") is not None else "")
             facts = []
@@ -429,16 +725,16 @@ class _Builder:
                 ("outcome", str(r.get("outcome", "")) + (f" ({units})" if units else "")),
                 ("start_year", val("start_year", "year")),
                 ("effect", f"{effect} {ci}".strip() if effect else None),
-                ("effect_relative", self.qty_signed(r.get("effect_relative_pct"), "pct")),
-                ("effect_per_year", val("effect_per_year", "index", signed=True)),
+                ("effect_relative", self.qty_signed(r.get("effect_relative_pct"), "pct") if relative_ok else None),
                 ("pre_mean", val("pre_mean_treated", "index")),
                 ("naive_effect", val("naive_effect", "index", signed=True)),
                 ("n_treated", val("n_treated", "count")),
                 ("n_controls", val("n_controls", "count")),
                 ("treated_area", val("treated_area_km2", "area_km2")),
                 ("pretrend", val("pretrend_slope", "index", signed=True)),
-                ("break_year", val("break_year", "year")),
-                ("break_difference_year", val("break_difference_year", "year")),
+                ("break_year", self.break_text(r, "break")),
+                ("break_difference_year", self.break_text(r, "break_difference")),
+                ("placebo", self.placebo_text(r, val)),
                 ("confidence", self.qty(100.0 * float(r["confidence"]), "pct") if "confidence" in r
                  and not math.isnan(float(r["confidence"])) else None),
             ):
@@ -450,18 +746,73 @@ class _Builder:
                 if len(sub) and {"rel_year", "effect", "ci_low", "ci_high"} <= set(sub.columns):
                     png = f"figures/{slug}-event-study.png"
                     title = f'{self.msgs.plain("chart.event_study")}: {name}'
-                    rf.draw_event_study(sub, self.out / png, title=title,
+                    self.jobs.append((rf.draw_event_study, (sub, self.out / png), dict(title=title,
                                         xlabel=self.msgs.plain("intervention.rel_year"),
                                         ylabel=self.msgs.plain("intervention.effect") + (f" ({units})" if units else ""),
                                         effect_label=self.msgs.plain("intervention.effect"),
                                         ci_label=self.msgs.plain("intervention.ci", pct=f"{float(r.get('confidence', 0.95)) * 100:.0f}"),
-                                        synthetic_label=self.synth)
+                                        synthetic_label=self.synth)))
                     figs.append(Fig(png, title, self.msgs.plain("event_study_caption")))
             out.append({"slug": slug, "anchor": f"i-{region_slug(name)}", "name": name, "type": str(r.get("type", "")),
                         "start": val("start_year", "year") or "", "effect": effect or "", "ci": ci,
-                        "relative": val("effect_relative_pct", "pct", signed=True) or "",
-                        "facts": facts, "charts": figs})
+                        "relative": (val("effect_relative_pct", "pct", signed=True) or "") if relative_ok else "",
+                        "facts": facts, "charts": figs, "sentence": self.effect_sentence(r, val),
+                        "caveats": self.caveats(r, relative_ok), "balance": self.balance(name)})
         return out
+
+    def break_text(self, r, label: str) -> str | None:
+        """A dated break with its p-value, only when the test found it significant (else nothing)."""
+        year, p, sig = _num(r.get(f"{label}_year")), _num(r.get(f"{label}_p_value")), r.get(f"{label}_significant")
+        if year is None or p is None or str(sig).lower() not in ("true", "1", "1.0"):
+            return None
+        return self.msgs.plain("intervention.break_with_p", year=f"{int(year)}", p=f"{p:.3f}")
+
+    def placebo_text(self, r, val) -> str | None:
+        """The placebo-in-time effect (the start moved into the pre-period) with its interval."""
+        if _num(r.get("placebo_effect")) is None or _num(r.get("placebo_start_year")) is None:
+            return None
+        return self.msgs.plain("intervention.placebo_text", year=f"{int(r['placebo_start_year'])}",
+                               effect=val("placebo_effect", "index", signed=True),
+                               low=val("placebo_ci_low", "index", signed=True) or "–",
+                               high=val("placebo_ci_high", "index", signed=True) or "–")
+
+    def effect_sentence(self, r, val) -> str:
+        """The result in one plain sentence with its uncertainty."""
+        eff, lo, hi = _num(r.get("effect")), _num(r.get("ci_low")), _num(r.get("ci_high"))
+        if eff is None:
+            return ""
+        conf = _num(r.get("confidence")) or 0.95
+        kw = dict(outcome=str(r.get("outcome", "")), start=val("start_year", "year") or "",
+                  effect=val("effect", "index", signed=True), low=val("ci_low", "index", signed=True) or "–",
+                  high=val("ci_high", "index", signed=True) or "–", pct=f"{conf * 100:.0f}")
+        if lo is not None and hi is not None and lo <= 0.0 <= hi:
+            return self.msgs.plain("intervention.sentence_unclear", **kw)
+        return self.msgs.plain("intervention.sentence_up" if eff > 0 else "intervention.sentence_down", **kw)
+
+    def caveats(self, r, relative_ok: bool) -> list[str]:
+        out = []
+        n_post = _num(r.get("n_post_years"))
+        if n_post is not None and n_post < MIN_POST_YEARS:
+            out.append(self.msgs.plain("intervention.caveat_post_years", n=f"{int(n_post)}", min=MIN_POST_YEARS))
+        if not relative_ok and _num(r.get("effect_relative_pct")) is not None:
+            out.append(self.msgs.plain("intervention.caveat_low_baseline", min=f"{MIN_RELATIVE_BASELINE:g}"))
+        for label in ("break", "break_difference"):
+            if _num(r.get(f"{label}_year")) is not None and self.break_text(r, label) is None:
+                out.append(self.msgs.plain("intervention.caveat_break"))
+                break
+        return out
+
+    def balance(self, name: str) -> list[dict]:
+        """The balance table of an intervention (``effectiveness_balance``): standardised mean differences
+        of the matching variables before and after matching."""
+        t = self.run.tables.get("effectiveness_balance")
+        if t is None or "intervention" not in t or "smd_before" not in t:
+            return []
+        sub = t[t["intervention"].astype(str) == name]
+        return [{"variable": str(b["variable"]), "before": format_value(b.get("smd_before"), "index", signed=True),
+                 "after": format_value(b.get("smd_after"), "index", signed=True),
+                 "ok": self.msgs.plain("yes" if str(b.get("balanced_after")).lower() in ("true", "1") else "no")}
+                for _, b in sub.iterrows()]
 
     def practices(self, region_id: str | None = None) -> list[dict]:
         """Matched practices (``practices_matches``): region, rank, name, category, score (and reasons)."""
@@ -470,12 +821,42 @@ class _Builder:
             return []
         if region_id is not None:
             t = t[t["region"].astype(str) == str(region_id)]
-        names = {str(r["id"]): r["name"] for r in self.run.regions}
+        if region_id is not None:
+            t = t[t["rank"].astype(int) <= PROFILE_PRACTICES]
         show_reasons = self.msgs.plain("meta.practice_reasons", "no") == "yes"
-        return [{"region": names.get(str(r["region"]), str(r["region"])), "rank": int(r["rank"]),
-                 "name": str(r.get("name", r["practice"])), "category": self.msgs.label("category", str(r.get("category", ""))),
+        return [{"region": self.region_name(r["region"]), "rank": int(r["rank"]),
+                 "name": self.practice_name(str(r["practice"]), str(r.get("name", r["practice"]))),
+                 "category": self.msgs.label("category", str(r.get("category", ""))),
                  "score": format_value(r.get("score"), "score"),
+                 "summary": self.reason_summary(str(r.get("reasons", ""))),
                  "reasons": str(r.get("reasons", "")) if show_reasons else ""} for _, r in t.iterrows()]
+
+    def practice_name(self, practice_id: str, default: str) -> str:
+        """The practice's name in the report's language, from the shipped catalogue (``names.<lang>``)."""
+        p = _practice_catalogue().get(practice_id)
+        name = getattr(p.names, self.lang, None) if p is not None and self.lang != DEFAULT_LANG else None
+        return str(name) if name else default
+
+    def reason_summary(self, reasons: str) -> str:
+        """One line on why a practice was matched: how many conditions fit, fit partly or not, and which fit."""
+        parts = [x.strip() for x in reasons.split("; ") if x.strip()]
+        verdicts = [x.split(":", 1)[0] for x in parts]
+        fits = [x.split(":", 1)[1].strip() for x in parts if x.startswith("fit:")]
+        line = self.msgs.plain("practice_reason", fit=verdicts.count("fit"), partial=verdicts.count("partial"),
+                               misfit=verdicts.count("misfit"), unknown=verdicts.count("unknown"))
+        if fits and self.msgs.plain("meta.practice_reasons", "no") == "yes":
+            line += f" {self.msgs.plain('practice_reason_first')}: {fits[0]}"
+        return line
+
+    def region_name(self, region_id) -> str:
+        """A region's name in the report's language: countries by ISO 3166 (pycountry's translations), other
+        regions as the spec names them."""
+        rid = str(region_id)
+        given = self._names.get(rid, rid)
+        return country_name(rid, self.lang) or given
+
+    def subregion_name(self, name: str) -> str:
+        return self.msgs.label("subregion", name) if name else name
 
     def methods(self) -> list[dict]:
         fams: dict[str, dict] = {}
@@ -530,27 +911,33 @@ class _Builder:
         groups = rd.subregion_groups(regions)
         if not (len(groups) == 1 and len(next(iter(groups.values()))) == len(regions)):  # else: same as the whole
             for sub, ids in groups.items():
-                headline.append((sub, self.headline(ids)))
+                headline.append((self.subregion_name(sub), self.headline(ids)))
+        subregions = self.subregion_table() if regions else None
         index = {
             "slug": "index",
             "intro": self.msgs.t("intro", version=__version__, name=user_text(self.run.summary.get("name", "")),
                                  n=len(regions), area=self.qty(total, "area_km2")),
             "headline": [h for h in headline if h[1]],
             "country_table": self.country_table() if regions else None,
+            "subregion_table": subregions,
+            "key_messages": self.key_messages(subregions),
+            "identity": self.run_identity(),
             "maps": self.index_maps(),
             "charts": self.index_charts(),
             "interventions": self.interventions(),
-            "practices": self.practices(),
+            "appendix_practices": self.practices(),
             "methods": self.methods(),
             "data": self.data(),
             "limitations": self.msgs.items("limitations"),
         }
+        index["practices"] = bool(index["appendix_practices"])
         profiles = []
         from dldd.practices.report import practices_report_data
         knowledge = practices_report_data(self.run.tables, [str(r["id"]) for r in regions])
         for r in regions:
             rid = str(r["id"])
             slug = region_slug(rid)
+            r = dict(r, name=self.region_name(rid), subregion=self.subregion_name(r.get("subregion") or ""))
             profiles.append({
                 "slug": f"region-{slug}",
                 "anchor": f"r-{slug}",
@@ -563,7 +950,7 @@ class _Builder:
                 "headline": self.headline([rid]),
                 "class_tables": self.class_tables(rid),
                 "maps": self.profile_maps(rid, slug),
-                "charts": self.series([rid], slug),
+                "charts": [],  # trends are charted for the whole area and tabled per sub-region (one figure less per country)
                 "practices": self.practices(rid),
                 "knowledge": {**knowledge["countries"][rid], "zh": self.lang == "zh",
                               "challenges": knowledge["challenges"].get(knowledge["countries"][rid]["subregion"], [])},
@@ -577,16 +964,33 @@ def _env() -> Environment:
     return env
 
 
+def progress_to_stderr(lang: str) -> Callable[[str], None]:
+    """Progress messages of a report build, one line each on stderr with the seconds since the start."""
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"report ({lang}) {time.perf_counter() - t0:6.1f} s: {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
 def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str | Path | None = None,
-                 pdf: bool = True, force: bool = False) -> Path:
+                 pdf: bool = True, force: bool = False, progress: Callable[[str], None] | None = None,
+                 workers: int | None = None) -> Path:
     """Write the report of the run in ``run_dir`` and return the path of its ``index.html``.
 
     ``lang``: a catalogue of ``dldd/report/i18n`` (``en``, ``zh``); ``out_dir``: where to write (default
     ``RUN_DIR/report``); ``pdf``: also write ``report.pdf`` (weasyprint). Sections appear only for the
-    tables and maps the run has. The report is drawn into a staging folder under ``RUN_DIR/.dldd`` and
-    its files renamed into place when all are whole; files of an earlier build that this one does not
-    write are removed only if dldd wrote them (``.dldd/owned``); the run folder is held as a run holds
-    it (:class:`dldd.core.io.RunFolder`; ``force`` as for a run).
+    tables and maps the run has. ``progress`` gets one message per step (default: lines on stderr);
+    ``workers``: processes drawing the figures (default: the machine's cores).
+    Figure and table numbers run through the site in the order of the PDF (synthesis, interventions,
+    profiles), so that "Figure 12" is the same figure in both.
+
+    The report is drawn into a staging folder under ``RUN_DIR/.dldd`` and its files renamed into place
+    when all are whole; files of an earlier build that this one does not write are removed only if dldd
+    wrote them (``.dldd/owned``); the run folder is held as a run holds it
+    (:class:`dldd.core.io.RunFolder`; ``force`` as for a run). The QGIS styles and project and the run's
+    README (``maps/*.qml``, ``maps.qgs``, ``README.md``) are written into the run folder under the same rules.
     """
     import tempfile
 
@@ -596,45 +1000,64 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
 
     if lang not in available_languages():
         raise InputError(f"--lang {lang!r}: no report language of that name; expected one of {available_languages()}")
+    say = progress or progress_to_stderr(lang)
+    say("reading the run")
     run = rd.load_run(run_dir)
     out = Path(out_dir).resolve() if out_dir is not None else run.path.resolve() / "report"
     inside = out.parent == run.path.resolve()
-    with io.RunFolder(run.path, force=force, places=(out.name,) if inside else ()) as folder:
+    places = (out.name, *RUN_GUIDES) if inside else ()
+    with io.RunFolder(run.path, force=force, places=places) as folder:
         if out.is_symlink():
             raise InputError(f"{out} is a symbolic link; dldd never writes or deletes through a link: remove it")
         folder.own.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".report.", suffix=".dldd.tmp", dir=folder.own))
         try:
-            _build_into(run, lang, staging, pdf)
+            b = _build_into(run, lang, staging, pdf, say, workers)
             _swap_in(staging, out, folder)
+            if inside:
+                say("writing the QGIS styles and project and the run's README")
+                write_run_guides(run, b)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+    say("done")
     return out / "index.html"
 
 
-def _build_into(run, lang: str, out: Path, pdf: bool) -> None:
-    """Every file of the report, drawn into the (empty) folder ``out``."""
+def _build_into(run, lang: str, out: Path, pdf: bool, say: Callable[[str], None], workers: int | None) -> "_Builder":
+    """Every file of the report, drawn into the (empty) folder ``out``; returns the builder (its maps and
+    labels serve the QGIS styles)."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "assets").mkdir(parents=True, exist_ok=True)
     for f in ASSETS_DIR.iterdir():
         if f.is_file():
             shutil.copyfile(f, out / "assets" / f.name)
-    b = _Builder(run, lang, out)
+    b = _Builder(run, lang, out, say)
+    say("composing the pages")
     index, profiles = b.pages()
+    say(f"drawing {len(b.jobs)} figures")
+    render_figures(b.jobs, say, workers)
     env = _env()
     common = {"m": b.msgs, "synthetic": run.synthetic, "run": run.summary, "version": __version__,
               "lang": b.msgs.plain("meta.html_lang"), "profiles": profiles, "has_pdf": pdf}
+    say("writing the site")
+    write_table_csvs(out, index, run)
+    counter = Counter()  # one numbering through the site, in the order of the PDF
     tpl = env.get_template("index.html")
-    (out / "index.html").write_text(tpl.render(**common, page=index, counter=Counter()), encoding="utf-8")
-    tpl = env.get_template("region.html")
-    for p in profiles:
-        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=Counter()), encoding="utf-8")
+    (out / "index.html").write_text(tpl.render(**common, page=index, counter=counter), encoding="utf-8")
     tpl = env.get_template("intervention.html")
     for p in index["interventions"]:
-        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=Counter()), encoding="utf-8")
+        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=counter), encoding="utf-8")
+    tpl = env.get_template("region.html")
+    for p in profiles:
+        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=counter), encoding="utf-8")
+    if index.get("appendix_practices"):
+        (out / "practices.html").write_text(env.get_template("practices.html").render(
+            **common, page=index, counter=Counter()), encoding="utf-8")
     if pdf:
+        say("writing the PDF")
         html = env.get_template("print.html").render(**common, page=index, counter=Counter())
         write_pdf(html, out, out / "report.pdf")
+    return b
 
 
 def _swap_in(staging: Path, out: Path, folder) -> None:
@@ -657,6 +1080,87 @@ def _swap_in(staging: Path, out: Path, folder) -> None:
         new.add(target)
     stale = [p for p in out.rglob("*") if p.is_file() and p not in new]
     folder.remove_owned([p for p in stale if io.RunFolder.active_for(p) is folder])
+
+
+#: Run tables copied into the report (``tables/``) because a report table links to them.
+LINKED_RUN_TABLES = (*SHARE_TABLES, "practices_matches", "effectiveness_summary", "effectiveness_balance",
+                     "effectiveness_event_study")
+
+
+def write_table_csvs(out: Path, index: dict, run: rd.Run) -> None:
+    """The report's own tables as CSV (``tables/country_table.csv``, ``tables/subregions.csv``: the numbers as
+    rounded in the report) and copies of the run tables the report's tables link to (:data:`LINKED_RUN_TABLES`)."""
+    import pandas as pd
+
+    (out / "tables").mkdir(exist_ok=True)
+    for name in LINKED_RUN_TABLES:
+        src = run.path / "tables" / f"{name}.csv"
+        if src.is_file():
+            tmp = out / "tables" / f"{name}.csv.part"
+            shutil.copyfile(src, tmp)
+            tmp.replace(out / "tables" / f"{name}.csv")
+    for key in ("country_table", "subregion_table"):
+        t = index.get(key)
+        if t and t.get("records"):
+            path = out / t["csv"]
+            tmp = path.with_name(path.name + ".part")
+            pd.DataFrame(t["records"]).to_csv(tmp, index=False)
+            tmp.replace(path)
+
+
+#: Files of the run folder (besides the report) that a report build writes: the QGIS styles beside the maps,
+#: the QGIS project and the run folder's README (:func:`write_run_guides`).
+RUN_GUIDES = ("maps", "maps.qgs", "README.md")
+
+
+def write_run_guides(run: rd.Run, b: "_Builder") -> list[Path]:
+    """The QGIS styles and project of the run's maps (:mod:`dldd.report.qgis`) and ``RUN_DIR/README.md``
+    saying what is where. The styles carry English labels, written by the English build (or by another
+    language's build when the run has no project yet, in its labels). Files dldd did not write are left alone."""
+    from dldd.report import qgis
+
+    written = []
+    if b.lang == DEFAULT_LANG or not (run.path / qgis.PROJECT_NAME).exists():
+        written, _ = qgis.write_qgis(run.path, run.maps, rf.legend_for_map, b.class_label,
+                                     str(run.summary.get("name", "dldd run")))
+    readme = run.path / "README.md"
+    if qgis._ours(readme):
+        qgis._write(readme, run_readme(run))
+        written.append(readme)
+    return written
+
+
+def run_readme(run: rd.Run) -> str:
+    """What is where in a run folder, from the files it holds."""
+    p = run.path
+    lines = [f"<!-- {_readme_mark()} -->", f"# {run.summary.get('name', 'dldd run')}", ""]
+    if run.synthetic:
+        lines += ["**Synthetic demonstration data**: no number here describes a real place.", ""]
+    lines += ["Output folder of a dldd assessment run.", "",
+              "| Path | What it is |", "|---|---|",
+              "| `summary.json` | the run's regions, periods and headline parameters |",
+              "| `manifest.json` | inputs with SHA-256 checksums, spec, package versions, stage timings, outputs |"]
+    for t in sorted((p / "tables").glob("*.csv")):
+        lines.append(f"| `tables/{t.name}` | table `{t.stem}` (areas in km², shares in %) |")
+    if (p / "tables" / "tables.xlsx").is_file():
+        lines.append("| `tables/tables.xlsx` | every table as a sheet |")
+    for name, rel in run.maps.items():
+        qml = (p / rel).with_suffix(".qml")
+        lines.append(f"| `{rel}` | map `{name}` (Cloud-Optimized GeoTIFF)"
+                     + (f"; QGIS style `{qml.name}` beside it" if qml.is_file() else "") + " |")
+    from dldd.report.qgis import PROJECT_NAME
+
+    if (p / PROJECT_NAME).is_file():
+        lines.append(f"| `{PROJECT_NAME}` | QGIS project opening every map, class maps styled as in the report |")
+    for rep in sorted(q for q in p.glob("report*") if q.is_dir()):
+        lines.append(f"| `{rep.name}/index.html` | the report (site); `{rep.name}/report.pdf` the PDF |")
+    return "\n".join(lines) + "\n"
+
+
+def _readme_mark() -> str:
+    from dldd.report.qgis import MARK
+
+    return MARK
 
 
 def write_pdf(html: str, base: Path, path: Path) -> Path:

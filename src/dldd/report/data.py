@@ -20,8 +20,10 @@ from dldd.zonal import WATER_LABEL
 
 #: Column that says which period/year/block a table row belongs to, in order of preference.
 TIME_COLUMNS = ("period", "year", "block")
-#: Drought classes counted as "drought-affected" (SO3-1: mild drought or worse; codes of SO3_LEGEND).
-DROUGHT_MIN_CODE = 1
+#: Drought classes counted as "drought-affected" (SO3-1: moderate drought or worse, SPI <= -1; codes of
+#: SO3_LEGEND). Mild (SPI < 0) is left out: over a 4-year block nearly all land has a mild year, whatever
+#: the data. The report shows the full class distribution beside the headline.
+DROUGHT_MIN_CODE = 2
 #: Aridity zones counted as drylands: AI < 0.65, hyper-arid to dry sub-humid (METHODS 3; ARIDITY_ZONES codes).
 DRYLAND_CODES = (1, 2, 3, 4)
 #: Code of "degraded" (SDG 15.3.1 three-class legend) and of "drier" (aridity shift legend).

@@ -1,16 +1,22 @@
 """Maps and charts of the report, drawn with matplotlib's Agg canvas (no pyplot state, no network).
 
-Maps are read from the run's Cloud-Optimized GeoTIFFs and drawn in lon/lat (EPSG:4326) with the region
-outlines of :mod:`dldd.regions.registry` (Natural Earth polygons shipped with dldd), the class colours of
-the legends, a legend, a scale bar and the title. Figures of synthetic runs carry the synthetic label.
+Maps are read from the run's Cloud-Optimized GeoTIFFs, masked to the assessed regions (nothing is coloured
+over the sea or over countries outside the assessment) and drawn in a Lambert azimuthal equal-area
+projection centred on the map's extent (:func:`map_crs`), with the region outlines of
+:mod:`dldd.regions.registry` (Natural Earth polygons shipped with dldd, or the spec's boundary file), the
+report's colour-blind-safe class colours (:data:`REPORT_PALETTES`), a legend, a scale bar true at the map's
+centre and the title. Change maps (:func:`is_change_map`) use a diverging scale centred on zero with a
+robust stretch (:func:`diverging_limit`). Maps are written as 300 dpi PNG and, for the synthesis, as SVG.
+Figures of synthetic runs carry the synthetic label.
 """
 
 from __future__ import annotations
 
 import functools
 import glob
-import importlib
 import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -29,20 +35,34 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from rasterio.enums import Resampling
 
-from dldd.core.legend import CLASS_NODATA, SDG3, UNCCD_LAND_COVER, Legend
+from dldd.core.legend import CLASS_NODATA, SDG3, UNCCD_LAND_COVER, Legend, LegendClass
+from dldd.indicators.aridity import ARIDITY_SHIFT, ARIDITY_ZONES
+from dldd.indicators.drought import SO3_LEGEND
+from dldd.indicators.sand import DIRECTIONALITY_LEGEND, DP_ENERGY_LEGEND, NEGATIVE_SERVICE_LEGEND
+from dldd.indicators.sdg import STATUS7
+from dldd.indicators.sensitivity import ESA_LEGEND, QUALITY_LEGEND
 
-DPI = 100
+#: Resolution of the charts and maps (print quality).
+DPI = 300
+#: Resolution of the maps of the region profiles (one page each; screen and PDF at page width).
+PROFILE_DPI = 150
 #: zlib level of the PNG files (1: fast; the figures are small either way).
 PNG_COMPRESS_LEVEL = 1
 MAP_SIZE_IN = (7.2, 5.0)
 CHART_SIZE_IN = (7.2, 4.2)
+#: Height of one bar of the class-share charts (inches) and the most bars in one chart (longer lists are split
+#: into several charts so that a chart fits one page at a readable size).
+BAR_ROW_IN = 0.17
+MAX_BAR_ROWS = 45
 #: Maps take the height their aspect needs, within these bounds (inches).
 MIN_MAP_HEIGHT_IN = 3.2
 MAX_MAP_HEIGHT_IN = 7.5
 #: Longest side of a map raster as drawn (pixels); larger rasters are read decimated (nearest).
 MAX_MAP_PIXELS = 1200
-#: Mean radius of the WGS84 ellipsoid's meridian degree, km per degree of latitude (scale bar).
-KM_PER_DEGREE = 111.32
+#: Longest side of one panel of a profile's small multiples (pixels).
+MAX_PANEL_PIXELS = 400
+#: Share of a panel's width taken by the map (the rest holds its legend).
+PANEL_MAP_SHARE = 0.62
 #: Scale bar length as a share of the map width (then rounded to 1, 2 or 5 x 10^k km).
 SCALE_BAR_SHARE = 0.25
 NODATA_COLOR = "#d9d9d9"
@@ -63,14 +83,33 @@ SERIES_AXES = (0.09, 0.16, 0.62, 0.74)
 FALLBACK_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
                    "#9c755f", "#bab0ac")
 
-#: Legends by module, imported lazily (a module that fails to import only loses its colours).
-_LEGEND_SOURCES = (
-    ("dldd.indicators.aridity", ("ARIDITY_ZONES", "ARIDITY_SHIFT")),
-    ("dldd.indicators.drought", ("SO3_LEGEND",)),
-    ("dldd.indicators.sdg", ("STATUS7",)),
-    ("dldd.indicators.sensitivity", ("QUALITY_LEGEND", "ESA_LEGEND")),
-    ("dldd.indicators.sand", ("DP_ENERGY_LEGEND", "DIRECTIONALITY_LEGEND", "NEGATIVE_SERVICE_LEGEND")),
-)
+#: Every legend the report knows (the package's own constants; class names and codes come from them).
+PACKAGE_LEGENDS = (SDG3, UNCCD_LAND_COVER, ARIDITY_ZONES, ARIDITY_SHIFT, SO3_LEGEND, STATUS7, QUALITY_LEGEND,
+                   ESA_LEGEND, DP_ENERGY_LEGEND, DIRECTIONALITY_LEGEND, NEGATIVE_SERVICE_LEGEND)
+#: The report's class colours by legend name, in the legend's class order. Colour-blind safe: degradation
+#: runs brown, improvement blue-green (ColorBrewer BrBG), ordinal classes are one-hue lightness ramps
+#: (YlOrBr), land cover uses the Okabe-Ito set; no red/green pair (tests/test_report.py checks every pair
+#: under a simulated deuteranopia, Machado et al. 2009). Legends not listed keep their own colours.
+REPORT_PALETTES = {
+    "sdg3": ("#8c510a", "#f6e8c3", "#01665e"),
+    "sdg_status7": ("#543005", "#a6611a", "#dfc27d", "#f5f0dc", "#80cdc1", "#018571", "#003c30"),
+    "unccd_land_cover": ("#009e73", "#e69f00", "#f0e442", "#56b4e9", "#cc79a7", "#bfb197", "#0050a0"),
+    "aridity_zones": ("#662506", "#cc4c02", "#fe9929", "#fee391", "#2c7fb8"),
+    "aridity_shift": ("#a6611a", "#f5f0dc", "#2c7fb8"),
+    "so3_drought_intensity": ("#f7fcb9", "#fec44f", "#ec7014", "#993404", "#3d1502"),
+    "medalus_quality": ("#01665e", "#f6e8c3", "#8c510a"),
+    "medalus_esa": ("#2166ac", "#92c5de", "#fff7bc", "#fed250", "#fe9929", "#d95f0e", "#993404", "#4d1a02"),
+    "dp_energy": ("#fff7bc", "#fe9929", "#993404"),
+}
+#: Float maps drawn on a diverging scale centred on zero: changes, anomalies and standardised indices.
+CHANGE_MAP = re.compile(r"(change|trend|slope|anomal|effect|^spi|^spei)", re.IGNORECASE)
+#: Diverging colour map of change maps (brown = loss or drier, blue-green = gain or wetter; colour-blind safe).
+DIVERGING_CMAP = "BrBG"
+SEQUENTIAL_CMAP = "viridis"
+#: Percentile of |value| that sets the diverging stretch (robust to outliers).
+ROBUST_PERCENTILE = 98.0
+#: Background outside the assessed regions (the sea and countries outside the spec are not coloured).
+OUTSIDE_COLOR = "white"
 #: Map name prefix -> legend name, for maps whose tags do not name their legend.
 MAP_LEGEND_BY_PREFIX = (
     ("sdg_status7_", "sdg_status7"),
@@ -86,19 +125,21 @@ MAP_LEGEND_BY_PREFIX = (
 )
 
 
+def report_legend(leg: Legend) -> Legend:
+    """``leg`` with the report's colours (:data:`REPORT_PALETTES`), codes and names unchanged."""
+    colors = REPORT_PALETTES.get(leg.name)
+    if colors is None:
+        return leg
+    if len(colors) != len(leg.classes):
+        raise ValueError(f"report palette {leg.name!r} has {len(colors)} colours for {len(leg.classes)} classes")
+    return Legend(leg.name, tuple(LegendClass(c.code, c.name, col) for c, col in zip(leg.classes, colors)),
+                  leg.nodata, leg.description)
+
+
 @functools.lru_cache(maxsize=1)
 def legends() -> dict[str, Legend]:
-    out = {SDG3.name: SDG3, UNCCD_LAND_COVER.name: UNCCD_LAND_COVER}
-    for module, names in _LEGEND_SOURCES:
-        try:
-            mod = importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - another module's import error must not stop the report
-            continue
-        for n in names:
-            leg = getattr(mod, n, None)
-            if isinstance(leg, Legend):
-                out[leg.name] = leg
-    return out
+    """Legend name -> legend with the report's colours, for every legend of :data:`PACKAGE_LEGENDS`."""
+    return {leg.name: report_legend(leg) for leg in PACKAGE_LEGENDS}
 
 
 def legend_for_map(name: str, tags: dict) -> Legend | None:
@@ -162,12 +203,24 @@ def _figure(size) -> Figure:
     return fig
 
 
-def _finish(fig: Figure, path: Path, synthetic_label: str | None) -> Path:
+def _finish(fig: Figure, path: Path, synthetic_label: str | None, *, dpi: int = DPI, svg: bool = False) -> Path:
     if synthetic_label:
-        fig.text(0.995, 0.01, synthetic_label, ha="right", va="bottom", fontsize=8, color=SYNTHETIC_COLOR,
+        fig.text(0.995, 0.005, synthetic_label, ha="right", va="bottom", fontsize=8, color=SYNTHETIC_COLOR,
                  fontweight="bold")
+    return save_figure(fig, path, dpi=dpi, svg=svg)
+
+
+def save_figure(fig: Figure, path: Path, *, dpi: int = DPI, svg: bool = False) -> Path:
+    """Write ``fig`` to ``path`` (PNG at ``dpi``; also ``path`` with suffix .svg when ``svg``), each whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="white", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    tmp = path.with_name(path.name + ".part")
+    fig.savefig(tmp, format="png", dpi=dpi, facecolor="white", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    tmp.replace(path)
+    if svg:
+        svg_path = path.with_suffix(".svg")
+        tmp = svg_path.with_name(svg_path.name + ".part")
+        fig.savefig(tmp, format="svg", dpi=dpi, facecolor="white")
+        tmp.replace(svg_path)
     return path
 
 
@@ -180,32 +233,41 @@ def nice_length(x: float) -> float:
     return 10**k
 
 
-def _scale_bar(ax, extent, label_fmt: Callable[[float, float], str]) -> None:
-    left, right, bottom, top = extent
-    lat = 0.5 * (bottom + top)
-    km_per_deg = KM_PER_DEGREE * max(math.cos(math.radians(lat)), 1e-6)
-    width_km = (right - left) * km_per_deg
+@functools.lru_cache(maxsize=8)
+def map_crs(extent) -> "pyproj.CRS":
+    """Lambert azimuthal equal-area projection centred on ``extent`` = (left, right, bottom, top), lon/lat.
+
+    Equal-area everywhere (areas on the map compare truly); distances are true at the centre and
+    distorted by less than 1 % within about 1,600 km of it (Snyder 1987, Map Projections - A Working
+    Manual, USGS PP 1395, ch. 24)."""
+    import pyproj
+
+    lon0 = 0.5 * (extent[0] + extent[1])
+    lat0 = 0.5 * (extent[2] + extent[3])
+    return pyproj.CRS.from_proj4(f"+proj=laea +lat_0={lat0:.4f} +lon_0={lon0:.4f} +x_0=0 +y_0=0 "
+                                 "+ellps=WGS84 +units=m +no_defs")
+
+
+def _scale_bar(ax, xlim, ylim, label: Callable[[float], str], fontsize: float = 7) -> None:
+    """A scale bar in projected metres (true at the map's centre, where the projection is centred)."""
+    width_km = (xlim[1] - xlim[0]) / 1000.0
     km = nice_length(SCALE_BAR_SHARE * width_km)
-    deg = km / km_per_deg
-    x0 = left + 0.04 * (right - left)
-    y0 = bottom + 0.06 * (top - bottom)
-    ax.plot([x0, x0 + deg], [y0, y0], color="black", lw=3, solid_capstyle="butt", zorder=5)
-    ax.text(x0 + deg / 2, y0 + 0.015 * (top - bottom), label_fmt(km, lat), ha="center", va="bottom", fontsize=7,
-            zorder=5, bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1))
+    x0 = xlim[0] + 0.04 * (xlim[1] - xlim[0])
+    y0 = ylim[0] + 0.05 * (ylim[1] - ylim[0])
+    ax.plot([x0, x0 + km * 1000.0], [y0, y0], color="black", lw=3, solid_capstyle="butt", zorder=6)
+    ax.text(x0, y0 + 0.015 * (ylim[1] - ylim[0]), label(km), ha="left", va="bottom", fontsize=fontsize,
+            zorder=6, bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1))
 
 
-def map_size(ext) -> tuple[float, float]:
-    """Figure size (inches) that fits a map of extent (left, right, bottom, top) drawn at its true aspect."""
-    left, right, bottom, top = ext
-    stretch = 1.0 / max(math.cos(math.radians(0.5 * (bottom + top))), 0.1)
+def map_size(aspect: float) -> tuple[float, float]:
+    """Figure size (inches) for a map whose projected height / width is ``aspect``."""
     axes_w = MAP_SIZE_IN[0] * MAP_AXES[2]
-    axes_h = axes_w * (top - bottom) * stretch / max(right - left, 1e-9)
-    height = min(max(axes_h / MAP_AXES[3], MIN_MAP_HEIGHT_IN), MAX_MAP_HEIGHT_IN)
+    height = min(max(axes_w * aspect / MAP_AXES[3], MIN_MAP_HEIGHT_IN), MAX_MAP_HEIGHT_IN)
     return MAP_SIZE_IN[0], height
 
 
-def _outlines(geoms, box) -> list[np.ndarray]:
-    """Boundary lines of the geometries, clipped to ``box`` (a shapely polygon), as (n, 2) arrays."""
+def _projected_lines(geoms, box, transformer) -> list[np.ndarray]:
+    """Boundary lines of the geometries, clipped to ``box`` (lon/lat polygon) and projected, as (n, 2) arrays."""
     import shapely
 
     segs = []
@@ -214,19 +276,21 @@ def _outlines(geoms, box) -> list[np.ndarray]:
         for part in getattr(b, "geoms", [b]):
             if part.is_empty or part.geom_type not in ("LineString", "LinearRing"):
                 continue
-            segs.append(np.asarray(part.coords)[:, :2])
+            xy = np.asarray(part.coords)[:, :2]
+            x, y = transformer.transform(xy[:, 0], xy[:, 1])
+            segs.append(np.column_stack([x, y]))
     return segs
 
 
-def _draw_outlines(ax, geoms, box, **kw) -> None:
-    segs = _outlines(geoms, box)
+def _draw_outlines(ax, geoms, box, transformer, **kw) -> None:
+    segs = _projected_lines(geoms, box, transformer)
     if segs:
         ax.add_collection(LineCollection(segs, **kw))
 
 
-def _read_map(path: Path, extent=None):
+def _read_map(path: Path, extent=None, max_pixels: int = MAX_MAP_PIXELS):
     """The raster (or the part of it covering ``extent`` = (left, right, bottom, top)), read at most
-    :data:`MAX_MAP_PIXELS` on its longest side (nearest neighbour), with its bounds as (l, r, b, t)."""
+    :data:`MAX_MAP_PIXELS` on its longest side (nearest neighbour), with the transform of what was read."""
     from rasterio.windows import Window, from_bounds
 
     with rasterio.open(path) as src:
@@ -238,13 +302,182 @@ def _read_map(path: Path, extent=None):
             c0, r0, c1, r1 = max(c0, 0), max(r0, 0), min(c1, src.width), min(r1, src.height)
             if c1 > c0 and r1 > r0:
                 window = Window(c0, r0, c1 - c0, r1 - r0)
-        scale = max(window.width, window.height) / MAX_MAP_PIXELS
+        scale = max(window.width, window.height) / max_pixels
         shape = ((int(window.height), int(window.width)) if scale <= 1
                  else (max(1, int(window.height / scale)), max(1, int(window.width / scale))))
         arr = src.read(1, window=window, out_shape=shape, resampling=Resampling.nearest, masked=False)
-        left, top = src.transform * (window.col_off, window.row_off)
-        right, bottom = src.transform * (window.col_off + window.width, window.row_off + window.height)
-        return arr, (left, right, min(bottom, top), max(bottom, top)), src.nodata, src.tags()
+        transform = src.window_transform(window) * rasterio.Affine.scale(window.width / shape[1],
+                                                                          window.height / shape[0])
+        return arr, transform, src.crs, src.nodata
+
+
+def diverging_limit(values: np.ndarray) -> float:
+    """Half-width of a diverging colour scale centred on zero: the :data:`ROBUST_PERCENTILE` percentile of
+    |value|, or the largest |value| when that percentile is zero (most pixels unchanged), or 1 when every
+    value is zero. Never zero, so a map with changes never shows them as no change."""
+    a = np.abs(np.asarray(values, dtype="float64"))
+    a = a[np.isfinite(a)]
+    if not a.size:
+        return 1.0
+    lim = float(np.percentile(a, ROBUST_PERCENTILE))
+    if lim <= 0:
+        lim = float(a.max())
+    return lim if lim > 0 else 1.0
+
+
+def sequential_limits(values: np.ndarray) -> tuple[float, float]:
+    """2nd and 98th percentiles of the finite values, widened to the full range (then to +-0.5) when they meet."""
+    a = np.asarray(values, dtype="float64")
+    a = a[np.isfinite(a)]
+    if not a.size:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(a, [2, 98]))
+    if hi <= lo:
+        lo, hi = float(a.min()), float(a.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def is_change_map(name: str) -> bool:
+    """Float maps of changes, anomalies and standardised indices (drawn on a diverging scale)."""
+    return bool(CHANGE_MAP.search(name))
+
+
+def _project(arr: np.ndarray, transform, src_crs, dst_crs, dst_transform, shape) -> np.ndarray:
+    """``arr`` (float, NaN = nothing) warped to the map grid by nearest neighbour."""
+    from rasterio.warp import reproject
+
+    out = np.full(shape, np.nan, dtype="float64")
+    reproject(arr.astype("float64"), out, src_transform=transform, src_crs=src_crs or "EPSG:4326",
+              src_nodata=np.nan, dst_transform=dst_transform, dst_crs=dst_crs, dst_nodata=np.nan,
+              resampling=Resampling.nearest)
+    return out
+
+
+@dataclass
+class MapLayer:
+    """One raster layer of a map: its file, title, legend (class maps) or scale (float maps)."""
+
+    tif: Path
+    title: str
+    legend: Legend | None = None
+    class_labels: dict = field(default_factory=dict)
+    units_label: str = ""
+    diverging: bool = False
+
+
+@functools.lru_cache(maxsize=8)
+def _to_map(crs) -> "pyproj.Transformer":
+    from pyproj import Transformer
+
+    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+def _prepare_layer(tif: Path, legend: Legend | None, extent, assessed, max_pixels: int, masks: dict | None = None):
+    """The layer masked to the ``assessed`` geometries and warped to :func:`map_crs` of the view.
+
+    Returns (data, land, image extent, xlim, ylim, lon/lat -> map transformer, view extent): ``data`` holds
+    class indices into ``legend`` (class maps) or values, NaN where nothing is drawn; ``land`` is 1 on the
+    assessed regions, NaN elsewhere."""
+    import shapely
+    from rasterio.features import geometry_mask
+    from rasterio.warp import calculate_default_transform
+
+    arr, transform, src_crs, nodata = _read_map(tif, extent, max_pixels)
+    rows, cols = arr.shape
+    left, top = transform * (0, 0)
+    right, bottom = transform * (cols, rows)
+    bounds = (left, right, min(bottom, top), max(bottom, top))
+    ext = extent or bounds
+    key = (tuple(transform), arr.shape)
+    inside = None if masks is None else masks.get(key)
+    if inside is None:
+        inside = (geometry_mask(assessed, out_shape=arr.shape, transform=transform, invert=True)
+                  if assessed else np.ones(arr.shape, dtype=bool))
+        if masks is not None:
+            masks[key] = inside
+    if legend is not None:
+        values = np.full(arr.shape, np.nan)
+        for i, code in enumerate(legend.codes):
+            values[arr == code] = i
+    else:
+        values = arr.astype("float64")
+        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+            values[arr == nodata] = np.nan
+    values[~inside] = np.nan
+    crs = map_crs(tuple(ext))
+    dst_transform, width, height = calculate_default_transform(
+        src_crs or "EPSG:4326", crs, cols, rows, left=bounds[0], bottom=bounds[2], right=bounds[1], top=bounds[3])
+    scale = max(width, height) / max_pixels
+    if scale > 1:
+        width, height = max(1, int(width / scale)), max(1, int(height / scale))
+        dst_transform = dst_transform * rasterio.Affine.scale(scale)
+    shape = (height, width)
+    data = _project(values, transform, src_crs, crs, dst_transform, shape)
+    land = _project(np.where(inside, 1.0, np.nan), transform, src_crs, crs, dst_transform, shape)
+    x0, y0 = dst_transform * (0, 0)
+    x1, y1 = dst_transform * (width, height)
+    img_extent = (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
+    to_map = _to_map(crs)
+    view = shapely.segmentize(shapely.box(ext[0], ext[2], ext[1], ext[3]), 0.25)
+    vx, vy = to_map.transform(*np.asarray(view.exterior.coords).T)
+    xlim, ylim = (float(np.min(vx)), float(np.max(vx))), (float(np.min(vy)), float(np.max(vy)))
+    return data, land, img_extent, xlim, ylim, to_map, ext
+
+
+def _draw_layer(fig, ax, layer: MapLayer, prepared, *, outlines, focus, context, scale_label: str,
+                nodata_label: str, legend_box, colorbar_box, fontsize: float = 7) -> None:
+    """Draw one prepared layer into ``ax``: grey no-data land, the classes or the colour scale, outlines,
+    scale bar and title; the class legend at ``legend_box`` (anchor in axes fractions) or the colour bar
+    in a new axes at ``colorbar_box`` (figure fractions)."""
+    import shapely
+
+    data, land, img_extent, xlim, ylim, to_map, ext = prepared
+    legend = layer.legend
+    ax.set_facecolor(OUTSIDE_COLOR)
+    ax.imshow(np.ma.masked_invalid(land), cmap=ListedColormap([NODATA_COLOR]), extent=img_extent,
+              interpolation="nearest", zorder=1)
+    if legend is not None:
+        cmap = ListedColormap([c.color for c in legend.classes])
+        ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=-0.5, vmax=len(legend.codes) - 0.5, extent=img_extent,
+                  interpolation="nearest", zorder=2)
+        handles = [Patch(facecolor=c.color, edgecolor="#555555", label=layer.class_labels.get(c.name, c.name))
+                   for c in legend.classes]
+        if bool(np.any(np.isnan(data) & np.isfinite(land))):
+            handles.append(Patch(facecolor=NODATA_COLOR, edgecolor="#555555", label=nodata_label))
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=legend_box, fontsize=fontsize, frameon=False)
+    else:
+        finite = data[np.isfinite(data)]
+        if layer.diverging:
+            lim = diverging_limit(finite)
+            vmin, vmax, cmap = -lim, lim, matplotlib.colormaps[DIVERGING_CMAP]
+        else:
+            (vmin, vmax), cmap = sequential_limits(finite), matplotlib.colormaps[SEQUENTIAL_CMAP]
+        im = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=vmin, vmax=vmax, extent=img_extent,
+                       interpolation="nearest", zorder=2)
+        cb = fig.colorbar(im, cax=fig.add_axes(colorbar_box), extend="both")
+        cb.ax.tick_params(labelsize=fontsize)
+        if layer.units_label:
+            cb.set_label(layer.units_label, fontsize=fontsize)
+    box = shapely.box(ext[0] - 1.0, ext[2] - 1.0, ext[1] + 1.0, ext[3] + 1.0)
+    _draw_outlines(ax, context, box, to_map, colors=CONTEXT_EDGE, linewidths=0.4, zorder=3)
+    _draw_outlines(ax, outlines, box, to_map, colors=REGION_EDGE, linewidths=0.6, zorder=4)
+    _draw_outlines(ax, focus, box, to_map, colors=FOCUS_EDGE, linewidths=1.4, zorder=5)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if fontsize >= 7:
+        ax.set_title(layer.title, fontsize=fontsize + 3)
+    else:  # small multiples: titles start at the map's left edge and may run over its legend
+        ax.set_title(layer.title, fontsize=fontsize + 1.5, loc="left")
+    _scale_bar(ax, xlim, ylim, lambda km: scale_label.format(km=f"{km:,.0f}" if km >= 1 else f"{km:g}"), fontsize)
+
+
+def _assessed(outlines, focus) -> list:
+    return [g for g in (*outlines, *focus) if g is not None and not g.is_empty]
 
 
 @styled
@@ -254,65 +487,84 @@ def draw_map(
     *,
     title: str,
     legend: Legend | None,
-    class_label: Callable[[str], str],
-    scale_label: Callable[[float, float], str],
+    class_labels: dict[str, str],
+    scale_label: str,
     nodata_label: str,
     units_label: str = "",
+    diverging: bool = False,
     outlines: Sequence = (),
     focus: Sequence = (),
     context: Sequence = (),
     extent: tuple[float, float, float, float] | None = None,
+    note: str = "",
     synthetic_label: str | None = None,
+    dpi: int = DPI,
+    svg: bool = False,
 ) -> Path:
     """Draw one map (class raster with its legend, or float raster with a colour bar) to ``png``.
 
-    ``outlines``: geometries of the assessment's regions; ``focus``: the region of a profile page (drawn
-    bold); ``context``: neighbouring countries (thin grey); ``extent``: (left, right, bottom, top) to show.
+    ``outlines``: lon/lat geometries of the assessment's regions (the map is masked to them and to
+    ``focus``); ``focus``: the region of a profile page (drawn bold); ``context``: neighbouring countries
+    (thin grey, not coloured); ``extent``: (left, right, bottom, top) in lon/lat to show; ``diverging``:
+    a float map drawn on a scale centred on zero (:func:`diverging_limit`); ``scale_label``: the scale
+    bar's text with a ``{km}`` placeholder; ``note``: small text under the map (the boundary disclaimer).
+    Drawn in :func:`map_crs` of the extent, at ``dpi``; ``svg`` also writes an SVG beside the PNG.
     """
-    import shapely
-
-    arr, bounds, nodata, _ = _read_map(tif, extent)
-    ext = extent or bounds
-    fig = _figure(map_size(ext))
+    layer = MapLayer(Path(tif), title, legend, class_labels, units_label, diverging)
+    prepared = _prepare_layer(layer.tif, legend, extent, _assessed(outlines, focus), MAX_MAP_PIXELS)
+    xlim, ylim = prepared[3], prepared[4]
+    fig = _figure(map_size((ylim[1] - ylim[0]) / max(xlim[1] - xlim[0], 1.0)))
     ax = fig.add_axes(MAP_AXES)
-    if legend is not None:
-        idx = np.full(arr.shape, -1, dtype=np.int16)
-        for i, code in enumerate(legend.codes):
-            idx[arr == code] = i
-        data = np.ma.masked_less(idx, 0)
-        cmap = ListedColormap([c.color for c in legend.classes])
-        cmap.set_bad(NODATA_COLOR)
-        ax.imshow(data, cmap=cmap, vmin=-0.5, vmax=len(legend.codes) - 0.5, extent=bounds, interpolation="nearest",
-                  zorder=1)
-        present = set(np.unique(arr).tolist())
-        handles = [Patch(facecolor=c.color, edgecolor="#555555", label=class_label(c.name)) for c in legend.classes]
-        if (nodata is not None and nodata in present) or CLASS_NODATA in present:
-            handles.append(Patch(facecolor=NODATA_COLOR, edgecolor="#555555", label=nodata_label))
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    else:
-        data = np.ma.masked_invalid(arr.astype("float64"))
-        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-            data = np.ma.masked_equal(data, nodata)
-        cmap = matplotlib.colormaps["viridis"].with_extremes(bad=NODATA_COLOR)
-        vmin, vmax = (np.nanpercentile(data.compressed(), [2, 98]) if data.count() else (0.0, 1.0))
-        im = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-9, extent=bounds,
-                       interpolation="nearest", zorder=1)
-        cb = fig.colorbar(im, cax=fig.add_axes(COLORBAR_AXES))
-        if units_label:
-            cb.set_label(units_label)
-    box = shapely.box(ext[0] - 1.0, ext[2] - 1.0, ext[1] + 1.0, ext[3] + 1.0)
-    _draw_outlines(ax, context, box, colors=CONTEXT_EDGE, linewidths=0.5, zorder=3)
-    _draw_outlines(ax, outlines, box, colors=REGION_EDGE, linewidths=0.9, zorder=4)
-    _draw_outlines(ax, focus, box, colors=FOCUS_EDGE, linewidths=2.0, zorder=4)
-    ax.set_xlim(ext[0], ext[1])
-    ax.set_ylim(ext[2], ext[3])
-    ax.set_aspect(1.0 / max(math.cos(math.radians(0.5 * (ext[2] + ext[3]))), 0.1))
-    ax.set_title(title, fontsize=10)
-    ax.tick_params(labelsize=7)
-    ax.set_xlabel("°E", fontsize=7)
-    ax.set_ylabel("°N", fontsize=7)
-    _scale_bar(ax, ext, scale_label)
-    return _finish(fig, png, synthetic_label)
+    _draw_layer(fig, ax, layer, prepared, outlines=outlines, focus=focus, context=context, scale_label=scale_label,
+                nodata_label=nodata_label, legend_box=(1.01, 1.0), colorbar_box=COLORBAR_AXES)
+    if note:
+        fig.text(0.01, 0.035, note, ha="left", va="bottom", fontsize=5.5, color="#444444")
+    return _finish(fig, png, synthetic_label, dpi=dpi, svg=svg)
+
+
+@styled
+def draw_map_panels(
+    png: Path,
+    *,
+    layers: Sequence[MapLayer],
+    scale_label: str,
+    nodata_label: str,
+    outlines: Sequence = (),
+    focus: Sequence = (),
+    context: Sequence = (),
+    extent: tuple[float, float, float, float] | None = None,
+    note: str = "",
+    synthetic_label: str | None = None,
+    dpi: int = PROFILE_DPI,
+) -> Path:
+    """Several maps of one place as small multiples (two per row), each with its own title and legend:
+    the maps of a profile page, drawn as one figure (one projection, one outline pass, one file)."""
+    assessed = _assessed(outlines, focus)
+    n = len(layers)
+    ncols = 2 if n > 1 else 1
+    nrows = math.ceil(n / ncols)
+    masks: dict = {}
+    prepared = [_prepare_layer(layer.tif, layer.legend, extent, assessed, MAX_PANEL_PIXELS, masks) for layer in layers]
+    xlim, ylim = prepared[0][3], prepared[0][4]
+    aspect = (ylim[1] - ylim[0]) / max(xlim[1] - xlim[0], 1.0)
+    map_w = MAP_SIZE_IN[0] / ncols * PANEL_MAP_SHARE
+    map_h = min(max(map_w * aspect, 1.2), 3.2)
+    title_h, gap_h, top_h, foot_h = 0.3, 0.15, 0.05, 0.35  # inches
+    height = top_h + nrows * (title_h + map_h + gap_h) + foot_h
+    fig = _figure((MAP_SIZE_IN[0], height))
+    for i, (layer, prep) in enumerate(zip(layers, prepared)):
+        r, c = divmod(i, ncols)
+        left = c / ncols + 0.01
+        bottom = (height - (top_h + r * (title_h + map_h + gap_h) + title_h + map_h)) / height
+        w = PANEL_MAP_SHARE / ncols - 0.01
+        h = map_h / height
+        ax = fig.add_axes((left, bottom, w, h))
+        cbar = (left + w + 0.01, bottom + 0.1 * h, 0.012, 0.8 * h)
+        _draw_layer(fig, ax, layer, prep, outlines=outlines, focus=focus, context=context, scale_label=scale_label,
+                    nodata_label=nodata_label, legend_box=(1.0, 1.0), colorbar_box=cbar, fontsize=5.5)
+    if note:
+        fig.text(0.01, 0.2 / height, note, ha="left", va="bottom", fontsize=5, color="#444444")
+    return _finish(fig, png, synthetic_label, dpi=dpi)
 
 
 @styled
@@ -323,14 +575,18 @@ def draw_share_bars(
     rows: Sequence[tuple[str, str]],
     title: str,
     xlabel: str,
-    class_label: Callable[[str], str],
+    class_labels: dict[str, str],
     synthetic_label: str | None = None,
 ) -> Path:
-    """Horizontal bars, one per region (``rows`` = [(region id, label)]), split by class share (%)."""
+    """Horizontal bars, one per region (``rows`` = [(region id, label)]), split by class share (%).
+
+    The figure grows by :data:`BAR_ROW_IN` per row (8 pt labels stay readable at page width); callers
+    split long lists (:data:`MAX_BAR_ROWS`)."""
     colors = class_colors()
     classes = list(dict.fromkeys(t["class"].astype(str)))
-    fig = _figure((CHART_SIZE_IN[0], max(2.4, 1.0 + 0.35 * len(rows))))
-    ax = fig.add_axes(BARS_AXES)
+    height = max(2.4, 1.2 + BAR_ROW_IN * len(rows))
+    fig = _figure((CHART_SIZE_IN[0], height))
+    ax = fig.add_axes((BARS_AXES[0], 0.75 / height, BARS_AXES[2], 1.0 - 1.2 / height))
     left = np.zeros(len(rows))
     for j, cls in enumerate(classes):
         vals = []
@@ -341,7 +597,7 @@ def draw_share_bars(
         if not vals.any():
             continue
         ax.barh(range(len(rows)), vals, left=left, color=colors.get(cls, FALLBACK_COLORS[j % len(FALLBACK_COLORS)]),
-                edgecolor="#555555", linewidth=0.3, label=class_label(cls))
+                edgecolor="#555555", linewidth=0.3, label=class_labels.get(cls, cls))
         left += vals
     ax.set_yticks(range(len(rows)), [lab for _, lab in rows], fontsize=8)
     ax.invert_yaxis()
@@ -361,7 +617,7 @@ def draw_class_series(
     time_col: str,
     title: str,
     ylabel: str,
-    class_label: Callable[[str], str],
+    class_labels: dict[str, str],
     synthetic_label: str | None = None,
 ) -> Path:
     """Stacked areas of class shares (%) through time for a group of regions (area-weighted)."""
@@ -376,7 +632,7 @@ def draw_class_series(
     x = np.arange(len(share.index))
     ys = [share[c].fillna(0.0).to_numpy() for c in order]
     ax.stackplot(x, *ys, colors=[colors.get(c, FALLBACK_COLORS[i % len(FALLBACK_COLORS)]) for i, c in enumerate(order)],
-                 labels=[class_label(c) for c in order], edgecolor="#555555", linewidth=0.2)
+                 labels=[class_labels.get(c, c) for c in order], edgecolor="#555555", linewidth=0.2)
     step = max(1, len(x) // 12)
     ax.set_xticks(x[::step], [str(v) for v in share.index[::step]], fontsize=7, rotation=45)
     ax.set_ylim(0, 100)
