@@ -580,7 +580,8 @@ class _Builder:
         rows = [(str(r["id"]), self.region_name(r["id"])) for r in rd.rank_regions(self.run.regions, self.metrics)[0]]
         for t in SHARE_TABLES:
             tab = self.run.tables.get(t)
-            if tab is None or not len(tab) or "share_pct" not in tab:
+            share = rd.share_column(tab) if tab is not None and len(tab) else None
+            if share is None:
                 continue
             ps = rd.periods(tab)
             when = ps[-1] if ps else None
@@ -593,7 +594,8 @@ class _Builder:
                 png = f"figures/chart-{t}.png" if parts == 1 else f"figures/chart-{t}-{k + 1}.png"
                 part_title = title if parts == 1 else f"{title} ({k + 1}/{parts})"
                 self.jobs.append((rf.draw_share_bars, (sel, self.out / png), dict(
-                    rows=part_rows, title=part_title, xlabel=self.msgs.plain("share_axis"),
+                    rows=part_rows, title=part_title, share_column=share,
+                    xlabel=self.msgs.plain("share_axis_land" if share == "share_of_land_pct" else "share_axis"),
                     class_labels={c: self.class_label(c) for c in sel["class"].astype(str).unique()},
                     synthetic_label=self.synth)))
                 figs.append(Fig(png, part_title))
@@ -683,7 +685,8 @@ class _Builder:
         out = []
         for t in SHARE_TABLES:
             tab = self.run.tables.get(t)
-            if tab is None or "share_pct" not in tab:
+            share = rd.share_column(tab) if tab is not None else None
+            if share is None:
                 continue
             ps = rd.periods(tab)
             when = ps[-1] if ps else None
@@ -691,7 +694,7 @@ class _Builder:
             if not len(sub):
                 continue
             rows = [{"class": self.class_label(str(r["class"])), "area": format_value(r["area_km2"], "area_km2"),
-                     "share": format_value(r["share_pct"], "pct")} for _, r in sub.iterrows()]
+                     "share": format_value(r[share], "pct")} for _, r in sub.iterrows()]
             cap = self.table_name(t) + (f", {self.when_label(when)}" if when is not None else "")
             out.append({"caption": cap, "rows": rows, "csv": f"tables/{t}.csv"})
         return out
@@ -731,9 +734,8 @@ class _Builder:
                 ("n_treated", val("n_treated", "count")),
                 ("n_controls", val("n_controls", "count")),
                 ("treated_area", val("treated_area_km2", "area_km2")),
-                ("pretrend", val("pretrend_slope", "index", signed=True)),
+                ("pretrend", self.pre_trend_text(r, val)),
                 ("break_year", self.break_text(r, "break")),
-                ("break_difference_year", self.break_text(r, "break_difference")),
                 ("placebo", self.placebo_text(r, val)),
                 ("confidence", self.qty(100.0 * float(r["confidence"]), "pct") if "confidence" in r
                  and not math.isnan(float(r["confidence"])) else None),
@@ -767,6 +769,14 @@ class _Builder:
             return None
         return self.msgs.plain("intervention.break_with_p", year=f"{int(year)}", p=f"{p:.3f}")
 
+    def pre_trend_text(self, r, val) -> str | None:
+        """Difference of the pre-period trends, treated minus matched controls, with its interval."""
+        if _num(r.get("pre_trend_difference")) is None:
+            return None
+        low, high = val("pre_trend_ci_low", "index", signed=True), val("pre_trend_ci_high", "index", signed=True)
+        ci = f" [{low}, {high}]" if low is not None and high is not None else ""
+        return f'{val("pre_trend_difference", "index", signed=True)}{ci}'
+
     def placebo_text(self, r, val) -> str | None:
         """The placebo-in-time effect (the start moved into the pre-period) with its interval."""
         if _num(r.get("placebo_effect")) is None or _num(r.get("placebo_start_year")) is None:
@@ -796,10 +806,8 @@ class _Builder:
             out.append(self.msgs.plain("intervention.caveat_post_years", n=f"{int(n_post)}", min=MIN_POST_YEARS))
         if not relative_ok and _num(r.get("effect_relative_pct")) is not None:
             out.append(self.msgs.plain("intervention.caveat_low_baseline", min=f"{MIN_RELATIVE_BASELINE:g}"))
-        for label in ("break", "break_difference"):
-            if _num(r.get(f"{label}_year")) is not None and self.break_text(r, label) is None:
-                out.append(self.msgs.plain("intervention.caveat_break"))
-                break
+        if _num(r.get("break_p_value")) is not None and self.break_text(r, "break") is None:
+            out.append(self.msgs.plain("intervention.caveat_break"))
         return out
 
     def balance(self, name: str) -> list[dict]:

@@ -212,8 +212,8 @@ def share_column(t: pd.DataFrame) -> str | None:
 
 
 def region_class_table(t: pd.DataFrame, region_id: str, when) -> pd.DataFrame:
-    """One region's class rows (class, area_km2, share_pct) for one period of a long table."""
+    """One region's class rows (class, area_km2 and the share columns) for one period of a long table."""
     s = at(t, when)
     s = s[s["region"].astype(str) == str(region_id)]
-    cols = [c for c in ("code", "class", "area_km2", "share_pct") if c in s.columns]
+    cols = [c for c in ("code", "class", "area_km2", *SHARE_COLUMNS) if c in s.columns]
     return s[cols].reset_index(drop=True)

@@ -577,8 +577,10 @@ def draw_share_bars(
     xlabel: str,
     class_labels: dict[str, str],
     synthetic_label: str | None = None,
+    share_column: str = "share_pct",
 ) -> Path:
-    """Horizontal bars, one per region (``rows`` = [(region id, label)]), split by class share (%).
+    """Horizontal bars, one per region (``rows`` = [(region id, label)]), split by class share (%) read from
+    ``share_column`` (the table's denominator: ``share_of_land_pct`` or ``share_pct``).
 
     The figure grows by :data:`BAR_ROW_IN` per row (8 pt labels stay readable at page width); callers
     split long lists (:data:`MAX_BAR_ROWS`)."""
@@ -592,7 +594,7 @@ def draw_share_bars(
         vals = []
         for rid, _ in rows:
             s = t[(t["region"].astype(str) == rid) & (t["class"].astype(str) == cls)]
-            vals.append(float(s["share_pct"].sum()))
+            vals.append(float(s[share_column].sum()))
         vals = np.array(vals)
         if not vals.any():
             continue
