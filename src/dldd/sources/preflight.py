@@ -4,8 +4,8 @@
 glob matching nothing at once, without opening anything; (2) opens the input as the pipeline does
 (:func:`dldd.sources.open_input`: CRS, units, fill values, scale factor, time axis, the product's own
 decoding; never fetching: a product the cache lacks is reported with the ``dldd fetch`` command that
-gets it); (3) computes a sample: the first and last time step over one window of at most
-``SAMPLE_WINDOW`` cells a side at the grid's centre, which runs the lazy value-range checks of
+gets it); (3) computes a sample: the first and last time step over the block at the grid's centre (one chunk
+of the opened input, at most ``SAMPLE_WINDOW`` cells a side), which runs the lazy value-range checks of
 :mod:`dldd.sources.checks` on those blocks. It returns one message per bad input (empty: all good).
 ``dldd spec check`` and ``dldd run`` (before its first stage) refuse the spec with them in the same words
 (:func:`refuse_unusable`); for a run, a product input the run would fetch (:func:`fetched_by_the_run`) is
@@ -21,7 +21,7 @@ from unittest import mock
 from dldd.errors import DlddError
 
 #: Side (cells) of the window sampled at the centre of each input's grid.
-SAMPLE_WINDOW = 256
+SAMPLE_WINDOW = 32
 
 
 def missing_location(spec, entry) -> str | None:
@@ -97,12 +97,24 @@ def fetched_by_the_run(spec, name: str, entry) -> bool:
 
 
 def _sample(da):
+    """The first and last time step of one block at the grid's centre: the chunk of the opened input that
+    holds the centre cell (at most ``SAMPLE_WINDOW`` cells a side), so the sample never reads more than a
+    block of each input, whatever the grid's size."""
     window = {}
+    chunks = dict(zip(da.dims, da.chunks)) if da.chunks is not None else {}
     for dim in ("y", "x"):
         if dim in da.dims:
             n = da.sizes[dim]
-            start = max(0, n // 2 - SAMPLE_WINDOW // 2)
-            window[dim] = slice(start, start + SAMPLE_WINDOW)
+            start, stop = max(0, n // 2 - SAMPLE_WINDOW // 2), None
+            if dim in chunks:
+                edge = 0
+                for size in chunks[dim]:
+                    if edge <= n // 2 < edge + size:
+                        start, stop = edge, edge + size
+                        break
+                    edge += size
+            stop = min(stop if stop is not None else n, start + SAMPLE_WINDOW)
+            window[dim] = slice(start, stop)
     if "time" in da.dims and da.sizes["time"] > 1:
         window["time"] = [0, da.sizes["time"] - 1]
     return da.isel(window)

@@ -95,7 +95,8 @@ def _annual_precipitation(ctx):
 def _map(ctx, name: str):
     import rioxarray
 
-    edge = ctx.chunk_size or MAP_CHUNK
+    # the run's planned chunks (docs/scaling.md): a reprojection task then reads a block's window, not a map
+    edge = ctx.chunk_size or min((min(c) for c in ctx.chunks.values()), default=MAP_CHUNK)
     da = rioxarray.open_rasterio(ctx.out / ctx.maps[name], chunks={"band": 1, "y": edge, "x": edge}, masked=False)
     return da.squeeze("band", drop=True) if "band" in da.dims else da
 
@@ -139,10 +140,14 @@ def condition_distribution(ctx) -> pd.DataFrame | None:
         return None
     cols = [layer.column for layer, _ in layers]
     ref = layers[cols.index("land_cover")][1] if "land_cover" in cols else layers[0][1]
-    on_grid = [(layer, reproject_like(da, ref, "nearest")) for layer, da in layers]
-    precip = reproject_like(_annual_precipitation(ctx), ref, "nearest") if ctx.has("precipitation") else None
+    on_grid = {layer.column: reproject_like(da, ref, "nearest") for layer, da in layers}
+    if ctx.has("precipitation"):
+        on_grid["precipitation_mm"] = reproject_like(_annual_precipitation(ctx), ref, "nearest")
+    stored = ctx.store_layers("practices_conditions", on_grid)  # block by block: no map is gathered
+    precip = stored.pop("precipitation_mm", None)
     regions = ctx.region_set(ref)
-    return joint_condition_areas(on_grid, precip, regions.weights, ctx.cell_area(ref))
+    return joint_condition_areas([(layer, stored[layer.column]) for layer, _ in layers], precip, regions.weights,
+                                 ctx.cell_area(ref))
 
 
 def _pct(x: float | None) -> float | None:
