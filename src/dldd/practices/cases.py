@@ -65,7 +65,7 @@ def load_cases(practices: Iterable[Practice] | None = None) -> list[CaseStudy]:
         for k, c in enumerate(p.evidence, start=1):
             out.append(CaseStudy(
                 id=f"{p.id}.{k}", practices=(p.id,), name=f"{p.names.en}: {c.place}",
-                name_zh=f"{p.names.zh}：{c.place}" if p.names.zh else None, place=c.place,
+                name_zh=p.names.zh or None, place=c.place,
                 countries=tuple(c.countries), years=c.period, scale=_or_nd(c.scale), outcome=c.outcome,
                 effect=" ".join(c.effect.split()), cost=_or_nd(c.cost), lessons=_or_nd(c.lessons),
                 challenges=tuple(c.challenges), summary_zh=c.summary_zh, source=str(c.citation),

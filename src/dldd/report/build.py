@@ -960,10 +960,21 @@ class _Builder:
                 "maps": self.profile_maps(rid, slug),
                 "charts": [],  # trends are charted for the whole area and tabled per sub-region (one figure less per country)
                 "practices": self.practices(rid),
-                "knowledge": {**knowledge["countries"][rid], "zh": self.lang == "zh",
-                              "challenges": knowledge["challenges"].get(knowledge["countries"][rid]["subregion"], [])},
+                "knowledge": self.knowledge(knowledge, rid),
             })
         return index, profiles
+
+    def knowledge(self, knowledge: dict, rid: str) -> dict:
+        """The knowledge-base part of a profile (:func:`dldd.practices.report.practices_report_data`) with
+        country and sub-region names in the report's language (cases list ISO 3166 codes)."""
+        k = knowledge["countries"][rid]
+        names = lambda codes: [self.region_name(c) for c in codes]  # noqa: E731
+        cases = [{**c, "countries": names(c["countries"])} for c in k["cases"]]
+        near = [{**c, "countries": names(c["countries"])} for c in k["subregion_cases"]]
+        challenges = [{**ch, "countries": ", ".join(names(str(ch["countries"]).split(", ")))}
+                      for ch in knowledge["challenges"].get(k["subregion"], [])]
+        return {**k, "cases": cases, "subregion_cases": near, "challenges": challenges, "zh": self.lang == "zh",
+                "subregion": self.subregion_name(k["subregion"]) if k["subregion"] else k["subregion"]}
 
 
 def _env() -> Environment:
@@ -1116,9 +1127,10 @@ def write_table_csvs(out: Path, index: dict, run: rd.Run) -> None:
             tmp.replace(path)
 
 
-#: Files of the run folder (besides the report) that a report build writes: the QGIS styles beside the maps,
-#: the QGIS project and the run folder's README (:func:`write_run_guides`).
-RUN_GUIDES = ("maps", "maps.qgs", "README.md")
+#: Output places of the run folder (besides the report) that a report build writes into: the QGIS styles
+#: beside the maps (:func:`write_run_guides`; the project ``maps.qgs`` and ``README.md`` beside the run's
+#: outputs are written only over files that carry dldd's mark).
+RUN_GUIDES = ("maps",)
 
 
 def write_run_guides(run: rd.Run, b: "_Builder") -> list[Path]:

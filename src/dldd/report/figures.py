@@ -38,7 +38,7 @@ from rasterio.enums import Resampling
 from dldd.core.legend import CLASS_NODATA, SDG3, UNCCD_LAND_COVER, Legend, LegendClass
 from dldd.indicators.aridity import ARIDITY_SHIFT, ARIDITY_ZONES
 from dldd.indicators.drought import SO3_LEGEND
-from dldd.indicators.sand import DIRECTIONALITY_LEGEND, DP_ENERGY_LEGEND, NEGATIVE_SERVICE_LEGEND
+from dldd.indicators.sand import DIRECTIONALITY_LEGEND, DP_ENERGY_LEGEND, K_CAPPED_LEGEND, NEGATIVE_SERVICE_LEGEND
 from dldd.indicators.sdg import STATUS7
 from dldd.indicators.sensitivity import ESA_LEGEND, QUALITY_LEGEND
 
@@ -85,7 +85,7 @@ FALLBACK_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc9
 
 #: Every legend the report knows (the package's own constants; class names and codes come from them).
 PACKAGE_LEGENDS = (SDG3, UNCCD_LAND_COVER, ARIDITY_ZONES, ARIDITY_SHIFT, SO3_LEGEND, STATUS7, QUALITY_LEGEND,
-                   ESA_LEGEND, DP_ENERGY_LEGEND, DIRECTIONALITY_LEGEND, NEGATIVE_SERVICE_LEGEND)
+                   ESA_LEGEND, DP_ENERGY_LEGEND, DIRECTIONALITY_LEGEND, NEGATIVE_SERVICE_LEGEND, K_CAPPED_LEGEND)
 #: The report's class colours by legend name, in the legend's class order. Colour-blind safe: degradation
 #: runs brown, improvement blue-green (ColorBrewer BrBG), ordinal classes are one-hue lightness ramps
 #: (YlOrBr), land cover uses the Okabe-Ito set; no red/green pair (tests/test_report.py checks every pair
@@ -100,6 +100,9 @@ REPORT_PALETTES = {
     "medalus_quality": ("#01665e", "#f6e8c3", "#8c510a"),
     "medalus_esa": ("#2166ac", "#92c5de", "#fff7bc", "#fed250", "#fe9929", "#d95f0e", "#993404", "#4d1a02"),
     "dp_energy": ("#fff7bc", "#fe9929", "#993404"),
+    "rdp_dp_directionality": ("#c6dbef", "#6baed6", "#08519c"),
+    "sand_fixation_negative": ("#e0e0e0", "#8c510a"),
+    "sand_k_roughness_capped": ("#e0e0e0", "#8c510a"),
 }
 #: Float maps drawn on a diverging scale centred on zero: changes, anomalies and standardised indices.
 CHANGE_MAP = re.compile(r"(change|trend|slope|anomal|effect|^spi|^spei)", re.IGNORECASE)

@@ -7,9 +7,9 @@ and refers to the rasters by relative paths (the run folder can be moved). Forma
 (QGIS documentation, "QGIS style file format" and the project file ``.qgs``); both are XML written with
 :mod:`xml.etree.ElementTree`, so names are escaped.
 
-A run owns only what it writes: an existing ``.qml``/``.qgs`` that dldd did not write (not in the run
-folder's ledger ``.dldd/owned``) is left alone and reported; files are written atomically and recorded
-(:func:`dldd.core.io.write_text`). :data:`MARK` tells a reader of the file who wrote it.
+A run owns only what it writes: an existing ``.qml``/``.qgs`` that dldd did not write (without the
+:data:`MARK` comment, or a style missing from the run folder's ledger ``.dldd/owned``) is left alone and
+reported; files are written atomically (:func:`dldd.core.io.write_text`), styles recorded in the ledger.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Callable
 
 from dldd.core.legend import Legend
 
-#: Comment saying that dldd wrote the file (ownership itself is the run folder's ledger).
+#: Comment that marks a file written by dldd (files without it are never replaced).
 MARK = "written by dldd"
 QGIS_VERSION = "3.22.0"
 #: QGIS project file of a run (in the run folder).
@@ -105,16 +105,20 @@ def qgs_project(title: str, layers: list[dict]) -> str:
 
 
 def _ours(path: Path) -> bool:
-    """Whether ``path`` may be written: it is no symbolic link and it does not exist, or dldd wrote it (it is
-    in the ledger of the run folder being written, :class:`dldd.core.io.RunFolder`)."""
+    """Whether ``path`` may be written: it is no symbolic link, and it does not exist or dldd wrote it: it
+    carries :data:`MARK` (a file the user wrote or rewrote does not) and, in a place of the run folder that
+    a run records (``maps/``), it is in the folder's ledger (:class:`dldd.core.io.RunFolder`)."""
     from dldd.core import io
 
     if path.is_symlink():
         return False
     if not path.exists():
         return True
+    with open(path, encoding="utf-8", errors="replace") as f:
+        if MARK not in f.read(300):
+            return False
     folder = io.RunFolder.active_for(path)
-    return folder is not None and str(path.resolve().relative_to(folder.out)) in folder.owned()
+    return folder is None or str(path.resolve().relative_to(folder.out)) in folder.owned()
 
 
 def _write(path: Path, text: str) -> None:
