@@ -17,7 +17,9 @@ with a trend and AR(1) errors (rho 0, 0.3, 0.6) and no break: rejection rates of
 
 Run: ``PYTHONPATH=src python benchmarks/mc_effectiveness.py [--seeds 200] [--series 1000] [--out f.json]``
 (about 12 min of CPU; the two scenarios can run as two processes with ``--scenario``). ``--quick``: 20
-seeds and 100 series.
+seeds and 100 series. ``--size`` (a key of ``SIZES``, repeatable) restricts the areas and ``--first-seed``
+shifts the seeds (scene seed = first seed + 0 .. seeds - 1, plus 1000 in ``effect``), e.g. to run one
+area in two processes on disjoint seeds.
 """
 
 from __future__ import annotations
@@ -96,9 +98,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="JSON file for the results (written after each cell)")
     ap.add_argument("--part", choices=["all", "scenes", "breaks"], default="all")
     ap.add_argument("--scenario", choices=list(SCENARIOS), action="append", help="default: all")
+    ap.add_argument("--size", choices=list(SIZES), action="append", help="default: all")
+    ap.add_argument("--first-seed", type=int, default=0)
     a = ap.parse_args(argv)
     seeds, n_series = (20, 100) if a.quick else (a.seeds, a.series)
-    results: dict = {"seeds": seeds, "series": n_series, "scenes": {}, "ar1": {}}
+    results: dict = {"seeds": seeds, "first_seed": a.first_seed, "series": n_series, "scenes": {}, "ar1": {}}
     warnings.simplefilter("error")  # a stray warning is a bug
 
     def save():
@@ -119,9 +123,9 @@ def main(argv=None) -> int:
             save()
     if a.part in ("all", "scenes"):
         for scenario in a.scenario or list(SCENARIOS):
-            for label, shape in SIZES.items():
+            for label in a.size or list(SIZES):
                 t0 = time.time()
-                rows = [run_scene(scenario, shape, 1000 * (scenario == "effect") + s) for s in range(seeds)]
+                rows = [run_scene(scenario, SIZES[label], 1000 * (scenario == "effect") + a.first_seed + s) for s in range(seeds)]
                 sm = summarise(rows)
                 results["scenes"].setdefault(scenario, {})[label] = sm
                 save()
