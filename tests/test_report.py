@@ -730,3 +730,25 @@ def test_qgis_project_opens_every_map_styled_and_run_folder_has_a_readme(run_dir
     (folder / "README.md").write_text("my notes\n")
     build_report(folder, pdf=False, progress=lambda m: None)
     assert (folder / "README.md").read_text() == "my notes\n" and MARK in (folder / "maps.qgs").read_text()
+
+
+def test_corrections_are_listed_in_the_methods():
+    """GPG v2 corrections of false positives/negatives (table ``sdg_15_3_1_corrections``) appear in the
+    report's methods with their reason, periods and the area moved between classes, summed per pair."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from dldd.report.build import _Builder
+    from dldd.report.messages import Catalogue
+
+    corr = pd.DataFrame({"region": ["KAZ", "KAZ", "UZB"], "period": ["baseline", "reporting_1", "baseline"],
+                         "correction": ["fields.geojson#0"] * 3, "from": ["degraded"] * 3, "to": ["stable"] * 3,
+                         "area_km2": [10.0, 5.0, 2.5], "reason": ["irrigated fields misread as decline"] * 3})
+    stub = SimpleNamespace(run=SimpleNamespace(tables={"sdg_15_3_1_corrections": corr}), msgs=Catalogue("en"),
+                           class_label=lambda c: c, qty=lambda v, kind: f"{v:.1f} km²")
+    notes = [str(n) for n in _Builder.method_notes(stub, "sdg_15_3_1")]
+    assert len(notes) == 1, notes
+    assert "irrigated fields misread as decline" in notes[0] and "degraded → stable 17.5 km²" in notes[0]
+    assert "baseline, reporting_1" in notes[0] and "fields.geojson#0" in notes[0]
+    assert _Builder.method_notes(stub, "sand") == []

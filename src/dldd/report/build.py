@@ -652,6 +652,14 @@ class _Builder:
                                          share=self.qty(100.0 * neg / with_data if with_data else math.nan, "pct"), **kw))
             else:
                 notes.append(self.msgs.t("method_note.sand_negative_none", **kw))
+        corr = tab("sdg_15_3_1_corrections")
+        if family == "sdg_15_3_1" and corr is not None and len(corr) and {"correction", "reason", "from", "to", "area_km2"} <= set(corr.columns):
+            for (label, reason), g in corr.groupby(["correction", "reason"], sort=False, dropna=False):
+                moved = "; ".join(f"{self.class_label(str(a))} → {self.class_label(str(b))} {self.qty(x, 'area_km2')}"
+                                  for (a, b), x in g.groupby(["from", "to"], sort=False)["area_km2"].sum().items())
+                notes.append(self.msgs.t("method_note.sdg_correction", correction=user_text(str(label)),
+                                         reason=user_text(str(reason)), periods=", ".join(map(str, g["period"].unique())),
+                                         moved=moved))
         layers = tab("sensitivity_layers")
         if family == "sensitivity" and layers is not None and len(layers):
             missing = layers[layers["status"] == "missing"]
