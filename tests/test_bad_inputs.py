@@ -916,8 +916,13 @@ def test_user_text_in_the_report_is_isolated_for_bidi(scene, tmp_path):
     _edit_spec(scene, name=name)
     out = tmp_path / "out"
     _run(scene, out, CLIMATE)
-    html = build_report(out, pdf=False).read_text(encoding="utf-8")
+    index = build_report(out, pdf=False)
+    html = index.read_text(encoding="utf-8")
     assert f'<bdi translate="no">{name}</bdi>' in html
+    # every place the name stands on any page is isolated: its override cannot reorder the text around it
+    for page in index.parent.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert text.count(name) == text.count(f"{name}</bdi>") + text.count(f"{name}</title>"), page.name
 
 
 def test_full_disk_is_an_error_and_leaves_the_previous_run(scene, tmp_path, monkeypatch):
