@@ -5,6 +5,7 @@ No test touches the internet."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
@@ -39,6 +40,9 @@ class StacServer:
         self.items: list[dict] = []
         self.requests: Counter = Counter()
         self.drop: set[str] = set()  # files whose transfer is cut halfway (connection closed)
+        self.validators = True  # send a strong ETag and honour If-Range, as storage services do
+        self.sent: Counter = Counter()  # body bytes sent per file
+        self.ranges: dict[str, list[str]] = {}  # Range headers received per file
         self.fail: dict[str, list[int]] = {}  # file -> HTTP statuses answered before the file is served
         server = self
 
@@ -79,15 +83,28 @@ class StacServer:
                 if server.fail.get(name):
                     return self._json({"code": "Busy"}, server.fail[name].pop(0))
                 body = f.read_bytes()
-                if name in server.drop and not head:  # announce the whole file, send half, hang up
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(body)))
+                etag = '"%s"' % hashlib.md5(body).hexdigest()
+                rng = self.headers.get("Range")
+                if rng and not head:
+                    server.ranges.setdefault(name, []).append(rng)
+                if_range = self.headers.get("If-Range")
+                if if_range is not None and (not server.validators or if_range != etag):
+                    rng = None  # the file changed (or no validators): the whole file, RFC 9110 13.1.5
+                if name in server.drop and not head:  # announce the rest of the file, send half of it, hang up
+                    start = int(rng.removeprefix("bytes=").partition("-")[0]) if rng else 0
+                    self.send_response(206 if rng else 200)
+                    if rng:
+                        self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                    if server.validators:
+                        self.send_header("ETag", etag)
+                    self.send_header("Content-Length", str(len(body) - start))
                     self.end_headers()
-                    self.wfile.write(body[: len(body) // 2])
+                    half = body[start: start + (len(body) - start) // 2]
+                    self.wfile.write(half)
+                    server.sent[name] += len(half)
                     self.wfile.flush()
                     self.close_connection = True
                     return None
-                rng = self.headers.get("Range")
                 status = 200
                 if rng and rng.startswith("bytes="):  # range requests, as GDAL's /vsicurl/ makes them
                     a, _, b = rng.removeprefix("bytes=").partition("-")
@@ -99,11 +116,14 @@ class StacServer:
                 if status == 200:
                     self.send_response(200)
                 self.send_header("Accept-Ranges", "bytes")
+                if server.validators:
+                    self.send_header("ETag", etag)
                 self.send_header("Content-Type", "image/tiff")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if not head:
                     self.wfile.write(body)
+                    server.sent[name] += len(body)
                 return None
 
             def do_POST(self):
@@ -512,12 +532,69 @@ def test_interrupted_fetch_resumes_without_downloading_finished_files(stac, tmp_
         fetch.fetch("esa_cci_lc", aoi, "2015-2018", cache, catalog=stac.url)
     assert stac.requests["/files/lc2017.tif"] == fetch.HTTP_RETRIES + 1
     kept = sorted(p.name for p in (cache / fetch.DOWNLOADS_DIR).rglob("*") if p.is_file())
-    assert len(kept) == 2 and all("2015" in n or "2016" in n for n in kept)  # no partial file left
+    whole = [n for n in kept if not n.endswith((fetch.PART_SUFFIX, fetch.PART_SUFFIX + ".json"))]
+    assert len(whole) == 2 and all("2015" in n or "2016" in n for n in whole)
+    assert all("2017" in n for n in kept if n not in whole)  # only 2017's received part is kept, to resume
     stac.drop.clear()
     entry = fetch.fetch("esa_cci_lc", aoi, "2015-2018", cache, catalog=stac.url)
     assert fetch.entry_years(entry) == {2015, 2016, 2017, 2018}
     assert [stac.requests[f"/files/lc{y}.tif"] for y in (2015, 2016, 2018)] == [1, 1, 1]
     assert not (cache / fetch.DOWNLOADS_DIR).exists()  # emptied once the entry is whole
+
+
+def _fetch_cut_off(stac, tmp_path, monkeypatch):
+    """A fetch of two years whose 2016 file the server cuts off halfway on every try; the part received."""
+    monkeypatch.setattr(fetch, "RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr(fetch, "DOWNLOAD_CHUNK_BYTES", 256)  # so that every cut-off leaves bytes written
+    _lc_years(stac, (2015, 2016))
+    stac.drop.add("lc2016.tif")
+    cache, aoi = tmp_path / "cache", _aoi(tmp_path)
+    with pytest.raises(InputError, match="the part already received is kept"):
+        fetch.fetch("esa_cci_lc", aoi, "2015-2016", cache, catalog=stac.url)
+    parts = list((cache / fetch.DOWNLOADS_DIR).rglob("*" + fetch.PART_SUFFIX))
+    assert len(parts) == 1 and "2016" in parts[0].name
+    return cache, aoi, parts[0]
+
+
+def test_cut_off_download_resumes_from_the_bytes_received(stac, tmp_path, monkeypatch):
+    cache, aoi, part = _fetch_cut_off(stac, tmp_path, monkeypatch)
+    size = (stac.root / "lc2016.tif").stat().st_size
+    received = part.stat().st_size
+    assert size // 2 < received < size  # each try resumed and added half of what was missing
+    assert (stac.root / "lc2016.tif").read_bytes()[:received] == part.read_bytes()
+    stac.drop.clear()
+    stac.sent.clear()
+    stac.ranges.clear()
+    entry = fetch.fetch("esa_cci_lc", aoi, "2015-2016", cache, catalog=stac.url)
+    assert fetch.entry_years(entry) == {2015, 2016}
+    assert stac.ranges["lc2016.tif"] == [f"bytes={received}-"]
+    assert stac.sent["lc2016.tif"] == size - received  # only the missing bytes were sent again
+    assert stac.sent["lc2015.tif"] == 0  # the finished file was not downloaded again
+    assert (xr.open_zarr(entry, consolidated=False)["lccs_class"] == 190).all()
+
+
+def test_cut_off_download_of_a_file_changed_since_starts_again(stac, tmp_path, monkeypatch):
+    cache, aoi, part = _fetch_cut_off(stac, tmp_path, monkeypatch)
+    write_cog(stac.root / "lc2016.tif", np.full((NY, NX), 10, "uint8"), None)  # replaced on the server
+    stac.drop.clear()
+    stac.sent.clear()
+    entry = fetch.fetch("esa_cci_lc", aoi, "2015-2016", cache, catalog=stac.url)
+    assert stac.sent["lc2016.tif"] == (stac.root / "lc2016.tif").stat().st_size  # whole new file
+    lc = xr.open_zarr(entry, consolidated=False)["lccs_class"]
+    assert set(np.unique(lc.values)) == {10, 190}  # 2016 is the new file, not old bytes with a new tail
+
+
+def test_cut_off_download_without_validator_keeps_no_part(stac, tmp_path, monkeypatch):
+    stac.validators = False
+    monkeypatch.setattr(fetch, "RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr(fetch, "DOWNLOAD_CHUNK_BYTES", 256)
+    _lc_years(stac, (2015, 2016))
+    stac.drop.add("lc2016.tif")
+    cache, aoi = tmp_path / "cache", _aoi(tmp_path)
+    with pytest.raises(InputError):
+        fetch.fetch("esa_cci_lc", aoi, "2015-2016", cache, catalog=stac.url)
+    assert not list((cache / fetch.DOWNLOADS_DIR).rglob("*" + fetch.PART_SUFFIX + "*"))
+    assert "lc2016.tif" not in stac.ranges  # nothing it could resume safely, so it never asked for a range
 
 
 def test_retries_on_busy_server_and_resigns_after_403(stac, tmp_path, monkeypatch):

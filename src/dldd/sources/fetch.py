@@ -64,6 +64,10 @@ RETRY_STATUS = (429, 500, 502, 503, 504)
 #: Folder of the cache holding the downloads of unfinished fetches (``<product>/<entry>``), kept so that
 #: the same fetch run again resumes; emptied when the entry is written.
 DOWNLOADS_DIR = ".downloads"
+#: Suffix of an asset being downloaded (kept when a transfer is cut off, so the next fetch resumes it).
+PART_SUFFIX = ".dldd.part"
+#: Bytes written at a time while downloading.
+DOWNLOAD_CHUNK_BYTES = 1 << 20
 #: Region keys longer than this become "<n>regions-<hash>" in cache entry names.
 MAX_REGION_KEY = 40
 #: Name of the attribute marking a complete cache entry.
@@ -410,9 +414,15 @@ def _download_all(items, keys, folder: Path, session, signer) -> tuple[dict, lis
 
 
 def _download(href: str, target: Path, session, signer, item_id: str, key: str, folder: Path, progress) -> None:
-    """One asset to ``target`` (written as ``target.part``, renamed when whole). HTTP 403 (an expired SAS
-    token) and a connection dropped mid-transfer are retried with a fresh signature, ``HTTP_RETRIES`` times
-    with exponential backoff; 429/5xx are retried by the session."""
+    """One asset to ``target``, written as ``target`` + :data:`PART_SUFFIX` and renamed when whole.
+
+    A transfer cut off (here or in an earlier fetch) resumes where it stopped: the request asks for the
+    missing bytes (``Range``) on condition that the file is still the one begun (``If-Range`` with the
+    strong ``ETag`` or the ``Last-Modified`` date the server gave, kept beside the partial file); a server
+    that answers with the whole file (changed file, no range support) is downloaded again from the start,
+    and a server that gives no validator is never resumed. HTTP 403 (an expired SAS token) and a connection
+    dropped mid-transfer are retried with a fresh signature, ``HTTP_RETRIES`` times with exponential
+    backoff; 429/5xx are retried by the session."""
     import requests
 
     if not re.match(r"https?://", href):
@@ -421,46 +431,105 @@ def _download(href: str, target: Path, session, signer, item_id: str, key: str, 
             raise InputError(f"fetch: asset {key!r} of item {item_id!r} not found at {href}")
         shutil.copyfile(src, target)
         return
-    part = target.with_name(target.name + ".part")
+    part = target.with_name(target.name + PART_SUFFIX)
     kept = f"; the completed downloads are kept in {folder}: run the same fetch again to resume"
     bytes_task = progress.add_task(f"{item_id} {key}", total=None)
     try:
         for attempt in range(HTTP_RETRIES + 1):
             if attempt:
                 time.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 1))
+            offset, validator = _partial_download(part)
+            headers = {"Range": f"bytes={offset}-", "If-Range": validator} if validator else {}
             try:
-                with session.get(href if signer is None else signer(href), stream=True, timeout=HTTP_TIMEOUT_S) as r:
+                with session.get(href if signer is None else signer(href), stream=True, timeout=HTTP_TIMEOUT_S,
+                                 headers=headers) as r:
                     if r.status_code == 403 and attempt < HTTP_RETRIES:
                         _forget_pc_tokens()
                         continue
-                    if r.status_code != 200:
+                    resumed = r.status_code == 206 and validator is not None and _range_start(r) == offset
+                    if r.status_code == 206 and not resumed and attempt < HTTP_RETRIES:
+                        _discard_partial(part)  # not the range asked for: start again
+                        continue
+                    if r.status_code not in (200, 206) or (r.status_code == 206 and not resumed):
+                        _discard_partial(part)
                         raise InputError(f"fetch: asset {key!r} of item {item_id!r} could not be downloaded from "
                                          f"{href.split('?')[0]}: HTTP {r.status_code}; nothing was cached{kept}")
-                    expected = r.headers.get("Content-Length")
-                    size = 0
-                    progress.update(bytes_task, total=int(expected) if expected else None, completed=0)
-                    with open(part, "wb") as fh:
-                        for chunk in r.iter_content(1 << 20):
+                    if not resumed:  # the whole file, from the start
+                        _discard_partial(part)
+                        offset = 0
+                        _partial_meta(part).write_text(json.dumps({"validator": _strong_validator(r.headers)}))
+                    expected = _total_length(r, offset)
+                    size = offset
+                    progress.update(bytes_task, total=expected, completed=size)
+                    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if resumed else os.O_TRUNC),
+                                 0o644)
+                    with os.fdopen(fd, "wb") as fh:
+                        for chunk in r.iter_content(DOWNLOAD_CHUNK_BYTES):
                             fh.write(chunk)
                             size += len(chunk)
                             progress.update(bytes_task, completed=size)
             except requests.exceptions.RequestException as err:
-                part.unlink(missing_ok=True)
                 if attempt < HTTP_RETRIES:
                     continue
                 raise OfflineError(f"fetch: asset {key!r} of item {item_id!r} could not be downloaded from "
-                                   f"{href.split('?')[0]} ({type(err).__name__}: {err}); nothing was cached{kept}") from None
-            if expected is not None and int(expected) != size:
-                part.unlink(missing_ok=True)
+                                   f"{href.split('?')[0]} ({type(err).__name__}: {err}); nothing was cached{kept}"
+                                   "; the part already received is kept and the next fetch asks only for the rest"
+                                   ) from None
+            if expected is not None and expected != size:
                 if attempt < HTTP_RETRIES:
                     continue
                 raise InputError(f"fetch: asset {key!r} of item {item_id!r} arrived truncated ({size} of {expected} "
                                  f"bytes) from {href.split('?')[0]}; nothing was cached{kept}")
             os.replace(part, target)
+            _partial_meta(part).unlink(missing_ok=True)
             return
     finally:
         progress.remove_task(bytes_task)
-        part.unlink(missing_ok=True)
+        if part.exists() and _partial_download(part)[1] is None:  # nothing to resume from: leave nothing behind
+            _discard_partial(part)
+
+
+def _partial_meta(part: Path) -> Path:
+    """The JSON beside a partial download recording the server's validator of the file begun."""
+    return part.with_name(part.name + ".json")
+
+
+def _partial_download(part: Path) -> tuple[int, str | None]:
+    """Bytes already received in ``part`` and the validator to resume them with (None: start again)."""
+    try:
+        validator = json.loads(_partial_meta(part).read_text()).get("validator")
+        size = part.lstat().st_size if part.is_file() and not part.is_symlink() else 0
+    except (OSError, ValueError, AttributeError):
+        return 0, None
+    return (size, validator) if size and isinstance(validator, str) else (0, None)
+
+
+def _discard_partial(part: Path) -> None:
+    part.unlink(missing_ok=True)
+    _partial_meta(part).unlink(missing_ok=True)
+
+
+def _strong_validator(headers) -> str | None:
+    """What ``If-Range`` may carry (RFC 9110 13.1.5): a strong ETag, else the Last-Modified date."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified")
+
+
+def _range_start(response) -> int | None:
+    """First byte of a 206 answer, from ``Content-Range: bytes a-b/n``."""
+    m = re.match(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
+    return int(m.group(1)) if m else None
+
+
+def _total_length(response, offset: int) -> int | None:
+    """Size of the whole file: ``Content-Range``'s total for a 206, ``Content-Length`` for a 200."""
+    if response.status_code == 206:
+        m = re.match(r"bytes \d+-\d+/(\d+)", response.headers.get("Content-Range", ""))
+        return int(m.group(1)) if m else None
+    length = response.headers.get("Content-Length")
+    return int(length) if length else None
 
 
 def _band_config(prod: Product, keys, info: dict) -> dict[str, dict]:
