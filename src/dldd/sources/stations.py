@@ -437,3 +437,36 @@ def gridded_inputs(open_variable: Callable[[str], xr.DataArray | None], stations
             if da is not None:
                 out[var] = da
     return out
+
+
+#: Names of the tables :func:`validation_tables` makes (CSV files ``tables/<name>.csv``).
+INDICATORS_TABLE = "station_indicators"
+COMPARISON_TABLE = "station_comparison"
+
+
+def validation_tables(stations: xr.Dataset, gridded: Mapping[str, xr.DataArray], *, scale: int = 12,
+                      method: str = "pwm", pet_method: str = "hargreaves", calibration: tuple[int, int] | None = None,
+                      progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+    """The tables of ``dldd stations`` and of the pipeline stage ``stations``: the indicators at the
+    stations (:func:`indicators_table`) and, with gridded inputs, the comparison
+    (:func:`compare_with_stations`)."""
+    say = progress or (lambda msg: None)
+    spi_kwargs = {} if calibration is None else {"cal_start": int(calibration[0]), "cal_end": int(calibration[1])}
+    say(f"SPI-{scale} and PET at {stations.sizes['station']} stations")
+    ind = station_indicators(stations, scale=scale, method=method, pet_method=pet_method, **spi_kwargs)
+    tables = {INDICATORS_TABLE: indicators_table(stations, ind)}
+    if gridded:
+        tables[COMPARISON_TABLE] = compare_with_stations(gridded, stations, scale=scale, method=method,
+                                                         pet_method=pet_method, progress=say, **spi_kwargs)
+    return tables
+
+
+def parse_grid_option(text: str) -> tuple[str, str, str | None]:
+    """``VAR=PATH`` or ``VAR=PATH#VARIABLE`` (``dldd stations --grid``) -> (var, path, variable)."""
+    var, sep, rest = text.partition("=")
+    var = var.strip()
+    if not sep or var not in GRIDDED_VARIABLES or not rest.strip():
+        raise InputError(f"--grid {text!r}: expected VAR=PATH (or VAR=PATH#VARIABLE for a NetCDF variable) with "
+                         f"VAR one of {list(GRIDDED_VARIABLES)}")
+    path, _, variable = rest.strip().partition("#")
+    return var, path, variable or None
