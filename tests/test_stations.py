@@ -156,6 +156,19 @@ def test_station_spi_equals_the_grid_kernel(scene, tmp_path):
     assert spi_row.n == 118 and spi_row.bias == 0 and spi_row.class_agreement_pct == 100
 
 
+def test_cli_calibration_and_scale_reach_the_kernel(scene, tmp_path):
+    folder, _, df = scene
+    r = run_cli(folder / "stations.csv", "--out", tmp_path / "out", "--scale", "3", "--calibration", "1991-1995")
+    assert r.exit_code == 0, r.output
+    ind = pd.read_csv(tmp_path / "out" / "tables" / "station_indicators.csv", dtype={"station": str})
+    pr = xr.DataArray(df.loc[df.station_id == "s2", "pr_mm"].to_numpy(), dims="time", coords={"time": MONTHS})
+    expected = drought.spi(pr, scale=3, cal_start=1991, cal_end=1995).values
+    np.testing.assert_allclose(ind.loc[ind.station == "s2", "spi"].to_numpy(), expected, rtol=1e-9)
+    assert not np.allclose(expected[2:], drought.spi(pr, scale=3).values[2:])  # the calibration does matter
+    r = run_cli(folder / "stations.csv", "--out", tmp_path / "o2", "--calibration", "2000-1990")
+    assert r.exit_code == 2 and "reversed" in r.output
+
+
 # --------------------------------------------------------------------------------------------------
 # units and bad files
 # --------------------------------------------------------------------------------------------------

@@ -252,6 +252,8 @@ def stations(station_file: Path = typer.Argument(..., help="station CSV (columns
              scale: int = typer.Option(12, help="SPI/SPEI accumulation, months"),
              fit_method: str = typer.Option("pwm", help="SPI gamma fit: pwm, ml or thom"),
              pet_method: str = typer.Option("hargreaves", help="PET: hargreaves (tmin, tmax) or thornthwaite (tmean)"),
+             calibration: Optional[str] = typer.Option(None, help="SPI calibration years START-END (default: 1981-2010 "
+                                                       "when covered, else every month)"),
              force: bool = typer.Option(False, "--force", help="replace files in OUT that dldd did not write")):
     """SPI and PET at field stations, and gridded inputs against them (bias, RMSE, correlation, SPI class agreement)."""
     from dldd.core import io
@@ -264,6 +266,12 @@ def stations(station_file: Path = typer.Argument(..., help="station CSV (columns
         if spec_file is not None and grid:
             raise DlddError("give either --spec or --grid, not both")
         cubes = [st.parse_grid_option(g) for g in grid]
+        if calibration:
+            from dldd.sources.fetch import parse_years
+
+            years = parse_years(calibration)
+        else:
+            years = None
         say(f"reading {station_file}")
         obs = st.read_stations(station_file, missing_value=missing_value)
         if spec_file is not None:
@@ -282,7 +290,8 @@ def stations(station_file: Path = typer.Argument(..., help="station CSV (columns
                 raise DlddError(f"--grid {absent}: {station_file} has no such variable; it has {sorted(obs.data_vars)}")
             gridded = st.gridded_inputs(lambda v: check_input(open_raster(paths[v][0], variable=paths[v][1], name=v), v,
                                                               paths[v][0]) if v in paths else None, obs)
-        tables = st.validation_tables(obs, gridded, scale=scale, method=fit_method, pet_method=pet_method, progress=say)
+        tables = st.validation_tables(obs, gridded, scale=scale, method=fit_method, pet_method=pet_method,
+                                    calibration=years, progress=say)
         with io.RunFolder(out, force=force, places=("tables",)):
             written = [io.write_csv(io.confined(out, "tables", f"{name}.csv"), df) for name, df in tables.items()]
     for path in written:

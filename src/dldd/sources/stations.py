@@ -285,9 +285,9 @@ def station_indicators(ds: xr.Dataset, scale: int = 12, method: str = "pwm", pet
 
 
 def indicators_table(ds: xr.Dataset, indicators: xr.Dataset) -> pd.DataFrame:
-    """One row per station and month: the observations (converted units) and the indicators.
-    Columns: station, name, lat, lon, date (YYYY-MM), then each variable as ``variable_units``-free
-    names (``precipitation``, ``tmin``, ..., ``pet``, ``spi``, ``spei``); units are in the docs."""
+    """One row per station and month: station, name, lat, lon, date (YYYY-MM), then the observations in
+    :data:`STATION_UNITS` (``precipitation`` mm/month, ``tmin``, ``tmax``, ``tmean`` degC) and the
+    indicators (``pet`` mm/month, ``spi``, ``spei``)."""
     both = xr.merge([ds, indicators], compat="override", combine_attrs="drop")
     df = both.drop_vars(["elevation"], errors="ignore").to_dataframe().reset_index()
     df["date"] = pd.DatetimeIndex(df.pop("time")).strftime("%Y-%m")
@@ -470,3 +470,4 @@ def parse_grid_option(text: str) -> tuple[str, str, str | None]:
                          f"VAR one of {list(GRIDDED_VARIABLES)}")
     path, _, variable = rest.strip().partition("#")
     return var, path, variable or None
+
