@@ -242,6 +242,64 @@ def report(run_dir: Path = typer.Argument(..., help="a finished run folder (with
     typer.echo(f"report: {path}")
 
 
+@app.command()
+def stations(station_file: Path = typer.Argument(..., help="station CSV (columns and units: docs/sources.md)"),
+             out: Path = typer.Option(..., "--out", help="output folder (tables/ is written)"),
+             spec_file: Optional[Path] = typer.Option(None, "--spec", help="compare with the gridded inputs of this spec"),
+             grid: list[str] = typer.Option([], "--grid", help="compare with a cube: VAR=PATH or VAR=PATH#VARIABLE "
+                                             "(VAR: precipitation, tmin, tmax, tmean); repeat for each variable"),
+             missing_value: Optional[float] = typer.Option(None, "--missing-value", help="number that marks a missing value in the CSV"),
+             scale: int = typer.Option(12, help="SPI/SPEI accumulation, months"),
+             fit_method: str = typer.Option("pwm", help="SPI gamma fit: pwm, ml or thom"),
+             pet_method: str = typer.Option("hargreaves", help="PET: hargreaves (tmin, tmax) or thornthwaite (tmean)"),
+             calibration: Optional[str] = typer.Option(None, help="SPI calibration years START-END (default: 1981-2010 "
+                                                       "when covered, else every month)"),
+             force: bool = typer.Option(False, "--force", help="replace files in OUT that dldd did not write")):
+    """SPI and PET at field stations, and gridded inputs against them (bias, RMSE, correlation, SPI class agreement)."""
+    from dldd.core import io
+    from dldd.sources import stations as st
+
+    def say(msg):
+        console.print(f"stations: {msg}", markup=False, highlight=False, soft_wrap=True)
+
+    with _errors(out):
+        if spec_file is not None and grid:
+            raise DlddError("give either --spec or --grid, not both")
+        cubes = [st.parse_grid_option(g) for g in grid]
+        if calibration:
+            from dldd.sources.fetch import parse_years
+
+            years = parse_years(calibration)
+        else:
+            years = None
+        say(f"reading {station_file}")
+        obs = st.read_stations(station_file, missing_value=missing_value)
+        if spec_file is not None:
+            from dldd.sources import open_input
+            from dldd.spec import load_spec
+
+            spec = load_spec(spec_file)
+            gridded = st.gridded_inputs(lambda v: open_input(spec, v) if v in spec.inputs else None, obs)
+        else:
+            from dldd.sources.checks import check_input
+            from dldd.sources.local import open_raster
+
+            paths = {var: (path, variable) for var, path, variable in cubes}
+            absent = sorted(set(paths) - set(obs.data_vars))
+            if absent:
+                raise DlddError(f"--grid {absent}: {station_file} has no such variable; it has {sorted(obs.data_vars)}")
+            gridded = st.gridded_inputs(lambda v: check_input(open_raster(paths[v][0], variable=paths[v][1], name=v), v,
+                                                              paths[v][0]) if v in paths else None, obs)
+        tables = st.validation_tables(obs, gridded, scale=scale, method=fit_method, pet_method=pet_method,
+                                    calibration=years, progress=say)
+        with io.RunFolder(out, force=force, places=("tables",)):
+            written = [io.write_csv(io.confined(out, "tables", f"{name}.csv"), df) for name, df in tables.items()]
+    for path in written:
+        typer.echo(f"table: {path}")
+    if (spec_file is not None or grid) and st.COMPARISON_TABLE not in tables:
+        typer.echo("no gridded variable matches the stations' variables: no comparison written")
+
+
 @spec_app.command("check")
 def spec_check(spec_file: Path = typer.Argument(..., help="the assessment spec (YAML)")):
     """Validate a spec (fields, indicator parameters, regions) without running it."""

@@ -112,6 +112,11 @@ class Periods(_Strict):
         return (self.baseline.end, p.productivity.end)
 
 
+#: The spec input of field stations: a station CSV (dldd.sources.stations), not a grid; only ``path`` and
+#: ``nodata`` (the number marking missing values in the CSV) apply; its units are in the CSV's header.
+STATIONS_INPUT = "stations"
+
+
 class InputSpec(_Strict):
     """One input variable: where it is and how to read it."""
 
@@ -233,6 +238,15 @@ class Spec(_Strict):
                     raise ValueError(f"{what}: names {seen[identity(n)]!r} and {n!r} are the same id (names are "
                                      "compared case-folded, in Unicode NFC form); give each a distinct name")
                 seen[identity(n)] = n
+        return self
+
+    @model_validator(mode="after")
+    def _stations_input(self):
+        entry = self.inputs.get(STATIONS_INPUT)
+        extra = sorted(k for k in entry.model_fields_set if k not in ("path", "nodata")) if entry is not None else []
+        if entry is not None and (entry.path is None or extra):
+            raise ValueError(f"inputs.{STATIONS_INPUT}: a station CSV takes `path` and `nodata` only (units are "
+                             f"declared in its header, docs/sources.md); found {extra or ['product']}")
         return self
 
     def resolve(self, path: str) -> Path:

@@ -26,7 +26,7 @@ from dldd.errors import InputError, SpecError
 from dldd.pipeline.context import RunContext, worker_memory
 from dldd.pipeline.registry import STAGES
 from dldd.pipeline.resume import sha256_file as sha256
-from dldd.spec import Spec
+from dldd.spec import STATIONS_INPUT, Spec
 
 #: GDAL's raster block cache per process during a run, MB. GDAL's own default is 5 % of the machine's
 #: memory, which the blocks of the maps a run writes and reads fill up to that cap (1.2 GB on a 24 GB
@@ -49,6 +49,8 @@ def stage_params(spec: Spec, only: list[str] | None = None) -> dict:
     asked = dict(spec.indicators)
     if spec.interventions and "effectiveness" not in asked:
         asked["effectiveness"] = {}
+    if STATIONS_INPUT in spec.inputs and "stations" not in asked:  # station CSV given: validate the grids with it
+        asked["stations"] = {}
     if only is not None:
         asked = {k: asked.get(k, {}) for k in only}
     for family, raw in asked.items():

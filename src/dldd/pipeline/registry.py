@@ -5,7 +5,7 @@ Adding a family means writing its module in :mod:`dldd.pipeline.stages` and one 
 
 from __future__ import annotations
 
-from dldd.pipeline.stages import climate, desertification, effectiveness, land_cover, practices, sdg
+from dldd.pipeline.stages import climate, desertification, effectiveness, land_cover, practices, sdg, stations
 from dldd.pipeline.stages.base import Stage
 
 STAGES: dict[str, Stage] = {
@@ -19,5 +19,6 @@ STAGES: dict[str, Stage] = {
         desertification.SAND,
         effectiveness.STAGE,
         practices.STAGE,
+        stations.STAGE,
     )
 }

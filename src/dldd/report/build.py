@@ -707,6 +707,35 @@ class _Builder:
             out.append({"caption": cap, "rows": rows, "csv": f"tables/{t}.csv"})
         return out
 
+    def station_validation(self) -> dict | None:
+        """The section "Station validation of the gridded inputs" from ``station_comparison`` (stage
+        ``stations``): the rows pooled over all stations, and one sentence per variable."""
+        t = self.run.tables.get("station_comparison")
+        if t is None or not len(t):
+            return None
+        per_station = t[t["station"].astype(str) != "all"]
+        rows, sentences = [], []
+        for _, r in t[t["station"].astype(str) == "all"].iterrows():
+            var, units = str(r["variable"]), "" if str(r["units"]) in ("1", "nan") else str(r["units"])
+            kind = "index" if var == "spi" else "measure"
+            n_stations = int((per_station.loc[per_station["variable"] == var, "n"] > 0).sum())
+            label = self.msgs.plain(f"stations.variable.{var}", var)
+            row = {"variable": label, "units": units, "stations": n_stations, "n": format_value(r["n"], "count"),
+                   "bias": format_value(r["bias"], kind, signed=True), "bias_pct": format_value(r["bias_pct"], "pct", signed=True),
+                   "rmse": format_value(r["rmse"], kind), "r": format_value(r["correlation"], "index"),
+                   "agreement": format_value(r["class_agreement_pct"], "pct")}
+            rows.append(row)
+            key = ("sentence_none" if not r["n"] else "sentence_spi" if var == "spi"
+                   else "sentence_relative" if not math.isnan(float(r["bias_pct"])) else "sentence")
+            sentences.append(self.msgs.t(f"stations.{key}", variable=label, stations=n_stations, n=row["n"],
+                                         bias=format_value(r["bias"], kind, unit=units, signed=True),
+                                         pct=format_value(r["bias_pct"], "pct", unit="%", signed=True),
+                                         rmse=format_value(r["rmse"], kind, unit=units), r=row["r"],
+                                         agreement=format_value(r["class_agreement_pct"], "pct", unit="%")))
+        n_all = int(per_station["station"].nunique())
+        return {"intro": self.msgs.t("stations.intro", n=n_all), "rows": rows, "sentences": sentences,
+                "csv": "tables/station_comparison.csv"}
+
     def interventions(self) -> list[dict]:
         """One entry per evaluated intervention (``effectiveness_summary``), with its event-study chart."""
         t = self.run.tables.get("effectiveness_summary")
@@ -945,6 +974,7 @@ class _Builder:
             "methods": self.methods(),
             "data": self.data(),
             "limitations": self.msgs.items("limitations"),
+            "stations": self.station_validation(),
         }
         index["practices"] = bool(index["appendix_practices"])
         profiles = []
@@ -1111,7 +1141,7 @@ def _swap_in(staging: Path, out: Path, folder) -> None:
 
 #: Run tables copied into the report (``tables/``) because a report table links to them.
 LINKED_RUN_TABLES = (*SHARE_TABLES, "practices_matches", "effectiveness_summary", "effectiveness_balance",
-                     "effectiveness_event_study")
+                     "effectiveness_event_study", "station_comparison")
 
 
 def write_table_csvs(out: Path, index: dict, run: rd.Run) -> None:

@@ -19,6 +19,7 @@ DECIMALS: dict[str, int] = {
     "index": 3,  # dimensionless outcome values (e.g. NDVI) and effects on them
     "year": 0,
     "score": 2,  # practice match scores in [0, 1]
+    "measure": 1,  # observed quantities in their own units (mm/month, degC): station validation
 }
 #: Areas below this many km² keep one decimal (small user zones and classes).
 SMALL_AREA_KM2 = 10.0

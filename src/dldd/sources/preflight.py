@@ -41,6 +41,8 @@ def preflight(spec, sample: bool = True, fetching: bool = False) -> list[str]:
     """One message per input that is missing or cannot be read as the spec says (see the module doc).
     ``fetching``: leave out the product inputs a run would fetch (:func:`fetched_by_the_run`)."""
     from dldd.sources import OFFLINE_ENV, open_input
+    from dldd.sources.stations import read_stations
+    from dldd.spec import STATIONS_INPUT
 
     problems = []
     for name, entry in spec.inputs.items():
@@ -49,6 +51,12 @@ def preflight(spec, sample: bool = True, fetching: bool = False) -> list[str]:
         missing = missing_location(spec, entry)
         if missing is not None:
             problems.append(f"input {name!r}: {missing} does not exist (nothing matches)")
+            continue
+        if name == STATIONS_INPUT:  # a station CSV, not a grid: read as the stage reads it
+            try:
+                read_stations(spec.resolve(entry.path), missing_value=entry.nodata)
+            except DlddError as err:
+                problems.append(str(err))
             continue
         try:
             with mock.patch.dict(os.environ, {OFFLINE_ENV: "1"}):
