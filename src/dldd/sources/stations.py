@@ -367,7 +367,7 @@ def compare_with_stations(gridded: Mapping[str, xr.DataArray], stations: xr.Data
     mean for precipitation and PET; the metrics of :func:`paired_metrics`.
     """
     from dldd.indicators import drought
-    from dldd.indicators.drought.so3 import _classify_spi
+    from dldd.indicators.drought.so3 import classify_spi
 
     say = progress or (lambda msg: None)
     pairs = {}
@@ -398,7 +398,7 @@ def compare_with_stations(gridded: Mapping[str, xr.DataArray], stations: xr.Data
     for var, (obs, grid) in pairs.items():
         classes = None
         if var == "spi":
-            classes = (_classify_spi(obs.values), _classify_spi(grid.values))
+            classes = (classify_spi(obs.values), classify_spi(grid.values))
         units = obs.attrs.get("units", "")
         for i, sid in enumerate(stations.station.values):
             m = paired_metrics(obs.sel(station=sid).values, grid.sel(station=sid).values)

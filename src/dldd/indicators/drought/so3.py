@@ -58,7 +58,9 @@ SO3_REFERENCES = (
 # ----------------------------------------------------------------------------------------------
 
 
-def _classify_spi(values: np.ndarray) -> np.ndarray:
+def classify_spi(values: np.ndarray) -> np.ndarray:
+    """UNCCD SO3 drought intensity class (int8) of SPI values: >= 0 none, [-1, 0) mild, [-1.5, -1)
+    moderate, [-2, -1.5) severe, < -2 extreme (``SO3_*_UPPER``); NaN -> ``CLASS_NODATA``."""
     v = np.asarray(values, dtype=np.float64)
     out = np.full(v.shape, SO3_NO_DROUGHT, dtype=np.int8)
     out[v < SO3_MILD_UPPER] = SO3_MILD
@@ -113,7 +115,7 @@ def so3_hazard(spi12: xr.DataArray) -> xr.DataArray:
     if december.sizes["time"] == 0:
         raise InputError(f"{name}: the series has no December; the SO3 hazard is the December SPI-12")
     years = december["time"].dt.year.values
-    out = xr.apply_ufunc(_classify_spi, december, dask="parallelized", output_dtypes=[np.int8])
+    out = xr.apply_ufunc(classify_spi, december, dask="parallelized", output_dtypes=[np.int8])
     out = out.assign_coords(time=pd.to_datetime([f"{y:04d}-01-01" for y in years]).values)
     out.name = "so3_hazard"
     out.attrs = _class_attrs("SO3-1 drought hazard class of the year (December SPI-12)",
