@@ -42,6 +42,9 @@ NATURAL_EARTH = "Natural Earth 1:50m (world-atlas 2.0.2)"
 #: Longest straight edge (in the file's CRS units, metres for the usual projected CRSs) kept when a projected
 #: boundary file is brought to lon/lat: longer edges are cut first, so the reprojected edge follows its course.
 PROJECTED_SEGMENT_M = 10_000.0
+#: A country of a projected file spanning more longitude than this once in lon/lat crosses the antimeridian
+#: (its edges would run the wrong way round the globe): refused.
+MAX_PROJECTED_LON_SPAN = 180.0
 #: Files that make up a Shapefile (all hashed together for the run's record).
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 #: A custom code: letters, digits, '-' or '_', 2 to 16 characters (it names files and table rows).
@@ -66,7 +69,7 @@ class Boundaries:
         """The boundaries' name for a caption: Natural Earth's, or the file's name (and layer)."""
         if self.path is None:
             return NATURAL_EARTH
-        return self.path.name + (f" (layer {self.layer})" if self.layer else "")
+        return self.path.name + (f" ({self.layer})" if self.layer else "")
 
     def countries(self) -> tuple[tuple[Region, ...], tuple[str, ...]]:
         """The countries (merges applied, sorted by code, ``subregion=None``) and the notes of the reading
@@ -130,16 +133,22 @@ def merge_territories(regions: tuple[Region, ...], merge: Mapping[str, tuple[str
     return tuple(out)
 
 
+def boundary_files(path: Path | str) -> list[Path]:
+    """The files of a boundary file: itself, or every part of a Shapefile present (:data:`SHAPEFILE_PARTS`)."""
+    path = Path(path)
+    if path.suffix.lower() != ".shp":
+        return [path]
+    return [path] + [p for p in (path.with_suffix(s) for s in SHAPEFILE_PARTS[1:]) if p.is_file()]
+
+
 def _fingerprint(path: Path) -> str:
-    """SHA-256 of the file (of all its parts for a Shapefile, in :data:`SHAPEFILE_PARTS` order)."""
-    h = hashlib.sha256()
-    files = [path.with_suffix(s) for s in SHAPEFILE_PARTS] if path.suffix.lower() == ".shp" else [path]
-    for f in files:
-        if f.is_file():
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-    return h.hexdigest()
+    """SHA-256 of the file; for a Shapefile, SHA-256 of its parts' SHA-256 digests (hex, space-separated, in
+    :data:`SHAPEFILE_PARTS` order)."""
+    digests = []
+    for f in boundary_files(path):
+        with f.open("rb") as fh:
+            digests.append(hashlib.file_digest(fh, "sha256").hexdigest())
+    return digests[0] if len(digests) == 1 else hashlib.sha256(" ".join(digests).encode()).hexdigest()
 
 
 def _is_iso3(code: str) -> bool:
@@ -214,6 +223,10 @@ def _read_boundary_file(path: str, _size: int, _mtime: int, code_field, name_fie
         if not src.is_geographic:
             g = shapely.segmentize(g, PROJECTED_SEGMENT_M)
         g = gpd.GeoSeries([g], crs=src).to_crs("EPSG:4326").iloc[0]
+        if not src.is_geographic and g.bounds[2] - g.bounds[0] > MAX_PROJECTED_LON_SPAN:
+            raise InputError(f"{where}: {code} spans {g.bounds[2] - g.bounds[0]:.0f} degrees of longitude once "
+                             f"brought from {crs} to lon/lat, so it probably crosses the antimeridian; give the file "
+                             "in EPSG:4326 with polygons cut at +-180 degrees")
         geom = normalize_lonlat(g, where=f"{where}: {code}")
         area = geodesic_area_km2(geom)
         if code in repaired:
