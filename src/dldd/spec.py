@@ -185,23 +185,12 @@ class Regions(_Strict):
     @field_validator("merge")
     @classmethod
     def _merge_codes(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        seen: dict[str, str] = {}
-        for target, parts in v.items():
-            t = _country_code(target)
-            if not parts:
-                raise ValueError(f"{t}: no territory to merge; list codes, e.g. {t}: [TWN]")
-            out[t] = []
-            for p in map(_country_code, parts):
-                if p == t:
-                    raise ValueError(f"{t} is merged into itself")
-                if p in seen:
-                    raise ValueError(f"{p} is merged into both {seen[p]} and {t}")
-                seen[p] = t
-                out[t].append(p)
-        for t in out:
-            if t in seen:
-                raise ValueError(f"{t} is a merge target and is itself merged into {seen[t]}")
+        from dldd.regions.boundaries import check_merge
+
+        out = {_country_code(t): [_country_code(p) for p in parts] for t, parts in v.items()}
+        if len(out) < len(v):
+            raise ValueError(f"a target is given twice (codes are compared upper-cased): {list(v)}")
+        check_merge(out)
         return out
 
     @model_validator(mode="before")

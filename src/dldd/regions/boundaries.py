@@ -28,7 +28,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -94,30 +94,41 @@ class Boundaries:
                       "notes": list(notes)}
 
 
-def merge_territories(regions: tuple[Region, ...], merge: Mapping[str, tuple[str, ...]] | None,
-                      where: str = "boundaries") -> tuple[Region, ...]:
-    """``regions`` with each merge target's geometry the union of its own and its parts' (geodesic area of the
-    union) and the parts removed. Refused: a code the regions do not have, a part listed twice or merged into
-    itself, a target that is itself merged away."""
-    if not merge:
-        return tuple(regions)
-    by_id = {r.id.upper(): r for r in regions}
+def check_merge(merge: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Part -> target of the merges (codes upper-cased). ValueError for a target without parts, a code merged
+    into itself or into two targets, a target that is itself merged away."""
     parts_of: dict[str, str] = {}
     for target, parts in merge.items():
-        t = target.upper()
-        for code in (t, *(p.upper() for p in parts)):
-            if code not in by_id:
-                raise InputError(f"regions.merge: {code!r} is not a country of the boundaries ({where}); "
-                                 f"expected one of its codes, e.g. {', '.join(sorted(by_id)[:5])}")
-        for p in (p.upper() for p in parts):
+        t = str(target).upper()
+        if not parts:
+            raise ValueError(f"{t}: no territory to merge; list codes, e.g. {t}: [TWN]")
+        for p in (str(p).upper() for p in parts):
             if p == t:
-                raise InputError(f"regions.merge: {t!r} is merged into itself")
+                raise ValueError(f"{t} is merged into itself")
             if p in parts_of:
-                raise InputError(f"regions.merge: {p!r} is merged into both {parts_of[p]!r} and {t!r}")
+                raise ValueError(f"{p} is merged into both {parts_of[p]} and {t}")
             parts_of[p] = t
-    for t in (t.upper() for t in merge):
+    for t in (str(t).upper() for t in merge):
         if t in parts_of:
-            raise InputError(f"regions.merge: {t!r} is a target and is itself merged into {parts_of[t]!r}")
+            raise ValueError(f"{t} is a merge target and is itself merged into {parts_of[t]}")
+    return parts_of
+
+
+def merge_territories(regions: tuple[Region, ...], merge: Mapping[str, Sequence[str]] | None,
+                      where: str = "boundaries") -> tuple[Region, ...]:
+    """``regions`` with each merge target's geometry the union of its own and its parts' (geodesic area of the
+    union) and the parts removed. Refused: a code the regions do not have, and what :func:`check_merge` refuses."""
+    if not merge:
+        return tuple(regions)
+    try:
+        parts_of = check_merge(merge)
+    except ValueError as err:
+        raise InputError(f"regions.merge: {err}") from None
+    by_id = {r.id.upper(): r for r in regions}
+    for code in (*(t.upper() for t in merge), *parts_of):
+        if code not in by_id:
+            raise InputError(f"regions.merge: {code!r} is not a country of the boundaries ({where}); "
+                             f"expected one of its codes, e.g. {', '.join(sorted(by_id)[:5])}")
     out = []
     for r in regions:
         code = r.id.upper()

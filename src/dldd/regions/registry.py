@@ -12,6 +12,9 @@ rings are turned into planar lon/lat geometries in the window [-180, 180]:
   the region to its south and a westward ring the region to its north, closed through the pole;
 - the planar result is made valid and cut at +-180 degrees, pieces beyond being shifted by 360 degrees.
 
+A boundary file of the user's choice and territories merged into a country replace or change these
+polygons through :mod:`dldd.regions.boundaries` (``Registry.default(boundaries=...)``).
+
 Features without an ISO 3166 numeric id in world-atlas are mapped by ``UNCODED_FEATURES``. Sub-regions of
 the Belt and Road dryland countries come from ``subregions.yaml`` (METHODS section 7). Every region's area
 is geodesic on WGS84 (:func:`dldd.core.areas.geodesic_area_km2`).
