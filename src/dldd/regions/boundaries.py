@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -47,8 +46,6 @@ PROJECTED_SEGMENT_M = 10_000.0
 MAX_PROJECTED_LON_SPAN = 180.0
 #: Files that make up a Shapefile (all hashed together for the run's record).
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
-#: A custom code: letters, digits, '-' or '_', 2 to 16 characters (it names files and table rows).
-CUSTOM_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,15}$")
 
 
 @dataclass(frozen=True)
@@ -283,12 +280,3 @@ def run_countries(manifest: Mapping) -> dict[str, BaseGeometry]:
                              "restore the file or run again")
     countries, _ = b.countries()
     return {r.id: r.geometry for r in countries}
-
-
-def describe(record: Mapping, names: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """``(source, merges)`` of a manifest's boundaries record for the report: the boundaries' name, and the
-    merges as 'TWN, HKG, MAC into CHN' with ``names`` (code -> display name) when given ('' without merges)."""
-    n = names or {}
-    merges = "; ".join(f"{', '.join(n.get(p, p) for p in parts)} -> {n.get(t, t)}"
-                       for t, parts in (record.get("merge") or {}).items())
-    return str(record.get("source") or NATURAL_EARTH), merges
