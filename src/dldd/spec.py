@@ -152,11 +152,51 @@ class ZoneSpec(_Strict):
     _name = field_validator("name")(_plain_name)
 
 
+#: A country code of a boundary file or a merge: ISO 3166-1 alpha-3, or a custom code (letters, digits, - or _).
+COUNTRY_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,15}$")
+
+
+def _country_code(v: str) -> str:
+    if not isinstance(v, str) or not COUNTRY_CODE.match(v):
+        raise ValueError(f"{shown(v)} is not a country code; expected an ISO 3166-1 alpha-3 code such as CHN "
+                         "(or a custom code of the boundary file: 2-16 letters, digits, - or _)")
+    return v.upper()
+
+
+class BoundarySpec(_Strict):
+    """A boundary file of the user's choice (national or UN boundaries) instead of Natural Earth."""
+
+    path: str = Field(description="GeoPackage, GeoJSON or Shapefile with one or more features per country")
+    code_field: str = Field(min_length=1, description="field holding each feature's ISO 3166-1 alpha-3 code")
+    name_field: str | None = Field(default=None, description="field holding the country's name (default: ISO 3166)")
+    layer: str | None = Field(default=None, description="layer of a multi-layer file (GeoPackage)")
+    custom_codes: list[str] = Field(default_factory=list, description="codes of the file that are not ISO 3166-1 alpha-3")
+
+    @field_validator("custom_codes")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        return [_country_code(c) for c in v]
+
+
 class Regions(_Strict):
     include: list[str] = Field(default_factory=list, description="ISO3 codes and/or sub-region names")
     exclude: list[str] = Field(default_factory=list)
     regroup: dict[str, str] = Field(default_factory=dict, description="ISO3 -> sub-region name")
     zones: list[ZoneSpec] = Field(default_factory=list)
+    boundaries: BoundarySpec | None = Field(default=None, description="country boundaries (default: Natural Earth 1:50m)")
+    merge: dict[str, list[str]] = Field(default_factory=dict,
+                                        description="country code -> codes of territories merged into it")
+
+    @field_validator("merge")
+    @classmethod
+    def _merge_codes(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        from dldd.regions.boundaries import check_merge
+
+        out = {_country_code(t): [_country_code(p) for p in parts] for t, parts in v.items()}
+        if len(out) < len(v):
+            raise ValueError(f"a target is given twice (codes are compared upper-cased): {list(v)}")
+        check_merge(out)
+        return out
 
     @model_validator(mode="before")
     @classmethod

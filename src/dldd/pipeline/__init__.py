@@ -115,13 +115,14 @@ def check_intervention_parameters(spec: Spec) -> None:
 
 def build_regions(spec: Spec) -> list:
     """The regions of the assessment, from the registry and the spec's zones."""
+    from dldd.regions.boundaries import boundaries_of_spec
     from dldd.regions.registry import Registry
 
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # countries without a 1:50m polygon are listed by `regions list`
-        reg = Registry.default()
+        reg = Registry.default(boundaries=boundaries_of_spec(spec.regions, spec.resolve))
     for iso3, sub in spec.regions.regroup.items():
         reg = reg.regroup(iso3, sub) if reg[iso3].subregion else reg.add(iso3, sub)
     for name in spec.regions.exclude:
@@ -291,6 +292,8 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
 
 def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0) -> None:
     """The workbook, summary.json and manifest.json (last) of a run whose stages all finished."""
+    from dldd.regions.boundaries import boundaries_of_spec
+
     out = ctx.out
     from dldd.stats.reporting import write_reporting_tables
 
@@ -315,6 +318,7 @@ def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions,
         "outputs": {"maps": ctx.maps, "tables": sorted(ctx.tables)},
         "versions": versions,
         "synthetic": spec.synthetic,
+        "boundaries": boundaries_of_spec(spec.regions, spec.resolve).record(),
     }
     io.write_json(io.confined(out, "manifest.json"), manifest)
 

@@ -94,10 +94,15 @@ def _path_signature(p: Path) -> dict:
 
 
 def spec_files(spec) -> dict:
-    """Signatures of every file the spec names besides the inputs: zones, interventions, legend tables."""
+    """Signatures of every file the spec names besides the inputs: zones, boundaries, interventions, legend tables."""
     out = {}
     for z in spec.regions.zones:
         out[f"zone:{z.name}"] = _path_signature(spec.resolve(z.path))
+    if spec.regions.boundaries is not None:  # the boundary file (every part of a Shapefile)
+        from dldd.regions.boundaries import boundary_files
+
+        for f in boundary_files(spec.resolve(spec.regions.boundaries.path)):
+            out[f"boundaries:{f.name}"] = _path_signature(f)
     for iv in spec.interventions:
         out[f"intervention:{iv.name}"] = _path_signature(spec.resolve(iv.path))
     for name, entry in spec.inputs.items():

@@ -12,6 +12,9 @@ rings are turned into planar lon/lat geometries in the window [-180, 180]:
   the region to its south and a westward ring the region to its north, closed through the pole;
 - the planar result is made valid and cut at +-180 degrees, pieces beyond being shifted by 360 degrees.
 
+A boundary file of the user's choice and territories merged into a country replace or change these
+polygons through :mod:`dldd.regions.boundaries` (``Registry.default(boundaries=...)``).
+
 Features without an ISO 3166 numeric id in world-atlas are mapped by ``UNCODED_FEATURES``. Sub-regions of
 the Belt and Road dryland countries come from ``subregions.yaml`` (METHODS section 7). Every region's area
 is geodesic on WGS84 (:func:`dldd.core.areas.geodesic_area_km2`).
@@ -314,26 +317,40 @@ class Registry:
 
     # construction ------------------------------------------------------------------------------------
     @classmethod
-    def default(cls, subregions: Mapping[str, Sequence[str]] | None = None) -> "Registry":
+    def default(cls, subregions: Mapping[str, Sequence[str]] | None = None, boundaries=None) -> "Registry":
         """The countries of the world with the Belt and Road sub-regions of METHODS section 7
-        (``subregions.yaml``), or the given ``{sub-region: [ISO3, ...]}`` mapping. Listed codes without a
-        polygon at 1:50m are kept in :attr:`missing` with a warning."""
+        (``subregions.yaml``), or the given ``{sub-region: [ISO3, ...]}`` mapping. Countries come from
+        ``boundaries`` (a :class:`dldd.regions.boundaries.Boundaries`: a boundary file and/or merges; default
+        the Natural Earth 1:50m polygons). Codes merged into another country leave their sub-region (kept in
+        :attr:`merged`); listed codes without a polygon are kept in :attr:`missing` with a warning."""
+        from dldd.regions.boundaries import Boundaries
+
+        boundaries = boundaries or Boundaries()
         groups = load_subregions() if subregions is None else {k: list(v) for k, v in subregions.items()}
-        world = world_countries()
+        world, _ = boundaries.countries()
         known = {r.id for r in world}
-        missing = {c.upper(): sub for sub, codes in groups.items() for c in codes if c.upper() not in known}
+        merged = {p.upper(): t.upper() for t, parts in boundaries.merge.items() for p in parts}
+        missing = {c.upper(): sub for sub, codes in groups.items() for c in codes
+                   if c.upper() not in known and c.upper() not in merged}
         if missing:
             warnings.warn(
-                "no Natural Earth 1:50m polygon for " + ", ".join(f"{c} ({s})" for c, s in missing.items())
+                f"no polygon in {boundaries.source} for " + ", ".join(f"{c} ({s})" for c, s in missing.items())
                 + "; these countries are left out of every table (add a polygon with Registry.add_zone)",
                 stacklevel=2,
             )
         kept = {s: [c.upper() for c in codes if c.upper() in known] for s, codes in groups.items()}
-        return cls(world, kept, missing)
+        reg = cls(world, {s: codes for s, codes in kept.items() if codes}, missing)
+        reg.merged, reg.source = merged, boundaries.source
+        return reg
+
+    #: Codes merged into another country (part -> target) and the boundaries' name, set by :meth:`default`.
+    merged: dict[str, str] = {}
+    source: str = "Natural Earth 1:50m"
 
     def _copy(self, regions: dict[str, Region], groups: dict[str, list[str]]) -> "Registry":
         new = object.__new__(Registry)
         new._regions, new._groups, new.missing = regions, groups, dict(self.missing)
+        new.merged, new.source = dict(self.merged), self.source
         return new
 
     # access ------------------------------------------------------------------------------------------
@@ -500,10 +517,13 @@ class Registry:
         candidates[ALL_MEMBERS.casefold()] = ALL_MEMBERS
         close = _close_matches(name.casefold(), candidates, {r.id.casefold() for r in self.members})
         hint = f"; did you mean {', '.join(repr(candidates[c]) for c in close)}?" if close else ""
+        if name.upper() in self.merged:
+            return InputError(f"{what} '{name}' is merged into '{self.merged[name.upper()]}' (regions.merge); "
+                              f"select '{self.merged[name.upper()]}'")
         if name.upper() in self.missing:
             return InputError(
-                f"{what} '{name}' (sub-region '{self.missing[name.upper()]}') has no polygon in the Natural Earth "
-                "1:50m data; add it with Registry.add_zone"
+                f"{what} '{name}' (sub-region '{self.missing[name.upper()]}') has no polygon in the {self.source} "
+                "data; add it with Registry.add_zone"
             )
         return InputError(
             f"unknown {what} '{name}': expected an ISO3 code, a country or zone name, a sub-region "

@@ -208,20 +208,29 @@ def country_name(region_id: str, lang: str) -> str | None:
 
 
 # --- geometry ----------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _world():
-    from dldd.regions.registry import world_countries
+@functools.lru_cache(maxsize=2)
+def _boundaries_world(manifest_json: str):
+    from dldd.regions.boundaries import run_countries
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return {r.id: r.geometry for r in world_countries()}
+        return run_countries(json.loads(manifest_json))
+
+
+def _world(run: rd.Run | None = None):
+    """Country id -> lon/lat outline of the run's boundaries (its boundary file and merges; Natural Earth
+    without), :func:`dldd.regions.boundaries.run_countries`."""
+    m = run.manifest if run is not None else {}
+    key = {"spec": {"regions": {k: ((m.get("spec") or {}).get("regions") or {}).get(k) for k in ("boundaries", "merge")}},
+           "spec_base_dir": m.get("spec_base_dir"), "boundaries": m.get("boundaries")}
+    return _boundaries_world(json.dumps(key, sort_keys=True, default=str))
 
 
 def region_geometries(run: rd.Run) -> dict[str, object]:
-    """Region id -> lon/lat outline: countries from the shipped Natural Earth polygons, zones from the spec's
-    zone files (regions whose outline cannot be found are drawn without one)."""
+    """Region id -> lon/lat outline: countries from the run's boundaries (:func:`_world`), zones from the
+    spec's zone files (regions whose outline cannot be found are drawn without one)."""
     out = {}
-    world = _world()
+    world = _world(run)
     spec = run.manifest.get("spec", {}) or {}
     base = Path(run.manifest.get("spec_base_dir") or run.path)
     zones = {z.get("name"): z for z in (spec.get("regions", {}) or {}).get("zones", []) or []}
@@ -512,7 +521,7 @@ class _Builder:
         def lighter(geoms):
             return [shapely.simplify(g, tol, preserve_topology=True) if tol else g for g in geoms]
 
-        context = lighter(g for rid, g in _world().items() if rid not in self.geoms and g.intersects(box))
+        context = lighter(g for rid, g in _world(self.run).items() if rid not in self.geoms and g.intersects(box))
         outlines = lighter(g for rid, g in self.geoms.items() if rid != focus_id and g.intersects(box))
         return {"extent": extent, "focus": lighter(focus), "context": context, "outlines": outlines}
 
@@ -527,7 +536,37 @@ class _Builder:
     def map_caption(self, name: str, title: str) -> str:
         period = self.map_period(name)
         return self.msgs.plain("map_caption", title=title, sources=self.map_sources(name),
-                               period=period or self.msgs.plain("no_period"))
+                               period=period or self.msgs.plain("no_period"),
+                               boundaries=self.boundaries_text()) + " " + self.msgs.plain("map_disclaimer")
+
+    def code_name(self, code: str) -> str:
+        """A country's name in the report's language, also for a code that is no region of the run (a merged
+        territory): the run's name, ISO 3166's (translated), else the code."""
+        if code in self._names:
+            return self.region_name(code)
+        import pycountry
+
+        c = pycountry.countries.get(alpha_3=code) if re.fullmatch(r"[A-Z]{3}", code) else None
+        return country_name(code, self.lang) or (getattr(c, "common_name", None) or c.name if c else code)
+
+    def boundaries_text(self) -> str:
+        """The run's country boundaries (Natural Earth or the spec's boundary file) and the territories merged
+        into a country, for the map captions and the methods."""
+        from dldd.regions.boundaries import boundaries_of_spec
+
+        b = boundaries_of_spec((self.run.manifest.get("spec") or {}).get("regions") or {})
+        merges = "; ".join(self.msgs.plain("boundaries_merge_item", target=self.code_name(t),
+                                           parts=", ".join(self.code_name(p) for p in parts))
+                           for t, parts in b.merge.items())
+        return b.source + (self.msgs.plain("boundaries_merged", merges=merges) if merges else "")
+
+    def boundaries_method(self) -> dict:
+        """The methods' entry on the boundaries: which, which merges, the repairs noted when reading the file."""
+        rec = self.run.manifest.get("boundaries") or {}
+        return {"id": "method-boundaries", "title": self.msgs.plain("family.boundaries"),
+                "text": self.msgs.t("method_text.boundaries", boundaries=self.boundaries_text()), "maps": [],
+                "notes": [self.msgs.t("method_note_boundary_repair", note=n) for n in rec.get("notes") or []],
+                "params": json.dumps(rec, indent=1, ensure_ascii=False) if rec.get("path") else ""}
 
     def draw_map(self, name: str, png: str) -> Fig | None:
         """A map of the synthesis: 300 dpi PNG and SVG of the whole raster."""
@@ -570,7 +609,8 @@ class _Builder:
         layers_text = "; ".join(self.msgs.plain("map_layer_source", title=layer.title, sources=self.map_sources(n),
                                                 period=self.map_period(n) or self.msgs.plain("no_period"))
                                 for n, layer in zip(names, layers))
-        return [Fig(png, title, f"{title}. {layers_text}. {self.msgs.plain('map_note')}")]
+        return [Fig(png, title, f"{title}. {layers_text}. {self.msgs.plain('map_note', boundaries=self.boundaries_text())} "
+                                f"{self.msgs.plain('map_disclaimer')}")]
 
     def table_name(self, t: str) -> str:
         return self.msgs.plain(f"table_name.{t}", t.replace("_", " "))
@@ -921,6 +961,7 @@ class _Builder:
             out.append({"id": f"method-{fam}", "title": self.msgs.plain(f"family.{fam}"),
                         "text": self.msgs.t(f"method_text.{fam}"), "maps": d["maps"], "notes": self.method_notes(fam),
                         "params": json.dumps(d["params"], indent=1, ensure_ascii=False) if d["params"] else ""})
+        out.append(self.boundaries_method())
         return out
 
     def data(self) -> dict:

@@ -479,6 +479,12 @@ def _draw_layer(fig, ax, layer: MapLayer, prepared, *, outlines, focus, context,
     _scale_bar(ax, xlim, ylim, lambda km: scale_label.format(km=f"{km:,.0f}" if km >= 1 else f"{km:g}"), fontsize)
 
 
+def _require_disclaimer(note: str) -> None:
+    """Every map carries the boundary disclaimer (the report's ``map_disclaimer``): a map without one is refused."""
+    if not str(note or "").strip():
+        raise ValueError("a map must carry the boundary disclaimer: give note= (the report's map_disclaimer)")
+
+
 def _assessed(outlines, focus) -> list:
     return [g for g in (*outlines, *focus) if g is not None and not g.is_empty]
 
@@ -513,6 +519,7 @@ def draw_map(
     bar's text with a ``{km}`` placeholder; ``note``: small text under the map (the boundary disclaimer).
     Drawn in :func:`map_crs` of the extent, at ``dpi``; ``svg`` also writes an SVG beside the PNG.
     """
+    _require_disclaimer(note)
     layer = MapLayer(Path(tif), title, legend, class_labels, units_label, diverging)
     prepared = _prepare_layer(layer.tif, legend, extent, _assessed(outlines, focus), MAX_MAP_PIXELS)
     xlim, ylim = prepared[3], prepared[4]
@@ -521,7 +528,7 @@ def draw_map(
     _draw_layer(fig, ax, layer, prepared, outlines=outlines, focus=focus, context=context, scale_label=scale_label,
                 nodata_label=nodata_label, legend_box=(1.01, 1.0), colorbar_box=COLORBAR_AXES)
     if note:
-        fig.text(0.01, 0.035, note, ha="left", va="bottom", fontsize=5.5, color="#444444")
+        fig.text(0.01, 0.035, note, ha="left", va="bottom", fontsize=5.5, color="#444444", wrap=True)
     return _finish(fig, png, synthetic_label, dpi=dpi, svg=svg)
 
 
@@ -542,6 +549,7 @@ def draw_map_panels(
 ) -> Path:
     """Several maps of one place as small multiples (two per row), each with its own title and legend:
     the maps of a profile page, drawn as one figure (one projection, one outline pass, one file)."""
+    _require_disclaimer(note)
     assessed = _assessed(outlines, focus)
     n = len(layers)
     ncols = 2 if n > 1 else 1
@@ -566,7 +574,7 @@ def draw_map_panels(
         _draw_layer(fig, ax, layer, prep, outlines=outlines, focus=focus, context=context, scale_label=scale_label,
                     nodata_label=nodata_label, legend_box=(1.0, 1.0), colorbar_box=cbar, fontsize=5.5)
     if note:
-        fig.text(0.01, 0.2 / height, note, ha="left", va="bottom", fontsize=5, color="#444444")
+        fig.text(0.01, 0.2 / height, note, ha="left", va="bottom", fontsize=5, color="#444444", wrap=True)
     return _finish(fig, png, synthetic_label, dpi=dpi)
 
 
