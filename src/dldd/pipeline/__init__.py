@@ -268,6 +268,7 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
         ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
                          memory_per_worker=worker_memory())
         ctx.params_by_stage = params
+        ctx.param_models = {name: stage.params for name, stage in STAGES.items()}
         clean_temporaries(out)
         inputs = _input_files(spec)
         versions = {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()}

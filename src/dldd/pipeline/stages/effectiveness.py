@@ -19,9 +19,8 @@ import xarray as xr
 
 from dldd.core import io
 from dldd.errors import InputError
+from dldd.pipeline.inputs import nested_land_cover, year_map, zones_on
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.pipeline.stages.climate import zones_on
-from dldd.pipeline.stages.land_cover import nested_land_cover, year_map
 
 
 class EffectivenessParams(Params):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dldd.pipeline.inputs import climate_inputs
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.zonal import NODATA_LABEL, WATER_LABEL, weighted_means
 
@@ -69,8 +70,6 @@ def conditions(ctx) -> pd.DataFrame:
         "degraded_share": _degraded_share(ctx),
     }
     if ctx.has("precipitation"):
-        from dldd.pipeline.stages.climate import climate_inputs
-
         pr = climate_inputs(ctx)["precipitation"]
         annual = pr.resample(time="YS").sum().mean("time")
         regions = ctx.region_set(pr)
@@ -86,8 +85,6 @@ def conditions(ctx) -> pd.DataFrame:
 
 
 def _annual_precipitation(ctx):
-    from dldd.pipeline.stages.climate import climate_inputs
-
     pr = climate_inputs(ctx)["precipitation"]
     return ctx.georef(pr.resample(time="YS").sum().mean("time"))
 

@@ -27,15 +27,8 @@ from dldd.core.legend import CLASS_NODATA, SDG3
 from dldd.errors import InputError
 from dldd.indicators import landcover, sdg, soc
 from dldd.indicators import productivity as prod
+from dldd.pipeline.inputs import UNCCD_LAND_CLASSES, ensure_land_account, nested_land_cover, water_map, year_map, zones_on
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.pipeline.stages.climate import zones_on
-from dldd.pipeline.stages.land_cover import (
-    UNCCD_LAND_CLASSES,
-    ensure_land_account,
-    nested_land_cover,
-    water_map,
-    year_map,
-)
 from dldd.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, transition_areas, weighted_means
 
 #: Words of the corrected class in a corrections spec or file (SDG 15.3.1 codes).
