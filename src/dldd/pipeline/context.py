@@ -187,6 +187,9 @@ class RunContext:
     params_by_stage: dict[str, Any] = field(default_factory=dict)
     #: Stage name -> its parameter model (a pydantic class), for :meth:`params_of` (set by the pipeline).
     param_models: dict[str, type] = field(default_factory=dict)
+    #: The declarations of what the run's stages produced so far (``contracts.json``, set by the pipeline
+    #: after each stage; :func:`dldd.pipeline.contracts.run_contracts`).
+    declared: dict[str, Any] = field(default_factory=dict)
     stage_fingerprint: str | None = None  # of the stage running (set by the pipeline; see `intermediate`)
     chunks: dict[str, tuple[int, int]] = field(default_factory=dict)  # (y, x) chunk edges per opened input
     #: dask name of each array `intermediate` returned -> (store, variable): how a resumed run finds a

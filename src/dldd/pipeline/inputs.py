@@ -19,6 +19,7 @@ from dldd.errors import InputError
 from dldd.indicators import aridity as ar
 from dldd.indicators import landcover
 from dldd.indicators import sensitivity as se
+from dldd.pipeline.contracts import Table
 from dldd.zonal import land_account
 
 #: The monthly climate inputs (on the ``precipitation`` grid).
@@ -30,6 +31,11 @@ UNCCD_LAND_CLASSES = Legend("unccd_land_classes",
 #: defaults; RWEQ's vegetation cover uses the same).
 NDVI_SOIL = 0.05
 NDVI_VEGETATION = 0.80
+#: The land account (docs/methods.md, "Land account"), written by the land cover or the SDG stage,
+#: whichever runs first (:func:`ensure_land_account`); both declare it.
+LAND_ACCOUNT = Table("land_account", ("region", "name", "subregion", "period", "year_start", "year_end",
+                                      "total_area_km2", "water_km2", "land_km2", "land_no_land_cover_km2"),
+                     description="total, water and land area of every region per year and period (km²)")
 
 
 # --- climate ------------------------------------------------------------------------------------------------

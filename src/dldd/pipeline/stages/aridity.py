@@ -13,6 +13,8 @@ from typing import Literal
 import xarray as xr
 
 from dldd.indicators import aridity as ar
+from dldd.indicators import soc
+from dldd.pipeline.contracts import TRANSITION_COLUMNS, Product, Table, class_area_columns
 from dldd.pipeline.inputs import CLIMATE_INPUTS, climate_inputs, monthly_pet
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.zonal import transition_areas
@@ -55,14 +57,30 @@ def run_aridity(ctx, p: AridityParams) -> None:
 
 def _ipcc_zone(c: dict, ai: xr.DataArray, period: tuple[int, int]) -> xr.DataArray:
     """IPCC 2006 climate zone from the period's mean annual temperature, precipitation and P/PET."""
-    from dldd.indicators.soc import ipcc_climate_zone
-
     yr = c["precipitation"].time.dt.year
     sel = (yr >= period[0]) & (yr <= period[1])
     mat = ((c["tmin"] + c["tmax"]) / 2).sel(time=sel).mean("time")
     annual = c["precipitation"].sel(time=sel).resample(time="YS").sum()
-    return ipcc_climate_zone(mat, annual.mean("time"), ai)
+    return soc.ipcc_climate_zone(mat, annual.mean("time"), ai)
 
 
-ARIDITY = Stage(name="aridity", description="PET, aridity index, UNEP dryland zones and their shifts",
-                needs=CLIMATE_INPUTS, params=AridityParams, run=run_aridity)
+ARIDITY = Stage(
+    name="aridity", description="PET, aridity index, UNEP dryland zones and their shifts",
+    needs=CLIMATE_INPUTS, params=AridityParams, run=run_aridity,
+    provides=(
+        Product("aridity_class", dtype="int8", legend=ar.ARIDITY_ZONES, kind="product",
+                description="UNEP aridity zone of the second climate period"),
+        Product("aridity_index", kind="product", description="P/PET of the second climate period"),
+        Product("ipcc_climate_zone", dtype="int8", legend=soc.IPCC_CLIMATE_ZONES, kind="product",
+                description="IPCC 2006 climate zone of the second climate period"),
+        Product("aridity_index", description="P/PET of the second climate period"),
+        Product("aridity_zones", dtype="int8", legend=ar.ARIDITY_ZONES, condition="aridity_class",
+                description="UNEP aridity zone of the second climate period"),
+        Product("aridity_shift", dtype="int8", legend=ar.ARIDITY_SHIFT,
+                description="change of aridity zone from the first climate period to the second"),
+        Table("aridity_zone_areas", class_area_columns("period"), ar.ARIDITY_ZONES, shares=True,
+              groups={"drylands": (ar.HYPER_ARID, ar.ARID, ar.SEMI_ARID, ar.DRY_SUBHUMID)}),
+        Table("aridity_zone_shifts", TRANSITION_COLUMNS, ar.ARIDITY_ZONES),
+        Table("aridity_shift_areas", class_area_columns(), ar.ARIDITY_SHIFT, shares=True,
+              groups={"drier": (ar.DRIER,)}),
+    ))

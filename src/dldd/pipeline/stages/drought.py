@@ -16,7 +16,8 @@ import xarray as xr
 from dldd.core.grid import reproject_like
 from dldd.errors import InputError
 from dldd.indicators import drought as dr
-from dldd.indicators.drought.so3 import so3_vulnerability_given
+from dldd.indicators.drought.so3 import SO3_EXTREME, SO3_MODERATE, SO3_SEVERE, so3_vulnerability_given
+from dldd.pipeline.contracts import Product, Table, class_area_columns, mean_columns
 from dldd.pipeline.inputs import CLIMATE_INPUTS, climate_inputs, monthly_pet
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.zonal import weighted_means
@@ -148,7 +149,29 @@ def _by_block(blocks: xr.DataArray) -> dict[str, xr.DataArray]:
             for i, t in enumerate(blocks.time.values)}
 
 
-DROUGHT = Stage(name="drought", description="SPI/SPEI and UNCCD SO3 drought hazard, exposure and vulnerability",
-                needs=CLIMATE_INPUTS, optional=("population", *POPULATION_BY_SEX.values(), VULNERABILITY_INDEX,
-                                                     *VULNERABILITY_COMPONENTS), params=DroughtParams,
-                run=run_drought, after=("aridity",))
+#: SO3-1 classes counted as drought-affected: moderate drought or worse (SPI <= -1). Mild (SPI < 0) is left
+#: out: over a 4-year block nearly all land has a mild year, whatever the data.
+DROUGHT_AFFECTED = (SO3_MODERATE, SO3_SEVERE, SO3_EXTREME)
+EXPOSURE_COLUMNS = ("region", "block", "name", "subregion", "code", "class", "population", "share_of_population_pct")
+
+DROUGHT = Stage(
+    name="drought", description="SPI/SPEI and UNCCD SO3 drought hazard, exposure and vulnerability",
+    needs=CLIMATE_INPUTS, optional=("population", *POPULATION_BY_SEX.values(), VULNERABILITY_INDEX,
+                                    *VULNERABILITY_COMPONENTS), params=DroughtParams,
+    run=run_drought, after=("aridity",),
+    provides=(
+        Product("so3_hazard", dims=("time", "y", "x"), dtype="int8", legend=dr.SO3_LEGEND, kind="product",
+                description="SO3-1 drought intensity of each year's December SPI"),
+        Product("so3_hazard_{block}", dtype="int8", legend=dr.SO3_LEGEND,
+                description="SO3-1 drought intensity of the last block (worst year of the block)"),
+        Product("spi{scale}_december_{year}", description="SPI of the record's last December"),
+        Product("spei{scale}_december_{year}", description="SPEI of the record's last December"),
+        Product("so3_vulnerability", description="SO3-3 drought vulnerability index in [0, 1]"),
+        Table("so3_1_hazard_areas", class_area_columns("year"), dr.SO3_LEGEND, groups={"drought": DROUGHT_AFFECTED}),
+        Table("so3_1_hazard_blocks", class_area_columns("block"), dr.SO3_LEGEND, shares=True,
+              groups={"drought": DROUGHT_AFFECTED}),
+        Table("so3_2_exposure", EXPOSURE_COLUMNS, dr.SO3_LEGEND, groups={"drought": DROUGHT_AFFECTED}),
+        Table("so3_2_exposure_by_sex", (*EXPOSURE_COLUMNS, "sex"), dr.SO3_LEGEND, groups={"drought": DROUGHT_AFFECTED}),
+        Table("so3_3_vulnerability", mean_columns("vulnerability")),
+    ),
+)

@@ -11,9 +11,12 @@ import pandas as pd
 
 from dldd.core.legend import SDG3, UNCCD_LAND_COVER
 from dldd.errors import InputError
-from dldd.pipeline.inputs import UNCCD_LAND_CLASSES, land_account_table, period_maps, water_map
+from dldd.indicators import landcover
+from dldd.pipeline.contracts import TRANSITION_COLUMNS, Product, Table, class_area_columns
+from dldd.pipeline.inputs import LAND_ACCOUNT, UNCCD_LAND_CLASSES, land_account_table, period_maps, water_map
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.zonal import transition_areas
+
 
 class LandCoverParams(Params):
     legend_unknown: str = "raise"  # "raise" or "nodata" for codes the nesting legend does not list
@@ -59,4 +62,20 @@ STAGE = Stage(
     needs=("land_cover",),
     params=LandCoverParams,
     run=run,
+    provides=(
+        Product("land_cover_years", dtype="int8", legend=UNCCD_LAND_COVER, kind="product",
+                description="UNCCD land cover of each year a period needs (year -> map)"),
+        Product("land_cover_degradation", dtype="int8", legend=SDG3, kind="product",
+                description="land cover degradation of each period (period -> map)"),
+        Product("land_cover_{year}", dtype="int8", legend=UNCCD_LAND_COVER, condition="land_cover",
+                description="UNCCD land cover of the last year"),
+        Product("land_cover_degradation_{period}", dtype="int8", legend=SDG3, condition="land_condition",
+                description="land cover degradation over the period (transition matrix)"),
+        LAND_ACCOUNT,
+        Table("so1_1_land_cover_areas", class_area_columns("year", land=True), UNCCD_LAND_CLASSES, shares=True),
+        Table("so1_1_land_cover_transitions", (*TRANSITION_COLUMNS[:3], "period", *TRANSITION_COLUMNS[3:]),
+              UNCCD_LAND_COVER),
+        Table("so1_1_land_cover_degradation", class_area_columns("period", land=True), SDG3, shares=True,
+              groups={"degraded": (landcover.DEGRADED,)}),
+    ),
 )

@@ -27,6 +27,7 @@ from dldd.core.legend import CLASS_NODATA
 from dldd.core.units import convert
 from dldd.errors import InputError
 from dldd.indicators import sand as sd
+from dldd.pipeline.contracts import REGION_COLUMNS, Product, Table, class_area_columns, mean_columns
 from dldd.pipeline.inputs import cover_percent, latest, nested_land_cover, onto
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.zonal import class_areas, weighted_means
@@ -205,6 +206,35 @@ def _by_period_table(ctx, res: xr.Dataset, regions, area, keys) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-SAND = Stage(name="sand", description="sand drift potential (Fryberger) and RWEQ sand-fixation service",
-             needs=("wind_speed", "wind_direction"), optional=SOIL_INPUTS + ("ndvi", ELEVATION_INPUT), params=SandParams,
-             run=run_sand)
+SAND = Stage(
+    name="sand", description="sand drift potential (Fryberger) and RWEQ sand-fixation service",
+    needs=("wind_speed", "wind_direction"), optional=SOIL_INPUTS + ("ndvi", ELEVATION_INPUT), params=SandParams,
+    run=run_sand,
+    provides=(
+        Product("sand_dp", units="VU", description="drift potential (Fryberger 1979)"),
+        Product("sand_rdd", units="degree", description="resultant drift direction (toward, clockwise from north)"),
+        Product("sand_dp_class", dtype="int8", legend=sd.DP_ENERGY_LEGEND, condition="drift_class",
+                terms=("low", "intermediate", "high"), description="wind energy environment by DP"),
+        Product("sand_rdp_dp_class", dtype="int8", legend=sd.DIRECTIONALITY_LEGEND,
+                description="directional variability by RDP/DP"),
+        Product("sand_fixation", units="kg m-2", description="RWEQ sand fixation service, annual"),
+        Product("sand_fixation_negative", dtype="int8", legend=sd.NEGATIVE_SERVICE_LEGEND,
+                description="cells where the point form gives a negative service"),
+        Product("sand_k_roughness", description="RWEQ roughness factor K' from terrain"),
+        Product("sand_k_roughness_capped", dtype="int8", legend=sd.K_CAPPED_LEGEND,
+                description="cells where K' was capped at 1"),
+        Table("sand_drift_class_areas", class_area_columns(), sd.DP_ENERGY_LEGEND, shares=True),
+        Table("sand_directionality_class_areas", class_area_columns(), sd.DIRECTIONALITY_LEGEND, shares=True),
+        Table("sand_drift_potential", (*mean_columns("dp_vu"), "dp_class"), sd.DP_ENERGY_LEGEND),
+        Table("sand_drift_by_direction", ("direction", "dp_vu"),
+              description="area-weighted mean drift potential per direction sector over the scene (VU)"),
+        Table("sand_drift_resultant", ("dp_vu", "rdp_vu", "rdd_deg", "rdp_dp", "dp_class", "rdp_dp_class",
+                                       "wind_step_hours", "wind_height_m", "coarse_winds"),
+              description="resultant drift (RDP, RDD toward, RDP/DP) of the scene's mean sand rose"),
+        Table("sand_fixation", (*mean_columns("sand_fixation"), "total_sand_fixation_t_per_year",
+                                "negative_service_area_km2", "negative_service_share_pct", "rweq_period",
+                                "rweq_loss", "n_periods")),
+        Table("sand_fixation_by_period", ("period", "period_days", *REGION_COLUMNS, "mean_potential_loss",
+                                          "mean_actual_loss", "mean_sand_fixation")),
+    ),
+)

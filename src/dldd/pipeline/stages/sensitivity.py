@@ -20,6 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from dldd.indicators import sensitivity as se
+from dldd.pipeline.contracts import Product, Table, class_area_columns
 from dldd.pipeline.inputs import (NDVI_SOIL, NDVI_VEGETATION, climate_inputs, cover_percent, latest,
                                   nested_land_cover, onto)
 from dldd.pipeline.stages.base import Params, Stage
@@ -112,6 +113,16 @@ def _layer_table(scores: dict, absent: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["index", "layer", "status", "min_score", "max_score", "constant"])
 
 
-SENSITIVITY = Stage(name="sensitivity", description="MEDALUS environmentally sensitive areas (ESAI, ESA classes)",
-                    needs=("ndvi", "land_cover"), optional=SCORE_INPUTS, params=SensitivityParams,
-                    run=run_sensitivity, after=("aridity",))
+SENSITIVITY = Stage(
+    name="sensitivity", description="MEDALUS environmentally sensitive areas (ESAI, ESA classes)",
+    needs=("ndvi", "land_cover"), optional=SCORE_INPUTS, params=SensitivityParams,
+    run=run_sensitivity, after=("aridity",),
+    provides=(
+        Product("esai", description="MEDALUS environmentally sensitive area index (geometric mean of SQI, CQI, VQI, MQI)"),
+        Product("esa_class", dtype="int8", legend=se.ESA_LEGEND, condition="esa_class",
+                description="MEDALUS environmentally sensitive area class"),
+        Table("esa_class_areas", (*class_area_columns(), "absent_layers"), se.ESA_LEGEND, shares=True),
+        Table("sensitivity_layers", ("index", "layer", "status", "min_score", "max_score", "constant")),
+    ),
+    uses=("aridity_index",),
+)
