@@ -159,7 +159,8 @@ def check_chain(stages: dict, run: list[str]) -> None:
 
 def run_contracts(stages: dict, written: dict[str, dict[str, list[str]]], ctx) -> dict:
     """The declarations of what a run produced (``contracts.json``): per stage of the run what it consumes
-    and uses, per map and table written its stage and declaration, per in-run product its declaration.
+    and uses, per map (in the order written) and table (in the order declared) its stage and declaration,
+    per in-run product its declaration.
     ``written``: stage -> {"maps": [...], "tables": [...]} as the pipeline saw them appear."""
     out: dict = {"stages": {}, "maps": {}, "tables": {}, "products": {}}
     for name, w in written.items():
@@ -173,6 +174,9 @@ def run_contracts(stages: dict, written: dict[str, dict[str, list[str]]], ctx) -
             out["maps"][m] = {"stage": name, "declared": declared_map(stage, m).name,
                               **declared_map(stage, m).to_json()}
         for t in w["tables"]:
+            declared_table(stage, t)  # refused before anything is recorded
+        declared_order = [d.name for d in stage.provides if isinstance(d, Table)]
+        for t in sorted(w["tables"], key=declared_order.index):  # in the order the stage declares them
             df = ctx.tables[t]
             cols = [str(c) for c in df.columns]
             out["tables"][t] = {"stage": name, **check_table(stage, t, cols, len(df)).to_json(cols)}

@@ -72,10 +72,10 @@ STAGE = Stage(
         Product("land_cover_degradation_{period}", dtype="int8", legend=SDG3, condition="land_condition",
                 description="land cover degradation over the period (transition matrix)"),
         LAND_ACCOUNT,
+        Table("so1_1_land_cover_degradation", class_area_columns("period", land=True), SDG3, shares=True,
+              groups={"degraded": (landcover.DEGRADED,)}),
         Table("so1_1_land_cover_areas", class_area_columns("year", land=True), UNCCD_LAND_CLASSES, shares=True),
         Table("so1_1_land_cover_transitions", (*TRANSITION_COLUMNS[:3], "period", *TRANSITION_COLUMNS[3:]),
               UNCCD_LAND_COVER),
-        Table("so1_1_land_cover_degradation", class_area_columns("period", land=True), SDG3, shares=True,
-              groups={"degraded": (landcover.DEGRADED,)}),
     ),
 )
