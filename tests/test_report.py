@@ -523,13 +523,19 @@ def test_report_class_colours_survive_deuteranopia():
     from dldd.indicators.aridity import ARIDITY_ZONES
     from dldd.report import figures as rf
 
-    legs = rf.legends()
-    assert set(rf.REPORT_PALETTES) <= set(legs) and len(legs) == len(rf.PACKAGE_LEGENDS)
+    from dldd.pipeline.contracts import Product, legend_to_json
+    from dldd.pipeline.registry import STAGES
+
+    # every legend a stage declares for a map it writes, as a run's contracts.json would hold it
+    declared = {p.legend.name: p.legend for s in STAGES.values() for p in s.provides
+                if isinstance(p, Product) and p.kind == "map" and p.legend is not None}
+    legs = rf.legends({"maps": {name: {"legend": legend_to_json(leg)} for name, leg in declared.items()}})
+    assert set(legs) == set(declared) and set(legs) <= set(rf.REPORT_PALETTES)
     for name, leg in legs.items():
         colors = [c.color for c in leg.classes]
         assert name in rf.REPORT_PALETTES, f"{name}: no report palette"
         assert deuteranope_confusions(colors) == [], (name, colors)
-        assert [c.code for c in leg.classes] == [c.code for c in next(p for p in rf.PACKAGE_LEGENDS if p.name == name).classes]
+        assert [c.code for c in leg.classes] == declared[name].codes
     # the check can fail: the package's own red/green SDG legend and its aridity ramp are confused
     assert deuteranope_confusions([c.color for c in SDG3.classes]) == [(0, 2)]
     assert deuteranope_confusions([c.color for c in ARIDITY_ZONES.classes])
@@ -683,13 +689,14 @@ def test_qgis_project_opens_every_map_styled_and_run_folder_has_a_readme(run_dir
     from dldd.report.qgis import MARK
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
+    contracts = json.loads((run_dir / "contracts.json").read_text())  # the legends the stages declare
     maps = manifest["outputs"]["maps"]
     class_maps = {}
     for name, rel in maps.items():
         import rasterio
 
         with rasterio.open(run_dir / rel) as src:
-            leg = rf.legend_for_map(name, src.tags())
+            leg = rf.legend_for_map(name, src.tags(), contracts)
         if leg is not None:
             class_maps[name] = leg
             qml = ET.parse((run_dir / rel).with_suffix(".qml")).getroot()

@@ -321,7 +321,7 @@ def test_esai_in_unit_score_range_for_continuous_scores(values):
 
 def test_stage_layer_table_marks_constant_and_missing_scores():
     """The sensitivity stage's ``sensitivity_layers`` table: rainfall < 280 mm everywhere scores 4 (constant)."""
-    from dldd.pipeline.stages.desertification import _layer_table
+    from dldd.pipeline.stages.sensitivity import _layer_table
 
     scores = {"rainfall": sens.rainfall_score(da([35.0, 120.0, 279.0])),
               "texture": da([1.0, 2.0, np.nan]), "plant_cover": da([2.0, 2.0, np.nan])}

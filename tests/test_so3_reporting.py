@@ -13,7 +13,7 @@ from dldd.core import io
 from dldd.errors import InputError
 from dldd.pipeline import build_regions
 from dldd.pipeline.context import RunContext
-from dldd.pipeline.stages import climate
+from dldd.pipeline.stages import drought
 from dldd.spec import load_spec
 from dldd.stats.reporting import reporting_tables
 
@@ -71,9 +71,9 @@ def _blocks(ctx):
 
 def test_exposure_by_sex_against_hand_sums(tmp_path):
     ctx = _scene(tmp_path, ["population", "population_female", "population_male"])
-    sexes = climate._population_by_sex_inputs(ctx)
+    sexes = drought._population_by_sex_inputs(ctx)
     assert sexes == {"female": "population_female", "male": "population_male"}
-    climate._exposure(ctx, _blocks(ctx), sexes)
+    drought._exposure(ctx, _blocks(ctx), sexes)
     total, by_sex = ctx.tables["so3_2_exposure"], ctx.tables["so3_2_exposure_by_sex"]
     assert set(by_sex["sex"]) == {"female", "male"} and (by_sex["data"] != "").all()  # labelled synthetic
     for b, block in enumerate(["2000-2003", "2004-2007"]):
@@ -102,7 +102,7 @@ def test_exposure_by_sex_against_hand_sums(tmp_path):
 
 def test_without_sex_layers_nothing_changes(tmp_path):
     ctx = _scene(tmp_path, ["population"])
-    climate._exposure(ctx, _blocks(ctx), climate._population_by_sex_inputs(ctx))
+    drought._exposure(ctx, _blocks(ctx), drought._population_by_sex_inputs(ctx))
     assert "so3_2_exposure_by_sex" not in ctx.tables
     sheet = reporting_tables(ctx.tables)["SO3-2 exposure"][1]
     assert not [c for c in sheet.columns if "female" in c or "male" in c]
@@ -111,15 +111,15 @@ def test_without_sex_layers_nothing_changes(tmp_path):
 def test_one_sex_alone_is_refused(tmp_path):
     ctx = _scene(tmp_path, ["population", "population_female"])
     with pytest.raises(InputError, match="population_male"):
-        climate._population_by_sex_inputs(ctx)
+        drought._population_by_sex_inputs(ctx)
 
 
 def test_vulnerability_mean_against_hand_computation(tmp_path):
     ctx = _scene(tmp_path, ["drought_vulnerability"])
-    p = climate.DroughtParams()
-    names = climate._vulnerability_inputs(ctx, p)
+    p = drought.DroughtParams()
+    names = drought._vulnerability_inputs(ctx, p)
     assert names == ["drought_vulnerability"]
-    climate._vulnerability(ctx, names, p)
+    drought._vulnerability(ctx, names, p)
     t = ctx.tables["so3_3_vulnerability"]
     area = ctx.cell_area(ctx.input("drought_vulnerability")).values  # the km² of each cell
     ok = ~np.isnan(VULN)
@@ -131,11 +131,11 @@ def test_vulnerability_mean_against_hand_computation(tmp_path):
 
 def test_vulnerability_from_components_against_hand_computation(tmp_path):
     ctx = _scene(tmp_path, ["vulnerability_social", "vulnerability_economic"])
-    p = climate.DroughtParams(vulnerability_weights={"vulnerability_social": 3.0, "vulnerability_economic": 1.0},
+    p = drought.DroughtParams(vulnerability_weights={"vulnerability_social": 3.0, "vulnerability_economic": 1.0},
                               vulnerability_inverted=["vulnerability_economic"])
-    names = climate._vulnerability_inputs(ctx, p)
+    names = drought._vulnerability_inputs(ctx, p)
     assert names == ["vulnerability_social", "vulnerability_economic"]
-    climate._vulnerability(ctx, names, p)
+    drought._vulnerability(ctx, names, p)
     # min-max scaled, income inverted (higher income = less vulnerable), weights 3:1
     social = (SOCIAL - SOCIAL.min()) / (SOCIAL.max() - SOCIAL.min())
     income = 1.0 - (INCOME - INCOME.min()) / (INCOME.max() - INCOME.min())
@@ -148,11 +148,11 @@ def test_vulnerability_from_components_against_hand_computation(tmp_path):
 def test_index_and_components_together_are_refused(tmp_path):
     ctx = _scene(tmp_path, ["drought_vulnerability", "vulnerability_social"])
     with pytest.raises(InputError, match="not both"):
-        climate._vulnerability_inputs(ctx, climate.DroughtParams())
+        drought._vulnerability_inputs(ctx, drought.DroughtParams())
     # weights for components the spec does not give would be ignored silently: refused
     ctx = _scene(tmp_path / "b", ["drought_vulnerability"])
     with pytest.raises(InputError, match="vulnerability_inverted"):
-        climate._vulnerability_inputs(ctx, climate.DroughtParams(vulnerability_inverted=["vulnerability_economic"]))
+        drought._vulnerability_inputs(ctx, drought.DroughtParams(vulnerability_inverted=["vulnerability_economic"]))
 
 
 def test_index_outside_0_1_is_refused():

@@ -35,7 +35,7 @@ from dldd.errors import InputError
 
 
 #: Names at the top of a run folder that dldd writes (``report-LANG`` too); ``.dldd`` is its own.
-OUTPUT_PLACES = ("maps", "tables", "effectiveness", "report", "summary.json", "manifest.json")
+OUTPUT_PLACES = ("maps", "tables", "effectiveness", "report", "summary.json", "manifest.json", "contracts.json")
 #: dldd's own folder in a run folder: the lock, the ledger of owned files, records, stores, backups, logs.
 OWN_DIR = ".dldd"
 #: Folders a run never writes into (the folder itself; their sub-folders meet the writability check).

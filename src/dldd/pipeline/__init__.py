@@ -24,6 +24,7 @@ from dldd import __version__
 from dldd.core import io
 from dldd.errors import InputError, SpecError
 from dldd.pipeline.context import RunContext, worker_memory
+from dldd.pipeline.contracts import CONTRACTS_FILE, check_chain
 from dldd.pipeline.registry import STAGES
 from dldd.pipeline.resume import sha256_file as sha256
 from dldd.spec import STATIONS_INPUT, Spec
@@ -76,7 +77,9 @@ def stage_params(spec: Spec, only: list[str] | None = None) -> dict:
             raise SpecError(f"indicators.{family}: needs input(s) {missing}, which `inputs` does not list")
     if "effectiveness" in out:
         check_intervention_parameters(spec)
-    return {name: out[name] for name in STAGES if name in out}
+    ordered = {name: out[name] for name in STAGES if name in out}
+    check_chain(STAGES, list(ordered))  # a stage consuming what no earlier stage provides is refused here
+    return ordered
 
 
 #: Arguments of :func:`dldd.effectiveness.evaluate.evaluate_intervention` that the effectiveness stage sets
@@ -216,6 +219,7 @@ def _run_stages(ctx, params, records, resume, progress, reused, finished_now, sc
     import rasterio
 
     previous = None
+    written: dict[str, dict] = {}
     with scheduler(*scheduling) as used, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         for i, (name, p) in enumerate(params.items()):
             if progress:
@@ -223,10 +227,12 @@ def _run_stages(ctx, params, records, resume, progress, reused, finished_now, sc
             fp = stage_fingerprint(records.base, name, p, previous)
             previous = fp
             state = records.reusable(name, fp, ctx.open_stored) if resume else None
+            maps_before, tables_before = set(ctx.maps), set(ctx.tables)
             if state is not None:
                 records.restore(ctx, state)
                 ctx.timings[name] = state.get("seconds") or 0.0
                 reused.append(name)
+                _declare(ctx, name, written, maps_before, tables_before)
                 continue
             records.forget(name)
             ctx.stage_fingerprint = fp
@@ -234,11 +240,32 @@ def _run_stages(ctx, params, records, resume, progress, reused, finished_now, sc
             with ctx.timed(name):
                 STAGES[name].run(ctx, p)
             ctx.stage_fingerprint = None
+            _declare(ctx, name, written, maps_before, tables_before)
             records.save(name, fp, ctx, before, ctx.timings[name])
             finished_now.append(name)
             if os.environ.get(KILL_AFTER_STAGE_ENV) == name:  # tests: die like a killed process, no clean-up
                 os._exit(KILLED_EXIT_CODE)
     return used
+
+
+def _declare(ctx, name: str, written: dict, maps_before: set, tables_before: set) -> None:
+    """Match what stage ``name`` wrote against its declarations (:mod:`dldd.pipeline.contracts`: an
+    undeclared map or table, a missing column or a map of another data type is a ContractError) and
+    update ``ctx.declared``, the declarations of what the run produced so far (``contracts.json``)."""
+    import rasterio
+
+    from dldd.pipeline.contracts import ContractError, declared_map, run_contracts
+
+    maps = [m for m in ctx.maps if m not in maps_before]
+    for m in maps:
+        declared = declared_map(STAGES[name], m)
+        with rasterio.open(ctx.out / ctx.maps[m]) as src:
+            dtype = src.dtypes[0]
+        if dtype != declared.dtype:
+            raise ContractError(f"stage {name!r} wrote map {m!r} as {dtype}; its declaration "
+                                f"{declared.name!r} says {declared.dtype}")
+    written[name] = {"maps": maps, "tables": [t for t in ctx.tables if t not in tables_before]}
+    ctx.declared = run_contracts(STAGES, written, ctx)
 
 
 def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = None, workers: int | None = None,
@@ -271,6 +298,7 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
         ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
                          memory_per_worker=worker_memory())
         ctx.params_by_stage = params
+        ctx.param_models = {name: stage.params for name, stage in STAGES.items()}
         clean_temporaries(out)
         inputs = _input_files(spec)
         versions = {p: _version(p) for p in MANIFEST_PACKAGES} | {"python": platform.python_version()}
@@ -305,6 +333,7 @@ def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions,
     ctx.summary["regions"] = [{"id": r.id, "name": r.name, "subregion": r.subregion, "area_km2": r.area_km2} for r in regions]
     ctx.summary["regions_area_km2"] = regions_area_km2(regions)
     io.write_json(io.confined(out, "summary.json"), ctx.summary)
+    io.write_json(io.confined(out, CONTRACTS_FILE), ctx.declared)
     manifest = {
         "dldd_version": __version__,
         "spec": spec.model_dump(mode="json"),

@@ -185,6 +185,11 @@ class RunContext:
     maps: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     params_by_stage: dict[str, Any] = field(default_factory=dict)
+    #: Stage name -> its parameter model (a pydantic class), for :meth:`params_of` (set by the pipeline).
+    param_models: dict[str, type] = field(default_factory=dict)
+    #: The declarations of what the run's stages produced so far (``contracts.json``, set by the pipeline
+    #: after each stage; :func:`dldd.pipeline.contracts.run_contracts`).
+    declared: dict[str, Any] = field(default_factory=dict)
     stage_fingerprint: str | None = None  # of the stage running (set by the pipeline; see `intermediate`)
     chunks: dict[str, tuple[int, int]] = field(default_factory=dict)  # (y, x) chunk edges per opened input
     #: dask name of each array `intermediate` returned -> (store, variable): how a resumed run finds a
@@ -194,12 +199,13 @@ class RunContext:
     _regions_by_grid: dict[Grid, RegionSet] = field(default_factory=dict)
 
     def params_of(self, stage: str):
-        """The validated parameters of a stage (its defaults when the spec does not ask for it)."""
+        """The validated parameters of a stage (its defaults when the spec does not ask for it, from the
+        parameter models the pipeline hands over in :attr:`param_models`)."""
         if stage not in self.params_by_stage:
-            from dldd.pipeline.registry import STAGES
-
+            if stage not in self.param_models:
+                raise KeyError(f"parameters of stage {stage!r}: not in this run and no parameter model given")
             # a new dict, not an insertion: the pipeline iterates the one it handed over (stages of the run)
-            self.params_by_stage = {**self.params_by_stage, stage: STAGES[stage].params()}
+            self.params_by_stage = {**self.params_by_stage, stage: self.param_models[stage]()}
         return self.params_by_stage[stage]
 
     # --- inputs -----------------------------------------------------------------------------------------

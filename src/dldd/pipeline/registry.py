@@ -1,22 +1,23 @@
 """The stage registry: one line per indicator family, in the order they run.
 
-Adding a family means writing its module in :mod:`dldd.pipeline.stages` and one line here.
+Adding a family means writing its module in :mod:`dldd.pipeline.stages` (named after the stage; it imports
+no other stage: what stages share is in :mod:`dldd.pipeline.inputs`) and one line here.
 """
 
 from __future__ import annotations
 
-from dldd.pipeline.stages import climate, desertification, effectiveness, land_cover, practices, sdg, stations
+from dldd.pipeline.stages import aridity, drought, effectiveness, land_cover, practices, sand, sdg, sensitivity, stations
 from dldd.pipeline.stages.base import Stage
 
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
-        climate.ARIDITY,
+        aridity.ARIDITY,
         land_cover.STAGE,
         sdg.STAGE,
-        climate.DROUGHT,
-        desertification.SENSITIVITY,
-        desertification.SAND,
+        drought.DROUGHT,
+        sensitivity.SENSITIVITY,
+        sand.SAND,
         effectiveness.STAGE,
         practices.STAGE,
         stations.STAGE,

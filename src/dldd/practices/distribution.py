@@ -163,12 +163,17 @@ def region_rows(distribution: pd.DataFrame, region: str) -> pd.DataFrame:
     return rows
 
 
-def class_layers(legends: Mapping[str, object]) -> dict[str, ClassLayer]:
-    """ClassLayers from dldd legends by column (labels as the practice schema spells them)."""
+def class_layers(legends: Mapping[str, object], terms: Mapping[str, tuple[str, ...]] | None = None
+                 ) -> dict[str, ClassLayer]:
+    """ClassLayers from dldd legends by column; each class labelled by ``terms[column]`` (the knowledge
+    base's word for each class, in the legend's order, as a stage declares it:
+    :class:`dldd.pipeline.contracts.Product`) or else by its class name."""
     out = {}
+    terms = terms or {}
     for column, legend in legends.items():
         codes = tuple(int(c) for c in legend.codes)
-        labels = tuple(str(legend.label(c)).split()[0] if column == "drift_class" else str(legend.label(c))
-                       for c in codes)
+        labels = tuple(terms.get(column) or (str(legend.label(c)) for c in codes))
+        if len(labels) != len(codes):
+            raise ValueError(f"condition {column!r}: {len(labels)} terms for the {len(codes)} classes of {legend.name!r}")
         out[column] = ClassLayer(column, codes, labels)
     return out

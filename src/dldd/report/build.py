@@ -48,15 +48,6 @@ MAP_ORDER = ("sdg_status7", "sdg_status", "sdg_15_3_1", "lpd", "soc_degradation"
              "aridity_shift", "aridity_index", "esa", "sand")
 #: Maps shown on a profile page: the latest map of each of these prefixes.
 PROFILE_MAPS = ("sdg_15_3_1", "land_cover_degradation", "so3_hazard", "aridity_zones")
-#: Map name prefix -> indicator family (methods section).
-FAMILY_BY_PREFIX = (("sdg_", "sdg_15_3_1"), ("lpd_", "sdg_15_3_1"), ("soc_", "sdg_15_3_1"),
-                    ("land_cover", "land_cover"), ("so3_", "drought"), ("spi", "drought"), ("spei", "drought"),
-                    ("aridity", "aridity"), ("esa", "sensitivity"), ("medalus", "sensitivity"),
-                    ("sand", "sand"), ("dp_", "sand"))
-#: Tables drawn as class shares by region (latest period), in this order.
-SHARE_TABLES = ("so1_4_sdg_15_3_1", "so1_4_status7", "so1_2_productivity", "so1_3_soc_degradation",
-                "so1_1_land_cover_degradation", "so1_1_land_cover_areas", "so3_1_hazard_blocks", "aridity_zone_areas",
-                "aridity_shift_areas", "esa_class_areas", "sand_drift_class_areas", "sand_directionality_class_areas")
 #: Tables drawn through time (stacked class shares).
 SERIES_TABLES = ("so3_1_hazard_areas", "so1_1_land_cover_areas")
 #: Metrics shown as columns of the country table (the others appear in the headline figures only).
@@ -264,6 +255,7 @@ class _Builder:
         self.geoms = region_geometries(run)
         self._names = {str(r["id"]): str(r["name"]) for r in run.regions}
         self.synth = self.msgs.plain("synthetic_figure") if run.synthetic else None
+        self.colors = rf.class_colors(rf.legends(run.contracts).values())  # class colours of the declared legends
         self.tags = {}
         for name, rel in run.maps.items():
             p = run.path / rel
@@ -527,7 +519,7 @@ class _Builder:
 
     def map_layer(self, name: str) -> rf.MapLayer:
         path, tags, _ = self.tags[name]
-        legend = rf.legend_for_map(name, tags)
+        legend = rf.legend_for_map(name, tags, self.run.contracts)
         units = tags.get("units", "")
         return rf.MapLayer(path, self.map_title(name), legend,
                            {c.name: self.class_label(c.name) for c in (legend.classes if legend else ())},
@@ -618,7 +610,7 @@ class _Builder:
     def index_charts(self) -> list[Fig]:
         figs = []
         rows = [(str(r["id"]), self.region_name(r["id"])) for r in rd.rank_regions(self.run.regions, self.metrics)[0]]
-        for t in SHARE_TABLES:
+        for t in self.run.share_tables():
             tab = self.run.tables.get(t)
             share = rd.share_column(tab) if tab is not None and len(tab) else None
             if share is None:
@@ -637,7 +629,7 @@ class _Builder:
                     rows=part_rows, title=part_title, share_column=share,
                     xlabel=self.msgs.plain("share_axis_land" if share == "share_of_land_pct" else "share_axis"),
                     class_labels={c: self.class_label(c) for c in sel["class"].astype(str).unique()},
-                    synthetic_label=self.synth)))
+                    synthetic_label=self.synth, colors=self.colors)))
                 figs.append(Fig(png, part_title))
         figs += self.series([str(r["id"]) for r in self.run.regions], "all")
         rose = self.sand_rose()
@@ -725,13 +717,13 @@ class _Builder:
             self.jobs.append((rf.draw_class_series, (sub, self.out / png), dict(
                 region_ids=list(ids), time_col=rd.time_column(tab), title=title, ylabel=self.msgs.plain("share_axis"),
                 class_labels={c: self.class_label(c) for c in sub["class"].astype(str).unique()},
-                synthetic_label=self.synth)))
+                synthetic_label=self.synth, colors=self.colors)))
             figs.append(Fig(png, title))
         return figs
 
     def class_tables(self, rid: str) -> list[dict]:
         out = []
-        for t in SHARE_TABLES:
+        for t in self.run.share_tables():
             tab = self.run.tables.get(t)
             share = rd.share_column(tab) if tab is not None else None
             if share is None:
@@ -952,7 +944,7 @@ class _Builder:
             if isinstance(self.run.summary.get(s), dict):
                 fams[fam]["params"][s] = self.run.summary[s]
         for name, (_, tags, _) in self.tags.items():
-            fam = next((f for p, f in FAMILY_BY_PREFIX if name.startswith(p)), "other")
+            fam = self.run.family_of_map(name)
             fams.setdefault(fam, {"maps": [], "params": {}})
             fams[fam]["maps"].append({"name": name, "parameters": tags.get("parameters", ""),
                                       "references": tags.get("references", "")})
@@ -1180,9 +1172,10 @@ def _swap_in(staging: Path, out: Path, folder) -> None:
     folder.remove_owned([p for p in stale if io.RunFolder.active_for(p) is folder])
 
 
-#: Run tables copied into the report (``tables/``) because a report table links to them.
-LINKED_RUN_TABLES = (*SHARE_TABLES, "practices_matches", "effectiveness_summary", "effectiveness_balance",
-                     "effectiveness_event_study", "station_comparison")
+#: Run tables copied into the report (``tables/``) because a report table links to them, besides the run's
+#: class-share tables (:meth:`dldd.report.data.Run.share_tables`).
+LINKED_RUN_TABLES = ("practices_matches", "effectiveness_summary", "effectiveness_balance", "effectiveness_event_study",
+                     "station_comparison")
 
 
 def write_table_csvs(out: Path, index: dict, run: rd.Run) -> None:
@@ -1191,7 +1184,7 @@ def write_table_csvs(out: Path, index: dict, run: rd.Run) -> None:
     import pandas as pd
 
     (out / "tables").mkdir(exist_ok=True)
-    for name in LINKED_RUN_TABLES:
+    for name in (*run.share_tables(), *LINKED_RUN_TABLES):
         src = run.path / "tables" / f"{name}.csv"
         if src.is_file():
             tmp = out / "tables" / f"{name}.csv.part"
@@ -1220,7 +1213,8 @@ def write_run_guides(run: rd.Run, b: "_Builder") -> list[Path]:
 
     written = []
     if b.lang == DEFAULT_LANG or not (run.path / qgis.PROJECT_NAME).exists():
-        written, _ = qgis.write_qgis(run.path, run.maps, rf.legend_for_map, b.class_label,
+        written, _ = qgis.write_qgis(run.path, run.maps, functools.partial(rf.legend_for_map, declared=run.contracts),
+                                     b.class_label,
                                      str(run.summary.get("name", "dldd run")))
     readme = run.path / "README.md"
     if qgis._ours(readme):
@@ -1239,6 +1233,8 @@ def run_readme(run: rd.Run) -> str:
               "| Path | What it is |", "|---|---|",
               "| `summary.json` | the run's regions, periods and headline parameters |",
               "| `manifest.json` | inputs with SHA-256 checksums, spec, package versions, stage timings, outputs |"]
+    if (p / "contracts.json").is_file():
+        lines.append("| `contracts.json` | what each stage declares for its maps and tables: units, legends, columns |")
     for t in sorted((p / "tables").glob("*.csv")):
         lines.append(f"| `tables/{t.name}` | table `{t.stem}` (areas in km², shares in %) |")
     if (p / "tables" / "tables.xlsx").is_file():

@@ -20,15 +20,12 @@ from dldd.zonal import WATER_LABEL
 
 #: Column that says which period/year/block a table row belongs to, in order of preference.
 TIME_COLUMNS = ("period", "year", "block")
-#: Drought classes counted as "drought-affected" (SO3-1: moderate drought or worse, SPI <= -1; codes of
-#: SO3_LEGEND). Mild (SPI < 0) is left out: over a 4-year block nearly all land has a mild year, whatever
-#: the data. The report shows the full class distribution beside the headline.
-DROUGHT_MIN_CODE = 2
-#: Aridity zones counted as drylands: AI < 0.65, hyper-arid to dry sub-humid (METHODS 3; ARIDITY_ZONES codes).
-DRYLAND_CODES = (1, 2, 3, 4)
-#: Code of "degraded" (SDG 15.3.1 three-class legend) and of "drier" (aridity shift legend).
-DEGRADED_CODE = -1
-DRIER_CODE = -1
+#: The class groups of the headline metrics are those the stages declare for their tables
+#: (``contracts.json``, :class:`dldd.pipeline.contracts.Table`): ``drought`` (SO3-1, moderate drought or
+#: worse; mild is left out, the report shows the full distribution beside it), ``drylands`` (aridity zones
+#: with AI < 0.65), ``degraded`` (land cover degradation) and ``drier`` (aridity shift).
+#: Order in which the report shows the class-share tables the stages declare, by stage; stages not listed follow.
+SHARE_TABLE_STAGES = ("sdg_15_3_1", "land_cover", "drought", "aridity", "sensitivity", "sand")
 
 
 @dataclass
@@ -39,6 +36,8 @@ class Run:
     summary: dict
     manifest: dict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: The declarations of what the run produced (``contracts.json``; empty for a run without one).
+    contracts: dict = field(default_factory=dict)
 
     @property
     def synthetic(self) -> bool:
@@ -55,6 +54,20 @@ class Run:
     def has(self, name: str) -> bool:
         return name in self.tables
 
+    def group(self, table: str, name: str) -> list[int]:
+        """Codes of the class group ``name`` that the stage writing ``table`` declares (none if it does not)."""
+        return list(self.contracts.get("tables", {}).get(table, {}).get("groups", {}).get(name, []))
+
+    def family_of_map(self, name: str) -> str:
+        """The stage that wrote map ``name`` (its declaration), "other" when the run does not say."""
+        return str(self.contracts.get("maps", {}).get(name, {}).get("stage", "other"))
+
+    def share_tables(self) -> list[str]:
+        """The class-share tables the run's stages declare and wrote, in :data:`SHARE_TABLE_STAGES` order."""
+        declared = [(t, d) for t, d in self.contracts.get("tables", {}).items() if d.get("shares")]
+        rank = {s: i for i, s in enumerate(SHARE_TABLE_STAGES)}
+        return [t for t, _ in sorted(declared, key=lambda td: rank.get(td[1].get("stage"), len(rank)))]
+
 
 def load_run(run_dir: str | Path) -> Run:
     """Read ``summary.json``, ``manifest.json`` (optional) and every ``tables/*.csv`` of a run folder."""
@@ -68,7 +81,11 @@ def load_run(run_dir: str | Path) -> Run:
     tables = {}
     for f in sorted((path / "tables").glob("*.csv")):
         tables[f.stem] = pd.read_csv(f, keep_default_na=False, na_values=[""], dtype={"region": str, "name": str, "subregion": str})
-    return Run(path, summary, manifest, tables)
+    from dldd.pipeline.contracts import CONTRACTS_FILE
+
+    contracts_file = path / CONTRACTS_FILE
+    contracts = json.loads(contracts_file.read_text(encoding="utf-8")) if contracts_file.is_file() else {}
+    return Run(path, summary, manifest, tables, contracts)
 
 
 def time_column(t: pd.DataFrame) -> str | None:
@@ -144,31 +161,31 @@ def compute_metrics(run: Run) -> list[Metric]:
         if len(ps) > 1:
             m = mets[ps[-1]]
             out.append(Metric("sdg_change_pp", "pp", ps[-1], m.num, m.den, ref=mets[ps[0]]))
-    t = run.tables.get("so1_1_land_cover_degradation")
-    if t is not None and len(t):
+    t, codes = run.tables.get("so1_1_land_cover_degradation"), run.group("so1_1_land_cover_degradation", "degraded")
+    if t is not None and len(t) and codes:  # no declared group (a run without contracts.json): no metric
         p = periods(t)[-1]
-        num, den = _class_share(t, p, lambda s: s["code"] == DEGRADED_CODE)
+        num, den = _class_share(t, p, lambda s: s["code"].isin(codes))
         out.append(Metric("lc_degraded_pct", "pct", p, num, den))
-    t = run.tables.get("so3_1_hazard_blocks")
-    if t is not None and len(t):
+    t, codes = run.tables.get("so3_1_hazard_blocks"), run.group("so3_1_hazard_blocks", "drought")
+    if t is not None and len(t) and codes:
         b = periods(t)[-1]
-        num, den = _class_share(t, b, lambda s: s["code"] >= DROUGHT_MIN_CODE)
+        num, den = _class_share(t, b, lambda s: s["code"].isin(codes))
         out.append(Metric("drought_pct", "pct", b, num, den))
         out.append(Metric("drought_km2", "area_km2", b, num))
-    t = run.tables.get("so3_2_exposure")
-    if t is not None and len(t):
+    t, codes = run.tables.get("so3_2_exposure"), run.group("so3_2_exposure", "drought")
+    if t is not None and len(t) and codes:
         b = periods(t)[-1]
-        num, _ = _class_share(t, b, lambda s: s["code"] >= DROUGHT_MIN_CODE, "population")
+        num, _ = _class_share(t, b, lambda s: s["code"].isin(codes), "population")
         out.append(Metric("exposed_population", "population", b, num))
-    t = run.tables.get("aridity_zone_areas")
-    if t is not None and len(t):
+    t, codes = run.tables.get("aridity_zone_areas"), run.group("aridity_zone_areas", "drylands")
+    if t is not None and len(t) and codes:
         p = periods(t)[-1]
-        num, den = _class_share(t, p, lambda s: s["code"].isin(DRYLAND_CODES))
+        num, den = _class_share(t, p, lambda s: s["code"].isin(codes))
         out.append(Metric("drylands_km2", "area_km2", p, num))
         out.append(Metric("drylands_pct", "pct", p, num, den))
-    t = run.tables.get("aridity_shift_areas")
-    if t is not None and len(t):
-        num, den = _class_share(t, None, lambda s: s["code"] == DRIER_CODE)
+    t, codes = run.tables.get("aridity_shift_areas"), run.group("aridity_shift_areas", "drier")
+    if t is not None and len(t) and codes:
+        num, den = _class_share(t, None, lambda s: s["code"].isin(codes))
         out.append(Metric("drier_pct", "pct", None, num, den))
     return out
 

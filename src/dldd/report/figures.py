@@ -35,12 +35,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from rasterio.enums import Resampling
 
-from dldd.core.legend import CLASS_NODATA, SDG3, UNCCD_LAND_COVER, Legend, LegendClass
-from dldd.indicators.aridity import ARIDITY_SHIFT, ARIDITY_ZONES
-from dldd.indicators.drought import SO3_LEGEND
-from dldd.indicators.sand import DIRECTIONALITY_LEGEND, DP_ENERGY_LEGEND, K_CAPPED_LEGEND, NEGATIVE_SERVICE_LEGEND
-from dldd.indicators.sdg import STATUS7
-from dldd.indicators.sensitivity import ESA_LEGEND, QUALITY_LEGEND
+from dldd.core.legend import CLASS_NODATA, Legend, LegendClass
+from dldd.pipeline.contracts import legend_from_json
 
 #: Resolution of the charts and maps (print quality).
 DPI = 300
@@ -83,9 +79,6 @@ SERIES_AXES = (0.09, 0.16, 0.62, 0.74)
 FALLBACK_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
                    "#9c755f", "#bab0ac")
 
-#: Every legend the report knows (the package's own constants; class names and codes come from them).
-PACKAGE_LEGENDS = (SDG3, UNCCD_LAND_COVER, ARIDITY_ZONES, ARIDITY_SHIFT, SO3_LEGEND, STATUS7, QUALITY_LEGEND,
-                   ESA_LEGEND, DP_ENERGY_LEGEND, DIRECTIONALITY_LEGEND, NEGATIVE_SERVICE_LEGEND, K_CAPPED_LEGEND)
 #: The report's class colours by legend name, in the legend's class order. Colour-blind safe: degradation
 #: runs brown, improvement blue-green (ColorBrewer BrBG), ordinal classes are one-hue lightness ramps
 #: (YlOrBr), land cover uses the Okabe-Ito set; no red/green pair (tests/test_report.py checks every pair
@@ -94,6 +87,7 @@ REPORT_PALETTES = {
     "sdg3": ("#8c510a", "#f6e8c3", "#01665e"),
     "sdg_status7": ("#543005", "#a6611a", "#dfc27d", "#f5f0dc", "#80cdc1", "#018571", "#003c30"),
     "unccd_land_cover": ("#009e73", "#e69f00", "#f0e442", "#56b4e9", "#cc79a7", "#bfb197", "#0050a0"),
+    "unccd_land_classes": ("#009e73", "#e69f00", "#f0e442", "#56b4e9", "#cc79a7", "#bfb197"),  # land: no water
     "aridity_zones": ("#662506", "#cc4c02", "#fe9929", "#fee391", "#2c7fb8"),
     "aridity_shift": ("#a6611a", "#f5f0dc", "#2c7fb8"),
     "so3_drought_intensity": ("#f7fcb9", "#fec44f", "#ec7014", "#993404", "#3d1502"),
@@ -113,21 +107,6 @@ SEQUENTIAL_CMAP = "viridis"
 ROBUST_PERCENTILE = 98.0
 #: Background outside the assessed regions (the sea and countries outside the spec are not coloured).
 OUTSIDE_COLOR = "white"
-#: Map name prefix -> legend name, for maps whose tags do not name their legend.
-MAP_LEGEND_BY_PREFIX = (
-    ("sdg_status7_", "sdg_status7"),
-    ("sdg_status_", "sdg3"),
-    ("sdg_15_3_1_", "sdg3"),
-    ("lpd_", "sdg3"),
-    ("soc_degradation_", "sdg3"),
-    ("land_cover_degradation_", "sdg3"),
-    ("land_cover_", "unccd_land_cover"),
-    ("so3_hazard_", "so3_drought_intensity"),
-    ("aridity_zones", "aridity_zones"),
-    ("aridity_shift", "aridity_shift"),
-)
-
-
 def report_legend(leg: Legend) -> Legend:
     """``leg`` with the report's colours (:data:`REPORT_PALETTES`), codes and names unchanged."""
     colors = REPORT_PALETTES.get(leg.name)
@@ -139,19 +118,26 @@ def report_legend(leg: Legend) -> Legend:
                   leg.nodata, leg.description)
 
 
-@functools.lru_cache(maxsize=1)
-def legends() -> dict[str, Legend]:
-    """Legend name -> legend with the report's colours, for every legend of :data:`PACKAGE_LEGENDS`."""
-    return {leg.name: report_legend(leg) for leg in PACKAGE_LEGENDS}
+def legends(declared: dict) -> dict[str, Legend]:
+    """Legend name -> legend with the report's colours, for every legend the run declares for its maps,
+    tables and products (``contracts.json``, :mod:`dldd.pipeline.contracts`); those with a report palette
+    first (class colours by name are then the palette's)."""
+    found: dict[str, Legend] = {}
+    for kind in ("maps", "tables", "products"):
+        for d in declared.get(kind, {}).values():
+            leg = legend_from_json(d.get("legend"))
+            if leg is not None:
+                found.setdefault(leg.name, report_legend(leg))
+    rank = {name: i for i, name in enumerate(REPORT_PALETTES)}
+    return dict(sorted(found.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
 
-def legend_for_map(name: str, tags: dict) -> Legend | None:
-    legs = legends()
-    if tags.get("legend") in legs:
-        return legs[tags["legend"]]
-    for prefix, leg in MAP_LEGEND_BY_PREFIX:
-        if name.startswith(prefix) and leg in legs:
-            return legs[leg]
+def legend_for_map(name: str, tags: dict, declared: dict) -> Legend | None:
+    """The legend of map ``name`` as its stage declares it (``declared``: the run's ``contracts.json``), with
+    the report's colours; a map without a declared legend but with CF flags gets one from its tags."""
+    d = declared.get("maps", {}).get(name) or {}
+    if d.get("legend"):
+        return report_legend(legend_from_json(d["legend"]))
     if "flag_values" in tags and "flag_meanings" in tags:
         codes = [int(c) for c in tags["flag_values"].strip("[]").replace(",", " ").split()]
         names = [m.replace("_", " ") for m in tags["flag_meanings"].split()]
@@ -160,10 +146,10 @@ def legend_for_map(name: str, tags: dict) -> Legend | None:
     return None
 
 
-def class_colors() -> dict[str, str]:
-    """Class name -> colour over every known legend (first legend wins)."""
+def class_colors(legs) -> dict[str, str]:
+    """Class name -> colour over ``legs`` (legends, first legend wins)."""
     out: dict[str, str] = {"no data": NODATA_COLOR}
-    for leg in legends().values():
+    for leg in legs:
         for c in leg.classes:
             out.setdefault(c.name, c.color)
     return out
@@ -589,13 +575,14 @@ def draw_share_bars(
     class_labels: dict[str, str],
     synthetic_label: str | None = None,
     share_column: str = "share_pct",
+    colors: dict[str, str] | None = None,
 ) -> Path:
     """Horizontal bars, one per region (``rows`` = [(region id, label)]), split by class share (%) read from
     ``share_column`` (the table's denominator: ``share_of_land_pct`` or ``share_pct``).
 
     The figure grows by :data:`BAR_ROW_IN` per row (8 pt labels stay readable at page width); callers
-    split long lists (:data:`MAX_BAR_ROWS`)."""
-    colors = class_colors()
+    split long lists (:data:`MAX_BAR_ROWS`). ``colors``: class name -> colour (:func:`class_colors`)."""
+    colors = colors or {}
     classes = list(dict.fromkeys(t["class"].astype(str)))
     height = max(2.4, 1.2 + BAR_ROW_IN * len(rows))
     fig = _figure((CHART_SIZE_IN[0], height))
@@ -632,9 +619,11 @@ def draw_class_series(
     ylabel: str,
     class_labels: dict[str, str],
     synthetic_label: str | None = None,
+    colors: dict[str, str] | None = None,
 ) -> Path:
-    """Stacked areas of class shares (%) through time for a group of regions (area-weighted)."""
-    colors = class_colors()
+    """Stacked areas of class shares (%) through time for a group of regions (area-weighted); ``colors``:
+    class name -> colour (:func:`class_colors`)."""
+    colors = colors or {}
     s = t[t["region"].astype(str).isin(list(region_ids))]
     wide = s.pivot_table(index=time_col, columns="class", values="area_km2", aggfunc="sum", sort=False)
     order = [c for c in dict.fromkeys(s["class"].astype(str)) if c in wide.columns]

@@ -1,7 +1,9 @@
 """The run's maps for QGIS: a style (.qml) beside every class map and a project (.qgs) that opens them all.
 
-The styles carry the report's colours and class names (:data:`dldd.report.figures.REPORT_PALETTES` and the
-report's catalogue), so a map looks the same in QGIS as in the report. QGIS loads ``maps/<name>.qml``
+The styles carry the legends the stages declare for their maps (codes and classes from the run's
+``contracts.json``, :mod:`dldd.pipeline.contracts`), in the report's colours
+(:data:`dldd.report.figures.REPORT_PALETTES`) and the report's class names, so a map looks the same in QGIS
+as in the report. QGIS loads ``maps/<name>.qml``
 with ``maps/<name>.tif`` by itself; the project ``RUN_DIR/maps.qgs`` embeds the same paletted renderers
 and refers to the rasters by relative paths (the run folder can be moved). Formats as QGIS 3 writes them
 (QGIS documentation, "QGIS style file format" and the project file ``.qgs``); both are XML written with

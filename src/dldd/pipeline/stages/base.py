@@ -1,4 +1,6 @@
-"""What a stage is: the inputs it needs, its parameters (a pydantic model) and the function that runs it."""
+"""What a stage is: the inputs it needs, its parameters (a pydantic model), the function that runs it, and
+its declared contract: the products and tables it provides, the products it consumes or uses
+(:mod:`dldd.pipeline.contracts`)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
+
+from dldd.pipeline.contracts import Product, Table
 
 
 class Params(BaseModel):
@@ -23,3 +27,9 @@ class Stage:
     run: Callable  # run(ctx: RunContext, params: Params) -> None
     optional: tuple[str, ...] = ()
     after: tuple[str, ...] = ()  # stages whose products this one uses when they run
+    #: Maps, in-run products and tables the stage writes (every one it writes must be declared).
+    provides: tuple[Product | Table, ...] = ()
+    #: Products the stage cannot run without: an earlier stage of the run must provide them.
+    consumes: tuple[str, ...] = ()
+    #: Products the stage reads when an earlier stage of the run provided them.
+    uses: tuple[str, ...] = ()

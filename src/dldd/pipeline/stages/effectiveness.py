@@ -19,9 +19,9 @@ import xarray as xr
 
 from dldd.core import io
 from dldd.errors import InputError
+from dldd.pipeline.contracts import Table
+from dldd.pipeline.inputs import nested_land_cover, year_map, zones_on
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.pipeline.stages.climate import zones_on
-from dldd.pipeline.stages.land_cover import nested_land_cover, year_map
 
 
 class EffectivenessParams(Params):
@@ -153,5 +153,14 @@ def _zone_geometry(ctx, iv):
     return geom
 
 
-STAGE = Stage(name="effectiveness", description="effect of each intervention against matched controls",
-              needs=("ndvi",), params=EffectivenessParams, run=run, after=("aridity", "land_cover"))
+STAGE = Stage(
+    name="effectiveness", description="effect of each intervention against matched controls",
+    needs=("ndvi",), params=EffectivenessParams, run=run, after=("aridity", "land_cover"),
+    provides=(
+        Table("effectiveness_summary", ("name", "type", "outcome", "units", "start_year", "end_year", "effect",
+                                        "ci_low", "ci_high", "se", "p_value", "effect_per_year", "cost_per_ha")),
+        Table("effectiveness_event_study", ("intervention", "year", "rel_year", "effect", "se", "ci_low", "ci_high")),
+        Table("effectiveness_balance", ("intervention", "variable", "smd_before", "smd_after", "balanced_after")),
+    ),
+    uses=("aridity_class",),
+)

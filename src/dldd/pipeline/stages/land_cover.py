@@ -7,96 +7,19 @@ baseline start and every period end, and the transition matrix of each period, i
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from dldd.core.legend import SDG3, UNCCD_LAND_COVER, Legend
+from dldd.core.legend import SDG3, UNCCD_LAND_COVER
 from dldd.errors import InputError
 from dldd.indicators import landcover
+from dldd.pipeline.contracts import TRANSITION_COLUMNS, Product, Table, class_area_columns
+from dldd.pipeline.inputs import LAND_ACCOUNT, UNCCD_LAND_CLASSES, land_account_table, period_maps, water_map
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import land_account, transition_areas
-
-#: The UNCCD classes of land: every class but water, which is the land account's own row in the tables.
-UNCCD_LAND_CLASSES = Legend("unccd_land_classes",
-                            tuple(c for c in UNCCD_LAND_COVER.classes if c.code != landcover.WATER))
+from dldd.zonal import transition_areas
 
 
 class LandCoverParams(Params):
     legend_unknown: str = "raise"  # "raise" or "nodata" for codes the nesting legend does not list
-
-
-def nested_land_cover(ctx):
-    """The land cover input as UNCCD classes (cached in the run's products)."""
-    if "land_cover_unccd" not in ctx.products:
-        lc = ctx.input("land_cover")
-        legend = ctx.spec.inputs["land_cover"].legend or lc.attrs.get("legend") or "unccd"
-        if legend == "unccd":
-            mapping = {c: c for c in UNCCD_LAND_COVER.codes}
-        elif legend in landcover.NESTING_FILES:
-            mapping = landcover.load_nesting(legend)
-        else:
-            mapping = _read_legend_csv(ctx.spec.resolve(legend))
-        ctx.products["land_cover_unccd"] = landcover.nest(lc, mapping, unknown=ctx.params_of("land_cover").legend_unknown)
-    return ctx.products["land_cover_unccd"]
-
-
-def _read_legend_csv(path: Path) -> dict[int, int]:
-    """A user nesting table: CSV with columns ``code`` and ``unccd`` (1..7, or empty for no data)."""
-    if not path.is_file():
-        raise InputError(f"land cover legend file not found: {path}")
-    df = pd.read_csv(path)
-    for col in ("code", "unccd"):
-        if col not in df.columns:
-            raise InputError(f"{path}: land cover legend needs columns 'code' and 'unccd'; found {list(df.columns)}")
-    return {int(r.code): (None if pd.isna(r.unccd) else int(r.unccd)) for r in df.itertuples()}
-
-
-def year_map(series, year: int, name: str):
-    years = series.time.dt.year.values
-    if year not in years:
-        raise InputError(f"input {name!r} has no layer for {year}; it covers {years.min()}-{years.max()}")
-    return series.sel(time=series.time[years == year][0]).drop_vars("time")
-
-
-def period_maps(ctx):
-    """UNCCD land cover at each year needed, and the degradation class of each period's transition."""
-    lc = nested_land_cover(ctx)
-    periods = ctx.spec.periods
-    spans = {"baseline": periods.baseline.as_tuple()}
-    spans.update({name: periods.land_cover_years(name) for name in periods.reporting})
-    years = sorted({y for span in spans.values() for y in span})
-    maps = {y: year_map(lc, y, "land_cover") for y in years}
-    degradation = {name: landcover.land_cover_degradation(maps[a], maps[b]) for name, (a, b) in spans.items()}
-    return spans, maps, degradation
-
-
-def water_map(lc_start, lc_end):
-    """Water of the land account over a span (docs/methods.md, "Land account"): 1 where the UNCCD land cover
-    is the water class at the start or at the end (one map for a single year), else 0 (uint8)."""
-    return ((lc_start == landcover.WATER) | (lc_end == landcover.WATER)).astype("uint8").rename("water")
-
-
-def land_account_table(ctx, spans: dict, maps: dict) -> pd.DataFrame:
-    """The land account of every region for each single year of ``maps`` (period label = the year) and each
-    span ``name -> (first year, last year)`` of ``spans``: total, water, land = total - water and land
-    without land cover, km², with the span's years."""
-    years = sorted(maps)
-    labelled = {str(y): (y, y) for y in years} | dict(spans)
-    like = maps[years[0]]
-    regions = ctx.region_set(like)
-    t = land_account({k: (maps[a], maps[b]) for k, (a, b) in labelled.items()}, regions.weights, ctx.cell_area(like),
-                     UNCCD_LAND_COVER, landcover.WATER, region_info=regions.info)
-    t.insert(t.columns.get_loc("period") + 1, "year_start", t["period"].map(lambda k: labelled[k][0]))
-    t.insert(t.columns.get_loc("year_start") + 1, "year_end", t["period"].map(lambda k: labelled[k][1]))
-    return t
-
-
-def ensure_land_account(ctx) -> None:
-    """Write the ``land_account`` table once per run (the first stage of the land cover and SDG stages)."""
-    if "land_account" not in ctx.tables:
-        spans, maps, _ = period_maps(ctx)
-        ctx.write_table("land_account", land_account_table(ctx, spans, maps))
 
 
 def run(ctx, params: LandCoverParams) -> None:
@@ -139,4 +62,20 @@ STAGE = Stage(
     needs=("land_cover",),
     params=LandCoverParams,
     run=run,
+    provides=(
+        Product("land_cover_years", dtype="int8", legend=UNCCD_LAND_COVER, kind="product",
+                description="UNCCD land cover of each year a period needs (year -> map)"),
+        Product("land_cover_degradation", dtype="int8", legend=SDG3, kind="product",
+                description="land cover degradation of each period (period -> map)"),
+        Product("land_cover_{year}", dtype="int8", legend=UNCCD_LAND_COVER, condition="land_cover",
+                description="UNCCD land cover of the last year"),
+        Product("land_cover_degradation_{period}", dtype="int8", legend=SDG3, condition="land_condition",
+                description="land cover degradation over the period (transition matrix)"),
+        LAND_ACCOUNT,
+        Table("so1_1_land_cover_degradation", class_area_columns("period", land=True), SDG3, shares=True,
+              groups={"degraded": (landcover.DEGRADED,)}),
+        Table("so1_1_land_cover_areas", class_area_columns("year", land=True), UNCCD_LAND_CLASSES, shares=True),
+        Table("so1_1_land_cover_transitions", (*TRANSITION_COLUMNS[:3], "period", *TRANSITION_COLUMNS[3:]),
+              UNCCD_LAND_COVER),
+    ),
 )

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dldd.pipeline.contracts import Table
+from dldd.pipeline.inputs import climate_inputs
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.zonal import NODATA_LABEL, WATER_LABEL, weighted_means
 
@@ -65,19 +67,20 @@ def conditions(ctx) -> pd.DataFrame:
         "aridity_class": _dominant(aridity, (lambda t: t.period == t.period.max()) if aridity is not None else None),
         "land_cover": _dominant(ctx.tables.get("so1_1_land_cover_areas"), lambda t: t.year == t.year.max()),
         "esa_class": _dominant(ctx.tables.get("esa_class_areas")),
-        "drift_class": {k: v.split()[0] for k, v in _dominant(ctx.tables.get("sand_drift_class_areas")).items()},
+        "drift_class": _dominant(ctx.tables.get("sand_drift_class_areas")),
         "degraded_share": _degraded_share(ctx),
     }
     if ctx.has("precipitation"):
-        from dldd.pipeline.stages.climate import climate_inputs
-
         pr = climate_inputs(ctx)["precipitation"]
         annual = pr.resample(time="YS").sum().mean("time")
         regions = ctx.region_set(pr)
         means = weighted_means(annual, regions.weights, ctx.cell_area(pr), name="precip_mm")
         cols["precip_mm"] = means.set_index("region")["mean_precip_mm"].round(1).to_dict()
+    words = {column: dict(zip((c.name for c in legend.classes), terms)) for column, (legend, terms, _)
+             in condition_maps(ctx).items()}  # class name -> the knowledge base's word, as the stages declare
     for col, values in cols.items():
         for rid, v in values.items():
+            v = words.get(col, {}).get(v, v)
             if rid in rows:
                 rows[rid][col] = v
     order = ["region", "aridity_class", "precip_mm", "drift_class", "land_cover", "degraded_share", "esa_class"]
@@ -86,8 +89,6 @@ def conditions(ctx) -> pd.DataFrame:
 
 
 def _annual_precipitation(ctx):
-    from dldd.pipeline.stages.climate import climate_inputs
-
     pr = climate_inputs(ctx)["precipitation"]
     return ctx.georef(pr.resample(time="YS").sum().mean("time"))
 
@@ -101,33 +102,28 @@ def _map(ctx, name: str):
     return da.squeeze("band", drop=True) if "band" in da.dims else da
 
 
-def _latest(ctx, prefix: str, table: str, column: str) -> str | None:
-    t = ctx.tables.get(table)
-    if t is None or t.empty:
-        return None
-    name = f"{prefix}{t[column].iloc[-1]}"
-    return name if name in ctx.maps else None
+def condition_maps(ctx) -> dict[str, tuple]:
+    """Practice condition -> (legend, terms, map name) of the latest class map this run wrote that answers
+    it, read from the declarations of what the run produced (``ctx.declared``, :mod:`dldd.pipeline.contracts`):
+    a later map (a later period, a later stage: the SDG map over the land cover stage's) wins."""
+    from dldd.pipeline.contracts import legend_from_json
+
+    out = {}
+    for name, d in ctx.declared.get("maps", {}).items():
+        if d.get("condition") and d.get("legend"):
+            out[d["condition"]] = (legend_from_json(d["legend"]), tuple(d["terms"]), name)
+    return out
 
 
 def distribution_layers(ctx) -> list[tuple]:
-    """(ClassLayer, map) of each class map this run wrote (see the module docstring), latest period."""
-    from dldd.core.legend import SDG3, UNCCD_LAND_COVER
-    from dldd.indicators.aridity import ARIDITY_ZONES
-    from dldd.indicators.sand import DP_ENERGY_LEGEND
-    from dldd.indicators.sensitivity import ESA_LEGEND
-    from dldd.practices.distribution import class_layers
+    """(ClassLayer, map) of each class map this run wrote that answers a practice condition (see the module
+    docstring), latest period."""
+    from dldd.practices.distribution import CONDITION_COLUMNS, class_layers
 
-    layers = class_layers({"aridity_class": ARIDITY_ZONES, "land_cover": UNCCD_LAND_COVER,
-                           "land_condition": SDG3, "esa_class": ESA_LEGEND, "drift_class": DP_ENERGY_LEGEND})
-    maps = {
-        "aridity_class": "aridity_zones" if "aridity_zones" in ctx.maps else None,
-        "land_cover": _latest(ctx, "land_cover_", "so1_1_land_cover_areas", "year"),
-        "land_condition": (_latest(ctx, "sdg_15_3_1_", "so1_4_sdg_15_3_1", "period")
-                           or _latest(ctx, "land_cover_degradation_", "so1_1_land_cover_degradation", "period")),
-        "esa_class": "esa_class" if "esa_class" in ctx.maps else None,
-        "drift_class": "sand_dp_class" if "sand_dp_class" in ctx.maps else None,
-    }
-    return [(layers[col], _map(ctx, name)) for col, name in maps.items() if name is not None]
+    found = condition_maps(ctx)
+    order = [c for c in CONDITION_COLUMNS if c in found] + [c for c in found if c not in CONDITION_COLUMNS]
+    layers = class_layers({c: found[c][0] for c in order}, {c: found[c][1] for c in order})
+    return [(layers[c], _map(ctx, found[c][2])) for c in order]
 
 
 def condition_distribution(ctx) -> pd.DataFrame | None:
@@ -191,6 +187,19 @@ def run(ctx, p: PracticesParams) -> None:
                                 "basis": "distribution of conditions" if dist is not None else "modal conditions"}
 
 
-STAGE = Stage(name="practices", description="assessed conditions per region and the best-matched practices",
-              needs=(), params=PracticesParams, run=run,
-              after=("aridity", "land_cover", "sdg_15_3_1", "sensitivity", "sand"))
+STAGE = Stage(
+    name="practices", description="assessed conditions per region and the best-matched practices",
+    needs=(), params=PracticesParams, run=run,
+    after=("aridity", "land_cover", "sdg_15_3_1", "sensitivity", "sand"),
+    provides=(
+        Table("conditions", ("region", "aridity_class", "precip_mm", "drift_class", "land_cover", "degraded_share",
+                             "esa_class"), description="modal conditions per region"),
+        Table("condition_distribution", ("region", "area_km2"),
+              description="area of every combination of conditions per region (km²)"),
+        Table("practices_matches", ("region", "rank", "practice", "name", "name_zh", "category", "score",
+                                    "share_pct", "dryland_share_pct", "basis", "reasons")),
+    ),
+    uses=("aridity_zones", "land_cover_{year}", "land_cover_degradation_{period}", "sdg_15_3_1_{period}", "esa_class",
+          "sand_dp_class", "aridity_zone_areas", "so1_1_land_cover_areas", "so1_1_land_cover_degradation",
+          "so1_4_sdg_15_3_1", "esa_class_areas", "sand_drift_class_areas"),
+)

@@ -27,15 +27,10 @@ from dldd.core.legend import CLASS_NODATA, SDG3
 from dldd.errors import InputError
 from dldd.indicators import landcover, sdg, soc
 from dldd.indicators import productivity as prod
+from dldd.pipeline.contracts import TRANSITION_COLUMNS, Product, Table, class_area_columns
+from dldd.pipeline.inputs import (LAND_ACCOUNT, UNCCD_LAND_CLASSES, ensure_land_account, nested_land_cover, water_map,
+                                  year_map, zones_on)
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.pipeline.stages.climate import zones_on
-from dldd.pipeline.stages.land_cover import (
-    UNCCD_LAND_CLASSES,
-    ensure_land_account,
-    nested_land_cover,
-    water_map,
-    year_map,
-)
 from dldd.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, transition_areas, weighted_means
 
 #: Words of the corrected class in a corrections spec or file (SDG 15.3.1 codes).
@@ -380,6 +375,8 @@ def headline(summary: pd.DataFrame) -> dict:
     return out
 
 
+LAND_SHARES = class_area_columns("period", land=True)
+
 STAGE = Stage(
     name="sdg_15_3_1",
     description="SDG 15.3.1: productivity, land cover, SOC, one out all out and status (SO1-2..SO1-4)",
@@ -387,4 +384,41 @@ STAGE = Stage(
     params=SdgParams,
     run=run,
     after=("aridity", "land_cover"),
+    provides=(
+        Product("lpd_{period}", dtype="int8", legend=SDG3, description="land productivity dynamics (GPG2 3 classes)"),
+        Product("sdg_15_3_1_{period}", dtype="int8", legend=SDG3, condition="land_condition",
+                description="SDG 15.3.1 one out, all out of productivity, land cover and SOC"),
+        Product("sdg_15_3_1_te_{period}", dtype="int8", legend=SDG3,
+                description="SDG 15.3.1 with Trends.Earth's productivity (method: both)"),
+        Product("soc_change_{period}", units="%", description="SOC stock change over the period"),
+        Product("sdg_status_{period}", dtype="int8", legend=SDG3, description="status against the baseline"),
+        Product("sdg_status7_{period}", dtype="int8", legend=sdg.STATUS7,
+                description="status against the baseline, seven codes"),
+        LAND_ACCOUNT,
+        # the class-share tables first, in the order the report shows them
+        Table("so1_4_sdg_15_3_1", LAND_SHARES, SDG3, shares=True),
+        Table("so1_4_status7", LAND_SHARES, sdg.STATUS7, shares=True),
+        Table("so1_2_productivity", LAND_SHARES, SDG3, shares=True),
+        Table("so1_2_productivity_lpd5", LAND_SHARES, prod.LPD5_LEGEND),
+        Table("so1_2_lpd_by_land_cover", ("region", "name", "subregion", "land_cover_end", "code", "class", "area_km2",
+                                          "share_of_land_pct", "period", "year_end")),
+        Table("so1_3_soc_degradation", LAND_SHARES, SDG3, shares=True),
+        Table("so1_3_soc_stock", ("region", "period", "year_start", "name", "subregion", "mean_soc_start_t_ha",
+                                  "area_with_data_km2", "year_end", "mean_soc_end_t_ha", "stock_start_Mt",
+                                  "stock_end_Mt")),
+        Table("so1_3_soc_by_land_cover", ("region", "name", "subregion", "land_cover_code", "land_cover", "area_km2",
+                                          "period", "when", "year", "stock_t"), UNCCD_LAND_CLASSES),
+        Table("so1_3_soc_by_transition", (*TRANSITION_COLUMNS, "stock_start_t", "stock_end_t", "stock_change_t",
+                                          "period", "year_start", "year_end"), UNCCD_LAND_CLASSES),
+        Table("so1_4_sdg_15_3_1_by_dryland_zone", (*LAND_SHARES[:4], "zone", *LAND_SHARES[4:]), SDG3),
+        Table("so1_4_status", LAND_SHARES, SDG3),
+        Table("sdg_15_3_1_corrections", ("region", "period", "correction", "from", "to", "area_km2", "reason"), SDG3,
+              description="km² moved by each GPG v2 correction (no columns when none moved any)"),
+        Table("sdg_15_3_1_summary", ("region", "name", "subregion", "period", *SUMMARY_AREAS.values(),
+                                     "land_area_km2", "total_area_km2", "degraded_share_of_land_pct",
+                                     "no_data_share_of_land_pct", "degraded_share_of_land_with_data_pct")),
+        Table("sdg_15_3_1_by_method", ("region", "name", "subregion", "period", "land_area_km2", "water_km2",
+                                       *(f"{c}_{m}" for m in ("gpg2", "te") for c in BY_METHOD_COLUMNS))),
+    ),
+    uses=("aridity_class", "ipcc_climate_zone"),
 )

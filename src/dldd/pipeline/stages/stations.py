@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from dldd.pipeline.contracts import Table
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.sources import stations as st
 from dldd.spec import STATIONS_INPUT
@@ -38,4 +39,10 @@ def run_stations(ctx, p: StationsParams) -> None:
 
 
 STAGE = Stage(name="stations", description="SPI and PET at field stations; gridded climate inputs validated against them",
-              needs=(STATIONS_INPUT,), optional=st.GRIDDED_VARIABLES, params=StationsParams, run=run_stations)
+              needs=(STATIONS_INPUT,), optional=st.GRIDDED_VARIABLES, params=StationsParams, run=run_stations,
+              provides=(
+                  Table(st.INDICATORS_TABLE, ("station", "name", "lat", "lon", "date"),
+                        description="observations (mm/month, degC) and SPI, SPEI, PET per station and month"),
+                  Table(st.COMPARISON_TABLE, st.COMPARISON_COLUMNS,
+                        description="gridded inputs against the stations: bias, RMSE, correlation, class agreement"),
+              ))

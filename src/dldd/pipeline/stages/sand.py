@@ -1,13 +1,4 @@
-"""Stages `sensitivity` (MEDALUS ESAI) and `sand` (drift potential, RWEQ sand fixation).
-
-`sensitivity` works on the ``ndvi`` grid: plant cover from the latest annual NDVI (dimidiate pixel
-model), vegetation scores from the latest UNCCD land cover, rainfall and aridity scores from the climate
-inputs (reprojected bilinearly from the climate grid). Soil and management layers are optional inputs
-(``texture``, derived from ``sand`` and ``clay`` % when not given, ``parent_material``, ``rock_fragments``, ``depth``, ``slope``, ``drainage``,
-``land_use_intensity``, ``policy`` as score layers); those absent follow the ``missing`` parameter,
-``present`` by default (each quality index the geometric mean of its layers present), and are listed in
-the table, the map tags and ``sensitivity_layers`` (one row per score layer: present or missing, its
-score range, and whether it is constant over the assessed area, so that it does not differentiate).
+"""Stage `sand`: drift potential (Fryberger) and RWEQ sand fixation.
 
 `sand` works on the wind inputs' grid for the drift potential (Fryberger; winds coarser than 3-hourly
 are warned about, recorded in ``sand_drift_resultant``) and on the ``ndvi`` grid for RWEQ: the weather
@@ -27,7 +18,6 @@ from __future__ import annotations
 import warnings
 from typing import Literal
 
-import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -37,35 +27,18 @@ from dldd.core.legend import CLASS_NODATA
 from dldd.core.units import convert
 from dldd.errors import InputError
 from dldd.indicators import sand as sd
-from dldd.indicators import sensitivity as se
+from dldd.pipeline.contracts import REGION_COLUMNS, Product, Table, class_area_columns, mean_columns
+from dldd.pipeline.inputs import cover_percent, latest, nested_land_cover, onto
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.pipeline.stages.climate import climate_inputs
-from dldd.pipeline.stages.land_cover import nested_land_cover
 from dldd.zonal import class_areas, weighted_means
 
-SCORE_INPUTS = ("texture", "parent_material", "rock_fragments", "depth", "slope", "drainage",
-                "land_use_intensity", "policy")
 SOIL_INPUTS = ("sand", "silt", "clay", "organic_matter")
 #: Optional DEM (m) for RWEQ's roughness factor K' from terrain.
 ELEVATION_INPUT = "elevation"
-#: Land-use intensity class (1 low, 2 medium, 3 high) assumed from UNCCD land cover when no intensity
-#: layer is given (a dldd proxy, not Kosmas99): cropland and artificial land high, grassland (grazed)
-#: medium, tree-covered, wetland and other land low; water has none.
-LAND_USE_INTENSITY_FROM_LAND_COVER = {1: 1, 2: 2, 3: 3, 4: 1, 5: 3, 6: 1}
 #: m2 per km2 and kg per t, for totals of sand fixation.
 M2_PER_KM2 = 1e6
 KG_PER_T = 1e3
 
-
-#: Which quality index each score layer belongs to.
-INDEX_OF_LAYER = {**{n: "SQI" for n in se.SQI_LAYERS}, **{n: "CQI" for n in se.CQI_LAYERS},
-                  **{n: "VQI" for n in se.VQI_LAYERS}, **{n: "MQI" for n in se.MQI_LAYERS}}
-
-
-class SensitivityParams(Params):
-    missing: Literal["present", "error"] = "present"
-    ndvi_soil: float = 0.05
-    ndvi_vegetation: float = 0.80
 
 
 class SandParams(Params):
@@ -82,86 +55,6 @@ class SandParams(Params):
     cog_coefficients: dict[int, float] = {}
     #: Window (odd number of cells) of the elevation range dH for K' from terrain (elevation input only).
     terrain_window_cells: int = sd.TERRAIN_WINDOW_CELLS
-
-
-def _latest(da: xr.DataArray) -> xr.DataArray:
-    return da.isel(time=-1, drop=True) if "time" in da.dims else da
-
-
-def _cover_percent(ndvi: xr.DataArray, soil: float, veg: float) -> xr.DataArray:
-    return se.fractional_vegetation_cover(_latest(ndvi), ndvi_soil=soil, ndvi_veg=veg, percent=True)
-
-
-def _annual_precip(ctx) -> xr.DataArray:
-    pr = climate_inputs(ctx)["precipitation"]
-    return pr.resample(time="YS").sum().isel(time=slice(-30, None)).mean("time")
-
-
-def _onto(ctx, da: xr.DataArray, like: xr.DataArray, rule: str = "bilinear") -> xr.DataArray:
-    return reproject_like(ctx.georef(da), like, rule)
-
-
-def run_sensitivity(ctx, p: SensitivityParams) -> None:
-    names = ["ndvi"] + [n for n in SCORE_INPUTS + ("sand", "clay") if ctx.has(n)]
-    arrays = ctx.inputs_aligned(names, "ndvi")
-    like = _latest(arrays["ndvi"])
-    scores = {n: arrays[n] for n in SCORE_INPUTS if n in arrays}
-    if "texture" not in scores and "sand" in arrays and "clay" in arrays:
-        scores["texture"] = se.texture_score(se.usda_texture_class(arrays["sand"], arrays["clay"]))
-    cover = _cover_percent(arrays["ndvi"], p.ndvi_soil, p.ndvi_vegetation)
-    scores["plant_cover"] = se.plant_cover_score(cover)
-    lc = _latest(nested_land_cover(ctx))
-    scores.update(se.vegetation_scores_from_land_cover(lc))
-    if "land_use_intensity" not in scores:
-        lut = np.full(256, np.nan)
-        for code, level in LAND_USE_INTENSITY_FROM_LAND_COVER.items():
-            lut[code] = level
-        level = xr.apply_ufunc(lambda c: lut[np.asarray(c).astype(np.int64) % 256], lc, dask="parallelized",
-                               output_dtypes=[float])
-        scores["land_use_intensity"] = se.land_use_intensity_score(level.where(np.isfinite(level), -128).astype("int16"))
-    if ctx.has("precipitation"):
-        scores["rainfall"] = se.rainfall_score(_onto(ctx, _annual_precip(ctx), like))
-    ai = ctx.products.get("aridity_index")
-    if ai is not None:
-        scores["aridity"] = se.aridity_score(aridity_index=_onto(ctx, ai, like))
-    absent = sorted(set(se.SQI_LAYERS + se.CQI_LAYERS + se.VQI_LAYERS + se.MQI_LAYERS) - set(scores))
-    ds = se.medalus(scores, missing=p.missing)
-    stored = ctx.store_layers("sensitivity", {"esai": ds["esai"], "esa_class": ds["esa_class"]})
-    esai, esa = stored["esai"], stored["esa_class"]
-    by_index = "; ".join(f"{k.upper()}: {ds[k].attrs['layers_missing'] or 'none'}" for k in ("sqi", "cqi", "vqi", "mqi"))
-    for m in (esai, esa):
-        m.attrs["absent_layers"] = f"layers missing (each quality index the geometric mean of its layers present): {by_index}"
-        m.attrs["layers_missing"] = by_index
-    regions = ctx.region_set(like)
-    area = ctx.cell_area(like)
-    t = class_areas(ctx.georef(esa), regions.weights, area, se.ESA_LEGEND, region_info=regions.info)
-    t["absent_layers"] = ", ".join(absent)
-    ctx.write_table("esa_class_areas", t)
-    layers = _layer_table(scores, absent)
-    ctx.write_table("sensitivity_layers", layers)
-    ctx.write_map("esai", esai)
-    ctx.write_map("esa_class", esa)
-    ctx.summary["sensitivity"] = {"missing": p.missing, "absent_layers": absent,
-                                  "constant_scores": layers.loc[layers["constant"] == True, "layer"].tolist()}  # noqa: E712
-
-
-def _layer_table(scores: dict, absent: list[str]) -> pd.DataFrame:
-    """One row per MEDALUS score layer: index, present/missing, score range over the area, constant or not.
-
-    A layer whose score is the same everywhere (e.g. rainfall below 280 mm scoring 4 across a desert)
-    does not differentiate the map; the report says so.
-    """
-    present = [n for n in INDEX_OF_LAYER if n in scores]
-    ranges = dask.compute(*[(scores[n].min(), scores[n].max()) for n in present])
-    rows = []
-    for n, (lo, hi) in zip(present, ranges):
-        lo, hi = float(lo), float(hi)
-        rows.append({"index": INDEX_OF_LAYER[n], "layer": n, "status": "present", "min_score": lo, "max_score": hi,
-                     "constant": bool(np.isfinite(lo) and lo == hi)})
-    for n in absent:
-        rows.append({"index": INDEX_OF_LAYER[n], "layer": n, "status": "missing", "min_score": np.nan,
-                     "max_score": np.nan, "constant": False})
-    return pd.DataFrame(rows, columns=["index", "layer", "status", "min_score", "max_score", "constant"])
 
 
 def run_sand(ctx, p: SandParams) -> None:
@@ -217,19 +110,19 @@ def _resultant_table(sectors: xr.DataArray, step_hours: float | None, p: SandPar
 
 def _rweq(ctx, p: SandParams, wf: xr.DataArray) -> None:
     arrays = ctx.inputs_aligned(["ndvi", *SOIL_INPUTS], "ndvi")
-    like = _latest(arrays["ndvi"])
+    like = latest(arrays["ndvi"])
     rho = sd.air_density(xr.DataArray(p.air_temperature_c), p.elevation_m)
     wf_grid = xr.concat([reproject_like(wf.isel(period=i), like, "bilinear") for i in range(wf.sizes["period"])],
                         dim="period", coords="different", compat="equals")
     weather = sd.weather_factor(wf_grid, rho)
     ef = sd.erodible_fraction(arrays["sand"], arrays["silt"], arrays["clay"], arrays["organic_matter"])
     scf = sd.crust_factor(arrays["clay"], arrays["organic_matter"])
-    cover = _cover_percent(arrays["ndvi"], SensitivityParams().ndvi_soil, SensitivityParams().ndvi_vegetation)
+    cover = cover_percent(arrays["ndvi"])
     coefficient = None
     if p.cog_coefficients and not ctx.has("land_cover"):
         raise InputError("indicators.sand.cog_coefficients: coefficients per land cover class need the land_cover input")
     if p.cog_coefficients:
-        coefficient = sd.coefficient_by_class(_onto(ctx, _latest(nested_land_cover(ctx)), like, "nearest"),
+        coefficient = sd.coefficient_by_class(onto(ctx, latest(nested_land_cover(ctx)), like, "nearest"),
                                               p.cog_coefficients)
     terrain = _terrain_roughness(ctx, p, arrays["ndvi"]) if ctx.has(ELEVATION_INPUT) else None
     k_prime = 1.0 if terrain is None else terrain["k_roughness"]
@@ -313,9 +206,35 @@ def _by_period_table(ctx, res: xr.Dataset, regions, area, keys) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-SENSITIVITY = Stage(name="sensitivity", description="MEDALUS environmentally sensitive areas (ESAI, ESA classes)",
-                    needs=("ndvi", "land_cover"), optional=SCORE_INPUTS, params=SensitivityParams,
-                    run=run_sensitivity, after=("aridity",))
-SAND = Stage(name="sand", description="sand drift potential (Fryberger) and RWEQ sand-fixation service",
-             needs=("wind_speed", "wind_direction"), optional=SOIL_INPUTS + ("ndvi", ELEVATION_INPUT), params=SandParams,
-             run=run_sand)
+SAND = Stage(
+    name="sand", description="sand drift potential (Fryberger) and RWEQ sand-fixation service",
+    needs=("wind_speed", "wind_direction"), optional=SOIL_INPUTS + ("ndvi", ELEVATION_INPUT), params=SandParams,
+    run=run_sand,
+    provides=(
+        Product("sand_dp", units="VU", description="drift potential (Fryberger 1979)"),
+        Product("sand_rdd", units="degree", description="resultant drift direction (toward, clockwise from north)"),
+        Product("sand_dp_class", dtype="int8", legend=sd.DP_ENERGY_LEGEND, condition="drift_class",
+                terms=("low", "intermediate", "high"), description="wind energy environment by DP"),
+        Product("sand_rdp_dp_class", dtype="int8", legend=sd.DIRECTIONALITY_LEGEND,
+                description="directional variability by RDP/DP"),
+        Product("sand_fixation", units="kg m-2", description="RWEQ sand fixation service, annual"),
+        Product("sand_fixation_negative", dtype="int8", legend=sd.NEGATIVE_SERVICE_LEGEND,
+                description="cells where the point form gives a negative service"),
+        Product("sand_k_roughness", description="RWEQ roughness factor K' from terrain"),
+        Product("sand_k_roughness_capped", dtype="int8", legend=sd.K_CAPPED_LEGEND,
+                description="cells where K' was capped at 1"),
+        Table("sand_drift_class_areas", class_area_columns(), sd.DP_ENERGY_LEGEND, shares=True),
+        Table("sand_directionality_class_areas", class_area_columns(), sd.DIRECTIONALITY_LEGEND, shares=True),
+        Table("sand_drift_potential", (*mean_columns("dp_vu"), "dp_class"), sd.DP_ENERGY_LEGEND),
+        Table("sand_drift_by_direction", ("direction", "dp_vu"),
+              description="area-weighted mean drift potential per direction sector over the scene (VU)"),
+        Table("sand_drift_resultant", ("dp_vu", "rdp_vu", "rdd_deg", "rdp_dp", "dp_class", "rdp_dp_class",
+                                       "wind_step_hours", "wind_height_m", "coarse_winds"),
+              description="resultant drift (RDP, RDD toward, RDP/DP) of the scene's mean sand rose"),
+        Table("sand_fixation", (*mean_columns("sand_fixation"), "total_sand_fixation_t_per_year",
+                                "negative_service_area_km2", "negative_service_share_pct", "rweq_period",
+                                "rweq_loss", "n_periods")),
+        Table("sand_fixation_by_period", ("period", "period_days", *REGION_COLUMNS, "mean_potential_loss",
+                                          "mean_actual_loss", "mean_sand_fixation")),
+    ),
+)

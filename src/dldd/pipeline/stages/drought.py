@@ -1,9 +1,8 @@
-"""Stages `aridity` and `drought`: PET, aridity index and dryland zones; SPI/SPEI and UNCCD SO3.
+"""Stage `drought`: SPI/SPEI and UNCCD SO3 (hazard per year and block, exposure, vulnerability).
 
-Both work on the monthly climate inputs' own grid (reference input: ``precipitation``); ``tmin`` and
-``tmax`` must share it (or name a resampling rule). Where another stage needs a climate product on its
-own grid (dryland zones for area tables, hazard classes for exposure), the class map is reprojected with
-the nearest-neighbour rule, which keeps class codes intact.
+Works on the monthly climate inputs' own grid (reference input: ``precipitation``). SPEI takes the PET of
+the aridity stage's method (:func:`dldd.pipeline.inputs.monthly_pet`). Hazard classes are brought onto the
+population grid with the nearest-neighbour rule for SO3-2 exposure.
 """
 
 from __future__ import annotations
@@ -15,27 +14,20 @@ import pandas as pd
 import xarray as xr
 
 from dldd.core.grid import reproject_like
-from dldd.indicators import aridity as ar
-from dldd.indicators import drought as dr
-from dldd.indicators.drought.so3 import so3_vulnerability_given
-from dldd.pipeline.stages.base import Params, Stage
 from dldd.errors import InputError
-from dldd.zonal import transition_areas, weighted_means
+from dldd.indicators import drought as dr
+from dldd.indicators.drought.so3 import SO3_EXTREME, SO3_MODERATE, SO3_SEVERE, so3_vulnerability_given
+from dldd.pipeline.contracts import Product, Table, class_area_columns, mean_columns
+from dldd.pipeline.inputs import CLIMATE_INPUTS, climate_inputs, monthly_pet
+from dldd.pipeline.stages.base import Params, Stage
+from dldd.zonal import weighted_means
 
-CLIMATE_INPUTS = ("precipitation", "tmin", "tmax")
 #: Optional population by sex for SO3-2 (persons per cell, on the population grid or with a resampling rule).
 POPULATION_BY_SEX = {"female": "population_female", "male": "population_male"}
 #: Optional SO3-3 inputs: a ready vulnerability index in [0, 1] (e.g. the JRC drought vulnerability index)
 #: or component layers combined by :func:`dldd.indicators.drought.so3_vulnerability` (METHODS 2).
 VULNERABILITY_INDEX = "drought_vulnerability"
 VULNERABILITY_COMPONENTS = ("vulnerability_social", "vulnerability_economic", "vulnerability_infrastructure")
-
-
-class AridityParams(Params):
-    pet_method: Literal["hargreaves", "thornthwaite"] = "hargreaves"
-    first_period: tuple[int, int] = (1981, 2010)
-    second_period: tuple[int, int] | None = None  # default: the last 30 years of the record
-    hyper_arid_threshold: float = ar.HYPER_ARID_THRESHOLD
 
 
 class DroughtParams(Params):
@@ -49,76 +41,6 @@ class DroughtParams(Params):
     vulnerability_weights: dict[str, float] | None = None
     vulnerability_aggregation: Literal["arithmetic", "geometric"] = "arithmetic"
     vulnerability_inverted: list[str] = []
-
-
-def climate_inputs(ctx) -> dict[str, xr.DataArray]:
-    if "climate" not in ctx.products:
-        arrays = ctx.inputs_aligned(list(CLIMATE_INPUTS), "precipitation")
-        ctx.products["climate"] = {k: v.chunk({"time": -1}) for k, v in arrays.items()}
-    return ctx.products["climate"]
-
-
-def monthly_pet(ctx, method: str) -> xr.DataArray:
-    """Monthly PET (mm/day) from the climate inputs, cached per method."""
-    key = f"pet_{method}"
-    if key not in ctx.products:
-        c = climate_inputs(ctx)
-        lat = c["tmin"]["y"]
-        if method == "hargreaves":
-            pet = ar.pet_hargreaves(c["tmin"], c["tmax"], lat, c["tmin"]["time"], monthly=True)
-        else:
-            pet = ar.pet_thornthwaite((c["tmin"] + c["tmax"]) / 2, lat, c["tmin"]["time"])
-        ctx.products[key] = pet
-    return ctx.products[key]
-
-
-def run_aridity(ctx, p: AridityParams) -> None:
-    c = climate_inputs(ctx)
-    pet = monthly_pet(ctx, p.pet_method)
-    years = c["precipitation"].time.dt.year.values
-    second = p.second_period or (int(years.max()) - ar.CLIMATE_PERIOD_YEARS + 1, int(years.max()))
-    ai1 = ar.aridity_index(c["precipitation"], pet, period=p.first_period)
-    ai2 = ar.aridity_index(c["precipitation"], pet, period=second)
-    z1 = ar.aridity_class(ai1, hyper_arid_threshold=p.hyper_arid_threshold)
-    z2 = ar.aridity_class(ai2, hyper_arid_threshold=p.hyper_arid_threshold)
-    layers = ctx.store_layers("aridity", {"ai_2": ai2, "zones_1": z1, "zones_2": z2, "shift": ar.aridity_shift(z1, z2),
-                                          "ipcc_zone": _ipcc_zone(c, ai2, second)})
-    z1, z2, shift = layers["zones_1"], layers["zones_2"], layers["shift"]
-    ctx.products["aridity_class"] = z2
-    ctx.products["aridity_index"] = layers["ai_2"]
-    ctx.products["ipcc_climate_zone"] = layers["ipcc_zone"]
-    regions = ctx.region_set(z2)
-    area = ctx.cell_area(z2)
-    periods = {f"{p.first_period[0]}-{p.first_period[1]}": z1, f"{second[0]}-{second[1]}": z2}
-    ctx.write_table("aridity_zone_areas", ctx.class_table(periods, "period", ar.ARIDITY_ZONES))
-    ctx.write_table("aridity_zone_shifts", transition_areas(z1, z2, regions.weights, area, ar.ARIDITY_ZONES,
-                                                            region_info=regions.info))
-    ctx.write_table("aridity_shift_areas", ctx.class_table({None: shift}, None, ar.ARIDITY_SHIFT))
-    ctx.write_map("aridity_index", layers["ai_2"])
-    ctx.write_map("aridity_zones", z2)
-    ctx.write_map("aridity_shift", shift)
-    ctx.summary["aridity"] = {"periods": [list(p.first_period), list(second)], "pet_method": p.pet_method}
-
-
-def _ipcc_zone(c: dict, ai: xr.DataArray, period: tuple[int, int]) -> xr.DataArray:
-    """IPCC 2006 climate zone from the period's mean annual temperature, precipitation and P/PET."""
-    from dldd.indicators.soc import ipcc_climate_zone
-
-    yr = c["precipitation"].time.dt.year
-    sel = (yr >= period[0]) & (yr <= period[1])
-    mat = ((c["tmin"] + c["tmax"]) / 2).sel(time=sel).mean("time")
-    annual = c["precipitation"].sel(time=sel).resample(time="YS").sum()
-    return ipcc_climate_zone(mat, annual.mean("time"), ai)
-
-
-def zones_on(ctx, like: xr.DataArray) -> xr.DataArray | None:
-    """The latest aridity zones on the grid of ``like`` (nearest neighbour), if the aridity stage ran."""
-    z = ctx.products.get("aridity_class")
-    if z is None:
-        return None
-    template = like.isel({d: 0 for d in like.dims if d not in ("y", "x")}, drop=True) if like.ndim > 2 else like
-    z = ctx.georef(z).rio.write_nodata(-128)
-    return reproject_like(z, template, "nearest").astype("int8")
 
 
 def run_drought(ctx, p: DroughtParams) -> None:
@@ -227,9 +149,29 @@ def _by_block(blocks: xr.DataArray) -> dict[str, xr.DataArray]:
             for i, t in enumerate(blocks.time.values)}
 
 
-ARIDITY = Stage(name="aridity", description="PET, aridity index, UNEP dryland zones and their shifts",
-                needs=CLIMATE_INPUTS, params=AridityParams, run=run_aridity)
-DROUGHT = Stage(name="drought", description="SPI/SPEI and UNCCD SO3 drought hazard, exposure and vulnerability",
-                needs=CLIMATE_INPUTS, optional=("population", *POPULATION_BY_SEX.values(), VULNERABILITY_INDEX,
-                                                     *VULNERABILITY_COMPONENTS), params=DroughtParams,
-                run=run_drought, after=("aridity",))
+#: SO3-1 classes counted as drought-affected: moderate drought or worse (SPI <= -1). Mild (SPI < 0) is left
+#: out: over a 4-year block nearly all land has a mild year, whatever the data.
+DROUGHT_AFFECTED = (SO3_MODERATE, SO3_SEVERE, SO3_EXTREME)
+EXPOSURE_COLUMNS = ("region", "block", "name", "subregion", "code", "class", "population", "share_of_population_pct")
+
+DROUGHT = Stage(
+    name="drought", description="SPI/SPEI and UNCCD SO3 drought hazard, exposure and vulnerability",
+    needs=CLIMATE_INPUTS, optional=("population", *POPULATION_BY_SEX.values(), VULNERABILITY_INDEX,
+                                    *VULNERABILITY_COMPONENTS), params=DroughtParams,
+    run=run_drought, after=("aridity",),
+    provides=(
+        Product("so3_hazard", dims=("time", "y", "x"), dtype="int8", legend=dr.SO3_LEGEND, kind="product",
+                description="SO3-1 drought intensity of each year's December SPI"),
+        Product("so3_hazard_{block}", dtype="int8", legend=dr.SO3_LEGEND,
+                description="SO3-1 drought intensity of the last block (worst year of the block)"),
+        Product("spi{scale}_december_{year}", description="SPI of the record's last December"),
+        Product("spei{scale}_december_{year}", description="SPEI of the record's last December"),
+        Product("so3_vulnerability", description="SO3-3 drought vulnerability index in [0, 1]"),
+        Table("so3_1_hazard_areas", class_area_columns("year"), dr.SO3_LEGEND, groups={"drought": DROUGHT_AFFECTED}),
+        Table("so3_1_hazard_blocks", class_area_columns("block"), dr.SO3_LEGEND, shares=True,
+              groups={"drought": DROUGHT_AFFECTED}),
+        Table("so3_2_exposure", EXPOSURE_COLUMNS, dr.SO3_LEGEND, groups={"drought": DROUGHT_AFFECTED}),
+        Table("so3_2_exposure_by_sex", (*EXPOSURE_COLUMNS, "sex"), dr.SO3_LEGEND, groups={"drought": DROUGHT_AFFECTED}),
+        Table("so3_3_vulnerability", mean_columns("vulnerability")),
+    ),
+)
