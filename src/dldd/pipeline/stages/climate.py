@@ -20,7 +20,7 @@ from dldd.indicators import drought as dr
 from dldd.indicators.drought.so3 import so3_vulnerability_given
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.errors import InputError
-from dldd.zonal import transition_areas, weighted_means
+from dldd.stats.zonal import transition_areas, weighted_means
 
 CLIMATE_INPUTS = ("precipitation", "tmin", "tmax")
 #: Optional population by sex for SO3-2 (persons per cell, on the population grid or with a resampling rule).

@@ -41,7 +41,7 @@ from dldd.indicators import sensitivity as se
 from dldd.pipeline.stages.base import Params, Stage
 from dldd.pipeline.stages.climate import climate_inputs
 from dldd.pipeline.stages.land_cover import nested_land_cover
-from dldd.zonal import class_areas, weighted_means
+from dldd.stats.zonal import class_areas, weighted_means
 
 SCORE_INPUTS = ("texture", "parent_material", "rock_fragments", "depth", "slope", "drainage",
                 "land_use_intensity", "policy")

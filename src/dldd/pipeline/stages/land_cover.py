@@ -15,7 +15,7 @@ from dldd.core.legend import SDG3, UNCCD_LAND_COVER, Legend
 from dldd.errors import InputError
 from dldd.indicators import landcover
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import land_account, transition_areas
+from dldd.stats.zonal import land_account, transition_areas
 
 #: The UNCCD classes of land: every class but water, which is the land account's own row in the tables.
 UNCCD_LAND_CLASSES = Legend("unccd_land_classes",

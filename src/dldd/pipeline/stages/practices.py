@@ -21,7 +21,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import NODATA_LABEL, WATER_LABEL, weighted_means
+from dldd.stats.zonal import NODATA_LABEL, WATER_LABEL, weighted_means
 
 
 #: Edge (cells) of the blocks a class map of the run is read in when the run plans its own chunks.

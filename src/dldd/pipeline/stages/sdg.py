@@ -36,7 +36,7 @@ from dldd.pipeline.stages.land_cover import (
     water_map,
     year_map,
 )
-from dldd.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, transition_areas, weighted_means
+from dldd.stats.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, transition_areas, weighted_means
 
 #: Words of the corrected class in a corrections spec or file (SDG 15.3.1 codes).
 CORRECTION_CLASSES = {"degraded": -1, "stable": 0, "improved": 1}
