@@ -40,16 +40,16 @@ def test_lazy_unit_percentile_is_numpy_quantile_in_bounded_memory(gather_max, mo
 
     lazy_m = m.chunk({"y": 16, "x": 20}).map_blocks(seen)
     for q in (0.0, 0.37, 0.9, 1.0):
-        expect = qs._unit_quantile_map_np(mean, unit, q, CLASS_NODATA)
+        expect = qs.unit_quantile_map(mean, unit, q, CLASS_NODATA)
         with dask.config.set(scheduler="synchronous"):
-            got = qs._unit_quantile_map_lazy(lazy_m, u.chunk({"y": 16, "x": 20}), q, CLASS_NODATA, ("y", "x"))
+            got = qs.unit_quantile_map_lazy(lazy_m, u.chunk({"y": 16, "x": 20}), q, CLASS_NODATA, ("y", "x"))
             assert got.chunks is not None
             got = got.values
         np.testing.assert_array_equal(got, expect)
     assert shapes and all(s[0] <= 16 and s[1] <= 20 for s in shapes)
     # leading dimensions: one map per index
     stack = xr.concat([m, m * 2], dim="period").assign_coords(period=["a", "b"])
-    got = qs._unit_quantile_map_lazy(stack.chunk({"y": 16}), u, 0.9, CLASS_NODATA, ("y", "x"))
+    got = qs.unit_quantile_map_lazy(stack.chunk({"y": 16}), u, 0.9, CLASS_NODATA, ("y", "x"))
     assert got.dims == ("period", "y", "x") and list(got.period.values) == ["a", "b"]
     for i, k in enumerate((1, 2)):
-        np.testing.assert_array_equal(got.values[i], qs._unit_quantile_map_np(mean * k, unit, 0.9, CLASS_NODATA))
+        np.testing.assert_array_equal(got.values[i], qs.unit_quantile_map(mean * k, unit, 0.9, CLASS_NODATA))

@@ -22,7 +22,7 @@ from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.units import Amount
 from dldd.errors import InputError
 from dldd.indicators.trend import MK_MIN_YEARS, mann_kendall, time_in_years
-from dldd.stats.quantile import _unit_quantile_map_lazy, _unit_quantile_map_np
+from dldd.stats.quantile import unit_quantile_map_lazy, unit_quantile_map
 
 # --------------------------------------------------------------------------------------------------
 # Constants (METHODS 1.1 - 1.4)
@@ -643,10 +643,10 @@ def performance(
     unit = unit.astype(np.int64)
     if mean.chunks is not None or unit.chunks is not None:
         mean = mean if mean.chunks is not None else mean.chunk(dict(zip(unit.dims, unit.chunks)))
-        pmax = _unit_quantile_map_lazy(mean, unit, percentile / 100.0, unit_nodata, spatial_dims)
+        pmax = unit_quantile_map_lazy(mean, unit, percentile / 100.0, unit_nodata, spatial_dims)
     else:
         pmax = xr.apply_ufunc(
-            _unit_quantile_map_np, mean, unit, percentile / 100.0, unit_nodata,
+            unit_quantile_map, mean, unit, percentile / 100.0, unit_nodata,
             input_core_dims=[list(spatial_dims), list(spatial_dims), [], []],
             output_core_dims=[list(spatial_dims)],
         )

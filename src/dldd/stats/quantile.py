@@ -1,8 +1,11 @@
-"""Exact per-group quantiles of a map: numpy's 'linear' q-quantile of the values of each group code
-(e.g. the land units of SDG 15.3.1 productivity performance), in memory or, for dask-backed maps, in
-bounded memory without gathering the map (exact order statistics by histogram refinement).
+"""Exact quantiles of a map per unit: numpy's 'linear' q-quantile of the values of each unit code (e.g.
+the land units of SDG 15.3.1 productivity performance, METHODS 1.3), in memory
+(:func:`unit_quantile_map`) or, for dask-backed maps, in bounded memory without gathering the map
+(:func:`unit_quantiles_lazy`, :func:`unit_quantile_map_lazy`: exact order statistics by histogram
+refinement, equal to numpy's bit for bit).
 
-Used by :func:`dldd.indicators.productivity.performance` (METHODS 1.3).
+The quantile is numpy's default (method "linear", Hyndman & Fan 1996 definition 7):
+h = (n - 1) q, Q = x_(floor h) + (h - floor h) (x_(floor h + 1) - x_(floor h)) over the sorted values x.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ import numpy as np
 import xarray as xr
 
 
-def _unit_quantile_map_np(mean, unit, q, nodata):
-    """Per-unit q-quantile (numpy 'linear') of ``mean`` over the last two axes, mapped to pixels."""
+def unit_quantile_map(mean, unit, q, nodata):
+    """Per-unit q-quantile (numpy 'linear') of ``mean`` over the last two axes, mapped to pixels.
+
+    ``mean``: float array (..., y, x); ``unit``: integer codes broadcastable to it, ``nodata`` for none.
+    Pixels whose value is not finite or whose unit is ``nodata`` take no part and get NaN.
+    """
     out = np.full(mean.shape, np.nan)
     unit_b = np.broadcast_to(unit, mean.shape)
     lead = mean.shape[:-2]
@@ -191,14 +198,14 @@ def _unit_lookup(mean, unit, codes, values, nodata):
     return np.where(found, values[pos] if codes.size else np.nan, np.nan)
 
 
-def _unit_quantile_map_lazy(mean: xr.DataArray, unit: xr.DataArray, q: float, nodata: int,
+def unit_quantile_map_lazy(mean: xr.DataArray, unit: xr.DataArray, q: float, nodata: int,
                             spatial_dims: tuple[str, str]) -> xr.DataArray:
-    """:func:`_unit_quantile_map_np` for dask-backed maps, in bounded memory (:func:`unit_quantiles_lazy`
+    """:func:`unit_quantile_map` for dask-backed maps, in bounded memory (:func:`unit_quantiles_lazy`
     for each index of the leading dimensions)."""
     lead = [d for d in mean.dims if d not in spatial_dims]
     if lead:
         stacked = mean.stack(_lead=lead)
-        parts = [_unit_quantile_map_lazy(stacked.isel(_lead=i, drop=True), unit, q, nodata, spatial_dims)
+        parts = [unit_quantile_map_lazy(stacked.isel(_lead=i, drop=True), unit, q, nodata, spatial_dims)
                  for i in range(stacked.sizes["_lead"])]
         index = xr.Coordinates.from_pandas_multiindex(stacked.indexes["_lead"], "_lead")
         return xr.concat(parts, dim="_lead").assign_coords(index).unstack("_lead").transpose(*mean.dims)
