@@ -41,7 +41,7 @@ import xarray as xr
 
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.errors import InputError
-from dldd.indicators.aridity import wind_speed_2m
+from dldd.indicators.pet import wind_speed_2m
 from dldd.indicators.sensitivity import class_raster, cover_in
 
 REFERENCE_FRYBERGER = (
@@ -249,7 +249,7 @@ def wind_speed_10m(speed: xr.DataArray, height: float) -> xr.DataArray:
     """Wind speed at 10 m from ``height`` m by the logarithmic profile of FAO56 eq. 47.
 
     u10 = uz ln(67.8 x 10 - 5.42) / ln(67.8 z - 5.42) (the same short-grass log law that brings winds to
-    2 m for RWEQ, :func:`dldd.indicators.aridity.wind_speed_2m`, inverted at 10 m). Identity at 10 m.
+    2 m for RWEQ, :func:`dldd.indicators.pet.wind_speed_2m`, inverted at 10 m). Identity at 10 m.
     """
     if height == DRIFT_WIND_HEIGHT_M:
         return speed
@@ -457,7 +457,7 @@ def wind_factor(
     """RWEQ wind factor Wf = sum over observations of U (U - U1)^2 for U > U1, times Nd / N.
 
     ``speed`` in m/s measured at ``height`` m; other heights than 2 m are brought to 2 m by the FAO56
-    log profile (eq. 47, :func:`dldd.indicators.aridity.wind_speed_2m`). U1 ``threshold`` 5 m/s at 2 m.
+    log profile (eq. 47, :func:`dldd.indicators.pet.wind_speed_2m`). U1 ``threshold`` 5 m/s at 2 m.
     N = valid observations; Nd = days of the period WF stands for: ``period_days`` if given (e.g.
     365.25 for a mean annual WF from a record of any length), else the record's length = (all
     observations) x ``days_per_observation`` (inferred from a regular ``time`` coordinate if not given).

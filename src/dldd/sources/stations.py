@@ -137,15 +137,15 @@ def _daily_to_monthly(df: pd.DataFrame, values: list[str]) -> pd.DataFrame:
 
 def station_indicators(ds: xr.Dataset, scale: int = 12, method: str = "pwm", **spi_kwargs) -> xr.Dataset:
     """SPI (``scale`` months, :func:`dldd.indicators.drought.spi`) and Hargreaves PET
-    (:func:`dldd.indicators.aridity.pet_hargreaves`, mm/month = mm/day x days in month) at the stations,
+    (:func:`dldd.indicators.pet.pet_hargreaves`, mm/month = mm/day x days in month) at the stations,
     and SPEI (:func:`dldd.indicators.drought.spei`) on P - PET when all three are available."""
-    from dldd.indicators import aridity, drought
+    from dldd.indicators import drought, pet as pet_methods
 
     out = xr.Dataset(coords=ds.coords)
     if "precipitation" in ds:
         out["spi"] = drought.spi(ds.precipitation, scale=scale, method=method, **spi_kwargs)
     if "tmin" in ds and "tmax" in ds:
-        per_day = aridity.pet_hargreaves(ds.tmin, ds.tmax, ds.lat, ds.time, monthly=True)
+        per_day = pet_methods.pet_hargreaves(ds.tmin, ds.tmax, ds.lat, ds.time, monthly=True)
         days = xr.DataArray(pd.DatetimeIndex(ds.time.values).days_in_month.values, coords={"time": ds.time})
         pet = (per_day * days).rename("pet")
         pet.attrs = {**per_day.attrs, "units": "mm/month",

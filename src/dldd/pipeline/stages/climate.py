@@ -16,6 +16,7 @@ import xarray as xr
 
 from dldd.core.grid import reproject_like
 from dldd.indicators import aridity as ar
+from dldd.indicators.pet import pet_hargreaves, pet_thornthwaite
 from dldd.indicators import drought as dr
 from dldd.indicators.drought.so3 import so3_vulnerability_given
 from dldd.pipeline.stages.base import Params, Stage
@@ -65,9 +66,9 @@ def monthly_pet(ctx, method: str) -> xr.DataArray:
         c = climate_inputs(ctx)
         lat = c["tmin"]["y"]
         if method == "hargreaves":
-            pet = ar.pet_hargreaves(c["tmin"], c["tmax"], lat, c["tmin"]["time"], monthly=True)
+            pet = pet_hargreaves(c["tmin"], c["tmax"], lat, c["tmin"]["time"], monthly=True)
         else:
-            pet = ar.pet_thornthwaite((c["tmin"] + c["tmax"]) / 2, lat, c["tmin"]["time"])
+            pet = pet_thornthwaite((c["tmin"] + c["tmax"]) / 2, lat, c["tmin"]["time"])
         ctx.products[key] = pet
     return ctx.products[key]
 
