@@ -36,7 +36,7 @@ def _slug(name: str) -> str:
 def _cost_per_ha(kind: str) -> str:
     """Cost range per hectare of the practices of this intervention type, from the knowledge base."""
     from dldd.practices import open_store
-    from dldd.practices.engine import practices_for
+    from dldd.practices.evidence import practices_for
 
     store = open_store()
     costs = []
