@@ -509,3 +509,27 @@ def test_aridity_index_errors():
     daily = xr.DataArray(np.ones(40), dims="time", coords={"time": pd.date_range("2001-01-01", periods=40)})
     with pytest.raises(InputError, match="first of a month|1st of each month"):
         ar.aridity_index(daily, daily)
+
+
+def test_pet_methods_declare_one_unit_per_argument_name():
+    """Every PET method declares the same units for the same argument name (pyet style), and a latitude
+    given in radians, an elevation in km and a wind in knots are converted, not taken as degrees, m, m/s."""
+    methods = (pe.pet_penman_monteith, pe.pet_hargreaves, pe.pet_thornthwaite)
+    for f in methods:
+        for arg, unit in f.declared_units.items():
+            assert pe.PET_ARGUMENT_UNITS[arg] == unit, (f.__name__, arg)
+        assert "lat" in f.declared_units
+    tmin = xr.DataArray([12.0, 14.0], dims="time", coords={"time": pd.to_datetime(["2000-07-01", "2000-08-01"])})
+    tmax = tmin + 15.0
+    lat = 37.1
+    lat_rad = xr.DataArray(math.radians(lat), attrs={"units": "radian"})
+    ref = pe.pet_hargreaves(tmin, tmax, lat, tmin.time, monthly=True)
+    np.testing.assert_allclose(pe.pet_hargreaves(tmin, tmax, lat_rad, tmin.time, monthly=True), ref, rtol=1e-12)
+    pm = dict(elevation=1375.0, u2=2.0, rh_max=60.0, rh_min=20.0, sunshine_hours=10.0)
+    ref = pe.pet_penman_monteith(tmin, tmax, lat, tmin.time, **pm)
+    got = pe.pet_penman_monteith(tmin, tmax, lat_rad, tmin.time, **{
+        **pm, "elevation": xr.DataArray(1.375, attrs={"units": "km"}),
+        "u2": xr.DataArray(2.0 / 0.514444, attrs={"units": "knot"})})
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    with pytest.raises(InputError, match="lat"):
+        pe.pet_hargreaves(tmin, tmax, xr.DataArray(4.1e6, attrs={"units": "m"}), tmin.time, monthly=True)

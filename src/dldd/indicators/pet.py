@@ -163,9 +163,32 @@ _REF_TW48 = (
 )
 
 
+#: Units of every PET method's arguments, one name one unit across methods (DataArrays in other units are
+#: converted by :func:`dldd.core.units.declare_units`; numbers and numpy arrays are taken in these units).
+PET_ARGUMENT_UNITS = {
+    "tmin": "degC",
+    "tmax": "degC",
+    "tmean": "degC",
+    "lat": "degree",
+    "elevation": "m",
+    "u2": "m s-1",
+    "rh_min": "%",
+    "rh_max": "%",
+    "ea": "kPa",
+    "rs": "MJ m-2 d-1",
+    "sunshine_hours": "h",
+    "g": "MJ m-2 d-1",
+}
+
+
 # --------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------
+
+
+def _pet_units(*names: str):
+    """:func:`declare_units` of the named arguments in :data:`PET_ARGUMENT_UNITS`."""
+    return declare_units(**{n: PET_ARGUMENT_UNITS[n] for n in names})
 
 
 def _is_da(*xs) -> bool:
@@ -459,7 +482,7 @@ def _temperature_checks(tmin, tmax):
     _check_range(tmax, "tmax", -90.0, 60.0, "degC")
 
 
-@declare_units(tmin="degC", tmax="degC", u2="m s-1")
+@_pet_units("tmin", "tmax", "lat", "elevation", "u2", "rh_min", "rh_max", "ea", "sunshine_hours", "rs", "g")
 def pet_penman_monteith(
     tmin,
     tmax,
@@ -542,7 +565,7 @@ def pet_penman_monteith(
     )
 
 
-@declare_units(tmin="degC", tmax="degC")
+@_pet_units("tmin", "tmax", "lat")
 def pet_hargreaves(tmin, tmax, lat, time, *, monthly: bool | None = None):
     """Hargreaves-Samani reference evapotranspiration, mm day-1 (Hargreaves & Samani 1985; FAO56 eq. 52).
 
@@ -618,7 +641,7 @@ def _spei_r_daylight_hours(lat, time: xr.DataArray):
     return HOURS_PER_DAY / np.pi * np.arccos(cos_ws)
 
 
-@declare_units(tmean="degC")
+@_pet_units("tmean", "lat")
 def pet_thornthwaite(
     tmean,
     lat,
