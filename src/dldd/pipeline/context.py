@@ -139,29 +139,18 @@ def attrs_to_json(attrs) -> str:
     """Attributes as JSON text, numpy scalars and arrays tagged with their dtype (data only, no pickle)."""
     import json
 
-    def enc(v):
-        if isinstance(v, dict):
-            return {str(k): enc(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [enc(x) for x in v]
-        if isinstance(v, (np.ndarray, np.generic)):
-            return {"__numpy__": np.asarray(v).tolist(), "dtype": str(v.dtype), "scalar": isinstance(v, np.generic)}
-        return str(v) if isinstance(v, Path) else v
+    from dldd.core.jsondata import to_json_data
 
-    return json.dumps(enc(attrs))
+    return json.dumps(to_json_data(attrs, numpy="typed"))
 
 
 def attrs_from_json(text: str):
     """The attributes :func:`attrs_to_json` wrote, numpy values with their dtype."""
     import json
 
-    def dec(d):
-        if "__numpy__" in d:
-            arr = np.asarray(d["__numpy__"], dtype=d["dtype"])
-            return arr[()] if d["scalar"] else arr
-        return d
+    from dldd.core.jsondata import from_json_data
 
-    return json.loads(text, object_hook=dec)
+    return json.loads(text, object_hook=from_json_data)
 
 
 @dataclass

@@ -1,0 +1,44 @@
+"""The one-of-a-kind helpers in dldd.core that several layers share: the JSON encoder, the value range
+check and the attribute builder of indicator outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dldd.core.jsondata import from_json_data, json_default, to_json_data
+
+
+def test_json_data_plain_typed_and_nonfinite():
+    value = {1: (np.int16(3), np.float32(0.5)), "b": np.array([[1.0, np.nan], [np.inf, 2.0]]),
+             "flag": np.bool_(True), "p": Path("maps/x.tif"), "nan": float("nan")}
+    plain = to_json_data(value)
+    assert plain["1"] == [3, 0.5] and type(plain["1"][0]) is int and type(plain["1"][1]) is float
+    assert plain["flag"] is True and plain["p"] == "maps/x.tif"
+    assert math.isnan(plain["b"][0][1]) and plain["b"][1][0] == math.inf and math.isnan(plain["nan"])
+    strict = to_json_data(value, nonfinite="null")
+    assert strict["b"] == [[1.0, None], [None, 2.0]] and strict["nan"] is None
+    json.dumps(strict, allow_nan=False)  # standard JSON: no NaN or Infinity left
+    typed = json.loads(json.dumps(to_json_data(value, numpy="typed")), object_hook=from_json_data)
+    assert typed["1"][0].dtype == np.int16 and typed["1"][0] == 3 and np.ndim(typed["1"][0]) == 0
+    assert typed["1"][1].dtype == np.float32 and typed["b"].dtype == np.float64
+    np.testing.assert_array_equal(typed["b"], value["b"])
+    with pytest.raises(ValueError, match="nonfinite"):
+        to_json_data(value, nonfinite="drop")
+
+
+def test_json_default_hook():
+    text = json.dumps({"ok": np.bool_(False), "n": np.int64(7), "x": np.float32(np.nan),
+                       "when": np.datetime64("2020-01-01"), "a": np.arange(3)}, default=json_default)
+    assert json.loads(text) == {"ok": False, "n": 7, "x": None, "when": "2020-01-01", "a": [0, 1, 2]}
+
+
+def test_write_json_uses_the_encoder(tmp_path):
+    from dldd.core import io
+
+    path = io.write_json(tmp_path / "s.json", {"flag": np.bool_(True), "v": np.float64(1.5)})
+    assert json.loads(path.read_text()) == {"flag": True, "v": 1.5}  # a numpy bool is a boolean, not "True"
