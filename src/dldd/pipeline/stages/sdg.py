@@ -232,15 +232,9 @@ def _correction_masks(ctx, p: SdgParams, like: xr.DataArray) -> list[tuple]:
 
 def _correction_features(path, c: Correction, where: str) -> list[tuple]:
     """(geometry in lon/lat, class word, reason) of each feature of a corrections polygon file."""
-    import geopandas as gpd
+    from dldd.regions.polygons import read_polygons
 
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as err:
-        raise InputError(f"{where}: cannot read ({err})") from None
-    if gdf.crs is None:
-        raise InputError(f"{where}: the file has no CRS")
-    gdf = gdf.to_crs("EPSG:4326")
+    gdf = read_polygons(path, where)
     feats = []
     for j, (_, row) in enumerate(gdf.iterrows()):
         cls = row.get("class") if isinstance(row.get("class"), str) else c.class_
