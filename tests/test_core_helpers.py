@@ -42,3 +42,37 @@ def test_write_json_uses_the_encoder(tmp_path):
 
     path = io.write_json(tmp_path / "s.json", {"flag": np.bool_(True), "v": np.float64(1.5)})
     assert json.loads(path.read_text()) == {"flag": True, "v": 1.5}  # a numpy bool is a boolean, not "True"
+
+
+def test_check_range_numbers_arrays_dataarrays():
+    import xarray as xr
+
+    from dldd.core.ranges import check_range
+    from dldd.errors import InputError
+
+    check_range(None, "x", 0, 1)
+    check_range(np.array([0.0, np.nan, 1.0]), "x", 0, 1)  # NaN is no data
+    check_range(xr.DataArray([np.inf, 3.0]), "ai", 0.0, None)  # no upper bound: an infinite ratio passes
+    with pytest.raises(InputError, match=r"snow_share: values range from -0.5 to 2; expected a fraction"):
+        check_range(xr.DataArray([[-0.5, 2.0]]), "snow_share", 0.0, 1.0, "a fraction in [0, 1]")
+    with pytest.raises(InputError, match=r"lat: values range from 95 to 95; expected values in \[-90, 90\]"):
+        check_range(95.0, "lat", -90.0, 90.0)
+    with pytest.raises(InputError, match="expected values >= 0"):
+        check_range([1.0, np.inf, -np.inf], "speed", 0.0)
+    lazy = xr.DataArray(np.array([5.0, -5.0])).chunk()
+    check_range(lazy, "speed", 0.0)  # dask: not computed here (the sources screen blocks as read)
+
+
+def test_indicators_share_the_range_check():
+    """PET, MEDALUS and sand refuse out-of-range inputs through the one check."""
+    import xarray as xr
+
+    from dldd.errors import InputError
+    from dldd.indicators import pet, sand, sensitivity
+
+    with pytest.raises(InputError, match="tmin: values range from 80 to 80"):
+        pet.pet_hargreaves(80.0, 90.0, 10.0, 100)
+    with pytest.raises(InputError, match="rock_fragments: values range from 10 to 120"):
+        sensitivity.rock_fragments_score(xr.DataArray([10.0, 120.0]))
+    with pytest.raises(InputError, match="snow_share: values range from 0 to 1.5"):
+        sand.snow_cover_factor(xr.DataArray([0.0, 1.5]))

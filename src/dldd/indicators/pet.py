@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dldd.core.ranges import check_range
 from dldd.core.units import declare_units
 from dldd.errors import InputError
 
@@ -199,17 +200,6 @@ def _is_lazy(x) -> bool:
     return isinstance(x, xr.DataArray) and x.chunks is not None
 
 
-def _check_range(x, name: str, lo: float, hi: float, unit: str) -> None:
-    """Raise InputError if an in-memory input has values outside [lo, hi] (NaN allowed)."""
-    if x is None or _is_lazy(x):
-        return
-    v = np.asarray(x.values if isinstance(x, xr.DataArray) else x, dtype=float)
-    bad = (v < lo) | (v > hi)
-    if np.any(bad):
-        found = v[bad].ravel()[0]
-        raise InputError(f"{name}: found {found} {unit}, expected values in [{lo}, {hi}] {unit}")
-
-
 def _finish(result, like, attrs: dict):
     """Order dims like ``like`` (a DataArray input) and attach attrs; numpy results pass through."""
     if isinstance(result, xr.DataArray):
@@ -257,13 +247,13 @@ def day_of_year(time, *, monthly: bool | None = None):
             doy = _doy_from_datetimes(vals, is_monthly)
             return xr.DataArray(doy, dims=time.dims, coords=time.coords, name="doy")
         if np.issubdtype(time.dtype, np.number):
-            _check_range(time, "time (day of year)", 1, 366, "")
+            check_range(time, "time (day of year)", 1, 366, "values in [1, 366]")
             return time
         raise InputError(
             f"time: found a DataArray of dtype {time.dtype}, expected datetime64 dates or day-of-year numbers"
         )
     if isinstance(time, (numbers.Number, np.number)) and not isinstance(time, (bool, np.bool_)):
-        _check_range(time, "time (day of year)", 1, 366, "")
+        check_range(time, "time (day of year)", 1, 366, "values in [1, 366]")
         return time
     if isinstance(time, (_dt.date, pd.Timestamp, np.datetime64, str)):
         try:
@@ -273,7 +263,7 @@ def day_of_year(time, *, monthly: bool | None = None):
         return int(_doy_from_datetimes(vals, bool(monthly))[0])
     arr = np.asarray(time)
     if np.issubdtype(arr.dtype, np.number):
-        _check_range(arr, "time (day of year)", 1, 366, "")
+        check_range(arr, "time (day of year)", 1, 366, "values in [1, 366]")
         return arr
     try:
         arr = arr.astype("datetime64[ns]")
@@ -295,7 +285,7 @@ def _day_angle(doy):
 
 
 def _lat_radians(lat):
-    _check_range(lat, "lat", -90.0, 90.0, "degrees")
+    check_range(lat, "lat", -90.0, 90.0, "latitude in degrees in [-90, 90]")
     return np.deg2rad(lat)
 
 
@@ -348,7 +338,7 @@ def solar_radiation(ra, sunshine_hours, daylight, *, a_s: float = ANGSTROM_A_S, 
 
     ``sunshine_hours`` n and ``daylight`` N in hours; defaults a_s = 0.25, b_s = 0.50 (FAO56).
     """
-    _check_range(sunshine_hours, "sunshine_hours", 0.0, HOURS_PER_DAY, "h")
+    check_range(sunshine_hours, "sunshine_hours", 0.0, HOURS_PER_DAY, f"values in [0, {HOURS_PER_DAY:g}] h")
     return (a_s + b_s * sunshine_hours / daylight) * ra
 
 
@@ -401,7 +391,7 @@ def actual_vapour_pressure(tmin, tmax, *, rh_min=None, rh_max=None, rh_mean=None
     ea = e0(Tmin) RHmax / 100 (eq. 18); rh_mean: ea = RHmean / 100 (e0(Tmax) + e0(Tmin)) / 2 (eq. 19).
     """
     for name, v in (("rh_min", rh_min), ("rh_max", rh_max), ("rh_mean", rh_mean)):
-        _check_range(v, name, 0.0, 100.0, "%")
+        check_range(v, name, 0.0, 100.0, "values in [0, 100] %")
     if rh_max is not None and rh_min is not None:
         return (saturation_vapour_pressure(tmin) * rh_max + saturation_vapour_pressure(tmax) * rh_min) / 200.0
     if rh_max is not None:
@@ -478,8 +468,8 @@ def soil_heat_flux_monthly(tmean: xr.DataArray, *, cyclic: bool = False) -> xr.D
 
 
 def _temperature_checks(tmin, tmax):
-    _check_range(tmin, "tmin", -90.0, 60.0, "degC")
-    _check_range(tmax, "tmax", -90.0, 60.0, "degC")
+    check_range(tmin, "tmin", -90.0, 60.0, "values in [-90, 60] degC")
+    check_range(tmax, "tmax", -90.0, 60.0, "values in [-90, 60] degC")
 
 
 @_pet_units("tmin", "tmax", "lat", "elevation", "u2", "rh_min", "rh_max", "ea", "sunshine_hours", "rs", "g")
@@ -517,7 +507,7 @@ def pet_penman_monteith(
     monthly means alike (FAO56 ch. 4): only J and G differ. ETo is not clipped at 0.
     """
     _temperature_checks(tmin, tmax)
-    _check_range(u2, "u2", 0.0, 100.0, "m s-1")
+    check_range(u2, "u2", 0.0, 100.0, "values in [0, 100] m s-1")
     doy = day_of_year(time, monthly=monthly)
     tmean = (tmin + tmax) / 2.0
     es = mean_saturation_vapour_pressure(tmin, tmax)
@@ -526,7 +516,7 @@ def pet_penman_monteith(
             raise InputError("pet_penman_monteith: found no humidity, expected ea (kPa) or rh_max (and rh_min) in %")
         ea = actual_vapour_pressure(tmin, tmax, rh_min=rh_min, rh_max=rh_max)
     else:
-        _check_range(ea, "ea", 0.0, 20.0, "kPa")
+        check_range(ea, "ea", 0.0, 20.0, "values in [0, 20] kPa")
     ra = extraterrestrial_radiation(lat, doy)
     rs_source = "rs given" if rs is not None else "Angstrom from sunshine_hours"
     if rs is None:
@@ -633,7 +623,7 @@ def _spei_r_daylight_hours(lat, time: xr.DataArray):
     delta = 0.4093 sin(2 pi msum / 365 - 1.405); N = 24 / pi arccos(-tan(lat) tan(delta)), the product
     clipped to [-1, 1]; lat converted with R's 57.2957795 degrees per radian.
     """
-    _check_range(lat, "lat", -90.0, 90.0, "degrees")
+    check_range(lat, "lat", -90.0, 90.0, "latitude in degrees in [-90, 90]")
     first = time.dt.dayofyear
     msum = first + np.round(time.dt.days_in_month / 2.0 - 1.0)
     delta = SPEI_R_DECLINATION_AMPLITUDE * np.sin(2.0 * np.pi * msum / DAYS_PER_YEAR_ANGLE - SPEI_R_DECLINATION_PHASE)
@@ -698,7 +688,7 @@ def pet_thornthwaite(
         high_temperature_correction = not spei_r
     was_da = isinstance(tmean, xr.DataArray)
     t = _monthly_series(tmean, time, "tmean")
-    _check_range(t, "tmean", -90.0, 60.0, "degC")
+    check_range(t, "tmean", -90.0, 60.0, "values in [-90, 60] degC")
     tpos = t.clip(min=0.0)
     if heat_index == "climatology":
         # fao56: months clipped at 0 before averaging; spei_r: the mean set to 0 after averaging (as R)

@@ -40,6 +40,7 @@ import pandas as pd
 import xarray as xr
 
 from dldd.core.legend import CLASS_NODATA, Legend
+from dldd.core.ranges import check_range
 from dldd.errors import InputError
 from dldd.indicators.pet import wind_speed_2m
 from dldd.indicators.sensitivity import class_raster, cover_in
@@ -195,16 +196,6 @@ def _as_float(da, name: str) -> xr.DataArray:
     return da.astype(float)
 
 
-def _check_range(da: xr.DataArray, name: str, lo: float | None, hi: float | None, what: str) -> None:
-    """Raise InputError when finite values of a numpy-backed array leave [lo, hi] (dask: not checked)."""
-    if da.chunks is not None or da.size == 0:
-        return
-    vals = np.asarray(da.values, dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if vals.size and ((lo is not None and vals.min() < lo) or (hi is not None and vals.max() > hi)):
-        raise InputError(f"{name}: values range from {vals.min():g} to {vals.max():g}; expected {what}")
-
-
 def _need_dim(da: xr.DataArray, dim: str, name: str) -> None:
     if dim not in da.dims:
         raise InputError(f"{name}: no {dim!r} dimension (dimensions {tuple(da.dims)}); pass dim=")
@@ -215,7 +206,7 @@ def to_knots(speed: xr.DataArray, units: str) -> xr.DataArray:
     if units not in SPEED_UNITS_TO_KNOTS:
         raise InputError(f"speed units {units!r}; expected one of {sorted(SPEED_UNITS_TO_KNOTS)}")
     speed = _as_float(speed, "speed")
-    _check_range(speed, "speed", 0.0, None, "wind speed >= 0")
+    check_range(speed, "speed", 0.0, None, "wind speed >= 0")
     return speed * SPEED_UNITS_TO_KNOTS[units]
 
 
@@ -281,7 +272,7 @@ def _drift_terms(speed, direction, units, threshold_knots, dim, time_share, heig
         raise InputError(f"threshold_knots={threshold_knots}; expected >= 0")
     kn = wind_speed_10m(to_knots(speed, units), height)
     direction = _as_float(direction, "direction")
-    _check_range(direction, "direction", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
+    check_range(direction, "direction", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
     above = kn > threshold_knots
     # An observation counts if its speed is known and, when it moves sand, its direction too.
     valid = kn.notnull() & (direction.notnull() | ~above)
@@ -292,7 +283,7 @@ def _drift_terms(speed, direction, units, threshold_knots, dim, time_share, heig
     else:
         t = _as_float(time_share, "time_share")
         _need_dim(t, dim, "time_share")
-        _check_range(t, "time_share", 0.0, None, "time shares >= 0")
+        check_range(t, "time_share", 0.0, None, "time shares >= 0")
         t = t.where(valid, 0.0)
         share_note = "t given"
     weight = (kn**2 * (kn - threshold_knots)).where(above & valid, 0.0)
@@ -469,7 +460,7 @@ def wind_factor(
     u = _as_float(speed, "speed")
     if height != RWEQ_WIND_HEIGHT_M:
         u = wind_speed_2m(u, height)
-    _check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
+    check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
     if period_days is not None and period_days <= 0:
         raise InputError(f"period_days={period_days}; expected > 0")
     if period_days is None and days_per_observation is None:
@@ -535,7 +526,7 @@ def wind_factor_by_period(
     u = _as_float(speed, "speed")
     if height != RWEQ_WIND_HEIGHT_M:
         u = wind_speed_2m(u, height)
-    _check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
+    check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
     start, days = period_starts(u[dim].values, period)
     step_days = (observation_step_hours(u[dim].values) or HOURS_PER_DAY) / HOURS_PER_DAY
     key = xr.DataArray(start.values, dims=dim, coords={dim: u[dim]}, name="period")
@@ -606,7 +597,7 @@ def soil_wetness_factor(pet: xr.DataArray, precipitation: xr.DataArray, rain_day
     irrigation and Nd days in the period. ETp must be > 0.
     """
     pet = _as_float(pet, "pet")
-    _check_range(pet, "pet", np.finfo(float).tiny, None, "potential evapotranspiration > 0 mm")
+    check_range(pet, "pet", np.finfo(float).tiny, None, "potential evapotranspiration > 0 mm")
     sw = ((pet - (precipitation + irrigation) * rain_days / days) / pet).clip(0.0, 1.0)
     sw.attrs = _attrs("1", "RWEQ soil wetness factor", "(ETp - (R + I) Rd / Nd) / ETp, clipped to [0, 1]")
     return sw
@@ -619,7 +610,7 @@ def snow_cover_factor(snow_share: xr.DataArray | float) -> xr.DataArray:
     """
     share = snow_share if isinstance(snow_share, xr.DataArray) else xr.DataArray(float(snow_share))
     share = share.astype(float)
-    _check_range(share, "snow_share", 0.0, 1.0, "a fraction in [0, 1]")
+    check_range(share, "snow_share", 0.0, 1.0, "a fraction in [0, 1]")
     sd = 1.0 - share
     sd.attrs = _attrs("1", "RWEQ snow cover factor", f"1 - share of time with snow depth > {SNOW_DEPTH_THRESHOLD_MM} mm")
     return sd
@@ -653,7 +644,7 @@ def erodible_fraction(sand: xr.DataArray, silt: xr.DataArray, clay: xr.DataArray
     sa, si, cl = (_as_float(v, n) for v, n in ((sand, "sand"), (silt, "silt"), (clay, "clay")))
     om = _as_float(organic_matter, "organic_matter")
     for v, n in ((sa, "sand"), (si, "silt"), (cl, "clay"), (om, "organic_matter")):
-        _check_range(v, n, 0.0, 100.0, "percent in [0, 100]")
+        check_range(v, n, 0.0, 100.0, "percent in [0, 100]")
     a, b, c, d, e, f = coefficients
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = sa / cl
@@ -702,8 +693,8 @@ def terrain_ridge_roughness(elevation_difference: xr.DataArray | float, distance
     dh = elevation_difference if isinstance(elevation_difference, xr.DataArray) else xr.DataArray(float(elevation_difference))
     length = distance if isinstance(distance, xr.DataArray) else xr.DataArray(float(distance))
     dh, length = _as_float(dh, "elevation_difference"), _as_float(length, "distance")
-    _check_range(dh, "elevation_difference", 0.0, None, "an elevation difference >= 0 m")
-    _check_range(length, "distance", np.finfo(float).tiny, None, "a distance > 0 m")
+    check_range(dh, "elevation_difference", 0.0, None, "an elevation difference >= 0 m")
+    check_range(length, "distance", np.finfo(float).tiny, None, "a distance > 0 m")
     kr = TERRAIN_KR_COEFFICIENT * (dh * CM_PER_M) ** 2 / (length * CM_PER_M)
     kr.attrs = _attrs("cm", "RWEQ ridge roughness from terrain Kr", "0.2 dH^2 / L (dH, L in cm)",
                       "K' is fitted to tillage ridges of a few cm; beyond about 51 cm it exceeds 1 and grows fast")

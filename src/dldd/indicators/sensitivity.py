@@ -34,6 +34,7 @@ import xarray as xr
 
 from dldd.core.areas import grid_crs
 from dldd.core.legend import CLASS_NODATA, Legend
+from dldd.core.ranges import check_range
 from dldd.errors import InputError
 
 REFERENCE_KOSMAS99 = (
@@ -339,19 +340,6 @@ def _is_dask(da: xr.DataArray) -> bool:
     return da.chunks is not None
 
 
-def _check_range(da: xr.DataArray, name: str, lo: float | None, hi: float | None, what: str) -> None:
-    """Raise InputError if finite values of a numpy-backed array fall outside [lo, hi] (dask: skipped)."""
-    if _is_dask(da) or da.size == 0:
-        return
-    vals = np.asarray(da.values, dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if vals.size == 0:
-        return
-    vmin, vmax = float(vals.min()), float(vals.max())
-    if (lo is not None and vmin < lo) or (hi is not None and vmax > hi):
-        raise InputError(f"{name}: values range from {vmin:g} to {vmax:g}; expected {what}")
-
-
 def _as_float(da, name: str) -> xr.DataArray:
     if not isinstance(da, xr.DataArray):
         raise InputError(f"{name}: expected an xarray.DataArray, found {type(da).__name__}")
@@ -427,8 +415,8 @@ def usda_texture_class(sand: xr.DataArray, clay: xr.DataArray) -> xr.DataArray:
     """
     sand = _as_float(sand, "sand")
     clay = _as_float(clay, "clay")
-    _check_range(sand, "sand", 0.0, PERCENT, "percent in [0, 100]")
-    _check_range(clay, "clay", 0.0, PERCENT, "percent in [0, 100]")
+    check_range(sand, "sand", 0.0, PERCENT, "percent in [0, 100]")
+    check_range(clay, "clay", 0.0, PERCENT, "percent in [0, 100]")
     silt = PERCENT - sand - clay
     code = {v: k for k, v in USDA_TEXTURE_CODES.items()}
     # Ordered rules (first match wins); each is the USDA definition of the class.
@@ -478,19 +466,19 @@ def parent_material_score(parent_material: xr.DataArray, *, table: CategoryScore
 
 def rock_fragments_score(rock_fragments: xr.DataArray, *, table: ScoreTable = ROCK_FRAGMENT_TABLE):
     """Rock fragment score from the surface cover of rock fragments in % (Kosmas99)."""
-    _check_range(rock_fragments, "rock_fragments", 0.0, PERCENT, "percent in [0, 100]")
+    check_range(rock_fragments, "rock_fragments", 0.0, PERCENT, "percent in [0, 100]")
     return score_table(rock_fragments, table, "rock_fragments")
 
 
 def depth_score(depth: xr.DataArray, *, table: ScoreTable = DEPTH_TABLE):
     """Soil depth score from depth in cm (Kosmas99)."""
-    _check_range(depth, "depth", 0.0, None, "soil depth in cm >= 0")
+    check_range(depth, "depth", 0.0, None, "soil depth in cm >= 0")
     return score_table(depth, table, "depth")
 
 
 def slope_score(slope: xr.DataArray, *, table: ScoreTable = SLOPE_TABLE):
     """Slope score from slope in % (Kosmas99); see :func:`slope_percent` for slope from elevation."""
-    _check_range(slope, "slope", 0.0, None, "slope in % >= 0")
+    check_range(slope, "slope", 0.0, None, "slope in % >= 0")
     return score_table(slope, table, "slope")
 
 
@@ -501,7 +489,7 @@ def drainage_score(drainage: xr.DataArray, *, table: CategoryScores = DRAINAGE_S
 
 def rainfall_score(rainfall: xr.DataArray, *, table: ScoreTable = RAINFALL_TABLE):
     """Rainfall score from mean annual rainfall in mm (Kosmas99)."""
-    _check_range(rainfall, "rainfall", 0.0, None, "annual rainfall in mm >= 0")
+    check_range(rainfall, "rainfall", 0.0, None, "annual rainfall in mm >= 0")
     return score_table(rainfall, table, "rainfall")
 
 
@@ -540,11 +528,11 @@ def aridity_score(*, bgi: xr.DataArray | None = None, aridity_index: xr.DataArra
     - ``aridity_index`` (P/PET): scored by the nine-class :data:`AI_TABLE` (Ferrara et al. 2020).
     """
     if bgi is not None:
-        _check_range(bgi, "bgi", 0.0, None, "Bagnouls-Gaussen index >= 0")
+        check_range(bgi, "bgi", 0.0, None, "Bagnouls-Gaussen index >= 0")
         return score_table(bgi, bgi_table, "aridity (BGI)")
     if aridity_index is None:
         raise InputError("aridity_score: give bgi= (Bagnouls-Gaussen index) or aridity_index= (P/PET)")
-    _check_range(aridity_index, "aridity_index", 0.0, None, "aridity index P/PET >= 0")
+    check_range(aridity_index, "aridity_index", 0.0, None, "aridity index P/PET >= 0")
     return score_table(aridity_index, ai_table, "aridity (AI)")
 
 
@@ -559,7 +547,7 @@ def aspect_score(aspect: xr.DataArray, *, latitude: xr.DataArray | float | None 
     Mediterranean).
     """
     aspect = _as_float(aspect, "aspect")
-    _check_range(aspect, "aspect", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
+    check_range(aspect, "aspect", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
     south_facing = (aspect >= EAST_DEG) & (aspect <= WEST_DEG)
     north_facing = (aspect <= EAST_DEG) | (aspect >= WEST_DEG)
     if latitude is None:
@@ -639,7 +627,7 @@ def fractional_vegetation_cover(
     percentiles of the whole input (all dimensions; the result then depends on the extent).
     """
     ndvi = _as_float(ndvi, "ndvi")
-    _check_range(ndvi, "ndvi", -1.0, 1.0, "NDVI in [-1, 1] (scaled products must be converted at the source)")
+    check_range(ndvi, "ndvi", -1.0, 1.0, "NDVI in [-1, 1] (scaled products must be converted at the source)")
     if end_members == "percentile":
         arr = ndvi.chunk({d: -1 for d in ndvi.dims}) if _is_dask(ndvi) else ndvi
         q = arr.quantile([soil_percentile / PERCENT, veg_percentile / PERCENT], skipna=True).values
@@ -685,7 +673,7 @@ def cover_in(cover: xr.DataArray, target: str, who: str) -> xr.DataArray:
     factor = COVER_UNITS_TO_FRACTION[units] / COVER_UNITS_TO_FRACTION[target]
     out = _as_float(cover, "cover") * factor if factor != 1.0 else _as_float(cover, "cover")
     top = 1.0 / COVER_UNITS_TO_FRACTION[target]
-    _check_range(out, "cover", 0.0, top, f"vegetation cover in [0, {top:g}] {target} (declared units {units!r})")
+    check_range(out, "cover", 0.0, top, f"vegetation cover in [0, {top:g}] {target} (declared units {units!r})")
     return out
 
 
@@ -704,7 +692,7 @@ def land_use_intensity_score(land_use_intensity: xr.DataArray, *, table: Categor
 
 def policy_score(share_protected: xr.DataArray, *, table: ScoreTable = POLICY_TABLE):
     """Policy enforcement score from the share of the area protected, in % (Kosmas99)."""
-    _check_range(share_protected, "share_protected", 0.0, PERCENT, "percent in [0, 100]")
+    check_range(share_protected, "share_protected", 0.0, PERCENT, "percent in [0, 100]")
     return score_table(share_protected, table, "policy")
 
 
@@ -828,7 +816,7 @@ def _geometric_mean(kind: str, layers: tuple[str, ...], scores: Mapping[str, xr.
     if not present:
         raise InputError(f"{kind}: every score layer is missing ({list(layers)}); the index is undefined")
     for name, s in present:
-        _check_range(s, name, SCORE_MIN, SCORE_MAX, f"a MEDALUS score in [{SCORE_MIN}, {SCORE_MAX}] (score raw values first)")
+        check_range(s, name, SCORE_MIN, SCORE_MAX, f"a MEDALUS score in [{SCORE_MIN}, {SCORE_MAX}] (score raw values first)")
     prod = present[0][1]
     for _, s in present[1:]:
         prod = prod * s
