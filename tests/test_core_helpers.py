@@ -76,3 +76,40 @@ def test_indicators_share_the_range_check():
         sensitivity.rock_fragments_score(xr.DataArray([10.0, 120.0]))
     with pytest.raises(InputError, match="snow_share: values range from 0 to 1.5"):
         sand.snow_cover_factor(xr.DataArray([0.0, 1.5]))
+
+
+def test_output_attrs_one_order_and_the_legend():
+    from dldd.core.attrs import output_attrs
+    from dldd.core.legend import CLASS_NODATA, Legend
+
+    leg = Legend.from_pairs("demo_zones", [(1, "dry sub-humid"), (2, "humid")], nodata=-99)
+    a = output_attrs("1", "zone", "thresholds", "t=0.65", "UNEP 1992", legend=leg, period_start=1991, note=None)
+    assert list(a) == ["units", "long_name", "method", "parameters", "references", "legend", "flag_values",
+                       "flag_meanings", "_FillValue", "period_start"]
+    assert a["flag_values"] == [1, 2] and a["flag_meanings"] == "dry_sub-humid humid" and a["_FillValue"] == -99
+    b = output_attrs("1", "levels", "z", "p", "r", flag_values=range(-1, 2), flag_meanings="down same up")
+    assert b["flag_values"] == [-1, 0, 1] and b["_FillValue"] == CLASS_NODATA and "legend" not in b
+    assert output_attrs("VU", "count") == {"units": "VU", "long_name": "count"}  # None is left out
+
+
+def test_class_outputs_of_every_family_share_the_attribute_layout():
+    """Aridity zones, SO3 hazard, MEDALUS classes and sand classes: the same keys in the same order, CF
+    flag_values as a list of ints (SO3 wrote a numpy int8 array), the fill value of the legend."""
+    import pandas as pd
+    import xarray as xr
+
+    from dldd.indicators import aridity, sand, sensitivity
+    from dldd.indicators.drought import so3
+
+    ai = xr.DataArray([[0.01, 0.3], [0.7, np.nan]], dims=("y", "x"))
+    years = pd.date_range("2000-01-01", periods=48, freq="MS")
+    spi = xr.DataArray(np.linspace(-2.5, 1.0, 48)[:, None, None] * np.ones((1, 2, 2)), dims=("time", "y", "x"),
+                       coords={"time": years})
+    outputs = [aridity.aridity_class(ai), so3.so3_hazard(spi), sensitivity.quality_class(ai + 1.0, "soil"),
+               sand.dp_energy_class(ai * 1000)]
+    for out in outputs:
+        keys = list(out.attrs)
+        assert keys[:9] == ["units", "long_name", "method", "parameters", "references", "legend", "flag_values",
+                            "flag_meanings", "_FillValue"], keys
+        assert isinstance(out.attrs["flag_values"], list) and all(type(c) is int for c in out.attrs["flag_values"])
+        assert out.attrs["_FillValue"] == -128

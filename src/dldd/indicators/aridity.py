@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.units import to_amount
 from dldd.errors import GridMismatchError, InputError
@@ -152,35 +153,15 @@ def aridity_index(pr: xr.DataArray, pet: xr.DataArray, period=None) -> xr.DataAr
     ai = ai.where(p_mean.notnull() & e_mean.notnull())
     ai = ai.transpose(*[d for d in pr.dims if d in ai.dims], ...)
     first, last = int(years[0]), int(years[-1])
-    ai.attrs = {
-        "units": "1",
-        "long_name": "aridity index (mean annual precipitation / mean annual PET)",
-        "method": "ratio of period means of annual totals",
-        "parameters": f"period={first}-{last} ({years.size} years)",
-        "references": _REF_AI,
-        "period_start": first,
-        "period_end": last,
-    }
+    ai.attrs = output_attrs("1", "aridity index (mean annual precipitation / mean annual PET)",
+                            "ratio of period means of annual totals", f"period={first}-{last} ({years.size} years)",
+                            _REF_AI, period_start=first, period_end=last)
     return ai.rename("aridity_index")
 
 
 def _year_span(totals: xr.DataArray) -> str:
     y = totals["year"].values
     return f"{y.min()}-{y.max()}" if y.size else "none"
-
-
-def _class_attrs(legend: Legend, long_name: str, method: str, parameters: str) -> dict:
-    return {
-        "units": "1",
-        "long_name": long_name,
-        "method": method,
-        "parameters": parameters,
-        "references": _REF_AI,
-        "legend": legend.name,
-        "flag_values": legend.codes,
-        "flag_meanings": " ".join(c.name.replace(" ", "_") for c in legend.classes),
-        "_FillValue": CLASS_NODATA,
-    }
 
 
 def aridity_class(ai, hyper_arid_threshold: float = HYPER_ARID_THRESHOLD):
@@ -210,12 +191,14 @@ def aridity_class(ai, hyper_arid_threshold: float = HYPER_ARID_THRESHOLD):
     cls = xr.where(a.isnull(), CLASS_NODATA, cls).astype(np.int8)
     if not was_da:
         return cls.values
-    cls.attrs = _class_attrs(
-        ARIDITY_ZONES,
+    cls.attrs = output_attrs(
+        "1",
         "aridity zone (UNEP)",
         "thresholds on the aridity index",
         f"hyper_arid<{hyper_arid_threshold}, arid<{ARID_THRESHOLD}, semi_arid<{SEMI_ARID_THRESHOLD}, "
         f"dry_subhumid<{DRY_SUBHUMID_THRESHOLD}",
+        _REF_AI,
+        legend=ARIDITY_ZONES,
     )
     return cls.rename("aridity_zone")
 
@@ -229,13 +212,8 @@ def dryland_mask(ai, threshold: float = DRYLAND_THRESHOLD):
     mask = a < np.asarray(threshold, dtype=a.dtype)
     if not was_da:
         return mask.values
-    mask.attrs = {
-        "units": "1",
-        "long_name": "drylands (aridity index below the dryland threshold)",
-        "method": "threshold on the aridity index",
-        "parameters": f"ai<{threshold}",
-        "references": _REF_AI,
-    }
+    mask.attrs = output_attrs("1", "drylands (aridity index below the dryland threshold)",
+                              "threshold on the aridity index", f"ai<{threshold}", _REF_AI)
     return mask.rename("dryland")
 
 
@@ -266,6 +244,6 @@ def aridity_shift(class_a, class_b):
     shift = xr.where(valid, shift, CLASS_NODATA).astype(np.int8)
     if not was_da:
         return shift.values
-    shift.attrs = _class_attrs(ARIDITY_SHIFT, "change of aridity zone", "sign of the zone code difference b - a", "")
-    shift.attrs["parameters"] = "codes of ARIDITY_ZONES, wetter = higher code"
+    shift.attrs = output_attrs("1", "change of aridity zone", "sign of the zone code difference b - a",
+                               "codes of ARIDITY_ZONES, wetter = higher code", _REF_AI, legend=ARIDITY_SHIFT)
     return shift.rename("aridity_shift")

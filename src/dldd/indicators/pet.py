@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dldd.core.attrs import output_attrs
 from dldd.core.ranges import check_range
 from dldd.core.units import declare_units
 from dldd.errors import InputError
@@ -200,14 +201,14 @@ def _is_lazy(x) -> bool:
     return isinstance(x, xr.DataArray) and x.chunks is not None
 
 
-def _finish(result, like, attrs: dict):
-    """Order dims like ``like`` (a DataArray input) and attach attrs; numpy results pass through."""
+def _finish(result, like, name: str, attrs: dict):
+    """Order dims like ``like`` (a DataArray input), name and attach attrs; numpy results pass through."""
     if isinstance(result, xr.DataArray):
         if isinstance(like, xr.DataArray):
             order = [d for d in like.dims if d in result.dims]
             result = result.transpose(*order, ...)
-        result = result.rename(attrs.get("name"))
-        result.attrs = {k: v for k, v in attrs.items() if k != "name"}
+        result = result.rename(name)
+        result.attrs = attrs
     return result
 
 
@@ -452,13 +453,7 @@ def soil_heat_flux_monthly(tmean: xr.DataArray, *, cyclic: bool = False) -> xr.D
         forward = SOIL_HEAT_ONE_SIDED * (nxt - tmean)
         g = central.fillna(backward).fillna(forward)
     g = g.transpose(*tmean.dims)
-    g.attrs = {
-        "units": "MJ m-2 d-1",
-        "long_name": "monthly soil heat flux",
-        "method": "fao56_eq43_44",
-        "parameters": f"cyclic={cyclic}",
-        "references": _REF_FAO56,
-    }
+    g.attrs = output_attrs("MJ m-2 d-1", "monthly soil heat flux", "fao56_eq43_44", f"cyclic={cyclic}", _REF_FAO56)
     return g.rename("g")
 
 
@@ -541,17 +536,15 @@ def pet_penman_monteith(
     return _finish(
         eto,
         tmin if isinstance(tmin, xr.DataArray) else tmax,
-        {
-            "name": "pet",
-            "units": "mm d-1",
-            "long_name": "reference evapotranspiration (FAO-56 Penman-Monteith)",
-            "method": "fao56_penman_monteith",
-            "parameters": (
-                f"a_s={ANGSTROM_A_S}, b_s={ANGSTROM_B_S}, albedo={ALBEDO_REFERENCE_GRASS}, G={g_desc}, "
-                f"radiation={rs_source}, elevation={elevation if np.ndim(elevation) == 0 else 'grid'} m"
-            ),
-            "references": _REF_FAO56,
-        },
+        "pet",
+        output_attrs(
+            "mm d-1",
+            "reference evapotranspiration (FAO-56 Penman-Monteith)",
+            "fao56_penman_monteith",
+            f"a_s={ANGSTROM_A_S}, b_s={ANGSTROM_B_S}, albedo={ALBEDO_REFERENCE_GRASS}, G={g_desc}, "
+            f"radiation={rs_source}, elevation={elevation if np.ndim(elevation) == 0 else 'grid'} m",
+            _REF_FAO56,
+        ),
     )
 
 
@@ -576,14 +569,14 @@ def pet_hargreaves(tmin, tmax, lat, time, *, monthly: bool | None = None):
     return _finish(
         eto,
         tmin if isinstance(tmin, xr.DataArray) else tmax,
-        {
-            "name": "pet",
-            "units": "mm d-1",
-            "long_name": "reference evapotranspiration (Hargreaves-Samani)",
-            "method": "hargreaves_samani_1985",
-            "parameters": f"coefficient={HARGREAVES_COEFFICIENT}, offset={HARGREAVES_TEMPERATURE_OFFSET} degC",
-            "references": _REF_HS85,
-        },
+        "pet",
+        output_attrs(
+            "mm d-1",
+            "reference evapotranspiration (Hargreaves-Samani)",
+            "hargreaves_samani_1985",
+            f"coefficient={HARGREAVES_COEFFICIENT}, offset={HARGREAVES_TEMPERATURE_OFFSET} degC",
+            _REF_HS85,
+        ),
     )
 
 
@@ -723,14 +716,13 @@ def pet_thornthwaite(
     pet = _finish(
         pet,
         t,
-        {
-            "name": "pet",
-            "units": "mm d-1",
-            "long_name": "potential evapotranspiration (Thornthwaite)",
-            "method": "thornthwaite_1948" + ("_as_r_spei" if spei_r else ""),
-            "parameters": f"variant={variant}, heat_index={heat_index}, "
-            f"high_temperature_correction={high_temperature_correction}",
-            "references": _REF_TW48,
-        },
+        "pet",
+        output_attrs(
+            "mm d-1",
+            "potential evapotranspiration (Thornthwaite)",
+            "thornthwaite_1948" + ("_as_r_spei" if spei_r else ""),
+            f"variant={variant}, heat_index={heat_index}, high_temperature_correction={high_temperature_correction}",
+            _REF_TW48,
+        ),
     )
     return pet if was_da else pet.values

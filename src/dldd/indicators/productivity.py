@@ -12,12 +12,12 @@ those units as constants and divided by ``NDVI_INTEGER_SCALE`` here, with a tole
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 import xarray as xr
 
+from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.units import Amount
 from dldd.errors import InputError
@@ -183,16 +183,6 @@ def _elementwise(func, *arrays, dtype):
     return xr.apply_ufunc(func, *arrays, dask="parallelized", output_dtypes=[dtype])
 
 
-def _attrs(units, long_name, method, parameters, references, **extra):
-    return {"units": units, "long_name": long_name, "method": method, "parameters": parameters,
-            "references": references, **extra}
-
-
-def _class_attrs(long_name, method, parameters, references, flag_values, flag_meanings):
-    return _attrs("1", long_name, method, parameters, references, _FillValue=CLASS_NODATA,
-                  flag_values=list(flag_values), flag_meanings=flag_meanings)
-
-
 def _check_method(method):
     if method not in METHODS:
         raise InputError(f"method: got {method!r}, expected one of {METHODS}")
@@ -334,9 +324,9 @@ def restrend_residuals(ndvi: xr.DataArray, precipitation: xr.DataArray, dim: str
     sxx = (dp * dp).sum(dim)
     b = xr.where(sxx > 0, (dp * dv).sum(dim) / sxx.where(sxx > 0), 0.0)
     resid = dv - b * dp  # = v - (a + b p) with a = mean(v) - b mean(p)
-    resid.attrs = _attrs(ndvi.attrs.get("units", "1"), "RESTREND residual of the vegetation index",
-                         "OLS of annual VI on annual precipitation, residuals", f"dim={dim}",
-                         RESTREND_REFERENCE)
+    resid.attrs = output_attrs(ndvi.attrs.get("units", "1"), "RESTREND residual of the vegetation index",
+                               "OLS of annual VI on annual precipitation, residuals", f"dim={dim}",
+                               RESTREND_REFERENCE)
     return resid.rename("restrend_residual")
 
 
@@ -346,8 +336,8 @@ def rain_use_efficiency(ndvi: xr.DataArray, precipitation: xr.DataArray, dim: st
     _check_series(ndvi, "ndvi", dim)
     p_m = _precip_in_metres(_align_precipitation(ndvi, precipitation, dim))
     rue = ndvi / p_m.where(p_m > 0)
-    rue.attrs = _attrs("m-1", "rain-use efficiency (VI per metre of precipitation)",
-                       "annual VI / annual precipitation [m]", f"dim={dim}", RUE_REFERENCE)
+    rue.attrs = output_attrs("m-1", "rain-use efficiency (VI per metre of precipitation)",
+                             "annual VI / annual precipitation [m]", f"dim={dim}", RUE_REFERENCE)
     return rue.rename("rue")
 
 
@@ -398,8 +388,8 @@ def trajectory(
         ref = GPG2_REFERENCE
         how = "Mann-Kendall Z (continuity- and tie-corrected), GPG2 five levels"
         params = f"period={period}, |Z|>{Z_SIGNIFICANT} counts, potential {Z_POTENTIAL}, min_years={min_years}{corr}"
-        level_attrs = _class_attrs("productivity trajectory level (GPG2)", how, params, ref,
-                                   range(-2, 3), FIVE_LEVEL_MEANINGS)
+        level_attrs = output_attrs("1", "productivity trajectory level (GPG2)", how, params, ref,
+                                   flag_values=range(-2, 3), flag_meanings=FIVE_LEVEL_MEANINGS)
     else:
         level = xr.apply_ufunc(_te_levels_np, mk.s, mk.z, mk.slope, mk.n, float(min_slope),
                                dask="parallelized", output_dtypes=[np.int8])
@@ -407,8 +397,9 @@ def trajectory(
         how = "sign of Theil-Sen slope, Mann-Kendall S against one-sided critical values (TE)"
         params = (f"period={period}, >= {TE_COUNTING_CONFIDENCE}% counts, |slope| <= {min_slope:g} per year "
                   f"forced stable, min_years={min_years}{corr}")
-        level_attrs = _class_attrs("productivity trajectory significance (TE)", how, params, ref,
-                                   range(-3, 4), "declining_99 declining_95 declining_90 no_change "
+        level_attrs = output_attrs("1", "productivity trajectory significance (TE)", how, params, ref,
+                                   flag_values=range(-3, 4),
+                                   flag_meanings="declining_99 declining_95 declining_90 no_change "
                                    "increasing_90 increasing_95 increasing_99")
     classes = levels_to_sdg3(level, LEVEL_IMPROVING if method == "gpg2" else
                              TE_CONFIDENCE_LEVELS.index(TE_COUNTING_CONFIDENCE) + 1)
@@ -424,8 +415,8 @@ def trajectory(
         }
     )
     ds["trajectory_level"].attrs = level_attrs
-    ds["trajectory"].attrs = _class_attrs("productivity trajectory", how, params, ref, (-1, 0, 1),
-                                          _CLASS3_MEANINGS)
+    ds["trajectory"].attrs = output_attrs("1", "productivity trajectory", how, params, ref, flag_values=(-1, 0, 1),
+                                          flag_meanings=_CLASS3_MEANINGS)
     for name in ("z", "slope", "s", "p", "n"):
         ds[f"trajectory_{name}"].attrs = {**mk[name].attrs, "parameters": params + ", " + mk[name].attrs["parameters"]}
     return ds
@@ -519,10 +510,10 @@ def state(
     params = f"baseline={base_first}-{recent_first - 1}, recent={recent_first}-{end_year}"
     units = ndvi.attrs.get("units", "1")
     ds = xr.Dataset({"state_baseline_mean": mu, "state_recent_mean": x})
-    ds["state_baseline_mean"].attrs = _attrs(units, "baseline mean of the vegetation index", "mean",
-                                             params, GPG2_REFERENCE)
-    ds["state_recent_mean"].attrs = _attrs(units, "recent mean of the vegetation index", "mean",
-                                           params, GPG2_REFERENCE)
+    ds["state_baseline_mean"].attrs = output_attrs(units, "baseline mean of the vegetation index", "mean", params,
+                                                   GPG2_REFERENCE)
+    ds["state_recent_mean"].attrs = output_attrs(units, "recent mean of the vegetation index", "mean", params,
+                                                 GPG2_REFERENCE)
     if method == "gpg2":
         # shift by a value of the baseline so that a constant series gives exact zeros (no rounding
         # noise in x - mu and sigma)
@@ -536,10 +527,10 @@ def state(
         how = "z = (recent mean - baseline mean) / (baseline sd / sqrt(k)), ddof=1; GPG2 five levels"
         params = f"{params}, |z|>{Z_SIGNIFICANT} counts, potential {Z_POTENTIAL}, ddof={STATE_DDOF}"
         ds["state_z"] = z
-        ds["state_z"].attrs = _attrs("1", "productivity state z score", how, params, GPG2_REFERENCE)
+        ds["state_z"].attrs = output_attrs("1", "productivity state z score", how, params, GPG2_REFERENCE)
         ds["state_level"] = level
-        ds["state_level"].attrs = _class_attrs("productivity state level (GPG2)", how, params,
-                                               GPG2_REFERENCE, range(-2, 3), FIVE_LEVEL_MEANINGS)
+        ds["state_level"].attrs = output_attrs("1", "productivity state level (GPG2)", how, params, GPG2_REFERENCE,
+                                               flag_values=range(-2, 3), flag_meanings=FIVE_LEVEL_MEANINGS)
         ds["state"] = levels_to_sdg3(level, LEVEL_IMPROVING)
         ref = GPG2_REFERENCE
     else:
@@ -560,15 +551,17 @@ def state(
         ds["state_class_baseline"] = cls_b
         ds["state_class_recent"] = cls_r
         for name, which in (("state_class_baseline", "baseline"), ("state_class_recent", "recent")):
-            ds[name].attrs = _class_attrs(f"productivity state percentile class of the {which} mean",
-                                          how, params, TE_REFERENCE, range(1, 11), "p0-10 p10-20 p20-30 "
+            ds[name].attrs = output_attrs("1", f"productivity state percentile class of the {which} mean", how,
+                                          params, TE_REFERENCE, flag_values=range(1, 11),
+                                          flag_meanings="p0-10 p10-20 p20-30 "
                                           "p30-40 p40-50 p50-60 p60-70 p70-80 p80-90 p90-100")
         ds["state_level"] = level
-        ds["state_level"].attrs = _class_attrs("productivity state class change (TE)", how, params,
-                                               TE_REFERENCE, range(-9, 10), "class change")
+        ds["state_level"].attrs = output_attrs("1", "productivity state class change (TE)", how, params,
+                                               TE_REFERENCE, flag_values=range(-9, 10), flag_meanings="class change")
         ds["state"] = levels_to_sdg3(level, TE_STATE_CLASS_CHANGE)
         ref = TE_REFERENCE
-    ds["state"].attrs = _class_attrs("productivity state", how, params, ref, (-1, 0, 1), _CLASS3_MEANINGS)
+    ds["state"].attrs = output_attrs("1", "productivity state", how, params, ref, flag_values=(-1, 0, 1),
+                                     flag_meanings=_CLASS3_MEANINGS)
     return ds
 
 
@@ -615,8 +608,8 @@ def performance(
     percentile is <= 0 (e.g. water) get no ratio.
 
     Lazy with dask: the per-unit percentile is the same exact number, found in bounded memory by
-    :func:`dldd.stats.quantile.unit_quantiles_lazy` (a few passes over the map of means, block by block; nothing gathers the
-    map). The result is lazy again, in the chunks of the means.
+    :func:`dldd.stats.quantile.unit_quantiles_lazy` (a few passes over the map of means, block by block;
+    nothing gathers the map). The result is lazy again, in the chunks of the means.
     Returns a Dataset: ``performance`` (int8), ``performance_ratio``, ``performance_mean``,
     ``performance_unit_percentile``.
     """
@@ -661,14 +654,14 @@ def performance(
     units = ndvi.attrs.get("units", "1")
     ds = xr.Dataset({"performance": cls, "performance_ratio": ratio, "performance_mean": mean,
                      "performance_unit_percentile": pmax})
-    ds["performance"].attrs = _class_attrs("productivity performance", how, params, GPG2_REFERENCE,
-                                           (-1, 0), "degraded not_degraded")
-    ds["performance_ratio"].attrs = _attrs("1", "productivity performance ratio", how, params, GPG2_REFERENCE)
-    ds["performance_mean"].attrs = _attrs(units, "mean of the vegetation index over the period", "mean",
-                                          params, GPG2_REFERENCE)
-    ds["performance_unit_percentile"].attrs = _attrs(
-        units, f"{percentile:g}th percentile of the mean vegetation index in the land unit", how,
-        params, GPG2_REFERENCE)
+    ds["performance"].attrs = output_attrs("1", "productivity performance", how, params, GPG2_REFERENCE,
+                                           flag_values=(-1, 0), flag_meanings="degraded not_degraded")
+    ds["performance_ratio"].attrs = output_attrs("1", "productivity performance ratio", how, params, GPG2_REFERENCE)
+    ds["performance_mean"].attrs = output_attrs(units, "mean of the vegetation index over the period", "mean",
+                                                params, GPG2_REFERENCE)
+    ds["performance_unit_percentile"].attrs = output_attrs(
+        units, f"{percentile:g}th percentile of the mean vegetation index in the land unit", how, params,
+        GPG2_REFERENCE)
     return ds
 
 
@@ -690,9 +683,9 @@ def lpd_gpg2(t: xr.DataArray, s: xr.DataArray, p: xr.DataArray) -> xr.DataArray:
     """GPG2 three-class land productivity dynamics from trajectory, state and performance classes
     (METHODS 1.4, table ``LPD_GPG2``). Any input outside its classes gives no data."""
     out = _elementwise(lambda a, b, c: _lookup_np(LPD_GPG2, a, b, c), t, s, p, dtype=np.int8)
-    out.attrs = _class_attrs("land productivity dynamics (3 classes)", "GPG2 combination table of "
+    out.attrs = output_attrs("1", "land productivity dynamics (3 classes)", "GPG2 combination table of "
                              "trajectory, state and performance", "table=LPD_GPG2", GPG2_REFERENCE,
-                             (-1, 0, 1), _CLASS3_MEANINGS)
+                             flag_values=(-1, 0, 1), flag_meanings=_CLASS3_MEANINGS)
     return out.rename("lpd")
 
 
@@ -700,9 +693,9 @@ def lpd_te5(t: xr.DataArray, s: xr.DataArray, p: xr.DataArray) -> xr.DataArray:
     """Trends.Earth five-class land productivity dynamics (1 declining .. 5 increasing) from trajectory,
     state and performance classes (METHODS 1.4, table ``LPD_TE5``)."""
     out = _elementwise(lambda a, b, c: _lookup_np(LPD_TE5, a, b, c), t, s, p, dtype=np.int8)
-    out.attrs = _class_attrs("land productivity dynamics (5 classes)", "TE combination table of "
+    out.attrs = output_attrs("1", "land productivity dynamics (5 classes)", "TE combination table of "
                              "trajectory, state and performance", "table=LPD_TE5", TE_REFERENCE,
-                             range(1, 6), LPD5_MEANINGS)
+                             flag_values=range(1, 6), flag_meanings=LPD5_MEANINGS)
     return out.rename("lpd5")
 
 
@@ -727,9 +720,9 @@ def lpd5_to_sdg3(lpd5: xr.DataArray, nodata_values=(0,)) -> xr.DataArray:
         raise InputError(f"lpd5: expected an xarray.DataArray, got {type(lpd5).__name__}")
     nodata_values = np.asarray(nodata_values)
     out = _elementwise(lambda v: _lpd5_to_sdg3_np(v, nodata_values), lpd5, dtype=np.int8)
-    out.attrs = _class_attrs("land productivity dynamics (3 classes from 5)",
+    out.attrs = output_attrs("1", "land productivity dynamics (3 classes from 5)",
                              "5-class LPD mapped 1-2 degraded, 3-4 stable, 5 improved", "table=LPD5_TO_SDG3",
-                             TE_REFERENCE, (-1, 0, 1), _CLASS3_MEANINGS)
+                             TE_REFERENCE, flag_values=(-1, 0, 1), flag_meanings=_CLASS3_MEANINGS)
     return out.rename("lpd")
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import xarray as xr
 
 from dldd.core.areas import grid_crs
+from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.ranges import check_range
 from dldd.errors import InputError
@@ -69,10 +70,10 @@ def bin_by_edges(x: xr.DataArray, edges, upper_at_edge) -> xr.DataArray:
     return xr.where(x.notnull(), idx, np.int8(-1)).astype(np.int8)
 
 
-def class_raster(
-    x: xr.DataArray, edges, upper_at_edge, codes, legend: Legend, attrs: Mapping | None = None
-) -> xr.DataArray:
-    """int8 class raster: ``codes[i]`` for bin ``i`` of :func:`bin_by_edges`, CLASS_NODATA for NaN."""
+def class_raster(x: xr.DataArray, edges, upper_at_edge, codes, legend: Legend, attrs: Mapping) -> xr.DataArray:
+    """int8 class raster: ``codes[i]`` for bin ``i`` of :func:`bin_by_edges`, CLASS_NODATA for NaN.
+
+    ``attrs``: the output's attributes (:func:`dldd.core.attrs.output_attrs`); the legend's are added."""
     if len(codes) != len(edges) + 1:
         raise InputError(f"class_raster: {len(edges)} edges need {len(edges) + 1} codes, found {len(codes)}")
     idx = bin_by_edges(x, edges, upper_at_edge)
@@ -80,13 +81,7 @@ def class_raster(
     for i, code in enumerate(codes):
         out = xr.where(idx == i, np.int8(code), out)
     out = out.astype(np.int8)
-    out.attrs = {
-        **(dict(attrs) if attrs else {}),
-        "_FillValue": CLASS_NODATA,
-        "legend": legend.name,
-        "flag_values": list(legend.codes),
-        "flag_meanings": " ".join(c.name.replace(" ", "_") for c in legend.classes),
-    }
+    out.attrs = output_attrs(**attrs, legend=legend)
     return out
 
 
@@ -347,13 +342,8 @@ def _as_float(da, name: str) -> xr.DataArray:
 
 
 def _score_attrs(name: str, units_in: str, method: str, source: str) -> dict:
-    return {
-        "units": "1",
-        "long_name": f"MEDALUS score of {name}",
-        "method": method,
-        "parameters": f"input units {units_in}",
-        "references": REFERENCE_KOSMAS99 if "Kosmas99" in source else source,
-    }
+    return output_attrs("1", f"MEDALUS score of {name}", method, f"input units {units_in}",
+                        REFERENCE_KOSMAS99 if "Kosmas99" in source else source)
 
 
 def score_table(x: xr.DataArray, table: ScoreTable, name: str | None = None) -> xr.DataArray:
@@ -440,12 +430,10 @@ def usda_texture_class(sand: xr.DataArray, clay: xr.DataArray) -> xr.DataArray:
         out = xr.where(cond, np.int8(code[cls]), out)
     valid = sand.notnull() & clay.notnull() & (silt >= 0)
     out = xr.where(valid, out, np.int8(CLASS_NODATA)).astype(np.int8)
-    out.attrs = {
-        "units": "1", "long_name": "USDA soil texture class", "_FillValue": CLASS_NODATA,
-        "method": "USDA texture triangle from sand, silt, clay %",
-        "flag_values": list(USDA_TEXTURE_CODES), "flag_meanings": " ".join(USDA_TEXTURE_CODES.values()),
-        "parameters": "", "references": "USDA Soil Survey Manual (texture triangle); codes as OpenLandMap",
-    }
+    out.attrs = output_attrs("1", "USDA soil texture class", "USDA texture triangle from sand, silt, clay %", "",
+                             "USDA Soil Survey Manual (texture triangle); codes as OpenLandMap",
+                             flag_values=list(USDA_TEXTURE_CODES),
+                             flag_meanings=" ".join(USDA_TEXTURE_CODES.values()))
     return out
 
 
@@ -512,11 +500,9 @@ def bagnouls_gaussen_index(tas: xr.DataArray, pr: xr.DataArray, *, dim: str = "t
     total = total.where(count == MONTHS_PER_YEAR)
     jan1 = np.array([np.datetime64(f"{int(y):04d}-01-01") for y in total["year"].values], dtype="datetime64[ns]")
     total = total.rename(year=dim).assign_coords({dim: jan1})
-    total.attrs = {
-        "units": "1", "long_name": "Bagnouls-Gaussen aridity index",
-        "method": "sum over months of max(2 t - P, 0) (monthly k_i in {0, 1})",
-        "parameters": f"temperature factor {BGI_TEMPERATURE_FACTOR}", "references": REFERENCE_KOSMAS99,
-    }
+    total.attrs = output_attrs("1", "Bagnouls-Gaussen aridity index",
+                               "sum over months of max(2 t - P, 0) (monthly k_i in {0, 1})",
+                               f"temperature factor {BGI_TEMPERATURE_FACTOR}", REFERENCE_KOSMAS99)
     return total
 
 
@@ -642,12 +628,10 @@ def fractional_vegetation_cover(
     fvc = ((ndvi - ndvi_soil) / (ndvi_veg - ndvi_soil)).clip(0.0, 1.0)
     if percent:
         fvc = fvc * PERCENT
-    fvc.attrs = {
-        "units": "%" if percent else "1", "long_name": "fractional vegetation cover",
-        "method": "dimidiate pixel model (NDVI - NDVIsoil)/(NDVIveg - NDVIsoil), clipped to [0, 1]",
-        "parameters": f"end_members={end_members}, ndvi_soil={ndvi_soil:.4g}, ndvi_veg={ndvi_veg:.4g}",
-        "references": REFERENCE_FVC,
-    }
+    fvc.attrs = output_attrs("%" if percent else "1", "fractional vegetation cover",
+                             "dimidiate pixel model (NDVI - NDVIsoil)/(NDVIveg - NDVIsoil), clipped to [0, 1]",
+                             f"end_members={end_members}, ndvi_soil={ndvi_soil:.4g}, ndvi_veg={ndvi_veg:.4g}",
+                             REFERENCE_FVC)
     return fvc
 
 
@@ -773,11 +757,8 @@ def slope_percent(elevation: xr.DataArray, *, crs=None, geographic: bool | None 
     """
     dz_dx, dz_dy = _gradients(elevation, geographic, crs)
     out = PERCENT * np.sqrt(dz_dx**2 + dz_dy**2)
-    out.attrs = {
-        "units": "%", "long_name": "terrain slope",
-        "method": "central differences; geodesic spacing on WGS84 for lat/lon grids",
-        "parameters": "", "references": "",
-    }
+    out.attrs = output_attrs("%", "terrain slope", "central differences; geodesic spacing on WGS84 for lat/lon grids",
+                             "", "")
     return out
 
 
@@ -786,11 +767,8 @@ def aspect_degrees(elevation: xr.DataArray, *, crs=None, geographic: bool | None
     dz_dx, dz_dy = _gradients(elevation, geographic, crs)
     asp = np.rad2deg(np.arctan2(-dz_dx, -dz_dy)) % 360.0
     out = asp.where((dz_dx != 0) | (dz_dy != 0))
-    out.attrs = {
-        "units": "degree", "long_name": "terrain aspect (downslope direction, clockwise from north)",
-        "method": "atan2(-dz/dx, -dz/dy); same gradients as slope_percent",
-        "parameters": "", "references": "",
-    }
+    out.attrs = output_attrs("degree", "terrain aspect (downslope direction, clockwise from north)",
+                             "atan2(-dz/dx, -dz/dy); same gradients as slope_percent", "", "")
     return out
 
 
@@ -822,15 +800,10 @@ def _geometric_mean(kind: str, layers: tuple[str, ...], scores: Mapping[str, xr.
         prod = prod * s
     names = [n for n, _ in present]
     out = prod ** (1.0 / len(present))
-    out.attrs = {
-        "units": "1",
-        "long_name": f"MEDALUS {kind}",
-        "method": f"geometric mean of the scores present ({' x '.join(names)})^(1/{len(names)})",
-        "parameters": f"missing={missing}; layers missing: {', '.join(absent) or 'none'}",
-        "layers_present": ", ".join(names),
-        "layers_missing": ", ".join(absent),
-        "references": REFERENCE_KOSMAS99,
-    }
+    out.attrs = output_attrs("1", f"MEDALUS {kind}",
+                             f"geometric mean of the scores present ({' x '.join(names)})^(1/{len(names)})",
+                             f"missing={missing}; layers missing: {', '.join(absent) or 'none'}", REFERENCE_KOSMAS99,
+                             layers_present=", ".join(names), layers_missing=", ".join(absent))
     return out
 
 
@@ -873,14 +846,10 @@ def esai(sqi: xr.DataArray, cqi: xr.DataArray, vqi: xr.DataArray, mqi: xr.DataAr
     out = (parts[0] * parts[1] * parts[2] * parts[3]) ** 0.25
     notes = [f"{n}: {p.attrs['layers_missing']}" for n, p in zip(("SQI", "CQI", "VQI", "MQI"), parts)
              if p.attrs.get("layers_missing")]
-    out.attrs = {
-        "units": "1", "long_name": "environmentally sensitive area index (ESAI)",
-        "method": "(SQI x CQI x VQI x MQI)^(1/4)",
-        "parameters": ("layers missing (each index the geometric mean of its layers present): " + "; ".join(notes))
-        if notes else "all layers given",
-        "layers_missing": "; ".join(notes),
-        "references": REFERENCE_KOSMAS99,
-    }
+    out.attrs = output_attrs("1", "environmentally sensitive area index (ESAI)", "(SQI x CQI x VQI x MQI)^(1/4)",
+                             ("layers missing (each index the geometric mean of its layers present): "
+                              + "; ".join(notes)) if notes else "all layers given",
+                             REFERENCE_KOSMAS99, layers_missing="; ".join(notes))
     return out
 
 
@@ -894,8 +863,8 @@ def quality_class(index: xr.DataArray, kind: str) -> xr.DataArray:
     edges, upper = QUALITY_EDGES[kind]
     return class_raster(
         _as_float(index, kind), edges, upper, (QUALITY_HIGH, QUALITY_MODERATE, QUALITY_LOW), QUALITY_LEGEND,
-        {"units": "1", "long_name": f"MEDALUS {kind} quality class",
-         "method": f"classes on edges {edges}", "parameters": f"kind={kind}", "references": REFERENCE_KOSMAS99},
+        output_attrs("1", f"MEDALUS {kind} quality class", f"classes on edges {edges}", f"kind={kind}",
+                     REFERENCE_KOSMAS99),
     )
 
 
@@ -904,10 +873,10 @@ def esa_class(esai_index: xr.DataArray) -> xr.DataArray:
     return class_raster(
         _as_float(esai_index, "esai"), ESA_EDGES, ESA_UPPER_AT_EDGE,
         (ESA_N, ESA_P, ESA_F1, ESA_F2, ESA_F3, ESA_C1, ESA_C2, ESA_C3), ESA_LEGEND,
-        {"units": "1", "long_name": "MEDALUS environmentally sensitive area class",
-         "method": f"classes on ESAI edges {ESA_EDGES}, lower-inclusive",
-         "parameters": "edges: " + ", ".join(f"{e:g} {src}" for e, src in zip(ESA_EDGES, ESA_EDGE_SOURCES)),
-         "references": REFERENCE_KOSMAS99},
+        output_attrs("1", "MEDALUS environmentally sensitive area class",
+                     f"classes on ESAI edges {ESA_EDGES}, lower-inclusive",
+                     "edges: " + ", ".join(f"{e:g} {src}" for e, src in zip(ESA_EDGES, ESA_EDGE_SOURCES)),
+                     REFERENCE_KOSMAS99),
     )
 
 
