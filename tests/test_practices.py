@@ -764,3 +764,14 @@ def test_report_data_per_country(catalogue):
     assert any("MNG" in c["countries"] for c in chn["subregion_cases"])
     assert all("CHN" not in c["countries"] for c in chn["subregion_cases"])
     assert data["challenges"]["East Asia"] and data["run_cases"] == []
+
+
+def test_validation_errors_read_alike_for_conditions_results_and_files():
+    """Conditions, effectiveness results and practice files name a bad field the same way (one formatter)."""
+    from dldd.practices import AssessedEffect
+    from dldd.practices.scoring import match
+
+    with pytest.raises(InputError, match=r"conditions: field 'precip_mm': .*\(found -5\)"):
+        match({"precip_mm": -5}, [])
+    with pytest.raises(InputError, match=r"effectiveness result: field 'n_treated': .*\(found 'many'\)"):
+        AssessedEffect.from_result({"n_treated": "many"})

@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dldd.core.legend import UNCCD_LAND_COVER
 from dldd.errors import InputError
-from dldd.practices.schema import AridityClass, DriftClass, EsaClass, LandCondition, LandCover, SoilTexture
+from dldd.practices.schema import (
+    AridityClass,
+    DriftClass,
+    EsaClass,
+    LandCondition,
+    LandCover,
+    SoilTexture,
+    validation_problems,
+)
 
 _ARIDITY_SYNONYMS = {"hyperarid": "hyper-arid", "hyper arid": "hyper-arid", "semiarid": "semi-arid",
                      "semi arid": "semi-arid", "dry subhumid": "dry sub-humid",
@@ -110,11 +118,7 @@ def _as_conditions(conditions: Conditions | Mapping[str, Any]) -> Conditions:
     try:
         return Conditions.model_validate(dict(conditions))
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc']) or 'conditions'}: {err['msg']} (found {err.get('input')!r})"
-            for err in e.errors()
-        )
-        raise InputError(f"conditions: {problems}") from e
+        raise InputError(f"conditions: {validation_problems(e)}") from e
 
 
 __all__ = ["Conditions"]

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dldd.errors import InputError
-from dldd.practices.schema import Practice
+from dldd.practices.schema import Practice, validation_problems
 
 #: Intervention types of the effectiveness evaluation and the practices they belong to.
 INTERVENTION_TYPES: dict[str, tuple[str, ...]] = {
@@ -113,9 +113,7 @@ class AssessedEffect(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            problems = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']} "
-                                 f"(found {err.get('input')!r})" for err in e.errors())
-            raise InputError(f"effectiveness result: {problems}") from e
+            raise InputError(f"effectiveness result: {validation_problems(e)}") from e
 
     def summary(self) -> str:
         parts = [f"assessed effect of {self.intervention}"]
