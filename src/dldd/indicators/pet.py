@@ -201,10 +201,11 @@ def _is_lazy(x) -> bool:
     return isinstance(x, xr.DataArray) and x.chunks is not None
 
 
-def _finish(result, like, name: str, attrs: dict):
-    """Order dims like ``like`` (a DataArray input), name and attach attrs; numpy results pass through."""
+def _finish(result, inputs: tuple, name: str, attrs: dict):
+    """Order dims like the first DataArray of ``inputs``, name and attach attrs; numpy results pass through."""
     if isinstance(result, xr.DataArray):
-        if isinstance(like, xr.DataArray):
+        like = next((x for x in inputs if isinstance(x, xr.DataArray)), None)
+        if like is not None:
             order = [d for d in like.dims if d in result.dims]
             result = result.transpose(*order, ...)
         result = result.rename(name)
@@ -533,19 +534,11 @@ def pet_penman_monteith(
     eto = (MJ_TO_MM * delta * (rn - g) + gamma * PM_CN / (tmean + PM_KELVIN) * u2 * (es - ea)) / (
         delta + gamma * (1.0 + PM_CD * u2)
     )
-    return _finish(
-        eto,
-        tmin if isinstance(tmin, xr.DataArray) else tmax,
-        "pet",
-        output_attrs(
-            "mm d-1",
-            "reference evapotranspiration (FAO-56 Penman-Monteith)",
-            "fao56_penman_monteith",
-            f"a_s={ANGSTROM_A_S}, b_s={ANGSTROM_B_S}, albedo={ALBEDO_REFERENCE_GRASS}, G={g_desc}, "
-            f"radiation={rs_source}, elevation={elevation if np.ndim(elevation) == 0 else 'grid'} m",
-            _REF_FAO56,
-        ),
-    )
+    parameters = (f"a_s={ANGSTROM_A_S}, b_s={ANGSTROM_B_S}, albedo={ALBEDO_REFERENCE_GRASS}, G={g_desc}, "
+                  f"radiation={rs_source}, elevation={elevation if np.ndim(elevation) == 0 else 'grid'} m")
+    attrs = output_attrs("mm d-1", "reference evapotranspiration (FAO-56 Penman-Monteith)", "fao56_penman_monteith",
+                         parameters, _REF_FAO56)
+    return _finish(eto, (tmin, tmax), "pet", attrs)
 
 
 @_pet_units("tmin", "tmax", "lat")
@@ -566,18 +559,10 @@ def pet_hargreaves(tmin, tmax, lat, time, *, monthly: bool | None = None):
     else:
         root = np.sqrt(np.where(trange >= 0, trange, np.nan))
     eto = HARGREAVES_COEFFICIENT * np.maximum(tmean + HARGREAVES_TEMPERATURE_OFFSET, 0.0) * root * ra_mm
-    return _finish(
-        eto,
-        tmin if isinstance(tmin, xr.DataArray) else tmax,
-        "pet",
-        output_attrs(
-            "mm d-1",
-            "reference evapotranspiration (Hargreaves-Samani)",
-            "hargreaves_samani_1985",
-            f"coefficient={HARGREAVES_COEFFICIENT}, offset={HARGREAVES_TEMPERATURE_OFFSET} degC",
-            _REF_HS85,
-        ),
-    )
+    attrs = output_attrs("mm d-1", "reference evapotranspiration (Hargreaves-Samani)", "hargreaves_samani_1985",
+                         f"coefficient={HARGREAVES_COEFFICIENT}, offset={HARGREAVES_TEMPERATURE_OFFSET} degC",
+                         _REF_HS85)
+    return _finish(eto, (tmin, tmax), "pet", attrs)
 
 
 def _monthly_series(x, time, name: str) -> xr.DataArray:
@@ -713,16 +698,9 @@ def pet_thornthwaite(
     else:
         length = daylight_hours(lat, day_of_year(t["time"], monthly=True))
     pet = unadjusted / THORNTHWAITE_STANDARD_MONTH_DAYS * (length / THORNTHWAITE_STANDARD_DAY_HOURS)
-    pet = _finish(
-        pet,
-        t,
-        "pet",
-        output_attrs(
-            "mm d-1",
-            "potential evapotranspiration (Thornthwaite)",
-            "thornthwaite_1948" + ("_as_r_spei" if spei_r else ""),
-            f"variant={variant}, heat_index={heat_index}, high_temperature_correction={high_temperature_correction}",
-            _REF_TW48,
-        ),
-    )
+    attrs = output_attrs("mm d-1", "potential evapotranspiration (Thornthwaite)",
+                         "thornthwaite_1948" + ("_as_r_spei" if spei_r else ""),
+                         f"variant={variant}, heat_index={heat_index}, "
+                         f"high_temperature_correction={high_temperature_correction}", _REF_TW48)
+    pet = _finish(pet, (t,), "pet", attrs)
     return pet if was_da else pet.values
