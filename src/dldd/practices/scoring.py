@@ -189,17 +189,26 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
                               f"{label} limits of this practice are not documented: counted as a fit of "
                               f"{UNDOCUMENTED_FIT:g}, below any documented fit", UNDOCUMENTED_FIT))
 
+    def ordinal(cond: str, label: str, value: str, documented: list[str], order: tuple[str, ...]) -> None:
+        fit, steps = _ordinal_fit(value, documented, order)
+        docs = ", ".join(documented)
+        text = (f"{label} {value} is among the documented classes ({docs})" if steps == 0
+                else f"{label} {value} is {steps} class{'es' if steps > 1 else ''} away from the documented "
+                     f"classes ({docs})")
+        add(cond, fit, text)
+        narrowness.append(1 - _breadth_ordinal(documented, order))
+
+    def unordered(cond: str, label: str, value: str, documented: list[str], order: tuple[str, ...], what: str) -> None:
+        ok = value in documented
+        add(cond, 1.0 if ok else 0.0, f"{label} {value} is {'among' if ok else 'not among'} the documented {what} "
+                                      f"({', '.join(documented)})")
+        narrowness.append(1 - _breadth_ordinal(documented, order))
+
     # aridity
     if c.aridity_class is None:
         unknown("aridity_class", "aridity class")
     else:
-        fit, steps = _ordinal_fit(c.aridity_class, env.aridity_classes, ARIDITY_CLASSES)
-        docs = ", ".join(env.aridity_classes)
-        text = (f"aridity class {c.aridity_class} is among the documented classes ({docs})" if steps == 0
-                else f"aridity class {c.aridity_class} is {steps} class{'es' if steps > 1 else ''} "
-                     f"away from the documented classes ({docs})")
-        add("aridity_class", fit, text)
-        narrowness.append(1 - _breadth_ordinal(env.aridity_classes, ARIDITY_CLASSES))
+        ordinal("aridity_class", "aridity class", c.aridity_class, env.aridity_classes, ARIDITY_CLASSES)
 
     # precipitation
     if c.precip_mm is None:
@@ -221,34 +230,20 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
     elif not env.drift_energy_classes:
         undocumented("drift_class", "sand drift energy")
     else:
-        fit, steps = _ordinal_fit(c.drift_class, env.drift_energy_classes, DRIFT_CLASSES)
-        docs = ", ".join(env.drift_energy_classes)
-        text = (f"drift energy {c.drift_class} is among the documented classes ({docs})" if steps == 0
-                else f"drift energy {c.drift_class} is {steps} class{'es' if steps > 1 else ''} away from "
-                     f"the documented classes ({docs})")
-        add("drift_class", fit, text)
-        narrowness.append(1 - _breadth_ordinal(env.drift_energy_classes, DRIFT_CLASSES))
+        ordinal("drift_class", "drift energy", c.drift_class, env.drift_energy_classes, DRIFT_CLASSES)
 
     # land cover
     if c.land_cover is None:
         unknown("land_cover", "land cover")
     else:
-        ok = c.land_cover in env.land_cover
-        docs = ", ".join(env.land_cover)
-        add("land_cover", 1.0 if ok else 0.0,
-            f"land cover {c.land_cover} is {'among' if ok else 'not among'} the documented covers ({docs})")
-        narrowness.append(1 - _breadth_ordinal(env.land_cover, LAND_COVER_CLASSES))
+        unordered("land_cover", "land cover", c.land_cover, env.land_cover, LAND_COVER_CLASSES, "covers")
 
     # soil texture
     if c.soil_texture is not None:
         if not env.soil_textures:
             undocumented("soil_texture", "soil texture")
         else:
-            ok = c.soil_texture in env.soil_textures
-            docs = ", ".join(env.soil_textures)
-            add("soil_texture", 1.0 if ok else 0.0,
-                f"soil texture {c.soil_texture} is {'among' if ok else 'not among'} the documented textures ({docs})")
-            narrowness.append(1 - _breadth_ordinal(env.soil_textures, SOIL_TEXTURES))
+            unordered("soil_texture", "soil texture", c.soil_texture, env.soil_textures, SOIL_TEXTURES, "textures")
     else:
         unknown("soil_texture", "soil texture")
 
