@@ -5,10 +5,10 @@ int16 Zarr, 256 x 256 chunks on disk) opened lazily and rechunked by
 :func:`dldd.pipeline.context.plan_chunks` for ``DLDD_WORKER_MEMORY``; the GPG2 productivity trajectory
 (Mann-Kendall / Theil-Sen numba kernel through ``apply_ufunc``); the class map streamed into a COG
 (:func:`dldd.pipeline.context.write_cog_streamed`); then the class area table of four quadrants and a
-circle (exact coverage fractions) reduced tile by tile from the written map (:func:`dldd.zonal.class_areas`
+circle (exact coverage fractions) reduced tile by tile from the written map (:func:`dldd.stats.zonal.class_areas`
 on the lazily reopened COG). Printed per size: wall time (after a warm-up that compiles the kernels),
 throughput and the process's peak RSS (``getrusage``), which holds everything: the scheduler, the chunks
-in flight, the regions (:class:`dldd.zonal.TiledRegions`: coverage computed in each tile's task).
+in flight, the regions (:class:`dldd.stats.zonal.TiledRegions`: coverage computed in each tile's task).
 
 Peer: the same trajectory and table in memory (numpy, no dask) on the 1x and 4x cubes.
 Scaling: the 16x cube on a LocalCluster of 1 and of 2 single-thread workers (efficiency ``t1 / (2 t2)``)
@@ -78,7 +78,7 @@ def run_one(cube: str, out: str, workers: int, threads: int) -> dict:
     from dldd.core.legend import SDG3
     from dldd.indicators.productivity import trajectory
     from dldd.pipeline.context import plan_chunks, worker_memory, write_cog_streamed
-    from dldd.zonal import TiledRegions, class_areas
+    from dldd.stats.zonal import TiledRegions, class_areas
 
     import contextlib
 
@@ -145,7 +145,7 @@ def run_in_memory(cube: str) -> dict:
     from dldd.core.legend import SDG3
     from dldd.indicators.productivity import trajectory
     from dldd.regions.rasterize import region_fractions
-    from dldd.zonal import class_areas
+    from dldd.stats.zonal import class_areas
 
     t0 = time.perf_counter()
     ndvi = (xr.open_zarr(cube)["ndvi"].load().astype("float32") / 10000).rio.write_crs("EPSG:4326")

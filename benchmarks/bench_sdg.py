@@ -4,7 +4,7 @@ Chain (all lazy with dask, computed in one pass on the threaded scheduler):
 NDVI (2000-2015) -> productivity (trajectory, state, performance, LPD; GPG2)
 ESA CCI land cover 2000 / 2015 -> nesting -> land cover degradation and transitions
 SOC0 + IPCC zone from synthetic climate -> yearly SOC stock -> SOC degradation
--> one out, all out -> class-area tables (km², geodesic cell areas, ``dldd.zonal``).
+-> one out, all out -> class-area tables (km², geodesic cell areas, ``dldd.stats.zonal``).
 
 Prints wall time, CPU time and peak memory (goal: < 60 s and < 2 GB on 2 cores), then a peer
 comparison: the Mann-Kendall test of ``pymannkendall`` on a sample of the same pixels (agreement and
@@ -32,7 +32,7 @@ from dldd.core.areas import cell_area_km2
 from dldd.core.legend import SDG3, UNCCD_LAND_COVER
 from dldd.indicators import landcover, productivity, sdg, soc
 from dldd.indicators.trend import mann_kendall
-from dldd.zonal import class_areas, transition_areas
+from dldd.stats.zonal import class_areas, transition_areas
 
 YEARS = np.arange(2000, 2016)
 LC_TRANSITION_YEAR = 2008

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from dldd.core.legend import CLASS_NODATA
 from dldd.errors import GridMismatchError, InputError
 from dldd.indicators import aridity as ar
+from dldd.indicators import pet as pe
 
 VALIDATION = Path(__file__).resolve().parent / "data"  # copies of ../shared/validation, see data/PROVENANCE.md
 
@@ -42,47 +43,47 @@ def _monthly(values, start="2001-01-01", dims=("time",), coords=None):
 
 def test_fao56_example_8_extraterrestrial_radiation():
     # 3 September, 20 deg S
-    j = ar.day_of_year(dt.date(2015, 9, 3))
+    j = pe.day_of_year(dt.date(2015, 9, 3))
     assert j == 246
-    assert round(ar.inverse_relative_distance(j), 3) == 0.985
-    assert round(ar.solar_declination(j), 3) == 0.120
-    assert round(ar.sunset_hour_angle(-20.0, j), 3) == 1.527
-    ra = ar.extraterrestrial_radiation(-20.0, j)
+    assert round(pe.inverse_relative_distance(j), 3) == 0.985
+    assert round(pe.solar_declination(j), 3) == 0.120
+    assert round(pe.sunset_hour_angle(-20.0, j), 3) == 1.527
+    ra = pe.extraterrestrial_radiation(-20.0, j)
     assert round(ra, 1) == 32.2
-    assert round(ar.MJ_TO_MM * ra, 1) == 13.1
+    assert round(pe.MJ_TO_MM * ra, 1) == 13.1
 
 
 def test_fao56_example_9_daylight_hours():
-    assert round(ar.daylight_hours(-20.0, ar.day_of_year(np.datetime64("2015-09-03"))), 1) == 11.7
+    assert round(pe.daylight_hours(-20.0, pe.day_of_year(np.datetime64("2015-09-03"))), 1) == 11.7
 
 
 def test_fao56_example_17_monthly_bangkok_april():
     lat, z, tmax, tmin, ea, u2, n = dms(13, 44), 2.0, 34.8, 25.6, 2.85, 2.0, 8.5
     april = pd.Timestamp("2015-04-01")
-    j = ar.day_of_year(april, monthly=True)
+    j = pe.day_of_year(april, monthly=True)
     assert j == 105  # FAO56: J for 15 April
     # G from the mean temperatures of March (29.2) and April (eq. 44, last month of the series)
     tmean = _monthly([29.2, (tmax + tmin) / 2], start="2015-03-01")
-    g = ar.soil_heat_flux_monthly(tmean)
+    g = pe.soil_heat_flux_monthly(tmean)
     assert round(float(g[-1]), 2) == 0.14
-    assert round(ar.psychrometric_constant(z), 4) == 0.0673
-    assert round(ar.slope_vapour_pressure_curve((tmax + tmin) / 2), 3) == 0.246
-    assert round(ar.mean_saturation_vapour_pressure(tmin, tmax), 2) == 4.42
-    ra = ar.extraterrestrial_radiation(lat, j)
+    assert round(pe.psychrometric_constant(z), 4) == 0.0673
+    assert round(pe.slope_vapour_pressure_curve((tmax + tmin) / 2), 3) == 0.246
+    assert round(pe.mean_saturation_vapour_pressure(tmin, tmax), 2) == 4.42
+    ra = pe.extraterrestrial_radiation(lat, j)
     assert round(ra, 2) == 38.06
-    rs = ar.solar_radiation(ra, n, ar.daylight_hours(lat, j))
+    rs = pe.solar_radiation(ra, n, pe.daylight_hours(lat, j))
     assert round(rs, 2) == 22.65
-    rso = ar.clear_sky_radiation(ra, z)
+    rso = pe.clear_sky_radiation(ra, z)
     assert round(rso, 2) == 28.54
-    rnl = ar.net_longwave_radiation(tmin, tmax, ea, rs, rso)
+    rnl = pe.net_longwave_radiation(tmin, tmax, ea, rs, rso)
     assert round(rnl, 2) == 3.11
-    assert round(ar.net_radiation(rs, rnl), 2) == 14.33
-    eto = ar.pet_penman_monteith(
+    assert round(pe.net_radiation(rs, rnl), 2) == 14.33
+    eto = pe.pet_penman_monteith(
         tmin, tmax, lat, april, elevation=z, u2=u2, ea=ea, sunshine_hours=n, g=0.14, monthly=True
     )
     assert round(eto, 2) == 5.72
     # the same through a monthly series with G derived from the neighbouring month
-    series = ar.pet_penman_monteith(
+    series = pe.pet_penman_monteith(
         _monthly([20.0, tmin], start="2015-03-01"),
         _monthly([38.4, tmax], start="2015-03-01"),  # March mean (20 + 38.4) / 2 = 29.2
         lat,
@@ -100,24 +101,24 @@ def test_fao56_example_17_monthly_bangkok_april():
 def test_fao56_example_18_daily_brussels():
     lat, z, tmax, tmin, rh_max, rh_min, n = dms(50, 48), 100.0, 21.5, 12.3, 84.0, 63.0, 9.25
     day = dt.date(2015, 7, 6)
-    j = ar.day_of_year(day)
-    u2 = ar.wind_speed_2m(10.0 / 3.6, 10.0)  # FAO56: 10 km/h (2.78 m/s) measured at 10 m
+    j = pe.day_of_year(day)
+    u2 = pe.wind_speed_2m(10.0 / 3.6, 10.0)  # FAO56: 10 km/h (2.78 m/s) measured at 10 m
     assert round(u2, 3) == 2.078
-    assert round(ar.psychrometric_constant(z), 4) == 0.0666
-    assert round(ar.slope_vapour_pressure_curve((tmax + tmin) / 2), 3) == 0.122
-    assert round(ar.mean_saturation_vapour_pressure(tmin, tmax), 3) == 1.997
-    ea = ar.actual_vapour_pressure(tmin, tmax, rh_min=rh_min, rh_max=rh_max)
+    assert round(pe.psychrometric_constant(z), 4) == 0.0666
+    assert round(pe.slope_vapour_pressure_curve((tmax + tmin) / 2), 3) == 0.122
+    assert round(pe.mean_saturation_vapour_pressure(tmin, tmax), 3) == 1.997
+    ea = pe.actual_vapour_pressure(tmin, tmax, rh_min=rh_min, rh_max=rh_max)
     assert round(ea, 3) == 1.409
-    ra = ar.extraterrestrial_radiation(lat, j)
+    ra = pe.extraterrestrial_radiation(lat, j)
     assert round(ra, 2) == 41.09
-    rs = ar.solar_radiation(ra, n, ar.daylight_hours(lat, j))
+    rs = pe.solar_radiation(ra, n, pe.daylight_hours(lat, j))
     assert round(rs, 2) == 22.07
-    rso = ar.clear_sky_radiation(ra, z)
+    rso = pe.clear_sky_radiation(ra, z)
     assert round(rso, 2) == 30.90
-    rnl = ar.net_longwave_radiation(tmin, tmax, ea, rs, rso)
+    rnl = pe.net_longwave_radiation(tmin, tmax, ea, rs, rso)
     assert round(rnl, 2) == 3.71
-    assert round(ar.net_radiation(rs, rnl), 2) == 13.28
-    eto = ar.pet_penman_monteith(
+    assert round(pe.net_radiation(rs, rnl), 2) == 13.28
+    eto = pe.pet_penman_monteith(
         tmin, tmax, lat, day, elevation=z, u2=u2, rh_min=rh_min, rh_max=rh_max, sunshine_hours=n
     )
     assert round(eto, 1) == 3.9
@@ -125,9 +126,9 @@ def test_fao56_example_18_daily_brussels():
 
 def test_hargreaves_on_fao56_example_20_inputs():
     lat, day = dms(45, 43), pd.Timestamp("2015-07-15")
-    ra = ar.extraterrestrial_radiation(lat, ar.day_of_year(day))
+    ra = pe.extraterrestrial_radiation(lat, pe.day_of_year(day))
     assert ra == pytest.approx(40.55, abs=0.01)
-    assert round(ar.pet_hargreaves(14.8, 26.6, lat, day), 1) == 5.0
+    assert round(pe.pet_hargreaves(14.8, 26.6, lat, day), 1) == 5.0
 
 
 def test_cabinda_monthly_eto_fao56_figure_18():
@@ -147,17 +148,17 @@ def test_cabinda_monthly_eto_fao56_figure_18():
     days = time.days_in_month.to_numpy()
     published = df["eto_published_mm_month"].to_numpy() / days
     np.testing.assert_allclose(published, np.round(published, 1), atol=1e-9)  # 0.1 mm/day precision
-    g = ar.soil_heat_flux_monthly((tmin + tmax) / 2, cyclic=True)
-    ea_icid = rh / (50.0 / ar.saturation_vapour_pressure(tmin) + 50.0 / ar.saturation_vapour_pressure(tmax))
-    eto = ar.pet_penman_monteith(
+    g = pe.soil_heat_flux_monthly((tmin + tmax) / 2, cyclic=True)
+    ea_icid = rh / (50.0 / pe.saturation_vapour_pressure(tmin) + 50.0 / pe.saturation_vapour_pressure(tmax))
+    eto = pe.pet_penman_monteith(
         tmin, tmax, -5.33, col["rs_mj_m2_d"].time, elevation=20.0, u2=col["u2_m_s"], ea=ea_icid,
         rs=col["rs_mj_m2_d"], g=g,
     )
     assert eto.dims == ("time",)
     assert np.all(np.abs(eto.values - published) <= 0.03 * published + 0.05)
     # FAO56 eq. 19 (mean RH), the library's own rh_mean path: annual total within 3 %
-    ea_fao = ar.actual_vapour_pressure(tmin, tmax, rh_mean=rh)
-    eto_fao = ar.pet_penman_monteith(
+    ea_fao = pe.actual_vapour_pressure(tmin, tmax, rh_mean=rh)
+    eto_fao = pe.pet_penman_monteith(
         tmin, tmax, -5.33, time.values, elevation=20.0, u2=col["u2_m_s"], ea=ea_fao, rs=col["rs_mj_m2_d"], g=g
     )
     annual = float((eto_fao * days).sum())
@@ -182,7 +183,7 @@ def test_thornthwaite_matches_climate_indices_on_wichita():
     from climate_indices import eto  # imported here: it adds a root logging handler
 
     t, df = _wichita_tmean()
-    ours = ar.pet_thornthwaite(t, WICHITA_LAT, t.time, high_temperature_correction=False)
+    ours = pe.pet_thornthwaite(t, WICHITA_LAT, t.time, high_temperature_correction=False)
     peer = eto.eto_thornthwaite(df["tmean_c"].to_numpy(float), WICHITA_LAT, 1980)  # mm/month
     peer_daily = peer / t.time.dt.days_in_month.values
     warm = df["tmean_c"].to_numpy() > 0
@@ -204,11 +205,11 @@ def test_thornthwaite_annual_heat_index_matches_xclim():
     assert peer.attrs["units"] == "kg m-2 s-1"
     # xclim spreads 16 L/12 (10T/I)^a over the month's days (no N/30 factor): rescale to ours
     peer_daily = peer.values * 86400.0 * t.time.dt.days_in_month.values / 30.0
-    ours = ar.pet_thornthwaite(t, WICHITA_LAT, t.time, heat_index="annual", high_temperature_correction=False)
+    ours = pe.pet_thornthwaite(t, WICHITA_LAT, t.time, heat_index="annual", high_temperature_correction=False)
     warm = t.values > 0
     np.testing.assert_allclose(ours.values[warm], peer_daily[warm], rtol=0.02)
     # and the per-year heat index differs from the climatological one
-    clim = ar.pet_thornthwaite(t, WICHITA_LAT, t.time, high_temperature_correction=False)
+    clim = pe.pet_thornthwaite(t, WICHITA_LAT, t.time, high_temperature_correction=False)
     assert np.nanmax(np.abs(clim.values - ours.values)) > 0.01
 
 
@@ -219,18 +220,18 @@ def test_thornthwaite_hand_computed_equator():
         a = 6.75e-7 * heat**3 - 7.71e-5 * heat**2 + 1.792e-2 * heat + 0.49239
         expected = 16.0 * (10.0 * temp / heat) ** a / 30.0
         t = _monthly(np.full(24, temp))
-        pet = ar.pet_thornthwaite(t, 0.0, t.time)
+        pet = pe.pet_thornthwaite(t, 0.0, t.time)
         np.testing.assert_allclose(pet.values, expected, rtol=1e-6)
     # by hand for 25 degC: I = 12 * 5^1.514 = 137.23, a = 3.2442, 16 (250 / 137.23)^3.2442 / 30 = 3.733
     assert expected == pytest.approx(3.733, abs=1e-3)
     # above 26.5 degC: Thornthwaite's table as fitted by Willmott et al. (1985)
     t = _monthly(np.full(12, 30.0))
     expected_hot = (-415.85 + 32.24 * 30.0 - 0.43 * 30.0**2) / 30.0
-    np.testing.assert_allclose(ar.pet_thornthwaite(t, 0.0, t.time).values, expected_hot, rtol=1e-9)
+    np.testing.assert_allclose(pe.pet_thornthwaite(t, 0.0, t.time).values, expected_hot, rtol=1e-9)
     heat = 12 * (30.0 / 5.0) ** 1.514
     a = 6.75e-7 * heat**3 - 7.71e-5 * heat**2 + 1.792e-2 * heat + 0.49239
     power_law = 16.0 * (300.0 / heat) ** a / 30.0
-    uncorrected = ar.pet_thornthwaite(t, 0.0, t.time, high_temperature_correction=False).values
+    uncorrected = pe.pet_thornthwaite(t, 0.0, t.time, high_temperature_correction=False).values
     np.testing.assert_allclose(uncorrected, power_law, rtol=1e-9)
     assert power_law > expected_hot  # the power law runs away above 26.5 degC; the table does not
 
@@ -239,8 +240,8 @@ def test_thornthwaite_freezing_and_day_length():
     # winter months below 0 give 0; PET scales with day length (summer at 60 N > equator)
     temps = np.array([-5, -2, 3, 8, 13, 17, 19, 18, 14, 8, 2, -3], dtype=float)
     t = _monthly(np.tile(temps, 2))
-    north = ar.pet_thornthwaite(t, 60.0, t.time).values
-    equator = ar.pet_thornthwaite(t, 0.0, t.time).values
+    north = pe.pet_thornthwaite(t, 60.0, t.time).values
+    equator = pe.pet_thornthwaite(t, 0.0, t.time).values
     np.testing.assert_array_equal(north[np.tile(temps, 2) <= 0], 0.0)
     assert north[6] > equator[6] and north[10] < equator[10]
 
@@ -282,7 +283,7 @@ def test_thornthwaite_spei_r_hand_computed_wichita():
         rows["tmean_c"].to_numpy(float), dims="time",
         coords={"time": pd.to_datetime(dict(year=rows.year, month=rows.month, day=1)).to_numpy()},
     )
-    pet = ar.pet_thornthwaite(t, WICHITA_LAT, t.time, variant="spei_r")
+    pet = pe.pet_thornthwaite(t, WICHITA_LAT, t.time, variant="spei_r")
     assert pet.attrs["units"] == "mm d-1" and "spei_r" in pet.attrs["parameters"]
     for year, month in ((1980, 1), (1980, 2), (1981, 2), (1980, 7), (1995, 6), (2011, 10)):
         expected, days = by_hand(year, month)
@@ -290,26 +291,26 @@ def test_thornthwaite_spei_r_hand_computed_wichita():
         assert got == pytest.approx(expected, abs=1e-9, rel=0)
     assert by_hand(1980, 2)[0] == 0.0 and by_hand(1980, 7)[0] > 100.0
     # differs from the FAO-56 variant (declination on the 15th, months clipped before averaging)
-    fao = ar.pet_thornthwaite(t, WICHITA_LAT, t.time, high_temperature_correction=False)
+    fao = pe.pet_thornthwaite(t, WICHITA_LAT, t.time, high_temperature_correction=False)
     assert np.nanmax(np.abs(fao.values - pet.values)) > 1e-3
     with pytest.raises(InputError, match="spei_r"):
-        ar.pet_thornthwaite(t, WICHITA_LAT, t.time, variant="spei_r", high_temperature_correction=True)
+        pe.pet_thornthwaite(t, WICHITA_LAT, t.time, variant="spei_r", high_temperature_correction=True)
     with pytest.raises(InputError, match="variant"):
-        ar.pet_thornthwaite(t, WICHITA_LAT, t.time, variant="r")
+        pe.pet_thornthwaite(t, WICHITA_LAT, t.time, variant="r")
 
 
 def test_thornthwaite_errors():
     t = _monthly(np.full(6, 10.0))
     with pytest.raises(InputError, match="12"):
-        ar.pet_thornthwaite(t, 0.0, t.time)  # only 6 calendar months
+        pe.pet_thornthwaite(t, 0.0, t.time)  # only 6 calendar months
     daily = xr.DataArray(np.full(40, 10.0), dims="time", coords={"time": pd.date_range("2001-01-01", periods=40)})
     with pytest.raises(InputError, match="monthly"):
-        ar.pet_thornthwaite(daily, 0.0, daily.time)
+        pe.pet_thornthwaite(daily, 0.0, daily.time)
     with pytest.raises(InputError, match="heat_index"):
-        ar.pet_thornthwaite(_monthly(np.full(12, 10.0)), 0.0, _monthly(np.full(12, 10.0)).time, heat_index="x")
+        pe.pet_thornthwaite(_monthly(np.full(12, 10.0)), 0.0, _monthly(np.full(12, 10.0)).time, heat_index="x")
     # an incomplete year gives NaN with the annual heat index
     t = _monthly(np.full(18, 28.0))  # above 26.5 degC too: the table branch must not fill the gap
-    pet = ar.pet_thornthwaite(t, 0.0, t.time, heat_index="annual")
+    pet = pe.pet_thornthwaite(t, 0.0, t.time, heat_index="annual")
     assert np.all(np.isfinite(pet.values[:12])) and np.all(np.isnan(pet.values[12:]))
 
 
@@ -334,23 +335,23 @@ def cube():
 def test_pet_broadcasts_over_time_y_x_and_matches_scalar_calls(cube):
     tmin, tmax = cube
     lat = tmin["y"]
-    pm = ar.pet_penman_monteith(
+    pm = pe.pet_penman_monteith(
         tmin, tmax, lat, tmin.time, elevation=300.0, u2=2.0, rh_min=35.0, rh_max=85.0, sunshine_hours=7.0
     )
-    hs = ar.pet_hargreaves(tmin, tmax, lat, tmin.time)
+    hs = pe.pet_hargreaves(tmin, tmax, lat, tmin.time)
     assert pm.dims == hs.dims == ("time", "y", "x")
     for ti, yi, xi in [(0, 0, 0), (5, 3, 2), (17, 1, 1)]:
         day = pd.Timestamp(tmin.time.values[ti])
         lo, hi, la = float(tmin[ti, yi, xi]), float(tmax[ti, yi, xi]), float(lat[yi])
-        ref_pm = ar.pet_penman_monteith(
+        ref_pm = pe.pet_penman_monteith(
             lo, hi, la, day, elevation=300.0, u2=2.0, rh_min=35.0, rh_max=85.0, sunshine_hours=7.0, monthly=True
         )
         assert float(pm[ti, yi, xi]) == pytest.approx(ref_pm, rel=1e-12)
-        assert float(hs[ti, yi, xi]) == pytest.approx(ar.pet_hargreaves(lo, hi, la, day, monthly=True), rel=1e-12)
+        assert float(hs[ti, yi, xi]) == pytest.approx(pe.pet_hargreaves(lo, hi, la, day, monthly=True), rel=1e-12)
     # monthly series use the 15th: same as daily PET on that day
     day15 = pd.Timestamp(tmin.time.values[3]) + pd.Timedelta(days=14)
     assert float(hs[3, 0, 0]) == pytest.approx(
-        ar.pet_hargreaves(float(tmin[3, 0, 0]), float(tmax[3, 0, 0]), float(lat[0]), day15), rel=1e-12
+        pe.pet_hargreaves(float(tmin[3, 0, 0]), float(tmax[3, 0, 0]), float(lat[0]), day15), rel=1e-12
     )
 
 
@@ -359,43 +360,43 @@ def test_pet_dask_is_lazy_and_equal(cube):
     lat = tmin["y"]
     lazy_min, lazy_max = tmin.chunk({"time": 12, "y": 2}), tmax.chunk({"time": 12, "y": 2})
     kw = dict(elevation=50.0, u2=1.5, rh_max=80.0, sunshine_hours=6.0, g="monthly")
-    eager = ar.pet_penman_monteith(tmin, tmax, lat, tmin.time, **kw)
-    lazy = ar.pet_penman_monteith(lazy_min, lazy_max, lat, tmin.time, **kw)
+    eager = pe.pet_penman_monteith(tmin, tmax, lat, tmin.time, **kw)
+    lazy = pe.pet_penman_monteith(lazy_min, lazy_max, lat, tmin.time, **kw)
     assert lazy.chunks is not None
     np.testing.assert_allclose(lazy.values, eager.values, rtol=1e-12)
-    tw_lazy = ar.pet_thornthwaite((lazy_min + lazy_max) / 2, lat, tmin.time)
+    tw_lazy = pe.pet_thornthwaite((lazy_min + lazy_max) / 2, lat, tmin.time)
     assert tw_lazy.chunks is not None
-    np.testing.assert_allclose(tw_lazy.values, ar.pet_thornthwaite((tmin + tmax) / 2, lat, tmin.time).values)
-    hs_lazy = ar.pet_hargreaves(lazy_min, lazy_max, lat, tmin.time)
+    np.testing.assert_allclose(tw_lazy.values, pe.pet_thornthwaite((tmin + tmax) / 2, lat, tmin.time).values)
+    hs_lazy = pe.pet_hargreaves(lazy_min, lazy_max, lat, tmin.time)
     assert hs_lazy.chunks is not None
-    np.testing.assert_allclose(hs_lazy.values, ar.pet_hargreaves(tmin, tmax, lat, tmin.time).values)
+    np.testing.assert_allclose(hs_lazy.values, pe.pet_hargreaves(tmin, tmax, lat, tmin.time).values)
 
 
 def test_pet_input_errors():
     day = dt.date(2015, 7, 6)
     with pytest.raises(InputError, match="lat"):
-        ar.pet_hargreaves(10.0, 20.0, 95.0, day)
+        pe.pet_hargreaves(10.0, 20.0, 95.0, day)
     with pytest.raises(InputError, match="humidity"):
-        ar.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, sunshine_hours=5.0)
+        pe.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, sunshine_hours=5.0)
     with pytest.raises(InputError, match="rs"):
-        ar.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, ea=1.0)
+        pe.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, ea=1.0)
     with pytest.raises(InputError, match="rh_max"):
-        ar.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, rh_max=120.0, sunshine_hours=5.0)
+        pe.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, rh_max=120.0, sunshine_hours=5.0)
     with pytest.raises(InputError, match="'daily'"):
-        ar.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, ea=1.0, rs=20.0, g="daily")
+        pe.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, ea=1.0, rs=20.0, g="daily")
     with pytest.raises(InputError, match="g='monthly'"):
-        ar.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, ea=1.0, rs=20.0, g="monthly")
+        pe.pet_penman_monteith(10.0, 20.0, 45.0, day, elevation=0.0, u2=2.0, ea=1.0, rs=20.0, g="monthly")
     with pytest.raises(InputError, match="time"):
-        ar.day_of_year(400)
+        pe.day_of_year(400)
     # Tmax < Tmin: NaN; Tmean below -17.8 degC: 0
-    assert np.isnan(ar.pet_hargreaves(20.0, 10.0, 45.0, day))
-    assert ar.pet_hargreaves(-30.0, -25.0, 45.0, day) == 0.0
+    assert np.isnan(pe.pet_hargreaves(20.0, 10.0, 45.0, day))
+    assert pe.pet_hargreaves(-30.0, -25.0, 45.0, day) == 0.0
 
 
 def test_polar_night_and_day():
-    assert ar.extraterrestrial_radiation(80.0, 355) == pytest.approx(0.0, abs=1e-9)
-    assert ar.daylight_hours(80.0, 172) == pytest.approx(24.0)
-    assert ar.daylight_hours(-80.0, 172) == pytest.approx(0.0)
+    assert pe.extraterrestrial_radiation(80.0, 355) == pytest.approx(0.0, abs=1e-9)
+    assert pe.daylight_hours(80.0, 172) == pytest.approx(24.0)
+    assert pe.daylight_hours(-80.0, 172) == pytest.approx(0.0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -508,3 +509,27 @@ def test_aridity_index_errors():
     daily = xr.DataArray(np.ones(40), dims="time", coords={"time": pd.date_range("2001-01-01", periods=40)})
     with pytest.raises(InputError, match="first of a month|1st of each month"):
         ar.aridity_index(daily, daily)
+
+
+def test_pet_methods_declare_one_unit_per_argument_name():
+    """Every PET method declares the same units for the same argument name (pyet style), and a latitude
+    given in radians, an elevation in km and a wind in knots are converted, not taken as degrees, m, m/s."""
+    methods = (pe.pet_penman_monteith, pe.pet_hargreaves, pe.pet_thornthwaite)
+    for f in methods:
+        for arg, unit in f.declared_units.items():
+            assert pe.PET_ARGUMENT_UNITS[arg] == unit, (f.__name__, arg)
+        assert "lat" in f.declared_units
+    tmin = xr.DataArray([12.0, 14.0], dims="time", coords={"time": pd.to_datetime(["2000-07-01", "2000-08-01"])})
+    tmax = tmin + 15.0
+    lat = 37.1
+    lat_rad = xr.DataArray(math.radians(lat), attrs={"units": "radian"})
+    ref = pe.pet_hargreaves(tmin, tmax, lat, tmin.time, monthly=True)
+    np.testing.assert_allclose(pe.pet_hargreaves(tmin, tmax, lat_rad, tmin.time, monthly=True), ref, rtol=1e-12)
+    pm = dict(elevation=1375.0, u2=2.0, rh_max=60.0, rh_min=20.0, sunshine_hours=10.0)
+    ref = pe.pet_penman_monteith(tmin, tmax, lat, tmin.time, **pm)
+    got = pe.pet_penman_monteith(tmin, tmax, lat_rad, tmin.time, **{
+        **pm, "elevation": xr.DataArray(1.375, attrs={"units": "km"}),
+        "u2": xr.DataArray(2.0 / 0.514444, attrs={"units": "knot"})})
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    with pytest.raises(InputError, match="lat"):
+        pe.pet_hargreaves(tmin, tmax, xr.DataArray(4.1e6, attrs={"units": "m"}), tmin.time, monthly=True)

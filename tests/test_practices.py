@@ -30,7 +30,7 @@ from dldd.practices import (
     match,
     open_store,
 )
-from dldd.practices import engine
+from dldd.practices import evidence, land_share, scoring
 from dldd.practices.cli import app
 from dldd.practices.loader import CATALOGUE_DIR
 from dldd.practices.schema import ARIDITY_CLASSES, CATEGORIES, DRIFT_CLASSES, LAND_COVER_CLASSES, Practice
@@ -275,7 +275,7 @@ def test_hand_computed_score_on_a_synthetic_practice():
     assert by["aridity_class"].verdict == "partial" and by["precip_mm"].verdict == "partial"
     assert "50 mm above" in by["precip_mm"].text
     # inside the core of the range the fit is 1; at the bound EDGE_FIT; far outside 0
-    for x, fit in ((200, 1.0), (100, engine.EDGE_FIT), (300, engine.EDGE_FIT), (1000, 0.0), (0, 0.0)):
+    for x, fit in ((200, 1.0), (100, scoring.EDGE_FIT), (300, scoring.EDGE_FIT), (1000, 0.0), (0, 0.0)):
         (m,) = match({"precip_mm": x}, [p])
         assert m.score == pytest.approx(fit), x
 
@@ -285,8 +285,8 @@ def test_missing_conditions_neither_reward_nor_penalise_undocumented_limits_coun
     base = match({"aridity_class": "arid"}, [p])[0].score
     assert base == 1.0
     more = match({"aridity_class": "arid", "precip_mm": 5000, "drift_class": "high"}, [p])[0]
-    w = engine.CONDITION_WEIGHTS
-    expect = (w["aridity_class"] + engine.UNDOCUMENTED_FIT * (w["precip_mm"] + w["drift_class"])) / (
+    w = scoring.CONDITION_WEIGHTS
+    expect = (w["aridity_class"] + scoring.UNDOCUMENTED_FIT * (w["precip_mm"] + w["drift_class"])) / (
         w["aridity_class"] + w["precip_mm"] + w["drift_class"])
     assert more.score == pytest.approx(expect)
     assert {r.condition: r.verdict for r in more.reasons}["precip_mm"] == "not documented"
@@ -295,7 +295,7 @@ def test_missing_conditions_neither_reward_nor_penalise_undocumented_limits_coun
     ranked = match({"aridity_class": "arid", "precip_mm": 200}, [p, documented])
     assert [m.practice.id for m in ranked] == ["documented", "test_practice"]
     (empty,) = match({}, [p])
-    assert empty.score == engine.NEUTRAL_SCORE
+    assert empty.score == scoring.NEUTRAL_SCORE
 
 
 def test_land_condition_from_shares_class_and_esa():
@@ -303,11 +303,11 @@ def test_land_condition_from_shares_class_and_esa():
     prevent = Practice.model_validate(_minimal("prevent", land_condition=["stable"]))
     # fit = min(1, share / SHARE_FOR_FULL_FIT)
     (m,) = match({"degraded_share": 0.1}, [restore])
-    assert m.score == pytest.approx(0.1 / engine.SHARE_FOR_FULL_FIT)
+    assert m.score == pytest.approx(0.1 / scoring.SHARE_FOR_FULL_FIT)
     (m,) = match({"degraded_share": 0.6}, [restore])
     assert m.score == 1.0
     (m,) = match({"degraded_share": 0.9, "improved_share": 0.05}, [prevent])  # 5 % stable
-    assert m.score == pytest.approx(0.05 / engine.SHARE_FOR_FULL_FIT)
+    assert m.score == pytest.approx(0.05 / scoring.SHARE_FOR_FULL_FIT)
     assert match({"degradation_status": "degraded"}, [prevent])[0].score == 0.0
     assert match({"esa_class": "C2"}, [restore, prevent])[0].practice.id == "restore"
     assert match({"esa_class": "n"}, [restore, prevent])[0].practice.id == "prevent"
@@ -367,7 +367,7 @@ def test_effectiveness_results_attach_to_practices_of_their_type(catalogue):
     assert texts and "Hotan barrier belt" in texts[0] and "synthetic" in texts[0] and "2018" in texts[0]
     with pytest.raises(InputError, match="intervention type"):
         attach_evidence("moon base", result)
-    assert engine.practices_for("Sand barriers")[0] == "straw_checkerboard"
+    assert evidence.practices_for("Sand barriers")[0] == "straw_checkerboard"
 
 
 # -- command line ----------------------------------------------------------------------------------
@@ -479,7 +479,7 @@ def _terrace():
 
 
 def test_distribution_share_is_the_area_whose_conditions_a_practice_fits():
-    ranked = engine.match_distribution(_dist(*CHINA_LIKE), [_sand(), _terrace()], region="CHN")
+    ranked = land_share.match_distribution(_dist(*CHINA_LIKE), [_sand(), _terrace()], region="CHN")
     by = {m.practice.id: m for m in ranked}
     # sand control fits the 400 km² of drylands (hyper-arid 250 + arid 150) of 1000 km², all of the drylands
     assert by["sand"].share == pytest.approx(0.4) and by["sand"].dryland_share == pytest.approx(1.0)
@@ -492,25 +492,25 @@ def test_distribution_share_is_the_area_whose_conditions_a_practice_fits():
     assert "hyper-arid 25.0%" in share_reason.text
     # in proportion to area: with more drylands than humid land the sand practice ranks first
     drier = _dist(*[(r[:-1] + (r[-1] * (0.5 if r[0] == "humid" else 3.0),)) for r in CHINA_LIKE])
-    assert engine.match_distribution(drier, [_sand(), _terrace()])[0].practice.id == "sand"
+    assert land_share.match_distribution(drier, [_sand(), _terrace()])[0].practice.id == "sand"
 
 
 def test_distribution_undocumented_limits_are_said_and_never_a_pass():
     undocumented = _sand("undocumented", annual_precipitation_mm=None, drift_energy_classes=[])
-    ranked = engine.match_distribution(_dist(*CHINA_LIKE), [undocumented, _sand()], region="CHN")
+    ranked = land_share.match_distribution(_dist(*CHINA_LIKE), [undocumented, _sand()], region="CHN")
     assert [m.practice.id for m in ranked] == ["sand", "undocumented"]
     m = ranked[1]
     assert m.share == pytest.approx(0.4) and m.undocumented_share == pytest.approx(0.4)
-    w = engine.CONDITION_WEIGHTS
+    w = scoring.CONDITION_WEIGHTS
     known = w["aridity_class"] + w["precip_mm"] + w["land_cover"] + w["land_condition"] + w["drift_class"]
-    q = (known - (1 - engine.UNDOCUMENTED_FIT) * (w["precip_mm"] + w["drift_class"])) / known
-    assert m.score == pytest.approx(round(0.4 * q, engine.SHARE_DECIMALS))
+    q = (known - (1 - scoring.UNDOCUMENTED_FIT) * (w["precip_mm"] + w["drift_class"])) / known
+    assert m.score == pytest.approx(round(0.4 * q, land_share.SHARE_DECIMALS))
     texts = [r.text for r in m.reasons if r.verdict == "not documented"]
     assert any(t.startswith("annual precipitation limits") for t in texts)
     assert any(t.startswith("sand drift energy limits") for t in texts)
     # land where a documented limit misfits is not fitted, whatever the other conditions
     wet = _sand("wet", annual_precipitation_mm={"min": 300, "max": 400})
-    assert engine.match_distribution(_dist(*CHINA_LIKE), [wet])[0].share == 0.0
+    assert land_share.match_distribution(_dist(*CHINA_LIKE), [wet])[0].share == 0.0
 
 
 def test_distribution_ties_are_broken_by_evidence_strength():
@@ -520,7 +520,7 @@ def test_distribution_ties_are_broken_by_evidence_strength():
     neighbour["evidence"][0]["countries"] = ["MNG"]  # same METHODS 7 sub-region (East Asia)
     elsewhere = _minimal("a_elsewhere", aridity_classes=["hyper-arid", "arid"], land_cover=["other land"])
     ps = [Practice.model_validate(d) for d in (elsewhere, neighbour, here)]
-    ranked = engine.match_distribution(_dist(*CHINA_LIKE), ps, region="CHN")
+    ranked = land_share.match_distribution(_dist(*CHINA_LIKE), ps, region="CHN")
     assert len({m.score for m in ranked}) == 1
     assert [m.practice.id for m in ranked] == ["c_here", "b_neighbour", "a_elsewhere"]
     assert ranked[0].evidence == (1, 1, 1) and ranked[1].evidence == (0, 1, 1)
@@ -528,9 +528,9 @@ def test_distribution_ties_are_broken_by_evidence_strength():
 
 def test_distribution_refuses_a_table_without_area():
     with pytest.raises(InputError, match="no area"):
-        engine.match_distribution(_dist(("arid", 0, 50, "other land", None, None, None, 0.0)), [_sand()])
+        land_share.match_distribution(_dist(("arid", 0, 50, "other land", None, None, None, 0.0)), [_sand()])
     with pytest.raises(InputError, match="missing column"):
-        engine.match_distribution(pd.DataFrame({"area_km2": [1.0]}), [_sand()])
+        land_share.match_distribution(pd.DataFrame({"area_km2": [1.0]}), [_sand()])
 
 
 def test_joint_condition_areas_against_an_independent_count():
@@ -764,3 +764,14 @@ def test_report_data_per_country(catalogue):
     assert any("MNG" in c["countries"] for c in chn["subregion_cases"])
     assert all("CHN" not in c["countries"] for c in chn["subregion_cases"])
     assert data["challenges"]["East Asia"] and data["run_cases"] == []
+
+
+def test_validation_errors_read_alike_for_conditions_results_and_files():
+    """Conditions, effectiveness results and practice files name a bad field the same way (one formatter)."""
+    from dldd.practices import AssessedEffect
+    from dldd.practices.scoring import match
+
+    with pytest.raises(InputError, match=r"conditions: field 'precip_mm': .*\(found -5\)"):
+        match({"precip_mm": -5}, [])
+    with pytest.raises(InputError, match=r"effectiveness result: field 'n_treated': .*\(found 'many'\)"):
+        AssessedEffect.from_result({"n_treated": "many"})

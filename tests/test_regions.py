@@ -304,3 +304,34 @@ def test_regions_list_csv(reg):
     assert "Kazakhstan" in buf.getvalue() and "Central Asia" in buf.getvalue()
     with pytest.raises(InputError, match="format"):
         cli_list(format="xml")
+
+
+def test_one_polygon_reader_refuses_what_it_cannot_trust(tmp_path):
+    """Zones, intervention and correction polygons and fetch AOIs share one reader: a file without CRS
+    (also as a fetch AOI, which used to be taken as lon/lat), an invalid polygon, no features or no file
+    are refused naming the file; a projected file comes back in lon/lat."""
+    import geopandas as gpd
+
+    from dldd.regions.polygons import read_polygon, read_polygons
+    from dldd.sources.fetch import resolve_region
+
+    box = shapely.box(79.0, 36.8, 80.5, 37.4)
+    no_crs = tmp_path / "aoi.shp"
+    with pytest.warns(UserWarning, match="crs"):  # pyogrio warns that it writes no projection: the point
+        gpd.GeoDataFrame(geometry=[box]).to_file(no_crs)
+    with pytest.raises(InputError, match=r"zone file: .*aoi\.shp has no CRS"):
+        read_polygons(no_crs, "zone file")
+    with pytest.raises(InputError, match=r"region \(AOI file\): .*aoi\.shp has no CRS"):
+        resolve_region(no_crs)
+    bowtie = shapely.Polygon([(79, 36), (80, 37), (80, 36), (79, 37)])
+    bad = tmp_path / "bowtie.gpkg"
+    gpd.GeoDataFrame(geometry=[bowtie], crs="EPSG:4326").to_file(bad)
+    with pytest.raises(InputError, match=r"interventions 'belt': .*bowtie\.gpkg: feature 0 is an invalid polygon"):
+        read_polygon(bad, "interventions 'belt'")
+    with pytest.raises(InputError, match="does not exist"):
+        read_polygons(tmp_path / "missing.geojson", "zone file")
+    utm = tmp_path / "utm.gpkg"
+    gpd.GeoDataFrame(geometry=[box], crs="EPSG:4326").to_crs("EPSG:32644").to_file(utm)
+    back = read_polygons(utm, "zone file")
+    assert back.crs.to_epsg() == 4326
+    assert geodesic_area_km2(read_polygon(utm, "zone file")) == pytest.approx(geodesic_area_km2(box), rel=1e-3)

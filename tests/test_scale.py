@@ -19,7 +19,7 @@ from dldd.errors import SpecError
 from dldd.pipeline import KILL_AFTER_STAGE_ENV, KILLED_EXIT_CODE, chunk_size_of, run_assessment
 from dldd.pipeline.context import plan_chunks
 from dldd.spec import load_spec, parse_spec
-from dldd.zonal import NODATA_LABEL, ZONAL_TILE, class_areas, transition_areas, weighted_means
+from dldd.stats.zonal import NODATA_LABEL, ZONAL_TILE, class_areas, transition_areas, weighted_means
 
 #: The stages of the small local scene that the scale tests run: the chain whose products later stages use
 #: (climate, aridity zones, IPCC zone, nested land cover, tables for practices) and the interventions.
@@ -288,7 +288,7 @@ def test_tiled_regions_match_whole_grid_coverage(tmp_path, monkeypatch):
     import shapely
 
     from dldd.regions.rasterize import region_fractions
-    from dldd.zonal import TiledRegions
+    from dldd.stats.zonal import TiledRegions
 
     rng = np.random.default_rng(11)
     ny, nx = ZONAL_TILE + 57, 2 * ZONAL_TILE + 1  # a last tile 1 cell wide
@@ -313,8 +313,8 @@ def test_tiled_regions_match_whole_grid_coverage(tmp_path, monkeypatch):
     assert len(tiled.tiles(ZONAL_TILE)) < 6  # of 2 x 3 tiles, the one outside both polygons' boxes is skipped
 
     # with a cache folder each tile's coverage is computed once and read back by later tables
-    import dldd.zonal as zonal
-    from dldd.zonal import tiled_cache_key
+    import dldd.stats.zonal as zonal
+    from dldd.stats.zonal import tiled_cache_key
 
     cache = tmp_path / tiled_cache_key(geoms, classes)
     cached = TiledRegions(geoms, classes, cache_dir=cache)

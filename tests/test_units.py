@@ -13,6 +13,7 @@ import yaml
 from dldd.core import units as un
 from dldd.errors import InputError
 from dldd.indicators import aridity as ar
+from dldd.indicators import pet as pe
 from dldd.indicators import drought as dr
 from dldd.sources.checks import check_input
 
@@ -126,8 +127,8 @@ def test_pet_takes_kelvin_and_aridity_takes_fluxes():
     tmin = monthly(np.full((24, 2), 12.0), "degC", name="tmin")
     tmax = monthly(np.full((24, 2), 28.0), "degC", name="tmax")
     lat = 35.0
-    ref = ar.pet_hargreaves(tmin, tmax, lat, tmin.time, monthly=True)
-    got = ar.pet_hargreaves((tmin + 273.15).assign_attrs(units="K"), (tmax + 273.15).assign_attrs(units="K"),
+    ref = pe.pet_hargreaves(tmin, tmax, lat, tmin.time, monthly=True)
+    got = pe.pet_hargreaves((tmin + 273.15).assign_attrs(units="K"), (tmax + 273.15).assign_attrs(units="K"),
                             lat, tmin.time, monthly=True)
     np.testing.assert_allclose(got.values, ref.values, rtol=1e-12)
     pr = monthly(rng_monthly(24), "mm")

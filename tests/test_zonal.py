@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 from dldd.core.legend import SDG3, UNCCD_LAND_COVER
-from dldd.zonal import NODATA_LABEL, WATER_LABEL, class_areas, land_account, transition_areas, weighted_means
+from dldd.stats.zonal import NODATA_LABEL, WATER_LABEL, class_areas, land_account, transition_areas, weighted_means
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_weighted_means_over_land(scene):
 
 
 def test_class_value_totals_by_class_and_transition(scene):
-    from dldd.zonal import class_value_totals
+    from dldd.stats.zonal import class_value_totals
 
     classes, area, regions = scene
     end = classes.copy()

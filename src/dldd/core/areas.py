@@ -44,6 +44,7 @@ import shapely
 import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
+from dldd.core.attrs import output_attrs
 from dldd.errors import InputError
 
 # --- WGS84 ellipsoid (NIMA TR8350.2, 3rd ed., 2000) -------------------------------------------------------
@@ -287,13 +288,8 @@ def cell_area_km2(
         dims=("y", "x"),
         coords={"y": template["y"].values, "x": template["x"].values},
         name="cell_area",
-        attrs={
-            "units": "km2",
-            "long_name": "cell area on the WGS84 ellipsoid",
-            "method": method,
-            "parameters": params,
-            "references": "Snyder 1987 USGS PP 1395; Chamberlain & Duquette 2007 JPL 07-03; METHODS 1.8",
-        },
+        attrs=output_attrs("km2", "cell area on the WGS84 ellipsoid", method, params,
+                           "Snyder 1987 USGS PP 1395; Chamberlain & Duquette 2007 JPL 07-03; METHODS 1.8"),
     )
 
 

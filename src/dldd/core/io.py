@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dldd.core.jsondata import json_default
 from dldd.errors import InputError
 
 
@@ -117,19 +118,7 @@ def write_text(path, text: str) -> Path:
 
 
 def write_json(path, obj) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default, ensure_ascii=False) + "\n")
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if np.isnan(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default, ensure_ascii=False) + "\n")
 
 
 def write_csv(path, df: pd.DataFrame) -> Path:

@@ -65,6 +65,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from dldd.core.jsondata import to_json_data
 from dldd.core.legend import CLASS_NODATA
 from dldd.effectiveness.breakpoints import MOSUM_H, BreakpointResult, break_test
 from dldd.effectiveness.matching import balance_table, match_nearest, pre_period_features, standardise
@@ -199,21 +200,7 @@ class EffectResult:
         d["breakpoint"] = self.breakpoint.to_dict() if self.breakpoint else None
         d["parameters"] = dict(self.parameters)
         d["warnings"] = list(self.warnings)
-        return _jsonable(d)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    return obj
+        return to_json_data(d, nonfinite="null")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, SDG3, UNCCD_LAND_COVER
 from dldd.errors import GridMismatchError, InputError
 
@@ -71,10 +72,8 @@ def finish(out: xr.DataArray, name: str, long_name: str, units: str, method: str
            references: str = GPG2_REF) -> xr.DataArray:
     """Name ``out`` and set the attributes every dldd output carries (class rasters get _FillValue)."""
     out = out.rename(name)
-    out.attrs = {"units": units, "long_name": long_name, "method": method, "parameters": parameters,
-                 "references": references}
-    if np.issubdtype(out.dtype, np.integer):
-        out.attrs["_FillValue"] = CLASS_NODATA
+    fill = CLASS_NODATA if np.issubdtype(out.dtype, np.integer) else None
+    out.attrs = output_attrs(units, long_name, method, parameters, references, _FillValue=fill)
     return out
 
 

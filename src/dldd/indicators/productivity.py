@@ -12,16 +12,17 @@ those units as constants and divided by ``NDVI_INTEGER_SCALE`` here, with a tole
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 import xarray as xr
 
+from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.units import Amount
 from dldd.errors import InputError
 from dldd.indicators.trend import MK_MIN_YEARS, mann_kendall, time_in_years
+from dldd.stats.quantile import unit_quantile_map_lazy, unit_quantile_map
 
 # --------------------------------------------------------------------------------------------------
 # Constants (METHODS 1.1 - 1.4)
@@ -182,16 +183,6 @@ def _elementwise(func, *arrays, dtype):
     return xr.apply_ufunc(func, *arrays, dask="parallelized", output_dtypes=[dtype])
 
 
-def _attrs(units, long_name, method, parameters, references, **extra):
-    return {"units": units, "long_name": long_name, "method": method, "parameters": parameters,
-            "references": references, **extra}
-
-
-def _class_attrs(long_name, method, parameters, references, flag_values, flag_meanings):
-    return _attrs("1", long_name, method, parameters, references, _FillValue=CLASS_NODATA,
-                  flag_values=list(flag_values), flag_meanings=flag_meanings)
-
-
 def _check_method(method):
     if method not in METHODS:
         raise InputError(f"method: got {method!r}, expected one of {METHODS}")
@@ -333,9 +324,9 @@ def restrend_residuals(ndvi: xr.DataArray, precipitation: xr.DataArray, dim: str
     sxx = (dp * dp).sum(dim)
     b = xr.where(sxx > 0, (dp * dv).sum(dim) / sxx.where(sxx > 0), 0.0)
     resid = dv - b * dp  # = v - (a + b p) with a = mean(v) - b mean(p)
-    resid.attrs = _attrs(ndvi.attrs.get("units", "1"), "RESTREND residual of the vegetation index",
-                         "OLS of annual VI on annual precipitation, residuals", f"dim={dim}",
-                         RESTREND_REFERENCE)
+    resid.attrs = output_attrs(ndvi.attrs.get("units", "1"), "RESTREND residual of the vegetation index",
+                               "OLS of annual VI on annual precipitation, residuals", f"dim={dim}",
+                               RESTREND_REFERENCE)
     return resid.rename("restrend_residual")
 
 
@@ -345,8 +336,8 @@ def rain_use_efficiency(ndvi: xr.DataArray, precipitation: xr.DataArray, dim: st
     _check_series(ndvi, "ndvi", dim)
     p_m = _precip_in_metres(_align_precipitation(ndvi, precipitation, dim))
     rue = ndvi / p_m.where(p_m > 0)
-    rue.attrs = _attrs("m-1", "rain-use efficiency (VI per metre of precipitation)",
-                       "annual VI / annual precipitation [m]", f"dim={dim}", RUE_REFERENCE)
+    rue.attrs = output_attrs("m-1", "rain-use efficiency (VI per metre of precipitation)",
+                             "annual VI / annual precipitation [m]", f"dim={dim}", RUE_REFERENCE)
     return rue.rename("rue")
 
 
@@ -397,8 +388,8 @@ def trajectory(
         ref = GPG2_REFERENCE
         how = "Mann-Kendall Z (continuity- and tie-corrected), GPG2 five levels"
         params = f"period={period}, |Z|>{Z_SIGNIFICANT} counts, potential {Z_POTENTIAL}, min_years={min_years}{corr}"
-        level_attrs = _class_attrs("productivity trajectory level (GPG2)", how, params, ref,
-                                   range(-2, 3), FIVE_LEVEL_MEANINGS)
+        level_attrs = output_attrs("1", "productivity trajectory level (GPG2)", how, params, ref,
+                                   flag_values=range(-2, 3), flag_meanings=FIVE_LEVEL_MEANINGS)
     else:
         level = xr.apply_ufunc(_te_levels_np, mk.s, mk.z, mk.slope, mk.n, float(min_slope),
                                dask="parallelized", output_dtypes=[np.int8])
@@ -406,8 +397,9 @@ def trajectory(
         how = "sign of Theil-Sen slope, Mann-Kendall S against one-sided critical values (TE)"
         params = (f"period={period}, >= {TE_COUNTING_CONFIDENCE}% counts, |slope| <= {min_slope:g} per year "
                   f"forced stable, min_years={min_years}{corr}")
-        level_attrs = _class_attrs("productivity trajectory significance (TE)", how, params, ref,
-                                   range(-3, 4), "declining_99 declining_95 declining_90 no_change "
+        level_attrs = output_attrs("1", "productivity trajectory significance (TE)", how, params, ref,
+                                   flag_values=range(-3, 4),
+                                   flag_meanings="declining_99 declining_95 declining_90 no_change "
                                    "increasing_90 increasing_95 increasing_99")
     classes = levels_to_sdg3(level, LEVEL_IMPROVING if method == "gpg2" else
                              TE_CONFIDENCE_LEVELS.index(TE_COUNTING_CONFIDENCE) + 1)
@@ -423,8 +415,8 @@ def trajectory(
         }
     )
     ds["trajectory_level"].attrs = level_attrs
-    ds["trajectory"].attrs = _class_attrs("productivity trajectory", how, params, ref, (-1, 0, 1),
-                                          _CLASS3_MEANINGS)
+    ds["trajectory"].attrs = output_attrs("1", "productivity trajectory", how, params, ref, flag_values=(-1, 0, 1),
+                                          flag_meanings=_CLASS3_MEANINGS)
     for name in ("z", "slope", "s", "p", "n"):
         ds[f"trajectory_{name}"].attrs = {**mk[name].attrs, "parameters": params + ", " + mk[name].attrs["parameters"]}
     return ds
@@ -518,10 +510,10 @@ def state(
     params = f"baseline={base_first}-{recent_first - 1}, recent={recent_first}-{end_year}"
     units = ndvi.attrs.get("units", "1")
     ds = xr.Dataset({"state_baseline_mean": mu, "state_recent_mean": x})
-    ds["state_baseline_mean"].attrs = _attrs(units, "baseline mean of the vegetation index", "mean",
-                                             params, GPG2_REFERENCE)
-    ds["state_recent_mean"].attrs = _attrs(units, "recent mean of the vegetation index", "mean",
-                                           params, GPG2_REFERENCE)
+    ds["state_baseline_mean"].attrs = output_attrs(units, "baseline mean of the vegetation index", "mean", params,
+                                                   GPG2_REFERENCE)
+    ds["state_recent_mean"].attrs = output_attrs(units, "recent mean of the vegetation index", "mean", params,
+                                                 GPG2_REFERENCE)
     if method == "gpg2":
         # shift by a value of the baseline so that a constant series gives exact zeros (no rounding
         # noise in x - mu and sigma)
@@ -535,10 +527,10 @@ def state(
         how = "z = (recent mean - baseline mean) / (baseline sd / sqrt(k)), ddof=1; GPG2 five levels"
         params = f"{params}, |z|>{Z_SIGNIFICANT} counts, potential {Z_POTENTIAL}, ddof={STATE_DDOF}"
         ds["state_z"] = z
-        ds["state_z"].attrs = _attrs("1", "productivity state z score", how, params, GPG2_REFERENCE)
+        ds["state_z"].attrs = output_attrs("1", "productivity state z score", how, params, GPG2_REFERENCE)
         ds["state_level"] = level
-        ds["state_level"].attrs = _class_attrs("productivity state level (GPG2)", how, params,
-                                               GPG2_REFERENCE, range(-2, 3), FIVE_LEVEL_MEANINGS)
+        ds["state_level"].attrs = output_attrs("1", "productivity state level (GPG2)", how, params, GPG2_REFERENCE,
+                                               flag_values=range(-2, 3), flag_meanings=FIVE_LEVEL_MEANINGS)
         ds["state"] = levels_to_sdg3(level, LEVEL_IMPROVING)
         ref = GPG2_REFERENCE
     else:
@@ -559,15 +551,17 @@ def state(
         ds["state_class_baseline"] = cls_b
         ds["state_class_recent"] = cls_r
         for name, which in (("state_class_baseline", "baseline"), ("state_class_recent", "recent")):
-            ds[name].attrs = _class_attrs(f"productivity state percentile class of the {which} mean",
-                                          how, params, TE_REFERENCE, range(1, 11), "p0-10 p10-20 p20-30 "
+            ds[name].attrs = output_attrs("1", f"productivity state percentile class of the {which} mean", how,
+                                          params, TE_REFERENCE, flag_values=range(1, 11),
+                                          flag_meanings="p0-10 p10-20 p20-30 "
                                           "p30-40 p40-50 p50-60 p60-70 p70-80 p80-90 p90-100")
         ds["state_level"] = level
-        ds["state_level"].attrs = _class_attrs("productivity state class change (TE)", how, params,
-                                               TE_REFERENCE, range(-9, 10), "class change")
+        ds["state_level"].attrs = output_attrs("1", "productivity state class change (TE)", how, params,
+                                               TE_REFERENCE, flag_values=range(-9, 10), flag_meanings="class change")
         ds["state"] = levels_to_sdg3(level, TE_STATE_CLASS_CHANGE)
         ref = TE_REFERENCE
-    ds["state"].attrs = _class_attrs("productivity state", how, params, ref, (-1, 0, 1), _CLASS3_MEANINGS)
+    ds["state"].attrs = output_attrs("1", "productivity state", how, params, ref, flag_values=(-1, 0, 1),
+                                     flag_meanings=_CLASS3_MEANINGS)
     return ds
 
 
@@ -594,206 +588,6 @@ def land_units(*layers: xr.DataArray, nodata: int = CLASS_NODATA) -> xr.DataArra
     return xr.where(bad, nodata, code).astype(np.int64).rename("land_unit")
 
 
-def _unit_quantile_map_np(mean, unit, q, nodata):
-    """Per-unit q-quantile (numpy 'linear') of ``mean`` over the last two axes, mapped to pixels."""
-    out = np.full(mean.shape, np.nan)
-    unit_b = np.broadcast_to(unit, mean.shape)
-    lead = mean.shape[:-2]
-    for idx in np.ndindex(*lead) if lead else [()]:
-        m = mean[idx].ravel()
-        u = unit_b[idx].ravel()
-        ok = np.isfinite(m) & (u != nodata)
-        if not ok.any():
-            continue
-        pos = np.flatnonzero(ok)
-        order = np.argsort(u[pos], kind="stable")
-        pos = pos[order]
-        us = u[pos]
-        starts = np.flatnonzero(np.r_[True, us[1:] != us[:-1]])
-        ends = np.r_[starts[1:], us.size]
-        flat = out[idx].reshape(-1)
-        for a, b in zip(starts, ends):
-            members = pos[a:b]
-            flat[members] = np.quantile(m[members], q)
-        out[idx] = flat.reshape(out[idx].shape)
-    return out
-
-
-#: Bounded-memory per-unit quantile (dask): histogram bins per refinement pass, the most values of one
-#: unit's candidate interval gathered into one task for the final sort, and the cap on refinement passes.
-UNIT_QUANTILE_BINS = 4096
-UNIT_QUANTILE_GATHER_MAX = 100_000
-UNIT_QUANTILE_MAX_PASSES = 8
-
-
-def _linear_quantile_ranks(n: int, q: float) -> tuple[int, int, float]:
-    """Ranks (0-based, sorted order) of the two values numpy's 'linear' quantile interpolates between,
-    and the weight: h = (n - 1) q, ranks floor(h) and floor(h) + 1, weight h - floor(h) (numpy's own
-    arithmetic, including h >= n - 1 giving the largest value)."""
-    h = np.float64(n - 1) * np.float64(q)
-    if h >= n - 1:
-        return n - 1, n - 1, 0.0
-    k = int(np.floor(h))
-    return k, k + 1, float(h - np.float64(k))
-
-
-def _lerp(a: float, b: float, t: float) -> float:
-    """numpy's quantile interpolation: a + (b - a) t, evaluated from b for t >= 0.5."""
-    a, b, t = np.float64(a), np.float64(b), np.float64(t)
-    d = b - a
-    return float(b - d * (1 - t)) if t >= 0.5 else float(a + d * t)
-
-
-def _valid_pairs(m, u, nodata):
-    m = np.asarray(m, dtype=np.float64).ravel()
-    u = np.asarray(u).ravel()
-    ok = np.isfinite(m) & (u != nodata)
-    return m[ok], u[ok]
-
-
-def _block_unit_stats(m, u, nodata):
-    """{unit: (count, min, max)} of one block's valid values."""
-    m, u = _valid_pairs(m, u, nodata)
-    if m.size == 0:
-        return {}
-    order = np.argsort(u, kind="stable")
-    m, u = m[order], u[order]
-    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-    ends = np.r_[starts[1:], u.size]
-    return {int(u[a]): (int(b - a), float(m[a:b].min()), float(m[a:b].max())) for a, b in zip(starts, ends)}
-
-
-def _merge_unit_stats(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, (n, lo, hi) in b.items():
-        if k in out:
-            n0, lo0, hi0 = out[k]
-            out[k] = (n0 + n, min(lo0, lo), max(hi0, hi))
-        else:
-            out[k] = (n, lo, hi)
-    return out
-
-
-def _block_histograms(m, u, nodata, targets, bins):
-    """Per target (unit, lo, hi): counts, smallest and largest value in each of ``bins`` equal bins of
-    [lo, hi] (bin = floor((v - lo) / (hi - lo) bins), the top value in the last bin), one block."""
-    m, u = _valid_pairs(m, u, nodata)
-    counts = np.zeros((len(targets), bins), dtype=np.int64)
-    low = np.full((len(targets), bins), np.inf)
-    high = np.full((len(targets), bins), -np.inf)
-    for i, (unit, lo, hi) in enumerate(targets):
-        v = m[(u == unit) & (m >= lo) & (m <= hi)]
-        if v.size == 0:
-            continue
-        b = np.minimum(((v - lo) / (hi - lo) * bins).astype(np.int64), bins - 1)
-        counts[i] = np.bincount(b, minlength=bins)
-        np.minimum.at(low[i], b, v)
-        np.maximum.at(high[i], b, v)
-    return counts, low, high
-
-
-def _merge_histograms(a, b):
-    return a[0] + b[0], np.minimum(a[1], b[1]), np.maximum(a[2], b[2])
-
-
-def _block_candidates(m, u, nodata, targets):
-    """Per target (unit, lo, hi): the block's valid values of the unit within [lo, hi]."""
-    m, u = _valid_pairs(m, u, nodata)
-    return [m[(u == unit) & (m >= lo) & (m <= hi)] for unit, lo, hi in targets]
-
-
-def _merge_candidates(a, b):
-    return [np.concatenate([x, y]) for x, y in zip(a, b)]
-
-
-def _reduce_blocks(fn, pairs, merge, *args):
-    """``merge`` of ``fn(mean_block, unit_block, *args)`` over the blocks, in block order, computed a few
-    blocks at a time (two per worker), so that the caller holds one running result."""
-    import dask
-
-    from dldd.core.parallel import computed_in_batches
-
-    acc = None
-    for part in computed_in_batches(dask.delayed(fn, pure=True)(mb, ub, *args) for mb, ub in pairs):
-        acc = part if acc is None else merge(acc, part)
-    return acc
-
-
-def unit_quantiles_lazy(mean: xr.DataArray, unit: xr.DataArray, q: float, nodata: int) -> dict[int, float]:
-    """numpy's 'linear' q-quantile of a dask-backed (y, x) map per unit code, exactly, without gathering.
-
-    Exact order statistics by refinement: per unit the count, minimum and maximum (one pass); then, while
-    a unit's candidate interval [lo, hi] holds more than ``UNIT_QUANTILE_GATHER_MAX`` values, a histogram
-    of ``UNIT_QUANTILE_BINS`` equal bins narrows it to the bin holding the wanted rank (bins are monotone
-    in the value, so a bin's smallest and largest values bound it exactly); finally the few candidates
-    are sorted. Each pass reads the map block by block; a block's task sees only its block.
-    """
-    import dask.array as dsa
-
-    data = mean.data
-    codes = unit.data if hasattr(unit.data, "dask") else dsa.from_array(np.asarray(unit.data), chunks=data.chunks)
-    codes = codes.rechunk(data.chunks)
-    pairs = list(zip(data.to_delayed().ravel(), codes.to_delayed().ravel()))
-    stats = _reduce_blocks(_block_unit_stats, pairs, _merge_unit_stats, nodata) or {}
-    wanted = {}  # (unit, rank) -> [lo, hi, values below lo, values in [lo, hi]]
-    weights = {}
-    for code, (n, lo, hi) in sorted(stats.items()):
-        k0, k1, t = _linear_quantile_ranks(n, q)
-        weights[code] = (k0, k1, t)
-        for k in (k0, k1):
-            wanted[(code, k)] = [lo, hi, 0, n]
-    for _ in range(UNIT_QUANTILE_MAX_PASSES):
-        active = [key for key, (lo, hi, _, n_in) in wanted.items() if lo < hi and n_in > UNIT_QUANTILE_GATHER_MAX]
-        if not active:
-            break
-        targets = [(key[0], wanted[key][0], wanted[key][1]) for key in active]
-        counts, low, high = _reduce_blocks(_block_histograms, pairs, _merge_histograms, nodata, targets,
-                                           UNIT_QUANTILE_BINS)
-        for i, key in enumerate(active):
-            lo, hi, below, _ = wanted[key]
-            cum = np.cumsum(counts[i])
-            b = int(np.searchsorted(cum, key[1] - below, side="right"))
-            wanted[key] = [float(low[i, b]), float(high[i, b]), below + (int(cum[b - 1]) if b else 0), int(counts[i, b])]
-    value = {key: lo for key, (lo, hi, _, _) in wanted.items() if lo == hi}
-    rest = [key for key in wanted if key not in value]
-    if rest:
-        found = _reduce_blocks(_block_candidates, pairs, _merge_candidates, nodata,
-                               [(key[0], wanted[key][0], wanted[key][1]) for key in rest])
-        for key, cand in zip(rest, found):
-            value[key] = float(np.sort(cand)[key[1] - wanted[key][2]])
-    return {code: _lerp(value[(code, k0)], value[(code, k1)], t) for code, (k0, k1, t) in weights.items()}
-
-
-def _unit_lookup(mean, unit, codes, values, nodata):
-    """Per pixel the value of its unit (codes sorted); NaN where the mean is not finite or no unit."""
-    unit = np.broadcast_to(unit, mean.shape)
-    pos = np.clip(np.searchsorted(codes, unit), 0, max(codes.size - 1, 0))
-    found = (codes.size > 0) & np.isfinite(mean) & (unit != nodata)
-    if codes.size:
-        found &= codes[pos] == unit
-    return np.where(found, values[pos] if codes.size else np.nan, np.nan)
-
-
-def _unit_quantile_map_lazy(mean: xr.DataArray, unit: xr.DataArray, q: float, nodata: int,
-                            spatial_dims: tuple[str, str]) -> xr.DataArray:
-    """:func:`_unit_quantile_map_np` for dask-backed maps, in bounded memory (:func:`unit_quantiles_lazy`
-    for each index of the leading dimensions)."""
-    lead = [d for d in mean.dims if d not in spatial_dims]
-    if lead:
-        stacked = mean.stack(_lead=lead)
-        parts = [_unit_quantile_map_lazy(stacked.isel(_lead=i, drop=True), unit, q, nodata, spatial_dims)
-                 for i in range(stacked.sizes["_lead"])]
-        index = xr.Coordinates.from_pandas_multiindex(stacked.indexes["_lead"], "_lead")
-        return xr.concat(parts, dim="_lead").assign_coords(index).unstack("_lead").transpose(*mean.dims)
-    m = mean.transpose(*spatial_dims)
-    found = unit_quantiles_lazy(m, unit.transpose(*spatial_dims), q, nodata)
-    codes = np.array(sorted(found), dtype=np.int64)
-    values = np.array([found[c] for c in codes], dtype=np.float64)
-    u = unit.transpose(*spatial_dims).chunk(dict(zip(spatial_dims, m.chunks)))
-    return xr.apply_ufunc(_unit_lookup, m, u, kwargs={"codes": codes, "values": values, "nodata": nodata},
-                          dask="parallelized", output_dtypes=[np.float64])
-
-
 def performance(
     ndvi: xr.DataArray,
     land_unit: xr.DataArray,
@@ -814,8 +608,8 @@ def performance(
     percentile is <= 0 (e.g. water) get no ratio.
 
     Lazy with dask: the per-unit percentile is the same exact number, found in bounded memory by
-    :func:`unit_quantiles_lazy` (a few passes over the map of means, block by block; nothing gathers the
-    map). The result is lazy again, in the chunks of the means.
+    :func:`dldd.stats.quantile.unit_quantiles_lazy` (a few passes over the map of means, block by block;
+    nothing gathers the map). The result is lazy again, in the chunks of the means.
     Returns a Dataset: ``performance`` (int8), ``performance_ratio``, ``performance_mean``,
     ``performance_unit_percentile``.
     """
@@ -842,10 +636,10 @@ def performance(
     unit = unit.astype(np.int64)
     if mean.chunks is not None or unit.chunks is not None:
         mean = mean if mean.chunks is not None else mean.chunk(dict(zip(unit.dims, unit.chunks)))
-        pmax = _unit_quantile_map_lazy(mean, unit, percentile / 100.0, unit_nodata, spatial_dims)
+        pmax = unit_quantile_map_lazy(mean, unit, percentile / 100.0, unit_nodata, spatial_dims)
     else:
         pmax = xr.apply_ufunc(
-            _unit_quantile_map_np, mean, unit, percentile / 100.0, unit_nodata,
+            unit_quantile_map, mean, unit, percentile / 100.0, unit_nodata,
             input_core_dims=[list(spatial_dims), list(spatial_dims), [], []],
             output_core_dims=[list(spatial_dims)],
         )
@@ -860,14 +654,14 @@ def performance(
     units = ndvi.attrs.get("units", "1")
     ds = xr.Dataset({"performance": cls, "performance_ratio": ratio, "performance_mean": mean,
                      "performance_unit_percentile": pmax})
-    ds["performance"].attrs = _class_attrs("productivity performance", how, params, GPG2_REFERENCE,
-                                           (-1, 0), "degraded not_degraded")
-    ds["performance_ratio"].attrs = _attrs("1", "productivity performance ratio", how, params, GPG2_REFERENCE)
-    ds["performance_mean"].attrs = _attrs(units, "mean of the vegetation index over the period", "mean",
-                                          params, GPG2_REFERENCE)
-    ds["performance_unit_percentile"].attrs = _attrs(
-        units, f"{percentile:g}th percentile of the mean vegetation index in the land unit", how,
-        params, GPG2_REFERENCE)
+    ds["performance"].attrs = output_attrs("1", "productivity performance", how, params, GPG2_REFERENCE,
+                                           flag_values=(-1, 0), flag_meanings="degraded not_degraded")
+    ds["performance_ratio"].attrs = output_attrs("1", "productivity performance ratio", how, params, GPG2_REFERENCE)
+    ds["performance_mean"].attrs = output_attrs(units, "mean of the vegetation index over the period", "mean",
+                                                params, GPG2_REFERENCE)
+    ds["performance_unit_percentile"].attrs = output_attrs(
+        units, f"{percentile:g}th percentile of the mean vegetation index in the land unit", how, params,
+        GPG2_REFERENCE)
     return ds
 
 
@@ -889,9 +683,9 @@ def lpd_gpg2(t: xr.DataArray, s: xr.DataArray, p: xr.DataArray) -> xr.DataArray:
     """GPG2 three-class land productivity dynamics from trajectory, state and performance classes
     (METHODS 1.4, table ``LPD_GPG2``). Any input outside its classes gives no data."""
     out = _elementwise(lambda a, b, c: _lookup_np(LPD_GPG2, a, b, c), t, s, p, dtype=np.int8)
-    out.attrs = _class_attrs("land productivity dynamics (3 classes)", "GPG2 combination table of "
+    out.attrs = output_attrs("1", "land productivity dynamics (3 classes)", "GPG2 combination table of "
                              "trajectory, state and performance", "table=LPD_GPG2", GPG2_REFERENCE,
-                             (-1, 0, 1), _CLASS3_MEANINGS)
+                             flag_values=(-1, 0, 1), flag_meanings=_CLASS3_MEANINGS)
     return out.rename("lpd")
 
 
@@ -899,9 +693,9 @@ def lpd_te5(t: xr.DataArray, s: xr.DataArray, p: xr.DataArray) -> xr.DataArray:
     """Trends.Earth five-class land productivity dynamics (1 declining .. 5 increasing) from trajectory,
     state and performance classes (METHODS 1.4, table ``LPD_TE5``)."""
     out = _elementwise(lambda a, b, c: _lookup_np(LPD_TE5, a, b, c), t, s, p, dtype=np.int8)
-    out.attrs = _class_attrs("land productivity dynamics (5 classes)", "TE combination table of "
+    out.attrs = output_attrs("1", "land productivity dynamics (5 classes)", "TE combination table of "
                              "trajectory, state and performance", "table=LPD_TE5", TE_REFERENCE,
-                             range(1, 6), LPD5_MEANINGS)
+                             flag_values=range(1, 6), flag_meanings=LPD5_MEANINGS)
     return out.rename("lpd5")
 
 
@@ -926,9 +720,9 @@ def lpd5_to_sdg3(lpd5: xr.DataArray, nodata_values=(0,)) -> xr.DataArray:
         raise InputError(f"lpd5: expected an xarray.DataArray, got {type(lpd5).__name__}")
     nodata_values = np.asarray(nodata_values)
     out = _elementwise(lambda v: _lpd5_to_sdg3_np(v, nodata_values), lpd5, dtype=np.int8)
-    out.attrs = _class_attrs("land productivity dynamics (3 classes from 5)",
+    out.attrs = output_attrs("1", "land productivity dynamics (3 classes from 5)",
                              "5-class LPD mapped 1-2 degraded, 3-4 stable, 5 improved", "table=LPD5_TO_SDG3",
-                             TE_REFERENCE, (-1, 0, 1), _CLASS3_MEANINGS)
+                             TE_REFERENCE, flag_values=(-1, 0, 1), flag_meanings=_CLASS3_MEANINGS)
     return out.rename("lpd")
 
 

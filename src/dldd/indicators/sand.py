@@ -39,9 +39,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, Legend
+from dldd.core.ranges import check_range
 from dldd.errors import InputError
-from dldd.indicators.aridity import wind_speed_2m
+from dldd.indicators.pet import wind_speed_2m
 from dldd.indicators.sensitivity import class_raster, cover_in
 
 REFERENCE_FRYBERGER = (
@@ -195,16 +197,6 @@ def _as_float(da, name: str) -> xr.DataArray:
     return da.astype(float)
 
 
-def _check_range(da: xr.DataArray, name: str, lo: float | None, hi: float | None, what: str) -> None:
-    """Raise InputError when finite values of a numpy-backed array leave [lo, hi] (dask: not checked)."""
-    if da.chunks is not None or da.size == 0:
-        return
-    vals = np.asarray(da.values, dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if vals.size and ((lo is not None and vals.min() < lo) or (hi is not None and vals.max() > hi)):
-        raise InputError(f"{name}: values range from {vals.min():g} to {vals.max():g}; expected {what}")
-
-
 def _need_dim(da: xr.DataArray, dim: str, name: str) -> None:
     if dim not in da.dims:
         raise InputError(f"{name}: no {dim!r} dimension (dimensions {tuple(da.dims)}); pass dim=")
@@ -215,7 +207,7 @@ def to_knots(speed: xr.DataArray, units: str) -> xr.DataArray:
     if units not in SPEED_UNITS_TO_KNOTS:
         raise InputError(f"speed units {units!r}; expected one of {sorted(SPEED_UNITS_TO_KNOTS)}")
     speed = _as_float(speed, "speed")
-    _check_range(speed, "speed", 0.0, None, "wind speed >= 0")
+    check_range(speed, "speed", 0.0, None, "wind speed >= 0")
     return speed * SPEED_UNITS_TO_KNOTS[units]
 
 
@@ -249,7 +241,7 @@ def wind_speed_10m(speed: xr.DataArray, height: float) -> xr.DataArray:
     """Wind speed at 10 m from ``height`` m by the logarithmic profile of FAO56 eq. 47.
 
     u10 = uz ln(67.8 x 10 - 5.42) / ln(67.8 z - 5.42) (the same short-grass log law that brings winds to
-    2 m for RWEQ, :func:`dldd.indicators.aridity.wind_speed_2m`, inverted at 10 m). Identity at 10 m.
+    2 m for RWEQ, :func:`dldd.indicators.pet.wind_speed_2m`, inverted at 10 m). Identity at 10 m.
     """
     if height == DRIFT_WIND_HEIGHT_M:
         return speed
@@ -266,10 +258,9 @@ def wind_from_uv(u: xr.DataArray, v: xr.DataArray) -> tuple[xr.DataArray, xr.Dat
     v = _as_float(v, "v")
     speed = np.hypot(u, v)
     direction = (np.rad2deg(np.arctan2(-u, -v)) % FULL_CIRCLE).where(speed > 0)
-    speed.attrs = {"units": u.attrs.get("units", ""), "long_name": "wind speed", "method": "hypot(u, v)",
-                   "parameters": "", "references": ""}
-    direction.attrs = {"units": "degree", "long_name": "wind direction (from, clockwise from north)",
-                       "method": "atan2(-u, -v), meteorological convention", "parameters": "", "references": ""}
+    speed.attrs = output_attrs(u.attrs.get("units", ""), "wind speed", "hypot(u, v)", "", "")
+    direction.attrs = output_attrs("degree", "wind direction (from, clockwise from north)",
+                                   "atan2(-u, -v), meteorological convention", "", "")
     return speed, direction
 
 
@@ -281,7 +272,7 @@ def _drift_terms(speed, direction, units, threshold_knots, dim, time_share, heig
         raise InputError(f"threshold_knots={threshold_knots}; expected >= 0")
     kn = wind_speed_10m(to_knots(speed, units), height)
     direction = _as_float(direction, "direction")
-    _check_range(direction, "direction", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
+    check_range(direction, "direction", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
     above = kn > threshold_knots
     # An observation counts if its speed is known and, when it moves sand, its direction too.
     valid = kn.notnull() & (direction.notnull() | ~above)
@@ -292,7 +283,7 @@ def _drift_terms(speed, direction, units, threshold_knots, dim, time_share, heig
     else:
         t = _as_float(time_share, "time_share")
         _need_dim(t, dim, "time_share")
-        _check_range(t, "time_share", 0.0, None, "time shares >= 0")
+        check_range(t, "time_share", 0.0, None, "time shares >= 0")
         t = t.where(valid, 0.0)
         share_note = "t given"
     weight = (kn**2 * (kn - threshold_knots)).where(above & valid, 0.0)
@@ -332,13 +323,10 @@ def drift_by_direction(
     centres = np.arange(n_directions) * (FULL_CIRCLE / n_directions)
     out = xr.concat(parts, dim=xr.DataArray(centres, dims="direction", name="direction"))
     out["direction"].attrs = {"units": "degree", "long_name": "wind direction sector centre (from)"}
-    out.attrs = {
-        "units": "VU", "long_name": "sand drift potential by wind direction sector",
-        "method": "sum of U^2 (U - Ut) t per sector, U in knots",
-        "parameters": f"threshold_knots={threshold_knots}, units={units}, n_directions={n_directions}, "
-                      f"{share_note}, measured at {height:g} m",
-        "references": REFERENCE_FRYBERGER,
-    }
+    out.attrs = output_attrs("VU", "sand drift potential by wind direction sector",
+                             "sum of U^2 (U - Ut) t per sector, U in knots",
+                             f"threshold_knots={threshold_knots}, units={units}, n_directions={n_directions}, "
+                             f"{share_note}, measured at {height:g} m", REFERENCE_FRYBERGER)
     return out
 
 
@@ -383,14 +371,17 @@ def drift_potential(
     dp, rdp, rdd, rdp_dp = (res[k] for k in ("dp", "rdp", "rdd", "rdp_dp"))
     params = (f"threshold_knots={threshold_knots}, units={units} (x{SPEED_UNITS_TO_KNOTS[units]} to knots), {mode}, "
               f"{share_note}, measured at {height:g} m")
-    common = {"parameters": params, "references": REFERENCE_FRYBERGER}
-    dp.attrs = {"units": "VU", "long_name": "sand drift potential (DP)", "method": "sum U^2 (U - Ut) t, U in knots", **common}
-    rdp.attrs = {"units": "VU", "long_name": "resultant drift potential (RDP)", "method": f"vector sum over {mode}", **common}
-    rdd.attrs = {"units": "degree", "long_name": "resultant drift direction (RDD), toward which sand drifts, clockwise from north",
-                 "method": "atan2(sum q sin(theta_to), sum q cos(theta_to)), theta_to = wind direction (from) + 180", **common}
-    rdp_dp.attrs = {"units": "1", "long_name": "directional variability RDP/DP", "method": "RDP / DP", **common}
+    dp.attrs = output_attrs("VU", "sand drift potential (DP)", "sum U^2 (U - Ut) t, U in knots", params,
+                            REFERENCE_FRYBERGER)
+    rdp.attrs = output_attrs("VU", "resultant drift potential (RDP)", f"vector sum over {mode}", params,
+                             REFERENCE_FRYBERGER)
+    rdd.attrs = output_attrs("degree",
+                             "resultant drift direction (RDD), toward which sand drifts, clockwise from north",
+                             "atan2(sum q sin(theta_to), sum q cos(theta_to)), theta_to = wind direction (from) + 180",
+                             params, REFERENCE_FRYBERGER)
+    rdp_dp.attrs = output_attrs("1", "directional variability RDP/DP", "RDP / DP", params, REFERENCE_FRYBERGER)
     n_obs = valid.sum(dim).astype(np.int32)
-    n_obs.attrs = {"units": "1", "long_name": "number of valid wind observations"}
+    n_obs.attrs = output_attrs("1", "number of valid wind observations")
     return xr.Dataset({"dp": dp, "rdp": rdp, "rdd": rdd, "rdp_dp": rdp_dp, "dp_class": dp_energy_class(dp),
                        "rdp_dp_class": directionality_class(rdp_dp), "n_obs": n_obs})
 
@@ -400,9 +391,9 @@ def dp_energy_class(dp: xr.DataArray) -> xr.DataArray:
     return class_raster(
         _as_float(dp, "dp"), (DP_LOW_UPPER, DP_HIGH_LOWER), (True, True),
         (ENERGY_LOW, ENERGY_INTERMEDIATE, ENERGY_HIGH), DP_ENERGY_LEGEND,
-        {"units": "1", "long_name": "wind energy class by drift potential",
-         "method": f"low < {DP_LOW_UPPER:g} <= intermediate < {DP_HIGH_LOWER:g} <= high (VU)",
-         "parameters": "", "references": REFERENCE_FRYBERGER},
+        output_attrs("1", "wind energy class by drift potential",
+                     f"low < {DP_LOW_UPPER:g} <= intermediate < {DP_HIGH_LOWER:g} <= high (VU)", "",
+                     REFERENCE_FRYBERGER),
     )
 
 
@@ -411,9 +402,9 @@ def directionality_class(rdp_dp: xr.DataArray) -> xr.DataArray:
     return class_raster(
         _as_float(rdp_dp, "rdp_dp"), (RDP_DP_LOW_UPPER, RDP_DP_HIGH_LOWER), (True, True),
         (DIRECTIONALITY_LOW, DIRECTIONALITY_INTERMEDIATE, DIRECTIONALITY_HIGH), DIRECTIONALITY_LEGEND,
-        {"units": "1", "long_name": "directional variability class by RDP/DP",
-         "method": f"low < {RDP_DP_LOW_UPPER:g} <= intermediate < {RDP_DP_HIGH_LOWER:g} <= high",
-         "parameters": "", "references": REFERENCE_FRYBERGER},
+        output_attrs("1", "directional variability class by RDP/DP",
+                     f"low < {RDP_DP_LOW_UPPER:g} <= intermediate < {RDP_DP_HIGH_LOWER:g} <= high", "",
+                     REFERENCE_FRYBERGER),
     )
 
 
@@ -441,10 +432,6 @@ def _resultant(dp, east, north) -> xr.Dataset:
 # --------------------------------------------------------------------------------------------------
 
 
-def _attrs(units, long_name, method, parameters="", references=REFERENCE_RWEQ):
-    return {"units": units, "long_name": long_name, "method": method, "parameters": parameters, "references": references}
-
-
 def wind_factor(
     speed: xr.DataArray,
     *,
@@ -457,7 +444,7 @@ def wind_factor(
     """RWEQ wind factor Wf = sum over observations of U (U - U1)^2 for U > U1, times Nd / N.
 
     ``speed`` in m/s measured at ``height`` m; other heights than 2 m are brought to 2 m by the FAO56
-    log profile (eq. 47, :func:`dldd.indicators.aridity.wind_speed_2m`). U1 ``threshold`` 5 m/s at 2 m.
+    log profile (eq. 47, :func:`dldd.indicators.pet.wind_speed_2m`). U1 ``threshold`` 5 m/s at 2 m.
     N = valid observations; Nd = days of the period WF stands for: ``period_days`` if given (e.g.
     365.25 for a mean annual WF from a record of any length), else the record's length = (all
     observations) x ``days_per_observation`` (inferred from a regular ``time`` coordinate if not given).
@@ -469,7 +456,7 @@ def wind_factor(
     u = _as_float(speed, "speed")
     if height != RWEQ_WIND_HEIGHT_M:
         u = wind_speed_2m(u, height)
-    _check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
+    check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
     if period_days is not None and period_days <= 0:
         raise InputError(f"period_days={period_days}; expected > 0")
     if period_days is None and days_per_observation is None:
@@ -491,8 +478,9 @@ def wind_factor(
     n_valid = u.notnull().sum(dim)
     term = (u * (u - threshold) ** 2).where(u > threshold, 0.0).where(u.notnull(), 0.0)
     wf = term.sum(dim) * period_days / n_valid.where(n_valid > 0)
-    wf.attrs = _attrs("m3 s-3 d", "RWEQ wind factor Wf", "sum U (U - U1)^2 [U > U1] x Nd / N",
-                      f"threshold={threshold} m/s at 2 m, measured at {height:g} m, period {period_days:g} days")
+    wf.attrs = output_attrs("m3 s-3 d", "RWEQ wind factor Wf", "sum U (U - U1)^2 [U > U1] x Nd / N",
+                            f"threshold={threshold} m/s at 2 m, measured at {height:g} m, period {period_days:g} days",
+                            REFERENCE_RWEQ)
     return wf
 
 
@@ -535,7 +523,7 @@ def wind_factor_by_period(
     u = _as_float(speed, "speed")
     if height != RWEQ_WIND_HEIGHT_M:
         u = wind_speed_2m(u, height)
-    _check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
+    check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
     start, days = period_starts(u[dim].values, period)
     step_days = (observation_step_hours(u[dim].values) or HOURS_PER_DAY) / HOURS_PER_DAY
     key = xr.DataArray(start.values, dims=dim, coords={dim: u[dim]}, name="period")
@@ -547,9 +535,10 @@ def wind_factor_by_period(
     wf = sums * period_days / n_valid.where(n_valid > 0)
     coverage = (n_valid * step_days / period_days).clip(max=1.0)
     wf = wf.assign_coords(period_days=period_days, coverage=coverage.max([d for d in coverage.dims if d != "period"]))
-    wf.attrs = _attrs("m3 s-3 d", f"RWEQ wind factor Wf per {period.replace('_', '-')} period",
-                      "sum U (U - U1)^2 [U > U1] x Nd / N per period",
-                      f"threshold={threshold} m/s at 2 m, measured at {height:g} m, period={period}")
+    wf.attrs = output_attrs("m3 s-3 d", f"RWEQ wind factor Wf per {period.replace('_', '-')} period",
+                            "sum U (U - U1)^2 [U > U1] x Nd / N per period",
+                            f"threshold={threshold} m/s at 2 m, measured at {height:g} m, period={period}",
+                            REFERENCE_RWEQ)
     return wf
 
 
@@ -594,7 +583,8 @@ def air_density(temperature: xr.DataArray, elevation: xr.DataArray | float,
     el = (elevation if isinstance(elevation, xr.DataArray) else xr.DataArray(float(elevation))) / METRES_PER_KM
     a, b, c, d = coefficients
     rho = a * (b + c * el + d * el**2) / t
-    rho.attrs = _attrs("kg m-3", "air density", "A (B + C EL + D EL^2) / T", f"coefficients={coefficients}")
+    rho.attrs = output_attrs("kg m-3", "air density", "A (B + C EL + D EL^2) / T", f"coefficients={coefficients}",
+                             REFERENCE_RWEQ)
     return rho
 
 
@@ -606,9 +596,10 @@ def soil_wetness_factor(pet: xr.DataArray, precipitation: xr.DataArray, rain_day
     irrigation and Nd days in the period. ETp must be > 0.
     """
     pet = _as_float(pet, "pet")
-    _check_range(pet, "pet", np.finfo(float).tiny, None, "potential evapotranspiration > 0 mm")
+    check_range(pet, "pet", np.finfo(float).tiny, None, "potential evapotranspiration > 0 mm")
     sw = ((pet - (precipitation + irrigation) * rain_days / days) / pet).clip(0.0, 1.0)
-    sw.attrs = _attrs("1", "RWEQ soil wetness factor", "(ETp - (R + I) Rd / Nd) / ETp, clipped to [0, 1]")
+    sw.attrs = output_attrs("1", "RWEQ soil wetness factor", "(ETp - (R + I) Rd / Nd) / ETp, clipped to [0, 1]", "",
+                            REFERENCE_RWEQ)
     return sw
 
 
@@ -619,9 +610,10 @@ def snow_cover_factor(snow_share: xr.DataArray | float) -> xr.DataArray:
     """
     share = snow_share if isinstance(snow_share, xr.DataArray) else xr.DataArray(float(snow_share))
     share = share.astype(float)
-    _check_range(share, "snow_share", 0.0, 1.0, "a fraction in [0, 1]")
+    check_range(share, "snow_share", 0.0, 1.0, "a fraction in [0, 1]")
     sd = 1.0 - share
-    sd.attrs = _attrs("1", "RWEQ snow cover factor", f"1 - share of time with snow depth > {SNOW_DEPTH_THRESHOLD_MM} mm")
+    sd.attrs = output_attrs("1", "RWEQ snow cover factor",
+                            f"1 - share of time with snow depth > {SNOW_DEPTH_THRESHOLD_MM} mm", "", REFERENCE_RWEQ)
     return sd
 
 
@@ -637,8 +629,8 @@ def weather_factor(wind_factor: xr.DataArray, air_density: xr.DataArray | float,
     notes = []
     for name, v in (("soil_wetness", soil_wetness), ("snow_factor", snow_factor)):
         notes.append(f"{name}={'given' if isinstance(v, xr.DataArray) else v}")
-    wf.attrs = _attrs("kg m-1", "RWEQ weather factor WF (per period of Wf)", "Wf rho / g SW SD",
-                      f"g={gravity}, " + ", ".join(notes))
+    wf.attrs = output_attrs("kg m-1", "RWEQ weather factor WF (per period of Wf)", "Wf rho / g SW SD",
+                            f"g={gravity}, " + ", ".join(notes), REFERENCE_RWEQ)
     return wf
 
 
@@ -653,15 +645,15 @@ def erodible_fraction(sand: xr.DataArray, silt: xr.DataArray, clay: xr.DataArray
     sa, si, cl = (_as_float(v, n) for v, n in ((sand, "sand"), (silt, "silt"), (clay, "clay")))
     om = _as_float(organic_matter, "organic_matter")
     for v, n in ((sa, "sand"), (si, "silt"), (cl, "clay"), (om, "organic_matter")):
-        _check_range(v, n, 0.0, 100.0, "percent in [0, 100]")
+        check_range(v, n, 0.0, 100.0, "percent in [0, 100]")
     a, b, c, d, e, f = coefficients
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = sa / cl
     ef = (a + b * sa + c * si + d * ratio - e * om - f * caco3) / 100.0
     if clip:
         ef = ef.clip(0.0, 1.0)
-    ef.attrs = _attrs("1", "RWEQ erodible fraction EF", "(a + b Sa + c Si + d Sa/Cl - e OM - f CaCO3) / 100",
-                      f"coefficients={coefficients}, clip={clip}")
+    ef.attrs = output_attrs("1", "RWEQ erodible fraction EF", "(a + b Sa + c Si + d Sa/Cl - e OM - f CaCO3) / 100",
+                            f"coefficients={coefficients}, clip={clip}", REFERENCE_RWEQ)
     return ef
 
 
@@ -672,7 +664,8 @@ def crust_factor(clay: xr.DataArray, organic_matter: xr.DataArray, *,
     om = _as_float(organic_matter, "organic_matter")
     a, b = coefficients
     scf = 1.0 / (1.0 + a * cl**2 + b * om**2)
-    scf.attrs = _attrs("1", "RWEQ soil crust factor SCF", "1 / (1 + a Cl^2 + b OM^2)", f"coefficients={coefficients}")
+    scf.attrs = output_attrs("1", "RWEQ soil crust factor SCF", "1 / (1 + a Cl^2 + b OM^2)",
+                             f"coefficients={coefficients}", REFERENCE_RWEQ)
     return scf
 
 
@@ -686,7 +679,8 @@ def roughness_factor(ridge_roughness: xr.DataArray | float = 0.0, random_roughne
     crr = random_roughness if isinstance(random_roughness, xr.DataArray) else xr.DataArray(float(random_roughness))
     a, b, c, d = coefficients
     k = np.exp(a * kr + b * kr**c + d * crr)
-    k.attrs = _attrs("1", "RWEQ surface roughness factor K'", "exp(a Kr + b Kr^c + d Crr)", f"coefficients={coefficients}")
+    k.attrs = output_attrs("1", "RWEQ surface roughness factor K'", "exp(a Kr + b Kr^c + d Crr)",
+                           f"coefficients={coefficients}", REFERENCE_RWEQ)
     return k
 
 
@@ -702,11 +696,12 @@ def terrain_ridge_roughness(elevation_difference: xr.DataArray | float, distance
     dh = elevation_difference if isinstance(elevation_difference, xr.DataArray) else xr.DataArray(float(elevation_difference))
     length = distance if isinstance(distance, xr.DataArray) else xr.DataArray(float(distance))
     dh, length = _as_float(dh, "elevation_difference"), _as_float(length, "distance")
-    _check_range(dh, "elevation_difference", 0.0, None, "an elevation difference >= 0 m")
-    _check_range(length, "distance", np.finfo(float).tiny, None, "a distance > 0 m")
+    check_range(dh, "elevation_difference", 0.0, None, "an elevation difference >= 0 m")
+    check_range(length, "distance", np.finfo(float).tiny, None, "a distance > 0 m")
     kr = TERRAIN_KR_COEFFICIENT * (dh * CM_PER_M) ** 2 / (length * CM_PER_M)
-    kr.attrs = _attrs("cm", "RWEQ ridge roughness from terrain Kr", "0.2 dH^2 / L (dH, L in cm)",
-                      "K' is fitted to tillage ridges of a few cm; beyond about 51 cm it exceeds 1 and grows fast")
+    kr.attrs = output_attrs("cm", "RWEQ ridge roughness from terrain Kr", "0.2 dH^2 / L (dH, L in cm)",
+                            "K' is fitted to tillage ridges of a few cm; beyond about 51 cm it exceeds 1 and grows "
+                            "fast", REFERENCE_RWEQ)
     return kr
 
 
@@ -733,8 +728,8 @@ def terrain_relief(elevation: xr.DataArray, *, window: int = TERRAIN_WINDOW_CELL
         _need_dim(elevation, dim, "elevation")
     roll = dict(y=int(window), x=int(window), center=True, min_periods=1)
     dh = (elevation.rolling(**roll).max() - elevation.rolling(**roll).min()).where(elevation.notnull())
-    dh.attrs = _attrs("m", "elevation range within the window", f"max - min over {window} x {window} cells",
-                      f"window={window} cells", REFERENCE_TERRAIN_KR)
+    dh.attrs = output_attrs("m", "elevation range within the window", f"max - min over {window} x {window} cells",
+                            f"window={window} cells", REFERENCE_TERRAIN_KR)
     return dh
 
 
@@ -755,17 +750,14 @@ def terrain_roughness_factor(elevation: xr.DataArray, cell_size: xr.DataArray | 
     capped = kr > upper
     fitted = roughness_factor(kr.where(~capped))  # the fit is not evaluated past its domain (exp overflows)
     k = xr.where(capped, 1.0, fitted).where(kr.notnull())
-    k.attrs = _attrs("1", "RWEQ surface roughness factor K' from terrain",
-                     f"exp(1.86 Kr - 2.41 Kr^0.934), Kr = 0.2 dH^2 / L; K' = 1 where Kr > {upper:.2f} cm",
-                     f"window={window} cells, L = {window - 1} cell sizes, Crr = 0", REFERENCE_TERRAIN_KR)
+    k.attrs = output_attrs("1", "RWEQ surface roughness factor K' from terrain",
+                           f"exp(1.86 Kr - 2.41 Kr^0.934), Kr = 0.2 dH^2 / L; K' = 1 where Kr > {upper:.2f} cm",
+                           f"window={window} cells, L = {window - 1} cell sizes, Crr = 0", REFERENCE_TERRAIN_KR)
     flag = xr.where(capped, np.int8(K_CAPPED), np.int8(K_WITHIN_FIT))
     flag = xr.where(kr.notnull(), flag, np.int8(CLASS_NODATA)).astype(np.int8)
-    flag.attrs = {"units": "1", "long_name": "K' capped at 1 (terrain Kr beyond the fitted form's domain)",
-                  "_FillValue": CLASS_NODATA, "legend": K_CAPPED_LEGEND.name,
-                  "flag_values": list(K_CAPPED_LEGEND.codes),
-                  "flag_meanings": " ".join(c.name.replace(" ", "_") for c in K_CAPPED_LEGEND.classes),
-                  "method": f"Kr > {upper:.2f} cm", "parameters": k.attrs["parameters"],
-                  "references": REFERENCE_TERRAIN_KR}
+    flag.attrs = output_attrs("1", "K' capped at 1 (terrain Kr beyond the fitted form's domain)",
+                              f"Kr > {upper:.2f} cm", k.attrs["parameters"], REFERENCE_TERRAIN_KR,
+                              legend=K_CAPPED_LEGEND)
     return xr.Dataset({"kr": kr, "k_roughness": k, "k_capped": flag})
 
 
@@ -792,8 +784,8 @@ def vegetation_factor(cover: xr.DataArray, *, form: str = "flat",
         b = b0 if exponent is None else exponent
         cog = np.exp(-a * cover_in(cover, "1", "vegetation_factor") ** b)
         method, params = "exp(-a cc^b), cc canopy cover fraction", f"a={_describe(a)}, b={b}"
-    cog.attrs = _attrs("1", f"RWEQ vegetation factor COG ({form} form)", method,
-                       f"{params}, cover units {cover.attrs['units']}")
+    cog.attrs = output_attrs("1", f"RWEQ vegetation factor COG ({form} form)", method,
+                             f"{params}, cover units {cover.attrs['units']}", REFERENCE_RWEQ)
     return cog
 
 
@@ -813,8 +805,8 @@ def coefficient_by_class(classes: xr.DataArray, coefficients: dict[int, float]) 
     out = xr.full_like(classes, np.nan, dtype=float)
     for code, value in coefficients.items():
         out = xr.where(classes == code, float(value), out)
-    out.attrs = {"units": "1", "long_name": "COG coefficient by vegetation type",
-                 "parameters": ", ".join(f"{k}: {v:g}" for k, v in coefficients.items())}
+    out.attrs = output_attrs("1", "COG coefficient by vegetation type",
+                             parameters=", ".join(f"{k}: {v:g}" for k, v in coefficients.items()))
     return out
 
 
@@ -853,10 +845,12 @@ def rweq_soil_loss(
         sl = qmax * (1.0 - np.exp(-ratio2)) / field_length
     sl = xr.where(x == 0, 0.0, sl).where(x.notnull())
     params = (f"z={field_length} m, Qmax={qmax_coefficient} x, s={s_coefficient} x^{s_exponent}, loss={loss}")
-    qmax.attrs = _attrs("kg m-1", "RWEQ maximum transport capacity Qmax", "a (WF EF SCF K' COG)", params)
-    s.attrs = _attrs("m", "RWEQ critical field length s", "b (WF EF SCF K' COG)^c", params)
-    sl.attrs = _attrs("kg m-2", "RWEQ wind erosion soil loss (per period of WF)",
-                      "(2 z / s^2) Qmax exp(-(z/s)^2)" if loss == "point" else "Qmax (1 - exp(-(z/s)^2)) / z", params)
+    qmax.attrs = output_attrs("kg m-1", "RWEQ maximum transport capacity Qmax", "a (WF EF SCF K' COG)", params,
+                              REFERENCE_RWEQ)
+    s.attrs = output_attrs("m", "RWEQ critical field length s", "b (WF EF SCF K' COG)^c", params, REFERENCE_RWEQ)
+    sl.attrs = output_attrs("kg m-2", "RWEQ wind erosion soil loss (per period of WF)",
+                            "(2 z / s^2) Qmax exp(-(z/s)^2)" if loss == "point" else "Qmax (1 - exp(-(z/s)^2)) / z",
+                            params, REFERENCE_RWEQ)
     return xr.Dataset({"qmax": qmax, "s": s, "soil_loss": sl})
 
 
@@ -904,10 +898,11 @@ def sand_fixation(
     service = potential - actual
     params = (f"COG {cog_form} form ({cog.attrs['parameters']}), z={field_length} m, Qmax={qmax_coefficient} x, "
               f"s={s_coefficient} x^{s_exponent}, loss={loss}")
-    potential.attrs = _attrs("kg m-2", "potential wind erosion (no vegetation, COG = 1)", "RWEQ", params)
-    actual.attrs = _attrs("kg m-2", "actual wind erosion", "RWEQ", params)
-    service.attrs = _attrs("kg m-2", "sand-fixation service (potential - actual wind erosion)",
-                           "RWEQ potential minus actual soil loss", params)
+    potential.attrs = output_attrs("kg m-2", "potential wind erosion (no vegetation, COG = 1)", "RWEQ", params,
+                                   REFERENCE_RWEQ)
+    actual.attrs = output_attrs("kg m-2", "actual wind erosion", "RWEQ", params, REFERENCE_RWEQ)
+    service.attrs = output_attrs("kg m-2", "sand-fixation service (potential - actual wind erosion)",
+                                 "RWEQ potential minus actual soil loss", params, REFERENCE_RWEQ)
     return xr.Dataset({"potential_loss": potential, "actual_loss": actual, "sand_fixation": service,
                        "negative_service": negative_service_flag(service)})
 
@@ -920,12 +915,8 @@ def negative_service_flag(service: xr.DataArray) -> xr.DataArray:
     """
     flag = xr.where(service < 0, np.int8(SERVICE_NEGATIVE), np.int8(SERVICE_NON_NEGATIVE))
     flag = xr.where(service.notnull(), flag, np.int8(CLASS_NODATA)).astype(np.int8)
-    flag.attrs = {"units": "1", "long_name": "negative sand-fixation service (point form past its peak)",
-                  "_FillValue": CLASS_NODATA, "legend": NEGATIVE_SERVICE_LEGEND.name,
-                  "flag_values": list(NEGATIVE_SERVICE_LEGEND.codes),
-                  "flag_meanings": " ".join(c.name.replace(" ", "_") for c in NEGATIVE_SERVICE_LEGEND.classes),
-                  "method": "service < 0", "parameters": service.attrs.get("parameters", ""),
-                  "references": REFERENCE_RWEQ}
+    flag.attrs = output_attrs("1", "negative sand-fixation service (point form past its peak)", "service < 0",
+                              service.attrs.get("parameters", ""), REFERENCE_RWEQ, legend=NEGATIVE_SERVICE_LEGEND)
     return flag
 
 

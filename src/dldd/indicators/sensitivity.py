@@ -33,7 +33,9 @@ import numpy as np
 import xarray as xr
 
 from dldd.core.areas import grid_crs
+from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, Legend
+from dldd.core.ranges import check_range
 from dldd.errors import InputError
 
 REFERENCE_KOSMAS99 = (
@@ -68,10 +70,10 @@ def bin_by_edges(x: xr.DataArray, edges, upper_at_edge) -> xr.DataArray:
     return xr.where(x.notnull(), idx, np.int8(-1)).astype(np.int8)
 
 
-def class_raster(
-    x: xr.DataArray, edges, upper_at_edge, codes, legend: Legend, attrs: Mapping | None = None
-) -> xr.DataArray:
-    """int8 class raster: ``codes[i]`` for bin ``i`` of :func:`bin_by_edges`, CLASS_NODATA for NaN."""
+def class_raster(x: xr.DataArray, edges, upper_at_edge, codes, legend: Legend, attrs: Mapping) -> xr.DataArray:
+    """int8 class raster: ``codes[i]`` for bin ``i`` of :func:`bin_by_edges`, CLASS_NODATA for NaN.
+
+    ``attrs``: the output's attributes (:func:`dldd.core.attrs.output_attrs`); the legend's are added."""
     if len(codes) != len(edges) + 1:
         raise InputError(f"class_raster: {len(edges)} edges need {len(edges) + 1} codes, found {len(codes)}")
     idx = bin_by_edges(x, edges, upper_at_edge)
@@ -79,13 +81,7 @@ def class_raster(
     for i, code in enumerate(codes):
         out = xr.where(idx == i, np.int8(code), out)
     out = out.astype(np.int8)
-    out.attrs = {
-        **(dict(attrs) if attrs else {}),
-        "_FillValue": CLASS_NODATA,
-        "legend": legend.name,
-        "flag_values": list(legend.codes),
-        "flag_meanings": " ".join(c.name.replace(" ", "_") for c in legend.classes),
-    }
+    out.attrs = output_attrs(**attrs, legend=legend)
     return out
 
 
@@ -339,19 +335,6 @@ def _is_dask(da: xr.DataArray) -> bool:
     return da.chunks is not None
 
 
-def _check_range(da: xr.DataArray, name: str, lo: float | None, hi: float | None, what: str) -> None:
-    """Raise InputError if finite values of a numpy-backed array fall outside [lo, hi] (dask: skipped)."""
-    if _is_dask(da) or da.size == 0:
-        return
-    vals = np.asarray(da.values, dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if vals.size == 0:
-        return
-    vmin, vmax = float(vals.min()), float(vals.max())
-    if (lo is not None and vmin < lo) or (hi is not None and vmax > hi):
-        raise InputError(f"{name}: values range from {vmin:g} to {vmax:g}; expected {what}")
-
-
 def _as_float(da, name: str) -> xr.DataArray:
     if not isinstance(da, xr.DataArray):
         raise InputError(f"{name}: expected an xarray.DataArray, found {type(da).__name__}")
@@ -359,13 +342,8 @@ def _as_float(da, name: str) -> xr.DataArray:
 
 
 def _score_attrs(name: str, units_in: str, method: str, source: str) -> dict:
-    return {
-        "units": "1",
-        "long_name": f"MEDALUS score of {name}",
-        "method": method,
-        "parameters": f"input units {units_in}",
-        "references": REFERENCE_KOSMAS99 if "Kosmas99" in source else source,
-    }
+    return output_attrs("1", f"MEDALUS score of {name}", method, f"input units {units_in}",
+                        REFERENCE_KOSMAS99 if "Kosmas99" in source else source)
 
 
 def score_table(x: xr.DataArray, table: ScoreTable, name: str | None = None) -> xr.DataArray:
@@ -427,8 +405,8 @@ def usda_texture_class(sand: xr.DataArray, clay: xr.DataArray) -> xr.DataArray:
     """
     sand = _as_float(sand, "sand")
     clay = _as_float(clay, "clay")
-    _check_range(sand, "sand", 0.0, PERCENT, "percent in [0, 100]")
-    _check_range(clay, "clay", 0.0, PERCENT, "percent in [0, 100]")
+    check_range(sand, "sand", 0.0, PERCENT, "percent in [0, 100]")
+    check_range(clay, "clay", 0.0, PERCENT, "percent in [0, 100]")
     silt = PERCENT - sand - clay
     code = {v: k for k, v in USDA_TEXTURE_CODES.items()}
     # Ordered rules (first match wins); each is the USDA definition of the class.
@@ -452,12 +430,10 @@ def usda_texture_class(sand: xr.DataArray, clay: xr.DataArray) -> xr.DataArray:
         out = xr.where(cond, np.int8(code[cls]), out)
     valid = sand.notnull() & clay.notnull() & (silt >= 0)
     out = xr.where(valid, out, np.int8(CLASS_NODATA)).astype(np.int8)
-    out.attrs = {
-        "units": "1", "long_name": "USDA soil texture class", "_FillValue": CLASS_NODATA,
-        "method": "USDA texture triangle from sand, silt, clay %",
-        "flag_values": list(USDA_TEXTURE_CODES), "flag_meanings": " ".join(USDA_TEXTURE_CODES.values()),
-        "parameters": "", "references": "USDA Soil Survey Manual (texture triangle); codes as OpenLandMap",
-    }
+    out.attrs = output_attrs("1", "USDA soil texture class", "USDA texture triangle from sand, silt, clay %", "",
+                             "USDA Soil Survey Manual (texture triangle); codes as OpenLandMap",
+                             flag_values=list(USDA_TEXTURE_CODES),
+                             flag_meanings=" ".join(USDA_TEXTURE_CODES.values()))
     return out
 
 
@@ -478,19 +454,19 @@ def parent_material_score(parent_material: xr.DataArray, *, table: CategoryScore
 
 def rock_fragments_score(rock_fragments: xr.DataArray, *, table: ScoreTable = ROCK_FRAGMENT_TABLE):
     """Rock fragment score from the surface cover of rock fragments in % (Kosmas99)."""
-    _check_range(rock_fragments, "rock_fragments", 0.0, PERCENT, "percent in [0, 100]")
+    check_range(rock_fragments, "rock_fragments", 0.0, PERCENT, "percent in [0, 100]")
     return score_table(rock_fragments, table, "rock_fragments")
 
 
 def depth_score(depth: xr.DataArray, *, table: ScoreTable = DEPTH_TABLE):
     """Soil depth score from depth in cm (Kosmas99)."""
-    _check_range(depth, "depth", 0.0, None, "soil depth in cm >= 0")
+    check_range(depth, "depth", 0.0, None, "soil depth in cm >= 0")
     return score_table(depth, table, "depth")
 
 
 def slope_score(slope: xr.DataArray, *, table: ScoreTable = SLOPE_TABLE):
     """Slope score from slope in % (Kosmas99); see :func:`slope_percent` for slope from elevation."""
-    _check_range(slope, "slope", 0.0, None, "slope in % >= 0")
+    check_range(slope, "slope", 0.0, None, "slope in % >= 0")
     return score_table(slope, table, "slope")
 
 
@@ -501,7 +477,7 @@ def drainage_score(drainage: xr.DataArray, *, table: CategoryScores = DRAINAGE_S
 
 def rainfall_score(rainfall: xr.DataArray, *, table: ScoreTable = RAINFALL_TABLE):
     """Rainfall score from mean annual rainfall in mm (Kosmas99)."""
-    _check_range(rainfall, "rainfall", 0.0, None, "annual rainfall in mm >= 0")
+    check_range(rainfall, "rainfall", 0.0, None, "annual rainfall in mm >= 0")
     return score_table(rainfall, table, "rainfall")
 
 
@@ -524,11 +500,9 @@ def bagnouls_gaussen_index(tas: xr.DataArray, pr: xr.DataArray, *, dim: str = "t
     total = total.where(count == MONTHS_PER_YEAR)
     jan1 = np.array([np.datetime64(f"{int(y):04d}-01-01") for y in total["year"].values], dtype="datetime64[ns]")
     total = total.rename(year=dim).assign_coords({dim: jan1})
-    total.attrs = {
-        "units": "1", "long_name": "Bagnouls-Gaussen aridity index",
-        "method": "sum over months of max(2 t - P, 0) (monthly k_i in {0, 1})",
-        "parameters": f"temperature factor {BGI_TEMPERATURE_FACTOR}", "references": REFERENCE_KOSMAS99,
-    }
+    total.attrs = output_attrs("1", "Bagnouls-Gaussen aridity index",
+                               "sum over months of max(2 t - P, 0) (monthly k_i in {0, 1})",
+                               f"temperature factor {BGI_TEMPERATURE_FACTOR}", REFERENCE_KOSMAS99)
     return total
 
 
@@ -540,11 +514,11 @@ def aridity_score(*, bgi: xr.DataArray | None = None, aridity_index: xr.DataArra
     - ``aridity_index`` (P/PET): scored by the nine-class :data:`AI_TABLE` (Ferrara et al. 2020).
     """
     if bgi is not None:
-        _check_range(bgi, "bgi", 0.0, None, "Bagnouls-Gaussen index >= 0")
+        check_range(bgi, "bgi", 0.0, None, "Bagnouls-Gaussen index >= 0")
         return score_table(bgi, bgi_table, "aridity (BGI)")
     if aridity_index is None:
         raise InputError("aridity_score: give bgi= (Bagnouls-Gaussen index) or aridity_index= (P/PET)")
-    _check_range(aridity_index, "aridity_index", 0.0, None, "aridity index P/PET >= 0")
+    check_range(aridity_index, "aridity_index", 0.0, None, "aridity index P/PET >= 0")
     return score_table(aridity_index, ai_table, "aridity (AI)")
 
 
@@ -559,7 +533,7 @@ def aspect_score(aspect: xr.DataArray, *, latitude: xr.DataArray | float | None 
     Mediterranean).
     """
     aspect = _as_float(aspect, "aspect")
-    _check_range(aspect, "aspect", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
+    check_range(aspect, "aspect", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
     south_facing = (aspect >= EAST_DEG) & (aspect <= WEST_DEG)
     north_facing = (aspect <= EAST_DEG) | (aspect >= WEST_DEG)
     if latitude is None:
@@ -639,7 +613,7 @@ def fractional_vegetation_cover(
     percentiles of the whole input (all dimensions; the result then depends on the extent).
     """
     ndvi = _as_float(ndvi, "ndvi")
-    _check_range(ndvi, "ndvi", -1.0, 1.0, "NDVI in [-1, 1] (scaled products must be converted at the source)")
+    check_range(ndvi, "ndvi", -1.0, 1.0, "NDVI in [-1, 1] (scaled products must be converted at the source)")
     if end_members == "percentile":
         arr = ndvi.chunk({d: -1 for d in ndvi.dims}) if _is_dask(ndvi) else ndvi
         q = arr.quantile([soil_percentile / PERCENT, veg_percentile / PERCENT], skipna=True).values
@@ -654,12 +628,10 @@ def fractional_vegetation_cover(
     fvc = ((ndvi - ndvi_soil) / (ndvi_veg - ndvi_soil)).clip(0.0, 1.0)
     if percent:
         fvc = fvc * PERCENT
-    fvc.attrs = {
-        "units": "%" if percent else "1", "long_name": "fractional vegetation cover",
-        "method": "dimidiate pixel model (NDVI - NDVIsoil)/(NDVIveg - NDVIsoil), clipped to [0, 1]",
-        "parameters": f"end_members={end_members}, ndvi_soil={ndvi_soil:.4g}, ndvi_veg={ndvi_veg:.4g}",
-        "references": REFERENCE_FVC,
-    }
+    fvc.attrs = output_attrs("%" if percent else "1", "fractional vegetation cover",
+                             "dimidiate pixel model (NDVI - NDVIsoil)/(NDVIveg - NDVIsoil), clipped to [0, 1]",
+                             f"end_members={end_members}, ndvi_soil={ndvi_soil:.4g}, ndvi_veg={ndvi_veg:.4g}",
+                             REFERENCE_FVC)
     return fvc
 
 
@@ -685,7 +657,7 @@ def cover_in(cover: xr.DataArray, target: str, who: str) -> xr.DataArray:
     factor = COVER_UNITS_TO_FRACTION[units] / COVER_UNITS_TO_FRACTION[target]
     out = _as_float(cover, "cover") * factor if factor != 1.0 else _as_float(cover, "cover")
     top = 1.0 / COVER_UNITS_TO_FRACTION[target]
-    _check_range(out, "cover", 0.0, top, f"vegetation cover in [0, {top:g}] {target} (declared units {units!r})")
+    check_range(out, "cover", 0.0, top, f"vegetation cover in [0, {top:g}] {target} (declared units {units!r})")
     return out
 
 
@@ -704,7 +676,7 @@ def land_use_intensity_score(land_use_intensity: xr.DataArray, *, table: Categor
 
 def policy_score(share_protected: xr.DataArray, *, table: ScoreTable = POLICY_TABLE):
     """Policy enforcement score from the share of the area protected, in % (Kosmas99)."""
-    _check_range(share_protected, "share_protected", 0.0, PERCENT, "percent in [0, 100]")
+    check_range(share_protected, "share_protected", 0.0, PERCENT, "percent in [0, 100]")
     return score_table(share_protected, table, "policy")
 
 
@@ -785,11 +757,8 @@ def slope_percent(elevation: xr.DataArray, *, crs=None, geographic: bool | None 
     """
     dz_dx, dz_dy = _gradients(elevation, geographic, crs)
     out = PERCENT * np.sqrt(dz_dx**2 + dz_dy**2)
-    out.attrs = {
-        "units": "%", "long_name": "terrain slope",
-        "method": "central differences; geodesic spacing on WGS84 for lat/lon grids",
-        "parameters": "", "references": "",
-    }
+    out.attrs = output_attrs("%", "terrain slope", "central differences; geodesic spacing on WGS84 for lat/lon grids",
+                             "", "")
     return out
 
 
@@ -798,11 +767,8 @@ def aspect_degrees(elevation: xr.DataArray, *, crs=None, geographic: bool | None
     dz_dx, dz_dy = _gradients(elevation, geographic, crs)
     asp = np.rad2deg(np.arctan2(-dz_dx, -dz_dy)) % 360.0
     out = asp.where((dz_dx != 0) | (dz_dy != 0))
-    out.attrs = {
-        "units": "degree", "long_name": "terrain aspect (downslope direction, clockwise from north)",
-        "method": "atan2(-dz/dx, -dz/dy); same gradients as slope_percent",
-        "parameters": "", "references": "",
-    }
+    out.attrs = output_attrs("degree", "terrain aspect (downslope direction, clockwise from north)",
+                             "atan2(-dz/dx, -dz/dy); same gradients as slope_percent", "", "")
     return out
 
 
@@ -828,21 +794,16 @@ def _geometric_mean(kind: str, layers: tuple[str, ...], scores: Mapping[str, xr.
     if not present:
         raise InputError(f"{kind}: every score layer is missing ({list(layers)}); the index is undefined")
     for name, s in present:
-        _check_range(s, name, SCORE_MIN, SCORE_MAX, f"a MEDALUS score in [{SCORE_MIN}, {SCORE_MAX}] (score raw values first)")
+        check_range(s, name, SCORE_MIN, SCORE_MAX, f"a MEDALUS score in [{SCORE_MIN}, {SCORE_MAX}] (score raw values first)")
     prod = present[0][1]
     for _, s in present[1:]:
         prod = prod * s
     names = [n for n, _ in present]
     out = prod ** (1.0 / len(present))
-    out.attrs = {
-        "units": "1",
-        "long_name": f"MEDALUS {kind}",
-        "method": f"geometric mean of the scores present ({' x '.join(names)})^(1/{len(names)})",
-        "parameters": f"missing={missing}; layers missing: {', '.join(absent) or 'none'}",
-        "layers_present": ", ".join(names),
-        "layers_missing": ", ".join(absent),
-        "references": REFERENCE_KOSMAS99,
-    }
+    out.attrs = output_attrs("1", f"MEDALUS {kind}",
+                             f"geometric mean of the scores present ({' x '.join(names)})^(1/{len(names)})",
+                             f"missing={missing}; layers missing: {', '.join(absent) or 'none'}", REFERENCE_KOSMAS99,
+                             layers_present=", ".join(names), layers_missing=", ".join(absent))
     return out
 
 
@@ -885,14 +846,10 @@ def esai(sqi: xr.DataArray, cqi: xr.DataArray, vqi: xr.DataArray, mqi: xr.DataAr
     out = (parts[0] * parts[1] * parts[2] * parts[3]) ** 0.25
     notes = [f"{n}: {p.attrs['layers_missing']}" for n, p in zip(("SQI", "CQI", "VQI", "MQI"), parts)
              if p.attrs.get("layers_missing")]
-    out.attrs = {
-        "units": "1", "long_name": "environmentally sensitive area index (ESAI)",
-        "method": "(SQI x CQI x VQI x MQI)^(1/4)",
-        "parameters": ("layers missing (each index the geometric mean of its layers present): " + "; ".join(notes))
-        if notes else "all layers given",
-        "layers_missing": "; ".join(notes),
-        "references": REFERENCE_KOSMAS99,
-    }
+    out.attrs = output_attrs("1", "environmentally sensitive area index (ESAI)", "(SQI x CQI x VQI x MQI)^(1/4)",
+                             ("layers missing (each index the geometric mean of its layers present): "
+                              + "; ".join(notes)) if notes else "all layers given",
+                             REFERENCE_KOSMAS99, layers_missing="; ".join(notes))
     return out
 
 
@@ -906,8 +863,8 @@ def quality_class(index: xr.DataArray, kind: str) -> xr.DataArray:
     edges, upper = QUALITY_EDGES[kind]
     return class_raster(
         _as_float(index, kind), edges, upper, (QUALITY_HIGH, QUALITY_MODERATE, QUALITY_LOW), QUALITY_LEGEND,
-        {"units": "1", "long_name": f"MEDALUS {kind} quality class",
-         "method": f"classes on edges {edges}", "parameters": f"kind={kind}", "references": REFERENCE_KOSMAS99},
+        output_attrs("1", f"MEDALUS {kind} quality class", f"classes on edges {edges}", f"kind={kind}",
+                     REFERENCE_KOSMAS99),
     )
 
 
@@ -916,10 +873,10 @@ def esa_class(esai_index: xr.DataArray) -> xr.DataArray:
     return class_raster(
         _as_float(esai_index, "esai"), ESA_EDGES, ESA_UPPER_AT_EDGE,
         (ESA_N, ESA_P, ESA_F1, ESA_F2, ESA_F3, ESA_C1, ESA_C2, ESA_C3), ESA_LEGEND,
-        {"units": "1", "long_name": "MEDALUS environmentally sensitive area class",
-         "method": f"classes on ESAI edges {ESA_EDGES}, lower-inclusive",
-         "parameters": "edges: " + ", ".join(f"{e:g} {src}" for e, src in zip(ESA_EDGES, ESA_EDGE_SOURCES)),
-         "references": REFERENCE_KOSMAS99},
+        output_attrs("1", "MEDALUS environmentally sensitive area class",
+                     f"classes on ESAI edges {ESA_EDGES}, lower-inclusive",
+                     "edges: " + ", ".join(f"{e:g} {src}" for e, src in zip(ESA_EDGES, ESA_EDGE_SOURCES)),
+                     REFERENCE_KOSMAS99),
     )
 
 

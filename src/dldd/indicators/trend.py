@@ -37,6 +37,7 @@ import numba
 import numpy as np
 import xarray as xr
 
+from dldd.core.attrs import output_attrs
 from dldd.errors import InputError
 
 #: Fewest valid years for a Mann-Kendall result; fewer give NaN. The normal approximation of S is
@@ -424,11 +425,6 @@ def mann_kendall(da: xr.DataArray, dim: str = "time", min_years: int = MK_MIN_YE
         "n": ("1", "number of valid years"),
     }
     for name, (units, long_name) in meta.items():
-        ds[name].attrs = {
-            "units": units,
-            "long_name": long_name,
-            "method": "Mann-Kendall test (tie-corrected) and Theil-Sen slope",
-            "parameters": params,
-            "references": MK_REFERENCES,
-        }
+        ds[name].attrs = output_attrs(units, long_name, "Mann-Kendall test (tie-corrected) and Theil-Sen slope",
+                                      params, MK_REFERENCES)
     return ds

@@ -64,7 +64,7 @@ def plan_chunks(n_times: int, memory_bytes: int, *, copies: int = TIME_SERIES_CO
     zonal tile (256) when at least one tile, else to 128 or 64, and kept within [MIN_CHUNK, MAX_CHUNK].
     Examples at 2 GiB: 24 annual layers -> 768, 40 -> 512, 516 monthly layers -> 128.
     """
-    from dldd.zonal import ZONAL_TILE
+    from dldd.stats.zonal import ZONAL_TILE
 
     if n_times < 1 or memory_bytes <= 0:
         raise InputError(f"plan_chunks: n_times={n_times}, memory_bytes={memory_bytes}; both must be positive")
@@ -78,7 +78,7 @@ def plan_chunks(n_times: int, memory_bytes: int, *, copies: int = TIME_SERIES_CO
 
 
 #: Grids with more cells than this get their regions' coverage computed per tile in the zonal tasks
-#: (:class:`dldd.zonal.TiledRegions`, each tile once per run, kept under ``.dldd/regions/``) instead of
+#: (:class:`dldd.stats.zonal.TiledRegions`, each tile once per run, kept under ``.dldd/regions/``) instead of
 #: once for the whole grid in the client (12 bytes per covered cell, plus 8 for the tile plan, and about
 #: 90 bytes per cell while it is computed): 1024 x 1024 cells, i.e. about 20 MB of coverage (0.1 GB
 #: while computed) at most in the client, whatever the area.
@@ -139,29 +139,18 @@ def attrs_to_json(attrs) -> str:
     """Attributes as JSON text, numpy scalars and arrays tagged with their dtype (data only, no pickle)."""
     import json
 
-    def enc(v):
-        if isinstance(v, dict):
-            return {str(k): enc(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [enc(x) for x in v]
-        if isinstance(v, (np.ndarray, np.generic)):
-            return {"__numpy__": np.asarray(v).tolist(), "dtype": str(v.dtype), "scalar": isinstance(v, np.generic)}
-        return str(v) if isinstance(v, Path) else v
+    from dldd.core.jsondata import to_json_data
 
-    return json.dumps(enc(attrs))
+    return json.dumps(to_json_data(attrs, numpy="typed"))
 
 
 def attrs_from_json(text: str):
     """The attributes :func:`attrs_to_json` wrote, numpy values with their dtype."""
     import json
 
-    def dec(d):
-        if "__numpy__" in d:
-            arr = np.asarray(d["__numpy__"], dtype=d["dtype"])
-            return arr[()] if d["scalar"] else arr
-        return d
+    from dldd.core.jsondata import from_json_data
 
-    return json.loads(text, object_hook=dec)
+    return json.loads(text, object_hook=from_json_data)
 
 
 @dataclass
@@ -262,7 +251,7 @@ class RunContext:
             template = like.isel({d: 0 for d in like.dims if d not in ("y", "x")}, drop=True) if like.ndim > 2 else like
             self._check_regions_inside(template)
             if template.sizes["y"] * template.sizes["x"] > TILED_REGIONS_MIN_CELLS:
-                from dldd.zonal import TiledRegions, tiled_cache_key
+                from dldd.stats.zonal import TiledRegions, tiled_cache_key
 
                 geoms = {r.id: r.geometry for r in self.regions}
                 cache = io.confined(self.out, ".dldd", "regions", tiled_cache_key(geoms, template))
@@ -294,12 +283,12 @@ class RunContext:
     def class_table(self, layers: Mapping, column: str | None, legend, *, weights: xr.DataArray | None = None,
                     water: Mapping | None = None, **kwargs) -> pd.DataFrame:
         """Area table (km²) of each class map of ``layers`` (label -> (y, x) map, all on one grid) by region,
-        stacked with the label in ``column`` after the region id (:func:`dldd.zonal.class_areas`).
+        stacked with the label in ``column`` after the region id (:func:`dldd.stats.zonal.class_areas`).
 
         ``weights`` replaces the cell areas (e.g. population per cell); ``water`` (label -> water map of the
         land account) makes the classes areas of land, water its own row; ``kwargs`` go to ``class_areas``
         (``zones``, ``zone_legend``)."""
-        from dldd.zonal import class_areas
+        from dldd.stats.zonal import class_areas
 
         first = next(iter(layers.values()))
         regions = self.region_set(first)

@@ -183,12 +183,12 @@ def run_contracts(stages: dict, written: dict[str, dict[str, list[str]]], ctx) -
     return out
 
 
-# --- columns of the usual tables (:mod:`dldd.zonal`) -----------------------------------------------------------
+# --- columns of the usual tables (:mod:`dldd.stats.zonal`) -----------------------------------------------------------
 REGION_COLUMNS = ("region", "name", "subregion")
 
 
 def class_area_columns(by: str | None = None, land: bool = False) -> tuple[str, ...]:
-    """Columns of a class-area table (:func:`dldd.zonal.class_areas`), stacked by ``by`` when given; shares
+    """Columns of a class-area table (:func:`dldd.stats.zonal.class_areas`), stacked by ``by`` when given; shares
     of land (the land account's tables) or of the region's area."""
     shares = ("share_of_land_pct", "share_of_land_with_data_pct") if land else ("share_pct",)
     return ("region", *((by,) if by else ()), "name", "subregion", "code", "class", "area_km2", *shares)
@@ -198,5 +198,5 @@ TRANSITION_COLUMNS = (*REGION_COLUMNS, "from_code", "from", "to_code", "to", "ar
 
 
 def mean_columns(name: str) -> tuple[str, ...]:
-    """Columns of an area-weighted mean table (:func:`dldd.zonal.weighted_means`) of ``name``."""
+    """Columns of an area-weighted mean table (:func:`dldd.stats.zonal.weighted_means`) of ``name``."""
     return (*REGION_COLUMNS, f"mean_{name}", "area_with_data_km2", "area_no_data_km2")

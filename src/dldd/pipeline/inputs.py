@@ -16,11 +16,11 @@ import xarray as xr
 from dldd.core.grid import reproject_like
 from dldd.core.legend import UNCCD_LAND_COVER, Legend
 from dldd.errors import InputError
-from dldd.indicators import aridity as ar
 from dldd.indicators import landcover
+from dldd.indicators.pet import pet_hargreaves, pet_thornthwaite
 from dldd.indicators import sensitivity as se
 from dldd.pipeline.contracts import Table
-from dldd.zonal import land_account
+from dldd.stats.zonal import land_account
 
 #: The monthly climate inputs (on the ``precipitation`` grid).
 CLIMATE_INPUTS = ("precipitation", "tmin", "tmax")
@@ -54,9 +54,9 @@ def monthly_pet(ctx, method: str) -> xr.DataArray:
         c = climate_inputs(ctx)
         lat = c["tmin"]["y"]
         if method == "hargreaves":
-            pet = ar.pet_hargreaves(c["tmin"], c["tmax"], lat, c["tmin"]["time"], monthly=True)
+            pet = pet_hargreaves(c["tmin"], c["tmax"], lat, c["tmin"]["time"], monthly=True)
         else:
-            pet = ar.pet_thornthwaite((c["tmin"] + c["tmax"]) / 2, lat, c["tmin"]["time"])
+            pet = pet_thornthwaite((c["tmin"] + c["tmax"]) / 2, lat, c["tmin"]["time"])
         ctx.products[key] = pet
     return ctx.products[key]
 

@@ -46,6 +46,7 @@ import pandas as pd
 import xarray as xr
 
 from dldd.core import io
+from dldd.core.jsondata import to_json_data
 
 #: Folder (under the output folder) of the completion records.
 RECORD_DIR = (".dldd", "stages")
@@ -284,28 +285,14 @@ class StageRecords:
 
 
 # --- state as data (no pickle) ----------------------------------------------------------------------------
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, Path):
-        return str(v)
-    return v
-
-
 def _array_to_data(da: xr.DataArray, key: str, arrays: dict) -> dict:
     arrays[f"{key}.values"] = np.asarray(da.values)
     coords = {}
     for i, (name, c) in enumerate(da.coords.items()):
         arrays[f"{key}.coord{i}"] = np.asarray(c.values)
-        coords[name] = {"array": f"{key}.coord{i}", "dims": list(c.dims), "attrs": _jsonable(dict(c.attrs))}
+        coords[name] = {"array": f"{key}.coord{i}", "dims": list(c.dims), "attrs": to_json_data(dict(c.attrs))}
     return {"kind": "dataarray", "name": da.name, "dims": list(da.dims), "values": f"{key}.values",
-            "attrs": _jsonable(dict(da.attrs)), "coords": coords}
+            "attrs": to_json_data(dict(da.attrs)), "coords": coords}
 
 
 def _array_from_data(d: dict, npz) -> xr.DataArray:
@@ -318,7 +305,7 @@ def _product_to_data(v, key: str, arrays: dict, stored: dict):
         if v.chunks is not None:
             if v.data.name in stored:  # a layer of an intermediate store: kept by reference
                 store, var = stored[v.data.name]
-                return {"kind": "stored", "store": store, "var": var, "name": v.name, "attrs": _jsonable(dict(v.attrs))}
+                return {"kind": "stored", "store": store, "var": var, "name": v.name, "attrs": to_json_data(dict(v.attrs))}
             return None  # a lazy recipe over the inputs: rebuilt by the stages' helpers when absent
         return _array_to_data(v, key, arrays)
     if isinstance(v, dict):
@@ -395,9 +382,9 @@ def state_to_data(state: dict, stored: dict) -> tuple[bytes, dict, set[str]]:
     doc = {
         "products": products,
         "tables": {k: _frame_to_data(v, f"t{i}", arrays) for i, (k, v) in enumerate(state["tables"].items())},
-        "maps": _jsonable(state["maps"]),
-        "summary": _jsonable(state["summary"]),
-        "chunks": _jsonable(state["chunks"]),
+        "maps": to_json_data(state["maps"]),
+        "summary": to_json_data(state["summary"]),
+        "chunks": to_json_data(state["chunks"]),
     }
     stores = set().union(*(_stores_of(item) for item in products.values()))
     return json.dumps(doc, allow_nan=True).encode(), arrays, stores

@@ -3,21 +3,16 @@
 - :mod:`dldd.practices.schema`: the pydantic schema of a practice (``extra="forbid"``).
 - :mod:`dldd.practices.loader`: the YAML catalogue (``catalogue/*.yaml``), validated on load.
 - :mod:`dldd.practices.store`: embedded SQLite store with FTS5 search (PostgreSQL by URL).
-- :mod:`dldd.practices.engine`: applicability ranking with reasons; effectiveness evidence.
+- :mod:`dldd.practices.conditions`: the assessed conditions a practice is matched to.
+- :mod:`dldd.practices.scoring`: applicability ranking with reasons (:func:`match`).
+- :mod:`dldd.practices.land_share`: ranking on the share of a region's land a practice fits.
+- :mod:`dldd.practices.evidence`: effectiveness results filed under practices.
 - :mod:`dldd.practices.cli`: the ``dldd practices`` commands (Typer sub-app ``app``).
 """
 
-from dldd.practices.engine import (
-    INTERVENTION_TYPES,
-    AssessedEffect,
-    Conditions,
-    EvidenceBook,
-    Match,
-    Reason,
-    attach_evidence,
-    match,
-    practices_for,
-)
+from dldd.practices.conditions import Conditions
+from dldd.practices.evidence import INTERVENTION_TYPES, AssessedEffect, EvidenceBook, attach_evidence, practices_for
+from dldd.practices.scoring import Match, Reason, match
 from dldd.practices.loader import CATALOGUE_DIR, catalogue_hash, load_catalogue, load_practice
 from dldd.practices.schema import Citation, Practice
 from dldd.practices.store import PracticeStore, default_cache_path, open_store

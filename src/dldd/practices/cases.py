@@ -85,10 +85,10 @@ def run_cases(summary: pd.DataFrame | None, run_name: str = "this run") -> list[
     """The effectiveness results of a run (rows of ``effectiveness_summary``) as cases of the run.
 
     Each row becomes a case linked to the practices of its intervention type
-    (:data:`dldd.practices.engine.INTERVENTION_TYPES`); the effect and its 95 % interval are the outcome
+    (:data:`dldd.practices.evidence.INTERVENTION_TYPES`); the effect and its 95 % interval are the outcome
     values; a row of a synthetic run (column ``data``) is labelled synthetic in its name and flag.
     """
-    from dldd.practices.engine import INTERVENTION_TYPES, _norm_type
+    from dldd.practices.evidence import INTERVENTION_TYPES, _norm_type
 
     if summary is None or not len(summary):
         return []

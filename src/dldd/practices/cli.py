@@ -23,12 +23,12 @@ row and one row per region (or per pixel class), columns
 
 When the run also has ``DIR/tables/condition_distribution.csv`` (the joint distribution of conditions
 the practices stage writes; :mod:`dldd.practices.distribution`), practices are ranked on the share of
-the region's land whose conditions they fit (:func:`dldd.practices.engine.match_distribution`) and the
+the region's land whose conditions they fit (:func:`dldd.practices.land_share.match_distribution`) and the
 modal table is not used; condition options on the command line are then refused (they would override
 a distribution with one value).
 
 All columns but ``region`` may be blank (unknown). Optional further columns with the names of
-:class:`dldd.practices.engine.Conditions` fields are read too (``improved_share``, ``soil_texture``,
+:class:`dldd.practices.conditions.Conditions` fields are read too (``improved_share``, ``soil_texture``,
 ``slope_percent``, ``groundwater_depth_m``, ``groundwater_salinity_g_per_l``,
 ``degradation_status``); other columns are ignored. ``--region`` picks one row; without it every row
 is matched. Options given on the command line override the row's values.
@@ -47,7 +47,9 @@ from rich.table import Table
 
 from dldd.errors import DlddError, InputError
 from dldd.practices.distribution import DISTRIBUTION_CSV, read_distribution, region_rows, regions_of
-from dldd.practices.engine import Conditions, match as match_practices, match_distribution
+from dldd.practices.conditions import Conditions
+from dldd.practices.land_share import match_distribution
+from dldd.practices.scoring import match as match_practices
 from dldd.practices.schema import Practice
 from dldd.practices.store import open_store
 

@@ -19,7 +19,7 @@ of conditions and its area,
 A blank value is "not known there" (no data, or the run did not compute that condition). The rows of a
 region add up to its area on the reference grid, so every share has that denominator. The table is
 computed from class maps on one grid by :func:`joint_condition_areas` (one tiled pass of
-:func:`dldd.zonal.zonal_sums` over a mixed-radix key of the classes, never gathering a map) and written
+:func:`dldd.stats.zonal.zonal_sums` over a mixed-radix key of the classes, never gathering a map) and written
 by the practices stage as ``tables/condition_distribution.csv``.
 """
 
@@ -61,7 +61,7 @@ class ClassLayer:
 
 
 def _slot_of_classes(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    from dldd.zonal import _slots
+    from dldd.stats.zonal import _slots
 
     return _slots(values, codes, len(codes))
 
@@ -96,7 +96,7 @@ def joint_condition_areas(
     region weights of that grid (``RunContext.region_set(...).weights``). Columns of conditions the run
     did not compute stay blank.
     """
-    from dldd.zonal import zonal_sums
+    from dldd.stats.zonal import zonal_sums
 
     specs, arrays, sizes = [], [], []
     for layer, da in classes:

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from dldd.errors import InputError
-from dldd.practices.schema import Practice
+from dldd.practices.schema import Practice, validation_problems
 
 #: The catalogue shipped with dldd.
 CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
@@ -42,15 +42,6 @@ def catalogue_hash(directory: str | Path | None = None) -> str:
     return h.hexdigest()
 
 
-def _describe(err: dict) -> str:
-    loc = ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
-    msg = err.get("msg", "invalid")
-    if err.get("type") == "missing":
-        return f"field {loc!r}: missing (required)"
-    found = err.get("input")
-    return f"field {loc!r}: {msg} (found {found!r})"
-
-
 def load_practice(path: str | Path) -> Practice:
     """Read and validate one practice file."""
     p = Path(path)
@@ -70,8 +61,7 @@ def load_practice(path: str | Path) -> Practice:
     try:
         practice = Practice.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(_describe(err) for err in e.errors())
-        raise InputError(f"practice file {str(p)!r}: {problems}") from e
+        raise InputError(f"practice file {str(p)!r}: {validation_problems(e)}") from e
     if practice.id != p.stem:
         raise InputError(
             f"practice file {str(p)!r}: field 'id' is {practice.id!r} but must equal the file name "

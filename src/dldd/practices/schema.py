@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dldd.core.legend import UNCCD_LAND_COVER
 
@@ -446,3 +446,17 @@ class Practice(_Strict):
             c = case.citation
             parts += [case.place, case.outcome, case.effect, case.summary_zh or "", c.authors, c.title, c.source]
         return "\n".join(p for p in parts if p)
+
+
+def _describe(err: dict) -> str:
+    loc = ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
+    msg = err.get("msg", "invalid")
+    if err.get("type") == "missing":
+        return f"field {loc!r}: missing (required)"
+    found = err.get("input")
+    return f"field {loc!r}: {msg} (found {found!r})"
+
+
+def validation_problems(error: ValidationError) -> str:
+    """A pydantic ValidationError in one line: per problem the field path, the message and the value found."""
+    return "; ".join(_describe(err) for err in error.errors())

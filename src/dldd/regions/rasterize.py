@@ -33,6 +33,7 @@ import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
 from dldd.core.areas import MAX_SEGMENT_DEG, grid_crs, grid_edges
+from dldd.core.attrs import output_attrs
 from dldd.errors import InputError
 from dldd.regions.registry import polygonal_part, normalize_lonlat
 
@@ -210,13 +211,10 @@ def coverage_fraction(geometry: BaseGeometry, like: xr.DataArray | xr.Dataset, *
         dims=("y", "x"),
         coords={"y": like["y"].values, "x": like["x"].values},
         name="coverage_fraction",
-        attrs={
-            "units": "1",
-            "long_name": "fraction of the cell inside the region",
-            "method": "exact cell coverage fractions (exactextract) in the grid's coordinates",
-            "parameters": f"crs={g.crs.to_string()}, min_coverage={MIN_COVERAGE}",
-            "references": "exactextract (ISciences); METHODS 1.8",
-        },
+        attrs=output_attrs("1", "fraction of the cell inside the region",
+                           "exact cell coverage fractions (exactextract) in the grid's coordinates",
+                           f"crs={g.crs.to_string()}, min_coverage={MIN_COVERAGE}",
+                           "exactextract (ISciences); METHODS 1.8"),
     )
 
 

@@ -464,26 +464,10 @@ class Registry:
         EPSG:4326). One zone per value of ``id_field`` (features sharing a value are merged); or, with
         ``zone_id``, all features merged into one zone; a single-feature file without either is named
         after the file."""
-        import geopandas as gpd
+        from dldd.regions.polygons import read_polygons
 
         path = Path(path)
-        if not path.exists():
-            raise InputError(f"zone file {path} does not exist")
-        try:
-            gdf = gpd.read_file(path, layer=layer)
-        except Exception as exc:  # pyogrio raises its own error types
-            raise InputError(f"zone file {path}: cannot be read as GeoJSON/GeoPackage ({exc})") from exc
-        if gdf.empty:
-            raise InputError(f"zone file {path} has no features")
-        if gdf.crs is None:
-            raise InputError(f"zone file {path} has no CRS; expected one (e.g. EPSG:4326)")
-        for i, g in enumerate(gdf.geometry.values):
-            if g is None or g.is_empty:
-                raise InputError(f"zone file {path}: feature {i} has an empty geometry")
-            if not g.is_valid:
-                raise InputError(f"zone file {path}: feature {i} is an invalid polygon ({shapely.is_valid_reason(g)}); "
-                                 "repair it (e.g. QGIS 'Fix geometries' or shapely.make_valid) and check its area")
-        gdf = gdf.to_crs("EPSG:4326")
+        gdf = read_polygons(path, "zone file", layer=layer)
         for field in (id_field, name_field):
             if field is not None and field not in gdf.columns:
                 raise InputError(f"zone file {path}: no field '{field}' (fields: {list(gdf.columns)})")

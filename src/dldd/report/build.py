@@ -231,11 +231,10 @@ def region_geometries(run: rd.Run) -> dict[str, object]:
             out[rid] = world[rid]
         elif rid in zones:
             try:
-                import geopandas as gpd
+                from dldd.regions.polygons import read_polygon
 
                 p = Path(zones[rid]["path"])
-                gdf = gpd.read_file(p if p.is_absolute() else base / p, layer=zones[rid].get("layer"))
-                out[rid] = shapely.unary_union(list(gdf.to_crs("EPSG:4326").geometry.values))
+                out[rid] = read_polygon(p if p.is_absolute() else base / p, f"zone {rid}", layer=zones[rid].get("layer"))
             except Exception:  # noqa: BLE001 - a missing zone file only loses the outline
                 continue
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from dldd.errors import InputError
-from dldd.zonal import WATER_LABEL
+from dldd.stats.zonal import WATER_LABEL
 
 #: Column that says which period/year/block a table row belongs to, in order of preference.
 TIME_COLUMNS = ("period", "year", "block")

@@ -99,18 +99,10 @@ def resolve_region(region) -> tuple[str, object]:
     import shapely
 
     if isinstance(region, (str, Path)) and Path(str(region)).suffix and Path(str(region)).exists():
-        import geopandas as gpd
+        from dldd.regions.polygons import read_polygon
 
         path = Path(str(region))
-        try:
-            gdf = gpd.read_file(path)
-        except Exception as err:
-            raise InputError(f"region: cannot read the AOI file {path} ({err})") from None
-        if gdf.empty:
-            raise InputError(f"region: the AOI file {path} has no features")
-        if gdf.crs is not None:
-            gdf = gdf.to_crs("EPSG:4326")
-        geom = shapely.union_all(gdf.geometry.values)
+        geom = read_polygon(path, "region (AOI file)")
         digest = hashlib.sha1(path.read_bytes()).hexdigest()[:8]
         return f"{formats.normalize(path.stem)}-{digest}", geom
     from dldd.regions.registry import Registry

@@ -243,20 +243,20 @@ def _daily_to_monthly(ds: xr.Dataset) -> xr.Dataset:
 
 def monthly_pet(tmin, tmax, tmean, lat, method: str = "hargreaves") -> xr.DataArray | None:
     """Monthly PET totals (mm/month) from monthly temperatures (degC), or None without the temperatures
-    ``method`` needs: Hargreaves-Samani (:func:`dldd.indicators.aridity.pet_hargreaves`, tmin and tmax)
-    or Thornthwaite (:func:`dldd.indicators.aridity.pet_thornthwaite`, tmean or (tmin + tmax) / 2),
+    ``method`` needs: Hargreaves-Samani (:func:`dldd.indicators.pet.pet_hargreaves`, tmin and tmax)
+    or Thornthwaite (:func:`dldd.indicators.pet.pet_thornthwaite`, tmean or (tmin + tmax) / 2),
     mm/month = mm/day x days in month."""
-    from dldd.indicators import aridity
+    from dldd.indicators import pet as pet_methods
 
     if method == "hargreaves":
         if tmin is None or tmax is None:
             return None
-        per_day = aridity.pet_hargreaves(tmin, tmax, lat, tmin.time, monthly=True)
+        per_day = pet_methods.pet_hargreaves(tmin, tmax, lat, tmin.time, monthly=True)
     elif method == "thornthwaite":
         t = tmean if tmean is not None else ((tmin + tmax) / 2 if tmin is not None and tmax is not None else None)
         if t is None:
             return None
-        per_day = aridity.pet_thornthwaite(t, lat, t.time)
+        per_day = pet_methods.pet_thornthwaite(t, lat, t.time)
     else:
         raise InputError(f"pet_method: expected 'hargreaves' or 'thornthwaite', got {method!r}")
     pet = (per_day * per_day.time.dt.days_in_month).rename("pet")

@@ -1,1 +1,2 @@
-"""Statistics made from the run's tables (the UNCCD reporting layout)."""
+"""Statistics: area-weighted tables by region from geodesic cell areas (:mod:`dldd.stats.zonal`) and
+the UNCCD reporting layout of the run's tables (:mod:`dldd.stats.reporting`)."""

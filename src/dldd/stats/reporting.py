@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dldd.zonal import NODATA_LABEL, WATER_LABEL
+from dldd.stats.zonal import NODATA_LABEL, WATER_LABEL
 
 #: Columns that identify a region in every table.
 REGION_COLUMNS = ("region", "name", "subregion")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dldd.core.attrs import output_attrs
 from dldd.core.units import Amount, declare_units
 from dldd.errors import GridMismatchError, InputError
 from dldd.indicators.drought.kernel import _DIST_GAMMA, _DIST_GLO, _GAMMA_METHODS, standardised
@@ -249,16 +250,11 @@ def spi(
     checked = _checked_non_negative(pr, name)
     out = standardised(checked, cal, scale, _DIST_GAMMA, _GAMMA_METHODS[method], clip_value)
     out.name = "spi"
-    out.attrs = {
-        "units": "1",
-        "long_name": f"Standardized Precipitation Index, {scale}-month (SPI-{scale})",
-        "method": (
-            "gamma distribution with a zero-precipitation mass, H = q + (1 - q) G(x), fitted per calendar "
-            f"month by {_GAMMA_METHOD_TEXT[method]}; SPI = inverse standard normal of H (AS241)"
-        ),
-        "parameters": f"scale={scale}, dist=gamma, method={method}, calibration={cal_text}, clip={clip}",
-        "references": SPI_REFERENCES,
-    }
+    out.attrs = output_attrs("1", f"Standardized Precipitation Index, {scale}-month (SPI-{scale})",
+                             "gamma distribution with a zero-precipitation mass, H = q + (1 - q) G(x), fitted per "
+                             f"calendar month by {_GAMMA_METHOD_TEXT[method]}; SPI = inverse standard normal of H (AS241)",
+                             f"scale={scale}, dist=gamma, method={method}, calibration={cal_text}, clip={clip}",
+                             SPI_REFERENCES)
     return out
 
 
@@ -317,15 +313,11 @@ def spei(
     cal, cal_text = _calibration(idx, cal_start, cal_end, name)
     out = standardised(balance, cal, scale, _DIST_GLO, 0, clip_value)
     out.name = "spei"
-    out.attrs = {
-        "units": "1",
-        "long_name": f"Standardized Precipitation-Evapotranspiration Index, {scale}-month (SPEI-{scale})",
-        "method": (
-            "log-logistic (generalised logistic) distribution of P - PET fitted per calendar month by "
-            "unbiased probability-weighted moments / L-moments, as the R package SPEI; SPEI = inverse "
-            "standard normal of F (AS241)"
-        ),
-        "parameters": f"scale={scale}, dist=log-logistic, method={method}, calibration={cal_text}, clip={clip}",
-        "references": SPEI_REFERENCES,
-    }
+    out.attrs = output_attrs("1",
+                             f"Standardized Precipitation-Evapotranspiration Index, {scale}-month (SPEI-{scale})",
+                             "log-logistic (generalised logistic) distribution of P - PET fitted per calendar month by "
+                             "unbiased probability-weighted moments / L-moments, as the R package SPEI; SPEI = inverse "
+                             "standard normal of F (AS241)",
+                             f"scale={scale}, dist=log-logistic, method={method}, calibration={cal_text}, clip={clip}",
+                             SPEI_REFERENCES)
     return out

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.errors import GridMismatchError, InputError
 from dldd.indicators.drought.indices import _month_index, _name
@@ -72,21 +73,16 @@ def classify_spi(values: np.ndarray) -> np.ndarray:
 
 
 def _class_attrs(long_name: str, parameters: str) -> dict:
-    return {
-        "units": "1",
-        "long_name": long_name,
-        "method": (
-            f"December SPI-12 classes: no drought SPI >= {SO3_MILD_UPPER}, mild {SO3_MODERATE_UPPER} <= SPI < "
-            f"{SO3_MILD_UPPER}, moderate {SO3_SEVERE_UPPER} <= SPI < {SO3_MODERATE_UPPER}, severe "
-            f"{SO3_EXTREME_UPPER} <= SPI < {SO3_SEVERE_UPPER}, extreme SPI < {SO3_EXTREME_UPPER}"
-        ),
-        "parameters": parameters,
-        "references": SO3_REFERENCES,
-        "legend": SO3_LEGEND.name,
-        "flag_values": np.array(SO3_LEGEND.codes, dtype=np.int8),
-        "flag_meanings": " ".join(c.name.replace(" ", "_") for c in SO3_LEGEND.classes),
-        "_FillValue": np.int8(CLASS_NODATA),
-    }
+    return output_attrs(
+        "1",
+        long_name,
+        f"December SPI-12 classes: no drought SPI >= {SO3_MILD_UPPER}, mild {SO3_MODERATE_UPPER} <= SPI < "
+        f"{SO3_MILD_UPPER}, moderate {SO3_SEVERE_UPPER} <= SPI < {SO3_MODERATE_UPPER}, severe "
+        f"{SO3_EXTREME_UPPER} <= SPI < {SO3_SEVERE_UPPER}, extreme SPI < {SO3_EXTREME_UPPER}",
+        parameters,
+        SO3_REFERENCES,
+        legend=SO3_LEGEND,
+    )
 
 
 def so3_hazard(spi12: xr.DataArray) -> xr.DataArray:
@@ -213,13 +209,10 @@ def so3_exposure(hazard: xr.DataArray, population: xr.DataArray) -> xr.DataArray
     )
     out = out.transpose("drought_class", *hazard.dims)
     out.name = "so3_exposure"
-    out.attrs = {
-        "units": population.attrs.get("units", "persons"),
-        "long_name": "SO3-2 population exposed to each drought hazard class",
-        "method": "population of the pixel where the hazard class equals drought_class, else 0",
-        "parameters": f"legend={SO3_LEGEND.name}",
-        "references": SO3_REFERENCES,
-    }
+    out.attrs = output_attrs(population.attrs.get("units", "persons"),
+                             "SO3-2 population exposed to each drought hazard class",
+                             "population of the pixel where the hazard class equals drought_class, else 0",
+                             f"legend={SO3_LEGEND.name}", SO3_REFERENCES)
     return out
 
 
@@ -286,16 +279,10 @@ def so3_vulnerability(
     else:
         out = functools.reduce(lambda a, b: a * b, [scaled[k] ** w[k] for k in names])
     out.name = "so3_vulnerability"
-    out.attrs = {
-        "units": "1",
-        "long_name": "SO3-3 drought vulnerability index (0 least, 1 most vulnerable)",
-        "method": f"{aggregation} weighted mean of {normalise}-normalised proxies",
-        "parameters": (
-            f"weights={ {k: round(v, 6) for k, v in w.items()} }, aggregation={aggregation}, "
-            f"normalise={normalise}, inverted={sorted(inverted)}"
-        ),
-        "references": SO3_REFERENCES,
-    }
+    out.attrs = output_attrs("1", "SO3-3 drought vulnerability index (0 least, 1 most vulnerable)",
+                             f"{aggregation} weighted mean of {normalise}-normalised proxies",
+                             f"weights={ {k: round(v, 6) for k, v in w.items()} }, aggregation={aggregation}, "
+                             f"normalise={normalise}, inverted={sorted(inverted)}", SO3_REFERENCES)
     return out
 
 
@@ -317,11 +304,6 @@ def so3_vulnerability_given(index: xr.DataArray) -> xr.DataArray:
         raise InputError(f"{name}: values {lo:g} to {hi:g}; a drought vulnerability index is in [0, 1] "
                          "(give scale_factor/offset in the spec to bring it there)")
     out.name = "so3_vulnerability"
-    out.attrs = {
-        "units": "1",
-        "long_name": "SO3-3 drought vulnerability index (0 least, 1 most vulnerable)",
-        "method": f"given as input {name}",
-        "parameters": f"source={name}",
-        "references": SO3_REFERENCES,
-    }
+    out.attrs = output_attrs("1", "SO3-3 drought vulnerability index (0 least, 1 most vulnerable)",
+                             f"given as input {name}", f"source={name}", SO3_REFERENCES)
     return out

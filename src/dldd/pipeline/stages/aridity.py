@@ -17,7 +17,7 @@ from dldd.indicators import soc
 from dldd.pipeline.contracts import TRANSITION_COLUMNS, Product, Table, class_area_columns
 from dldd.pipeline.inputs import CLIMATE_INPUTS, climate_inputs, monthly_pet
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import transition_areas
+from dldd.stats.zonal import transition_areas
 
 
 class AridityParams(Params):

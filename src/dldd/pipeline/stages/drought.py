@@ -20,7 +20,7 @@ from dldd.indicators.drought.so3 import SO3_EXTREME, SO3_MODERATE, SO3_SEVERE, s
 from dldd.pipeline.contracts import Product, Table, class_area_columns, mean_columns
 from dldd.pipeline.inputs import CLIMATE_INPUTS, climate_inputs, monthly_pet
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import weighted_means
+from dldd.stats.zonal import weighted_means
 
 #: Optional population by sex for SO3-2 (persons per cell, on the population grid or with a resampling rule).
 POPULATION_BY_SEX = {"female": "population_female", "male": "population_male"}

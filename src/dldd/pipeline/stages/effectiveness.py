@@ -36,7 +36,7 @@ def _slug(name: str) -> str:
 def _cost_per_ha(kind: str) -> str:
     """Cost range per hectare of the practices of this intervention type, from the knowledge base."""
     from dldd.practices import open_store
-    from dldd.practices.engine import practices_for
+    from dldd.practices.evidence import practices_for
 
     store = open_store()
     costs = []
@@ -133,21 +133,10 @@ def run(ctx, p: EffectivenessParams) -> None:
 
 def _zone_geometry(ctx, iv):
     """The intervention's polygon (all features of its file merged), in lon/lat."""
-    import geopandas as gpd
-    import shapely
+    from dldd.regions.polygons import read_polygon
 
     path = ctx.spec.resolve(iv.path)
-    if not path.is_file():
-        raise InputError(f"interventions {iv.name!r}: polygon file not found: {path}")
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as err:
-        raise InputError(f"interventions {iv.name!r}: cannot read {path} ({err})") from None
-    if gdf.empty:
-        raise InputError(f"interventions {iv.name!r}: {path} has no features")
-    if gdf.crs is None:
-        raise InputError(f"interventions {iv.name!r}: {path} has no CRS")
-    geom = shapely.unary_union(list(gdf.to_crs("EPSG:4326").geometry.values))
+    geom = read_polygon(path, f"interventions {iv.name!r}")
     if geom.is_empty or not np.isfinite(geom.area):
         raise InputError(f"interventions {iv.name!r}: {path} holds an empty geometry")
     return geom

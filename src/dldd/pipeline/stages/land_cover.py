@@ -15,7 +15,7 @@ from dldd.indicators import landcover
 from dldd.pipeline.contracts import TRANSITION_COLUMNS, Product, Table, class_area_columns
 from dldd.pipeline.inputs import LAND_ACCOUNT, UNCCD_LAND_CLASSES, land_account_table, period_maps, water_map
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import transition_areas
+from dldd.stats.zonal import transition_areas
 
 
 class LandCoverParams(Params):

@@ -5,7 +5,7 @@ Advice comes from the distribution of conditions, not the mode: the stage reads 
 those stages ran) and the mean annual precipitation, brings them onto one grid (the land cover map's, else
 the aridity zones'; nearest neighbour) and writes the area of every combination of conditions per region
 to ``tables/condition_distribution.csv`` (:mod:`dldd.practices.distribution`). Each region's practices
-are ranked on the share of its land they fit (:func:`dldd.practices.engine.match_distribution`); the best
+are ranked on the share of its land they fit (:func:`dldd.practices.land_share.match_distribution`); the best
 with their reasons go to ``tables/practices_matches.csv`` (columns ``share_pct``, ``dryland_share_pct``
 name their denominators: the region's area on the grid, its drylands). Without class maps (no ``cog``
 output) the modal conditions of ``tables/conditions.csv`` are matched instead, and the table says so in
@@ -23,7 +23,7 @@ import pandas as pd
 from dldd.pipeline.contracts import Table
 from dldd.pipeline.inputs import climate_inputs
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import NODATA_LABEL, WATER_LABEL, weighted_means
+from dldd.stats.zonal import NODATA_LABEL, WATER_LABEL, weighted_means
 
 
 #: Edge (cells) of the blocks a class map of the run is read in when the run plans its own chunks.
@@ -152,7 +152,7 @@ def _pct(x: float | None) -> float | None:
 
 def run(ctx, p: PracticesParams) -> None:
     from dldd.practices import match, open_store
-    from dldd.practices.engine import match_distribution
+    from dldd.practices.land_share import match_distribution
 
     cond = conditions(ctx)
     ctx.write_table("conditions", cond)

@@ -30,7 +30,7 @@ from dldd.indicators import sand as sd
 from dldd.pipeline.contracts import REGION_COLUMNS, Product, Table, class_area_columns, mean_columns
 from dldd.pipeline.inputs import cover_percent, latest, nested_land_cover, onto
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import class_areas, weighted_means
+from dldd.stats.zonal import class_areas, weighted_means
 
 SOIL_INPUTS = ("sand", "silt", "clay", "organic_matter")
 #: Optional DEM (m) for RWEQ's roughness factor K' from terrain.

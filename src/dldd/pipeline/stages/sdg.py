@@ -31,7 +31,7 @@ from dldd.pipeline.contracts import TRANSITION_COLUMNS, Product, Table, class_ar
 from dldd.pipeline.inputs import (LAND_ACCOUNT, UNCCD_LAND_CLASSES, ensure_land_account, nested_land_cover, water_map,
                                   year_map, zones_on)
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, transition_areas, weighted_means
+from dldd.stats.zonal import NODATA_LABEL, WATER_LABEL, class_areas, class_value_totals, transition_areas, weighted_means
 
 #: Words of the corrected class in a corrections spec or file (SDG 15.3.1 codes).
 CORRECTION_CLASSES = {"degraded": -1, "stable": 0, "improved": 1}
@@ -227,15 +227,9 @@ def _correction_masks(ctx, p: SdgParams, like: xr.DataArray) -> list[tuple]:
 
 def _correction_features(path, c: Correction, where: str) -> list[tuple]:
     """(geometry in lon/lat, class word, reason) of each feature of a corrections polygon file."""
-    import geopandas as gpd
+    from dldd.regions.polygons import read_polygons
 
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as err:
-        raise InputError(f"{where}: cannot read ({err})") from None
-    if gdf.crs is None:
-        raise InputError(f"{where}: the file has no CRS")
-    gdf = gdf.to_crs("EPSG:4326")
+    gdf = read_polygons(path, where)
     feats = []
     for j, (_, row) in enumerate(gdf.iterrows()):
         cls = row.get("class") if isinstance(row.get("class"), str) else c.class_

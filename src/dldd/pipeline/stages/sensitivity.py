@@ -24,7 +24,7 @@ from dldd.pipeline.contracts import Product, Table, class_area_columns
 from dldd.pipeline.inputs import (NDVI_SOIL, NDVI_VEGETATION, climate_inputs, cover_percent, latest,
                                   nested_land_cover, onto)
 from dldd.pipeline.stages.base import Params, Stage
-from dldd.zonal import class_areas
+from dldd.stats.zonal import class_areas
 
 SCORE_INPUTS = ("texture", "parent_material", "rock_fragments", "depth", "slope", "drainage",
                 "land_use_intensity", "policy")
