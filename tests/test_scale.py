@@ -17,7 +17,7 @@ from dldd.core.legend import SDG3, UNCCD_LAND_COVER
 from dldd.demo.scenes import write_scene
 from dldd.errors import SpecError
 from dldd.pipeline import KILL_AFTER_STAGE_ENV, KILLED_EXIT_CODE, chunk_size_of, run_assessment
-from dldd.pipeline.context import plan_chunks
+from dldd.pipeline.chunks import plan_chunks
 from dldd.spec import load_spec, parse_spec
 from dldd.zonal import NODATA_LABEL, ZONAL_TILE, class_areas, transition_areas, weighted_means
 
@@ -264,7 +264,7 @@ def test_spec_chunk_default_is_the_plan_and_only_written_formats_are_offered():
 def test_streamed_map_equals_eager_cog(tmp_path):
     """A dask-backed map written block by block gives the same COG, byte for byte, as the eager writer."""
     from dldd.core import io
-    from dldd.pipeline.context import write_cog_streamed
+    from dldd.pipeline.writers import write_cog_streamed
 
     rng = np.random.default_rng(3)
     ny, nx = 700, 530
