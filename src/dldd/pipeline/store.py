@@ -117,7 +117,9 @@ def store_path(out: Path, name: str) -> Path:
 def open_stored(out: Path, name: str, stored: dict[str, tuple[str, str]]) -> xr.Dataset:
     """The layers :func:`write_intermediate` stored under ``name``, opened lazily with their attributes; every
     variable is registered in ``stored`` (dask name -> (store, variable))."""
-    back = xr.open_zarr(store_path(out, name), mask_and_scale=False, consolidated=False)
+    from dldd.sources.formats import open_zarr_store
+
+    back = open_zarr_store(store_path(out, name), mask_and_scale=False)
     attrs = attrs_from_json(back.attrs["dldd_attrs"])
     back.attrs = attrs["dataset"]
     for k in back.variables:
