@@ -1,61 +1,67 @@
-"""Map writers of a run: a dask-backed map streamed block by block into a Cloud-Optimized GeoTIFF."""
+"""Map writers of a run: a dask-backed map streamed block by block into a Cloud-Optimized GeoTIFF
+(rioxarray's windowed writer under a lock, then GDAL's COG driver)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 from dldd.core import io
 from dldd.errors import InputError
 
-#: Blocks a streamed map write computes at once, per worker (the client holds this many output blocks).
-STREAM_BLOCKS_PER_WORKER = 2
+#: GeoTIFF tile edge of the streamed writer's intermediate file (the COG's own tiles are GDAL's default).
+TILE = 256
+
+
+def write_lock(name: str):
+    """A lock for writing one file from the active dask scheduler's tasks: a ``dask.distributed`` lock
+    under a client, a manager's lock for the processes scheduler, else a thread lock."""
+    import threading
+
+    import dask
+    import dask.multiprocessing
+
+    try:
+        from dask.distributed import Lock, get_client
+
+        get_client()
+        return Lock(name)
+    except (ImportError, ValueError):
+        pass
+    if dask.base.get_scheduler() is dask.multiprocessing.get:
+        import multiprocessing
+
+        return multiprocessing.Manager().Lock()
+    return threading.Lock()
 
 
 def write_cog_streamed(path: Path, da: xr.DataArray) -> Path:
     """A dask-backed (y, x) map as a Cloud-Optimized GeoTIFF without gathering it.
 
-    The map's blocks are computed a few at a time (:data:`STREAM_BLOCKS_PER_WORKER` per worker, on whatever
-    scheduler is active) and written into a tiled GeoTIFF beside the target; GDAL then copies that into
-    the COG (which it does tile by tile). Same tags, data type and no-data as :func:`dldd.core.io.write_cog`.
-    A graph whose blocks share an expensive upstream step (one chunk for the whole map) recomputes it per
-    batch: persist such a step or compute the map first.
+    rioxarray's ``to_raster(tiled=True, lock=...)`` stores the map's blocks as dask computes them (each
+    task writes its window, one at a time: :func:`write_lock`) into a tiled GeoTIFF beside the target;
+    GDAL then copies that into the COG tile by tile, in the temporary file :func:`dldd.core.io.atomic_path`
+    renames in. Same tags, data type and no-data as :func:`dldd.core.io.write_cog` (:func:`dldd.core.io.cog_ready`),
+    byte for byte. On a cluster the output folder must be storage every worker can write.
     """
     import rasterio
     import rasterio.shutil
-    from rasterio.windows import Window
-
-    from dldd.core.parallel import computed_in_batches
 
     da = da.squeeze(drop=True) if da.ndim > 2 and 1 in da.shape else da
     if da.dims != ("y", "x"):
         raise InputError(f"{da.name or 'map'}: expected dims ('y', 'x') to write a map, got {da.dims}")
-    tags = {k: str(v) for k, v in da.attrs.items() if k != "_FillValue"}
-    data = da.data
-    if np.issubdtype(data.dtype, np.floating):
-        data, nodata = data.astype("float32"), np.nan
-    else:
-        fill = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
-        nodata = None if fill is None else int(fill)
-    profile = dict(driver="GTiff", width=da.sizes["x"], height=da.sizes["y"], count=1, dtype=str(data.dtype),
-                   crs=da.rio.crs, transform=da.rio.transform(recalc=True), nodata=nodata, tiled=True,
-                   blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
-    ys = np.cumsum((0,) + data.chunks[0])
-    xs = np.cumsum((0,) + data.chunks[1])
-    blocks = [(i, j) for i in range(len(data.chunks[0])) for j in range(len(data.chunks[1]))]
+    out, tags = io.cog_ready(da)
     with io.atomic_path(path) as tmp:
         source = tmp.with_name(tmp.name[: -len(".tmp")] + ".blocks.tmp")
         try:
-            with rasterio.open(source, "w", **profile) as dst:
-                arrays = computed_in_batches((data.blocks[i, j] for i, j in blocks), STREAM_BLOCKS_PER_WORKER)
-                for (i, j), arr in zip(blocks, arrays):
-                    dst.write(np.asarray(arr), 1, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
+            out.rio.to_raster(source, driver="GTiff", tiled=True, blockxsize=TILE, blockysize=TILE,
+                              BIGTIFF="IF_SAFER", tags=tags, lock=write_lock(f"dldd-cog-{source.name}"),
+                              compute=True)
+            with rasterio.open(source, "r+") as dst:
+                # copied from the open dataset with its tags set again: the GTiff rioxarray closed lost the
+                # empty ones (the eager writer's in-memory copy keeps them in the COG's metadata)
                 dst.update_tags(**tags)
-                if da.name is not None:  # as rioxarray does for the eager writer
-                    dst.set_band_description(1, str(da.name))
-                # copied from the open dataset: its tags as set (GTiff would drop empty ones on closing)
                 rasterio.shutil.copy(dst, tmp, driver="COG", compress="DEFLATE")
         finally:
             source.unlink(missing_ok=True)
