@@ -19,7 +19,7 @@ import xarray as xr
 
 from dldd.core import io
 from dldd.core.areas import cell_area_km2
-from dldd.core.grid import Grid, align_inputs
+from dldd.core.grid import align_inputs, grid_of
 from dldd.errors import InputError
 from dldd.pipeline import store
 from dldd.pipeline.chunks import DEFAULT_WORKER_MEMORY, MAX_CHUNK, plan_chunks
@@ -64,7 +64,7 @@ class RunContext:
     #: stored product again (see :mod:`dldd.pipeline.resume`).
     stored: dict[str, tuple[str, str]] = field(default_factory=dict)
     _inputs: dict[str, xr.DataArray] = field(default_factory=dict)
-    _regions_by_grid: dict[Grid, RegionSet] = field(default_factory=dict)
+    _regions_by_grid: dict[Any, RegionSet] = field(default_factory=dict)  # odc-geo GeoBox -> regions
 
     def params_of(self, stage: str):
         """The validated parameters of a stage (its defaults when the spec does not ask for it)."""
@@ -122,7 +122,7 @@ class RunContext:
 
     def region_set(self, like: xr.DataArray) -> RegionSet:
         like = self.georef(like)
-        grid = Grid.of(like, "grid")
+        grid = grid_of(like, "grid")
         if grid not in self._regions_by_grid:
             from dldd.regions.rasterize import region_fractions
 
@@ -145,7 +145,7 @@ class RunContext:
         from shapely.affinity import translate
         from shapely.geometry import box
 
-        if not Grid.of(template, "grid").is_geographic:
+        if not grid_of(template, "grid").crs.geographic:
             return
         x, y = template["x"].values, template["y"].values
         hx, hy = abs(float(x[1] - x[0])) / 2 if x.size > 1 else 0.5, abs(float(y[1] - y[0])) / 2 if y.size > 1 else 0.5
