@@ -5,7 +5,7 @@ import pytest
 import rioxarray  # noqa: F401
 import xarray as xr
 
-from dldd.core.grid import Grid, align_inputs
+from dldd.core.grid import align_inputs, grid_of
 from dldd.errors import GridMismatchError, InputError
 
 
@@ -40,7 +40,7 @@ def test_named_rule_resamples():
 
 def test_missing_crs_named():
     with pytest.raises(InputError, match="soc: no coordinate reference system"):
-        Grid.of(grid_da(crs=None), "soc")
+        grid_of(grid_da(crs=None), "soc")
 
 
 def _random_grid(rng, res, ny, nx, dtype="float64", crs="EPSG:4326", x0=77.0, y0=39.5):
@@ -112,3 +112,28 @@ def test_block_reprojection_keeps_other_dimensions():
     lazy = reproject_like(cube.chunk({"y": 10}), like.chunk(32), "nearest")
     assert lazy.dims == ("time", "y", "x") and list(lazy.time.values) == [2000, 2001]
     np.testing.assert_array_equal(lazy.values, reproject_like(cube, like, "nearest").values)
+
+
+def test_grid_is_a_geobox_and_rotated_grids_are_refused():
+    """The grid model is odc-geo's GeoBox; a rotated (sheared) transform is refused naming the input."""
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    g = grid_of(grid_da(), "ndvi")
+    assert isinstance(g, GeoBox) and g.shape == (10, 20) and g.crs.geographic
+    assert tuple(g.transform)[:6] == pytest.approx((0.1, 0.0, 70.0, 0.0, -0.1, 45.0))
+    rotated = xr.DataArray(np.zeros((4, 5)), dims=("y", "x")).rio.write_crs("EPSG:4326").rio.write_transform(
+        Affine.translation(70, 45) * Affine.rotation(10) * Affine.scale(0.1, -0.1))
+    with pytest.raises(InputError, match="soc: a rotated"):
+        grid_of(rotated, "soc")
+
+
+def test_same_grid_within_text_rounding():
+    """Coordinates written as text (a few digits lost) are the same grid; half a cell off is not."""
+    from dldd.core.grid import same_grid
+
+    a = grid_da()
+    rounded = a.assign_coords(x=np.round(a.x.values, 9), y=np.round(a.y.values, 9))
+    assert same_grid(grid_of(a), grid_of(rounded))
+    assert not same_grid(grid_of(a), grid_of(grid_da(x0=70.05)))
+    assert not same_grid(grid_of(a), grid_of(grid_da(crs="EPSG:32643")))

@@ -40,8 +40,20 @@ def series(values, start="2020-01-01", freq="D"):
     return xr.DataArray(values, dims=dims, coords={"time": t})
 
 
-def test_knot_constant():
-    assert sand.MS_TO_KNOTS == pytest.approx(KNOTS_PER_MS, abs=1e-6)
+def test_speed_converted_to_knots_by_pint():
+    """1 m/s is 3600/1852 kn exactly (the former hand-written 1.943844 was 2.5e-7 short); km/h and knots
+    convert too; a speed that is not a speed, or whose units attribute contradicts the units given, is refused."""
+    one = xr.DataArray([1.0, 2.0])
+    np.testing.assert_allclose(sand.to_knots(one, "m/s").values, [KNOTS_PER_MS, 2 * KNOTS_PER_MS], rtol=1e-15)
+    assert sand.to_knots(one, "m s-1").values[0] == sand.to_knots(one, "m/s").values[0]
+    np.testing.assert_allclose(sand.to_knots(one, "km/h").values, [1000 / 1852, 2000 / 1852], rtol=1e-15)
+    assert sand.to_knots(one, "kn").values.tolist() == [1.0, 2.0]
+    assert sand.knots_per("m/s") == pytest.approx(KNOTS_PER_MS, rel=1e-15)
+    with pytest.raises(InputError, match="'mm'"):
+        sand.to_knots(one, "mm")
+    with pytest.raises(InputError, match="knots"):
+        sand.to_knots(one.assign_attrs(units="knots"), "m/s")
+    assert sand.to_knots(one.assign_attrs(units="m s-1"), "m/s").values[0] == pytest.approx(KNOTS_PER_MS, rel=1e-15)
 
 
 # ---- drift potential ----
@@ -96,7 +108,7 @@ def test_sectors_use_centres_binned_vs_exact():
 def test_constant_wind_closed_form(speed_ms, sector, n, threshold):
     direction = sector * 22.5
     ds = sand.drift_potential(series(np.full(n, speed_ms)), series(np.full(n, direction)), threshold_knots=threshold)
-    u = speed_ms * sand.MS_TO_KNOTS  # the constant itself is checked against the knot's definition
+    u = speed_ms * KNOTS_PER_MS  # the knot's definition
     expected = u**2 * (u - threshold) if u > threshold else 0.0
     assert ds.dp.item() == pytest.approx(expected, rel=1e-5, abs=1e-9)
     if expected > 0:
@@ -110,7 +122,7 @@ def test_knots_and_ms_agree(obs):
     ms = series([o[0] for o in obs])
     d = series([o[1] for o in obs])
     a = sand.drift_potential(ms, d, units="m/s")
-    b = sand.drift_potential(ms * sand.MS_TO_KNOTS, d, units="knots")
+    b = sand.drift_potential(ms * KNOTS_PER_MS, d, units="knots")
     for v in ("dp", "rdp", "rdp_dp", "rdd"):
         np.testing.assert_allclose(a[v].values, b[v].values, rtol=1e-9, atol=1e-9)
 
@@ -172,8 +184,10 @@ def test_gridded_and_dask_match_per_pixel():
 
 
 def test_bad_inputs():
-    with pytest.raises(InputError, match="units"):
-        sand.drift_potential(series([1.0]), series([0.0]), units="mph")
+    with pytest.raises(InputError, match="units 'hPa'"):  # not a speed (any speed, mph too, converts)
+        sand.drift_potential(series([1.0]), series([0.0]), units="hPa")
+    with pytest.raises(InputError, match="units 'nautical'"):
+        sand.drift_potential(series([1.0]), series([0.0]), units="nautical")
     with pytest.raises(InputError, match="direction"):
         sand.drift_potential(series([1.0]), series([400.0]))
     with pytest.raises(InputError, match="'time'"):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 import rasterio
@@ -17,7 +18,7 @@ from dldd.core.legend import SDG3, UNCCD_LAND_COVER
 from dldd.demo.scenes import write_scene
 from dldd.errors import SpecError
 from dldd.pipeline import KILL_AFTER_STAGE_ENV, KILLED_EXIT_CODE, chunk_size_of, run_assessment
-from dldd.pipeline.context import plan_chunks
+from dldd.pipeline.chunks import plan_chunks
 from dldd.spec import load_spec, parse_spec
 from dldd.stats.zonal import NODATA_LABEL, ZONAL_TILE, class_areas, transition_areas, weighted_means
 
@@ -262,23 +263,41 @@ def test_spec_chunk_default_is_the_plan_and_only_written_formats_are_offered():
 
 
 def test_streamed_map_equals_eager_cog(tmp_path):
-    """A dask-backed map written block by block gives the same COG, byte for byte, as the eager writer."""
+    """A dask-backed map written block by block (rioxarray's locked windowed writer, on the threads, the
+    synchronous and the processes scheduler) gives the same COG, byte for byte, as the eager writer, empty tags included; the file is a valid COG (GDAL's COG layout: IFDs before the data, tiled, overviews) with
+    the values and no-data of the map."""
     from dldd.core import io
-    from dldd.pipeline.context import write_cog_streamed
+    from dldd.pipeline.writers import write_cog_streamed
 
     rng = np.random.default_rng(3)
     ny, nx = 700, 530
     coords = {"y": np.linspace(40, 39, ny), "x": np.linspace(80, 81, nx)}
     maps = [xr.DataArray(np.where(rng.random((ny, nx)) < 0.1, np.nan, rng.normal(size=(ny, nx))), dims=("y", "x"),
-                         coords=coords, name="values", attrs={"units": "1", "long_name": "float map"}),
+                         coords=coords, name="values", attrs={"units": "1", "long_name": "float map", "references": ""}),
             xr.DataArray(rng.integers(-1, 2, (ny, nx)).astype("int8"), dims=("y", "x"), coords=coords,
                          attrs={"_FillValue": -128, "units": "1", "long_name": "class map"})]
     for k, da in enumerate(maps):
         da = da.rio.write_crs("EPSG:4326")
-        eager, streamed = tmp_path / f"eager{k}.tif", tmp_path / f"streamed{k}.tif"
+        eager = tmp_path / f"eager{k}.tif"
         io.write_cog(eager, da)
-        write_cog_streamed(streamed, da.chunk({"y": 256, "x": 200}))
-        assert eager.read_bytes() == streamed.read_bytes()
+        for scheduler in ("threads", "synchronous", "processes"):
+            streamed = tmp_path / f"streamed{k}-{scheduler}.tif"
+            with dask.config.set(scheduler=scheduler):
+                write_cog_streamed(streamed, da.chunk({"y": 256, "x": 200}))
+            assert eager.read_bytes() == streamed.read_bytes(), scheduler
+        assert b"LAYOUT=IFDS_BEFORE_DATA" in streamed.read_bytes()[:1024]
+        with rasterio.open(streamed) as src:
+            assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+            assert src.profile["tiled"] and src.overviews(1)
+            assert src.tags()["long_name"] == da.attrs["long_name"]
+            if k == 0:  # an empty tag is kept in GDAL's metadata (rasterio does not list empty ones)
+                assert b'<Item name="references"></Item>' in streamed.read_bytes()
+            if k == 0:
+                assert np.isnan(src.nodata) and src.dtypes[0] == "float32"
+                np.testing.assert_array_equal(src.read(1), da.values.astype("float32"))
+            else:
+                assert src.nodata == -128 and src.dtypes[0] == "int8"
+                np.testing.assert_array_equal(src.read(1), da.values)
     assert not list(tmp_path.glob(".*.tmp"))
 
 

@@ -1,17 +1,17 @@
 """Grids: what a raster's grid is, and the checks that inputs share one.
 
-A grid is the CRS, the affine transform and the shape of the (y, x) plane. Inputs that a stage combines
-must share a grid; a mismatch is refused with a message naming both inputs, unless the spec names a
-resampling rule for the input, in which case it is reprojected onto the reference grid with that rule.
+A grid is odc-geo's :class:`~odc.geo.geobox.GeoBox`: the CRS, the affine transform and the shape of the
+(y, x) plane (:func:`grid_of`). Inputs that a stage combines must share a grid; a mismatch is refused with
+a message naming both inputs, unless the spec names a resampling rule for the input, in which case it is
+reprojected onto the reference grid with that rule (odc-geo's geometry and warp, GDAL underneath).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
+from odc.geo.geobox import GeoBox
 from rasterio.enums import Resampling
 
 from dldd.errors import GridMismatchError, InputError
@@ -29,53 +29,40 @@ RESAMPLING_RULES = {
 }
 
 
-@dataclass(frozen=True)
-class Grid:
-    """The (y, x) plane of a raster: CRS (as WKT or EPSG string), affine transform and shape."""
+def grid_of(da: xr.DataArray, name: str = "array") -> GeoBox:
+    """The grid of a DataArray with ``y``/``x`` coordinates and a CRS (rioxarray) as a GeoBox; a missing
+    CRS or a rotated (sheared) transform is refused naming ``name``."""
+    for dim in ("y", "x"):
+        if dim not in da.dims:
+            raise InputError(f"{name}: expected dimensions including ('y', 'x'), found {tuple(da.dims)}")
+    crs = da.rio.crs
+    if crs is None:
+        raise InputError(
+            f"{name}: no coordinate reference system (CRS) is set; expected e.g. EPSG:4326 "
+            "(write it into the file, or give `crs:` for this input in the spec)"
+        )
+    t = da.rio.transform(recalc=True)
+    if t.b != 0 or t.d != 0:
+        raise InputError(f"{name}: a rotated (or sheared) grid (transform terms b={t.b:g}, d={t.d:g}); "
+                         "dldd needs north-up grids: warp it first (e.g. gdalwarp)")
+    return GeoBox((int(da.sizes["y"]), int(da.sizes["x"])), t, crs.to_wkt())
 
-    crs: str
-    transform: tuple[float, ...]
-    shape: tuple[int, int]
 
-    @classmethod
-    def of(cls, da: xr.DataArray, name: str = "array") -> "Grid":
-        """The grid of a DataArray with ``y``/``x`` coordinates and a CRS (rioxarray)."""
-        for dim in ("y", "x"):
-            if dim not in da.dims:
-                raise InputError(f"{name}: expected dimensions including ('y', 'x'), found {tuple(da.dims)}")
-        crs = da.rio.crs
-        if crs is None:
-            raise InputError(
-                f"{name}: no coordinate reference system (CRS) is set; expected e.g. EPSG:4326 "
-                "(write it into the file, or give `crs:` for this input in the spec)"
-            )
-        t = da.rio.transform(recalc=True)
-        return cls(crs.to_string(), tuple(t)[:6], (int(da.sizes["y"]), int(da.sizes["x"])))
+def same_grid(a: GeoBox, b: GeoBox) -> bool:
+    """Same shape, same CRS (axis order aside) and transforms equal to :data:`TRANSFORM_RTOL` of a cell."""
+    if a.shape != b.shape:
+        return False
+    if not a.crs.proj.equals(b.crs.proj, ignore_axis_order=True):
+        return False
+    ta, tb = tuple(a.transform)[:6], tuple(b.transform)[:6]
+    scale = max(abs(ta[0]), abs(ta[4]))
+    return bool(np.allclose(ta, tb, rtol=TRANSFORM_RTOL, atol=TRANSFORM_RTOL * scale))
 
-    @property
-    def is_geographic(self) -> bool:
-        from pyproj import CRS
 
-        return CRS.from_user_input(self.crs).is_geographic
-
-    @property
-    def resolution(self) -> tuple[float, float]:
-        return (abs(self.transform[0]), abs(self.transform[4]))
-
-    def same_as(self, other: "Grid") -> bool:
-        from pyproj import CRS
-
-        if self.shape != other.shape:
-            return False
-        if not CRS.from_user_input(self.crs).equals(CRS.from_user_input(other.crs), ignore_axis_order=True):
-            return False
-        scale = max(abs(self.transform[0]), abs(self.transform[4]))
-        return bool(np.allclose(self.transform, other.transform, rtol=TRANSFORM_RTOL, atol=TRANSFORM_RTOL * scale))
-
-    def describe(self) -> str:
-        rx, ry = self.resolution
-        t = self.transform
-        return f"CRS {self.crs}, {self.shape[0]} x {self.shape[1]} cells of {rx:g} x {ry:g}, origin ({t[2]:g}, {t[5]:g})"
+def describe(g: GeoBox) -> str:
+    """``CRS EPSG:4326, 10 x 20 cells of 0.1 x 0.1, origin (70, 45)``."""
+    t = g.transform
+    return f"CRS {g.crs}, {g.shape[0]} x {g.shape[1]} cells of {abs(t.a):g} x {abs(t.e):g}, origin ({t.c:g}, {t.f:g})"
 
 
 def align_inputs(
@@ -92,18 +79,18 @@ def align_inputs(
     if reference not in arrays:
         raise InputError(f"reference input {reference!r} is not among the inputs {sorted(arrays)}")
     ref = arrays[reference]
-    ref_grid = Grid.of(ref, reference)
+    ref_grid = grid_of(ref, reference)
     out = {}
     for name, da in arrays.items():
-        grid = Grid.of(da, name)
-        if grid.same_as(ref_grid):
+        grid = grid_of(da, name)
+        if same_grid(grid, ref_grid):
             out[name] = da.assign_coords(x=ref.x, y=ref.y)
             continue
         rule = resampling.get(name)
         if rule is None:
             raise GridMismatchError(
                 f"input {name!r} is on a different grid than {reference!r}:\n"
-                f"  {name}: {grid.describe()}\n  {reference}: {ref_grid.describe()}\n"
+                f"  {name}: {describe(grid)}\n  {reference}: {describe(ref_grid)}\n"
                 f"give `resampling: nearest|bilinear|average|mode|sum` for input {name!r} in the spec "
                 "to reproject it onto the reference grid"
             )
@@ -117,101 +104,101 @@ def reproject_like(da: xr.DataArray, like: xr.DataArray, rule: str) -> xr.DataAr
     """Reproject ``da`` onto the grid of ``like`` with a named rule, keeping attributes.
 
     When either array is dask-backed the result is lazy, in the (y, x) chunks of ``like`` (or of ``da``'s
-    chunks' size when ``like`` is in memory): each block warps only the window of ``da`` that covers it
-    (plus :data:`REPROJECT_MARGIN` source cells and the resampling kernel's reach), so no process holds
-    either whole map. Nearest and mode give each cell the value the whole-map warp gives; bilinear and
-    average on the same CRS agree with it to ~1e-13 (GDAL's arithmetic depends on the window's origin).
-    From another CRS, GDAL scales the interpolating kernels by each block's source-window size, so
-    bilinear and average values move slightly with the block partition (as GDAL's own partition of a
-    large warp does); they are fixed by the chunk plan, hence the same on every scheduler.
+    chunks' size when ``like`` is in memory): odc-geo's tiles of the target grid, each warping only the
+    window of ``da`` that covers it (odc-geo's ``compute_reproject_roi``, padded by :func:`margin_cells`
+    source cells for the resampling kernel's reach), so no process holds either whole map. Nearest and
+    mode give each cell the value the whole-map warp gives; bilinear and average on the same CRS agree
+    with it to ~1e-12 (GDAL's arithmetic depends on the window's origin). From another CRS, GDAL scales
+    the interpolating kernels by each block's source-window size, so bilinear and average values move
+    slightly with the block partition (as GDAL's own partition of a large warp does); they are fixed by
+    the chunk plan, hence the same on every scheduler. GDAL picks the kernel's radius from the scale
+    change (as rioxarray and gdalwarp do; odc-geo's fixed 1-pixel radius is switched off).
+
+    No-data of the result: ``da``'s, else NaN for floats, else the type's GDAL default (:func:`fill_of`).
     """
-    nodata = da.rio.nodata
-    if nodata is None and np.issubdtype(da.dtype, np.floating):
-        da = da.rio.write_nodata(np.nan)
+    src = da.transpose(..., "y", "x")
+    src_grid, dst_grid = grid_of(src, da.name or "input"), grid_of(like, "reference grid")
+    src_nodata = src.rio.nodata
+    if src_nodata is None and np.issubdtype(src.dtype, np.floating):
+        src_nodata = np.nan
+    fill = fill_of(src.dtype, src_nodata)
+    warp = dict(resampling=RESAMPLING_RULES[rule], src_nodata=src_nodata, dst_nodata=fill)
+    shape = src.shape[:-2] + dst_grid.shape.yx
     if da.chunks is None and like.chunks is None:
-        res = da.rio.reproject_match(like, resampling=RESAMPLING_RULES[rule])
+        data = _warp_block(src.values, src_grid, dst_grid, shape, src.dtype, warp)
     else:
-        res = _reproject_blocks(da, like, RESAMPLING_RULES[rule])
-    res = res.assign_coords(x=like.x, y=like.y)
-    res.attrs.update({k: v for k, v in da.attrs.items() if k not in res.attrs})
-    res.attrs["resampled"] = f"{rule} onto the grid of the reference input"
-    return res
+        data = _warp_lazily(src, src_grid, dst_grid, like, warp)
+    coords = {k: v for k, v in src.coords.items() if "y" not in v.dims and "x" not in v.dims and k != "spatial_ref"}
+    attrs = {k: v for k, v in src.attrs.items() if k not in _RIO_DROPPED_ATTRS}
+    if src.rio.encoded_nodata is None and fill is not None:  # as rioxarray's reproject
+        attrs["_FillValue"] = fill
+    attrs["resampled"] = f"{rule} onto the grid of the reference input"
+    res = xr.DataArray(data, dims=src.dims, coords={**coords, "y": like.y.values, "x": like.x.values},
+                       name=da.name, attrs=attrs)
+    return res.transpose(*da.dims).rio.write_crs(like.rio.crs).assign_coords(x=like.x, y=like.y)
 
 
-#: Attributes rioxarray's reproject drops (no-data spellings and raster-only tags).
+#: Attributes a reprojection drops (no-data spellings and raster-only tags), as rioxarray's does.
 _RIO_DROPPED_ATTRS = ("_FillValue", "missing_value", "fill_value", "nodata", "nodatavals", "is_tiled", "res")
 #: Source cells added around each destination block's footprint when reprojecting block by block, on top
 #: of the resampling kernel's reach (which grows with the ratio of destination to source cell size).
 REPROJECT_MARGIN = 2
 
 
-def _warp_block(source, src_transform, src_crs: str, src_nodata, dst_transform, dst_crs: str, dst_nodata,
-                shape: tuple[int, ...], dtype, resampling) -> np.ndarray:
-    """One destination block: ``source`` (its window of the source, (..., y, x)) warped by GDAL."""
-    import rasterio.warp
+def fill_of(dtype, nodata):
+    """No-data of a reprojected map: the source's, else NaN (floats), else the GDAL default of the type
+    (the largest unsigned value, the smallest signed one), as rioxarray's reproject."""
+    if nodata is not None:
+        return nodata
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        return np.nan
+    info = np.iinfo(dtype)
+    return info.max if info.min == 0 else info.min
 
-    dst = np.full(shape, np.nan if dst_nodata is None else dst_nodata, dtype=dtype)
+
+def margin_cells(src_grid: GeoBox, dst_grid: GeoBox) -> int:
+    """Source cells a destination block's window is padded by: :data:`REPROJECT_MARGIN` plus twice the
+    kernel's reach in source cells (GDAL widens it by the ratio of destination to source cell size)."""
+    st, dt = src_grid.transform, dst_grid.transform
+    ratio = max(abs(dt.a), abs(dt.e)) / min(abs(st.a), abs(st.e))  # in the grids' own units, as before
+    return REPROJECT_MARGIN + 2 * int(np.ceil(max(ratio, 1.0)))
+
+
+def _warp_block(source: np.ndarray, src_grid: GeoBox, dst_grid: GeoBox, shape, dtype, warp) -> np.ndarray:
+    """One destination block: ``source`` (its window of the source, (..., y, x)) warped by odc-geo/GDAL."""
+    from odc.geo.warp import rio_reproject
+
+    dst = np.full(shape, warp["dst_nodata"], dtype=dtype)
     if source.size:
-        rasterio.warp.reproject(source=np.ascontiguousarray(source), destination=dst, src_transform=src_transform,
-                                src_crs=src_crs, src_nodata=src_nodata, dst_transform=dst_transform,
-                                dst_crs=dst_crs, dst_nodata=dst_nodata, resampling=resampling)
+        rio_reproject(np.ascontiguousarray(source), dst, src_grid, dst_grid, ydim=source.ndim - 2,
+                      XSCALE=None, YSCALE=None, **warp)
     return dst
 
 
-def _reproject_blocks(da: xr.DataArray, like: xr.DataArray, resampling) -> xr.DataArray:
-    """Lazy reprojection of ``da`` onto the grid of ``like``, one dask task per (y, x) block of ``like``."""
+def _warp_lazily(src: xr.DataArray, src_grid: GeoBox, dst_grid: GeoBox, like: xr.DataArray, warp):
+    """Lazy reprojection onto ``dst_grid``, one dask task per tile of odc-geo's tiling of the target."""
     import dask
     import dask.array as dsa
-    from rasterio.transform import Affine
-    from rasterio.warp import transform_bounds
+    from odc.geo.geobox import GeoboxTiles
+    from odc.geo.overlap import compute_reproject_roi
 
-    order = da.dims
-    src = da.transpose(..., "y", "x")
-    lead = src.shape[:-2]
-    src_t = src.rio.transform(recalc=True)
-    dst_t = like.rio.transform(recalc=True)
-    src_crs, dst_crs = src.rio.crs.to_wkt(), like.rio.crs.to_wkt()
-    dst_nodata = src.rio._get_dst_nodata(None)  # what rioxarray's eager reproject uses
-    ny, nx = like.sizes["y"], like.sizes["x"]
     if like.chunks is not None:
-        ychunks, xchunks = like.chunksizes["y"], like.chunksizes["x"]
+        chunks = (like.chunksizes["y"], like.chunksizes["x"])
     else:
-        edge = max(max(src.chunksizes["y"]), max(src.chunksizes["x"]))
-        ychunks = tuple(min(edge, ny - i) for i in range(0, ny, edge))
-        xchunks = tuple(min(edge, nx - i) for i in range(0, nx, edge))
-    ratio = max(abs(dst_t.a), abs(dst_t.e)) / min(abs(src_t.a), abs(src_t.e))
-    margin = REPROJECT_MARGIN + 2 * int(np.ceil(max(ratio, 1.0)))
+        chunks = (max(max(src.chunksizes["y"]), max(src.chunksizes["x"])),) * 2
+    tiles = GeoboxTiles(dst_grid, chunks)
+    pad = margin_cells(src_grid, dst_grid)
+    lead = src.shape[:-2]
     data = src.data
     rows = []
-    y0 = 0
-    for h in ychunks:
+    for iy in range(tiles.shape[0]):
         row = []
-        x0 = 0
-        for w in xchunks:
-            block_t = dst_t * Affine.translation(x0, y0)
-            left, top = block_t * (0, 0)
-            right, bottom = block_t * (w, h)
-            bounds = transform_bounds(dst_crs, src_crs, min(left, right), min(top, bottom), max(left, right),
-                                      max(top, bottom), densify_pts=21)
-            cols, lines = zip(*(~src_t * (bx, by) for bx in bounds[0::2] for by in bounds[1::2]))
-            c0 = int(np.clip(np.floor(min(cols)) - margin, 0, src.sizes["x"]))
-            c1 = int(np.clip(np.ceil(max(cols)) + margin, 0, src.sizes["x"]))
-            r0 = int(np.clip(np.floor(min(lines)) - margin, 0, src.sizes["y"]))
-            r1 = int(np.clip(np.ceil(max(lines)) + margin, 0, src.sizes["y"]))
-            window = data[..., r0:r1, c0:c1]
-            block = dask.delayed(_warp_block, pure=True)(
-                window, src_t * Affine.translation(c0, r0), src_crs, src.rio.nodata, block_t, dst_crs, dst_nodata,
-                lead + (h, w), src.dtype, resampling)
-            row.append(dsa.from_delayed(block, lead + (h, w), dtype=src.dtype))
-            x0 += w
+        for ix in range(tiles.shape[1]):
+            tile = tiles[iy, ix]
+            roi = compute_reproject_roi(src_grid, tile, padding=pad).roi_src
+            block = dask.delayed(_warp_block, pure=True)(data[(..., *roi)], src_grid[roi], tile,
+                                                         lead + tile.shape.yx, src.dtype, warp)
+            row.append(dsa.from_delayed(block, lead + tile.shape.yx, dtype=src.dtype))
         rows.append(row)
-        y0 += h
-    out = dsa.block(rows)
-    coords = {k: v for k, v in src.coords.items() if "y" not in v.dims and "x" not in v.dims and k != "spatial_ref"}
-    attrs = {k: v for k, v in src.attrs.items() if k not in _RIO_DROPPED_ATTRS}
-    fill = src.rio.nodata if src.rio.nodata is not None else dst_nodata
-    if src.rio.encoded_nodata is None and fill is not None:  # as rioxarray's eager reproject
-        attrs["_FillValue"] = fill
-    res = xr.DataArray(out, dims=src.dims, coords={**coords, "y": like.y.values, "x": like.x.values},
-                       name=da.name, attrs=attrs)
-    return res.transpose(*order).rio.write_crs(like.rio.crs)
+    return dsa.block(rows)

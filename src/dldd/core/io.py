@@ -136,11 +136,10 @@ def write_excel(path, sheets: dict[str, pd.DataFrame]) -> Path:
     return Path(path)
 
 
-def write_cog(path, da: xr.DataArray) -> Path:
-    """A Cloud-Optimized GeoTIFF of a (y, x) or (band, y, x) array; integer no-data from ``_FillValue``.
-
-    Attributes (units, long_name, method, parameters, references, synthetic) go into the GeoTIFF tags.
-    """
+def cog_ready(da: xr.DataArray) -> tuple[xr.DataArray, dict[str, str]]:
+    """A map as the COG writers write it, and its GeoTIFF tags: length-1 dims dropped, floats as float32
+    with NaN as no-data, integers with their ``_FillValue`` as no-data; attributes (units, long_name,
+    method, parameters, references, synthetic) as text tags."""
     da = da.squeeze(drop=True) if da.ndim > 2 and 1 in da.shape else da
     tags = {k: str(v) for k, v in da.attrs.items() if k != "_FillValue"}
     out = da.copy()
@@ -152,6 +151,12 @@ def write_cog(path, da: xr.DataArray) -> Path:
         fill = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
         if fill is not None:
             out = out.rio.write_nodata(int(fill))
+    return out, tags
+
+
+def write_cog(path, da: xr.DataArray) -> Path:
+    """A Cloud-Optimized GeoTIFF of a (y, x) or (band, y, x) array (:func:`cog_ready`), made in memory."""
+    out, tags = cog_ready(da)
     with atomic_path(path) as tmp:
         out.rio.to_raster(tmp, driver="COG", compress="DEFLATE", tags=tags)
     return Path(path)

@@ -42,6 +42,7 @@ import xarray as xr
 from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.ranges import check_range
+from dldd.core.units import UREG, convert, parse, same_units
 from dldd.errors import InputError
 from dldd.indicators.pet import wind_speed_2m
 from dldd.indicators.sensitivity import class_raster, cover_in
@@ -59,10 +60,9 @@ REFERENCE_RWEQ = (
 
 # ---- Drift potential (Fryberger 1979) ----
 
-#: Metres per second to knots: 1 m/s = 3600 / 1852 kn.
-MS_TO_KNOTS = 1.943844
-#: Units accepted for wind speed and their factor to knots.
-SPEED_UNITS_TO_KNOTS = {"m/s": MS_TO_KNOTS, "m s-1": MS_TO_KNOTS, "knots": 1.0, "kn": 1.0, "kt": 1.0}
+#: Units Fryberger's drift potential takes wind speed in; other speed units are converted with pint
+#: (:func:`dldd.core.units.convert`: 1 m/s = 3600 / 1852 kn exactly).
+DRIFT_SPEED_UNITS = "knot"
 #: Threshold wind speed for sand transport, knots at 10 m (Fryberger 1979 convention).
 THRESHOLD_KNOTS = 12.0
 #: Number of direction sectors of Fryberger's sand roses.
@@ -203,12 +203,20 @@ def _need_dim(da: xr.DataArray, dim: str, name: str) -> None:
 
 
 def to_knots(speed: xr.DataArray, units: str) -> xr.DataArray:
-    """Wind speed in knots from ``units`` ("m/s" x :data:`MS_TO_KNOTS`, or "knots")."""
-    if units not in SPEED_UNITS_TO_KNOTS:
-        raise InputError(f"speed units {units!r}; expected one of {sorted(SPEED_UNITS_TO_KNOTS)}")
+    """Wind speed in knots from ``units`` (any speed pint reads: "m/s", "m s-1", "km/h", "knots", "kn", ...),
+    converted with pint (:func:`dldd.core.units.convert`). A ``units`` attribute of ``speed`` naming other
+    units than ``units`` is refused rather than either one believed."""
     speed = _as_float(speed, "speed")
+    own = speed.attrs.get("units")
+    if own not in (None, "") and not same_units(own, units):
+        raise InputError(f"speed: its units attribute says {own!r} but it was given as {units!r}")
     check_range(speed, "speed", 0.0, None, "wind speed >= 0")
-    return speed * SPEED_UNITS_TO_KNOTS[units]
+    return convert(speed.assign_attrs(units=units), DRIFT_SPEED_UNITS, "speed")
+
+
+def knots_per(units: str) -> float:
+    """Knots in one ``units`` of speed (pint)."""
+    return float(UREG.Quantity(1.0, parse(units, "speed")).to(DRIFT_SPEED_UNITS).magnitude)
 
 
 def observation_step_hours(time) -> float | None:
@@ -343,7 +351,7 @@ def drift_potential(
 ) -> xr.Dataset:
     """Fryberger (1979) sand drift potential from wind speed and direction series along ``dim``.
 
-    ``speed`` in ``units`` ("m/s", converted by :data:`MS_TO_KNOTS`, or "knots"), measured at ``height``
+    ``speed`` in ``units`` (any speed units, converted to knots by :func:`to_knots`), measured at ``height``
     m (10 m by default; other heights are brought to 10 m by :func:`wind_speed_10m`). Winds coarser than
     3-hourly raise :class:`CoarseWindWarning` (:func:`check_wind_resolution`). ``direction``
     where the wind comes FROM, degrees clockwise from north. ``threshold_knots`` Ut (12 kn). The vector
@@ -369,7 +377,7 @@ def drift_potential(
         res = resultant_of_sectors(by_dir)
         mode = f"{int(n_directions)} direction sectors"
     dp, rdp, rdd, rdp_dp = (res[k] for k in ("dp", "rdp", "rdd", "rdp_dp"))
-    params = (f"threshold_knots={threshold_knots}, units={units} (x{SPEED_UNITS_TO_KNOTS[units]} to knots), {mode}, "
+    params = (f"threshold_knots={threshold_knots}, units={units} (x{knots_per(units):.9g} to knots), {mode}, "
               f"{share_note}, measured at {height:g} m")
     dp.attrs = output_attrs("VU", "sand drift potential (DP)", "sum U^2 (U - Ut) t, U in knots", params,
                             REFERENCE_FRYBERGER)

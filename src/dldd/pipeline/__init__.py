@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from dldd import __version__
 from dldd.core import io
 from dldd.errors import InputError, SpecError
-from dldd.pipeline.context import RunContext, worker_memory
+from dldd.pipeline.chunks import worker_memory
+from dldd.pipeline.context import RunContext
 from dldd.pipeline.contracts import CONTRACTS_FILE, check_chain
 from dldd.pipeline.registry import STAGES
 from dldd.pipeline.resume import sha256_file as sha256
@@ -208,7 +209,7 @@ def scheduler(spec: Spec, name: str | None = None, workers: int | None = None):
 
 def chunk_size_of(spec: Spec) -> int | None:
     """The spec's ``compute.chunk_size`` when the spec sets it (an override), else None: chunks are then
-    planned per input from its time axis and the worker memory (:func:`dldd.pipeline.context.plan_chunks`)."""
+    planned per input from its time axis and the worker memory (:func:`dldd.pipeline.chunks.plan_chunks`)."""
     return spec.compute.chunk_size if "chunk_size" in spec.compute.model_fields_set else None
 
 

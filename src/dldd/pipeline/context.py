@@ -19,63 +19,15 @@ import xarray as xr
 
 from dldd.core import io
 from dldd.core.areas import cell_area_km2
-from dldd.core.grid import Grid, align_inputs
+from dldd.core.grid import align_inputs, grid_of
 from dldd.errors import InputError
+from dldd.pipeline import store
+from dldd.pipeline.chunks import DEFAULT_WORKER_MEMORY, MAX_CHUNK, plan_chunks
+from dldd.pipeline.writers import write_cog_streamed
 from dldd.spec import Spec
 
 #: Text every table, map and page made from synthetic inputs carries.
 SYNTHETIC_LABEL = "synthetic demonstration data"
-
-#: Memory a dask worker (one thread) may use, bytes, when neither ``DLDD_WORKER_MEMORY`` nor the caller
-#: says: what a core of a typical cluster node has. Deliberately not read from the machine, so that the
-#: same spec is cut into the same chunks on a laptop and on a cluster (see docs/scaling.md).
-DEFAULT_WORKER_MEMORY = 2 * 1024**3
-#: Share of a worker's memory one chunk's kernel may take (dask also holds the chunks in flight,
-#: results waiting to be written, and its own bookkeeping).
-CHUNK_MEMORY_FRACTION = 0.5
-#: float64 copies of a chunk's time series a kernel holds at once (input, sorted/ranked working copies,
-#: outputs): the Mann-Kendall/Theil-Sen and SPI/SPEI kernels need about this many.
-TIME_SERIES_COPIES = 8
-#: Chunk edges are multiples (>= 256) or divisors (64, 128) of the zonal tile, within these bounds.
-MIN_CHUNK = 64
-MAX_CHUNK = 4096
-
-
-def worker_memory() -> int:
-    """Bytes per worker for chunk planning: ``DLDD_WORKER_MEMORY`` (e.g. ``4GB``, ``512MiB``) or the default."""
-    import os
-
-    raw = os.environ.get("DLDD_WORKER_MEMORY")
-    if not raw:
-        return DEFAULT_WORKER_MEMORY
-    from dask.utils import parse_bytes
-
-    try:
-        return int(parse_bytes(raw))
-    except (ValueError, TypeError):
-        raise InputError(f"DLDD_WORKER_MEMORY: {raw!r} is not a memory size (e.g. 4GB, 512MiB)") from None
-
-
-def plan_chunks(n_times: int, memory_bytes: int, *, copies: int = TIME_SERIES_COPIES,
-                fraction: float = CHUNK_MEMORY_FRACTION) -> tuple[int, int]:
-    """(y, x) chunk edges for a cube of ``n_times`` layers whose kernels need whole time series per chunk.
-
-    ``edge = sqrt(fraction x memory / (n_times x 8 bytes x copies))``, rounded down to a multiple of the
-    zonal tile (256) when at least one tile, else to 128 or 64, and kept within [MIN_CHUNK, MAX_CHUNK].
-    Examples at 2 GiB: 24 annual layers -> 768, 40 -> 512, 516 monthly layers -> 128.
-    """
-    from dldd.stats.zonal import ZONAL_TILE
-
-    if n_times < 1 or memory_bytes <= 0:
-        raise InputError(f"plan_chunks: n_times={n_times}, memory_bytes={memory_bytes}; both must be positive")
-    edge = int(np.sqrt(fraction * memory_bytes / (n_times * 8 * copies)))
-    if edge >= ZONAL_TILE:
-        edge = edge // ZONAL_TILE * ZONAL_TILE
-    else:
-        edge = max((e for e in (ZONAL_TILE // 2, ZONAL_TILE // 4) if e <= edge), default=MIN_CHUNK)
-    edge = int(min(max(edge, MIN_CHUNK), MAX_CHUNK))
-    return edge, edge
-
 
 #: Grids with more cells than this get their regions' coverage computed per tile in the zonal tasks
 #: (:class:`dldd.stats.zonal.TiledRegions`, each tile once per run, kept under ``.dldd/regions/``) instead of
@@ -83,74 +35,6 @@ def plan_chunks(n_times: int, memory_bytes: int, *, copies: int = TIME_SERIES_CO
 #: 90 bytes per cell while it is computed): 1024 x 1024 cells, i.e. about 20 MB of coverage (0.1 GB
 #: while computed) at most in the client, whatever the area.
 TILED_REGIONS_MIN_CELLS = 1024 * 1024
-#: Blocks a streamed map write computes at once, per worker (the client holds this many output blocks).
-STREAM_BLOCKS_PER_WORKER = 2
-
-
-def write_cog_streamed(path: Path, da: xr.DataArray) -> Path:
-    """A dask-backed (y, x) map as a Cloud-Optimized GeoTIFF without gathering it.
-
-    The map's blocks are computed a few at a time (:data:`STREAM_BLOCKS_PER_WORKER` per worker, on whatever
-    scheduler is active) and written into a tiled GeoTIFF beside the target; GDAL then copies that into
-    the COG (which it does tile by tile). Same tags, data type and no-data as :func:`dldd.core.io.write_cog`.
-    A graph whose blocks share an expensive upstream step (one chunk for the whole map) recomputes it per
-    batch: persist such a step or compute the map first.
-    """
-    import rasterio
-    import rasterio.shutil
-    from rasterio.windows import Window
-
-    from dldd.core.parallel import computed_in_batches
-
-    da = da.squeeze(drop=True) if da.ndim > 2 and 1 in da.shape else da
-    if da.dims != ("y", "x"):
-        raise InputError(f"{da.name or 'map'}: expected dims ('y', 'x') to write a map, got {da.dims}")
-    tags = {k: str(v) for k, v in da.attrs.items() if k != "_FillValue"}
-    data = da.data
-    if np.issubdtype(data.dtype, np.floating):
-        data, nodata = data.astype("float32"), np.nan
-    else:
-        fill = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
-        nodata = None if fill is None else int(fill)
-    profile = dict(driver="GTiff", width=da.sizes["x"], height=da.sizes["y"], count=1, dtype=str(data.dtype),
-                   crs=da.rio.crs, transform=da.rio.transform(recalc=True), nodata=nodata, tiled=True,
-                   blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
-    ys = np.cumsum((0,) + data.chunks[0])
-    xs = np.cumsum((0,) + data.chunks[1])
-    blocks = [(i, j) for i in range(len(data.chunks[0])) for j in range(len(data.chunks[1]))]
-    with io.atomic_path(path) as tmp:
-        source = tmp.with_name(tmp.name[: -len(".tmp")] + ".blocks.tmp")
-        try:
-            with rasterio.open(source, "w", **profile) as dst:
-                arrays = computed_in_batches((data.blocks[i, j] for i, j in blocks), STREAM_BLOCKS_PER_WORKER)
-                for (i, j), arr in zip(blocks, arrays):
-                    dst.write(np.asarray(arr), 1, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
-                dst.update_tags(**tags)
-                if da.name is not None:  # as rioxarray does for the eager writer
-                    dst.set_band_description(1, str(da.name))
-                # copied from the open dataset: its tags as set (GTiff would drop empty ones on closing)
-                rasterio.shutil.copy(dst, tmp, driver="COG", compress="DEFLATE")
-        finally:
-            source.unlink(missing_ok=True)
-    return Path(path)
-
-
-def attrs_to_json(attrs) -> str:
-    """Attributes as JSON text, numpy scalars and arrays tagged with their dtype (data only, no pickle)."""
-    import json
-
-    from dldd.core.jsondata import to_json_data
-
-    return json.dumps(to_json_data(attrs, numpy="typed"))
-
-
-def attrs_from_json(text: str):
-    """The attributes :func:`attrs_to_json` wrote, numpy values with their dtype."""
-    import json
-
-    from dldd.core.jsondata import from_json_data
-
-    return json.loads(text, object_hook=from_json_data)
 
 
 @dataclass
@@ -185,7 +69,7 @@ class RunContext:
     #: stored product again (see :mod:`dldd.pipeline.resume`).
     stored: dict[str, tuple[str, str]] = field(default_factory=dict)
     _inputs: dict[str, xr.DataArray] = field(default_factory=dict)
-    _regions_by_grid: dict[Grid, RegionSet] = field(default_factory=dict)
+    _regions_by_grid: dict[Any, RegionSet] = field(default_factory=dict)  # odc-geo GeoBox -> regions
 
     def params_of(self, stage: str):
         """The validated parameters of a stage (its defaults when the spec does not ask for it, from the
@@ -244,7 +128,7 @@ class RunContext:
 
     def region_set(self, like: xr.DataArray) -> RegionSet:
         like = self.georef(like)
-        grid = Grid.of(like, "grid")
+        grid = grid_of(like, "grid")
         if grid not in self._regions_by_grid:
             from dldd.regions.rasterize import region_fractions
 
@@ -267,7 +151,7 @@ class RunContext:
         from shapely.affinity import translate
         from shapely.geometry import box
 
-        if not Grid.of(template, "grid").is_geographic:
+        if not grid_of(template, "grid").crs.geographic:
             return
         x, y = template["x"].values, template["y"].values
         hx, hy = abs(float(x[1] - x[0])) / 2 if x.size > 1 else 0.5, abs(float(y[1] - y[0])) / 2 if y.size > 1 else 0.5
@@ -333,71 +217,11 @@ class RunContext:
         return path
 
     def intermediate(self, name: str, obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
-        """Compute ``obj`` chunk by chunk into ``.dldd/intermediate/<name>.zarr`` (on the active scheduler,
-        each worker writing its own chunks) and return it opened lazily from there.
-
-        Use it instead of ``dask.compute`` for a stage's layers that several outputs share: no process
-        holds a whole map, and the maps and tables that follow read the stored chunks instead of
-        recomputing the kernels. Values, dtypes, attributes (``_FillValue`` included; kept as JSON
-        with the dtype of numpy values, :func:`attrs_to_json`), coordinates and CRS come back as they
-        were; chunks are made regular (Zarr needs it). On a cluster the output folder must be storage
-        every worker can write.
-
-        Resumable by bands of chunk rows: inside a run (``stage_fingerprint`` set by the pipeline) each
-        band written is marked done, and a stage started again with the same fingerprint (same spec,
-        inputs, code and parameters) writes only the bands not yet done. Outside a run the store is
-        rewritten every time.
-        """
-        import json
-        import shutil
-
-        ds = obj.to_dataset(name=obj.name or name) if isinstance(obj, xr.DataArray) else obj
-        ds = ds.unify_chunks() if ds.chunks else ds
-        if ds.chunks:
-            ds = ds.chunk({d: max(c) for d, c in ds.chunks.items()})
-        attrs = {"dataset": dict(ds.attrs), **{k: dict(v.attrs) for k, v in ds.variables.items()}}
-        saved = ds.copy()
-        saved.attrs = {"dldd_attrs": attrs_to_json(attrs)}  # data only: nothing is ever unpickled
-        for k, v in saved.variables.items():
-            v.attrs = {a: val for a, val in v.attrs.items() if a != "_FillValue"} if k == "spatial_ref" else {}
-            v.encoding = {}
-        encoding = {k: {"_FillValue": None} for k in saved.data_vars}
-        path = self._store_path(name)
-        identity = json.dumps({"stage": self.stage_fingerprint, "name": name,
-                               "layout": {k: [list(v.dims), str(v.dtype), list(v.shape)] for k, v in saved.variables.items()},
-                               "chunks": {d: list(c) for d, c in (saved.chunks or {}).items()}}, sort_keys=True)
-        marks = path.parent / f".{name}.progress"
-        known = (marks / "identity.json").read_text() if (marks / "identity.json").is_file() else None
-        if self.stage_fingerprint is None or known != identity or not path.is_dir():
-            shutil.rmtree(marks, ignore_errors=True)
-            shutil.rmtree(path, ignore_errors=True)
-        if not (marks / "complete").is_file():
-            if not (marks / "identity.json").is_file():
-                saved.to_zarr(path, mode="w", encoding=encoding, consolidated=False, compute=False)
-                io.write_text(marks / "identity.json", identity)
-            rows = saved.chunks.get("y") if saved.chunks else None
-            if rows is None:  # nothing chunked along y: one piece
-                saved.to_zarr(path, mode="r+", consolidated=False)
-            else:
-                unbanded = [k for k, v in saved.variables.items() if "y" not in v.dims]
-                banded = saved.drop_vars(unbanded)
-                # the variables without a y axis (other coordinates, e.g. a block's last year): in one piece
-                saved.drop_vars([k for k in saved.variables if k not in unbanded]).to_zarr(
-                    path, mode="r+", consolidated=False)
-                edges = np.cumsum((0,) + tuple(rows))
-                for b in range(len(rows)):
-                    done = marks / f"band-{b}"
-                    if done.is_file():
-                        continue
-                    band = slice(int(edges[b]), int(edges[b + 1]))
-                    banded.isel(y=band).to_zarr(path, region={"y": band}, consolidated=False)
-                    io.write_text(done, "")
-            io.write_text(marks / "complete", "")
-        back = self.open_stored(name)
-        if isinstance(obj, xr.DataArray):
-            out = back[obj.name or name]
-            return out.rename(obj.name) if obj.name is None else out
-        return back
+        """Compute ``obj`` chunk by chunk into ``.dldd/intermediate/<name>.zarr`` and return it opened lazily
+        from there (:func:`dldd.pipeline.store.write_intermediate`, resumable inside a run by the fingerprint
+        of the stage running). Use it instead of ``dask.compute`` for a stage's layers that several outputs
+        share: no process holds a whole map."""
+        return store.write_intermediate(self.out, name, obj, self.stage_fingerprint, self.stored)
 
     def store_layers(self, name: str, layers: Mapping[str, xr.DataArray]) -> dict[str, xr.DataArray]:
         """``layers`` (key -> lazy layer; layers sharing a dimension name must share its length) computed
@@ -411,22 +235,10 @@ class RunContext:
             out[k].name = v.name
         return out
 
-    def _store_path(self, name: str) -> Path:
-        from dldd.pipeline.resume import INTERMEDIATE_DIR
-
-        return io.confined(self.out, *INTERMEDIATE_DIR, f"{name}.zarr")
-
     def open_stored(self, name: str) -> xr.Dataset:
         """The layers ``intermediate`` stored under ``name``, opened lazily with their attributes; every
         variable is registered in :attr:`stored`."""
-        back = xr.open_zarr(self._store_path(name), mask_and_scale=False, consolidated=False)
-        attrs = attrs_from_json(back.attrs["dldd_attrs"])
-        back.attrs = attrs["dataset"]
-        for k in back.variables:
-            back[k].attrs = attrs.get(k, {})
-        for k in back.data_vars:
-            self.stored[back[k].data.name] = (name, str(k))
-        return back
+        return store.open_stored(self.out, name, self.stored)
 
     def write_table(self, name: str, df: pd.DataFrame) -> Path:
         """A table as CSV under ``tables/`` (and a sheet of the run's workbook); synthetic runs say so in a column."""

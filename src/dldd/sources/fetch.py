@@ -145,10 +145,8 @@ def find_cached(out, product: Product, region_key: str, years: tuple[int, int], 
 
 def entry_years(entry: Path) -> set[int]:
     """The years a complete cache entry holds (empty for an incomplete or unreadable one)."""
-    import xarray as xr
-
     try:
-        with xr.open_zarr(entry, consolidated=(entry / ".zmetadata").exists()) as ds:
+        with formats.open_zarr_store(entry) as ds:
             if COMPLETE_ATTR not in ds.attrs:
                 return set()
             record = json.loads(ds.attrs[COMPLETE_ATTR])

@@ -240,10 +240,19 @@ def _open_netcdf(path: Path, product: str) -> xr.Dataset:
         raise InputError(f"product {product!r}: cannot open {path} as NetCDF ({err})") from None
 
 
+def open_zarr_store(path: Path, **kwargs) -> xr.Dataset:
+    """A Zarr store opened lazily (``xr.open_zarr``), the one way dldd opens a store it reads: through its
+    consolidated metadata when it has them, else without (xarray's own fallback, ``consolidated=None``,
+    prints a RuntimeWarning for every store without them)."""
+    try:
+        return xr.open_zarr(path, consolidated=True, **kwargs)
+    except (ValueError, KeyError, FileNotFoundError):  # no consolidated metadata (zarr 2 and 3 formats)
+        return xr.open_zarr(path, consolidated=False, **kwargs)
+
+
 def _open_zarr(path: Path, product: str) -> xr.Dataset:
     try:
-        consolidated = (path / ".zmetadata").exists() or None
-        return xr.open_zarr(path, mask_and_scale=False, decode_coords="all", consolidated=consolidated or False)
+        return open_zarr_store(path, mask_and_scale=False, decode_coords="all")
     except Exception as err:
         raise InputError(f"product {product!r}: cannot open {path} as Zarr ({err})") from None
 

@@ -22,6 +22,7 @@ import rioxarray
 import xarray as xr
 
 from dldd.errors import InputError
+from dldd.sources.formats import open_zarr_store
 
 #: Dates recognised in file names of a glob: YYYY-MM, YYYYMM or YYYY.
 _DATE_IN_NAME = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?:[-_]?(0[1-9]|1[0-2]))?(?!\d)")
@@ -278,15 +279,6 @@ def _open_dataset_var(path: Path, variable, name: str, chunks, mask: bool = True
                 "spec instead, so the scaling is explicit"
             )
     return da
-
-
-def open_zarr_store(path: Path, **kwargs) -> xr.Dataset:
-    """``xr.open_zarr`` through the store's consolidated metadata when it has them, else without: xarray's
-    own fallback (``consolidated=None``) prints a RuntimeWarning for every store without them."""
-    try:
-        return xr.open_zarr(path, consolidated=True, **kwargs)
-    except (ValueError, KeyError, FileNotFoundError):  # no consolidated metadata (zarr 2 and 3 formats)
-        return xr.open_zarr(path, consolidated=False, **kwargs)
 
 
 class _GuardedChunks:

@@ -71,7 +71,7 @@ def _window(iv, geometry, like: xr.DataArray, spacing: tuple[float, float]) -> d
 
 
 def run(ctx, p: EffectivenessParams) -> None:
-    from dldd.core.grid import Grid
+    from dldd.core.grid import grid_of
     from dldd.effectiveness.evaluate import evaluate_intervention
     from dldd.effectiveness.spatial import pixel_spacing_km
     from dldd.regions.rasterize import coverage_fraction
@@ -94,8 +94,8 @@ def run(ctx, p: EffectivenessParams) -> None:
         treated = coverage_fraction(geometries[iv.name], like)
         # other interventions on the same grid are neither treated nor control for this one
         others = [coverage_fraction(geometries[o.name], like) > 0 for o in ctx.spec.interventions
-                  if o.name != iv.name and Grid.of(ctx.georef(ctx.input(o.outcome).isel(time=0, drop=True)), o.outcome)
-                  == Grid.of(full, iv.outcome)]
+                  if o.name != iv.name and grid_of(ctx.georef(ctx.input(o.outcome).isel(time=0, drop=True)), o.outcome)
+                  == grid_of(full, iv.outcome)]
         exclude = xr.concat(others, dim="k").any("k") if others else None
         exact = {}
         if ctx.has("land_cover"):
