@@ -34,6 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from dldd import __version__
+from dldd.report import chapters as rc
 from dldd.report import data as rd
 from dldd.report import figures as rf
 from dldd.report.messages import DEFAULT_LANG, Catalogue
@@ -168,11 +169,11 @@ def render_figures(jobs: list, say: Callable[[str], None], workers: int | None =
                 say(f"figures {i}/{n}")
 
 
-def _draw_sand_rose(by_dir, summary, png: Path, *, title: str, synthetic: bool) -> None:
+def _draw_sand_rose(by_dir, summary, png: Path, *, title: str, synthetic: bool, texts: dict | None = None) -> None:
     from dldd.report.figures_sand import sand_rose_from_drift
 
     with matplotlib_style():
-        fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=synthetic)
+        fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=synthetic, texts=texts)
         rf.save_figure(fig, png)
 
 
@@ -624,7 +625,7 @@ class _Builder:
         title = self.msgs.plain("chart.sand_rose")
         png = "figures/chart-sand-rose.png"
         self.jobs.append((_draw_sand_rose, (by_dir, summary, self.out / png),
-                          dict(title=title, synthetic=self.run.synthetic)))
+                          dict(title=title, synthetic=self.run.synthetic, texts=self.msgs.group("sand_rose"))))
         return Fig(png, title, self.msgs.plain("sand_rose_caption", title=title))
 
     def method_notes(self, family: str) -> list[Markup]:
@@ -750,7 +751,7 @@ class _Builder:
             ):
                 if text not in (None, "", "nan"):
                     facts.append((self.msgs.plain(f"intervention.{key}"), text))
-            figs = []
+            figs = [f for f in (rc.intervention_map(self, r, slug, name),) if f is not None]
             if es is not None and "intervention" in es:
                 sub = es[es["intervention"].astype(str) == name]
                 if len(sub) and {"rel_year", "effect", "ci_low", "ci_high"} <= set(sub.columns):
@@ -944,7 +945,9 @@ class _Builder:
             "appendix_practices": self.practices(),
             "methods": self.methods(),
             "data": self.data(),
-            "limitations": self.msgs.items("limitations"),
+            "limitations": rc.limitations(self),
+            "trends": rc.trends(self), "zones": rc.dryland_zones(self), "degraded_drought": rc.degraded_drought(self),
+            "hotspots": rc.hotspots(self),
         }
         index["practices"] = bool(index["appendix_practices"])
         profiles = []
@@ -1111,7 +1114,8 @@ def _swap_in(staging: Path, out: Path, folder) -> None:
 
 #: Run tables copied into the report (``tables/``) because a report table links to them.
 LINKED_RUN_TABLES = (*SHARE_TABLES, "practices_matches", "effectiveness_summary", "effectiveness_balance",
-                     "effectiveness_event_study")
+                     "effectiveness_event_study", "sdg_15_3_1_trends", "sdg_15_3_1_dryland_zones",
+                     "sdg_15_3_1_hotspots", "sdg_degraded_drought_exposed")
 
 
 def write_table_csvs(out: Path, index: dict, run: rd.Run) -> None:

@@ -144,6 +144,7 @@ def run_drought(ctx, p: DroughtParams) -> None:
     years = {pd.Timestamp(t).year: hazard["hazard"].sel(time=t) for t in hazard["hazard"].time.values}
     ctx.write_table("so3_1_hazard_areas", ctx.class_table(years, "year", dr.SO3_LEGEND))
     ctx.write_table("so3_1_hazard_blocks", ctx.class_table(_by_block(blocks), "block", dr.SO3_LEGEND))
+    _sdg_by_drought_class(ctx, blocks)
     ctx.write_map(f"so3_hazard_{pd.Timestamp(blocks.time.values[-1]).year}_{int(blocks.block_end.values[-1])}",
                   blocks.isel(time=-1, drop=True))
     for index in december:
@@ -155,6 +156,28 @@ def run_drought(ctx, p: DroughtParams) -> None:
     ctx.products["so3_hazard"] = hazard["hazard"]
     ctx.summary["drought"] = {"scale": p.scale, "fit_method": p.fit_method,
                               "years": [int(hy.min()), int(hy.max())] if hy.size else []}
+
+
+def _sdg_by_drought_class(ctx, blocks: xr.DataArray) -> None:
+    """When the run computed SDG 15.3.1: the cross table of its latest period's classes and the latest
+    drought block's classes on the SDG grid (``sdg_15_3_1_by_drought_class``; hazard reprojected with the
+    nearest-neighbour rule; land outside the climate grid is the "no data" zone), so that degraded land
+    under drought is an area of the grid, not a product of two shares."""
+    from dldd.core.legend import CLASS_NODATA, SDG3
+
+    if "sdg_15_3_1" not in ctx.params_by_stage:
+        return
+    periods = ["baseline", *ctx.spec.periods.reporting]
+    stored = ctx.open_stored("sdg_layers")
+    last = periods[-1]
+    ctx.input("ndvi")  # the SDG grid's CRS is the ndvi input's
+    sdg_map = ctx.georef(stored[f"{last}__sdg"])
+    hz = ctx.georef(blocks.isel(time=-1, drop=True)).rio.write_nodata(CLASS_NODATA)
+    hz = reproject_like(hz, sdg_map, "nearest").astype("int8")
+    t = ctx.class_table({last: sdg_map}, "period", SDG3, water={last: stored[f"{last}__water"]}, zones=hz,
+                        zone_legend=dr.SO3_LEGEND)
+    t.insert(2, "block", list(_by_block(blocks))[-1])
+    ctx.write_table("sdg_15_3_1_by_drought_class", t)
 
 
 def _last_december(index: xr.DataArray) -> xr.DataArray:
