@@ -165,3 +165,55 @@ def test_role_colours_survive_deuteranopia():
     colors = [c.color for c in rc.role_legend().classes]
     assert deuteranope_confusions(colors) == []
     assert [c.code for c in rc.role_legend().classes] == [1, 2, 3, 4, 5]
+
+
+# --- practice reasons in Chinese ----------------------------------------------------------------------------------
+#: Latin words allowed in a Chinese reason: units, acronyms and the names of sub-indicators.
+LATIN_OK = {"km", "mm", "m", "ESA", "SDG", "g"}
+
+
+def _zh_builder():
+    from dldd.report.build import country_name
+
+    return SimpleNamespace(msgs=Catalogue("zh"), region_name=lambda r: country_name(r, "zh") or r)
+
+
+def _zh_reasons(matches):
+    from dldd.pipeline.stages.practices import _reason_parts
+
+    b = _zh_builder()
+    out = []
+    for m in matches:
+        lines = rc.reason_lines(b, _reason_parts(m))
+        assert len(lines) == len(m.reasons), (lines, [str(r) for r in m.reasons])  # every reason, in Chinese
+        out.append(rc.reasons_in_language(b, _reason_parts(m)))
+    return out
+
+
+def test_every_practice_reason_has_chinese_words():
+    """Every reason of the engine (single conditions and distributions over the whole catalogue) carries its
+    parts, and the Chinese appendix writes each in Chinese: no English word but units and acronyms."""
+    import re
+
+    from dldd.practices.engine import match, match_distribution
+    from dldd.practices.loader import load_catalogue
+
+    catalogue = load_catalogue()
+    single = match({"region": "CHN", "aridity_class": "arid", "precip_mm": 180, "land_cover": "other land",
+                    "degraded_share": 0.3, "esa_class": "C2", "drift_class": "high", "soil_texture": "loamy sand",
+                    "slope_percent": 40, "groundwater_depth_m": 3, "groundwater_salinity_g_per_l": 9}, catalogue)
+    sparse = match({"aridity_class": "humid"}, catalogue, top=3)
+    dist = pd.DataFrame([dict(zip(("aridity_class", "precip_mm_min", "precip_mm_max", "land_cover", "land_condition",
+                                   "esa_class", "drift_class", "area_km2"), r), region="CHN") for r in (
+        ("humid", 500, 600, "cropland", "stable", None, None, 600.0),
+        ("hyper-arid", 0, 50, "other land", "degraded", "C3", "high", 250.0),
+        ("arid", 100, 150, "other land", "stable", None, "intermediate", 150.0))])
+    spread = match_distribution(dist, catalogue, region="CHN")
+    texts = _zh_reasons([*single, *sparse, *spread])
+    assert len(texts) == len(single) + len(sparse) + len(spread) > 40
+    for text in texts:
+        latin = set(re.findall(r"[A-Za-z]+", text)) - LATIN_OK
+        latin = {w for w in latin if not re.fullmatch(r"[NPFC]\d?", w)}  # ESA class codes
+        assert not latin, (latin, text)
+    joined = "".join(texts)
+    assert "中国有" in joined and "干旱" in joined and "壤质砂土" in joined and "毫米" in joined

@@ -232,6 +232,10 @@ class Reason:
     verdict: str  # "fit", "partial", "misfit", "unknown", "not documented", "evidence"
     text: str
     fit: float | None = None
+    #: The same words as (key, arguments) parts, for other languages: the report's catalogues have a
+    #: template ``practice_reasons.<key>`` per key with the arguments as placeholders (lists and class
+    #: names translated there); the text is the English of the parts.
+    parts: tuple = field(default=(), compare=False, hash=False)
 
     def __str__(self) -> str:
         return f"{self.verdict}: {self.text}"
@@ -290,6 +294,13 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _range_parts(cond: str, value: float, fit: float, dist: float, r, unit: str) -> dict:
+    """The (key, arguments) of a reason on a value against a documented range (see :func:`_within`)."""
+    where = ("within" if fit >= FULL_FIT else "near_limit") if dist == 0 else ("below" if dist < 0 else "above")
+    return {"key": f"range_{where}", "condition": cond, "value": _fmt(value), "min": r.min, "max": r.max,
+            "unit": unit, "distance": _fmt(abs(dist))}
+
+
 def _breadth_ordinal(allowed: list[str], order: tuple[str, ...]) -> float:
     return (len(set(allowed)) - 1) / (len(order) - 1)
 
@@ -300,16 +311,17 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
     num = den = 0.0
     narrowness: list[float] = []
 
-    def add(cond: str, fit: float, text: str, inside: bool | None = None) -> None:
+    def add(cond: str, fit: float, text: str, inside: bool | None = None, key: str = "", **args) -> None:
         nonlocal num, den
         w = CONDITION_WEIGHTS[cond]
         num += w * fit
         den += w
         verdict = _verdict(fit) if inside is None else ("fit" if inside else ("partial" if fit > 0 else "misfit"))
-        reasons.append(Reason(cond, verdict, text, fit))
+        reasons.append(Reason(cond, verdict, text, fit, ((key, args),)))
 
     def unknown(cond: str, label: str) -> None:
-        reasons.append(Reason(cond, "unknown", f"{label} not given: neither rewarded nor penalised"))
+        reasons.append(Reason(cond, "unknown", f"{label} not given: neither rewarded nor penalised", None,
+                              (("unknown", {"condition": cond}),)))
 
     def undocumented(cond: str, label: str) -> None:
         nonlocal num, den
@@ -318,7 +330,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         den += w
         reasons.append(Reason(cond, "not documented",
                               f"{label} limits of this practice are not documented: counted as a fit of "
-                              f"{UNDOCUMENTED_FIT:g}, below any documented fit", UNDOCUMENTED_FIT))
+                              f"{UNDOCUMENTED_FIT:g}, below any documented fit", UNDOCUMENTED_FIT,
+                              (("undocumented", {"condition": cond, "fit": UNDOCUMENTED_FIT}),)))
 
     # aridity
     if c.aridity_class is None:
@@ -329,7 +342,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         text = (f"aridity class {c.aridity_class} is among the documented classes ({docs})" if steps == 0
                 else f"aridity class {c.aridity_class} is {steps} class{'es' if steps > 1 else ''} "
                      f"away from the documented classes ({docs})")
-        add("aridity_class", fit, text)
+        add("aridity_class", fit, text, key="ordinal_among" if steps == 0 else "ordinal_away",
+            condition="aridity_class", value=c.aridity_class, steps=steps, docs=list(env.aridity_classes))
         narrowness.append(1 - _breadth_ordinal(env.aridity_classes, ARIDITY_CLASSES))
 
     # precipitation
@@ -342,7 +356,7 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         fit, dist = _range_fit(c.precip_mm, r, PRECIP_TOLERANCE_MM)
         where = _within(fit, dist, " mm")
         add("precip_mm", fit, f"annual precipitation {_fmt(c.precip_mm)} mm is {where} the documented {r} mm",
-            inside=dist == 0)
+            inside=dist == 0, **_range_parts("precip_mm", c.precip_mm, fit, dist, r, "mm"))
         width = (r.max - r.min) if (r.min is not None and r.max is not None) else math.inf
         narrowness.append(1 - min(1.0, width / PRECIP_SPECIFICITY_SPAN_MM))
 
@@ -357,7 +371,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         text = (f"drift energy {c.drift_class} is among the documented classes ({docs})" if steps == 0
                 else f"drift energy {c.drift_class} is {steps} class{'es' if steps > 1 else ''} away from "
                      f"the documented classes ({docs})")
-        add("drift_class", fit, text)
+        add("drift_class", fit, text, key="ordinal_among" if steps == 0 else "ordinal_away",
+            condition="drift_class", value=c.drift_class, steps=steps, docs=list(env.drift_energy_classes))
         narrowness.append(1 - _breadth_ordinal(env.drift_energy_classes, DRIFT_CLASSES))
 
     # land cover
@@ -367,7 +382,9 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         ok = c.land_cover in env.land_cover
         docs = ", ".join(env.land_cover)
         add("land_cover", 1.0 if ok else 0.0,
-            f"land cover {c.land_cover} is {'among' if ok else 'not among'} the documented covers ({docs})")
+            f"land cover {c.land_cover} is {'among' if ok else 'not among'} the documented covers ({docs})",
+            key="class_among" if ok else "class_not_among", condition="land_cover", value=c.land_cover,
+            docs=list(env.land_cover))
         narrowness.append(1 - _breadth_ordinal(env.land_cover, LAND_COVER_CLASSES))
 
     # soil texture
@@ -378,7 +395,9 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             ok = c.soil_texture in env.soil_textures
             docs = ", ".join(env.soil_textures)
             add("soil_texture", 1.0 if ok else 0.0,
-                f"soil texture {c.soil_texture} is {'among' if ok else 'not among'} the documented textures ({docs})")
+                f"soil texture {c.soil_texture} is {'among' if ok else 'not among'} the documented textures ({docs})",
+                key="class_among" if ok else "class_not_among", condition="soil_texture", value=c.soil_texture,
+                docs=list(env.soil_textures))
             narrowness.append(1 - _breadth_ordinal(env.soil_textures, SOIL_TEXTURES))
     else:
         unknown("soil_texture", "soil texture")
@@ -391,7 +410,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             fit, dist = _range_fit(c.slope_percent, env.slope_percent, SLOPE_TOLERANCE_PERCENT)
             where = _within(fit, dist, " %")
             add("slope_percent", fit, f"slope {_fmt(c.slope_percent)} % is {where} the documented "
-                                      f"{env.slope_percent} %", inside=dist == 0)
+                                      f"{env.slope_percent} %", inside=dist == 0,
+                **_range_parts("slope_percent", c.slope_percent, fit, dist, env.slope_percent, "%"))
     else:
         unknown("slope_percent", "slope")
 
@@ -404,7 +424,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             fit, dist = _range_fit(c.groundwater_depth_m, gw.depth_m, GROUNDWATER_DEPTH_TOLERANCE_M)
             where = _within(fit, dist, " m", "shallower than", "deeper than")
             add("groundwater_depth_m", fit, f"groundwater depth {_fmt(c.groundwater_depth_m)} m is {where} "
-                                            f"the documented {gw.depth_m} m", inside=dist == 0)
+                                            f"the documented {gw.depth_m} m", inside=dist == 0,
+                **_range_parts("groundwater_depth_m", c.groundwater_depth_m, fit, dist, gw.depth_m, "m"))
     if c.groundwater_salinity_g_per_l is not None:
         if gw is None or gw.salinity_g_per_l is None or gw.salinity_g_per_l.max is None:
             undocumented("groundwater_salinity_g_per_l", "groundwater salinity")
@@ -415,7 +436,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             text = (f"groundwater salinity {_fmt(s)} g/L is within the tolerated maximum {_fmt(hi)} g/L"
                     if dist == 0 else
                     f"groundwater salinity {_fmt(s)} g/L exceeds the tolerated maximum {_fmt(hi)} g/L")
-            add("groundwater_salinity_g_per_l", fit, text, inside=dist == 0)
+            add("groundwater_salinity_g_per_l", fit, text, inside=dist == 0,
+                key="salinity_within" if dist == 0 else "salinity_exceeds", value=_fmt(s), max=_fmt(hi))
 
     # land condition (SDG 15.3.1 status)
     meant = env.land_condition
@@ -430,7 +452,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             add("land_condition", fit,
                 f"{covered:.0%} of the land is in the state this practice is meant for "
                 f"({', '.join(meant)}; degraded {d:.0%}, improved {i:.0%}); full fit from "
-                f"{SHARE_FOR_FULL_FIT:.0%}")
+                f"{SHARE_FOR_FULL_FIT:.0%}", key="land_condition_shares", covered=covered, meant=list(meant),
+                degraded=d, improved=i, full=SHARE_FOR_FULL_FIT)
     elif c.degradation_status is not None:
         if not meant:
             undocumented("land_condition", "land condition")
@@ -438,7 +461,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             ok = c.degradation_status in meant
             add("land_condition", 1.0 if ok else 0.0,
                 f"land status {c.degradation_status} is {'one' if ok else 'not one'} the practice is meant "
-                f"for ({', '.join(meant)})")
+                f"for ({', '.join(meant)})", key="land_status_one" if ok else "land_status_not_one",
+                value=c.degradation_status, meant=list(meant))
     else:
         unknown("land_condition", "degradation status")
 
@@ -452,7 +476,7 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         ok = any(s in meant for s in calls)
         add("esa_class", 1.0 if ok else 0.0,
             f"ESA class {c.esa_class} calls for practices for {' or '.join(calls)} land; this one is meant "
-            f"for {', '.join(meant)}")
+            f"for {', '.join(meant)}", key="esa", value=c.esa_class, calls=list(calls), meant=list(meant))
 
     # region evidence (tie-break and information only)
     n_region = 0
@@ -460,7 +484,9 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         n_region = sum(1 for case in p.evidence if c.region in case.countries)
         reasons.append(Reason("region", "evidence",
                               f"{n_region} documented case{'s' if n_region != 1 else ''} in {c.region}"
-                              if n_region else f"no documented case in {c.region}"))
+                              if n_region else f"no documented case in {c.region}", None,
+                              (("cases_in_region" if n_region else "no_case_in_region",
+                                {"n": n_region, "region": c.region}),)))
     if evidence is not None:
         for eff in evidence.for_practice(p.id):
             reasons.append(Reason("assessed", "evidence", eff.summary()))
@@ -468,7 +494,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
     score = num / den if den > 0 else NEUTRAL_SCORE
     if den == 0:
         reasons.append(Reason("score", "unknown",
-                              f"no condition could be compared: neutral score {NEUTRAL_SCORE}"))
+                              f"no condition could be compared: neutral score {NEUTRAL_SCORE}", None,
+                              (("neutral_score", {"score": NEUTRAL_SCORE}),)))
     specificity = sum(narrowness) / len(narrowness) if narrowness else 0.0
     return score, reasons, specificity, n_region
 
@@ -679,7 +706,7 @@ def match_distribution(
         outside = np.zeros(n, dtype=bool)
         undocumented = np.zeros(n, dtype=bool)
         reasons: list[Reason] = []
-        per_column: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, list[str]]] = []
+        per_column: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, list[str], list]] = []
         for column, codes, uniques in columns:
             known = codes >= 0
             cond = _REASON_CONDITION[column]
@@ -704,7 +731,9 @@ def match_distribution(
             inside_values = {uniques[j] for j in np.unique(codes[is_doc & (verdict == "fit")])}
             inside_docs = ([_band_label(*v) for v in sorted(inside_values)] if column == "precip_band"
                            else sorted(str(v) for v in inside_values))
-            per_column.append((column, is_doc, is_undoc, is_doc & (verdict == "fit"), inside_docs))
+            raw_docs = ([[float(x) if x is not None else None for x in v] for v in sorted(inside_values)]
+                        if column == "precip_band" else list(inside_docs))  # bands as [low, high] mm
+            per_column.append((column, is_doc, is_undoc, is_doc & (verdict == "fit"), inside_docs, raw_docs))
         fits = (documented > 0) & ~outside
         q = np.divide(num, den, out=np.zeros(n), where=den > 0)
         share = float(area[fits].sum()) / total
@@ -717,39 +746,54 @@ def match_distribution(
             if a > 0:
                 by_aridity[cls] = a / total
         text = (f"fits {share:.1%} of {where} area on the grid ({area[fits].sum():,.0f} of {total:,.0f} km²)")
+        parts = [("share", {"share": share, "region": region or "", "fit_km2": float(area[fits].sum()),
+                            "total_km2": float(total)})]
         if dry_share is not None:
             text += (f" and {dry_share:.1%} of its drylands, aridity index < 0.65 "
                      f"({area[fits & dry].sum():,.0f} of {dry_total:,.0f} km²)")
+            parts.append(("share_drylands", {"share": dry_share, "fit_km2": float(area[fits & dry].sum()),
+                                             "total_km2": dry_total}))
         else:
             text += "; it has no drylands on the grid"
+            parts.append(("share_no_drylands", {}))
         if by_aridity:
             text += "; by aridity class: " + ", ".join(f"{k} {v:.1%}" for k, v in by_aridity.items())
-        reasons.append(Reason("share", _verdict(share) if share < FULL_FIT else "fit", text, share))
-        for column, is_doc, is_undoc, inside, inside_docs in per_column:
+            parts.append(("share_by_aridity", {"classes": [[k, v] for k, v in by_aridity.items()]}))
+        reasons.append(Reason("share", _verdict(share) if share < FULL_FIT else "fit", text, share, tuple(parts)))
+        for column, is_doc, is_undoc, inside, inside_docs, raw_docs in per_column:
             cond = _REASON_CONDITION[column]
             a_doc, a_in = float(area[is_doc].sum()), float(area[inside].sum())
             if a_doc > 0:
                 out_share = (a_doc - a_in) / total
+                parts = [("inside", {"condition": column, "share": a_in / total})]
+                if inside_docs:
+                    parts.append(("inside_docs", {"docs": raw_docs}))
+                if out_share > 0:
+                    parts.append(("outside", {"share": out_share}))
                 reasons.append(Reason(
                     cond, "fit" if out_share == 0 else ("partial" if a_in > 0 else "misfit"),
                     f"{_LABEL[column]}: {a_in / total:.1%} of the area is inside the documented limits"
                     + (f" ({', '.join(inside_docs)})" if inside_docs else "")
-                    + (f", {out_share:.1%} outside" if out_share > 0 else ""), a_in / total))
+                    + (f", {out_share:.1%} outside" if out_share > 0 else ""), a_in / total, tuple(parts)))
             a_undoc = float(area[is_undoc].sum())
             if a_undoc > 0:
                 reasons.append(Reason(
                     cond, "not documented",
                     f"{_LABEL[column]} limits of this practice are not documented (known on {a_undoc / total:.1%} "
-                    f"of the area): counted as a fit of {UNDOCUMENTED_FIT:g}, never as a pass"))
+                    f"of the area): counted as a fit of {UNDOCUMENTED_FIT:g}, never as a pass", None,
+                    (("undocumented_share", {"condition": column, "share": a_undoc / total, "fit": UNDOCUMENTED_FIT}),)))
         if undoc_share > 0:
             reasons.append(Reason("share", "not documented",
                                   f"{undoc_share:.1%} of the area it fits has a known condition whose limits "
-                                  "are not documented for this practice"))
+                                  "are not documented for this practice", None,
+                                  (("fitted_undocumented", {"share": undoc_share}),)))
         strength = _evidence_strength(p, region, members)
         if region:
             reasons.append(Reason("region", "evidence",
                                   f"{strength[0]} documented case{'s' if strength[0] != 1 else ''} in {region}, "
-                                  f"{strength[1]} in its sub-region, {strength[2]} in all"))
+                                  f"{strength[1]} in its sub-region, {strength[2]} in all", None,
+                                  (("cases", {"n": strength[0], "region": region, "n_subregion": strength[1],
+                                              "n_all": strength[2]}),)))
         if evidence is not None:
             for eff in evidence.for_practice(p.id):
                 reasons.append(Reason("assessed", "evidence", eff.summary()))

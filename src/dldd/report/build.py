@@ -846,7 +846,8 @@ class _Builder:
                  "category": self.msgs.label("category", str(r.get("category", ""))),
                  "score": format_value(r.get("score"), "score"),
                  "summary": self.reason_summary(str(r.get("reasons", ""))),
-                 "reasons": str(r.get("reasons", "")) if show_reasons else ""} for _, r in t.iterrows()]
+                 "reasons": str(r.get("reasons", "")) if show_reasons
+                 else rc.reasons_in_language(self, r.get("reason_parts", ""))} for _, r in t.iterrows()]
 
     def practice_name(self, practice_id: str, default: str) -> str:
         """The practice's name in the report's language, from the shipped catalogue (``names.<lang>``)."""

@@ -286,3 +286,82 @@ def intervention_map(b, row, slug: str, name: str) -> object | None:
                            note=b.msgs.plain("map_note"))
     return Fig(png, title, caption)
 
+
+
+# --- practice reasons in the report's language ----------------------------------------------------------------
+#: Arguments of a reason part that are shares in [0, 1] (printed as % of land).
+SHARE_ARGS = ("share", "covered", "degraded", "improved", "full")
+
+
+def _value_label(b, v) -> str:
+    """A class-like value (aridity class, land cover, texture, drift, ESA, land condition) in the report's
+    language (``practice_value.*``, then ``classes.*``), numbers as they are."""
+    s = str(v)
+    return b.msgs.messages.get(f"practice_value.{s}") or b.msgs.label("classes", s)
+
+
+def _band(b, lo, hi) -> str:
+    open_ended = hi is None or (isinstance(hi, float) and hi != hi)
+    return (b.msgs.plain("practice_reasons.band_from", low=f"{lo:g}") if open_ended
+            else b.msgs.plain("practice_reasons.band", low=f"{lo:g}", high=f"{hi:g}"))
+
+
+def _reason_arg(b, k: str, v) -> str:
+    sep = b.msgs.plain("practice_reasons.list_separator")
+    if isinstance(v, list):
+        items = []
+        for x in v:
+            if isinstance(x, list) and len(x) == 2 and isinstance(x[0], str):  # [class, share]
+                items.append(f"{_value_label(b, x[0])} {format_value(100 * x[1], 'pct')} %")
+            elif isinstance(x, list) and len(x) == 2:  # [low, high] precipitation band
+                items.append(_band(b, x[0], x[1]))
+            else:
+                items.append(_value_label(b, x))
+        return sep.join(items)
+    if k in SHARE_ARGS:
+        return f"{format_value(100 * float(v), 'pct')} %"
+    if k.endswith("_km2"):
+        return format_value(v, "area_km2")
+    if k == "condition":
+        return b.msgs.label("condition", str(v))
+    if k == "region":
+        return b.region_name(str(v)) if v else b.msgs.plain("practice_reasons.the_region")
+    if k == "value":
+        return _value_label(b, v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _reason_part(b, key: str, args: dict) -> str:
+    kw = {k: _reason_arg(b, k, v) for k, v in args.items() if k not in ("min", "max")}
+    if "min" in args or "max" in args:
+        lo, hi = args.get("min"), args.get("max")
+        kw["range"] = (b.msgs.plain("practice_reasons.range_up_to", high=f"{hi:g}") if lo is None else
+                       b.msgs.plain("practice_reasons.range_from", low=f"{lo:g}") if hi is None else
+                       b.msgs.plain("practice_reasons.range_span", low=f"{lo:g}", high=f"{hi:g}"))
+    return b.msgs.plain(f"practice_reasons.{key}", "", **kw)
+
+
+def reasons_in_language(b, parts_json) -> str:
+    """The reasons of a matched practice in the report's language (:func:`reason_lines`, joined); "" when
+    there are none."""
+    return b.msgs.plain("practice_reasons.separator").join(reason_lines(b, parts_json))
+
+
+def reason_lines(b, parts_json) -> list[str]:
+    """The reasons of a matched practice in the report's language, one line each, from their (key,
+    arguments) parts (``reason_parts`` of ``practices_matches``, :class:`dldd.practices.engine.Reason`);
+    reasons without parts (a summary of an assessed effect) are left to the English site."""
+    import json
+
+    try:
+        items = json.loads(str(parts_json))
+    except ValueError:
+        return []
+    out = []
+    for it in items if isinstance(items, list) else []:
+        words = "".join(_reason_part(b, k, a) for k, a in it.get("parts", []))
+        if words:
+            out.append(b.msgs.plain("practice_reasons.verdict_line", verdict=b.msgs.label("practice_verdict",
+                                                                                          it.get("verdict", "")),
+                                    words=words))
+    return out
