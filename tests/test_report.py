@@ -233,7 +233,10 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     region = json.loads((folder / "summary.json").read_text())["regions"][0]
     pd.DataFrame({"region": [region["id"]] * 2, "rank": [1, 2], "practice": ["straw_checkerboard", "enclosure"],
                   "name": ["Straw checkerboard", "Grazing enclosure"], "category": ["mechanical sand barrier", "grazing and land management"],
-                  "score": [0.875, 0.5], "reasons": ["fit: aridity class arid is documented", "unknown: slope"]}).to_csv(
+                  "score": [0.875, 0.5], "reasons": ["fit: aridity class arid is documented", "unknown: slope"],
+                  "reason_parts": [json.dumps([{"verdict": "fit", "parts": [["ordinal_among", {
+                      "condition": "aridity_class", "value": "arid", "docs": ["arid", "semi-arid"]}]]}]),
+                      json.dumps([{"verdict": "unknown", "parts": [["unknown", {"condition": "slope_percent"}]]}])]}).to_csv(
         folder / "tables" / "practices_matches.csv", index=False)
     steps = []
     index = build_report(folder, pdf=False, progress=steps.append, workers=1)
@@ -275,6 +278,13 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     assert "机械沙障" in zh_profile and "fit: aridity" not in zh_profile  # English reasons stay out of the zh report
     assert "草方格沙障" in zh_profile and "Straw checkerboard" not in zh_profile  # the catalogue's Chinese name
     assert "1 项条件符合" in zh_profile
+    # the full reasons in Chinese in the site's appendix; no English message on the Chinese pages
+    zh_appendix = (zh_index.parent / "practices.html").read_text(encoding="utf-8")
+    assert "符合：干燥度类别为干旱，在记录的类别（干旱、半干旱）之内" in zh_appendix and "未知：坡度未给出" in zh_appendix
+    assert "fit: aridity" not in zh_appendix and "Straw checkerboard" not in zh_appendix
+    assert "处理区与匹配对照" in zh_page  # the map of the design, in Chinese
+    for p in (zh_index.parent / "practices.html", zh_index.parent / page.name):
+        assert_no_english(p, english_fragments())
 
 
 def test_country_table_equals_the_csv_tables(run_dir, en):
@@ -399,8 +409,9 @@ def test_chinese_report_has_the_same_numbers(run_dir, en, zh):
     assert sorted(f.name for f in (en / "figures").glob("*.png")) == sorted(f.name for f in (zh / "figures").glob("*.png"))
 
 
-def test_chinese_report_has_no_english_sentence_left(run_dir, zh):
-    assert missing_keys("zh") == []
+def english_fragments() -> set[str]:
+    """Pieces (6 characters or more) of the English catalogue's messages that the Chinese one does not
+    hold: none may appear on a page of the Chinese site."""
     en_msgs = yaml.safe_load((I18N_DIR / "en.yaml").read_text(encoding="utf-8"))
     zh_msgs = yaml.safe_load((I18N_DIR / "zh.yaml").read_text(encoding="utf-8"))
 
@@ -425,14 +436,25 @@ def test_chinese_report_has_no_english_sentence_left(run_dir, zh):
             if len(frag) >= 6 and frag not in zh_all:  # names such as "SDG 15.3.1" stay as they are
                 fragments.add(frag)
     assert len(fragments) > 50
+    return fragments
+
+
+def assert_no_english(page: Path, fragments: set[str]) -> None:
+    """No English message of the catalogue and no run of four English words in the page's text outside
+    user data, code and citations."""
+    text = body_text(page)
+    left = [f for f in fragments if f in text]
+    assert not left, f"{page.name}: English text left: {left[:5]}"
+    assert not re.search(r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text), re.search(
+        r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text)
+
+
+def test_chinese_report_has_no_english_sentence_left(run_dir, zh):
+    assert missing_keys("zh") == []
+    fragments = english_fragments()
     for page in pages(zh, run_dir):
-        text = body_text(page)
-        assert "合成演示数据" in text
-        left = [f for f in fragments if f in text]
-        assert not left, f"{page.name}: English text left: {left[:5]}"
-        # and no run of four English words outside user data, code and citations
-        assert not re.search(r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text), re.search(
-            r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text)
+        assert "合成演示数据" in body_text(page)
+        assert_no_english(page, fragments)
 
 
 def test_pdf_renders_and_has_the_sections_of_the_site(en, zh, tmp_path):
