@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dldd.errors import InputError
 from dldd.zonal import NODATA_LABEL, WATER_LABEL
 
 #: Columns that identify a region in every table.
@@ -483,10 +484,14 @@ def input_grids(ctx) -> pd.DataFrame:
     rows = []
     for name in _used_inputs(ctx):
         da = ctx.input(name)
-        plane = ctx.georef(da.isel({d: 0 for d in da.dims if d not in ("y", "x")}, drop=True))
+        plane = da.isel({d: 0 for d in da.dims if d not in ("y", "x")}, drop=True)
         if plane.sizes.get("x", 0) < 2 or plane.sizes.get("y", 0) < 2:
             continue
-        dy_km, dx_km = pixel_spacing_km(plane)
+        try:
+            plane = ctx.georef(plane)
+            dy_km, dx_km = pixel_spacing_km(plane)
+        except InputError:  # no CRS or an irregular axis: its cell size is not one number, not listed
+            continue
         si = ctx.spec.inputs[name]
         years = pd.DatetimeIndex(da["time"].values).year if "time" in da.dims else None
         rows.append({"input": name, "source": si.product or str(si.path), "crs": plane.rio.crs.to_string(),
