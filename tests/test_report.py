@@ -277,7 +277,7 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     zh_profile = (zh_index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")
     assert "机械沙障" in zh_profile and "fit: aridity" not in zh_profile  # English reasons stay out of the zh report
     assert "草方格沙障" in zh_profile and "Straw checkerboard" not in zh_profile  # the catalogue's Chinese name
-    assert "1 项条件符合" in zh_profile
+    assert "1 项条件符合" in zh_profile and "最佳匹配: 干燥度类别为干旱" in zh_profile  # the one line, in Chinese
     # the full reasons in Chinese in the site's appendix; no English message on the Chinese pages
     zh_appendix = (zh_index.parent / "practices.html").read_text(encoding="utf-8")
     assert "符合：干燥度类别为干旱，在记录的类别（干旱、半干旱）之内" in zh_appendix and "未知：坡度未给出" in zh_appendix
@@ -864,5 +864,5 @@ def test_chapters_show_their_tables_and_add_up_to_the_indicator_tables(run_dir, 
     # the limitations name this run's coarse inputs (0.5 and 1 degree grids)
     grids = csv(run_dir, "input_grids").set_index("input")
     assert grids.loc["ndvi", "step_x"] == pytest.approx(0.5) and grids.loc["ndvi", "cell_km_x"] > 40
-    assert re.search(r"Inputs at a coarse resolution: [^<]*ndvi 0.5° \(about 4\d km\)", html), re.findall(
+    assert re.search(r"Inputs at a coarse resolution: [^<]*ndvi 0.5° \(about 5\d km\)", html), re.findall(
         r"Inputs at a coarse[^<]*", html)

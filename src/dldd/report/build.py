@@ -845,7 +845,8 @@ class _Builder:
                  "name": self.practice_name(str(r["practice"]), str(r.get("name", r["practice"]))),
                  "category": self.msgs.label("category", str(r.get("category", ""))),
                  "score": format_value(r.get("score"), "score"),
-                 "summary": self.reason_summary(str(r.get("reasons", ""))),
+                 "summary": self.reason_summary(str(r.get("reasons", ""))) + (
+                     "" if show_reasons else rc.best_fit_in_language(self, r.get("reason_parts", ""))),
                  "reasons": str(r.get("reasons", "")) if show_reasons
                  else rc.reasons_in_language(self, r.get("reason_parts", ""))} for _, r in t.iterrows()]
 

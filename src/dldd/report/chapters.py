@@ -351,17 +351,32 @@ def reason_lines(b, parts_json) -> list[str]:
     """The reasons of a matched practice in the report's language, one line each, from their (key,
     arguments) parts (``reason_parts`` of ``practices_matches``, :class:`dldd.practices.engine.Reason`);
     reasons without parts (a summary of an assessed effect) are left to the English site."""
-    import json
-
-    try:
-        items = json.loads(str(parts_json))
-    except ValueError:
-        return []
     out = []
-    for it in items if isinstance(items, list) else []:
+    for it in _reason_items(parts_json):
         words = "".join(_reason_part(b, k, a) for k, a in it.get("parts", []))
         if words:
             out.append(b.msgs.plain("practice_reasons.verdict_line", verdict=b.msgs.label("practice_verdict",
                                                                                           it.get("verdict", "")),
                                     words=words))
     return out
+
+
+def _reason_items(parts_json) -> list[dict]:
+    import json
+
+    try:
+        items = json.loads(str(parts_json))
+    except ValueError:
+        return []
+    return [it for it in items if isinstance(it, dict)] if isinstance(items, list) else []
+
+
+def best_fit_in_language(b, parts_json) -> str:
+    """" Best fit: <words>" of the first reason that fits (the share of land for a distribution match), in
+    the report's language; "" when no reason fits or the table has no parts."""
+    for it in _reason_items(parts_json):
+        if it.get("verdict") == "fit":
+            words = "".join(_reason_part(b, k, a) for k, a in it.get("parts", []))
+            if words:
+                return f" {b.msgs.plain('practice_reason_first')}: {words}"
+    return ""
