@@ -63,7 +63,7 @@ def _pct(v) -> str:
 
 
 # --- trends --------------------------------------------------------------------------------------------------------
-def trends(b, *, print_: bool = False) -> dict | None:
+def trends(b) -> dict | None:
     """Degraded, stable and improved shares of land per period for the whole area, each sub-region and each
     region (``sdg_15_3_1_trends``), and a chart of the whole area's shares per period."""
     t = b.run.tables.get("sdg_15_3_1_trends")
