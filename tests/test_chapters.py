@@ -217,3 +217,20 @@ def test_every_practice_reason_has_chinese_words():
         assert not latin, (latin, text)
     joined = "".join(texts)
     assert "中国有" in joined and "干旱" in joined and "壤质砂土" in joined and "毫米" in joined
+
+
+def test_sand_rose_words_in_chinese():
+    """Every word drawn in the sand rose of the Chinese report is Chinese (acronyms DP, RDP, RDD, VU aside)."""
+    import re
+
+    from dldd.report.figures_sand import sand_rose_from_drift
+
+    by_dir = xr.DataArray([120.0, 40.0, 0.0, 10.0, 300.0, 0.0, 0.0, 5.0], dims=("direction",),
+                          coords={"direction": np.arange(8) * 45.0})
+    summary = xr.Dataset({"dp": 475.0, "rdp": 260.0, "rdd": float("nan"), "rdp_dp": float("nan")})
+    fig = sand_rose_from_drift(by_dir, summary, title="沙玫瑰", synthetic=True, texts=Catalogue("zh").group("sand_rose"))
+    words = [t.get_text() for t in fig.texts] + [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    latin = set(re.findall(r"[A-Za-z]+", " ".join(words))) - {"DP", "RDP", "RDD", "VU"}
+    assert not latin, latin
+    assert "北" in words and any("未定义" in w and "不适用" in w for w in words)  # undefined direction and ratio
+    assert any("合成演示数据" in w for w in words)
