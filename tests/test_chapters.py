@@ -121,7 +121,7 @@ def _builder(tables: dict):
 def _bad_tables():
     return {
         "conditions": pd.DataFrame({"region": ["AAA", "BBB"], "aridity_class": ["arid", "arid"],
-                                    "esa_class": [None, "F1"]}),
+                                    "esa_class": [None, "F1"], "drift_class": [None, None]}),
         "sensitivity_layers": pd.DataFrame({"index": ["SQI", "VQI"], "layer": ["texture", "erosion_protection"],
                                             "status": ["present", "missing"]}),
         "input_grids": pd.DataFrame({"input": ["ndvi", "precipitation"], "crs": ["EPSG:4326"] * 2,
@@ -137,6 +137,7 @@ def _bad_tables():
 def _good_tables():
     t = _bad_tables()
     t["conditions"]["esa_class"] = ["F2", "F1"]
+    t["conditions"]["drift_class"] = ["low", "high"]
     t["sensitivity_layers"]["status"] = "present"
     t["input_grids"]["cell_km_x"] = t["input_grids"]["cell_km_y"] = [0.25, 42.6]  # ndvi 250 m; climate fine
     t["period_coverage"] = t["period_coverage"].assign(missing_years="", n_missing=0)
@@ -147,7 +148,8 @@ def _good_tables():
 def test_limitations_appear_only_when_they_apply():
     general = len(Catalogue("en").items("limitations"))
     bad = [str(x) for x in rc.limitations(_builder(_bad_tables()))]
-    assert len(bad) == 5 + general, bad
+    assert len(bad) == 6 + general, bad
+    assert "“sand drift class” was not computed by this run" in bad[1]
     text = " ".join(bad)
     assert "“sensitivity class (ESA)” has no data in 1 region(s) (&lt;AAA&gt;)" in text  # escaped name
     assert "erosion_protection (VQI)" in text and "treated as neutral" in text

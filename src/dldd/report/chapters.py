@@ -206,7 +206,9 @@ def limitations(b) -> list[Markup]:
         cols = [c for c in cond.columns if c not in ("region", "data")]
         empty = {c: cond.loc[cond[c].isna(), "region"].astype(str).tolist() for c in cols}
         for c, ids in empty.items():
-            if ids:
+            if ids and len(ids) == len(cond):  # the run did not compute it (e.g. no wind inputs)
+                out.append(b.msgs.t("chapters.limits.neutral_condition_all", condition=b.msgs.label("condition", c)))
+            elif ids:
                 out.append(b.msgs.t("chapters.limits.neutral_condition", condition=b.msgs.label("condition", c),
                                     n=len(ids), regions=_names(b, ids)))
     layers = tab("sensitivity_layers")
