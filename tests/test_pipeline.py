@@ -141,6 +141,13 @@ def test_barrier_belt_effect_recovered(run):
     assert (early.ci_low > 0).all() and (early.effect < BELT_NDVI_GAIN * 1.2).all()
     ev = pd.read_csv(folder / "tables" / "effectiveness_event_study.csv")
     assert set(ev.intervention) == set(t.name)
+    # the design of each evaluation as a role map for the report: treated and matched control cells
+    import rasterio
+
+    for rel, n_treated, n_unmatched in zip(t.roles_map, t.n_treated, t.n_unmatched):
+        with rasterio.open(folder / rel) as src:
+            role = src.read(1)
+        assert (role == 1).sum() == n_treated and (role == 2).sum() == n_unmatched and (role == 3).any(), rel
 
 
 #: Tables of land (docs/methods.md, "Land account") and the column naming their period or year.

@@ -186,14 +186,19 @@ def test_sections_follow_the_tables(run_dir, en):
         assert f["sha256"] in html  # checksums from the manifest
 
 
-def test_missing_tables_leave_their_sections_out(run_dir, tmp_path):
+def test_missing_tables_leave_their_sections_out(run_dir, en, tmp_path):
     shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("report*"))
     for f in (tmp_path / "run" / "tables").glob("*.csv"):
         if not f.stem.startswith("so3"):
             f.unlink()
     (tmp_path / "run" / "maps").rename(tmp_path / "run" / "maps_gone")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    (tmp_path / "run" / "summary.json").write_text(json.dumps({**summary, "synthetic": False}))  # as a real run
     index = build_report(tmp_path / "run", pdf=False)
     html = index.read_text(encoding="utf-8")
+    synthetic_limit = "This run used synthetic demonstration data"  # a limitation only when it applies
+    assert synthetic_limit not in html and synthetic_limit in (en / "index.html").read_text()
+    assert 'id="trends"' not in html and "Hotspots" not in html  # no SDG tables: no chapter
     assert "drought (moderate or worse)" in html and "Most severe drought class of the land in" in html
     assert "Drylands" not in html and "degraded land cover" not in html.lower()
     assert 'id="maps"' not in html
@@ -213,7 +218,10 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
                   "pre_mean_treated": [0.404], "n_post_years": [2], "break_year": [2019], "break_p_value": [0.41],
                   "break_significant": [False], "placebo_start_year": [2013], "placebo_effect": [0.004],
                   "placebo_ci_low": [-0.011], "placebo_ci_high": [0.019],
-                  "confidence": [0.95]}).to_csv(folder / "tables" / "effectiveness_summary.csv", index=False)
+                  "confidence": [0.95], "n_treated": [9], "n_controls": [12],
+                  "roles_map": ["effectiveness/belt-roles.tif"]}).to_csv(
+        folder / "tables" / "effectiveness_summary.csv", index=False)
+    _write_roles(folder / "effectiveness" / "belt-roles.tif", json.loads((folder / "summary.json").read_text()))
     pd.DataFrame({"intervention": [name], "variable": ["ndvi_pre_mean"], "mean_treated_before": [0.3],
                   "mean_control_before": [0.4], "smd_before": [-0.52], "mean_treated_after": [0.3],
                   "mean_control_after": [0.31], "smd_after": [-0.04], "balanced_after": [True]}).to_csv(
@@ -225,7 +233,10 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     region = json.loads((folder / "summary.json").read_text())["regions"][0]
     pd.DataFrame({"region": [region["id"]] * 2, "rank": [1, 2], "practice": ["straw_checkerboard", "enclosure"],
                   "name": ["Straw checkerboard", "Grazing enclosure"], "category": ["mechanical sand barrier", "grazing and land management"],
-                  "score": [0.875, 0.5], "reasons": ["fit: aridity class arid is documented", "unknown: slope"]}).to_csv(
+                  "score": [0.875, 0.5], "reasons": ["fit: aridity class arid is documented", "unknown: slope"],
+                  "reason_parts": [json.dumps([{"verdict": "fit", "parts": [["ordinal_among", {
+                      "condition": "aridity_class", "value": "arid", "docs": ["arid", "semi-arid"]}]]}]),
+                      json.dumps([{"verdict": "unknown", "parts": [["unknown", {"condition": "slope_percent"}]]}])]}).to_csv(
         folder / "tables" / "practices_matches.csv", index=False)
     steps = []
     index = build_report(folder, pdf=False, progress=steps.append, workers=1)
@@ -248,7 +259,15 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     bal = next(t for t in tables(page) if "balance-table" in t["class"])
     assert bal["rows"][1] == ["ndvi_pre_mean", "-0.520", "-0.040", "yes"]
     imgs = re.findall(r'<img src="([^"]+)"', text)
-    assert len(imgs) == 1 and (index.parent / imgs[0]).is_file()
+    assert len(imgs) == 2 and all((index.parent / i).is_file() for i in imgs)
+    # the map of the design: treated cells and matched controls in the role colours, with its caption
+    from dldd.report.chapters import role_legend
+
+    assert "Treated area and matched controls" in text and "9 treated cells, 12 control cells" in text
+    rgb = np.asarray(Image.open(index.parent / imgs[0]).convert("RGB")).reshape(-1, 3).astype(int)
+    for c in role_legend().classes[:4]:
+        target = np.array([int(c.color[i:i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(rgb - target).sum(axis=1) < 30).sum() > 50, c.name
     profile = (index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")
     assert "0.88" in profile  # score rounded to 2 decimals
     assert "1 conditions fit, 0 fit partly, 0 do not fit, 0 not known. Best fit: aridity class arid is documented" in profile
@@ -258,7 +277,14 @@ def test_interventions_and_practices_come_from_their_tables(run_dir, tmp_path):
     zh_profile = (zh_index.parent / f"region-{region_slug(region['id'])}.html").read_text(encoding="utf-8")
     assert "机械沙障" in zh_profile and "fit: aridity" not in zh_profile  # English reasons stay out of the zh report
     assert "草方格沙障" in zh_profile and "Straw checkerboard" not in zh_profile  # the catalogue's Chinese name
-    assert "1 项条件符合" in zh_profile
+    assert "1 项条件符合" in zh_profile and "最佳匹配: 干燥度类别为干旱" in zh_profile  # the one line, in Chinese
+    # the full reasons in Chinese in the site's appendix; no English message on the Chinese pages
+    zh_appendix = (zh_index.parent / "practices.html").read_text(encoding="utf-8")
+    assert "符合：干燥度类别为干旱，在记录的类别（干旱、半干旱）之内" in zh_appendix and "未知：坡度未给出" in zh_appendix
+    assert "fit: aridity" not in zh_appendix and "Straw checkerboard" not in zh_appendix
+    assert "处理区与匹配对照" in zh_page  # the map of the design, in Chinese
+    for p in (zh_index.parent / "practices.html", zh_index.parent / page.name):
+        assert_no_english(p, english_fragments())
 
 
 def test_country_table_equals_the_csv_tables(run_dir, en):
@@ -383,8 +409,9 @@ def test_chinese_report_has_the_same_numbers(run_dir, en, zh):
     assert sorted(f.name for f in (en / "figures").glob("*.png")) == sorted(f.name for f in (zh / "figures").glob("*.png"))
 
 
-def test_chinese_report_has_no_english_sentence_left(run_dir, zh):
-    assert missing_keys("zh") == []
+def english_fragments() -> set[str]:
+    """Pieces (6 characters or more) of the English catalogue's messages that the Chinese one does not
+    hold: none may appear on a page of the Chinese site."""
     en_msgs = yaml.safe_load((I18N_DIR / "en.yaml").read_text(encoding="utf-8"))
     zh_msgs = yaml.safe_load((I18N_DIR / "zh.yaml").read_text(encoding="utf-8"))
 
@@ -409,14 +436,25 @@ def test_chinese_report_has_no_english_sentence_left(run_dir, zh):
             if len(frag) >= 6 and frag not in zh_all:  # names such as "SDG 15.3.1" stay as they are
                 fragments.add(frag)
     assert len(fragments) > 50
+    return fragments
+
+
+def assert_no_english(page: Path, fragments: set[str]) -> None:
+    """No English message of the catalogue and no run of four English words in the page's text outside
+    user data, code and citations."""
+    text = body_text(page)
+    left = [f for f in fragments if f in text]
+    assert not left, f"{page.name}: English text left: {left[:5]}"
+    assert not re.search(r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text), re.search(
+        r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text)
+
+
+def test_chinese_report_has_no_english_sentence_left(run_dir, zh):
+    assert missing_keys("zh") == []
+    fragments = english_fragments()
     for page in pages(zh, run_dir):
-        text = body_text(page)
-        assert "合成演示数据" in text
-        left = [f for f in fragments if f in text]
-        assert not left, f"{page.name}: English text left: {left[:5]}"
-        # and no run of four English words outside user data, code and citations
-        assert not re.search(r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text), re.search(
-            r"\b[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){3}\b", text)
+        assert "合成演示数据" in body_text(page)
+        assert_no_english(page, fragments)
 
 
 def test_pdf_renders_and_has_the_sections_of_the_site(en, zh, tmp_path):
@@ -759,3 +797,79 @@ def test_corrections_are_listed_in_the_methods():
     assert "irrigated fields misread as decline" in notes[0] and "degraded → stable 17.5 km²" in notes[0]
     assert "baseline, reporting_1" in notes[0] and "fields.geojson#0" in notes[0]
     assert _Builder.method_notes(stub, "sand") == []
+
+
+def _write_roles(path: Path, summary: dict) -> None:
+    """A role map of an intervention design (codes of dldd.effectiveness.evaluate.ROLE_LEGEND) in the middle
+    of the first region: treated cells matched and not, controls used and not around them (synthetic)."""
+    import rasterio
+    import shapely
+    from rasterio.transform import from_origin
+
+    from dldd.regions.registry import world_countries
+
+    geom = next(r.geometry for r in world_countries() if r.id == summary["regions"][0]["id"])
+    c = shapely.Point(geom.representative_point())
+    arr = np.zeros((20, 20), dtype="int8")
+    arr[2:18, 2:18] = 4
+    arr[4:16, 4:16] = 3
+    arr[6:14, 6:14] = 5
+    arr[8:12, 8:12] = 1
+    arr[8:10, 8:10] = 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype="int8", crs="EPSG:4326",
+                       nodata=-128, transform=from_origin(c.x - 0.5, c.y + 0.5, 0.05, 0.05)) as dst:
+        dst.write(arr, 1)
+
+
+CHAPTER_TABLES = ("sdg_15_3_1_trends", "sdg_15_3_1_dryland_zones", "sdg_15_3_1_hotspots", "sdg_degraded_drought_exposed")
+
+
+def test_chapters_show_their_tables_and_add_up_to_the_indicator_tables(run_dir, en):
+    """Trends, dryland zones, degraded land under drought and hotspots: each table on the site is its CSV
+    (rounded as the report rounds), linked; the CSVs add up to the SDG 15.3.1 and drought tables."""
+    index = en / "index.html"
+    html = index.read_text(encoding="utf-8")
+    for name in CHAPTER_TABLES:
+        assert f'href="tables/{name}.csv"' in html and (en / "tables" / f"{name}.csv").is_file(), name
+    assert (en / "figures" / "chart-sdg-trends.png").is_file()
+    shown = {t["id"]: t["rows"] for t in tables(index)}
+    trends = csv(run_dir, "sdg_15_3_1_trends")
+    rows = shown["trends-table"][1:]
+    assert len(rows) == len(trends) == 3 * (1 + 1 + N_REGIONS)  # 3 periods: whole, 1 sub-region, 3 countries
+    for row, (_, r) in zip(rows, trends.iterrows()):
+        assert [number(c) for c in row[2:]] == [round_value(r[c], k) for c, k in (
+            ("degraded_share_of_land_pct", "pct"), ("stable_share_of_land_pct", "pct"),
+            ("improved_share_of_land_pct", "pct"), ("no_data_share_of_land_pct", "pct"), ("degraded_change_pp", "pp"))]
+    sdg = csv(run_dir, "so1_4_sdg_15_3_1")
+    degraded = sdg[sdg["class"] == "degraded"].groupby("period")["area_km2"].sum()
+    whole = trends[trends.level == "all"].set_index("period")
+    np.testing.assert_allclose(whole.degraded_km2, degraded.reindex(whole.index), rtol=1e-9)
+    zones = csv(run_dir, "sdg_15_3_1_dryland_zones")
+    by_zone = zones[zones.level == "all"].groupby("period")["degraded_km2"].sum()
+    np.testing.assert_allclose(by_zone.reindex(whole.index), whole.degraded_km2, rtol=1e-6)
+    assert set(zones.zone) >= {"hyper-arid", "arid", "semi-arid", "dry sub-humid", "humid"}
+    # degraded land under drought: the cross-tab's degraded land is the SDG table's, the overlap within both
+    dd = csv(run_dir, "sdg_degraded_drought_exposed")
+    last = dd.period.iloc[0]
+    for _, r in dd[dd.level == "region"].iterrows():
+        ref = sdg[(sdg.region == r.region) & (sdg.period == last) & (sdg["class"] == "degraded")].area_km2.sum()
+        assert r.degraded_km2 == pytest.approx(ref, rel=1e-6)
+        assert 0 <= r.degraded_drought_km2 <= min(r.degraded_km2, r.drought_km2) + 1e-9
+    assert dd.degraded_drought_km2.sum() > 0  # the synthetic scene has both
+    rows = shown["drought-table"][1:]
+    assert [number(c) for c in rows[0][1:]] == [round_value(dd.iloc[0][c], k) for c, k in (
+        ("degraded_km2", "area_km2"), ("degraded_drought_km2", "area_km2"),
+        ("degraded_drought_share_of_land_pct", "pct"), ("degraded_drought_share_of_degraded_pct", "pct"))]
+    # hotspots: the first "largest degraded area" is the region with the most degraded land in the latest period
+    hot = csv(run_dir, "sdg_15_3_1_hotspots")
+    summ = latest(csv(run_dir, "sdg_15_3_1_summary"), "period")
+    first = hot[(hot.kind == "degraded_area") & (hot.unit == "region") & (hot["rank"] == 1)].iloc[0]
+    assert first["id"] == summ.loc[summ.degraded_km2.idxmax(), "region"]
+    names = {r["id"]: r["name"] for r in json.loads((run_dir / "summary.json").read_text())["regions"]}
+    assert shown["hotspots-table"][1][0] == names[first["id"]]
+    # the limitations name this run's coarse inputs (0.5 and 1 degree grids)
+    grids = csv(run_dir, "input_grids").set_index("input")
+    assert grids.loc["ndvi", "step_x"] == pytest.approx(0.5) and grids.loc["ndvi", "cell_km_x"] > 40
+    assert re.search(r"Inputs at a coarse resolution: [^<]*ndvi 0.5° \(about 5\d km\)", html), re.findall(
+        r"Inputs at a coarse[^<]*", html)

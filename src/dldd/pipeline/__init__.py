@@ -25,7 +25,7 @@ from dldd.core import io
 from dldd.errors import InputError, SpecError
 from dldd.pipeline.chunks import worker_memory
 from dldd.pipeline.context import RunContext
-from dldd.pipeline.contracts import CONTRACTS_FILE, check_chain
+from dldd.pipeline.contracts import CONTRACTS_FILE, check_chain, record_run_tables
 from dldd.pipeline.registry import STAGES
 from dldd.pipeline.resume import sha256_file as sha256
 from dldd.spec import STATIONS_INPUT, Spec
@@ -319,6 +319,16 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
     return ctx
 
 
+def _used_inputs(ctx, params) -> list[str]:
+    """The spec inputs that the run's stages read (their required and optional inputs present in the spec)."""
+    used = []
+    for stage in params:
+        for n in (*STAGES[stage].needs, *STAGES[stage].optional):
+            if ctx.has(n) and n not in used:
+                used.append(n)
+    return used
+
+
 def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0) -> None:
     """The workbook, summary.json and manifest.json (last) of a run whose stages all finished."""
     from dldd.regions.boundaries import boundaries_of_spec
@@ -326,7 +336,10 @@ def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions,
     out = ctx.out
     from dldd.stats.reporting import write_reporting_tables
 
-    write_reporting_tables(ctx)  # the UNCCD (PRAIS) layout of the tables, its own CSVs and workbook
+    before = list(ctx.tables)
+    # the UNCCD (PRAIS) layout of the tables, its own CSVs and workbook; the chapters' and limitations' tables
+    write_reporting_tables(ctx, _used_inputs(ctx, params))
+    ctx.declared = record_run_tables(ctx.declared, {t: ctx.tables[t] for t in ctx.tables if t not in before})
     if "xlsx" in spec.outputs.formats and ctx.tables:
         reproducible_workbook(io.write_excel(io.confined(out, "tables", "tables.xlsx"), ctx.tables))
     ctx.summary["synthetic"] = spec.synthetic

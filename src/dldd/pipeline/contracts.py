@@ -183,6 +183,58 @@ def run_contracts(stages: dict, written: dict[str, dict[str, list[str]]], ctx) -
     return out
 
 
+@dataclass(frozen=True)
+class RunTables:
+    """The declarations of the tables a run writes after its stages (not a stage: nothing consumes them)."""
+
+    name: str
+    provides: tuple[Table, ...]
+
+
+#: Leading columns of the tables summed per region, sub-region and the whole area (``level``: which).
+LEVEL_COLUMNS = ("level", "region", "name", "subregion")
+SDG_LAND_COLUMNS = ("degraded_km2", "stable_km2", "improved_km2", "no_data_km2", "land_km2",
+                    "degraded_share_of_land_pct", "stable_share_of_land_pct", "improved_share_of_land_pct",
+                    "no_data_share_of_land_pct", "degraded_change_pp", "improved_change_pp")
+
+
+def _run_tables() -> RunTables:
+    from dldd.stats.reporting import SHEETS
+
+    return RunTables("reporting", (
+        Table("input_grids", ("input", "source", "crs", "step_x", "step_y", "cell_km_x", "cell_km_y", "n_times",
+                              "first_year", "last_year"), description="the grid of each input the run read"),
+        Table("period_coverage", ("stage", "input", "period", "first_year", "last_year", "years", "missing_years",
+                                  "n_missing"), description="years of each period missing from its input"),
+        Table("sdg_15_3_1_trends", (*LEVEL_COLUMNS, "period", *SDG_LAND_COLUMNS),
+              description="SDG 15.3.1 per period: whole area, sub-regions, regions"),
+        Table("sdg_15_3_1_dryland_zones", (*LEVEL_COLUMNS, "period", "zone", "dryland", *SDG_LAND_COLUMNS),
+              description="SDG 15.3.1 per dryland zone, shares of the zone's land"),
+        Table("sdg_15_3_1_hotspots", ("kind", "unit", "rank", "id", "name", "period", "area_km2", "share_of_land_pct",
+                                      "change_km2", "change_pp"), description="largest degraded and improved areas and changes"),
+        Table("sdg_degraded_drought_exposed", (*LEVEL_COLUMNS, "period", "block", "land_km2", "degraded_km2",
+                                               "drought_km2", "degraded_drought_km2",
+                                               "degraded_drought_share_of_land_pct",
+                                               "degraded_drought_share_of_degraded_pct"),
+              description="degraded land in moderate or worse drought, cell by cell"),
+        # the UNCCD (PRAIS) layout of the stages' tables: wide, their columns follow the classes present
+        *(Table(csv, (), description=f"UNCCD reporting template, sheet {sheet!r}") for sheet, (csv, _, _) in SHEETS.items()),
+    ))
+
+
+RUN_TABLES = _run_tables()
+
+
+def record_run_tables(declared: dict, tables: dict) -> dict:
+    """``declared`` (``contracts.json``) with the tables the run wrote after its stages (:data:`RUN_TABLES`,
+    made by :mod:`dldd.stats.reporting` from the stages' tables), each checked against its declaration."""
+    out = {**declared, "tables": dict(declared.get("tables", {}))}
+    for name, df in tables.items():
+        cols = [str(c) for c in df.columns]
+        out["tables"][name] = {"stage": RUN_TABLES.name, **check_table(RUN_TABLES, name, cols, len(df)).to_json(cols)}
+    return out
+
+
 # --- columns of the usual tables (:mod:`dldd.stats.zonal`) -----------------------------------------------------------
 REGION_COLUMNS = ("region", "name", "subregion")
 

@@ -176,7 +176,7 @@ def match_distribution(
         outside = np.zeros(n, dtype=bool)
         undocumented = np.zeros(n, dtype=bool)
         reasons: list[Reason] = []
-        per_column: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, list[str]]] = []
+        per_column: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, list[str], list]] = []
         for column, codes, uniques in columns:
             known = codes >= 0
             cond = _REASON_CONDITION[column]
@@ -201,7 +201,9 @@ def match_distribution(
             inside_values = {uniques[j] for j in np.unique(codes[is_doc & (verdict == "fit")])}
             inside_docs = ([_band_label(*v) for v in sorted(inside_values)] if column == "precip_band"
                            else sorted(str(v) for v in inside_values))
-            per_column.append((column, is_doc, is_undoc, is_doc & (verdict == "fit"), inside_docs))
+            raw_docs = ([[float(x) if x is not None else None for x in v] for v in sorted(inside_values)]
+                        if column == "precip_band" else list(inside_docs))  # bands as [low, high] mm
+            per_column.append((column, is_doc, is_undoc, is_doc & (verdict == "fit"), inside_docs, raw_docs))
         fits = (documented > 0) & ~outside
         q = np.divide(num, den, out=np.zeros(n), where=den > 0)
         share = float(area[fits].sum()) / total
@@ -214,39 +216,54 @@ def match_distribution(
             if a > 0:
                 by_aridity[cls] = a / total
         text = (f"fits {share:.1%} of {where} area on the grid ({area[fits].sum():,.0f} of {total:,.0f} km²)")
+        parts = [("share", {"share": share, "region": region or "", "fit_km2": float(area[fits].sum()),
+                            "total_km2": float(total)})]
         if dry_share is not None:
             text += (f" and {dry_share:.1%} of its drylands, aridity index < 0.65 "
                      f"({area[fits & dry].sum():,.0f} of {dry_total:,.0f} km²)")
+            parts.append(("share_drylands", {"share": dry_share, "fit_km2": float(area[fits & dry].sum()),
+                                             "total_km2": dry_total}))
         else:
             text += "; it has no drylands on the grid"
+            parts.append(("share_no_drylands", {}))
         if by_aridity:
             text += "; by aridity class: " + ", ".join(f"{k} {v:.1%}" for k, v in by_aridity.items())
-        reasons.append(Reason("share", _verdict(share) if share < FULL_FIT else "fit", text, share))
-        for column, is_doc, is_undoc, inside, inside_docs in per_column:
+            parts.append(("share_by_aridity", {"classes": [[k, v] for k, v in by_aridity.items()]}))
+        reasons.append(Reason("share", _verdict(share) if share < FULL_FIT else "fit", text, share, tuple(parts)))
+        for column, is_doc, is_undoc, inside, inside_docs, raw_docs in per_column:
             cond = _REASON_CONDITION[column]
             a_doc, a_in = float(area[is_doc].sum()), float(area[inside].sum())
             if a_doc > 0:
                 out_share = (a_doc - a_in) / total
+                parts = [("inside", {"condition": column, "share": a_in / total})]
+                if inside_docs:
+                    parts.append(("inside_docs", {"docs": raw_docs}))
+                if out_share > 0:
+                    parts.append(("outside", {"share": out_share}))
                 reasons.append(Reason(
                     cond, "fit" if out_share == 0 else ("partial" if a_in > 0 else "misfit"),
                     f"{_LABEL[column]}: {a_in / total:.1%} of the area is inside the documented limits"
                     + (f" ({', '.join(inside_docs)})" if inside_docs else "")
-                    + (f", {out_share:.1%} outside" if out_share > 0 else ""), a_in / total))
+                    + (f", {out_share:.1%} outside" if out_share > 0 else ""), a_in / total, tuple(parts)))
             a_undoc = float(area[is_undoc].sum())
             if a_undoc > 0:
                 reasons.append(Reason(
                     cond, "not documented",
                     f"{_LABEL[column]} limits of this practice are not documented (known on {a_undoc / total:.1%} "
-                    f"of the area): counted as a fit of {UNDOCUMENTED_FIT:g}, never as a pass"))
+                    f"of the area): counted as a fit of {UNDOCUMENTED_FIT:g}, never as a pass", None,
+                    (("undocumented_share", {"condition": column, "share": a_undoc / total, "fit": UNDOCUMENTED_FIT}),)))
         if undoc_share > 0:
             reasons.append(Reason("share", "not documented",
                                   f"{undoc_share:.1%} of the area it fits has a known condition whose limits "
-                                  "are not documented for this practice"))
+                                  "are not documented for this practice", None,
+                                  (("fitted_undocumented", {"share": undoc_share}),)))
         strength = _evidence_strength(p, region, members)
         if region:
             reasons.append(Reason("region", "evidence",
                                   f"{strength[0]} documented case{'s' if strength[0] != 1 else ''} in {region}, "
-                                  f"{strength[1]} in its sub-region, {strength[2]} in all"))
+                                  f"{strength[1]} in its sub-region, {strength[2]} in all", None,
+                                  (("cases", {"n": strength[0], "region": region, "n_subregion": strength[1],
+                                              "n_all": strength[2]}),)))
         if evidence is not None:
             for eff in evidence.for_practice(p.id):
                 reasons.append(Reason("assessed", "evidence", eff.summary()))

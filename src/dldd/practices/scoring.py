@@ -35,7 +35,7 @@ mapping are dldd's own choices, named below; they are not taken from a published
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple
 
 from dldd.errors import InputError
@@ -101,6 +101,10 @@ class Reason:
     verdict: str  # "fit", "partial", "misfit", "unknown", "not documented", "evidence"
     text: str
     fit: float | None = None
+    #: The same words as (key, arguments) parts, for other languages: the report's catalogues have a
+    #: template ``practice_reasons.<key>`` per key with the arguments as placeholders (lists and class
+    #: names translated there); the text is the English of the parts.
+    parts: tuple = field(default=(), compare=False, hash=False)
 
     def __str__(self) -> str:
         return f"{self.verdict}: {self.text}"
@@ -159,6 +163,13 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _range_parts(cond: str, value: float, fit: float, dist: float, r, unit: str) -> dict:
+    """The (key, arguments) of a reason on a value against a documented range (see :func:`_within`)."""
+    where = ("within" if fit >= FULL_FIT else "near_limit") if dist == 0 else ("below" if dist < 0 else "above")
+    return {"key": f"range_{where}", "condition": cond, "value": _fmt(value), "min": r.min, "max": r.max,
+            "unit": unit, "distance": _fmt(abs(dist))}
+
+
 def _breadth_ordinal(allowed: list[str], order: tuple[str, ...]) -> float:
     return (len(set(allowed)) - 1) / (len(order) - 1)
 
@@ -169,16 +180,17 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
     num = den = 0.0
     narrowness: list[float] = []
 
-    def add(cond: str, fit: float, text: str, inside: bool | None = None) -> None:
+    def add(cond: str, fit: float, text: str, inside: bool | None = None, key: str = "", **args) -> None:
         nonlocal num, den
         w = CONDITION_WEIGHTS[cond]
         num += w * fit
         den += w
         verdict = _verdict(fit) if inside is None else ("fit" if inside else ("partial" if fit > 0 else "misfit"))
-        reasons.append(Reason(cond, verdict, text, fit))
+        reasons.append(Reason(cond, verdict, text, fit, ((key, args),)))
 
     def unknown(cond: str, label: str) -> None:
-        reasons.append(Reason(cond, "unknown", f"{label} not given: neither rewarded nor penalised"))
+        reasons.append(Reason(cond, "unknown", f"{label} not given: neither rewarded nor penalised", None,
+                              (("unknown", {"condition": cond}),)))
 
     def undocumented(cond: str, label: str) -> None:
         nonlocal num, den
@@ -187,7 +199,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         den += w
         reasons.append(Reason(cond, "not documented",
                               f"{label} limits of this practice are not documented: counted as a fit of "
-                              f"{UNDOCUMENTED_FIT:g}, below any documented fit", UNDOCUMENTED_FIT))
+                              f"{UNDOCUMENTED_FIT:g}, below any documented fit", UNDOCUMENTED_FIT,
+                              (("undocumented", {"condition": cond, "fit": UNDOCUMENTED_FIT}),)))
 
     def ordinal(cond: str, label: str, value: str, documented: list[str], order: tuple[str, ...]) -> None:
         fit, steps = _ordinal_fit(value, documented, order)
@@ -195,13 +208,15 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         text = (f"{label} {value} is among the documented classes ({docs})" if steps == 0
                 else f"{label} {value} is {steps} class{'es' if steps > 1 else ''} away from the documented "
                      f"classes ({docs})")
-        add(cond, fit, text)
+        add(cond, fit, text, key="ordinal_among" if steps == 0 else "ordinal_away", condition=cond, value=value,
+            steps=steps, docs=list(documented))
         narrowness.append(1 - _breadth_ordinal(documented, order))
 
     def unordered(cond: str, label: str, value: str, documented: list[str], order: tuple[str, ...], what: str) -> None:
         ok = value in documented
         add(cond, 1.0 if ok else 0.0, f"{label} {value} is {'among' if ok else 'not among'} the documented {what} "
-                                      f"({', '.join(documented)})")
+                                      f"({', '.join(documented)})",
+            key="class_among" if ok else "class_not_among", condition=cond, value=value, docs=list(documented))
         narrowness.append(1 - _breadth_ordinal(documented, order))
 
     # aridity
@@ -220,7 +235,7 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         fit, dist = _range_fit(c.precip_mm, r, PRECIP_TOLERANCE_MM)
         where = _within(fit, dist, " mm")
         add("precip_mm", fit, f"annual precipitation {_fmt(c.precip_mm)} mm is {where} the documented {r} mm",
-            inside=dist == 0)
+            inside=dist == 0, **_range_parts("precip_mm", c.precip_mm, fit, dist, r, "mm"))
         width = (r.max - r.min) if (r.min is not None and r.max is not None) else math.inf
         narrowness.append(1 - min(1.0, width / PRECIP_SPECIFICITY_SPAN_MM))
 
@@ -255,7 +270,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             fit, dist = _range_fit(c.slope_percent, env.slope_percent, SLOPE_TOLERANCE_PERCENT)
             where = _within(fit, dist, " %")
             add("slope_percent", fit, f"slope {_fmt(c.slope_percent)} % is {where} the documented "
-                                      f"{env.slope_percent} %", inside=dist == 0)
+                                      f"{env.slope_percent} %", inside=dist == 0,
+                **_range_parts("slope_percent", c.slope_percent, fit, dist, env.slope_percent, "%"))
     else:
         unknown("slope_percent", "slope")
 
@@ -268,7 +284,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             fit, dist = _range_fit(c.groundwater_depth_m, gw.depth_m, GROUNDWATER_DEPTH_TOLERANCE_M)
             where = _within(fit, dist, " m", "shallower than", "deeper than")
             add("groundwater_depth_m", fit, f"groundwater depth {_fmt(c.groundwater_depth_m)} m is {where} "
-                                            f"the documented {gw.depth_m} m", inside=dist == 0)
+                                            f"the documented {gw.depth_m} m", inside=dist == 0,
+                **_range_parts("groundwater_depth_m", c.groundwater_depth_m, fit, dist, gw.depth_m, "m"))
     if c.groundwater_salinity_g_per_l is not None:
         if gw is None or gw.salinity_g_per_l is None or gw.salinity_g_per_l.max is None:
             undocumented("groundwater_salinity_g_per_l", "groundwater salinity")
@@ -279,7 +296,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             text = (f"groundwater salinity {_fmt(s)} g/L is within the tolerated maximum {_fmt(hi)} g/L"
                     if dist == 0 else
                     f"groundwater salinity {_fmt(s)} g/L exceeds the tolerated maximum {_fmt(hi)} g/L")
-            add("groundwater_salinity_g_per_l", fit, text, inside=dist == 0)
+            add("groundwater_salinity_g_per_l", fit, text, inside=dist == 0,
+                key="salinity_within" if dist == 0 else "salinity_exceeds", value=_fmt(s), max=_fmt(hi))
 
     # land condition (SDG 15.3.1 status)
     meant = env.land_condition
@@ -294,7 +312,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             add("land_condition", fit,
                 f"{covered:.0%} of the land is in the state this practice is meant for "
                 f"({', '.join(meant)}; degraded {d:.0%}, improved {i:.0%}); full fit from "
-                f"{SHARE_FOR_FULL_FIT:.0%}")
+                f"{SHARE_FOR_FULL_FIT:.0%}", key="land_condition_shares", covered=covered, meant=list(meant),
+                degraded=d, improved=i, full=SHARE_FOR_FULL_FIT)
     elif c.degradation_status is not None:
         if not meant:
             undocumented("land_condition", "land condition")
@@ -302,7 +321,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
             ok = c.degradation_status in meant
             add("land_condition", 1.0 if ok else 0.0,
                 f"land status {c.degradation_status} is {'one' if ok else 'not one'} the practice is meant "
-                f"for ({', '.join(meant)})")
+                f"for ({', '.join(meant)})", key="land_status_one" if ok else "land_status_not_one",
+                value=c.degradation_status, meant=list(meant))
     else:
         unknown("land_condition", "degradation status")
 
@@ -316,7 +336,7 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         ok = any(s in meant for s in calls)
         add("esa_class", 1.0 if ok else 0.0,
             f"ESA class {c.esa_class} calls for practices for {' or '.join(calls)} land; this one is meant "
-            f"for {', '.join(meant)}")
+            f"for {', '.join(meant)}", key="esa", value=c.esa_class, calls=list(calls), meant=list(meant))
 
     # region evidence (tie-break and information only)
     n_region = 0
@@ -324,7 +344,9 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
         n_region = sum(1 for case in p.evidence if c.region in case.countries)
         reasons.append(Reason("region", "evidence",
                               f"{n_region} documented case{'s' if n_region != 1 else ''} in {c.region}"
-                              if n_region else f"no documented case in {c.region}"))
+                              if n_region else f"no documented case in {c.region}", None,
+                              (("cases_in_region" if n_region else "no_case_in_region",
+                                {"n": n_region, "region": c.region}),)))
     if evidence is not None:
         for eff in evidence.for_practice(p.id):
             reasons.append(Reason("assessed", "evidence", eff.summary()))
@@ -332,7 +354,8 @@ def _assess(p: Practice, c: Conditions, evidence: "EvidenceBook | None") -> tupl
     score = num / den if den > 0 else NEUTRAL_SCORE
     if den == 0:
         reasons.append(Reason("score", "unknown",
-                              f"no condition could be compared: neutral score {NEUTRAL_SCORE}"))
+                              f"no condition could be compared: neutral score {NEUTRAL_SCORE}", None,
+                              (("neutral_score", {"score": NEUTRAL_SCORE}),)))
     specificity = sum(narrowness) / len(narrowness) if narrowness else 0.0
     return score, reasons, specificity, n_region
 

@@ -34,6 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from dldd import __version__
+from dldd.report import chapters as rc
 from dldd.report import data as rd
 from dldd.report import figures as rf
 from dldd.report.messages import DEFAULT_LANG, Catalogue
@@ -159,11 +160,11 @@ def render_figures(jobs: list, say: Callable[[str], None], workers: int | None =
                 say(f"figures {i}/{n}")
 
 
-def _draw_sand_rose(by_dir, summary, png: Path, *, title: str, synthetic: bool) -> None:
+def _draw_sand_rose(by_dir, summary, png: Path, *, title: str, synthetic: bool, texts: dict | None = None) -> None:
     from dldd.report.figures_sand import sand_rose_from_drift
 
     with matplotlib_style():
-        fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=synthetic)
+        fig = sand_rose_from_drift(by_dir, summary, title=title, synthetic=synthetic, texts=texts)
         rf.save_figure(fig, png)
 
 
@@ -655,7 +656,7 @@ class _Builder:
         title = self.msgs.plain("chart.sand_rose")
         png = "figures/chart-sand-rose.png"
         self.jobs.append((_draw_sand_rose, (by_dir, summary, self.out / png),
-                          dict(title=title, synthetic=self.run.synthetic)))
+                          dict(title=title, synthetic=self.run.synthetic, texts=self.msgs.group("sand_rose"))))
         return Fig(png, title, self.msgs.plain("sand_rose_caption", title=title))
 
     def method_notes(self, family: str) -> list[Markup]:
@@ -810,7 +811,7 @@ class _Builder:
             ):
                 if text not in (None, "", "nan"):
                     facts.append((self.msgs.plain(f"intervention.{key}"), text))
-            figs = []
+            figs = [f for f in (rc.intervention_map(self, r, slug, name),) if f is not None]
             if es is not None and "intervention" in es:
                 sub = es[es["intervention"].astype(str) == name]
                 if len(sub) and {"rel_year", "effect", "ci_low", "ci_high"} <= set(sub.columns):
@@ -904,8 +905,10 @@ class _Builder:
                  "name": self.practice_name(str(r["practice"]), str(r.get("name", r["practice"]))),
                  "category": self.msgs.label("category", str(r.get("category", ""))),
                  "score": format_value(r.get("score"), "score"),
-                 "summary": self.reason_summary(str(r.get("reasons", ""))),
-                 "reasons": str(r.get("reasons", "")) if show_reasons else ""} for _, r in t.iterrows()]
+                 "summary": self.reason_summary(str(r.get("reasons", ""))) + (
+                     "" if show_reasons else rc.best_fit_in_language(self, r.get("reason_parts", ""))),
+                 "reasons": str(r.get("reasons", "")) if show_reasons
+                 else rc.reasons_in_language(self, r.get("reason_parts", ""))} for _, r in t.iterrows()]
 
     def practice_name(self, practice_id: str, default: str) -> str:
         """The practice's name in the report's language, from the shipped catalogue (``names.<lang>``)."""
@@ -1005,8 +1008,10 @@ class _Builder:
             "appendix_practices": self.practices(),
             "methods": self.methods(),
             "data": self.data(),
-            "limitations": self.msgs.items("limitations"),
+            "limitations": rc.limitations(self),
             "stations": self.station_validation(),
+            "trends": rc.trends(self), "zones": rc.dryland_zones(self), "degraded_drought": rc.degraded_drought(self),
+            "hotspots": rc.hotspots(self),
         }
         index["practices"] = bool(index["appendix_practices"])
         profiles = []
@@ -1174,7 +1179,8 @@ def _swap_in(staging: Path, out: Path, folder) -> None:
 #: Run tables copied into the report (``tables/``) because a report table links to them, besides the run's
 #: class-share tables (:meth:`dldd.report.data.Run.share_tables`).
 LINKED_RUN_TABLES = ("practices_matches", "effectiveness_summary", "effectiveness_balance", "effectiveness_event_study",
-                     "station_comparison")
+                     "station_comparison", "sdg_15_3_1_trends", "sdg_15_3_1_dryland_zones", "sdg_15_3_1_hotspots",
+                     "sdg_degraded_drought_exposed")
 
 
 def write_table_csvs(out: Path, index: dict, run: rd.Run) -> None:

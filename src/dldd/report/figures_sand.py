@@ -28,6 +28,17 @@ ARROW_COLOR = "#7a1f1f"
 #: Arrow length as a share of the longest arm.
 ARROW_SHARE = 0.9
 COMPASS_LABELS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+#: The figure's words (English); the report passes its language's (``sand_rose.*`` of its catalogue):
+#: compass points (comma-separated, from north clockwise), the line of figures ({dp}, {rdp}, {rdd},
+#: {ratio}), the key, the words for an undefined direction or ratio and the synthetic label.
+TEXTS = {
+    "compass": ",".join(COMPASS_LABELS),
+    "figures": "DP {dp} VU   RDP {rdp} VU   RDD {rdd} (toward)   RDP/DP {ratio}",
+    "key": "arms: drift potential by direction the wind blows from; arrow: resultant drift direction",
+    "undefined": "undefined",
+    "not_applicable": "n/a",
+    "synthetic": SYNTHETIC_LABEL,
+}
 
 
 def sand_rose_from_drift(
@@ -37,14 +48,17 @@ def sand_rose_from_drift(
     title: str | None = None,
     synthetic: bool = False,
     path: str | Path | None = None,
+    texts: dict[str, str] | None = None,
 ) -> Figure:
     """Sand rose from computed outputs.
 
     ``by_direction``: DP per sector with a ``direction`` dimension (sector centres, degrees FROM), as
     from :func:`dldd.indicators.sand.drift_by_direction` for one site (no other dimension).
     ``summary``: one site's ``dp``, ``rdp``, ``rdd``, ``rdp_dp`` (as from ``drift_potential``).
+    ``texts``: the figure's words in another language (keys of :data:`TEXTS`; missing keys stay English).
     Returns the Figure; saves it to ``path`` too when given.
     """
+    words = {**TEXTS, **(texts or {})}
     if "direction" not in by_direction.dims or by_direction.ndim != 1:
         raise InputError(
             f"sand rose: by_direction must have the single dimension 'direction', found {tuple(by_direction.dims)} "
@@ -65,7 +79,7 @@ def sand_rose_from_drift(
     ax.set_theta_direction(-1)
     ax.bar(np.deg2rad(centres), values, width=width * 0.85, color=BAR_COLOR, edgecolor="#5b3d0c", linewidth=0.5)
     ax.set_xticks(np.deg2rad(np.arange(len(COMPASS_LABELS)) * 360.0 / len(COMPASS_LABELS)))
-    ax.set_xticklabels(COMPASS_LABELS)
+    ax.set_xticklabels([c.strip() for c in words["compass"].split(",")])
     top = float(np.nanmax(values)) if np.any(values > 0) else 1.0
     ax.set_ylim(0, top * 1.1)
     if np.isfinite(rdd) and rdp > 0:
@@ -73,20 +87,19 @@ def sand_rose_from_drift(
             "", xy=(np.deg2rad(rdd), ARROW_SHARE * top), xytext=(0, 0),
             arrowprops=dict(arrowstyle="-|>", color=ARROW_COLOR, lw=2.2),
         )
-    rdd_text = f"{rdd:.0f}°" if np.isfinite(rdd) else "undefined"
-    ratio_text = f"{ratio:.2f}" if np.isfinite(ratio) else "n/a"
+    rdd_text = f"{rdd:.0f}°" if np.isfinite(rdd) else words["undefined"]
+    ratio_text = f"{ratio:.2f}" if np.isfinite(ratio) else words["not_applicable"]
     fig.text(
         0.5, 0.035,
-        f"DP {dp:.0f} VU   RDP {rdp:.0f} VU   RDD {rdd_text} (toward)   RDP/DP {ratio_text}\n"
-        "arms: drift potential by direction the wind blows from; arrow: resultant drift direction",
+        words["figures"].format(dp=f"{dp:.0f}", rdp=f"{rdp:.0f}", rdd=rdd_text, ratio=ratio_text) + "\n" + words["key"],
         ha="center", va="bottom", fontsize=8,
     )
     if title:
         fig.suptitle(title, fontsize=11)
     if synthetic:
-        fig.text(0.5, 0.5, SYNTHETIC_LABEL, ha="center", va="center", fontsize=18, color="#888888",
+        fig.text(0.5, 0.5, words["synthetic"], ha="center", va="center", fontsize=18, color="#888888",
                  alpha=0.45, rotation=30, transform=fig.transFigure)
-        fig.text(0.02, 0.975, SYNTHETIC_LABEL, ha="left", va="top", fontsize=8, color="#aa0000")
+        fig.text(0.02, 0.975, words["synthetic"], ha="left", va="top", fontsize=8, color="#aa0000")
     if path is not None:
         fig.savefig(path)
     return fig

@@ -84,6 +84,10 @@ class Catalogue:
             i += 1
         return out
 
+    def group(self, prefix: str) -> dict[str, str]:
+        """The plain messages ``prefix.<key>`` as {key: message} (English where not translated)."""
+        return {k[len(prefix) + 1:]: v for k, v in self.messages.items() if k.startswith(prefix + ".")}
+
     def label(self, group: str, name: str) -> str:
         """A translated data label (class, period, metric ...), or ``name`` itself when not translated."""
         return self.messages.get(f"{group}.{name}", name)

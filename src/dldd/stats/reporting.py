@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dldd.errors import InputError
 from dldd.stats.zonal import NODATA_LABEL, WATER_LABEL
 
 #: Columns that identify a region in every table.
@@ -261,9 +262,14 @@ def reporting_tables(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[str, pd
     return out
 
 
-def write_reporting_tables(ctx) -> None:
+def write_reporting_tables(ctx, used_inputs=()) -> None:
     """Write the reporting tables of the run's tables as CSV (``tables/unccd_*.csv``, via the context, so
-    synthetic runs say so) and as the sheets of ``tables/unccd_reporting.xlsx`` (when xlsx is asked for)."""
+    synthetic runs say so) and as the sheets of ``tables/unccd_reporting.xlsx`` (when xlsx is asked for);
+    then the tables of the report's chapters (:func:`chapter_tables`) and of its limitations
+    (:func:`write_limitation_tables`)."""
+    for name, df in chapter_tables(ctx.tables).items():
+        ctx.write_table(name, df)
+    write_limitation_tables(ctx, used_inputs)
     made = reporting_tables(ctx.tables)
     if not made:
         return
@@ -276,3 +282,260 @@ def write_reporting_tables(ctx) -> None:
         from dldd.pipeline import reproducible_workbook
 
         reproducible_workbook(io.write_excel(io.confined(ctx.out, "tables", "unccd_reporting.xlsx"), sheets))
+
+
+# --- tables of the report's chapters (trends, dryland zones, hotspots, degraded land under drought) --------------
+#: ``level`` of a row of the chapter tables: one region, one sub-region (sum of its regions) or the whole
+#: assessment (sum of every region; zones that overlap a country are counted in both, as in the headline).
+LEVEL_REGION, LEVEL_SUBREGION, LEVEL_ALL = "region", "subregion", "all"
+#: Name of the whole assessment in the ``name`` column of the ``all`` rows.
+ALL_NAME = "all regions"
+#: SDG 15.3.1 classes summed in the chapter tables: class label -> column stem.
+SDG_CLASS_COLUMNS = {"degraded": "degraded", "stable": "stable", "improved": "improved", NODATA_LABEL: "no_data"}
+#: Aridity zones that are drylands (AI < 0.65, METHODS 3); "humid" is the non-dryland zone.
+DRYLAND_ZONES = ("hyper-arid", "arid", "semi-arid", "dry sub-humid")
+NON_DRYLAND_ZONE = "humid"
+#: Drought classes counted as drought-exposed: moderate or worse (SPI <= -1; SO3_LEGEND codes 2-4), the
+#: report's drought headline (mild, SPI < 0, covers nearly all land over a 4-year block).
+DROUGHT_EXPOSED_CLASSES = ("moderate drought", "severe drought", "extreme drought")
+#: Units listed per kind of hotspot or brightspot.
+HOTSPOTS_PER_KIND = 5
+
+
+def _levels(t: pd.DataFrame, keys: list[str], sums: list[str]) -> pd.DataFrame:
+    """Sums of the ``sums`` columns per region, per sub-region and over all regions, for each combination
+    of ``keys``; columns ``level, region, name, subregion, *keys, *sums`` (a sub-region's row has its
+    name as ``region`` and ``name``)."""
+    t = _clean(t).copy()
+    for c in ("name", "subregion"):
+        if c not in t:
+            t[c] = ""
+    t["subregion"] = t["subregion"].fillna("").astype(str)
+    reg = t.groupby(["region", "name", "subregion", *keys], sort=False, dropna=False)[sums].sum().reset_index()
+    reg.insert(0, "level", LEVEL_REGION)
+    sub = t[t["subregion"] != ""].groupby(["subregion", *keys], sort=False, dropna=False)[sums].sum().reset_index()
+    sub.insert(0, "level", LEVEL_SUBREGION)
+    sub.insert(1, "region", sub["subregion"])
+    sub.insert(2, "name", sub["subregion"])
+    whole = t.groupby(keys, sort=False, dropna=False)[sums].sum().reset_index()
+    whole.insert(0, "level", LEVEL_ALL)
+    whole.insert(1, "region", ALL_NAME)
+    whole.insert(2, "name", ALL_NAME)
+    whole.insert(3, "subregion", "")
+    return pd.concat([whole, sub, reg], ignore_index=True)[["level", "region", "name", "subregion", *keys, *sums]]
+
+
+def _land_rows(t: pd.DataFrame) -> pd.DataFrame:
+    """The rows of land of a long class table (the land account's water row left out)."""
+    return t[~((t["class"] == WATER_LABEL) & t["code"].isna())]
+
+
+def _class_sums(t: pd.DataFrame, keys: list[str], cls: str = "class") -> pd.DataFrame:
+    """A long table of land as one row per region and ``keys``: km² of each SDG class (``<stem>_km2``)
+    and the land area (``land_km2``: classes + no data)."""
+    t = _land_rows(_clean(t))
+    ids = [c for c in (*REGION_COLUMNS, *keys) if c in t.columns]
+    wide = t.pivot_table(index=ids, columns=cls, values="area_km2", aggfunc="sum", sort=False)
+    out = pd.DataFrame(index=wide.index)
+    for label, stem in SDG_CLASS_COLUMNS.items():
+        out[f"{stem}_km2"] = wide[label] if label in wide else 0.0
+    out["land_km2"] = wide.sum(axis=1)
+    return out.reset_index()
+
+
+def _shares_of_land(t: pd.DataFrame, stems) -> pd.DataFrame:
+    for stem in stems:
+        t[f"{stem}_share_of_land_pct"] = _pct(t[f"{stem}_km2"], t["land_km2"])
+    return t
+
+
+def sdg_trends(summary: pd.DataFrame) -> pd.DataFrame:
+    """SDG 15.3.1 through the periods (baseline and each reporting period) per region, sub-region and the
+    whole assessment: degraded, stable, improved and no-data land (km², % of land) and the change of the
+    degraded and improved shares since the first period (percentage points of land), from
+    ``sdg_15_3_1_summary``."""
+    t = _clean(summary).rename(columns={"land_area_km2": "land_km2"})
+    sums = [f"{s}_km2" for s in SDG_CLASS_COLUMNS.values()] + ["land_km2"]
+    return _changes(_shares_of_land(_levels(t, ["period"], sums), SDG_CLASS_COLUMNS.values()), [])
+
+
+def _changes(t: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``degraded_change_pp`` and ``improved_change_pp``: each share of land minus its value in the first
+    period of the same level, region and ``keys`` (percentage points of land)."""
+    first = t.groupby(["level", "region", *keys], sort=False)
+    for stem in ("degraded", "improved"):
+        col = f"{stem}_share_of_land_pct"
+        t[f"{stem}_change_pp"] = t[col] - first[col].transform("first")
+    return t
+
+
+def sdg_by_dryland_zone(t: pd.DataFrame) -> pd.DataFrame:
+    """SDG 15.3.1 per dryland zone (hyper-arid, arid, semi-arid, dry sub-humid; humid = non-dryland; land
+    outside every zone as "no data") per period, for the whole assessment, each sub-region and region:
+    km² of each class, the zone's land, each class's share of the zone's land (%) and the change of the
+    degraded and improved shares since the first period (pp), from the cross
+    table ``so1_4_sdg_15_3_1_by_dryland_zone`` (whose own shares are of the region's land)."""
+    wide = _class_sums(t, ["period", "zone"])
+    sums = [f"{s}_km2" for s in SDG_CLASS_COLUMNS.values()] + ["land_km2"]
+    out = _changes(_shares_of_land(_levels(wide, ["period", "zone"], sums), SDG_CLASS_COLUMNS.values()), ["zone"])
+    out.insert(out.columns.get_loc("zone") + 1, "dryland", out["zone"].isin(DRYLAND_ZONES))
+    return out
+
+
+def degraded_drought_exposed(t: pd.DataFrame) -> pd.DataFrame:
+    """Degraded land (SDG 15.3.1) that is also drought-exposed (SO3-1 moderate drought or worse) per
+    region, sub-region and the whole assessment, from the cross table ``sdg_15_3_1_by_drought_class``
+    (SDG class x drought class on the SDG grid): land, degraded land, drought-exposed land and their
+    overlap (km²), the overlap as a share of land and of the degraded land (%)."""
+    t = _land_rows(_clean(t))
+    exposed = t["zone"].isin(DROUGHT_EXPOSED_CLASSES)
+    degraded = t["class"] == "degraded"
+    keys = [c for c in ("period", "block") if c in t.columns]
+    t = t.assign(land_km2=t["area_km2"], degraded_km2=t["area_km2"].where(degraded, 0.0),
+                 drought_km2=t["area_km2"].where(exposed, 0.0),
+                 degraded_drought_km2=t["area_km2"].where(degraded & exposed, 0.0))
+    sums = ["land_km2", "degraded_km2", "drought_km2", "degraded_drought_km2"]
+    out = _levels(t, keys, sums)
+    out["degraded_drought_share_of_land_pct"] = _pct(out["degraded_drought_km2"], out["land_km2"])
+    out["degraded_drought_share_of_degraded_pct"] = _pct(out["degraded_drought_km2"], out["degraded_km2"])
+    return out
+
+
+def hotspots(trends: pd.DataFrame, zones: pd.DataFrame | None = None, n: int = HOTSPOTS_PER_KIND) -> pd.DataFrame:
+    """Hotspots and brightspots of the latest period: the regions (and, with ``zones``, the dryland zones
+    of the whole assessment) with the largest degraded area, the largest increase of degraded area since
+    the first period, the largest improved area and the largest decrease of degraded area; at most ``n``
+    of each kind (increases and decreases only when there is one). Columns: kind, unit (region or dryland
+    zone), rank, id, name, period, area_km2 (degraded or improved), share_of_land_pct, change_km2 and
+    change_pp (of the degraded share; of the improved share for the improved area)."""
+    rows = []
+
+    def ranked(units: pd.DataFrame, unit: str, idcol: str):
+        periods = list(dict.fromkeys(units["period"]))
+        if not periods:
+            return
+        first = units[units["period"] == periods[0]].set_index(idcol)
+        last = units[units["period"] == periods[-1]].set_index(idcol)
+        for kind, stem, sign in (("degraded_area", "degraded", None), ("degraded_increase", "degraded", 1),
+                                 ("improved_area", "improved", None), ("degraded_decrease", "degraded", -1)):
+            change = last[f"{stem}_km2"] - first[f"{stem}_km2"].reindex(last.index)
+            pp = last[f"{stem}_share_of_land_pct"] - first[f"{stem}_share_of_land_pct"].reindex(last.index)
+            if sign is None:
+                order = last[f"{stem}_km2"].sort_values(ascending=False)
+                order = order[order > 0]
+            else:
+                if len(periods) < 2:
+                    continue
+                order = (sign * change).sort_values(ascending=False)
+                order = order[order > 0]
+            for rank, uid in enumerate(order.index[:n], 1):
+                rows.append({"kind": kind, "unit": unit, "rank": rank, "id": uid, "name": last.loc[uid, "name"],
+                             "period": periods[-1], "area_km2": last.loc[uid, f"{stem}_km2"],
+                             "share_of_land_pct": last.loc[uid, f"{stem}_share_of_land_pct"],
+                             "change_km2": change.loc[uid], "change_pp": pp.loc[uid]})
+
+    ranked(trends[trends["level"] == LEVEL_REGION], "region", "region")
+    if zones is not None and len(zones):
+        z = zones[(zones["level"] == LEVEL_ALL) & (zones["zone"] != NODATA_LABEL)]
+        ranked(z.assign(name=z["zone"]), "dryland zone", "zone")
+    return pd.DataFrame(rows, columns=["kind", "unit", "rank", "id", "name", "period", "area_km2",
+                                       "share_of_land_pct", "change_km2", "change_pp"])
+
+
+def chapter_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables of the report's chapters that the run's tables allow, by name (``sdg_15_3_1_trends``,
+    ``sdg_15_3_1_dryland_zones``, ``sdg_15_3_1_hotspots``, ``sdg_degraded_drought_exposed``)."""
+    out = {}
+    has = lambda n: n in tables and len(tables[n])  # noqa: E731
+    if has("sdg_15_3_1_summary"):
+        out["sdg_15_3_1_trends"] = sdg_trends(tables["sdg_15_3_1_summary"])
+    if has("so1_4_sdg_15_3_1_by_dryland_zone"):
+        out["sdg_15_3_1_dryland_zones"] = sdg_by_dryland_zone(tables["so1_4_sdg_15_3_1_by_dryland_zone"])
+    if "sdg_15_3_1_trends" in out:
+        out["sdg_15_3_1_hotspots"] = hotspots(out["sdg_15_3_1_trends"], out.get("sdg_15_3_1_dryland_zones"))
+    if has("sdg_15_3_1_by_drought_class"):
+        out["sdg_degraded_drought_exposed"] = degraded_drought_exposed(tables["sdg_15_3_1_by_drought_class"])
+    return out
+
+
+# --- tables of the report's limitations ------------------------------------------------------------------------
+#: A drought-hazard year with no class on at least this share of the regions' area is a missing year.
+EMPTY_YEAR_PCT = 99.0
+
+
+def input_grids(ctx, used_inputs) -> pd.DataFrame:
+    """The grid of each of ``used_inputs`` (the spec inputs the run's stages read): CRS, cell step in the CRS's units, cell size in km (geodesic at
+    the grid's centre, :func:`dldd.effectiveness.spatial.pixel_spacing_km`), time step and years."""
+    from dldd.effectiveness.spatial import pixel_spacing_km
+
+    rows = []
+    for name in used_inputs:
+        da = ctx.input(name)
+        plane = da.isel({d: 0 for d in da.dims if d not in ("y", "x")}, drop=True)
+        if plane.sizes.get("x", 0) < 2 or plane.sizes.get("y", 0) < 2:
+            continue
+        try:
+            plane = ctx.georef(plane)
+            dy_km, dx_km = pixel_spacing_km(plane)
+        except InputError:  # no CRS or an irregular axis: its cell size is not one number, not listed
+            continue
+        si = ctx.spec.inputs[name]
+        years = pd.DatetimeIndex(da["time"].values).year if "time" in da.dims else None
+        rows.append({"input": name, "source": si.product or str(si.path), "crs": plane.rio.crs.to_string(),
+                     "step_x": abs(float(plane.x[1] - plane.x[0])), "step_y": abs(float(plane.y[1] - plane.y[0])),
+                     "cell_km_x": dx_km, "cell_km_y": dy_km,
+                     "n_times": int(da.sizes.get("time", 0)),
+                     "first_year": int(years.min()) if years is not None and len(years) else None,
+                     "last_year": int(years.max()) if years is not None and len(years) else None})
+    return pd.DataFrame(rows)
+
+
+def period_coverage(ctx) -> pd.DataFrame:
+    """Each period a stage of the run reads, the input it reads it from and the years of the period the
+    input does not hold (``missing_years``, ``;``-separated; empty: complete): the productivity periods
+    (ndvi), the aridity periods and the drought-hazard years (precipitation). A drought-hazard year whose
+    classes are missing on :data:`EMPTY_YEAR_PCT` % of the regions' area or more (``so3_1_hazard_areas``)
+    counts as missing too."""
+    rows = []
+
+    def years_of(name):
+        da = ctx.input(name)
+        return set(pd.DatetimeIndex(da["time"].values).year.tolist()) if "time" in da.dims else set()
+
+    def add(stage, name, period, first, last, empty=()):
+        have = years_of(name)
+        want = range(int(first), int(last) + 1)
+        missing = sorted({y for y in want if y not in have or y in set(map(int, empty))})
+        rows.append({"stage": stage, "input": name, "period": period, "first_year": int(first),
+                     "last_year": int(last), "years": len(want), "missing_years": ";".join(map(str, missing)),
+                     "n_missing": len(missing)})
+
+    stages = ctx.params_by_stage
+    per = ctx.spec.periods
+    if "sdg_15_3_1" in stages and ctx.has("ndvi"):
+        add("sdg_15_3_1", "ndvi", "baseline", *per.baseline.as_tuple())
+        for n, rp in per.reporting.items():
+            add("sdg_15_3_1", "ndvi", n, *rp.productivity.as_tuple())
+    if "aridity" in stages and ctx.has("precipitation"):
+        for p in (ctx.summary.get("aridity") or {}).get("periods", []):
+            add("aridity", "precipitation", f"{p[0]}-{p[1]}", p[0], p[1])
+    if "drought" in stages and ctx.has("precipitation"):
+        first, last = stages["drought"].hazard_years
+        t = ctx.tables.get("so3_1_hazard_areas")
+        empty = []
+        if t is not None and len(t):
+            t = _clean(t)
+            by_year = t.groupby("year")["area_km2"].sum()
+            nodata = t[t["class"] == NODATA_LABEL].groupby("year")["area_km2"].sum().reindex(by_year.index).fillna(0)
+            share = _pct(nodata, by_year)
+            empty = [y for y, s in zip(by_year.index, share) if s >= EMPTY_YEAR_PCT]
+        add("drought", "precipitation", f"{first}-{last}", first, last, empty)
+    return pd.DataFrame(rows)
+
+
+def write_limitation_tables(ctx, used_inputs=()) -> None:
+    """``tables/input_grids.csv`` and ``tables/period_coverage.csv`` (:func:`input_grids` of ``used_inputs``,
+    :func:`period_coverage`), read by the report's limitations."""
+    for name, t in (("input_grids", input_grids(ctx, used_inputs)), ("period_coverage", period_coverage(ctx))):
+        if len(t):
+            ctx.write_table(name, t)

@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from dldd.core.grid import reproject_like
+from dldd.core.legend import SDG3
 from dldd.errors import InputError
 from dldd.indicators import drought as dr
 from dldd.indicators.drought.so3 import SO3_EXTREME, SO3_MODERATE, SO3_SEVERE, so3_vulnerability_given
@@ -66,6 +67,7 @@ def run_drought(ctx, p: DroughtParams) -> None:
     years = {pd.Timestamp(t).year: hazard["hazard"].sel(time=t) for t in hazard["hazard"].time.values}
     ctx.write_table("so3_1_hazard_areas", ctx.class_table(years, "year", dr.SO3_LEGEND))
     ctx.write_table("so3_1_hazard_blocks", ctx.class_table(_by_block(blocks), "block", dr.SO3_LEGEND))
+    _sdg_by_drought_class(ctx, blocks)
     ctx.write_map(f"so3_hazard_{pd.Timestamp(blocks.time.values[-1]).year}_{int(blocks.block_end.values[-1])}",
                   blocks.isel(time=-1, drop=True))
     for index in december:
@@ -77,6 +79,28 @@ def run_drought(ctx, p: DroughtParams) -> None:
     ctx.products["so3_hazard"] = hazard["hazard"]
     ctx.summary["drought"] = {"scale": p.scale, "fit_method": p.fit_method,
                               "years": [int(hy.min()), int(hy.max())] if hy.size else []}
+
+
+def _sdg_by_drought_class(ctx, blocks: xr.DataArray) -> None:
+    """When the run computed SDG 15.3.1: the cross table of its latest period's classes and the latest
+    drought block's classes on the SDG grid (``sdg_15_3_1_by_drought_class``; hazard reprojected with the
+    nearest-neighbour rule; land outside the climate grid is the "no data" zone), so that degraded land
+    under drought is an area of the grid, not a product of two shares."""
+    from dldd.core.legend import CLASS_NODATA
+
+    if "sdg_15_3_1" not in ctx.params_by_stage:
+        return
+    periods = ["baseline", *ctx.spec.periods.reporting]
+    stored = ctx.open_stored("sdg_layers")
+    last = periods[-1]
+    ctx.input("ndvi")  # the SDG grid's CRS is the ndvi input's
+    sdg_map = ctx.georef(stored[f"{last}__sdg"])
+    hz = ctx.georef(blocks.isel(time=-1, drop=True)).rio.write_nodata(CLASS_NODATA)
+    hz = reproject_like(hz, sdg_map, "nearest").astype("int8")
+    t = ctx.class_table({last: sdg_map}, "period", SDG3, water={last: stored[f"{last}__water"]}, zones=hz,
+                        zone_legend=dr.SO3_LEGEND)
+    t.insert(2, "block", list(_by_block(blocks))[-1])
+    ctx.write_table("sdg_15_3_1_by_drought_class", t)
 
 
 def _last_december(index: xr.DataArray) -> xr.DataArray:
@@ -173,5 +197,7 @@ DROUGHT = Stage(
         Table("so3_2_exposure", EXPOSURE_COLUMNS, dr.SO3_LEGEND, groups={"drought": DROUGHT_AFFECTED}),
         Table("so3_2_exposure_by_sex", (*EXPOSURE_COLUMNS, "sex"), dr.SO3_LEGEND, groups={"drought": DROUGHT_AFFECTED}),
         Table("so3_3_vulnerability", mean_columns("vulnerability")),
+        Table("sdg_15_3_1_by_drought_class", (*class_area_columns("period", land=True), "block"), SDG3,
+              description="SDG 15.3.1 classes of the latest period by the latest block's drought class, on the SDG grid"),
     ),
 )

@@ -6,7 +6,8 @@ UNCCD land cover of the year before it started (and on the dryland zone when the
 then :func:`dldd.effectiveness.evaluate.evaluate_intervention` (matched difference in differences with
 a spatial standard error and interval, event study, balance, placebo and pre-trend diagnostics, break
 tests on the treated-minus-control series). Writes per intervention
-``effectiveness/<slug>-<hash>.json`` and the tables ``effectiveness_summary`` (one row per intervention, with
+``effectiveness/<slug>-<hash>.json``, the role map of its design ``effectiveness/<slug>-<hash>-roles.tif``
+(treated and matched control cells, drawn by the report) and the tables ``effectiveness_summary`` (one row per intervention, with
 effect per year and the cost per hectare of the matching practices where the knowledge base has it),
 ``effectiveness_event_study`` and ``effectiveness_balance``.
 """
@@ -118,6 +119,7 @@ def run(ctx, p: EffectivenessParams) -> None:
         row.insert(1, "type", iv.type)
         row["effect_per_year"] = res.effect / max(res.n_post_years, 1)
         row["cost_per_ha"] = _cost_per_ha(iv.type)
+        row["roles_map"] = _write_roles(ctx, iv, res, like)
         summary.append(row)
         ev = res.event_study.copy()
         ev.insert(0, "intervention", iv.name)
@@ -129,6 +131,20 @@ def run(ctx, p: EffectivenessParams) -> None:
     ctx.write_table("effectiveness_event_study", pd.concat(events, ignore_index=True))
     ctx.write_table("effectiveness_balance", pd.concat(balance, ignore_index=True))
     ctx.summary["effectiveness"] = {"interventions": [iv.name for iv in ctx.spec.interventions], "seed": p.seed}
+
+
+def _write_roles(ctx, iv, res, like: xr.DataArray) -> str:
+    """The evaluation's role map (treated, matched controls, control pool, excluded; codes of
+    :data:`dldd.effectiveness.evaluate.ROLE_LEGEND`) as a small GeoTIFF ``effectiveness/<slug>-roles.tif``
+    on the evaluation window, for the report's map of the design; its path relative to the run folder
+    ("" when the result has no map)."""
+    if res.maps is None or "role" not in res.maps or not {"x", "y"} <= set(res.maps["role"].coords):
+        return ""
+    role = res.maps["role"].rio.write_crs(ctx.georef(like).rio.crs)
+    role.attrs = ctx._label({**role.attrs, "intervention": iv.name})
+    path = io.confined(ctx.out, "effectiveness", f"{_slug(iv.name)}-roles.tif")
+    io.write_cog(path, role)
+    return str(path.relative_to(ctx.out))
 
 
 def _zone_geometry(ctx, iv):

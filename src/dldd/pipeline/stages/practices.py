@@ -146,6 +146,17 @@ def condition_distribution(ctx) -> pd.DataFrame | None:
                                  ctx.cell_area(ref))
 
 
+def _reason_parts(m) -> str:
+    """The reasons of a match as JSON ``[{"verdict": ..., "parts": [[key, {arguments}], ...]}, ...]`` (the
+    words of :class:`dldd.practices.scoring.Reason` by key, which the report writes in its language)."""
+    import json
+
+    from dldd.core.jsondata import to_json_data
+
+    return json.dumps(to_json_data([{"verdict": r.verdict, "parts": [[k, a] for k, a in r.parts]} for r in m.reasons]),
+                      ensure_ascii=False)
+
+
 def _pct(x: float | None) -> float | None:
     return None if x is None else round(100 * x, 2)
 
@@ -173,7 +184,7 @@ def run(ctx, p: PracticesParams) -> None:
                              "category": m.practice.category, "score": round(m.score, 4),
                              "share_pct": _pct(m.share), "dryland_share_pct": _pct(m.dryland_share),
                              "basis": "distribution of conditions",
-                             "reasons": "; ".join(str(r) for r in m.reasons)})
+                             "reasons": "; ".join(str(r) for r in m.reasons), "reason_parts": _reason_parts(m)})
             continue
         given = {k: v for k, v in rec.items() if not (isinstance(v, float) and pd.isna(v))}
         for rank, m in enumerate(match(given, catalogue, top=p.top), start=1):
@@ -181,7 +192,7 @@ def run(ctx, p: PracticesParams) -> None:
                          "name": m.practice.names.en, "name_zh": m.practice.names.zh,
                          "category": m.practice.category, "score": round(m.score, 3),
                          "share_pct": None, "dryland_share_pct": None, "basis": "modal conditions",
-                         "reasons": "; ".join(str(r) for r in m.reasons)})
+                         "reasons": "; ".join(str(r) for r in m.reasons), "reason_parts": _reason_parts(m)})
     ctx.write_table("practices_matches", pd.DataFrame(rows))
     ctx.summary["practices"] = {"top": p.top, "catalogue_size": len(catalogue),
                                 "basis": "distribution of conditions" if dist is not None else "modal conditions"}
