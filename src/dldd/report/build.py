@@ -1192,15 +1192,8 @@ def _readme_mark() -> str:
 
 
 def write_pdf(html: str, base: Path, path: Path) -> Path:
-    """Render ``html`` (resources relative to ``base``) to a PDF with weasyprint."""
-    import logging
+    """Render ``html`` (resources relative to ``base``) to a PDF (:func:`dldd.report.pdf.write_pdf`: Chromium,
+    or weasyprint when Chromium is not installed)."""
+    from dldd.report.pdf import write_pdf as _write
 
-    from weasyprint import HTML
-
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
-    from dldd.core import io
-
-    with io.atomic_path(path) as tmp:
-        HTML(string=html, base_url=str(base) + "/").write_pdf(tmp)
-    return path
+    return _write(html, base, path)
