@@ -255,6 +255,7 @@ class _Builder:
         self.geoms = region_geometries(run)
         self._names = {str(r["id"]): str(r["name"]) for r in run.regions}
         self.synth = self.msgs.plain("synthetic_figure") if run.synthetic else None
+        self._class_rows: dict = {}  # (table, period) -> region id -> class rows (class_tables)
         self.tags = {}
         for name, rel in run.maps.items():
             p = run.path / rel
@@ -698,8 +699,10 @@ class _Builder:
                 continue
             ps = rd.periods(tab)
             when = ps[-1] if ps else None
-            sub = rd.region_class_table(tab, rid, when)
-            if not len(sub):
+            if (t, when) not in self._class_rows:  # split once, not once per region
+                self._class_rows[(t, when)] = rd.region_class_tables(tab, when)
+            sub = self._class_rows[(t, when)].get(str(rid))
+            if sub is None or not len(sub):
                 continue
             rows = [{"class": self.class_label(str(r["class"])), "area": format_value(r["area_km2"], "area_km2"),
                      "share": format_value(r[share], "pct")} for _, r in sub.iterrows()]

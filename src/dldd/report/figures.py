@@ -597,12 +597,9 @@ def draw_share_bars(
     fig = _figure((CHART_SIZE_IN[0], height))
     ax = fig.add_axes((BARS_AXES[0], 0.75 / height, BARS_AXES[2], 1.0 - 1.2 / height))
     left = np.zeros(len(rows))
+    sums = t[share_column].groupby([t["class"].astype(str), t["region"].astype(str)]).sum()  # NaN counts as 0
     for j, cls in enumerate(classes):
-        vals = []
-        for rid, _ in rows:
-            s = t[(t["region"].astype(str) == rid) & (t["class"].astype(str) == cls)]
-            vals.append(float(s[share_column].sum()))
-        vals = np.array(vals)
+        vals = np.array([float(sums.get((cls, rid), 0.0)) for rid, _ in rows])
         if not vals.any():
             continue
         ax.barh(range(len(rows)), vals, left=left, color=colors.get(cls, FALLBACK_COLORS[j % len(FALLBACK_COLORS)]),
