@@ -141,13 +141,15 @@ def timed_build(src: Path, run: Path, lang: str, out: Path) -> tuple[float, floa
     proc = subprocess.Popen([sys.executable, "-c", BUILD, str(run), lang, str(out)], env=env,
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     cpu = TreeCPU(proc.pid)
-    lines = []
+    lines, other = [], []
     for line in proc.stderr:
         m = STEP_LINE.match(line.strip())
         if m:  # the build's own clock starts after its imports: place its lines on ours
             lines.append((time.perf_counter() - t0, m.group(2)))
+        else:
+            other.append(line)
     if proc.wait():
-        raise subprocess.CalledProcessError(proc.returncode, "report build")
+        raise RuntimeError(f"report build ({src}, {lang}) failed:\n" + "".join(other[-30:]))
     wall = time.perf_counter() - t0
     used = cpu.stop()
     return wall, used, idle_wall(lines, cpu, os.cpu_count() or 1), lines
