@@ -55,7 +55,9 @@ def test_unknown_engine_is_refused(monkeypatch):
 def test_chromium_pdf_has_contents_page_numbers_and_running_head(tmp_path):
     assert shutil.which("chromium"), "Chromium is not installed: apt-get install -y chromium"
     html = print_page(tmp_path)
-    pdf = write_pdf(html, tmp_path, tmp_path / "report.pdf", engine="chromium")
+    steps = []
+    pdf = write_pdf(html, tmp_path, tmp_path / "report.pdf", engine="chromium", progress=steps.append)
+    assert steps[0].startswith("PDF: laying out") and steps[-1].startswith("PDF: contents numbered")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["assets", "report.pdf"]  # the print page is gone
     pages = page_texts(pdf)
     assert len(pages) > 6

@@ -1086,7 +1086,7 @@ def _build_into(run, lang: str, out: Path, pdf: bool, say: Callable[[str], None]
     if pdf:
         say("writing the PDF")
         html = env.get_template("print.html").render(**common, page=index, counter=Counter())
-        write_pdf(html, out, out / "report.pdf")
+        write_pdf(html, out, out / "report.pdf", progress=say)
     return b
 
 
@@ -1194,9 +1194,9 @@ def _readme_mark() -> str:
     return MARK
 
 
-def write_pdf(html: str, base: Path, path: Path) -> Path:
+def write_pdf(html: str, base: Path, path: Path, progress: Callable[[str], None] | None = None) -> Path:
     """Render ``html`` (resources relative to ``base``) to a PDF (:func:`dldd.report.pdf.write_pdf`: Chromium,
-    or weasyprint when Chromium is not installed)."""
+    or weasyprint when Chromium is not installed); ``progress`` gets a message per pass."""
     from dldd.report.pdf import write_pdf as _write
 
-    return _write(html, base, path)
+    return _write(html, base, path, progress=progress)

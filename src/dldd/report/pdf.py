@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 #: Command names of Chromium, tried in order (Debian: chromium).
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
@@ -71,15 +72,19 @@ def pdf_engine() -> str:
     return "chromium" if chromium_executable() else "weasyprint"
 
 
-def write_pdf(html: str, base: Path, path: Path, engine: str | None = None) -> Path:
-    """Render ``html`` (resources relative to the folder ``base``) to the PDF ``path``, whole or not at all."""
+def write_pdf(html: str, base: Path, path: Path, engine: str | None = None,
+              progress: Callable[[str], None] | None = None) -> Path:
+    """Render ``html`` (resources relative to the folder ``base``) to the PDF ``path``, whole or not at all;
+    ``progress`` gets a message per pass."""
     from dldd.core import io as dio
 
     engine = engine or pdf_engine()
+    say = progress or (lambda msg: None)
     with dio.atomic_path(path) as tmp:
         if engine == "chromium":
-            _chromium_pdf(html, Path(base), Path(tmp))
+            _chromium_pdf(html, Path(base), Path(tmp), say)
         else:
+            say("PDF: laying out the pages (WeasyPrint)")
             _weasyprint_pdf(html, Path(base), Path(tmp))
     return path
 
@@ -115,7 +120,7 @@ def destination_pages(pdf: bytes) -> dict[str, int]:
             for name, d in reader.named_destinations.items()}
 
 
-def _chromium_pdf(html: str, base: Path, out: Path) -> None:
+def _chromium_pdf(html: str, base: Path, out: Path, say: Callable[[str], None] = lambda msg: None) -> None:
     """Lay ``html`` out in headless Chromium and print it to ``out`` (see the module's docstring)."""
     from playwright.sync_api import sync_playwright
 
@@ -143,10 +148,13 @@ def _chromium_pdf(html: str, base: Path, out: Path) -> None:
                 options = dict(prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
                 has_toc = page.evaluate("() => document.querySelectorAll('.print-toc a[href^=\"#\"]').length") > 0
                 if not has_toc:
+                    say("PDF: laying out the pages (Chromium)")
                     out.write_bytes(page.pdf(**options))
                     return
+                say("PDF: laying out the pages (Chromium) to number the contents")
                 hide = page.add_style_tag(content=_HIDE_IMAGES)
                 numbers = destination_pages(page.pdf(**{**options, "outline": False, "tagged": False}))
+                say("PDF: contents numbered; writing it with the figures")
                 hide.evaluate("el => el.remove()")
                 toc = page.add_style_tag(content=toc_css(numbers))
                 for _ in range(MAX_TOC_PASSES):
@@ -155,6 +163,7 @@ def _chromium_pdf(html: str, base: Path, out: Path) -> None:
                     if found == numbers:
                         break
                     numbers = found
+                    say("PDF: the contents moved a target; writing it again")
                     toc.evaluate("(el, css) => { el.textContent = css; }", toc_css(numbers))
                 out.write_bytes(pdf)
             finally:
