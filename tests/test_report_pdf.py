@@ -52,6 +52,18 @@ def test_unknown_engine_is_refused(monkeypatch):
         pdf_engine()
 
 
+def test_engine_inside_an_event_loop_is_weasyprint(monkeypatch):
+    import asyncio
+
+    monkeypatch.delenv("DLDD_PDF_ENGINE", raising=False)
+
+    async def inside():
+        return pdf_engine()
+
+    assert asyncio.run(inside()) == "weasyprint"
+    assert pdf_engine() == "chromium"  # Chromium and Playwright are installed for these tests
+
+
 def test_chromium_pdf_has_contents_page_numbers_and_running_head(tmp_path):
     assert shutil.which("chromium"), "Chromium is not installed: apt-get install -y chromium"
     html = print_page(tmp_path)

@@ -57,7 +57,7 @@ def chromium_executable() -> str | None:
 
 def pdf_engine() -> str:
     """The PDF engine of this machine: :data:`ENGINE_ENV` if set, else Chromium when it and Playwright are
-    installed, else WeasyPrint."""
+    installed (and no asyncio loop runs in this thread), else WeasyPrint."""
     chosen = os.environ.get(ENGINE_ENV, "").strip().lower()
     if chosen:
         if chosen not in ENGINES:
@@ -69,7 +69,19 @@ def pdf_engine() -> str:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "weasyprint"
+    if _in_event_loop():  # Playwright's synchronous API refuses to run inside asyncio (e.g. a notebook)
+        return "weasyprint"
     return "chromium" if chromium_executable() else "weasyprint"
+
+
+def _in_event_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def write_pdf(html: str, base: Path, path: Path, engine: str | None = None,
