@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-# Debian packages the report and its browser and PDF tests need (Chromium for Playwright, poppler's
-# pdftoppm, a CJK font for the Chinese report, Pango for weasyprint). Installed with apt-get when missing.
-REPORT_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei
-SYSTEM_PACKAGES := $(REPORT_PACKAGES) chromium poppler-utils
+# Debian packages the report and its browser and PDF tests need (Chromium, driven by Playwright, writes the
+# PDF; poppler's pdftoppm; a CJK font for the Chinese report; Pango for weasyprint, the PDF engine used when
+# Chromium is missing). Installed with apt-get when missing.
+REPORT_PACKAGES := chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei
+SYSTEM_PACKAGES := $(REPORT_PACKAGES) poppler-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test clean system-deps report-deps

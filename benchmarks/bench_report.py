@@ -9,16 +9,22 @@ temporary folder (``out_dir``), so both versions read the same run folder.
     python benchmarks/bench_report.py --run out/demo/regional --ref HEAD~3 --langs en
 
 Without ``--run`` the regional demo scene is computed first into a temporary folder (about 4 minutes).
-Prints one line per build (seconds, PDF pages, figures) and the ratio; results go to docs/benchmarks.md.
+Prints one line per build: wall seconds, CPU seconds (user + system of the build's process tree: figure
+processes and Chromium included, sampled from /proc), the wall time that CPU time implies on an idle machine
+(figure steps spread over the cores, the other steps on one), PDF pages and figures; then the totals and
+the ratios. On a machine shared with other work the wall times vary with the load; the CPU times do not.
+Results go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -53,12 +59,100 @@ def pdf_pages(pdf: Path) -> str:
     return next((line.split()[-1] for line in out.splitlines() if line.startswith("Pages:")), "?")
 
 
-def timed_build(src: Path, run: Path, lang: str, out: Path) -> float:
+def _proc_table() -> dict[int, tuple[int, int, float]]:
+    """pid -> (parent pid, start time in ticks, own CPU seconds: user + system) of every process."""
+    tck = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        f = stat[stat.rindex(")") + 2:].split()
+        out[int(pid)] = (int(f[1]), int(f[19]), (int(f[11]) + int(f[12])) / tck)
+    return out
+
+
+class TreeCPU:
+    """CPU time of a process and all its descendants (figure processes, Chromium's browser, renderer and GPU
+    processes: not all of them are reaped by their parents, so ``getrusage(RUSAGE_CHILDREN)`` misses some),
+    sampled from /proc every ``interval`` seconds; a process's last ``interval`` before it ends is not seen."""
+
+    def __init__(self, root: int, interval: float = 0.2):
+        self.root, self.interval, self.seen, self.samples = root, interval, {}, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.t0 = time.perf_counter()
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            table = _proc_table()
+            tree, stack = {self.root}, [self.root]
+            children = {}
+            for pid, (ppid, _, _) in table.items():
+                children.setdefault(ppid, []).append(pid)
+            while stack:
+                for c in children.get(stack.pop(), []):
+                    if c not in tree:
+                        tree.add(c)
+                        stack.append(c)
+            for pid in tree:
+                if pid in table:
+                    self.seen[(pid, table[pid][1])] = table[pid][2]
+            self.samples.append((time.perf_counter() - self.t0, sum(self.seen.values())))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return sum(self.seen.values())
+
+    def at(self, t: float) -> float:
+        """CPU seconds used by the tree up to ``t`` seconds after the start (last sample before it)."""
+        return max((c for s, c in self.samples if s <= t), default=0.0)
+
+
+#: Steps of a build whose work is spread over the machine's cores (the figure processes).
+PARALLEL_STEP = re.compile(r"^(drawing \d+ figures|figures \d+/\d+)$")
+STEP_LINE = re.compile(r"^report \(\w+\)\s+([\d.]+) s: (.*)$")
+
+
+def idle_wall(steps: list[tuple[float, str]], cpu: TreeCPU, cores: int) -> float:
+    """Wall time the build would take on an idle machine of ``cores`` cores: each step's CPU time, divided by
+    the cores for the figure steps (parallel processes) and taken whole for the others (one process at a
+    time). ``steps``: (seconds after the start, message) of the build's progress lines."""
+    bounds = [0.0] + [t for t, _ in steps] + [float("inf")]
+    kinds = ["start"] + [m for _, m in steps]
+    total = 0.0
+    for (a, b), kind in zip(zip(bounds, bounds[1:]), kinds):
+        used = (cpu.at(b) if b != float("inf") else sum(cpu.seen.values())) - cpu.at(a)
+        total += used / (cores if PARALLEL_STEP.match(kind) else 1)
+    return total
+
+
+def timed_build(src: Path, run: Path, lang: str, out: Path) -> tuple[float, float, float, list]:
+    """Build one report in its own process: (wall seconds, CPU seconds of the process tree, wall seconds
+    implied on an idle machine, progress lines)."""
     env = dict(os.environ, PYTHONPATH=str(src))
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", BUILD, str(run), lang, str(out)], check=True, env=env,
-                   stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    proc = subprocess.Popen([sys.executable, "-c", BUILD, str(run), lang, str(out)], env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    cpu = TreeCPU(proc.pid)
+    lines, other = [], []
+    for line in proc.stderr:
+        m = STEP_LINE.match(line.strip())
+        if m:  # the build's own clock starts after its imports: place its lines on ours
+            lines.append((time.perf_counter() - t0, m.group(2)))
+        else:
+            other.append(line)
+    if proc.wait():
+        raise RuntimeError(f"report build ({src}, {lang}) failed:\n" + "".join(other[-30:]))
+    wall = time.perf_counter() - t0
+    used = cpu.stop()
+    return wall, used, idle_wall(lines, cpu, os.cpu_count() or 1), lines
 
 
 def main() -> None:
@@ -67,6 +161,7 @@ def main() -> None:
     ap.add_argument("--ref", default="main", help="git revision of the reference version (default: main)")
     ap.add_argument("--langs", nargs="+", default=["en", "zh"])
     ap.add_argument("--skip-ref", action="store_true", help="time only this working tree")
+    ap.add_argument("--steps", action="store_true", help="also print each build's progress lines")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_report_") as tmp:
         tmp = Path(tmp)
@@ -81,21 +176,31 @@ def main() -> None:
             (tmp / "ref").mkdir()
             versions.append((f"ref {args.ref}", export_source(args.ref, tmp / "ref")))
         totals = {}
-        print(f"{'version':<14} {'lang':<5} {'seconds':>8} {'PDF pages':>10} {'figures':>8}")
+        load0 = os.getloadavg()
+        print(f"load average at the start: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}; {os.cpu_count()} cores")
+        print(f"{'version':<14} {'lang':<5} {'wall s':>8} {'CPU s':>8} {'idle s':>8} {'PDF pages':>10} {'figures':>8}")
         for label, src in versions:
-            totals[label] = 0.0
+            totals[label] = [0.0, 0.0, 0.0]
             for lang in args.langs:
                 out = tmp / f"{label.replace(' ', '_')}_{lang}"
-                s = timed_build(src, run, lang, out)
-                totals[label] += s
+                wall, used, idle, lines = timed_build(src, run, lang, out)
+                for i, v in enumerate((wall, used, idle)):
+                    totals[label][i] += v
                 n_fig = len(list((out / "figures").glob("*.png")))
-                print(f"{label:<14} {lang:<5} {s:8.1f} {pdf_pages(out / 'report.pdf'):>10} {n_fig:>8}", flush=True)
-        for label, s in totals.items():
-            print(f"{label:<14} total {s:8.1f} s ({'+'.join(args.langs)}, site + PDF, {os.cpu_count()} cores)")
+                print(f"{label:<14} {lang:<5} {wall:8.1f} {used:8.1f} {idle:8.1f} {pdf_pages(out / 'report.pdf'):>10} "
+                      f"{n_fig:>8}", flush=True)
+                if args.steps:
+                    for t, msg in lines:
+                        print(f"{'':20}{t:8.1f} s  {msg}")
+        for label, (wall, used, idle) in totals.items():
+            print(f"{label:<14} total {wall:8.1f} s wall, {used:8.1f} s CPU, {idle:8.1f} s on an idle machine "
+                  f"({'+'.join(args.langs)}, site + PDF)")
         if len(totals) == 2:
-            new, ref = totals.values()
-            print(f"this tree takes {new / ref:.2f} x the time of {args.ref}")
-
+            (new, ref) = totals.values()
+            print(f"this tree takes {new[0] / ref[0]:.2f} x the wall time, {new[1] / ref[1]:.2f} x the CPU time of "
+                  f"{args.ref}")
+        load1 = os.getloadavg()
+        print(f"load average at the end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
 
 if __name__ == "__main__":
     main()

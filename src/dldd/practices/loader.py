@@ -21,6 +21,8 @@ from dldd.practices.schema import Practice, validation_problems
 CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
 #: File suffixes read as practices.
 YAML_SUFFIXES = (".yaml", ".yml")
+#: yaml.safe_load's loader, in C (libyaml) when PyYAML has it: the same documents, read ten times faster.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def catalogue_files(directory: str | Path | None = None) -> list[Path]:
@@ -50,7 +52,7 @@ def load_practice(path: str | Path) -> Practice:
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"practice file {str(p)!r} cannot be read as UTF-8 text: {e}") from e
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as e:
         raise InputError(f"practice file {str(p)!r} is not valid YAML: {e}") from e
     if not isinstance(data, dict):

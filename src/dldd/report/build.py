@@ -256,6 +256,7 @@ class _Builder:
         self._names = {str(r["id"]): str(r["name"]) for r in run.regions}
         self.synth = self.msgs.plain("synthetic_figure") if run.synthetic else None
         self.colors = rf.class_colors(rf.legends(run.contracts).values())  # class colours of the declared legends
+        self._class_rows: dict = {}  # (table, period) -> region id -> class rows (class_tables)
         self.tags = {}
         for name, rel in run.maps.items():
             p = run.path / rel
@@ -730,8 +731,10 @@ class _Builder:
                 continue
             ps = rd.periods(tab)
             when = ps[-1] if ps else None
-            sub = rd.region_class_table(tab, rid, when)
-            if not len(sub):
+            if (t, when) not in self._class_rows:  # split once, not once per region
+                self._class_rows[(t, when)] = rd.region_class_tables(tab, when)
+            sub = self._class_rows[(t, when)].get(str(rid))
+            if sub is None or not len(sub):
                 continue
             rows = [{"class": self.class_label(str(r["class"])), "area": format_value(r["area_km2"], "area_km2"),
                      "share": format_value(r[share], "pct")} for _, r in sub.iterrows()]
@@ -1150,7 +1153,7 @@ def _build_into(run, lang: str, out: Path, pdf: bool, say: Callable[[str], None]
     if pdf:
         say("writing the PDF")
         html = env.get_template("print.html").render(**common, page=index, counter=Counter())
-        write_pdf(html, out, out / "report.pdf")
+        write_pdf(html, out, out / "report.pdf", progress=say)
     return b
 
 
@@ -1263,16 +1266,9 @@ def _readme_mark() -> str:
     return MARK
 
 
-def write_pdf(html: str, base: Path, path: Path) -> Path:
-    """Render ``html`` (resources relative to ``base``) to a PDF with weasyprint."""
-    import logging
+def write_pdf(html: str, base: Path, path: Path, progress: Callable[[str], None] | None = None) -> Path:
+    """Render ``html`` (resources relative to ``base``) to a PDF (:func:`dldd.report.pdf.write_pdf`: Chromium,
+    or weasyprint when Chromium is not installed); ``progress`` gets a message per pass."""
+    from dldd.report.pdf import write_pdf as _write
 
-    from weasyprint import HTML
-
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
-    from dldd.core import io
-
-    with io.atomic_path(path) as tmp:
-        HTML(string=html, base_url=str(base) + "/").write_pdf(tmp)
-    return path
+    return _write(html, base, path, progress=progress)

@@ -234,3 +234,10 @@ def region_class_table(t: pd.DataFrame, region_id: str, when) -> pd.DataFrame:
     s = s[s["region"].astype(str) == str(region_id)]
     cols = [c for c in ("code", "class", "area_km2", *SHARE_COLUMNS) if c in s.columns]
     return s[cols].reset_index(drop=True)
+
+
+def region_class_tables(t: pd.DataFrame, when) -> dict[str, pd.DataFrame]:
+    """:func:`region_class_table` of every region of ``t`` at once (one pass over the table): region id -> rows."""
+    s = at(t, when)
+    cols = [c for c in ("code", "class", "area_km2", *SHARE_COLUMNS) if c in s.columns]
+    return {str(rid): g[cols].reset_index(drop=True) for rid, g in s.groupby(s["region"].astype(str), sort=False)}
