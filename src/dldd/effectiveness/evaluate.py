@@ -68,8 +68,9 @@ from scipy import stats
 from dldd.core.legend import CLASS_NODATA
 from dldd.effectiveness.breakpoints import MOSUM_H, BreakpointResult, break_test
 from dldd.effectiveness.matching import balance_table, match_nearest, pre_period_features, standardise
-from dldd.effectiveness.spatial import SPATIAL_DIMS, control_ring, correlogram, pixel_spacing_km
-from dldd.effectiveness.variance import CorrelationModel, correlation_sums, fit_correlation, mean_inference
+from dldd.effectiveness.spatial import SPATIAL_DIMS, control_ring, pixel_spacing_km
+from dldd.effectiveness.variance import (CorrelationModel, correlation_sums, fit_pool_correlation, mean_inference,
+                                         wedge_groups)
 from dldd.errors import GridMismatchError, InputError
 
 #: Inner buffer excluded around the treated area, km (spill-over of the intervention, edge pixels).
@@ -462,33 +463,35 @@ def evaluate_intervention(
     # spatial variance (module docstring, item 7): correlation of the pixel values from the control pool
     rc = np.column_stack(np.unravel_index(np.arange(Y.shape[1]), shape))  # grid row and column of each pixel
     max_lag = CORRELOGRAM_MAX_FRACTION * outer_km
-    pool_sub = P[:: max(1, int(math.ceil(P.size / MAX_VARIANCE_PIXELS)))]  # a regular subsample of the pool
+    sub_step = max(1, int(math.ceil(P.size / MAX_VARIANCE_PIXELS)))
+    pool_sub = P[::sub_step]  # a regular subsample of the pool
+    groups = wedge_groups(rc[P], rc[T].mean(axis=0))
 
-    def pool_model(values: np.ndarray) -> CorrelationModel:
-        f = np.full(values.shape, np.nan)
-        f[..., P] = values[..., P]
-        lags, rho, counts = correlogram(f.reshape(values.shape[:-1] + shape), spacing, max_lag)
-        return fit_correlation(lags, rho, counts, rc[pool_sub], spacing)
+    def pool_model(values: np.ndarray) -> tuple[CorrelationModel, list[CorrelationModel]]:
+        return fit_pool_correlation(values, shape, P, spacing, max_lag, sub_step, groups)
 
-    model_d = pool_model(change)
-    model_e = pool_model(np.where(np.isfinite(Y), Y - pre_mean[None, :], np.nan))
-    model_t = pool_model(pre_trend)
-    sums_d, sums_e = correlation_sums([model_d, model_e], spacing, rc[iT], rc[iC])
-    sums_n, sums_tt = correlation_sums([model_d, model_t], spacing, rc[T])
-    (sums_tp,) = correlation_sums([model_t], spacing, rc[pool_sub])
+    model_d, jack_d = pool_model(change)
+    model_e, jack_e = pool_model(np.where(np.isfinite(Y), Y - pre_mean[None, :], np.nan))
+    model_t, jack_t = pool_model(pre_trend)
+    k = len(jack_d)
+    sums = correlation_sums([model_d, *jack_d, model_e, *jack_e], spacing, rc[iT], rc[iC])
+    sums_d, jsums_d, sums_e, jsums_e = sums[0], sums[1 : k + 1], sums[k + 1], sums[k + 2 :]
+    sums = correlation_sums([model_d, *jack_d, model_t, *jack_t], spacing, rc[T])
+    sums_n, jsums_n, sums_tt, jsums_tt = sums[0], sums[1 : k + 1], sums[k + 1], sums[k + 2 :]
+    sums_tp, *jsums_tp = correlation_sums([model_t, *jack_t], spacing, rc[pool_sub])
     effect = float(d.mean())
     n_e = np.isfinite(e).sum(axis=0)
     event = np.where(n_e > 0, np.where(np.isfinite(e), e, 0.0).sum(axis=0) / np.maximum(n_e, 1), np.nan)
     naive = float(change[T].mean())
-    inf_d = mean_inference(effect, d - effect, sums_d, confidence)
-    inf_e = mean_inference(event, np.where(np.isfinite(e), e - event[None, :], 0.0), sums_e, confidence)
-    inf_n = mean_inference(naive, change[T] - naive, sums_n, confidence)
+    inf_d = mean_inference(effect, d - effect, sums_d, confidence, jsums_d)
+    inf_e = mean_inference(event, np.where(np.isfinite(e), e - event[None, :], 0.0), sums_e, confidence, jsums_e)
+    inf_n = mean_inference(naive, change[T] - naive, sums_n, confidence, jsums_n)
     p_value = float(2.0 * stats.t.sf(abs(effect) / inf_d.se, inf_d.df)) if inf_d.se > 0 else float("nan")
 
     # pre-trend diagnostic: treated pixels against the whole control pool, before matching
     tr_mean, pool_mean, sub_mean = (float(pre_trend[ix].mean()) for ix in (T, P, pool_sub))
-    inf_tt = mean_inference(tr_mean, pre_trend[T] - tr_mean, sums_tt, confidence)
-    inf_tp = mean_inference(sub_mean, pre_trend[pool_sub] - sub_mean, sums_tp, confidence)
+    inf_tt = mean_inference(tr_mean, pre_trend[T] - tr_mean, sums_tt, confidence, jsums_tt)
+    inf_tp = mean_inference(sub_mean, pre_trend[pool_sub] - sub_mean, sums_tp, confidence, jsums_tp)
     pre_diff = tr_mean - pool_mean
     pre_se = float(np.hypot(inf_tt.se, inf_tp.se))
     pre_half = float(stats.t.ppf(0.5 + confidence / 2.0, min(inf_tt.df, inf_tp.df)) * pre_se)
@@ -578,7 +581,9 @@ def evaluate_intervention(
         # the intervention's break is dated on the treated-minus-control series only: common shocks
         # (a drought year) move treated and control land alike and cancel in it
         try:
-            breakpoint = break_test(pair_treated - pair_control, years, h=mosum_h, seed=seed)
+            breakpoint = break_test(pair_treated - pair_control, years, h=mosum_h, seed=seed, expected_year=start_year)
+            if breakpoint.caveat:
+                warnings.append(f"break of the treated-minus-control series not dated: {breakpoint.caveat}")
         except InputError as exc:
             warnings.append(f"breakpoint test on the treated-minus-control series not done: {exc}")
 
