@@ -374,8 +374,9 @@ def diagnose(design: Design, pairs: Pairs, est: Estimates, inf: Inference, setti
         warnings.append(f"too few matched pairs ({pairs.iT.size}) to estimate a variance; no confidence interval")
     elif inf.effect.df < MIN_EFFECTIVE_DF:
         warnings.append(
-            f"the matched pairs hold about {inf.effect.df:.1f} effectively independent values (spatial correlation range "
-            f"{inf.model_d.practical_range_km:.3g} km); the interval is wide and rests on the fitted correlation model"
+            f"the interval has {inf.effect.df:.1f} degrees of freedom (few effectively independent pairs, or a spatial "
+            f"correlation, range {inf.model_d.practical_range_km:.3g} km, that the control pool pins down poorly); "
+            "it is wide and rests on the fitted correlation model"
         )
     n_pre = int(design.pre.sum())
     if n_pre < SHORT_PRE_YEARS:
@@ -648,7 +649,8 @@ def _result(design: Design, pairs: Pairs, est: Estimates, inf: Inference, diag: 
             "post_years": [int(years[post].min()), int(years[post].max())],
             "distance": "Euclidean distance transform with one pixel spacing for the scene (geodesic at its centre latitude)",
             "interval": "effect +- t(df) se; se from a spatial correlation model fitted to the control pool, "
-                        "scale from the pairs, Satterthwaite df (dldd.effectiveness.variance)",
+                        "scale from the pairs, Satterthwaite df lowered for the fitted correlation's jackknife "
+                        "spread (dldd.effectiveness.variance)",
             "correlation": inf.model_d.to_dict(),
             "correlation_event_study": inf.model_e.to_dict(),
             "correlation_pre_trend": inf.model_t.to_dict(),

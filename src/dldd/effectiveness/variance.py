@@ -29,7 +29,24 @@ numba kernel (O(N^2), no matrix is stored; c looked up by the pixel offset on th
 Correlogram bias. The empirical correlogram of a field centred on its own mean is biased down by about
 the mean correlation v of the field's pixels (Cressie 1993, sect. 2.4): rho_hat = (rho - v) / (1 - v).
 :func:`fit_correlation` therefore refits after replacing rho_hat by rho_hat (1 - v) + v, with v from the
-fitted model over the pool's pixels (``CORRELOGRAM_ITERATIONS`` times).
+fitted model over the pool's pixels (``CORRELOGRAM_ITERATIONS`` times; 1'R1 of the pool from the
+counts of its pixel offsets, an FFT autocorrelation of its indicator image).
+
+The fitted correlation is not exact. With g = 1'R1 / tr(MR) the variance is Var(m) = u'u g / N^2, and
+the relative variance of the estimate is about 2 / df_S (the scale, Satterthwaite) plus Var(log g(theta))
+(the fit). The latter is estimated by a delete-a-group jackknife (Kunsch 1989, Ann. Stat. 17: 1217-1241;
+Lahiri 2003, Resampling Methods for Dependent Data, ch. 12): the pool is cut into ``JACKKNIFE_GROUPS``
+contiguous wedges of equal pixel count around the treated area (:func:`wedge_groups`), the correlation
+refitted without each, and Var_J = (K - 1) / K sum_k (log g_k - mean log g)^2. The df of the interval
+are then df = 1 / (1 / df_S + Var_J / 2) (the df of a scaled chi-square with that relative variance; the
+idea of Kenward & Roger 1997, Biometrics 53: 983-997, with a jackknife in place of their expected
+information). On SYNTHETIC fields with a known correlation (tests/test_effectiveness.py, 10 x 10 cells,
+1,000 fields) the t test rejected 6.3 % at 5 % with the plug-in df, 5.1 % with the jackknife df and
+5.0 % with the true correlation (500 fields at 20 x 20: 5.0, 4.2 and 4.0 %); the fitted g was unbiased
+(mean ratio to the true 1.00) but its log varied by 0.09 (10 x 10) and 0.16 (20 x 20) across fields,
+as much as 2 / df_S. When replicates switch between a fit with and without a long-range component the
+jackknife overstates the spread (it is made for smooth statistics): the interval is then conservative,
+with df down to about 1 (the warning says so).
 """
 
 from __future__ import annotations
