@@ -26,10 +26,10 @@ Design (before-after-control-impact / difference in differences):
    nugget, the better fit to the correlogram of the control pool's before/after changes; range up to
    ``CORRELOGRAM_MAX_FRACTION * outer_km``), with covariance through neighbouring treated pixels,
    neighbouring and shared controls, and its scale estimated from the pairs' own residuals; the interval
-   is effect +- t(df) se with Satterthwaite degrees of freedom (effectively independent pairs), and
-   ``p_value`` the two-sided t test of no effect. Checked by simulation (benchmarks/mc_effectiveness.py,
-   numbers in docs/methods.md): false-positive rates 3.5-6.5 % at 5 % from 100 to 2,025 treated cells
-   and for a 2 x 200 belt, mean se within 6 % of the estimates' SD. The event study uses the same
+   is effect +- t(df) se with Satterthwaite degrees of freedom (effectively independent pairs) lowered
+   for the error of the fitted correlation (its jackknife over 8 wedges of the pool), and ``p_value``
+   the two-sided t test of no effect. Checked by simulation (benchmarks/mc_effectiveness.py, numbers
+   and seed ranges in docs/methods.md) from 100 to 2,025 treated cells and for a 2 x 200 belt. The event study uses the same
    construction with the correlogram of the yearly deviations, the naive estimate the treated pixels
    alone. ``correlation_range_km``: the practical range of the fitted correlation (where it falls to 5 %).
 8. Placebo-in-time test (falsification of the design): the whole evaluation is repeated on the
