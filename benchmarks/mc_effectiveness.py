@@ -16,7 +16,9 @@ Part 2, the break test (dldd.effectiveness.breakpoints.break_test) on ``--series
 with a trend and AR(1) errors (rho 0, 0.3, 0.6) and no break: rejection rates of supF and MOSUM at 5 %.
 
 Run: ``PYTHONPATH=src python benchmarks/mc_effectiveness.py [--seeds 200] [--series 1000] [--out f.json]``
-(about 12 min of CPU; the two scenarios can run as two processes with ``--scenario``). ``--quick``: 20
+(about 16 min of CPU for 200 seeds of both scenarios at the four sizes: each evaluation refits the
+correlation 9 times for the jackknife, and the placebo repeats it; the two scenarios can run as two
+processes with ``--scenario``; set OPENBLAS_NUM_THREADS=1). ``--quick``: 20
 seeds and 100 series. ``--size`` (a key of ``SIZES``, repeatable) restricts the areas and ``--first-seed``
 shifts the seeds (scene seed = first seed + 0 .. seeds - 1, plus 1000 in ``effect``), e.g. to run one
 area in two processes on disjoint seeds.

@@ -33,6 +33,12 @@ Dating: the break is the argmax of F_j, i.e. the least-squares break of the (tra
 fit (Bai 1994, J. Time Ser. Anal. 15: 453-472); ``break_year`` is the first year of the second segment,
 reported only when the supF test is significant (``p_value < alpha``), else None. ``mosum_peak_year``
 (the centre year of the MOSUM window with the largest |M|) likewise only when the MOSUM test is.
+
+Trimming: both segments are at least ``max(nh, k + 1)`` years long, so a break can only be dated from
+``first_datable_year`` to ``last_datable_year``. A change after the last (or before the first) is still
+detected by the test, but its argmax lands on the nearest datable year, a date where nothing happened.
+With ``expected_year`` (the intervention's start) outside that range no ``break_year`` is reported and
+``caveat`` says why.
 """
 
 from __future__ import annotations
@@ -111,6 +117,9 @@ class BreakpointResult:
     n_years: int
     window_years: int
     process: pd.Series  # MOSUM process (prewhitened) indexed by window centre year
+    first_datable_year: int | None = None
+    last_datable_year: int | None = None
+    caveat: str | None = None
     method: str = ("supF (intercept and slope change) and OLS-MOSUM on y = a + b t (annual, no season), "
                    "AR(1)-prewhitened, AR(1) parametric bootstrap p-values; date = argmax F")
 
@@ -234,12 +243,15 @@ def break_test(
     alpha: float = BREAK_ALPHA,
     n_sim: int = NULL_SIMULATIONS,
     seed: int = 0,
+    expected_year: int | None = None,
 ) -> BreakpointResult:
     """supF and OLS-MOSUM tests for a change in an annual series, robust to AR(1) errors, and the date of
     one break when significant.
 
     ``series``: DataArray with dimension ``time`` (years from ``time.dt.year``) or a 1-D array with
-    ``years``. Missing values are dropped. See the module docstring for formulas and references.
+    ``years``. Missing values are dropped. ``expected_year``: the year a change is expected to start (an
+    intervention's start); outside the datable years no date is given (module docstring, trimming).
+    See the module docstring for formulas and references.
     """
     vals, yrs = _as_series(series, years)
     n = vals.size
@@ -262,8 +274,14 @@ def break_test(
     p_as, cv5 = asymptotic_p_value(mosum, h)
     centres = np.array([yrs[j : j + nh].mean() for j in range(proc.size)])
     significant, mosum_significant = bool(p_f < alpha), bool(p_m < alpha)
+    first, last = int(yrs[js[0]]), int(yrs[js[-1]])
+    caveat = None
+    if expected_year is not None and not first <= int(expected_year) <= last:
+        caveat = (f"the start {int(expected_year)} cannot be dated: with {n} years and segments of at least "
+                  f"{js[0]} years the test dates breaks only from {first} to {last}; "
+                  + ("the change is significant but no year is given" if significant else "no year is given"))
     return BreakpointResult(
-        break_year=int(yrs[js[int(np.argmax(f))]]) if significant else None,
+        break_year=int(yrs[js[int(np.argmax(f))]]) if significant and caveat is None else None,
         p_value=p_f,
         significant=significant,
         supf_statistic=supf,
@@ -279,4 +297,7 @@ def break_test(
         n_years=int(n),
         window_years=int(nh),
         process=pd.Series(proc, index=centres, name="mosum"),
+        first_datable_year=first,
+        last_datable_year=last,
+        caveat=caveat,
     )

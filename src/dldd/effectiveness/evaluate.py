@@ -26,10 +26,10 @@ Design (before-after-control-impact / difference in differences):
    nugget, the better fit to the correlogram of the control pool's before/after changes; range up to
    ``CORRELOGRAM_MAX_FRACTION * outer_km``), with covariance through neighbouring treated pixels,
    neighbouring and shared controls, and its scale estimated from the pairs' own residuals; the interval
-   is effect +- t(df) se with Satterthwaite degrees of freedom (effectively independent pairs), and
-   ``p_value`` the two-sided t test of no effect. Checked by simulation (benchmarks/mc_effectiveness.py,
-   numbers in docs/methods.md): false-positive rates 3.5-6.5 % at 5 % from 100 to 2,025 treated cells
-   and for a 2 x 200 belt, mean se within 6 % of the estimates' SD. The event study uses the same
+   is effect +- t(df) se with Satterthwaite degrees of freedom (effectively independent pairs) lowered
+   for the error of the fitted correlation (its jackknife over 8 wedges of the pool), and ``p_value``
+   the two-sided t test of no effect. Checked by simulation (benchmarks/mc_effectiveness.py, numbers
+   and seed ranges in docs/methods.md) from 100 to 2,025 treated cells and for a 2 x 200 belt. The event study uses the same
    construction with the correlogram of the yearly deviations, the naive estimate the treated pixels
    alone. ``correlation_range_km``: the practical range of the fitted correlation (where it falls to 5 %).
 8. Placebo-in-time test (falsification of the design): the whole evaluation is repeated on the
@@ -48,6 +48,13 @@ Design (before-after-control-impact / difference in differences):
    matched pairs only (a common shock such as a drought year cancels in it); a year is reported only
    when the test is significant.
 
+Steps: :func:`dldd.effectiveness.design.build_design` (items 1, 2, 4: inputs checked, window, treated
+pixels, control pool, periods, per-pixel pre-period mean, trend and change), :func:`match` (item 3),
+:func:`estimate` (items 5, 6), :func:`infer` (item 7 and the pre-trend interval of item 9),
+:func:`diagnose` (items 8-10 and the warnings); :func:`evaluate_intervention` runs them with its
+keyword arguments grouped in :class:`dldd.effectiveness.design.EvaluationSettings` and assembles the
+:class:`EffectResult`.
+
 Limitation (shown by the tests): when the true trends of treated and control land differ, matching on
 noisy pre-period trends removes most but not all of the difference (in the greening test about 95 %);
 the rest biases the effect by (1 - reliability of the pixel trend) x (trend difference) x (years
@@ -57,7 +64,7 @@ between the period centres). Longer pre-periods and less noisy outcomes reduce i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -68,23 +75,15 @@ from scipy import stats
 from dldd.core.jsondata import to_json_data
 from dldd.core.legend import CLASS_NODATA
 from dldd.effectiveness.breakpoints import MOSUM_H, BreakpointResult, break_test
-from dldd.effectiveness.matching import balance_table, match_nearest, pre_period_features, standardise
-from dldd.effectiveness.spatial import SPATIAL_DIMS, control_ring, correlogram, pixel_spacing_km
-from dldd.effectiveness.variance import CorrelationModel, correlation_sums, fit_correlation, mean_inference
-from dldd.errors import GridMismatchError, InputError
+from dldd.effectiveness.design import (DEFAULT_BUFFER_KM, DEFAULT_CALIPER_SD, DEFAULT_CONFIDENCE,  # noqa: F401
+                                       DEFAULT_MIN_COVERAGE, DEFAULT_OUTER_KM, MIN_PRE_YEARS, Design,
+                                       EvaluationSettings, build_design, evaluation_window, outcome_cube, yx_layer)
+from dldd.effectiveness.matching import balance_table, match_nearest, standardise
+from dldd.effectiveness.spatial import SPATIAL_DIMS
+from dldd.effectiveness.variance import (CorrelationModel, CorrelationSums, MeanInference, correlation_sums,
+                                         fit_pool_correlation, mean_inference, wedge_groups)
+from dldd.errors import InputError
 
-#: Inner buffer excluded around the treated area, km (spill-over of the intervention, edge pixels).
-DEFAULT_BUFFER_KM = 2.0
-#: Outer distance of the control ring, km (comparable climate and soils, METHODS 6).
-DEFAULT_OUTER_KM = 20.0
-#: Caliper on each matching variable, in standard deviations (Rosenbaum & Rubin 1985; Austin 2011).
-DEFAULT_CALIPER_SD = 0.25
-#: Least coverage fraction of a pixel by the polygon for it to count as treated.
-DEFAULT_MIN_COVERAGE = 0.5
-#: Two-sided confidence level of the intervals.
-DEFAULT_CONFIDENCE = 0.95
-#: Fewest finite pre-period years a pixel needs (a trend needs at least three points).
-MIN_PRE_YEARS = 3
 #: Fewer effectively independent pairs (Satterthwaite df) than this give a warning.
 MIN_EFFECTIVE_DF = 5.0
 #: Pre-periods shorter than this (years) give a warning (regression to the mean of the matching).
@@ -94,10 +93,6 @@ CORRELOGRAM_MAX_FRACTION = 0.5
 #: Most control-pool pixels in the correlogram's bias correction and in the standard error of the pool's
 #: mean pre-trend (a regular subsample; for the pre-trend it can only widen the interval).
 MAX_VARIANCE_PIXELS = 2000
-
-#: Coordinates of (y, x) layers may differ from the outcome's by this fraction of a cell (text rounding,
-#: float32 coordinates).
-COORD_TOL = 1e-3
 
 #: Codes of the ``role`` map.
 ROLE_OTHER = 0
@@ -203,58 +198,6 @@ class EffectResult:
         return to_json_data(d, nonfinite="null")
 
 
-# --------------------------------------------------------------------------------------------------
-# input checks
-
-
-def _yx_layer(name: str, da, like: xr.DataArray) -> xr.DataArray:
-    if not isinstance(da, xr.DataArray):
-        raise InputError(f"{name}: expected an xarray DataArray with dimensions ('y', 'x'), got {type(da).__name__}")
-    if set(da.dims) != set(SPATIAL_DIMS):
-        raise InputError(f"{name}: expected dimensions ('y', 'x'), found {tuple(da.dims)}")
-    da = da.transpose(*SPATIAL_DIMS)
-    for dim in SPATIAL_DIMS:
-        if da.sizes[dim] != like.sizes[dim]:
-            raise GridMismatchError(
-                f"{name}: {dim} has {da.sizes[dim]} cells but the outcome has {like.sizes[dim]}; expected the same grid"
-            )
-        if dim in da.coords and dim in like.coords:
-            a, b = np.asarray(da[dim].values, float), np.asarray(like[dim].values, float)
-            tol = COORD_TOL * (abs(b[1] - b[0]) if b.size > 1 else 1.0)
-            if not np.allclose(a, b, rtol=0, atol=tol):
-                raise GridMismatchError(f"{name}: {dim} coordinates differ from the outcome's; expected the same grid")
-    return da
-
-
-def _outcome_cube(outcome) -> tuple[xr.DataArray, np.ndarray]:
-    if not isinstance(outcome, xr.DataArray):
-        raise InputError(f"outcome: expected an xarray DataArray (time, y, x), got {type(outcome).__name__}")
-    if set(outcome.dims) != {"time", *SPATIAL_DIMS}:
-        raise InputError(f"outcome {outcome.name!r}: expected dimensions ('time', 'y', 'x'), found {tuple(outcome.dims)}")
-    years = np.asarray(outcome["time"].dt.year.values, dtype=np.int64)
-    if years.size > 1 and np.any(np.diff(years) <= 0):
-        raise InputError(f"outcome {outcome.name!r}: years must be strictly increasing (one value per year), found {years.tolist()}")
-    return outcome.transpose("time", *SPATIAL_DIMS), years
-
-
-def _class_codes(name: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes and validity of a class layer (NaN and CLASS_NODATA are no data)."""
-    v = np.asarray(values)
-    if np.issubdtype(v.dtype, np.floating):
-        ok = np.isfinite(v)
-        if np.any(ok & (v != np.round(v))):
-            raise InputError(f"exact-match layer {name!r} has non-integer values; expected class codes")
-        codes = np.where(ok, v, CLASS_NODATA).astype(np.int64)
-    elif np.issubdtype(v.dtype, np.integer) or v.dtype == bool:
-        codes = v.astype(np.int64)
-    else:
-        raise InputError(f"exact-match layer {name!r} has dtype {v.dtype}; expected integer class codes")
-    ok = codes != CLASS_NODATA
-    return codes, ok
-
-
-# --------------------------------------------------------------------------------------------------
-
 
 def _scatter(size: int, index: np.ndarray, values: np.ndarray, fill) -> np.ndarray:
     out = np.full(size, fill, dtype=np.asarray(values).dtype)
@@ -263,20 +206,279 @@ def _scatter(size: int, index: np.ndarray, values: np.ndarray, fill) -> np.ndarr
 
 
 # --------------------------------------------------------------------------------------------------
+# the steps: design (dldd.effectiveness.design), match, estimate, infer, diagnose
 
 
-def evaluation_window(touched: np.ndarray, spacing_km: tuple[float, float], outer_km: float,
-                      offset: tuple[int, int] = (0, 0), shape: tuple[int, int] | None = None) -> dict[str, slice]:
-    """Index slices of the evaluation window: the bounding box of the ``touched`` (y, x) cells plus
-    ceil(outer_km / spacing) + 1 cells on each side, within the grid. ``touched`` may be a window of
-    the grid starting at ``offset`` in a grid of ``shape`` (default: ``touched`` is the whole grid)."""
-    shape = touched.shape if shape is None else shape
-    rows, cols = np.nonzero(touched)
-    pad_r = int(math.ceil(outer_km / spacing_km[0])) + 1
-    pad_c = int(math.ceil(outer_km / spacing_km[1])) + 1
-    r0, r1 = offset[0] + rows.min() - pad_r, offset[0] + rows.max() + pad_r + 1
-    c0, c1 = offset[1] + cols.min() - pad_c, offset[1] + cols.max() + pad_c + 1
-    return {"y": slice(int(max(r0, 0)), int(min(r1, shape[0]))), "x": slice(int(max(c0, 0)), int(min(c1, shape[1])))}
+@dataclass
+class Pairs:
+    """Matched pairs (item 3): treated pixel ``iT[i]`` with control ``iC[i]`` (flat indices); ``m`` the
+    pool position matched to each valid treated pixel (-1: none)."""
+
+    m: np.ndarray
+    matched: np.ndarray
+    iT: np.ndarray
+    iC: np.ndarray
+    n_unmatched: int
+    control_weights: np.ndarray  # times each pool pixel is used
+
+
+def match(design: Design, settings: EvaluationSettings) -> Pairs:
+    """Nearest-neighbour matching with replacement on the standardised pre-period mean and trend, exact
+    on the classes of the design's layers, within the calipers (item 3)."""
+    codes, T, P = design.codes, design.T, design.P
+    if codes:
+        keys = np.column_stack([codes[k] for k in codes])
+        strata = np.unique(keys, axis=0, return_inverse=True)[1].ravel()
+    else:
+        strata = np.zeros(design.Y.shape[1], dtype=np.int64)
+    feats = np.column_stack([design.pre_mean, design.pre_trend])
+    zt, zp, _ = standardise(feats[T], feats[P])
+    calipers = np.array([settings.caliper_mean_sd, settings.caliper_trend_sd], dtype="float64")
+    m = match_nearest(zt, zp, strata[T], strata[P], calipers)
+    matched = m >= 0
+    iT = T[matched]
+    iC = P[m[matched]]
+    if iT.size == 0:
+        raise InputError(
+            f"none of the {T.size} valid treated pixels found a control within the calipers "
+            f"(mean {settings.caliper_mean_sd} SD, trend {settings.caliper_trend_sd} SD) in the same exact-match classes "
+            f"{sorted(codes)}; widen outer_km ({settings.outer_km} km) or the calipers"
+        )
+    return Pairs(m=m, matched=matched, iT=iT, iC=iC, n_unmatched=int((~matched).sum()),
+                 control_weights=np.bincount(m[matched], minlength=P.size).astype(float))
+
+
+@dataclass
+class Estimates:
+    """Point estimates (items 5 and 6): per-pair differences in differences ``d`` and yearly event-study
+    values ``e`` (pairs, years), their means, the naive estimate and the yearly series of the pairs."""
+
+    d: np.ndarray
+    e: np.ndarray
+    effect: float
+    event: np.ndarray
+    naive: float
+    treated_series: np.ndarray  # all valid treated pixels
+    pair_treated: np.ndarray
+    pair_control: np.ndarray
+
+
+def estimate(design: Design, pairs: Pairs) -> Estimates:
+    """Matched difference in differences, event study and naive before/after (items 5, 6)."""
+    Y, iT, iC, change, pre_mean = design.Y, pairs.iT, pairs.iC, design.change, design.pre_mean
+    d = change[iT] - change[iC]
+    e = ((Y[:, iT] - Y[:, iC]) - (pre_mean[iT] - pre_mean[iC])[None, :]).T  # (pairs, t)
+    n_e = np.isfinite(e).sum(axis=0)
+    event = np.where(n_e > 0, np.where(np.isfinite(e), e, 0.0).sum(axis=0) / np.maximum(n_e, 1), np.nan)
+    return Estimates(d=d, e=e, effect=float(d.mean()), event=event, naive=float(change[design.T].mean()),
+                     treated_series=np.nanmean(Y[:, design.T], axis=1), pair_treated=np.nanmean(Y[:, iT], axis=1),
+                     pair_control=np.nanmean(Y[:, iC], axis=1))
+
+
+@dataclass
+class Inference:
+    """Standard errors, df and intervals (item 7) of the effect (``effect``), the event study
+    (``event``) and the naive estimate (``naive``), the effect's p-value, and the pre-trend difference
+    of item 9 with its half-width; the fitted correlation models."""
+
+    effect: MeanInference
+    event: MeanInference
+    naive: MeanInference
+    p_value: float
+    pre_diff: float
+    pre_se: float
+    pre_half: float
+    model_d: CorrelationModel
+    model_e: CorrelationModel
+    model_t: CorrelationModel
+
+
+def _split_sums(sums: list[CorrelationSums], k: int) -> tuple:
+    """(first, its k jackknife replicates, second, its replicates) of a list of sums of 2 (k + 1) models."""
+    return sums[0], sums[1 : k + 1], sums[k + 1], sums[k + 2 :]
+
+
+def infer(design: Design, pairs: Pairs, est: Estimates, settings: EvaluationSettings) -> Inference:
+    """Spatial standard errors, Satterthwaite df lowered for the correlation fit's own error, intervals
+    (item 7) and the pre-trend difference between treated pixels and the whole pool (item 9)."""
+    T, P, iT, iC, spacing, confidence = design.T, design.P, pairs.iT, pairs.iC, design.spacing, settings.confidence
+    Y, pre_mean, pre_trend = design.Y, design.pre_mean, design.pre_trend
+    rc = design.rc
+    max_lag = CORRELOGRAM_MAX_FRACTION * settings.outer_km
+    sub_step = max(1, int(math.ceil(P.size / MAX_VARIANCE_PIXELS)))
+    pool_sub = P[::sub_step]  # a regular subsample of the pool
+    groups = wedge_groups(rc[P], rc[T].mean(axis=0))
+
+    def pool_model(values: np.ndarray) -> tuple[CorrelationModel, list[CorrelationModel]]:
+        return fit_pool_correlation(values, design.shape, P, spacing, max_lag, sub_step, groups)
+
+    model_d, jack_d = pool_model(design.change)
+    model_e, jack_e = pool_model(np.where(np.isfinite(Y), Y - pre_mean[None, :], np.nan))
+    model_t, jack_t = pool_model(pre_trend)
+    k = len(jack_d)
+    sums_d, jsums_d, sums_e, jsums_e = _split_sums(
+        correlation_sums([model_d, *jack_d, model_e, *jack_e], spacing, rc[iT], rc[iC]), k)
+    sums_n, jsums_n, sums_tt, jsums_tt = _split_sums(
+        correlation_sums([model_d, *jack_d, model_t, *jack_t], spacing, rc[T]), k)
+    sums_tp, *jsums_tp = correlation_sums([model_t, *jack_t], spacing, rc[pool_sub])
+    effect, event, e = est.effect, est.event, est.e
+    inf_d = mean_inference(effect, est.d - effect, sums_d, confidence, jsums_d)
+    inf_e = mean_inference(event, np.where(np.isfinite(e), e - event[None, :], 0.0), sums_e, confidence, jsums_e)
+    inf_n = mean_inference(est.naive, design.change[T] - est.naive, sums_n, confidence, jsums_n)
+    p_value = float(2.0 * stats.t.sf(abs(effect) / inf_d.se, inf_d.df)) if inf_d.se > 0 else float("nan")
+
+    # pre-trend diagnostic: treated pixels against the whole control pool, before matching
+    tr_mean, pool_mean, sub_mean = (float(pre_trend[ix].mean()) for ix in (T, P, pool_sub))
+    inf_tt = mean_inference(tr_mean, pre_trend[T] - tr_mean, sums_tt, confidence, jsums_tt)
+    inf_tp = mean_inference(sub_mean, pre_trend[pool_sub] - sub_mean, sums_tp, confidence, jsums_tp)
+    pre_se = float(np.hypot(inf_tt.se, inf_tp.se))
+    pre_half = float(stats.t.ppf(0.5 + confidence / 2.0, min(inf_tt.df, inf_tp.df)) * pre_se)
+    return Inference(effect=inf_d, event=inf_e, naive=inf_n, p_value=p_value, pre_diff=tr_mean - pool_mean,
+                     pre_se=pre_se, pre_half=pre_half, model_d=model_d, model_e=model_e, model_t=model_t)
+
+
+@dataclass
+class Diagnostics:
+    """Warnings (items 8-10 and the variance's), the placebo test's fields and the break."""
+
+    warnings: list[str]
+    placebo_fields: dict
+    breakpoint: BreakpointResult | None
+
+
+NO_PLACEBO = dict(placebo_start_year=None, placebo_effect=float("nan"), placebo_se=float("nan"),
+                  placebo_ci_low=float("nan"), placebo_ci_high=float("nan"), placebo_p_value=float("nan"))
+
+
+def diagnose(design: Design, pairs: Pairs, est: Estimates, inf: Inference, settings: EvaluationSettings,
+             unit_label: str, placebo_run) -> Diagnostics:
+    """Warnings about the interval, the pre-period and the pre-trend, the placebo-in-time test (item 8;
+    ``placebo_run(p_start)`` evaluates the pre-period with a fake start and returns its EffectResult),
+    unmatched pixels, and the break of the treated-minus-control series (item 10)."""
+    warnings: list[str] = []
+    start_year, years = design.start_year, design.years
+    if not np.isfinite(inf.effect.df):
+        warnings.append(f"too few matched pairs ({pairs.iT.size}) to estimate a variance; no confidence interval")
+    elif inf.effect.df < MIN_EFFECTIVE_DF:
+        warnings.append(
+            f"the interval has {inf.effect.df:.1f} degrees of freedom (few effectively independent pairs, or a spatial "
+            f"correlation, range {inf.model_d.practical_range_km:.3g} km, that the control pool pins down poorly); "
+            "it is wide and rests on the fitted correlation model"
+        )
+    n_pre = int(design.pre.sum())
+    if n_pre < SHORT_PRE_YEARS:
+        warnings.append(
+            f"short pre-period: {n_pre} years before {start_year} (fewer than {SHORT_PRE_YEARS}); matching on noisy "
+            "pre-period means and trends regresses to the mean when treated and control land trend differently, "
+            "which biases the effect (Daw & Hatfield 2018)"
+        )
+    pre_diff, pre_half = inf.pre_diff, inf.pre_half
+    if np.isfinite(inf.pre_se) and abs(pre_diff) > pre_half:
+        warnings.append(
+            f"pre-trend differs: before {start_year} the treated pixels trended by {pre_diff:+.3g}{unit_label} per year "
+            f"relative to the control pool (interval {pre_diff - pre_half:+.3g} to {pre_diff + pre_half:+.3g}); matching "
+            "on the pre-trend removes only part of such a difference (regression to the mean), so the effect may be "
+            "biased, the more so with a short pre-period"
+        )
+    placebo_fields = dict(NO_PLACEBO)
+    if settings.placebo and n_pre >= 2 * MIN_PRE_YEARS:
+        p_start = int(years[design.pre][n_pre // 2])
+        try:
+            pr = placebo_run(p_start)
+            placebo_fields = dict(placebo_start_year=p_start, placebo_effect=pr.effect, placebo_se=pr.se,
+                                  placebo_ci_low=pr.ci_low, placebo_ci_high=pr.ci_high, placebo_p_value=pr.p_value)
+            if pr.ci_low > 0 or pr.ci_high < 0:
+                warnings.append(
+                    f"placebo test failed: a fake start in {p_start}, evaluated on the pre-period only, gives an effect "
+                    f"of {pr.effect:.3g}{unit_label} (interval {pr.ci_low:.3g} to {pr.ci_high:.3g}, p = {pr.p_value:.2g}); "
+                    "the matched controls do not follow the treated pixels, so the effect may be biased"
+                )
+        except InputError as exc:
+            warnings.append(f"placebo test not done: {exc}")
+    elif settings.placebo:
+        warnings.append(f"placebo test not done: it needs at least {2 * MIN_PRE_YEARS} pre-period years, found {n_pre}")
+    if pairs.n_unmatched > 0.2 * design.T.size:
+        warnings.append(f"{pairs.n_unmatched} of {design.T.size} treated pixels found no control within the calipers")
+
+    breakpoint = None
+    if settings.breakpoints:
+        # the intervention's break is dated on the treated-minus-control series only: common shocks
+        # (a drought year) move treated and control land alike and cancel in it
+        try:
+            breakpoint = break_test(est.pair_treated - est.pair_control, years, h=settings.mosum_h, seed=settings.seed,
+                                    expected_year=start_year)
+            if breakpoint.caveat:
+                warnings.append(f"break of the treated-minus-control series not dated: {breakpoint.caveat}")
+        except InputError as exc:
+            warnings.append(f"breakpoint test on the treated-minus-control series not done: {exc}")
+    return Diagnostics(warnings=warnings, placebo_fields=placebo_fields, breakpoint=breakpoint)
+
+
+# --------------------------------------------------------------------------------------------------
+# the result
+
+
+def _maps(design: Design, pairs: Pairs, est: Estimates, settings: EvaluationSettings, cube: xr.DataArray,
+          out_name: str, units: str) -> xr.Dataset:
+    """The ``role``, ``match_count`` and ``pixel_effect`` maps on the evaluation window."""
+    n, T, P = design.Y.shape[1], design.T, design.P
+    role = np.full(n, ROLE_OTHER, dtype=np.int8)
+    role[(design.dist.ravel() <= settings.buffer_km) | (design.treated_px & ~design.valid)] = ROLE_EXCLUDED
+    role[P] = ROLE_CONTROL_UNUSED
+    role[P[pairs.control_weights > 0]] = ROLE_CONTROL_USED
+    role[T[~pairs.matched]] = ROLE_TREATED_UNMATCHED
+    role[pairs.iT] = ROLE_TREATED_MATCHED
+    field_d = np.full(n, np.nan)
+    field_d[pairs.iT] = est.d
+    win, shape = design.window, design.shape
+    wc = {dim: cube[dim].isel({dim: win[dim]}).values for dim in SPATIAL_DIMS if dim in cube.coords}
+    params_str = (
+        f"start_year={design.start_year}, end_year={design.end_year}, buffer_km={settings.buffer_km}, "
+        f"outer_km={settings.outer_km}, calipers={settings.caliper_mean_sd},{settings.caliper_trend_sd} SD, "
+        f"confidence={settings.confidence}"
+    )
+    return xr.Dataset(
+        {
+            "role": xr.DataArray(
+                role.reshape(shape), dims=SPATIAL_DIMS, coords=wc,
+                attrs={"long_name": "role of the pixel in the evaluation", "units": "1", "_FillValue": CLASS_NODATA,
+                       "flag_values": list(ROLE_LEGEND), "flag_meanings": "; ".join(ROLE_LEGEND.values()),
+                       "method": "control ring and matching", "parameters": params_str, "references": REFERENCES},
+            ),
+            "match_count": xr.DataArray(
+                _scatter(n, P, pairs.control_weights, 0).astype(np.int32).reshape(shape), dims=SPATIAL_DIMS, coords=wc,
+                attrs={"long_name": "times the control pixel is used as a match", "units": "1",
+                       "method": "nearest-neighbour matching with replacement", "parameters": params_str,
+                       "references": REFERENCES},
+            ),
+            "pixel_effect": xr.DataArray(
+                field_d.reshape(shape), dims=SPATIAL_DIMS, coords=wc,
+                attrs={"long_name": f"difference in differences of {out_name} per matched treated pixel", "units": units,
+                       "method": "(post - pre) treated minus (post - pre) matched control", "parameters": params_str,
+                       "references": REFERENCES},
+            ),
+        }
+    )  # fmt: skip
+
+
+def _event_study(design: Design, pairs: Pairs, est: Estimates, inf: Inference) -> pd.DataFrame:
+    years, pre, post, Y = design.years, design.pre, design.post, design.Y
+    return pd.DataFrame(
+        {
+            "year": years,
+            "rel_year": years - design.start_year,
+            "period": np.where(pre, "pre", np.where(post, "post", "construction")),
+            "treated_mean": est.pair_treated,
+            "control_mean": est.pair_control,
+            "difference": est.pair_treated - est.pair_control,
+            "effect": est.event,
+            "se": inf.event.se,
+            "ci_low": inf.event.low,
+            "ci_high": inf.event.high,
+            "n_pairs": np.isfinite(Y[:, pairs.iT] - Y[:, pairs.iC]).sum(axis=1),
+            "treated_mean_all": est.treated_series,
+        }
+    )
 
 
 def evaluate_intervention(
@@ -344,324 +546,103 @@ def evaluate_intervention(
     study, the break of the treated-minus-control series (``breakpoint``), parameters, warnings and ``maps`` (a
     Dataset on the evaluation window: ``role`` int8 and ``pixel_effect`` float).
     """
-    cube, years = _outcome_cube(outcome)
-    treated = _yx_layer("treated", treated, cube)
-    if not (0 < confidence < 1):
-        raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
-    if not (0 < min_coverage <= 1):
-        raise InputError(f"min_coverage must be in (0, 1], got {min_coverage!r}")
-    for nm, v in (("caliper_mean_sd", caliper_mean_sd), ("caliper_trend_sd", caliper_trend_sd)):
-        if not v > 0:
-            raise InputError(f"{nm} must be positive, got {v!r}")
-    post_start = start_year if end_year is None else end_year
-    if end_year is not None and end_year < start_year:
-        raise InputError(f"end_year={end_year} is before start_year={start_year}")
-    pre = years < start_year
-    post = years >= post_start
-    if pre.sum() < MIN_PRE_YEARS:
-        raise InputError(
-            f"outcome covers {int(pre.sum())} years before start_year={start_year} ({years.min()}-{years.max()}); "
-            f"expected at least {MIN_PRE_YEARS}"
-        )
-    if post.sum() < 1:
-        raise InputError(f"outcome has no year >= {post_start} (years {years.min()}-{years.max()}); expected a post period")
+    cube, years = outcome_cube(outcome)
+    treated = yx_layer("treated", treated, cube)
+    settings = EvaluationSettings(buffer_km=buffer_km, outer_km=outer_km, min_coverage=min_coverage,
+                                  caliper_mean_sd=caliper_mean_sd, caliper_trend_sd=caliper_trend_sd,
+                                  confidence=confidence, seed=seed, mosum_h=mosum_h, breakpoints=breakpoints,
+                                  placebo=placebo)
+    settings.check()
+    design = build_design(cube, years, treated, start_year, end_year, settings, exact=exact, exclude=exclude,
+                          cell_area_km2=cell_area_km2, pixel_size_km=pixel_size_km, crs=crs)
+    pairs = match(design, settings)
+    est = estimate(design, pairs)
+    inf = infer(design, pairs, est, settings)
+    units = str(outcome.attrs.get("units", ""))
+    unit_label = f" {units}" if units not in ("", "1") else ""
 
-    spacing = pixel_spacing_km(cube, crs=crs, pixel_size_km=pixel_size_km)
-    frac_full = np.asarray(treated.values, dtype="float64")
-    frac_full = np.where(np.isfinite(frac_full), frac_full, 0.0)
-    if frac_full.min() < 0 or frac_full.max() > 1:
-        raise InputError(f"treated: expected a boolean mask or coverage fraction in [0, 1], found range {frac_full.min():g}..{frac_full.max():g}")
-    touched_full = frac_full > 0
-    if not (frac_full >= min_coverage).any():
-        raise InputError(f"treated: no pixel is covered by at least min_coverage={min_coverage} of the intervention")
-
-    win = evaluation_window(touched_full, spacing, outer_km)
-    frac = frac_full[win["y"], win["x"]]
-    touched = touched_full[win["y"], win["x"]]
-    shape = frac.shape
-    Y = np.asarray(cube.isel(win).values, dtype="float64").reshape(years.size, -1)
-
-    usable = np.ones(shape, bool)
-    if exclude is not None:
-        ex = np.asarray(_yx_layer("exclude", exclude, cube).isel(win).values)
-        usable &= ~np.where(np.isnan(ex.astype(float)), False, ex.astype(bool))
-    exact = dict(exact or {})
-    codes = {}
-    for nm, layer in exact.items():
-        c, ok = _class_codes(nm, _yx_layer(f"exact[{nm!r}]", layer, cube).isel(win).values)
-        codes[nm] = c.ravel()
-        usable &= ok
-    if cell_area_km2 is not None:
-        area = np.asarray(_yx_layer("cell_area_km2", cell_area_km2, cube).isel(win).values, dtype="float64")
-    else:
-        area = np.full(shape, spacing[0] * spacing[1])
-
-    ring, dist = control_ring(touched, spacing, buffer_km, outer_km)
-
-    pre_mean, pre_trend, n_pre = pre_period_features(Y, years, pre)
-    n_post = np.isfinite(Y[post]).sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        post_mean = np.where(n_post > 0, np.nansum(np.where(np.isfinite(Y[post]), Y[post], 0.0), axis=0) / np.maximum(n_post, 1), np.nan)
-    change = post_mean - pre_mean
-    valid = (n_pre >= MIN_PRE_YEARS) & (n_post >= 1) & usable.ravel() & np.isfinite(pre_trend)
-
-    treated_px = (frac >= min_coverage).ravel()
-    T = np.flatnonzero(treated_px & valid)
-    P = np.flatnonzero(ring.ravel() & valid)
-    n_invalid = int((treated_px & ~valid).sum())
-    if T.size == 0:
-        raise InputError(
-            f"treated: none of the {int(treated_px.sum())} treated pixels has valid data "
-            f"(>= {MIN_PRE_YEARS} pre-period years, >= 1 post year, exact-match classes, not excluded)"
-        )
-    if P.size == 0:
-        raise InputError(
-            f"no control pixel with valid data lies between buffer_km={buffer_km} and outer_km={outer_km} "
-            "of the intervention; widen outer_km or check the outcome's coverage"
+    def placebo_run(p_start: int) -> EffectResult:
+        return evaluate_intervention(
+            outcome.isel(time=np.flatnonzero(design.pre)), treated, p_start, exact=exact, exclude=exclude,
+            pixel_size_km=design.spacing, **{**asdict(settings), "placebo": False, "breakpoints": False},
         )
 
-    # matching
-    if codes:
-        keys = np.column_stack([codes[k] for k in codes])
-        strata = np.unique(keys, axis=0, return_inverse=True)[1].ravel()
-    else:
-        strata = np.zeros(Y.shape[1], dtype=np.int64)
-    feats = np.column_stack([pre_mean, pre_trend])
-    zt, zp, _ = standardise(feats[T], feats[P])
-    calipers = np.array([caliper_mean_sd, caliper_trend_sd], dtype="float64")
-    m = match_nearest(zt, zp, strata[T], strata[P], calipers)
-    matched = m >= 0
-    iT = T[matched]
-    iC = P[m[matched]]
-    n_unmatched = int((~matched).sum())
-    if iT.size == 0:
-        raise InputError(
-            f"none of the {T.size} valid treated pixels found a control within the calipers "
-            f"(mean {caliper_mean_sd} SD, trend {caliper_trend_sd} SD) in the same exact-match classes "
-            f"{sorted(codes)}; widen outer_km ({outer_km} km) or the calipers"
-        )
-    control_weights = np.bincount(m[matched], minlength=P.size).astype(float)
+    diag = diagnose(design, pairs, est, inf, settings, unit_label, placebo_run)
+    out_name = str(outcome.name) if outcome.name is not None else "outcome"
+    return _result(design, pairs, est, inf, diag, settings, cube, name or out_name, out_name, units)
 
-    # pair quantities: difference in differences and yearly event-study values per matched pair
-    d = change[iT] - change[iC]
-    e = ((Y[:, iT] - Y[:, iC]) - (pre_mean[iT] - pre_mean[iC])[None, :]).T  # (pairs, t)
 
-    # spatial variance (module docstring, item 7): correlation of the pixel values from the control pool
-    rc = np.column_stack(np.unravel_index(np.arange(Y.shape[1]), shape))  # grid row and column of each pixel
-    max_lag = CORRELOGRAM_MAX_FRACTION * outer_km
-    pool_sub = P[:: max(1, int(math.ceil(P.size / MAX_VARIANCE_PIXELS)))]  # a regular subsample of the pool
-
-    def pool_model(values: np.ndarray) -> CorrelationModel:
-        f = np.full(values.shape, np.nan)
-        f[..., P] = values[..., P]
-        lags, rho, counts = correlogram(f.reshape(values.shape[:-1] + shape), spacing, max_lag)
-        return fit_correlation(lags, rho, counts, rc[pool_sub], spacing)
-
-    model_d = pool_model(change)
-    model_e = pool_model(np.where(np.isfinite(Y), Y - pre_mean[None, :], np.nan))
-    model_t = pool_model(pre_trend)
-    sums_d, sums_e = correlation_sums([model_d, model_e], spacing, rc[iT], rc[iC])
-    sums_n, sums_tt = correlation_sums([model_d, model_t], spacing, rc[T])
-    (sums_tp,) = correlation_sums([model_t], spacing, rc[pool_sub])
-    effect = float(d.mean())
-    n_e = np.isfinite(e).sum(axis=0)
-    event = np.where(n_e > 0, np.where(np.isfinite(e), e, 0.0).sum(axis=0) / np.maximum(n_e, 1), np.nan)
-    naive = float(change[T].mean())
-    inf_d = mean_inference(effect, d - effect, sums_d, confidence)
-    inf_e = mean_inference(event, np.where(np.isfinite(e), e - event[None, :], 0.0), sums_e, confidence)
-    inf_n = mean_inference(naive, change[T] - naive, sums_n, confidence)
-    p_value = float(2.0 * stats.t.sf(abs(effect) / inf_d.se, inf_d.df)) if inf_d.se > 0 else float("nan")
-
-    # pre-trend diagnostic: treated pixels against the whole control pool, before matching
-    tr_mean, pool_mean, sub_mean = (float(pre_trend[ix].mean()) for ix in (T, P, pool_sub))
-    inf_tt = mean_inference(tr_mean, pre_trend[T] - tr_mean, sums_tt, confidence)
-    inf_tp = mean_inference(sub_mean, pre_trend[pool_sub] - sub_mean, sums_tp, confidence)
-    pre_diff = tr_mean - pool_mean
-    pre_se = float(np.hypot(inf_tt.se, inf_tp.se))
-    pre_half = float(stats.t.ppf(0.5 + confidence / 2.0, min(inf_tt.df, inf_tp.df)) * pre_se)
-
-    treated_series = np.nanmean(Y[:, T], axis=1)
-    pair_treated = np.nanmean(Y[:, iT], axis=1)
-    pair_control = np.nanmean(Y[:, iC], axis=1)
-    period = np.where(pre, "pre", np.where(post, "post", "construction"))
-    event_study = pd.DataFrame(
-        {
-            "year": years,
-            "rel_year": years - start_year,
-            "period": period,
-            "treated_mean": pair_treated,
-            "control_mean": pair_control,
-            "difference": pair_treated - pair_control,
-            "effect": event,
-            "se": inf_e.se,
-            "ci_low": inf_e.low,
-            "ci_high": inf_e.high,
-            "n_pairs": np.isfinite(Y[:, iT] - Y[:, iC]).sum(axis=1),
-            "treated_mean_all": treated_series,
-        }
-    )
-
+def _result(design: Design, pairs: Pairs, est: Estimates, inf: Inference, diag: Diagnostics,
+            settings: EvaluationSettings, cube: xr.DataArray, name: str, out_name: str, units: str) -> EffectResult:
+    """The EffectResult of the steps."""
+    T, P, iT, pre, post, years = design.T, design.P, pairs.iT, design.pre, design.post, design.years
+    spacing, area, frac, codes = design.spacing, design.area, design.frac, design.codes
+    pre_mean, pre_trend = design.pre_mean, design.pre_trend
     balance = balance_table(
         {"pre_mean": (pre_mean[T], pre_mean[P]), "pre_trend": (pre_trend[T], pre_trend[P])},
         {k: (v[T], v[P]) for k, v in codes.items()},
-        matched,
-        control_weights,
+        pairs.matched,
+        pairs.control_weights,
     )
-
-    warnings: list[str] = []
-    units = str(outcome.attrs.get("units", ""))
-    unit_label = f" {units}" if units not in ("", "1") else ""
-    if not np.isfinite(inf_d.df):
-        warnings.append(f"too few matched pairs ({iT.size}) to estimate a variance; no confidence interval")
-    elif inf_d.df < MIN_EFFECTIVE_DF:
-        warnings.append(
-            f"the matched pairs hold about {inf_d.df:.1f} effectively independent values (spatial correlation range "
-            f"{model_d.practical_range_km:.3g} km); the interval is wide and rests on the fitted correlation model"
-        )
-    field_d = np.full(Y.shape[1], np.nan)
-    field_d[iT] = d
-    n_pre = int(pre.sum())
-    if n_pre < SHORT_PRE_YEARS:
-        warnings.append(
-            f"short pre-period: {n_pre} years before {start_year} (fewer than {SHORT_PRE_YEARS}); matching on noisy "
-            "pre-period means and trends regresses to the mean when treated and control land trend differently, "
-            "which biases the effect (Daw & Hatfield 2018)"
-        )
-    if np.isfinite(pre_se) and abs(pre_diff) > pre_half:
-        warnings.append(
-            f"pre-trend differs: before {start_year} the treated pixels trended by {pre_diff:+.3g}{unit_label} per year "
-            f"relative to the control pool (interval {pre_diff - pre_half:+.3g} to {pre_diff + pre_half:+.3g}); matching "
-            "on the pre-trend removes only part of such a difference (regression to the mean), so the effect may be "
-            "biased, the more so with a short pre-period"
-        )
-    placebo_fields = dict(placebo_start_year=None, placebo_effect=float("nan"), placebo_se=float("nan"),
-                          placebo_ci_low=float("nan"), placebo_ci_high=float("nan"), placebo_p_value=float("nan"))
-    if placebo and n_pre >= 2 * MIN_PRE_YEARS:
-        p_start = int(years[pre][n_pre // 2])
-        try:
-            pr = evaluate_intervention(
-                outcome.isel(time=np.flatnonzero(pre)), treated, p_start, exact=exact, exclude=exclude,
-                pixel_size_km=spacing, buffer_km=buffer_km, outer_km=outer_km, min_coverage=min_coverage,
-                caliper_mean_sd=caliper_mean_sd, caliper_trend_sd=caliper_trend_sd, confidence=confidence,
-                seed=seed, placebo=False, breakpoints=False,
-            )  # fmt: skip
-            placebo_fields = dict(placebo_start_year=p_start, placebo_effect=pr.effect, placebo_se=pr.se,
-                                  placebo_ci_low=pr.ci_low, placebo_ci_high=pr.ci_high, placebo_p_value=pr.p_value)
-            if pr.ci_low > 0 or pr.ci_high < 0:
-                warnings.append(
-                    f"placebo test failed: a fake start in {p_start}, evaluated on the pre-period only, gives an effect "
-                    f"of {pr.effect:.3g}{unit_label} (interval {pr.ci_low:.3g} to {pr.ci_high:.3g}, p = {pr.p_value:.2g}); "
-                    "the matched controls do not follow the treated pixels, so the effect may be biased"
-                )
-        except InputError as exc:
-            warnings.append(f"placebo test not done: {exc}")
-    elif placebo:
-        warnings.append(f"placebo test not done: it needs at least {2 * MIN_PRE_YEARS} pre-period years, found {n_pre}")
-    if n_unmatched > 0.2 * T.size:
-        warnings.append(f"{n_unmatched} of {T.size} treated pixels found no control within the calipers")
-
-    breakpoint = None
-    if breakpoints:
-        # the intervention's break is dated on the treated-minus-control series only: common shocks
-        # (a drought year) move treated and control land alike and cancel in it
-        try:
-            breakpoint = break_test(pair_treated - pair_control, years, h=mosum_h, seed=seed)
-        except InputError as exc:
-            warnings.append(f"breakpoint test on the treated-minus-control series not done: {exc}")
-
-    role = np.full(Y.shape[1], ROLE_OTHER, dtype=np.int8)
-    role[(dist.ravel() <= buffer_km) | (treated_px & ~valid)] = ROLE_EXCLUDED
-    role[P] = ROLE_CONTROL_UNUSED
-    role[P[control_weights > 0]] = ROLE_CONTROL_USED
-    role[T[~matched]] = ROLE_TREATED_UNMATCHED
-    role[iT] = ROLE_TREATED_MATCHED
-    wc = {dim: cube[dim].isel({dim: win[dim]}).values for dim in SPATIAL_DIMS if dim in cube.coords}
-    out_name = str(outcome.name) if outcome.name is not None else "outcome"
-    params_str = (
-        f"start_year={start_year}, end_year={end_year}, buffer_km={buffer_km}, outer_km={outer_km}, "
-        f"calipers={caliper_mean_sd},{caliper_trend_sd} SD, confidence={confidence}"
-    )
-    maps = xr.Dataset(
-        {
-            "role": xr.DataArray(
-                role.reshape(shape), dims=SPATIAL_DIMS, coords=wc,
-                attrs={"long_name": "role of the pixel in the evaluation", "units": "1", "_FillValue": CLASS_NODATA,
-                       "flag_values": list(ROLE_LEGEND), "flag_meanings": "; ".join(ROLE_LEGEND.values()),
-                       "method": "control ring and matching", "parameters": params_str, "references": REFERENCES},
-            ),
-            "match_count": xr.DataArray(
-                _scatter(Y.shape[1], P, control_weights, 0).astype(np.int32).reshape(shape), dims=SPATIAL_DIMS, coords=wc,
-                attrs={"long_name": "times the control pixel is used as a match", "units": "1",
-                       "method": "nearest-neighbour matching with replacement", "parameters": params_str,
-                       "references": REFERENCES},
-            ),
-            "pixel_effect": xr.DataArray(
-                field_d.reshape(shape), dims=SPATIAL_DIMS, coords=wc,
-                attrs={"long_name": f"difference in differences of {out_name} per matched treated pixel", "units": units,
-                       "method": "(post - pre) treated minus (post - pre) matched control", "parameters": params_str,
-                       "references": REFERENCES},
-            ),
-        }
-    )  # fmt: skip
-
     pre_mean_treated = float(np.nanmean(pre_mean[iT]))
-    cov = float(confidence)
+    inf_d, inf_n, effect, pre_diff, pre_half = inf.effect, inf.naive, est.effect, inf.pre_diff, inf.pre_half
     return EffectResult(
-        name=name or out_name,
+        name=name,
         outcome=out_name,
         units=units,
-        start_year=int(start_year),
-        end_year=None if end_year is None else int(end_year),
+        start_year=design.start_year,
+        end_year=design.end_year,
         effect=effect,
         ci_low=float(inf_d.low),
         ci_high=float(inf_d.high),
         se=float(inf_d.se),
         df=float(inf_d.df),
-        p_value=p_value,
-        naive_effect=naive,
+        p_value=inf.p_value,
+        naive_effect=est.naive,
         naive_ci_low=float(inf_n.low),
         naive_ci_high=float(inf_n.high),
-        unmatched_effect=float(naive - np.nanmean(change[P])),
+        unmatched_effect=float(est.naive - np.nanmean(design.change[P])),
         pre_mean_treated=pre_mean_treated,
         effect_relative_pct=100.0 * effect / pre_mean_treated if pre_mean_treated else float("nan"),
         n_treated=int(iT.size),
-        n_controls=int((control_weights > 0).sum()),
-        n_unmatched=n_unmatched,
-        n_invalid=n_invalid,
+        n_controls=int((pairs.control_weights > 0).sum()),
+        n_unmatched=pairs.n_unmatched,
+        n_invalid=design.n_invalid,
         n_control_pool=int(P.size),
-        n_pre_years=n_pre,
+        n_pre_years=int(pre.sum()),
         n_post_years=int(post.sum()),
         treated_area_km2=float((area * frac)[np.isfinite(area)].sum()),
         matched_area_km2=float((area.ravel() * frac.ravel())[iT].sum()),
-        correlation_range_km=float(model_d.practical_range_km),
+        correlation_range_km=float(inf.model_d.practical_range_km),
         pre_trend_difference=pre_diff,
         pre_trend_ci_low=pre_diff - pre_half,
         pre_trend_ci_high=pre_diff + pre_half,
-        **placebo_fields,
+        **diag.placebo_fields,
         balance=balance,
-        event_study=event_study,
-        breakpoint=breakpoint,
+        event_study=_event_study(design, pairs, est, inf),
+        breakpoint=diag.breakpoint,
         parameters={
-            "buffer_km": buffer_km,
-            "outer_km": outer_km,
-            "min_coverage": min_coverage,
-            "caliper_mean_sd": caliper_mean_sd,
-            "caliper_trend_sd": caliper_trend_sd,
+            "buffer_km": settings.buffer_km,
+            "outer_km": settings.outer_km,
+            "min_coverage": settings.min_coverage,
+            "caliper_mean_sd": settings.caliper_mean_sd,
+            "caliper_trend_sd": settings.caliper_trend_sd,
             "exact": sorted(codes),
-            "confidence": cov,
-            "seed": seed,
-            "mosum_h": mosum_h,
+            "confidence": float(settings.confidence),
+            "seed": settings.seed,
+            "mosum_h": settings.mosum_h,
             "pixel_spacing_km": [float(spacing[0]), float(spacing[1])],
             "pre_years": [int(years[pre].min()), int(years[pre].max())],
             "post_years": [int(years[post].min()), int(years[post].max())],
             "distance": "Euclidean distance transform with one pixel spacing for the scene (geodesic at its centre latitude)",
             "interval": "effect +- t(df) se; se from a spatial correlation model fitted to the control pool, "
-                        "scale from the pairs, Satterthwaite df (dldd.effectiveness.variance)",
-            "correlation": model_d.to_dict(),
-            "correlation_event_study": model_e.to_dict(),
-            "correlation_pre_trend": model_t.to_dict(),
+                        "scale from the pairs, Satterthwaite df lowered for the fitted correlation's jackknife "
+                        "spread (dldd.effectiveness.variance)",
+            "correlation": inf.model_d.to_dict(),
+            "correlation_event_study": inf.model_e.to_dict(),
+            "correlation_pre_trend": inf.model_t.to_dict(),
             "references": REFERENCES,
         },
-        warnings=warnings,
-        maps=maps,
+        warnings=diag.warnings,
+        maps=_maps(design, pairs, est, settings, cube, out_name, units),
     )

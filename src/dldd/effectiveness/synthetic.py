@@ -9,7 +9,8 @@ Scene: an annual NDVI-like cube (time, y, x) on square pixels of ``pixel_km``:
 - drought (``drought_year``): that year every pixel loses ``DROUGHT_LOSS`` of its base level (greener
   land loses more: a shock the matching on the pre-period mean must absorb);
 - local: spatially correlated noise per year, the sum of two Gaussian-filtered white-noise fields
-  (sigma ``sigma_px`` and 3 sigma_px, variance shares 2/3 and 1/3), neither an exponential nor a Gaussian
+  (sigma ``sigma_px`` and 3 sigma_px, variance shares 2/3 and 1/3; drawn on a larger grid and cropped, so
+  not periodic), neither an exponential nor a Gaussian
   correlation (a test of the variance model's fit), SD ``noise_sd``; white: pixel noise, SD
   ``white_sd``;
 - trend: with ``greening`` the land greens along a west-east gradient (0 to 0.006 per year) and the
@@ -33,11 +34,20 @@ SYNTHETIC_SOURCE = "SYNTHETIC scene (dldd.effectiveness.synthetic), not observat
 DROUGHT_LOSS = 0.3
 #: Higher base level of land chosen for an intervention (``selected``).
 SELECTION_UPLIFT = 0.03
+#: Margin (in filter sigmas) of the grid the correlated noise is drawn on (the filter reaches 4 sigma).
+NOISE_PAD_SIGMAS = 4.0
 
 
 def smooth_noise(rng, shape, sigma):
-    """White noise of ``shape`` (..., y, x) Gaussian-filtered along y and x (sigma pixels, wrapped), SD 1."""
-    f = ndimage.gaussian_filter(rng.standard_normal(shape), (0,) * (len(shape) - 2) + (sigma, sigma), mode="wrap")
+    """White noise of ``shape`` (..., y, x) Gaussian-filtered along y and x (sigma pixels), SD 1. The
+    noise is drawn on a grid ``NOISE_PAD_SIGMAS`` sigma larger on each side and cropped: filtering with
+    wrap-around on the scene itself made pixels at opposite edges correlated like neighbours, a
+    covariance no real field has and no correlogram shows (it made intervals at 100 cells too narrow by
+    about 6 % in se; docs/methods.md)."""
+    pad = int(np.ceil(NOISE_PAD_SIGMAS * sigma))
+    big = tuple(shape[:-2]) + (shape[-2] + 2 * pad, shape[-1] + 2 * pad)
+    f = ndimage.gaussian_filter(rng.standard_normal(big), (0,) * (len(shape) - 2) + (sigma, sigma), mode="wrap")
+    f = f[..., pad : pad + shape[-2], pad : pad + shape[-1]]
     return f / f.std()
 
 

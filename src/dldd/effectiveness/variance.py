@@ -29,16 +29,37 @@ numba kernel (O(N^2), no matrix is stored; c looked up by the pixel offset on th
 Correlogram bias. The empirical correlogram of a field centred on its own mean is biased down by about
 the mean correlation v of the field's pixels (Cressie 1993, sect. 2.4): rho_hat = (rho - v) / (1 - v).
 :func:`fit_correlation` therefore refits after replacing rho_hat by rho_hat (1 - v) + v, with v from the
-fitted model over the pool's pixels (``CORRELOGRAM_ITERATIONS`` times).
+fitted model over the pool's pixels (``CORRELOGRAM_ITERATIONS`` times; 1'R1 of the pool from the
+counts of its pixel offsets, an FFT autocorrelation of its indicator image).
+
+The fitted correlation is not exact. With g = 1'R1 / tr(MR) the variance is Var(m) = u'u g / N^2, and
+the relative variance of the estimate is about 2 / df_S (the scale, Satterthwaite) plus Var(log g(theta))
+(the fit). The latter is estimated by a delete-a-group jackknife (Kunsch 1989, Ann. Stat. 17: 1217-1241;
+Lahiri 2003, Resampling Methods for Dependent Data, ch. 12): the pool is cut into ``JACKKNIFE_GROUPS``
+contiguous wedges of equal pixel count around the treated area (:func:`wedge_groups`), the correlation
+refitted without each, and Var_J = (K - 1) / K sum_k (log g_k - mean log g)^2. The df of the interval
+are then df = 1 / (1 / df_S + Var_J / 2) (the df of a scaled chi-square with that relative variance; the
+idea of Kenward & Roger 1997, Biometrics 53: 983-997, with a jackknife in place of their expected
+information). On SYNTHETIC change fields with a known correlation (the noise of
+:mod:`dldd.effectiveness.synthetic`, nugget 0.1, a 10 x 10 block and random controls from its 2-20 km
+ring, 600 fields) the t test rejected 6.0 % at 5 % with the plug-in df, 4.7 % with the jackknife df and
+4.7 % with the true correlation; in the scenes' placebo fits the fitted g was unbiased (mean ratio to
+the true 1.00) but its log varied by 0.09 (10 x 10) and 0.16 (20 x 20) across seeds, as much as
+2 / df_S, and the jackknife's mean estimate was 0.14 and 0.22. When replicates switch between a fit with and without a long-range component the
+jackknife overstates the spread (it is made for smooth statistics): the interval is then conservative,
+with df down to about 1 (the warning says so).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numba
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, signal, stats
+
+from dldd.effectiveness.spatial import correlogram
 
 #: Correlations below this are set to zero.
 NEGLIGIBLE = 1e-3
@@ -51,6 +72,8 @@ CORRELATION_FAMILIES = {
 }
 #: Refits of the correlogram after correcting its mean-centring bias.
 CORRELOGRAM_ITERATIONS = 2
+#: Groups (wedges of the control pool) of the delete-a-group jackknife of the fitted correlation.
+JACKKNIFE_GROUPS = 8
 
 
 @dataclass(frozen=True)
@@ -109,48 +132,51 @@ PURE_NUGGET = CorrelationModel("exponential", 1.0, 1.0)
 _RANGES_PER_DECADE = 24
 
 
+@lru_cache(maxsize=8)
+def _range_grid(lags: tuple[float, ...]):
+    """Ranges of the grid search (log grid from lag_1 / 20 to 20 lag_max), the index pairs r1 <= r2 and,
+    stacked over the families, rho(lag / range) (families, ranges, lags) and its products over the
+    pairs (families, pairs, lags)."""
+    lags_a = np.asarray(lags)
+    lo, hi = lags_a[0] / 20.0, 20.0 * lags_a[-1]
+    grid = np.geomspace(lo, hi, int(np.ceil(np.log10(hi / lo) * _RANGES_PER_DECADE)) + 1)
+    i1, i2 = np.triu_indices(grid.size)
+    basis = np.stack([f(lags_a[None, :] / grid[:, None]) for f in CORRELATION_FAMILIES.values()])
+    return grid, i1, i2, basis, basis[:, i1] * basis[:, i2]
+
+
 def _fit_once(lags: np.ndarray, r: np.ndarray, w: np.ndarray) -> CorrelationModel:
     """Best two-scale fit: for every family and every pair of ranges r1 <= r2 on a log grid from
     lag_1 / 20 to 20 lag_max the weights a = (1 - nugget) w, b = (1 - nugget)(1 - w) are the weighted
     least-squares solution under a, b >= 0, a + b <= 1 (the best of the interior solution and the
-    boundary solutions); the smallest residual sum of squares over the grid wins."""
+    boundary solutions b = 0, a = 0 and a + b = 1); the smallest residual sum of squares over the grid
+    wins (the first of equals in the order family, solution, pair)."""
     if r[0] <= 0:
         return PURE_NUGGET
-    lo, hi = lags[0] / 20.0, 20.0 * lags[-1]
-    grid = np.geomspace(lo, hi, int(np.ceil(np.log10(hi / lo) * _RANGES_PER_DECADE)) + 1)
-    i1, i2 = np.triu_indices(grid.size)
+    grid, i1, i2, basis, cross = _range_grid(tuple(float(v) for v in lags))
     w2 = w**2
-    best = None
-    for fam, f in CORRELATION_FAMILIES.items():
-        basis = f(lags[None, :] / grid[:, None])  # (ranges, lags)
-        f1, f2 = basis[i1], basis[i2]  # (pairs, lags)
-        s11, s22, s12 = (w2 * f1 * f1).sum(1), (w2 * f2 * f2).sum(1), (w2 * f1 * f2).sum(1)
-        y1, y2 = (w2 * f1 * r).sum(1), (w2 * f2 * r).sum(1)
-        cands = []
-        with np.errstate(divide="ignore", invalid="ignore"):
-            det = s11 * s22 - s12**2
-            cands.append(((s22 * y1 - s12 * y2) / det, (s11 * y2 - s12 * y1) / det))  # interior
-            cands.append((y1 / s11, np.zeros_like(y1)))  # b = 0
-            cands.append((np.zeros_like(y2), y2 / s22))  # a = 0
-            d = f1 - f2  # a + b = 1: b = 1 - a, r - f2 = a (f1 - f2)
-            cands.append(((w2 * d * (r - f2)).sum(1) / (w2 * d * d).sum(1), None))
-        for ca, cb in cands:
-            cb = 1.0 - ca if cb is None else cb
-            fin = np.isfinite(ca) & np.isfinite(cb)
-            ca, cb = np.where(fin, ca, -1.0), np.where(fin, cb, -1.0)
-            ok = (ca >= 0) & (cb >= 0) & (ca + cb <= 1.0 + 1e-12)
-            if not ok.any():
-                continue
-            ca, cb = np.where(ok, ca, 0.0), np.where(ok, cb, 0.0)
-            sse = np.where(ok, (w2 * (ca[:, None] * f1 + cb[:, None] * f2 - r) ** 2).sum(1), np.inf)
-            k = int(np.argmin(sse))
-            if best is None or sse[k] < best[0]:
-                scale = float(ca[k] + cb[k])
-                if scale <= 0:
-                    continue
-                best = (float(sse[k]), CorrelationModel(fam, float(grid[i1[k]]), 1.0 - scale, float(ca[k]) / scale,
-                                                        float(grid[i2[k]])))
-    return PURE_NUGGET if best is None else best[1]
+    q, y = (basis * basis) @ w2, basis @ (w2 * r)  # (families, ranges)
+    s11, s22, s12 = q[:, i1], q[:, i2], cross @ w2  # weighted sums over the lags, (families, pairs)
+    y1, y2 = y[:, i1], y[:, i2]
+    zero = np.zeros_like(y1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        det = s11 * s22 - s12**2
+        a_fit = (y1 - y2 - s12 + s22) / (s11 - 2.0 * s12 + s22)  # a + b = 1: r - f2 = a (f1 - f2)
+        ca = np.stack([(s22 * y1 - s12 * y2) / det, y1 / s11, zero, a_fit], axis=1)  # (families, solutions, pairs)
+        cb = np.stack([(s11 * y2 - s12 * y1) / det, zero, y2 / s22, 1.0 - a_fit], axis=1)
+    ok = np.isfinite(ca) & np.isfinite(cb)
+    ca, cb = np.where(ok, ca, 0.0), np.where(ok, cb, 0.0)
+    ok &= (ca >= 0) & (cb >= 0) & (ca + cb <= 1.0 + 1e-12) & (ca + cb > 0)
+    s11, s22, s12, y1, y2 = (v[:, None, :] for v in (s11, s22, s12, y1, y2))
+    # sum w2 (a f1 + b f2 - r)^2, expanded
+    sse = ca * ca * s11 + cb * cb * s22 + 2.0 * ca * cb * s12 - 2.0 * (ca * y1 + cb * y2) + float(w2 @ (r * r))
+    best = np.unravel_index(int(np.argmin(np.where(ok, sse, np.inf))), sse.shape)
+    if not ok[best]:
+        return PURE_NUGGET
+    fam, _, k = best
+    scale = float(ca[best] + cb[best])
+    return CorrelationModel(list(CORRELATION_FAMILIES)[fam], float(grid[i1[k]]), 1.0 - scale, float(ca[best]) / scale,
+                            float(grid[i2[k]]))
 
 
 def fit_correlation(lags_km: np.ndarray, rho: np.ndarray, counts: np.ndarray,
@@ -165,12 +191,27 @@ def fit_correlation(lags_km: np.ndarray, rho: np.ndarray, counts: np.ndarray,
         return PURE_NUGGET
     model = _fit_once(lags, r, w)
     if pool_rc is not None and len(pool_rc) > 1:
+        offsets = offset_counts(pool_rc)
+        h = np.hypot(offsets[0] * spacing_km[0], offsets[1] * spacing_km[1])
         for _ in range(CORRELOGRAM_ITERATIONS):
             if model.nugget >= 1.0:
                 break
-            v = correlation_sums([model], spacing_km, pool_rc)[0].s / len(pool_rc) ** 2
+            v = float(offsets[2] @ model(h)) / len(pool_rc) ** 2
             model = _fit_once(lags, r * (1.0 - v) + v, w)
     return model
+
+
+def offset_counts(rc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row offsets, column offsets, counts) of all ordered pairs (i, j), i = j included, of the pixels at
+    integer grid positions ``rc`` (n, 2): the autocorrelation of their indicator image (FFT), so that
+    1'R1 = sum counts c(offset) for any correlation c."""
+    rc = np.asarray(rc, dtype=np.int64)
+    rc = rc - rc.min(axis=0)
+    img = np.zeros(tuple(rc.max(axis=0) + 1))
+    np.add.at(img, (rc[:, 0], rc[:, 1]), 1.0)
+    auto = np.rint(signal.fftconvolve(img, img[::-1, ::-1]))
+    dr, dc = np.nonzero(auto)
+    return dr - (img.shape[0] - 1), dc - (img.shape[1] - 1), auto[dr, dc]
 
 
 @numba.njit(cache=True)
@@ -264,9 +305,12 @@ class MeanInference:
     high: np.ndarray
 
 
-def mean_inference(estimate, residuals: np.ndarray, sums: CorrelationSums, confidence: float) -> MeanInference:
+def mean_inference(estimate, residuals: np.ndarray, sums: CorrelationSums, confidence: float,
+                   jackknife: list[CorrelationSums] = ()) -> MeanInference:
     """Inference for the mean ``estimate`` (...) of N values with ``residuals`` (N, ...) (value minus
-    the mean, 0 where a value is missing) and correlation sums ``sums`` of their R."""
+    the mean, 0 where a value is missing) and correlation sums ``sums`` of their R; ``jackknife``: the
+    sums under the jackknife replicates of the correlation fit, whose spread lowers the df (module
+    docstring)."""
     n, s = sums.n, sums.s
     tr_mr = sums.tr - s / n if n else 0.0
     tr_mrmr = sums.fro2 - 2.0 * sums.r1r1 / n + s * s / (n * n) if n else 0.0
@@ -277,5 +321,59 @@ def mean_inference(estimate, residuals: np.ndarray, sums: CorrelationSums, confi
     sigma2 = (u**2).sum(axis=0) / tr_mr
     se = np.sqrt(sigma2 * s) / n
     df = tr_mr**2 / tr_mrmr
+    var_log_g = correlation_uncertainty(sums, jackknife)
+    if var_log_g > 0:
+        df = 1.0 / (1.0 / df + var_log_g / 2.0)
     half = stats.t.ppf(0.5 + confidence / 2.0, df) * se
     return MeanInference(se, float(df), estimate - half, estimate + half)
+
+
+def wedge_groups(rc: np.ndarray, centre, k: int = JACKKNIFE_GROUPS) -> np.ndarray:
+    """Label 0 .. k - 1 of each pixel at grid positions ``rc`` (n, 2): k contiguous wedges of equal pixel
+    count by angle around ``centre`` (row, column), the groups of the jackknife (module docstring)."""
+    rc = np.asarray(rc, dtype="float64")
+    order = np.argsort(np.arctan2(rc[:, 0] - centre[0], rc[:, 1] - centre[1]), kind="stable")
+    labels = np.empty(len(rc), dtype=np.int64)
+    labels[order] = np.arange(len(rc)) * k // max(len(rc), 1)
+    return labels
+
+
+def fit_pool_correlation(values: np.ndarray, shape: tuple[int, int], pool: np.ndarray, spacing_km: tuple[float, float],
+                         max_lag_km: float, sub_step: int = 1,
+                         groups: np.ndarray | None = None) -> tuple[CorrelationModel, list[CorrelationModel]]:
+    """Correlation of ``values`` (..., n pixels of a ``shape`` grid, flattened) fitted to the correlogram
+    (lags up to ``max_lag_km``) of the control-pool pixels ``pool`` (flat indices), with the mean-centring
+    bias corrected over every ``sub_step``-th pool pixel (:func:`fit_correlation`); with ``groups`` (a
+    label per pool pixel) also the fits without each group (the jackknife replicates), else none."""
+    rc = np.column_stack(np.unravel_index(np.asarray(pool), shape))
+    sub = np.zeros(len(pool), dtype=bool)
+    sub[::sub_step] = True
+
+    def fit(keep: np.ndarray) -> CorrelationModel:
+        f = np.full(values.shape, np.nan)
+        f[..., pool[keep]] = values[..., pool[keep]]
+        lags, rho, counts = correlogram(f.reshape(values.shape[:-1] + tuple(shape)), spacing_km, max_lag_km)
+        return fit_correlation(lags, rho, counts, rc[keep & sub], spacing_km)
+
+    model = fit(np.ones(len(pool), dtype=bool))
+    if groups is None:
+        return model, []
+    return model, [fit(groups != g) for g in np.unique(groups)]
+
+
+def variance_factor(sums: CorrelationSums) -> float:
+    """g = 1'R1 / tr(MR): Var(m) = u'u g / N^2 (module docstring); NaN when undefined."""
+    tr_mr = sums.tr - sums.s / sums.n if sums.n else 0.0
+    return sums.s / tr_mr if tr_mr > 0 and sums.s > 0 else float("nan")
+
+
+def correlation_uncertainty(sums: CorrelationSums, jackknife: list[CorrelationSums]) -> float:
+    """Delete-a-group jackknife variance of log g over the replicates' sums (module docstring); 0
+    without replicates or when a replicate's g is undefined."""
+    if len(jackknife) < 2:
+        return 0.0
+    lg = np.log([variance_factor(j) for j in jackknife])
+    if not np.all(np.isfinite(lg)):
+        return 0.0
+    k = lg.size
+    return float((k - 1) / k * ((lg - lg.mean()) ** 2).sum())
