@@ -320,11 +320,12 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
 
 
 def _used_inputs(ctx, params) -> list[str]:
-    """The spec inputs that the run's stages read (their required and optional inputs present in the spec)."""
+    """The gridded spec inputs that the run's stages read (their required and optional inputs present in the
+    spec; the station records are a table, not a grid)."""
     used = []
     for stage in params:
         for n in (*STAGES[stage].needs, *STAGES[stage].optional):
-            if ctx.has(n) and n not in used:
+            if ctx.has(n) and n not in used and n != STATIONS_INPUT:
                 used.append(n)
     return used
 
