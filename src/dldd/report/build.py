@@ -34,6 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from dldd import __version__
+from dldd.core.cells import cell_number as _num  # a table cell as a float (infinity kept), None when empty
 from dldd.report import chapters as rc
 from dldd.report import data as rd
 from dldd.report import figures as rf
@@ -122,15 +123,6 @@ class Fig:
     title: str
     caption: str = ""
     svg: str = ""  # the SVG version (path relative to the report folder), for maps of the synthesis
-
-
-def _num(v) -> float | None:
-    """A table cell as a float, None when empty or not a number."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
 
 
 def _draw(job) -> None:
