@@ -639,8 +639,6 @@ class _Builder:
             return None
         import xarray as xr
 
-        from dldd.report.figures_sand import sand_rose_from_drift
-
         row = r.iloc[0]
         summary = xr.Dataset({k: float(row[c]) for k, c in (("dp", "dp_vu"), ("rdp", "rdp_vu"), ("rdd", "rdd_deg"),
                                                               ("rdp_dp", "rdp_dp"))})
