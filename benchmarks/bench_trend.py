@@ -25,6 +25,8 @@ import pandas as pd
 import xarray as xr
 from scipy.special import erfc
 
+from dldd.indicators.trend import mk_z_p
+
 N_YEARS = 20
 N_PIXELS = 1_000_000
 PYMK_SAMPLE = 500
@@ -65,12 +67,6 @@ def _plain_kernel(x, t, s, var_s, z, p, slope, intercept):
                 seen[j] = True
         tie += c * (c - 1) * (2 * c + 5)
     vs = (m * (m - 1) * (2 * m + 5) - tie) / 18.0
-    if ss > 0:
-        zz = (ss - 1) / math.sqrt(vs)
-    elif ss < 0:
-        zz = (ss + 1) / math.sqrt(vs)
-    else:
-        zz = 0.0
     d = np.empty(m * (m - 1) // 2)
     k = 0
     for i in range(m - 1):
@@ -80,8 +76,7 @@ def _plain_kernel(x, t, s, var_s, z, p, slope, intercept):
     b = np.median(d)
     s[0] = ss
     var_s[0] = vs
-    z[0] = zz
-    p[0] = math.erfc(abs(zz) / math.sqrt(2.0))
+    z[0], p[0] = mk_z_p(ss, vs)  # Z and p as the package computes them: the kernels differ in S, ties and the median
     slope[0] = b
     intercept[0] = np.median(xv) - np.median(tv) * b
 

@@ -1044,7 +1044,7 @@ def test_practice_names_are_never_read_as_markup(tmp_path, monkeypatch):
     data["evidence"][0]["place"] = "Dune [/i] field"
     (catalogue / source.name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     monkeypatch.setattr(practices_cli, "open_store",
-                        lambda cache, url=None: open_store(tmp_path / "p.sqlite", catalogue_dir=catalogue))
+                        lambda cache: open_store(tmp_path / "p.sqlite", catalogue_dir=catalogue))
     runner = CliRunner()
     for args in (["list"], ["show", data["id"]], ["search", "fence"]):
         result = runner.invoke(practices_cli.app, args, env={"COLUMNS": "200"})

@@ -122,7 +122,7 @@ def test_natural_earth_merge_puts_taiwan_into_chinas_row(tmp_path):
 def test_a_file_without_crs_is_refused(tmp_path):
     shp = write_boundaries(tmp_path / "nocrs.shp", crs=None)
     assert not shp.with_suffix(".prj").exists()
-    with pytest.raises(InputError, match=r"nocrs\.shp.*declares no CRS"):
+    with pytest.raises(InputError, match=r"regions.boundaries.path: .*nocrs\.shp has no CRS"):
         Boundaries(path=shp, code_field="ISO3").countries()
 
 

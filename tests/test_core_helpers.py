@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dldd.core.jsondata import from_json_data, json_default, to_json_data
@@ -113,3 +114,14 @@ def test_class_outputs_of_every_family_share_the_attribute_layout():
                             "flag_meanings", "_FillValue"], keys
         assert isinstance(out.attrs["flag_values"], list) and all(type(c) is int for c in out.attrs["flag_values"])
         assert out.attrs["_FillValue"] == -128
+
+
+def test_cell_number_reads_numbers_and_says_none_for_the_rest():
+    from dldd.core.cells import cell_number
+
+    assert cell_number("2.5") == 2.5 and cell_number(np.float32(0.5)) == 0.5 and cell_number(3) == 3.0
+    for empty in (None, "", "n.d.", float("nan"), "nan", np.nan, pd.NA):
+        assert cell_number(empty) is None, empty
+    assert cell_number(float("inf")) == math.inf and cell_number("-inf") == -math.inf  # the report keeps infinity
+    assert cell_number(math.inf, finite=True) is None and cell_number(-math.inf, finite=True) is None  # the cases do not
+    assert cell_number("1e3", finite=True) == 1000.0

@@ -153,7 +153,7 @@ def test_top_level_must_be_a_mapping(tmp_path):
 
 # -- store and search --------------------------------------------------------------------------------
 def test_every_practice_is_found_by_its_english_and_chinese_name(store, catalogue):
-    assert store.dialect == "sqlite" and len(store.ids()) == len(catalogue)
+    assert Path(store.location).suffix == ".sqlite" and len(store.ids()) == len(catalogue)
     for p in catalogue:
         assert p.id in [q.id for q in store.search(p.names.en)], p.names.en
         if p.names.zh:
@@ -221,8 +221,6 @@ def test_a_broken_file_leaves_the_built_store_intact(tmp_path):
 def test_cache_path_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("DLDD_CACHE", str(tmp_path / "c"))
     assert default_cache_path() == tmp_path / "c" / "practices.sqlite"
-    with pytest.raises(InputError, match="postgresql"):
-        open_store(url="mysql://host/db")
 
 
 # -- applicability engine --------------------------------------------------------------------------
@@ -426,17 +424,11 @@ def test_cli_match_from_run_conditions_table(cli, tmp_path):
     assert r.exit_code == 1 and "conditions.csv" in r.output
 
 
-def test_postgres_queries_have_matching_placeholders():
-    """The PostgreSQL dialect is not run here (no server); its SQL must at least be well-formed."""
-    from dldd.practices.store import _Postgres, _SQLite
-
-    for text in ("草方格", "sand fence 沙障", "zaï"):
-        sql, params = _Postgres().search_sql(text, 5)
-        assert "?" not in sql and sql.count("%s") == len(params)
-        assert "plainto_tsquery('simple'" in sql and params[-1] == 5
-        sql, params = _SQLite().search_sql(text, 5)
-        assert "%s" not in sql and sql.count("?") == len(params)
-    assert any("to_tsvector" in s for s in _Postgres().fts_create())
+def test_store_url_option_is_gone(cli):
+    """The untested PostgreSQL store was removed: ``--url`` is an unknown option of every command."""
+    for args in (["list"], ["search", "fence"], ["show", "x"], ["match", "--aridity", "arid"]):
+        r = cli(*args, "--url", "postgresql://host/db")
+        assert r.exit_code == 2 and "No such option" in r.output and "--url" in r.output, (args, r.output)
 
 
 def test_groundwater_depth_and_salinity_fits():

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from dldd.core.attrs import output_attrs
+from dldd.core.classes import class_raster
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.units import to_amount
 from dldd.errors import GridMismatchError, InputError
@@ -180,26 +181,20 @@ def aridity_class(ai, hyper_arid_threshold: float = HYPER_ARID_THRESHOLD):
     a = ai if was_da else xr.DataArray(np.asarray(ai))
     if not np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float64)
-    bounds = [
-        np.asarray(b, dtype=a.dtype)
-        for b in (hyper_arid_threshold, ARID_THRESHOLD, SEMI_ARID_THRESHOLD, DRY_SUBHUMID_THRESHOLD)
-    ]
-    cls = xr.where(a < bounds[3], DRY_SUBHUMID, HUMID)
-    cls = xr.where(a < bounds[2], SEMI_ARID, cls)
-    cls = xr.where(a < bounds[1], ARID, cls)
-    cls = xr.where(a < bounds[0], HYPER_ARID, cls)
-    cls = xr.where(a.isnull(), CLASS_NODATA, cls).astype(np.int8)
+    cls = class_raster(
+        a, (hyper_arid_threshold, ARID_THRESHOLD, SEMI_ARID_THRESHOLD, DRY_SUBHUMID_THRESHOLD), (True,) * 4,
+        (HYPER_ARID, ARID, SEMI_ARID, DRY_SUBHUMID, HUMID), ARIDITY_ZONES,
+        output_attrs(
+            "1",
+            "aridity zone (UNEP)",
+            "thresholds on the aridity index",
+            f"hyper_arid<{hyper_arid_threshold}, arid<{ARID_THRESHOLD}, semi_arid<{SEMI_ARID_THRESHOLD}, "
+            f"dry_subhumid<{DRY_SUBHUMID_THRESHOLD}",
+            _REF_AI,
+        ),
+    )
     if not was_da:
         return cls.values
-    cls.attrs = output_attrs(
-        "1",
-        "aridity zone (UNEP)",
-        "thresholds on the aridity index",
-        f"hyper_arid<{hyper_arid_threshold}, arid<{ARID_THRESHOLD}, semi_arid<{SEMI_ARID_THRESHOLD}, "
-        f"dry_subhumid<{DRY_SUBHUMID_THRESHOLD}",
-        _REF_AI,
-        legend=ARIDITY_ZONES,
-    )
     return cls.rename("aridity_zone")
 
 

@@ -45,7 +45,8 @@ from dldd.core.ranges import check_range
 from dldd.core.units import UREG, convert, parse, same_units
 from dldd.errors import InputError
 from dldd.indicators.pet import wind_speed_2m
-from dldd.indicators.sensitivity import class_raster, cover_in
+from dldd.core.classes import class_raster
+from dldd.indicators.sensitivity import cover_in
 
 REFERENCE_FRYBERGER = (
     "Fryberger S.G. (1979) Dune forms and wind regime. In: McKee E.D. (ed.) A study of global sand seas. "

@@ -34,6 +34,7 @@ import xarray as xr
 
 from dldd.core.areas import grid_crs
 from dldd.core.attrs import output_attrs
+from dldd.core.classes import bin_by_edges, class_raster
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.ranges import check_range
 from dldd.errors import InputError
@@ -46,44 +47,6 @@ REFERENCE_FVC = (
     "Gutman G., Ignatov A. (1998) The derivation of the green vegetation fraction from NOAA/AVHRR data "
     "for use in numerical weather prediction models. Int. J. Remote Sens. 19(8), 1533-1543."
 )
-
-# --------------------------------------------------------------------------------------------------
-# Generic binning by edges (also used by dldd.indicators.sand for the drift-potential energy classes)
-# --------------------------------------------------------------------------------------------------
-
-
-def bin_by_edges(x: xr.DataArray, edges, upper_at_edge) -> xr.DataArray:
-    """Bin index 0..len(edges) of ``x`` against ascending ``edges``; -1 where ``x`` is NaN.
-
-    ``upper_at_edge[i]`` says whether a value equal to ``edges[i]`` goes to bin ``i + 1`` (True) or to
-    bin ``i`` (False). Lazy on dask arrays.
-    """
-    edges = tuple(float(e) for e in edges)
-    upper_at_edge = tuple(bool(u) for u in upper_at_edge)
-    if len(edges) != len(upper_at_edge):
-        raise InputError(f"bin_by_edges: {len(edges)} edges but {len(upper_at_edge)} edge rules")
-    if any(b <= a for a, b in zip(edges, edges[1:])):
-        raise InputError(f"bin_by_edges: edges must be strictly ascending, found {edges}")
-    idx = xr.zeros_like(x, dtype=np.int8)
-    for e, up in zip(edges, upper_at_edge):
-        idx = idx + ((x >= e) if up else (x > e)).astype(np.int8)
-    return xr.where(x.notnull(), idx, np.int8(-1)).astype(np.int8)
-
-
-def class_raster(x: xr.DataArray, edges, upper_at_edge, codes, legend: Legend, attrs: Mapping) -> xr.DataArray:
-    """int8 class raster: ``codes[i]`` for bin ``i`` of :func:`bin_by_edges`, CLASS_NODATA for NaN.
-
-    ``attrs``: the output's attributes (:func:`dldd.core.attrs.output_attrs`); the legend's are added."""
-    if len(codes) != len(edges) + 1:
-        raise InputError(f"class_raster: {len(edges)} edges need {len(edges) + 1} codes, found {len(codes)}")
-    idx = bin_by_edges(x, edges, upper_at_edge)
-    out = xr.full_like(idx, CLASS_NODATA, dtype=np.int8)
-    for i, code in enumerate(codes):
-        out = xr.where(idx == i, np.int8(code), out)
-    out = out.astype(np.int8)
-    out.attrs = output_attrs(**attrs, legend=legend)
-    return out
-
 
 # --------------------------------------------------------------------------------------------------
 # Score tables (Kosmas99; METHODS section 4)

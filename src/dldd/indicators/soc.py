@@ -37,7 +37,6 @@ from dldd.indicators.landcover import (
     STABLE,
     UNCCD_ALLOWED,
     WATER,
-    WETLAND,
     align_exact,
     check_codes,
     elementwise,

@@ -234,6 +234,19 @@ def _median(a, b, n):
     return (lo + hi) / 2.0
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def mk_z_p(s, var_s):
+    """Mann-Kendall ``(Z, p)`` from S and Var S: Z = (S - 1)/sqrt(Var S) if S > 0, (S + 1)/sqrt(Var S) if
+    S < 0, else 0 (continuity correction); two-sided p = erfc(|Z| / sqrt 2) (Gilbert 1987, 16.4.1)."""
+    if s > 0:
+        z = (s - 1) / math.sqrt(var_s)
+    elif s < 0:
+        z = (s + 1) / math.sqrt(var_s)
+    else:
+        z = 0.0
+    return z, math.erfc(abs(z) / _SQRT2)
+
+
 @numba.njit(cache=True, nogil=True)
 def _mk_series(x, t, min_years, s, var_s, z, p, slope, intercept, nvalid):
     """Mann-Kendall and Theil-Sen for one series ``x`` at times ``t`` (years); see module docstring."""
@@ -278,16 +291,9 @@ def _mk_series(x, t, min_years, s, var_s, z, p, slope, intercept, nvalid):
         ss += si
         ties += 6 * ci * (ci + 2)
     vs = (m * (m - 1) * (2 * m + 5) - ties) / 18.0
-    if ss > 0:
-        zz = (ss - 1) / math.sqrt(vs)
-    elif ss < 0:
-        zz = (ss + 1) / math.sqrt(vs)
-    else:
-        zz = 0.0
     s[0] = ss
     var_s[0] = vs
-    z[0] = zz
-    p[0] = math.erfc(abs(zz) / _SQRT2)
+    z[0], p[0] = mk_z_p(ss, vs)
     b = _median(d, scratch, k)
     slope[0] = b
     # times are increasing, so their median needs no selection

@@ -197,10 +197,10 @@ def scheduler(spec: Spec, name: str | None = None, workers: int | None = None):
 
         if workers:
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                              env={"GDAL_CACHEMAX": str(GDAL_CACHE_MB)}) as cl, Client(cl) as client:
+                              env={"GDAL_CACHEMAX": str(GDAL_CACHE_MB)}) as cl, Client(cl):
                 yield f"LocalCluster({workers} workers)"
         else:
-            with Client(name) as client:
+            with Client(name):
                 yield f"distributed {name}"
         return
     with dask.config.set(scheduler=name):

@@ -2,7 +2,7 @@
 
 - :mod:`dldd.practices.schema`: the pydantic schema of a practice (``extra="forbid"``).
 - :mod:`dldd.practices.loader`: the YAML catalogue (``catalogue/*.yaml``), validated on load.
-- :mod:`dldd.practices.store`: embedded SQLite store with FTS5 search (PostgreSQL by URL).
+- :mod:`dldd.practices.store`: embedded SQLite store with FTS5 search.
 - :mod:`dldd.practices.conditions`: the assessed conditions a practice is matched to.
 - :mod:`dldd.practices.scoring`: applicability ranking with reasons (:func:`match`).
 - :mod:`dldd.practices.land_share`: ranking on the share of a region's land a practice fits.

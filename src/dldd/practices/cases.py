@@ -12,13 +12,13 @@ A field a source does not give is ``"not documented"``.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import pandas as pd
 
+from dldd.core.cells import cell_number
 from dldd.practices.schema import NOT_DOCUMENTED, Citation, Practice
 
 
@@ -73,14 +73,6 @@ def load_cases(practices: Iterable[Practice] | None = None) -> list[CaseStudy]:
     return out
 
 
-def _num(v) -> float | None:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def run_cases(summary: pd.DataFrame | None, run_name: str = "this run") -> list[CaseStudy]:
     """The effectiveness results of a run (rows of ``effectiveness_summary``) as cases of the run.
 
@@ -96,12 +88,12 @@ def run_cases(summary: pd.DataFrame | None, run_name: str = "this run") -> list[
     for k, r in enumerate(summary.to_dict("records"), start=1):
         kind = _norm_type(str(r.get("type", "")))
         synthetic = "synthetic" in str(r.get("data", "")).lower()
-        eff, lo, hi = _num(r.get("effect")), _num(r.get("ci_low")), _num(r.get("ci_high"))
+        eff, lo, hi = (cell_number(r.get(k), finite=True) for k in ("effect", "ci_low", "ci_high"))
         units = "" if str(r.get("units", "1")) in ("1", "nan", "None") else f" {r.get('units')}"
         effect = NOT_DOCUMENTED if eff is None else f"{eff:+.3g}{units} on {r.get('outcome', 'the outcome')}"
         if eff is not None and lo is not None and hi is not None:
             effect += f" (95 % CI {lo:+.3g} to {hi:+.3g})"
-        area = _num(r.get("treated_area_km2"))
+        area = cell_number(r.get("treated_area_km2"), finite=True)
         name = str(r.get("name", f"intervention {k}"))
         out.append(CaseStudy(
             id=f"run.{k}", practices=INTERVENTION_TYPES.get(kind, ()),

@@ -2,8 +2,7 @@
 
 Commands: ``list [--category C]``, ``show ID``, ``search TEXT``, ``match [conditions] [--region ISO3]
 [--run DIR] [--top N]``. Every command takes ``--cache PATH`` (the SQLite store; default
-``$DLDD_CACHE/practices.sqlite`` or ``~/.cache/dldd/practices.sqlite``) and ``--url`` (a
-``postgresql://`` URL for a shared store).
+``$DLDD_CACHE/practices.sqlite`` or ``~/.cache/dldd/practices.sqlite``).
 
 The ``--run DIR`` contract
 --------------------------
@@ -66,7 +65,6 @@ CONDITIONS_REQUIRED_COLUMNS = ("region",)
 _GIVEN = "the given conditions"
 
 _CACHE = typer.Option(None, "--cache", help="SQLite store file (default $DLDD_CACHE/practices.sqlite).")
-_URL = typer.Option(None, "--url", help="postgresql:// URL of a shared store.")
 
 
 def _console() -> Console:
@@ -78,8 +76,8 @@ def _fail(e: Exception) -> None:
     raise typer.Exit(code=1)
 
 
-def _store(cache: Optional[Path], url: Optional[str]):
-    return open_store(cache, url=url)
+def _store(cache: Optional[Path]):
+    return open_store(cache)
 
 
 def _names(p: Practice) -> str:
@@ -106,11 +104,10 @@ def _practice_table(practices: list[Practice], title: str) -> Table:
 def list_practices(
     category: Optional[str] = typer.Option(None, "--category", help="Only this category."),
     cache: Optional[Path] = _CACHE,
-    url: Optional[str] = _URL,
 ) -> None:
     """List the practices of the catalogue."""
     try:
-        with _store(cache, url) as s:
+        with _store(cache) as s:
             ps = s.all(category)
     except DlddError as e:
         _fail(e)
@@ -121,11 +118,10 @@ def list_practices(
 def show(
     practice_id: str = typer.Argument(..., help="Practice id (see `list`)."),
     cache: Optional[Path] = _CACHE,
-    url: Optional[str] = _URL,
 ) -> None:
     """Show one practice: how it works, where it applies, inputs, risks and evidence."""
     try:
-        with _store(cache, url) as s:
+        with _store(cache) as s:
             p = s.get(practice_id)
     except DlddError as e:
         _fail(e)
@@ -197,11 +193,10 @@ def search(
     text: str = typer.Argument(..., help="Words in English or Chinese, e.g. 'sand fence' or 草方格."),
     limit: int = typer.Option(20, "--limit", min=1),
     cache: Optional[Path] = _CACHE,
-    url: Optional[str] = _URL,
 ) -> None:
     """Full-text search over names (English and Chinese) and descriptions."""
     try:
-        with _store(cache, url) as s:
+        with _store(cache) as s:
             ps = s.search(text, limit=limit)
     except DlddError as e:
         _fail(e)
@@ -286,7 +281,6 @@ def match(
     run: Optional[Path] = typer.Option(None, "--run", help="Run directory with tables/conditions.csv."),
     top: int = typer.Option(10, "--top", min=1, help="How many practices to show."),
     cache: Optional[Path] = _CACHE,
-    url: Optional[str] = _URL,
 ) -> None:
     """Rank practices for assessed conditions, with the reasons for each score."""
     given = {"aridity_class": aridity, "precip_mm": precip, "drift_class": drift, "land_cover": land_cover,
@@ -302,7 +296,7 @@ def match(
                                  "override it: match without them, or without --run")
             dist = read_distribution(Path(run) / DISTRIBUTION_CSV)
             regions = [region.upper()] if region else regions_of(dist)
-            with _store(cache, url) as s:
+            with _store(cache) as s:
                 practices = s.all()
             cache: dict = {}
             for rid in regions:
@@ -328,7 +322,7 @@ def match(
             if not given:
                 raise InputError("no condition given: pass options such as --aridity and --precip, or --run DIR")
             rows = {region.upper() if region else _GIVEN: {}}
-        with _store(cache, url) as s:
+        with _store(cache) as s:
             practices = s.all()
         for label, row in rows.items():
             cond = dict(row)

@@ -1,7 +1,5 @@
-"""The practice store: the YAML catalogue loaded into a database with full-text search.
+"""The practice store: the YAML catalogue loaded into an embedded SQLite database with full-text search.
 
-Embedded use (the default)
---------------------------
 ``open_store()`` opens, or creates, an SQLite file at the cache path and returns a
 :class:`PracticeStore`. The cache path is, in order: the ``cache_path`` argument; ``$DLDD_CACHE/
 practices.sqlite`` when the environment variable ``DLDD_CACHE`` (a cache *directory*) is set;
@@ -12,22 +10,6 @@ catalogue. Full-text search uses an FTS5 table with the ``trigram`` tokenizer (S
 indexes every three-character sequence and so finds Chinese names (FTS5's default tokenizer does not
 split CJK text): a search for 草方格 finds the straw checkerboard. Search terms shorter than three
 characters (沙障) are matched with ``LIKE`` on the same columns.
-
-Shared multi-user deployment on PostgreSQL
-------------------------------------------
-``open_store(url="postgresql://user:password@host:5432/dbname")`` runs the same queries on an external
-PostgreSQL server. It needs a PostgreSQL driver, which dldd does not install: ``pip install
-"psycopg[binary]"`` (psycopg 3; psycopg2 is used if that is what is installed). The first user to
-connect creates the tables ``dldd_meta`` and ``dldd_practice`` (the role needs CREATE on the schema);
-everyone else reads. When a newer dldd ships a changed catalogue, the first process that opens the
-store rebuilds it inside one transaction under ``pg_advisory_xact_lock``, so concurrent users do not
-rebuild twice. The tables and queries are plain SQL shared with SQLite; only full-text search differs:
-on PostgreSQL ``dldd_practice`` carries a generated column ``tsv = to_tsvector('simple', name_en || ' '
-|| body)`` with a GIN index, terms are matched with ``tsv @@ plainto_tsquery('simple', term)`` and
-ranked with ``ts_rank``; Chinese terms (which ``to_tsvector`` does not split) are matched with
-``LIKE`` on ``name_zh`` and ``body`` (add ``CREATE EXTENSION pg_trgm`` and a trigram GIN index on
-those columns if the catalogue grows large). Only the SQLite path is tested in dldd's test suite.
-``open_store(url="sqlite:///path/to/file.sqlite")`` is the embedded store at an explicit path.
 """
 
 from __future__ import annotations
@@ -56,7 +38,7 @@ BM25_WEIGHTS = (0.0, 10.0, 10.0, 1.0)
 #: Default number of search results.
 SEARCH_LIMIT = 20
 
-_PORTABLE_DDL = (
+_TABLES_DDL = (
     "CREATE TABLE IF NOT EXISTS dldd_meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE dldd_practice (id VARCHAR(64) PRIMARY KEY, category VARCHAR(64) NOT NULL, "
     "name_en TEXT NOT NULL, name_zh TEXT, body TEXT NOT NULL, doc TEXT NOT NULL)",
@@ -84,126 +66,48 @@ def _terms(text: str) -> list[str]:
     return [t for t in terms if t]
 
 
-class _SQLite:
-    name = "sqlite"
-    param = "?"
-
-    def connect(self, path: Path):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
-        except (OSError, sqlite3.Error) as e:
-            raise InputError(
-                f"practice store: cannot open the cache database {str(path)!r} ({e}); "
-                f"set {CACHE_ENV} to a writable directory or pass cache_path"
-            ) from e
-        return conn
-
-    def begin(self, cur) -> None:
-        cur.execute("BEGIN IMMEDIATE")
-
-    def fts_create(self) -> list[str]:
-        return [
-            "CREATE VIRTUAL TABLE dldd_practice_fts USING fts5("
-            "id UNINDEXED, name_en, name_zh, body, tokenize='trigram')"
-        ]
-
-    def fts_drop(self) -> list[str]:
-        return ["DROP TABLE IF EXISTS dldd_practice_fts"]
-
-    def fts_insert(self) -> str:
-        return "INSERT INTO dldd_practice_fts (id, name_en, name_zh, body) VALUES (?, ?, ?, ?)"
-
-    def search_sql(self, text: str, limit: int) -> tuple[str, list]:
-        terms = _terms(text)
-        long = [t for t in terms if len(t) >= TRIGRAM_MIN_CHARS]
-        short = [t for t in terms if len(t) < TRIGRAM_MIN_CHARS]
-        where, params = [], []
-        if long:
-            where.append("dldd_practice_fts MATCH ?")
-            params.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in long))
-        for t in short:
-            where.append(
-                "(name_en LIKE ? ESCAPE '\\' OR name_zh LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')"
-            )
-            params += [_like_pattern(t)] * 3
-        weights = ", ".join(f"{w:g}" for w in BM25_WEIGHTS)
-        order = f"bm25(dldd_practice_fts, {weights}), id" if long else "id"
-        sql = f"SELECT id FROM dldd_practice_fts WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
-        return sql, params + [limit]
+def _connect(path: Path):
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    except (OSError, sqlite3.Error) as e:
+        raise InputError(
+            f"practice store: cannot open the cache database {str(path)!r} ({e}); "
+            f"set {CACHE_ENV} to a writable directory or pass cache_path"
+        ) from e
+    return conn
 
 
-class _Postgres:
-    """PostgreSQL dialect (documented in the module docstring; not exercised by the test suite)."""
-
-    name = "postgresql"
-    param = "%s"
-
-    def connect(self, url: str):
-        try:
-            import psycopg  # type: ignore[import-not-found]
-
-            return psycopg.connect(url, autocommit=True)
-        except ImportError:
-            pass
-        try:
-            import psycopg2  # type: ignore[import-not-found]
-
-            conn = psycopg2.connect(url)
-            conn.autocommit = True
-            return conn
-        except ImportError as e:
-            raise InputError(
-                "practice store: url is a PostgreSQL URL but no driver is installed; "
-                "install one with: pip install \"psycopg[binary]\""
-            ) from e
-
-    def begin(self, cur) -> None:
-        cur.execute("BEGIN")
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('dldd_practice'))")
-
-    def fts_create(self) -> list[str]:
-        return [
-            "ALTER TABLE dldd_practice ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
-            "(to_tsvector('simple', name_en || ' ' || body)) STORED",
-            "CREATE INDEX dldd_practice_tsv ON dldd_practice USING GIN (tsv)",
-        ]
-
-    def fts_drop(self) -> list[str]:
-        return []  # the tsv column goes with dldd_practice
-
-    def fts_insert(self) -> str | None:
-        return None
-
-    def search_sql(self, text: str, limit: int) -> tuple[str, list]:
-        terms = _terms(text)
-        where, params = [], []
-        for t in terms:
-            where.append(
-                "(tsv @@ plainto_tsquery('simple', %s) OR name_zh LIKE %s OR body LIKE %s "
-                "OR name_en ILIKE %s)"
-            )
-            pat = _like_pattern(t)
-            params += [t, pat, pat, pat]
-        sql = (
-            "SELECT id FROM dldd_practice WHERE " + " AND ".join(where)
-            + " ORDER BY ts_rank(tsv, plainto_tsquery('simple', %s)) DESC, id LIMIT %s"
+def _search_sql(text: str, limit: int) -> tuple[str, list]:
+    """The FTS5 query (trigram MATCH for terms of 3+ characters, LIKE for shorter ones) and its parameters."""
+    terms = _terms(text)
+    long = [t for t in terms if len(t) >= TRIGRAM_MIN_CHARS]
+    short = [t for t in terms if len(t) < TRIGRAM_MIN_CHARS]
+    where, params = [], []
+    if long:
+        where.append("dldd_practice_fts MATCH ?")
+        params.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in long))
+    for t in short:
+        where.append(
+            "(name_en LIKE ? ESCAPE '\\' OR name_zh LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')"
         )
-        return sql, params + [" ".join(terms), limit]
+        params += [_like_pattern(t)] * 3
+    weights = ", ".join(f"{w:g}" for w in BM25_WEIGHTS)
+    order = f"bm25(dldd_practice_fts, {weights}), id" if long else "id"
+    sql = f"SELECT id FROM dldd_practice_fts WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+    return sql, params + [limit]
 
 
 class PracticeStore:
     """Query layer over the practice tables; open it with :func:`open_store`.
 
-    Attributes: ``location`` (file path or URL), ``dialect`` ("sqlite" or "postgresql"),
-    ``catalogue_dir``, ``catalogue_hash`` and ``rebuilt`` (True when this open rebuilt the tables).
+    Attributes: ``location`` (the SQLite file), ``catalogue_dir``, ``catalogue_hash`` and ``rebuilt``
+    (True when this open rebuilt the tables).
     """
 
-    def __init__(self, conn, dialect, location: str, catalogue_dir: Path):
+    def __init__(self, conn, location: str, catalogue_dir: Path):
         self._conn = conn
-        self._d = dialect
         self.location = location
-        self.dialect = dialect.name
         self.catalogue_dir = catalogue_dir
         self.catalogue_hash = ""
         self.rebuilt = False
@@ -219,9 +123,6 @@ class PracticeStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-    def _sql(self, sql: str) -> str:
-        return sql if self._d.param == "?" else sql.replace("?", self._d.param)
 
     def _stored_meta(self, cur) -> dict[str, str]:
         try:
@@ -239,35 +140,30 @@ class PracticeStore:
         if meta.get("catalogue_hash") == want and meta.get("schema_version") == STORE_SCHEMA_VERSION:
             return
         practices = load_catalogue(self.catalogue_dir)  # validate before touching the database
-        self._d.begin(cur)
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            cur.execute(_PORTABLE_DDL[0])
+            cur.execute(_TABLES_DDL[0])
             cur.execute("SELECT key, value FROM dldd_meta")
             meta = {k: v for k, v in cur.fetchall()}
             if meta.get("catalogue_hash") == want and meta.get("schema_version") == STORE_SCHEMA_VERSION:
                 cur.execute("COMMIT")  # another process rebuilt it while we waited for the lock
                 return
-            for sql in self._d.fts_drop():
-                cur.execute(sql)
+            cur.execute("DROP TABLE IF EXISTS dldd_practice_fts")
             cur.execute("DROP TABLE IF EXISTS dldd_practice")
-            cur.execute(_PORTABLE_DDL[1])
-            for sql in self._d.fts_create():
-                cur.execute(sql)
-            insert = self._sql(
-                "INSERT INTO dldd_practice (id, category, name_en, name_zh, body, doc) "
-                "VALUES (?, ?, ?, ?, ?, ?)"
-            )
-            fts = self._d.fts_insert()
+            cur.execute(_TABLES_DDL[1])
+            cur.execute("CREATE VIRTUAL TABLE dldd_practice_fts USING fts5("
+                        "id UNINDEXED, name_en, name_zh, body, tokenize='trigram')")
             for p in practices:
                 body = p.search_text()
-                cur.execute(insert, (p.id, p.category, p.names.en, p.names.zh, body,
-                                     p.model_dump_json()))
-                if fts:
-                    cur.execute(fts, (p.id, p.names.en, p.names.zh or "", body))
+                cur.execute("INSERT INTO dldd_practice (id, category, name_en, name_zh, body, doc) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (p.id, p.category, p.names.en, p.names.zh, body, p.model_dump_json()))
+                cur.execute("INSERT INTO dldd_practice_fts (id, name_en, name_zh, body) VALUES (?, ?, ?, ?)",
+                            (p.id, p.names.en, p.names.zh or "", body))
             cur.execute("DELETE FROM dldd_meta")
             for k, v in (("catalogue_hash", want), ("schema_version", STORE_SCHEMA_VERSION),
                          ("catalogue_dir", str(self.catalogue_dir)), ("count", str(len(practices)))):
-                cur.execute(self._sql("INSERT INTO dldd_meta (key, value) VALUES (?, ?)"), (k, v))
+                cur.execute("INSERT INTO dldd_meta (key, value) VALUES (?, ?)", (k, v))
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -293,13 +189,13 @@ class PracticeStore:
         else:
             if category not in CATEGORIES:
                 raise InputError(f"practice category {category!r} is unknown; expected one of {list(CATEGORIES)}")
-            cur.execute(self._sql("SELECT doc FROM dldd_practice WHERE category = ? ORDER BY id"), (category,))
+            cur.execute("SELECT doc FROM dldd_practice WHERE category = ? ORDER BY id", (category,))
         return [Practice.model_validate(json.loads(r[0])) for r in cur.fetchall()]
 
     def get(self, practice_id: str) -> Practice:
         """One practice by id; an unknown id raises InputError with the closest ids."""
         cur = self._cursor()
-        cur.execute(self._sql("SELECT doc FROM dldd_practice WHERE id = ?"), (practice_id,))
+        cur.execute("SELECT doc FROM dldd_practice WHERE id = ?", (practice_id,))
         row = cur.fetchone()
         if row is None:
             close = difflib.get_close_matches(practice_id, self.ids(), n=3)
@@ -311,7 +207,7 @@ class PracticeStore:
         """Practices whose names or text contain every term of ``text`` (English or Chinese), best first."""
         if not _terms(text):
             raise InputError("practice search: the search text is empty")
-        sql, params = self._d.search_sql(text, int(limit))
+        sql, params = _search_sql(text, int(limit))
         cur = self._cursor()
         cur.execute(sql, params)
         ids = [r[0] for r in cur.fetchall()]
@@ -321,30 +217,16 @@ class PracticeStore:
 def open_store(
     cache_path: str | Path | None = None,
     *,
-    url: str | None = None,
     catalogue_dir: str | Path | None = None,
 ) -> PracticeStore:
     """Open the practice store, building or rebuilding it from the YAML catalogue when needed.
 
-    ``url``: ``postgresql://...`` for a shared server, ``sqlite:///path`` for an explicit file; else
-    the embedded SQLite store at ``cache_path`` or :func:`default_cache_path`. ``catalogue_dir``: a
+    The embedded SQLite store at ``cache_path`` or :func:`default_cache_path`. ``catalogue_dir``: a
     catalogue directory other than the shipped one.
     """
     cat = Path(catalogue_dir) if catalogue_dir is not None else CATALOGUE_DIR
-    if url is not None and url.startswith(("postgresql://", "postgres://")):
-        dialect = _Postgres()
-        conn, location = dialect.connect(url), re.sub(r"//[^@/]*@", "//***@", url)
-    elif url is not None and url.startswith("sqlite:///"):
-        dialect = _SQLite()
-        path = Path(url[len("sqlite:///"):]).expanduser()
-        conn, location = dialect.connect(path), str(path)
-    elif url is not None:
-        raise InputError(f"practice store url {url!r}: expected postgresql://... or sqlite:///path")
-    else:
-        dialect = _SQLite()
-        path = Path(cache_path).expanduser() if cache_path is not None else default_cache_path()
-        conn, location = dialect.connect(path), str(path)
-    store = PracticeStore(conn, dialect, location, cat)
+    path = Path(cache_path).expanduser() if cache_path is not None else default_cache_path()
+    store = PracticeStore(_connect(path), str(path), cat)
     try:
         store._sync()
     except BaseException:

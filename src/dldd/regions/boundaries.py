@@ -34,6 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from dldd.core.areas import geodesic_area_km2
 from dldd.errors import InputError
+from dldd.regions.polygons import read_polygon_file
 from dldd.regions.registry import Region, _country_names, normalize_lonlat, world_countries
 
 #: How the shipped boundaries are named in the manifest, the methods and the map captions.
@@ -186,15 +187,7 @@ def _read_boundary_file(path: str, _size: int, _mtime: int, code_field, name_fie
     if not code_field:
         raise InputError(f"regions.boundaries.code_field: not given for {where}; name the field that holds "
                          "each feature's ISO 3166-1 alpha-3 code")
-    try:
-        gdf = gpd.read_file(path, layer=layer)
-    except Exception as exc:  # pyogrio raises its own error types
-        raise InputError(f"{where}: cannot be read as GeoPackage/GeoJSON/Shapefile ({exc})") from exc
-    if gdf.empty:
-        raise InputError(f"{where} has no features")
-    if gdf.crs is None:
-        raise InputError(f"{where} declares no CRS; expected one (e.g. EPSG:4326 in a .prj file or the "
-                         "GeoPackage's srs): boundaries in an unknown CRS would be placed wrongly")
+    gdf = read_polygon_file(path, "regions.boundaries.path" + (f" (layer {layer})" if layer else ""), layer=layer)
     for f in (code_field, name_field):
         if f is not None and f not in gdf.columns:
             raise InputError(f"{where}: no field {f!r} (regions.boundaries.{'code_field' if f == code_field else 'name_field'}); "

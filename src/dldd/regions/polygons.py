@@ -1,5 +1,7 @@
 """The one reader of polygon files (GeoJSON, GeoPackage, shapefile): user zones, intervention polygons,
-correction polygons and fetch AOIs all come in through :func:`read_polygons`.
+correction polygons and fetch AOIs all come in through :func:`read_polygons`; country boundary files
+(:mod:`dldd.regions.boundaries`, which repair invalid polygons rather than refuse them) through
+:func:`read_polygon_file`.
 
 A file is refused (``InputError`` naming what it is for and the file) when it does not exist, cannot be
 read, holds no features, declares no CRS (nothing is assumed), or holds an empty or invalid geometry (an
@@ -16,14 +18,15 @@ from dldd.errors import InputError
 POLYGON_CRS = "EPSG:4326"
 
 
-def read_polygons(path, what: str, *, layer: str | int | None = None):
-    """The features of the polygon file ``path`` as a GeoDataFrame in EPSG:4326, checked (see module).
+def read_polygon_file(path, what: str, *, layer: str | int | None = None):
+    """The features of the polygon file ``path`` as a GeoDataFrame in the file's own CRS, refused when the file
+    does not exist, cannot be read, holds no features or declares no CRS; geometries not checked (the country
+    boundaries repair invalid polygons, :func:`read_polygons` refuses them).
 
     ``what`` names the file's use in messages (e.g. ``"zone file"``, ``"interventions 'belt'"``);
     ``layer``: the layer of a multi-layer file (GeoPackage).
     """
     import geopandas as gpd
-    import shapely
 
     path = Path(path)
     if not path.is_file():
@@ -36,6 +39,15 @@ def read_polygons(path, what: str, *, layer: str | int | None = None):
         raise InputError(f"{what}: {path} has no features")
     if gdf.crs is None:
         raise InputError(f"{what}: {path} has no CRS; expected one (e.g. EPSG:4326)")
+    return gdf
+
+
+def read_polygons(path, what: str, *, layer: str | int | None = None):
+    """The features of the polygon file ``path`` as a GeoDataFrame in EPSG:4326, checked (see module);
+    ``what`` and ``layer`` as in :func:`read_polygon_file`."""
+    import shapely
+
+    gdf = read_polygon_file(path, what, layer=layer)
     for i, g in enumerate(gdf.geometry.values):
         if g is None or g.is_empty:
             raise InputError(f"{what}: {path}: feature {i} has an empty geometry")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -30,10 +29,12 @@ import pyproj
 import shapely
 import shapely.affinity
 import xarray as xr
+from odc.geo.geobox import GeoBox
 from shapely.geometry.base import BaseGeometry
 
 from dldd.core.areas import MAX_SEGMENT_DEG, grid_crs, grid_edges
 from dldd.core.attrs import output_attrs
+from dldd.core.grid import grid_of
 from dldd.errors import InputError
 from dldd.regions.registry import polygonal_part, normalize_lonlat
 
@@ -44,28 +45,13 @@ PROJECTED_CLIP_MARGIN_DEG = 1.0
 _FULL_TURN = 360.0
 
 
-@dataclass(frozen=True)
-class _Grid:
-    crs: pyproj.CRS
-    ny: int
-    nx: int
-    xmin: float
-    xmax: float
-    ymin: float
-    ymax: float
-    flip_y: bool  # template row 0 is the southernmost (y ascending)
-    flip_x: bool  # template column 0 is the easternmost (x descending)
-
-
-def _grid(like: xr.DataArray | xr.Dataset, crs: Any) -> _Grid:
+def _grid(like: xr.DataArray | xr.Dataset, crs: Any) -> GeoBox:
+    """The grid of ``like`` (odc-geo's GeoBox, :func:`dldd.core.grid.grid_of`), in ``crs`` when given."""
     the_crs = grid_crs(like, crs)
-    xe, ye = grid_edges(like)
+    xe, _ = grid_edges(like)  # refuses coordinates that are not regularly spaced cell centres
     if the_crs.is_geographic and abs(xe[-1] - xe[0]) > _FULL_TURN * (1.0 + 1e-9):
         raise InputError(f"grid x axis spans {abs(xe[-1] - xe[0]):.6g} degrees; expected at most 360")
-    return _Grid(
-        the_crs, ye.size - 1, xe.size - 1, float(min(xe[0], xe[-1])), float(max(xe[0], xe[-1])),
-        float(min(ye[0], ye[-1])), float(max(ye[0], ye[-1])), bool(ye[-1] > ye[0]), bool(xe[-1] < xe[0]),
-    )
+    return grid_of(like if crs is None else like.rio.write_crs(the_crs), "region grid")
 
 
 def _check_geometry(geometry: Any, where: str) -> BaseGeometry:
@@ -78,41 +64,41 @@ def _check_geometry(geometry: Any, where: str) -> BaseGeometry:
     return polygonal_part(geometry if geometry.is_valid else shapely.make_valid(geometry))
 
 
-def _pieces_geographic(geom: BaseGeometry, g: _Grid) -> list[BaseGeometry]:
+def _pieces_geographic(geom: BaseGeometry, g: GeoBox) -> list[BaseGeometry]:
     """The geometry shifted by every multiple of 360 degrees that overlaps the grid's x range."""
     minx, _, maxx, _ = geom.bounds
-    k0 = math.ceil((g.xmin - maxx) / _FULL_TURN)
-    k1 = math.floor((g.xmax - minx) / _FULL_TURN)
+    k0 = math.ceil((g.boundingbox.left - maxx) / _FULL_TURN)
+    k1 = math.floor((g.boundingbox.right - minx) / _FULL_TURN)
     return [geom if k == 0 else shapely.affinity.translate(geom, xoff=k * _FULL_TURN) for k in range(k0, k1 + 1)]
 
 
-def _lonlat_bounds(g: _Grid) -> list[BaseGeometry]:
-    west, south, east, north = pyproj.Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True).transform_bounds(
-        g.xmin, g.ymin, g.xmax, g.ymax, densify_pts=21
+def _lonlat_bounds(g: GeoBox) -> list[BaseGeometry]:
+    west, south, east, north = pyproj.Transformer.from_crs(g.crs.proj, "EPSG:4326", always_xy=True).transform_bounds(
+        *g.boundingbox, densify_pts=21
     )
     m = PROJECTED_CLIP_MARGIN_DEG
     south, north = max(-90.0, south - m), min(90.0, north + m)
     if not all(np.isfinite([west, south, east, north])):
-        raise InputError(f"cannot find the lon/lat bounds of the grid in CRS {g.crs.to_string()}")
+        raise InputError(f"cannot find the lon/lat bounds of the grid in CRS {g.crs.proj.to_string()}")
     if east < west:  # grid across the antimeridian
         return [shapely.box(west - m, south, 180.0, north), shapely.box(-180.0, south, east + m, north)]
     return [shapely.box(max(-180.0, west - m), south, min(180.0, east + m), north)]
 
 
-def _pieces_projected(geom: BaseGeometry, g: _Grid, where: str) -> list[BaseGeometry]:
+def _pieces_projected(geom: BaseGeometry, g: GeoBox, where: str) -> list[BaseGeometry]:
     lonlat = normalize_lonlat(geom, where=where)
     clipped = shapely.unary_union([lonlat.intersection(b) for b in _lonlat_bounds(g)])
     if clipped.is_empty:
         return []
     dense = shapely.segmentize(clipped, MAX_SEGMENT_DEG)
-    to_grid = pyproj.Transformer.from_crs("EPSG:4326", g.crs, always_xy=True)
+    to_grid = pyproj.Transformer.from_crs("EPSG:4326", g.crs.proj, always_xy=True)
     projected = shapely.transform(dense, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1])))
     if not np.all(np.isfinite(shapely.get_coordinates(projected))):
-        raise InputError(f"{where}: part of the polygon cannot be projected to the grid's CRS {g.crs.to_string()}")
+        raise InputError(f"{where}: part of the polygon cannot be projected to the grid's CRS {g.crs.proj.to_string()}")
     return [polygonal_part(projected if projected.is_valid else shapely.make_valid(projected))]
 
 
-def _sparse_coverage(geometries: list[BaseGeometry], g: _Grid, names: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _sparse_coverage(geometries: list[BaseGeometry], g: GeoBox, names: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
     """For each geometry: (flat cell indices in the template's (y, x) order, coverage fractions)."""
     from exactextract import exact_extract
     from exactextract.feature import JSONFeatureSource
@@ -123,7 +109,7 @@ def _sparse_coverage(geometries: list[BaseGeometry], g: _Grid, names: list[str])
         geom = _check_geometry(geom, name)
         if geom.is_empty:
             continue
-        pieces = _pieces_geographic(geom, g) if g.crs.is_geographic else _pieces_projected(geom, g, name)
+        pieces = _pieces_geographic(geom, g) if g.crs.geographic else _pieces_projected(geom, g, name)
         for p in pieces:
             if not p.is_empty:
                 features.append(
@@ -135,9 +121,8 @@ def _sparse_coverage(geometries: list[BaseGeometry], g: _Grid, names: list[str])
     ]
     if not features:
         return out
-    raster = NumPyRasterSource(
-        np.broadcast_to(np.float32(0), (g.ny, g.nx)), g.xmin, g.ymin, g.xmax, g.ymax
-    )
+    ny, nx = g.shape
+    raster = NumPyRasterSource(np.broadcast_to(np.float32(0), (ny, nx)), *g.boundingbox)
     results = exact_extract(raster, JSONFeatureSource(features), ["cell_id", "coverage"], include_cols=["rid"])
     cells: dict[int, list[np.ndarray]] = {}
     fracs: dict[int, list[np.ndarray]] = {}
@@ -154,12 +139,12 @@ def _sparse_coverage(geometries: list[BaseGeometry], g: _Grid, names: list[str])
             cov = np.bincount(inverse, weights=cov, minlength=ids.size)
         keep = cov > MIN_COVERAGE
         ids, cov = ids[keep], np.minimum(cov[keep], 1.0)
-        row, col = np.divmod(ids, g.nx)  # exactextract: row 0 at ymax, column 0 at xmin
-        if g.flip_y:
-            row = g.ny - 1 - row
-        if g.flip_x:
-            col = g.nx - 1 - col
-        flat = row * g.nx + col
+        row, col = np.divmod(ids, nx)  # exactextract: row 0 at ymax, column 0 at xmin
+        if g.transform.e > 0:  # template row 0 is the southernmost (y ascending)
+            row = ny - 1 - row
+        if g.transform.a < 0:  # template column 0 is the easternmost (x descending)
+            col = nx - 1 - col
+        flat = row * nx + col
         order = np.argsort(flat)
         out[rid] = (flat[order], cov[order].astype("float32"))
     return out
@@ -173,7 +158,7 @@ def cell_window(geometry: BaseGeometry, like: xr.DataArray | xr.Dataset, *, crs:
     grid only (:func:`coverage_fraction` of ``like.isel(window)``)."""
     g = _grid(like, crs)
     geom = _check_geometry(geometry, "geometry")
-    pieces = [] if geom.is_empty else (_pieces_geographic(geom, g) if g.crs.is_geographic
+    pieces = [] if geom.is_empty else (_pieces_geographic(geom, g) if g.crs.geographic
                                        else _pieces_projected(geom, g, "geometry"))
     xe, ye = grid_edges(like)
     window = {}
@@ -204,16 +189,16 @@ def coverage_fraction(geometry: BaseGeometry, like: xr.DataArray | xr.Dataset, *
     """
     g = _grid(like, crs)
     ((flat, frac),) = _sparse_coverage([geometry], g, ["geometry"])
-    data = np.zeros(g.ny * g.nx, dtype="float32")
+    data = np.zeros(g.shape[0] * g.shape[1], dtype="float32")
     data[flat] = frac
     return xr.DataArray(
-        data.reshape(g.ny, g.nx),
+        data.reshape(g.shape),
         dims=("y", "x"),
         coords={"y": like["y"].values, "x": like["x"].values},
         name="coverage_fraction",
         attrs=output_attrs("1", "fraction of the cell inside the region",
                            "exact cell coverage fractions (exactextract) in the grid's coordinates",
-                           f"crs={g.crs.to_string()}, min_coverage={MIN_COVERAGE}",
+                           f"crs={grid_crs(like, crs).to_string()}, min_coverage={MIN_COVERAGE}",
                            "exactextract (ISciences); METHODS 1.8"),
     )
 
@@ -287,4 +272,4 @@ def region_fractions(regions: Iterable[Any] | Mapping[str, BaseGeometry], like: 
         raise InputError(f"region_fractions: region ids must be unique, got {ids}")
     g = _grid(like, crs)
     entries = _sparse_coverage(geoms, g, [f"region '{i}'" for i in ids])
-    return RegionFractions(ids, entries, (g.ny, g.nx), like["y"].values, like["x"].values)
+    return RegionFractions(ids, entries, tuple(g.shape), like["y"].values, like["x"].values)

@@ -34,6 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from dldd import __version__
+from dldd.core.cells import cell_number as _num  # a table cell as a float (infinity kept), None when empty
 from dldd.report import chapters as rc
 from dldd.report import data as rd
 from dldd.report import figures as rf
@@ -122,15 +123,6 @@ class Fig:
     title: str
     caption: str = ""
     svg: str = ""  # the SVG version (path relative to the report folder), for maps of the synthesis
-
-
-def _num(v) -> float | None:
-    """A table cell as a float, None when empty or not a number."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
 
 
 def _draw(job) -> None:
@@ -646,8 +638,6 @@ class _Builder:
         if t is None or r is None or not len(t) or not len(r) or not {"direction", "dp_vu"} <= set(t.columns):
             return None
         import xarray as xr
-
-        from dldd.report.figures_sand import sand_rose_from_drift
 
         row = r.iloc[0]
         summary = xr.Dataset({k: float(row[c]) for k, c in (("dp", "dp_vu"), ("rdp", "rdp_vu"), ("rdd", "rdd_deg"),

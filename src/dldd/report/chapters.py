@@ -19,7 +19,7 @@ from markupsafe import Markup
 from dldd.core.legend import Legend
 from dldd.report import figures as rf
 from dldd.report.numbers import format_value
-from dldd.stats.reporting import LEVEL_ALL, LEVEL_REGION, LEVEL_SUBREGION
+from dldd.stats.reporting import LEVEL_ALL, LEVEL_SUBREGION
 
 #: No-data land above this share of a region's land (%) is a limitation of its SDG 15.3.1 figure.
 NODATA_LIMIT_PCT = 5.0

@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from rasterio.enums import Resampling
 
-from dldd.core.legend import CLASS_NODATA, Legend, LegendClass
+from dldd.core.legend import Legend, LegendClass
 from dldd.pipeline.contracts import legend_from_json
 
 #: Resolution of the charts and maps (print quality).
