@@ -237,3 +237,14 @@ def test_sand_rose_words_in_chinese():
     assert not latin, latin
     assert "北" in words and any("未定义" in w and "不适用" in w for w in words)  # undefined direction and ratio
     assert any("合成演示数据" in w for w in words)
+
+
+def test_trend_chart_periods_carry_their_years():
+    from dldd.report.chapters import period_years
+
+    manifest = {"spec": {"periods": {"baseline": {"start": 2000, "end": 2015},
+                                     "reporting": {"reporting_1": {"productivity": {"start": 2004, "end": 2019},
+                                                                   "land_cover": {"start": 2015, "end": 2019}}}}}}
+    assert period_years(manifest, "baseline") == "2000–2015"
+    assert period_years(manifest, "reporting_1") == "2004–2019"  # the productivity years, as SDG 15.3.1 uses
+    assert period_years(manifest, "reporting_9") == "" and period_years({}, "baseline") == ""

@@ -63,6 +63,20 @@ def _pct(v) -> str:
 
 
 # --- trends --------------------------------------------------------------------------------------------------------
+def period_years(manifest: dict, period: str) -> str:
+    """The years of ``period`` as the run's spec gives them ("2000–2015"; a reporting period's productivity
+    years), or "" when the manifest does not say."""
+    periods = (manifest.get("spec") or {}).get("periods") or {}
+    span = (periods.get("baseline") if period == "baseline"
+            else ((periods.get("reporting") or {}).get(period) or {}).get("productivity"))
+    return f"{span['start']}–{span['end']}" if isinstance(span, dict) and {"start", "end"} <= set(span) else ""
+
+
+def _period_axis_label(b, period) -> str:
+    years = period_years(b.run.manifest, str(period))
+    return f"{b.when_label(period)}\n{years}" if years else b.when_label(period)
+
+
 def trends(b) -> dict | None:
     """Degraded, stable and improved shares of land per period for the whole area, each sub-region and each
     region (``sdg_15_3_1_trends``), and a chart of the whole area's shares per period."""
@@ -85,7 +99,7 @@ def trends(b) -> dict | None:
     title = b.msgs.plain("chapters.trends.chart")
     labels = {k: b.class_label(k) for _, k in TREND_BARS}
     b.jobs.append((draw_trend_bars, (whole[["period", *(c for c, _ in TREND_BARS)]], b.out / png),
-                   dict(period_labels=[b.when_label(p) for p in whole["period"]], title=title, class_labels=labels,
+                   dict(period_labels=[_period_axis_label(b, p) for p in whole["period"]], title=title, class_labels=labels,
                         colors=b.colors, ylabel=b.msgs.plain("share_axis_land"), synthetic_label=b.synth)))
     from dldd.report.build import Fig
 
