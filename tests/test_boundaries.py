@@ -9,6 +9,7 @@ reference areas are the geodesic areas of the boxes computed here with pyproj.Ge
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import subprocess
@@ -354,3 +355,26 @@ def test_map_drawing_refuses_a_map_without_disclaimer(tmp_path, monkeypatch):
                                                                      real(fig, path, **kw))[1])
     rf.draw_map_panels(tmp_path / "c.png", layers=[layer, layer], note="NOTE ON BOUNDARIES", **common)
     assert "NOTE ON BOUNDARIES" in texts and (tmp_path / "c.png").is_file()
+
+
+def test_regions_list_draws_the_countries_as_the_spec_does(tmp_path):
+    """`dldd regions list --spec`: the spec's merges apply (Taiwan's area in China's row, TWN not listed)."""
+    from typer.testing import CliRunner
+
+    from dldd.cli import app
+    from dldd.demo.scenes import write_scene
+
+    world = {r.id: r for r in world_countries()}
+    spec_path = write_scene("regional", tmp_path, res=1.0, climate_res=1.0, extent=(73.0, 18.0, 135.0, 54.0),
+                            regions=["CHN"], indicators={"land_cover": {}})
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["regions"]["merge"] = {"CHN": ["TWN"]}
+    spec_path.write_text(yaml.safe_dump(spec))
+    rows = {}
+    for args in ([], ["--spec", str(spec_path)]):
+        r = CliRunner().invoke(app, ["regions", "list", "--format", "csv", *args])
+        assert r.exit_code == 0, r.output
+        rows[bool(args)] = pd.read_csv(io.StringIO(r.output)).set_index("iso3")
+    assert rows[False].loc["CHN", "area_km2"] == pytest.approx(world["CHN"].area_km2, rel=1e-6)
+    assert rows[True].loc["CHN", "area_km2"] == pytest.approx(world["CHN"].area_km2 + world["TWN"].area_km2, rel=1e-6)
+    assert "TWN" not in rows[True].index and len(rows[True]) == len(rows[False])

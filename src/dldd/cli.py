@@ -317,12 +317,23 @@ def spec_check(spec_file: Path = typer.Argument(..., help="the assessment spec (
 
 
 @regions_app.command("list")
-def regions_list(format: str = typer.Option("table", "--format", help="table or csv")):
+def regions_list(format: str = typer.Option("table", "--format", help="table or csv"),
+                 spec_file: Optional[Path] = typer.Option(None, "--spec", help="list the countries as this spec "
+                                                          "draws them: its boundary file and merged territories")):
     """List the Belt and Road countries: iso3, name, subregion, area_km2 (geodesic, WGS84)."""
     from dldd.regions import cli_list
 
     with _errors():
-        cli_list(format=format)
+        registry = source = None
+        if spec_file is not None:
+            from dldd.regions import Registry
+            from dldd.regions.boundaries import boundaries_of_spec
+            from dldd.spec import load_spec
+
+            spec = load_spec(spec_file)
+            boundaries = boundaries_of_spec(spec.regions, spec.resolve)
+            registry, source = Registry.default(boundaries=boundaries), boundaries.source
+        cli_list(format=format, registry=registry, source=source)
 
 
 if __name__ == "__main__":

@@ -554,11 +554,13 @@ LIST_FORMATS = ("table", "csv")
 
 
 def cli_list(
-    format: str = "table", *, registry: Registry | None = None, all_countries: bool = False, file: TextIO | None = None
+    format: str = "table", *, registry: Registry | None = None, all_countries: bool = False, file: TextIO | None = None,
+    source: str | None = None,
 ) -> None:
     """Print ``iso3, name, subregion, area_km2`` of the member regions (default registry: the Belt and Road
     dryland countries of METHODS 7) as a rich table or CSV to ``file`` (stdout). ``all_countries`` lists
-    every region of the registry (sub-region empty for non-members)."""
+    every region of the registry (sub-region empty for non-members); ``source`` names the boundaries in the
+    table's title (default Natural Earth 1:50m)."""
     if format not in LIST_FORMATS:
         raise InputError(f"format must be one of {LIST_FORMATS}, got {format!r}")
     reg = Registry.default() if registry is None else registry
@@ -573,7 +575,7 @@ def cli_list(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Regions (areas geodesic on WGS84, Natural Earth 1:50m)")
+    table = Table(title=f"Regions (areas geodesic on WGS84, {source or 'Natural Earth 1:50m'})")
     for col, justify in (("iso3", "left"), ("name", "left"), ("subregion", "left"), ("area_km2", "right")):
         table.add_column(col, justify=justify)
     for iso3, name, sub, area in rows:
