@@ -96,17 +96,24 @@ def test_merge_unites_the_territory_and_removes_its_code(gpkg):
         reg.select(["TWN"])
 
 
-def test_natural_earth_merge_puts_taiwan_into_chinas_row(tmp_path):
-    """On the shipped Natural Earth data: with merge {CHN: [TWN]} China's row holds Taiwan's area."""
+def _china_with_taiwan_merged(folder):
+    """A demo spec (SYNTHETIC inputs, 1 degree) over China with ``regions.merge: {CHN: [TWN]}``."""
     from dldd.demo.scenes import write_scene
-    from dldd.pipeline import run_assessment
 
-    world = {r.id: r for r in world_countries()}
-    spec_path = write_scene("regional", tmp_path, res=1.0, climate_res=1.0, extent=(73.0, 18.0, 135.0, 54.0),
+    spec_path = write_scene("regional", folder, res=1.0, climate_res=1.0, extent=(73.0, 18.0, 135.0, 54.0),
                             regions=["CHN"], indicators={"land_cover": {}})
     spec = yaml.safe_load(spec_path.read_text())
     spec["regions"]["merge"] = {"CHN": ["TWN"]}
     spec_path.write_text(yaml.safe_dump(spec))
+    return spec_path
+
+
+def test_natural_earth_merge_puts_taiwan_into_chinas_row(tmp_path):
+    """On the shipped Natural Earth data: with merge {CHN: [TWN]} China's row holds Taiwan's area."""
+    from dldd.pipeline import run_assessment
+
+    world = {r.id: r for r in world_countries()}
+    spec_path = _china_with_taiwan_merged(tmp_path)
     run_assessment(load_spec(spec_path), tmp_path)
     t = pd.read_csv(tmp_path / "tables" / "so1_1_land_cover_areas.csv")
     assert set(t.region) == {"CHN"}
@@ -362,14 +369,9 @@ def test_regions_list_draws_the_countries_as_the_spec_does(tmp_path):
     from typer.testing import CliRunner
 
     from dldd.cli import app
-    from dldd.demo.scenes import write_scene
 
     world = {r.id: r for r in world_countries()}
-    spec_path = write_scene("regional", tmp_path, res=1.0, climate_res=1.0, extent=(73.0, 18.0, 135.0, 54.0),
-                            regions=["CHN"], indicators={"land_cover": {}})
-    spec = yaml.safe_load(spec_path.read_text())
-    spec["regions"]["merge"] = {"CHN": ["TWN"]}
-    spec_path.write_text(yaml.safe_dump(spec))
+    spec_path = _china_with_taiwan_merged(tmp_path)
     rows = {}
     for args in ([], ["--spec", str(spec_path)]):
         r = CliRunner().invoke(app, ["regions", "list", "--format", "csv", *args])
