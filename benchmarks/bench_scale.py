@@ -2,9 +2,9 @@
 
 Per size, in a fresh process on dask's threaded scheduler (2 threads): the annual NDVI cube (24 years,
 int16 Zarr, 256 x 256 chunks on disk) opened lazily and rechunked by
-:func:`dldd.pipeline.context.plan_chunks` for ``DLDD_WORKER_MEMORY``; the GPG2 productivity trajectory
+:func:`dldd.pipeline.chunks.plan_chunks` for ``DLDD_WORKER_MEMORY``; the GPG2 productivity trajectory
 (Mann-Kendall / Theil-Sen numba kernel through ``apply_ufunc``); the class map streamed into a COG
-(:func:`dldd.pipeline.context.write_cog_streamed`); then the class area table of four quadrants and a
+(:func:`dldd.pipeline.writers.write_cog_streamed`); then the class area table of four quadrants and a
 circle (exact coverage fractions) reduced tile by tile from the written map (:func:`dldd.stats.zonal.class_areas`
 on the lazily reopened COG). Printed per size: wall time (after a warm-up that compiles the kernels),
 throughput and the process's peak RSS (``getrusage``), which holds everything: the scheduler, the chunks
@@ -77,7 +77,8 @@ def run_one(cube: str, out: str, workers: int, threads: int) -> dict:
     from dldd.core.areas import cell_area_km2
     from dldd.core.legend import SDG3
     from dldd.indicators.productivity import trajectory
-    from dldd.pipeline.context import plan_chunks, worker_memory, write_cog_streamed
+    from dldd.pipeline.chunks import plan_chunks, worker_memory
+    from dldd.pipeline.writers import write_cog_streamed
     from dldd.stats.zonal import TiledRegions, class_areas
 
     import contextlib

@@ -106,12 +106,14 @@ def reproject_like(da: xr.DataArray, like: xr.DataArray, rule: str) -> xr.DataAr
     When either array is dask-backed the result is lazy, in the (y, x) chunks of ``like`` (or of ``da``'s
     chunks' size when ``like`` is in memory): odc-geo's tiles of the target grid, each warping only the
     window of ``da`` that covers it (odc-geo's ``compute_reproject_roi``, padded by :func:`margin_cells`
-    source cells for the resampling kernel's reach), so no process holds either whole map. Nearest and
-    mode give each cell the value the whole-map warp gives; bilinear and average on the same CRS agree
-    with it to ~1e-12 (GDAL's arithmetic depends on the window's origin). From another CRS, GDAL scales
-    the interpolating kernels by each block's source-window size, so bilinear and average values move
-    slightly with the block partition (as GDAL's own partition of a large warp does); they are fixed by
-    the chunk plan, hence the same on every scheduler. GDAL picks the kernel's radius from the scale
+    source cells for the resampling kernel's reach), so no process holds either whole map. On the same
+    CRS, nearest and mode give each cell the value the whole-map warp gives and bilinear and average agree
+    with it to ~1e-12 (GDAL's arithmetic depends on the window's origin). From another CRS, GDAL fits its
+    approximate transformer (error up to 0.125 cell) and scales the interpolating kernels per block's
+    source window, so some nearest cells take a neighbouring source cell (3.6 % in
+    benchmarks/bench_reproject.py) and bilinear and average values move with the block partition (as
+    GDAL's own partition of a large warp does); they are fixed by the chunk plan, hence the same on every
+    scheduler. GDAL picks the kernel's radius from the scale
     change (as rioxarray and gdalwarp do; odc-geo's fixed 1-pixel radius is switched off).
 
     No-data of the result: ``da``'s, else NaN for floats, else the type's GDAL default (:func:`fill_of`).
