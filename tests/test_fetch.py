@@ -584,6 +584,21 @@ def test_cut_off_download_of_a_file_changed_since_starts_again(stac, tmp_path, m
     assert set(np.unique(lc.values)) == {10, 190}  # 2016 is the new file, not old bytes with a new tail
 
 
+def test_cut_off_download_never_writes_through_a_link(stac, tmp_path, monkeypatch):
+    """A link put where the part's record lies is replaced, not written through (the file it points to is
+    left as it was)."""
+    cache, aoi, part = _fetch_cut_off(stac, tmp_path, monkeypatch)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not dldd's")
+    meta = part.with_name(part.name + ".json")
+    meta.unlink()
+    meta.symlink_to(victim)
+    with pytest.raises(InputError):
+        fetch.fetch("esa_cci_lc", aoi, "2015-2016", cache, catalog=stac.url)
+    assert victim.read_text() == "not dldd's"
+    assert not meta.is_symlink() and "validator" in meta.read_text()
+
+
 def test_cut_off_download_without_validator_keeps_no_part(stac, tmp_path, monkeypatch):
     stac.validators = False
     monkeypatch.setattr(fetch, "RETRY_BACKOFF_S", 0.0)

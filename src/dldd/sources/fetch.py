@@ -43,7 +43,7 @@ from urllib.parse import urlparse
 
 import typer
 
-from dldd.core.io import atomic_path
+from dldd.core.io import atomic_path, write_text
 from dldd.errors import InputError
 from dldd.sources import formats
 from dldd.sources.products import Product, asset_nodata, get_product, parse_product
@@ -447,7 +447,8 @@ def _download(href: str, target: Path, session, signer, item_id: str, key: str, 
                     if not resumed:  # the whole file, from the start
                         _discard_partial(part)
                         offset = 0
-                        _partial_meta(part).write_text(json.dumps({"validator": _strong_validator(r.headers)}))
+                        # replaced whole, never written through a link left in its place
+                        write_text(_partial_meta(part), json.dumps({"validator": _strong_validator(r.headers)}))
                     expected = _total_length(r, offset)
                     size = offset
                     progress.update(bytes_task, total=expected, completed=size)
