@@ -357,9 +357,13 @@ def test_map_drawing_refuses_a_map_without_disclaimer(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="disclaimer"):
         rf.draw_map_panels(tmp_path / "b.png", layers=[layer, layer], note="  ", **common)
     texts = []
-    real = rf.save_figure
-    monkeypatch.setattr(rf, "save_figure", lambda fig, path, **kw: (texts.extend(t.get_text() for t in fig.texts),
-                                                                     real(fig, path, **kw))[1])
+    real = rf._write_versions
+
+    def spy(under, words, versions, **kw):  # the words drawn over the maps, in each language
+        texts.extend(t.get_text() for v in versions for t in words(v).texts)
+        return real(under, words, versions, **kw)
+
+    monkeypatch.setattr(rf, "_write_versions", spy)
     rf.draw_map_panels(tmp_path / "c.png", layers=[layer, layer], note="NOTE ON BOUNDARIES", **common)
     assert "NOTE ON BOUNDARIES" in texts and (tmp_path / "c.png").is_file()
 

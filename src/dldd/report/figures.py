@@ -241,17 +241,6 @@ def map_crs(extent) -> "pyproj.CRS":
                                  "+ellps=WGS84 +units=m +no_defs")
 
 
-def _scale_bar(ax, xlim, ylim, label: Callable[[float], str], fontsize: float = 7) -> None:
-    """A scale bar in projected metres (true at the map's centre, where the projection is centred)."""
-    width_km = (xlim[1] - xlim[0]) / 1000.0
-    km = nice_length(SCALE_BAR_SHARE * width_km)
-    x0 = xlim[0] + 0.04 * (xlim[1] - xlim[0])
-    y0 = ylim[0] + 0.05 * (ylim[1] - ylim[0])
-    ax.plot([x0, x0 + km * 1000.0], [y0, y0], color="black", lw=3, solid_capstyle="butt", zorder=6)
-    ax.text(x0, y0 + 0.015 * (ylim[1] - ylim[0]), label(km), ha="left", va="bottom", fontsize=fontsize,
-            zorder=6, bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1))
-
-
 def map_size(aspect: float) -> tuple[float, float]:
     """Figure size (inches) for a map whose projected height / width is ``aspect``."""
     axes_w = MAP_SIZE_IN[0] * MAP_AXES[2]
@@ -273,12 +262,6 @@ def _projected_lines(geoms, box, transformer) -> list[np.ndarray]:
             x, y = transformer.transform(xy[:, 0], xy[:, 1])
             segs.append(np.column_stack([x, y]))
     return segs
-
-
-def _draw_outlines(ax, geoms, box, transformer, **kw) -> None:
-    segs = _projected_lines(geoms, box, transformer)
-    if segs:
-        ax.add_collection(LineCollection(segs, **kw))
 
 
 def _read_map(path: Path, extent=None, max_pixels: int = MAX_MAP_PIXELS):
@@ -419,54 +402,257 @@ def _prepare_layer(tif: Path, legend: Legend | None, extent, assessed, max_pixel
     return data, land, img_extent, xlim, ylim, to_map, ext
 
 
-def _draw_layer(fig, ax, layer: MapLayer, prepared, *, outlines, focus, context, scale_label: str,
-                nodata_label: str, legend_box, colorbar_box, fontsize: float = 7) -> None:
-    """Draw one prepared layer into ``ax``: grey no-data land, the classes or the colour scale, outlines,
-    scale bar and title; the class legend at ``legend_box`` (anchor in axes fractions) or the colour bar
-    in a new axes at ``colorbar_box`` (figure fractions)."""
+# --- one figure, several languages ----------------------------------------------------------------------------------
+# A map or chart is drawn as two layers: what is the same in every language (the rasters, outlines, bars, the
+# scale bar's line) and the words of one language (titles, legends, colour bars, labels, notes), drawn on a
+# transparent figure of the same size with the same axes. The first layer is rendered once; each language's
+# words are rendered over it. The PNG is the two layers composited; the SVG is the first layer's SVG with the
+# words' SVG appended (drawn over it).
+
+#: Words of one language among the keyword arguments of the figure functions that draw several languages at once
+#: (``translations``); everything else of such a figure is drawn once (:func:`merge_language_jobs`).
+LANGUAGE_WORDS = {
+    "draw_map": ("title", "class_labels", "units_label", "scale_label", "nodata_label", "note", "synthetic_label"),
+    "draw_map_panels": ("layers", "scale_label", "nodata_label", "note", "synthetic_label"),
+    "draw_share_bars": ("rows", "title", "xlabel", "class_labels", "synthetic_label"),
+}
+#: Characters a line of CJK text may break after (ideographs, kana, full-width forms and punctuation).
+_CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
+_TOKENS = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+\s*|\s+")
+_SVG_IDS = re.compile(r'(\bid="|xlink:href="#|url\(#)')
+
+
+def _words_figure(size) -> Figure:
+    """A transparent figure for the words of one language."""
+    fig = _figure(size)
+    fig.patch.set_visible(False)
+    return fig
+
+
+def _rgba(fig: Figure, dpi: float) -> np.ndarray:
+    """``fig`` rendered by Agg at ``dpi``: (rows, columns, 4) uint8, straight (not premultiplied) alpha."""
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    return np.array(fig.canvas.buffer_rgba())
+
+
+def _over(top: np.ndarray, under: np.ndarray) -> np.ndarray:
+    """RGB of ``top`` (RGBA, straight alpha) composited over the opaque ``under``: c = a c_top + (1 - a) c_under,
+    rounded; computed only where ``top`` is not transparent (the words cover a small part of a figure)."""
+    out = np.ascontiguousarray(under[..., :3])
+    rows, cols = np.nonzero(top[..., 3])
+    a = top[rows, cols, 3:4].astype(np.uint32)
+    out[rows, cols] = ((top[rows, cols, :3] * a + out[rows, cols] * (255 - a) + 127) // 255).astype(np.uint8)
+    return out
+
+
+def _write_png(rgb: np.ndarray, path: Path, dpi: float) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    Image.fromarray(rgb, "RGB").save(tmp, format="png", dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL)
+    tmp.replace(path)
+
+
+def _svg_text(fig: Figure, dpi: float) -> str:
+    import io
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", dpi=dpi)
+    return buf.getvalue()
+
+
+def svg_over(under: str, top: str, prefix: str = "w-") -> str:
+    """The matplotlib SVG ``top`` (a figure of the same size) drawn over the SVG ``under``: top's figure group and
+    definitions appended to under's document, every id of top (and each reference to it) prefixed with ``prefix``
+    so that none collides with an id of ``under``."""
+    top = _SVG_IDS.sub(rf"\g<1>{prefix}", top)
+    start, end, cut = top.index(f'<g id="{prefix}figure_1">'), top.rindex("</svg>"), under.rindex("</svg>")
+    return under[:cut] + top[start:end] + under[cut:]
+
+
+def _write_versions(under: Figure, words: Callable[[dict], Figure], versions: Sequence[dict], *, dpi: float,
+                    svg: bool = False) -> list[Path]:
+    """Render ``under`` once and, for each version (``png`` and the words of one language), ``words(version)``
+    over it: the PNG (RGB, ``dpi``) and, when ``svg``, the SVG beside it, each written whole or not at all."""
+    from dldd.core import io as dio
+
+    base = _rgba(under, dpi)
+    base_svg = _svg_text(under, dpi) if svg else None
+    out = []
+    for v in versions:
+        fig = words(v)
+        png = Path(v["png"])
+        _write_png(_over(_rgba(fig, dpi), base), png, dpi)
+        if svg:
+            with dio.atomic_path(png.with_suffix(".svg")) as tmp:
+                Path(tmp).write_text(svg_over(base_svg, _svg_text(fig, dpi)), encoding="utf-8")
+        out.append(png)
+    return out
+
+
+def _versions(primary: dict, translations: Sequence[dict], words: Sequence[str]) -> list[dict]:
+    """The figure's versions: ``primary`` (``png`` and its words), then each translation (``png`` and its words;
+    a word it does not give is the primary's)."""
+    unknown = {k for t in translations for k in t} - {"png", *words}
+    if unknown:
+        raise ValueError(f"translations: {sorted(unknown)} are not words of this figure (expected {list(words)})")
+    return [primary, *({**primary, **t} for t in translations)]
+
+
+def wrap_text(text: str, fig: Figure, fontsize: float, width: float) -> str:
+    """``text`` broken into lines no wider than ``width`` (a share of the figure's width) at ``fontsize`` in the
+    report's fonts: greedy, at spaces, and between CJK characters (which have no spaces). Each word is measured
+    once (matplotlib's ``wrap=True`` measures the growing line again for every word)."""
+    from matplotlib.font_manager import FontProperties
+
+    if not text:
+        return text
+    renderer = fig.canvas.get_renderer()
+    prop = FontProperties(family=matplotlib.rcParams["font.family"], size=fontsize)
+    limit = width * fig.get_figwidth() * fig.dpi
+
+    def w(s: str) -> float:
+        return renderer.get_text_width_height_descent(s, prop, ismath=False)[0]
+
+    space = w("a a") - w("aa")
+    lines, line, used = [], "", 0.0
+    for tok in _TOKENS.findall(" ".join(text.split())):
+        word = tok.rstrip()
+        if not word:
+            line, used = line + tok, used + space * len(tok)
+            continue
+        width_word = w(word)
+        if line.strip() and used + width_word > limit:
+            lines.append(line.rstrip())
+            line, used = "", 0.0
+        line, used = line + tok, used + width_word + space * (len(tok) - len(word))
+    if line.strip():
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _footer(fig: Figure, note: str, synthetic_label: str | None, *, y: float, fontsize: float) -> None:
+    """The boundary note (wrapped to the figure's width) at height ``y`` and the synthetic label."""
+    if note:
+        fig.text(0.01, y, wrap_text(note, fig, fontsize, 0.98), ha="left", va="bottom", fontsize=fontsize,
+                 color="#444444")
+    if synthetic_label:
+        fig.text(0.995, 0.005, synthetic_label, ha="right", va="bottom", fontsize=8, color=SYNTHETIC_COLOR,
+                 fontweight="bold")
+
+
+# --- maps -----------------------------------------------------------------------------------------------------------
+def _map_axes(fig: Figure, box, prepared):
+    """Axes of a map at ``box`` (figure fractions) with the prepared layer's limits, equal aspect, no ticks."""
+    ax = fig.add_axes(box)
+    ax.set_xlim(*prepared[3])
+    ax.set_ylim(*prepared[4])
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_facecolor(OUTSIDE_COLOR)
+    return ax
+
+
+def _outline_lines(outlines, focus, context, ext, to_map) -> tuple[list, list, list]:
+    """Projected boundary lines of the context countries, the assessed regions and the focus region, clipped to the
+    view ``ext`` (left, right, bottom, top) with a 1 degree margin: computed once per figure."""
     import shapely
 
-    data, land, img_extent, xlim, ylim, to_map, ext = prepared
-    legend = layer.legend
-    ax.set_facecolor(OUTSIDE_COLOR)
+    box = shapely.box(ext[0] - 1.0, ext[2] - 1.0, ext[1] + 1.0, ext[3] + 1.0)
+    return tuple(_projected_lines(g, box, to_map) for g in (context, outlines, focus))
+
+
+def _scale_bar_place(xlim, ylim) -> tuple[float, float, float]:
+    """Length (km, :func:`nice_length` of :data:`SCALE_BAR_SHARE` of the map width) and start (x, y) of the scale bar."""
+    km = nice_length(SCALE_BAR_SHARE * (xlim[1] - xlim[0]) / 1000.0)
+    return km, xlim[0] + 0.04 * (xlim[1] - xlim[0]), ylim[0] + 0.05 * (ylim[1] - ylim[0])
+
+
+def _layer_scale(layer: MapLayer, data: np.ndarray):
+    """(vmin, vmax, colour map) of a float layer: centred diverging (:func:`diverging_limit`) or sequential."""
+    finite = data[np.isfinite(data)]
+    if layer.diverging:
+        lim = diverging_limit(finite)
+        return -lim, lim, matplotlib.colormaps[DIVERGING_CMAP]
+    lo, hi = sequential_limits(finite)
+    return lo, hi, matplotlib.colormaps[SEQUENTIAL_CMAP]
+
+
+def _draw_layer_once(fig, ax, layer: MapLayer, prepared, lines, colorbar_box, fontsize: float = 7):
+    """What a map shows in every language: grey no-data land, the classes or values, the outlines (``lines`` of
+    :func:`_outline_lines`), the scale bar's line and, for a float layer, the colour bar (its ticks are numbers)
+    in a new axes at ``colorbar_box`` (figure fractions). Returns the colour bar or None."""
+    data, land, img_extent, xlim, ylim = prepared[:5]
     ax.imshow(np.ma.masked_invalid(land), cmap=ListedColormap([NODATA_COLOR]), extent=img_extent,
               interpolation=MAP_INTERPOLATION, zorder=1)
-    if legend is not None:
-        cmap = ListedColormap([c.color for c in legend.classes])
-        ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=-0.5, vmax=len(legend.codes) - 0.5, extent=img_extent,
-                  interpolation=MAP_INTERPOLATION, zorder=2)
-        handles = [Patch(facecolor=c.color, edgecolor="#555555", label=layer.class_labels.get(c.name, c.name))
-                   for c in legend.classes]
-        if bool(np.any(np.isnan(data) & np.isfinite(land))):
-            handles.append(Patch(facecolor=NODATA_COLOR, edgecolor="#555555", label=nodata_label))
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=legend_box, fontsize=fontsize, frameon=False)
+    cb = None
+    if layer.legend is not None:
+        cmap = ListedColormap([c.color for c in layer.legend.classes])
+        ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=-0.5, vmax=len(layer.legend.codes) - 0.5,
+                  extent=img_extent, interpolation=MAP_INTERPOLATION, zorder=2)
     else:
-        finite = data[np.isfinite(data)]
-        if layer.diverging:
-            lim = diverging_limit(finite)
-            vmin, vmax, cmap = -lim, lim, matplotlib.colormaps[DIVERGING_CMAP]
-        else:
-            (vmin, vmax), cmap = sequential_limits(finite), matplotlib.colormaps[SEQUENTIAL_CMAP]
+        vmin, vmax, cmap = _layer_scale(layer, data)
         im = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=vmin, vmax=vmax, extent=img_extent,
                        interpolation=MAP_INTERPOLATION, zorder=2)
         cb = fig.colorbar(im, cax=fig.add_axes(colorbar_box), extend="both")
         cb.ax.tick_params(labelsize=fontsize)
-        if layer.units_label:
-            cb.set_label(layer.units_label, fontsize=fontsize)
-    box = shapely.box(ext[0] - 1.0, ext[2] - 1.0, ext[1] + 1.0, ext[3] + 1.0)
-    _draw_outlines(ax, context, box, to_map, colors=CONTEXT_EDGE, linewidths=0.4, zorder=3)
-    _draw_outlines(ax, outlines, box, to_map, colors=REGION_EDGE, linewidths=0.6, zorder=4)
-    _draw_outlines(ax, focus, box, to_map, colors=FOCUS_EDGE, linewidths=1.4, zorder=5)
+    for segs, color, width, z in zip(lines, (CONTEXT_EDGE, REGION_EDGE, FOCUS_EDGE), (0.4, 0.6, 1.4), (3, 4, 5)):
+        if segs:
+            ax.add_collection(LineCollection(segs, colors=color, linewidths=width, zorder=z), autolim=False)
+    km, x0, y0 = _scale_bar_place(xlim, ylim)
+    ax.plot([x0, x0 + km * 1000.0], [y0, y0], color="black", lw=3, solid_capstyle="butt", zorder=6)
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    return cb
+
+
+def _fraction(fig: Figure, pixels: float, axis: int = 0) -> float:
+    """A length in pixels of ``fig`` as drawn, as a share of its width (``axis`` 0) or height (1)."""
+    return pixels / (fig.bbox.width if axis == 0 else fig.bbox.height)
+
+
+def _points(fig: Figure, pt: float, axis: int = 1) -> float:
+    """``pt`` points as a share of the figure's width (``axis`` 0) or height (1)."""
+    return pt / 72.0 / (fig.get_figwidth() if axis == 0 else fig.get_figheight())
+
+
+def _title(fig: Figure, pos, text: str, fontsize: float, *, left: bool = False) -> None:
+    """A title above the axes box ``pos`` (figure fractions): centred, or from its left edge."""
+    fig.text(pos.x0 if left else 0.5 * (pos.x0 + pos.x1), pos.y1 + _points(fig, 0.5 * fontsize), text,
+             ha="left" if left else "center", va="bottom", fontsize=fontsize)
+
+
+def _draw_layer_words(fig: Figure, under: Figure, ax, cb, layer: MapLayer, prepared, *, scale_label: str,
+                      nodata_label: str, legend_box, fontsize: float = 7) -> None:
+    """The words of one map in one language, placed on the transparent figure ``fig`` where the map ``ax`` of the
+    drawn figure ``under`` put them: the title, the class legend at ``legend_box`` (axes fractions) or the colour
+    bar's units beside its numbers (``cb``), and the scale bar's length."""
+    data, land, _, xlim, ylim = prepared[:5]
+    pos = ax.get_position()  # as drawn: the box shrunk to the map's aspect
+    if layer.legend is not None:
+        handles = [Patch(facecolor=c.color, edgecolor="#555555", label=layer.class_labels.get(c.name, c.name))
+                   for c in layer.legend.classes]
+        if bool(np.any(np.isnan(data) & np.isfinite(land))):
+            handles.append(Patch(facecolor=NODATA_COLOR, edgecolor="#555555", label=nodata_label))
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(pos.x0 + legend_box[0] * pos.width,
+                                                                      pos.y0 + legend_box[1] * pos.height),
+                   bbox_transform=fig.transFigure, fontsize=fontsize, frameon=False)
+    elif cb is not None and layer.units_label:
+        numbers = cb.ax.get_tightbbox(under.canvas.get_renderer())
+        cpos = cb.ax.get_position()
+        fig.text(_fraction(under, numbers.x1) + _points(fig, 2, 0), 0.5 * (cpos.y0 + cpos.y1), layer.units_label,
+                 rotation=90, ha="left", va="center", fontsize=fontsize)
     if fontsize >= 7:
-        ax.set_title(layer.title, fontsize=fontsize + 3)
+        _title(fig, pos, layer.title, fontsize + 3)
     else:  # small multiples: titles start at the map's left edge and may run over its legend
-        ax.set_title(layer.title, fontsize=fontsize + 1.5, loc="left")
-    _scale_bar(ax, xlim, ylim, lambda km: scale_label.format(km=f"{km:,.0f}" if km >= 1 else f"{km:g}"), fontsize)
+        _title(fig, pos, layer.title, fontsize + 1.5, left=True)
+    km, x0, y0 = _scale_bar_place(xlim, ylim)
+    x, y = under.transFigure.inverted().transform(ax.transData.transform((x0, y0 + 0.015 * (ylim[1] - ylim[0]))))
+    fig.text(x, y, scale_label.format(km=f"{km:,.0f}" if km >= 1 else f"{km:g}"), ha="left", va="bottom",
+             fontsize=fontsize, bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1))
 
 
 def _require_disclaimer(note: str) -> None:
@@ -499,6 +685,7 @@ def draw_map(
     synthetic_label: str | None = None,
     dpi: int = DPI,
     svg: bool = False,
+    translations: Sequence[dict] = (),
 ) -> Path:
     """Draw one map (class raster with its legend, or float raster with a colour bar) to ``png``.
 
@@ -508,18 +695,32 @@ def draw_map(
     a float map drawn on a scale centred on zero (:func:`diverging_limit`); ``scale_label``: the scale
     bar's text with a ``{km}`` placeholder; ``note``: small text under the map (the boundary disclaimer).
     Drawn in :func:`map_crs` of the extent, at ``dpi``; ``svg`` also writes an SVG beside the PNG.
+    ``translations``: the same map in other languages, each a dict of ``png`` and the words that differ
+    (:data:`LANGUAGE_WORDS`); the raster, outlines and scale bar are drawn once for all.
     """
-    _require_disclaimer(note)
+    primary = dict(png=png, title=title, class_labels=class_labels, units_label=units_label, scale_label=scale_label,
+                   nodata_label=nodata_label, note=note, synthetic_label=synthetic_label)
+    versions = _versions(primary, translations, LANGUAGE_WORDS["draw_map"])
+    for v in versions:
+        _require_disclaimer(v["note"])
     layer = MapLayer(Path(tif), title, legend, class_labels, units_label, diverging)
     prepared = _prepare_layer(layer.tif, legend, extent, _assessed(outlines, focus), MAX_MAP_PIXELS)
     xlim, ylim = prepared[3], prepared[4]
-    fig = _figure(map_size((ylim[1] - ylim[0]) / max(xlim[1] - xlim[0], 1.0)))
-    ax = fig.add_axes(MAP_AXES)
-    _draw_layer(fig, ax, layer, prepared, outlines=outlines, focus=focus, context=context, scale_label=scale_label,
-                nodata_label=nodata_label, legend_box=(1.01, 1.0), colorbar_box=COLORBAR_AXES)
-    if note:
-        fig.text(0.01, 0.035, note, ha="left", va="bottom", fontsize=5.5, color="#444444", wrap=True)
-    return _finish(fig, png, synthetic_label, dpi=dpi, svg=svg)
+    size = map_size((ylim[1] - ylim[0]) / max(xlim[1] - xlim[0], 1.0))
+    under = _figure(size)
+    ax = _map_axes(under, MAP_AXES, prepared)
+    cb = _draw_layer_once(under, ax, layer, prepared, _outline_lines(outlines, focus, context, prepared[6], prepared[5]),
+                          COLORBAR_AXES)
+
+    def words(v: dict) -> Figure:
+        fig = _words_figure(size)
+        _draw_layer_words(fig, under, ax, cb, MapLayer(layer.tif, v["title"], legend, v["class_labels"],
+                                                       v["units_label"], diverging),
+                          prepared, scale_label=v["scale_label"], nodata_label=v["nodata_label"], legend_box=(1.01, 1.0))
+        _footer(fig, v["note"], v["synthetic_label"], y=0.035, fontsize=5.5)
+        return fig
+
+    return _write_versions(under, words, versions, dpi=dpi, svg=svg)[0]
 
 
 @styled
@@ -536,10 +737,19 @@ def draw_map_panels(
     note: str = "",
     synthetic_label: str | None = None,
     dpi: int = PROFILE_DPI,
+    translations: Sequence[dict] = (),
 ) -> Path:
     """Several maps of one place as small multiples (two per row), each with its own title and legend:
-    the maps of a profile page, drawn as one figure (one projection, one outline pass, one file)."""
-    _require_disclaimer(note)
+    the maps of a profile page, drawn as one figure (one projection, one outline pass, one file).
+    ``translations``: as for :func:`draw_map`; a translation's ``layers`` are the same layers with their words
+    (title, class labels, units) in its language."""
+    primary = dict(png=png, layers=layers, scale_label=scale_label, nodata_label=nodata_label, note=note,
+                   synthetic_label=synthetic_label)
+    versions = _versions(primary, translations, LANGUAGE_WORDS["draw_map_panels"])
+    for v in versions:
+        _require_disclaimer(v["note"])
+        if [(x.tif, x.legend, x.diverging) for x in v["layers"]] != [(x.tif, x.legend, x.diverging) for x in layers]:
+            raise ValueError("translations: a translation's layers must be the same maps as the primary's")
     assessed = _assessed(outlines, focus)
     n = len(layers)
     ncols = 2 if n > 1 else 1
@@ -552,22 +762,33 @@ def draw_map_panels(
     map_h = min(max(map_w * aspect, 1.2), 3.2)
     title_h, gap_h, top_h, foot_h = 0.3, 0.15, 0.05, 0.35  # inches
     height = top_h + nrows * (title_h + map_h + gap_h) + foot_h
-    fig = _figure((MAP_SIZE_IN[0], height))
-    for i, (layer, prep) in enumerate(zip(layers, prepared)):
+    size = (MAP_SIZE_IN[0], height)
+    boxes = []
+    for i in range(n):
         r, c = divmod(i, ncols)
         left = c / ncols + 0.01
         bottom = (height - (top_h + r * (title_h + map_h + gap_h) + title_h + map_h)) / height
-        w = PANEL_MAP_SHARE / ncols - 0.01
-        h = map_h / height
-        ax = fig.add_axes((left, bottom, w, h))
-        cbar = (left + w + 0.01, bottom + 0.1 * h, 0.012, 0.8 * h)
-        _draw_layer(fig, ax, layer, prep, outlines=outlines, focus=focus, context=context, scale_label=scale_label,
-                    nodata_label=nodata_label, legend_box=(1.0, 1.0), colorbar_box=cbar, fontsize=5.5)
-    if note:
-        fig.text(0.01, 0.2 / height, note, ha="left", va="bottom", fontsize=5, color="#444444", wrap=True)
-    return _finish(fig, png, synthetic_label, dpi=dpi)
+        w, h = PANEL_MAP_SHARE / ncols - 0.01, map_h / height
+        boxes.append(((left, bottom, w, h), (left + w + 0.01, bottom + 0.1 * h, 0.012, 0.8 * h)))
+    lines = _outline_lines(outlines, focus, context, prepared[0][6], prepared[0][5])  # one view: the same lines
+    under = _figure(size)
+    drawn = []  # (axes, colour bar) of each panel
+    for layer, prep, (box, cbar) in zip(layers, prepared, boxes):
+        ax = _map_axes(under, box, prep)
+        drawn.append((ax, _draw_layer_once(under, ax, layer, prep, lines, cbar, fontsize=5.5)))
+
+    def words(v: dict) -> Figure:
+        fig = _words_figure(size)
+        for layer, prep, (ax, cb) in zip(v["layers"], prepared, drawn):
+            _draw_layer_words(fig, under, ax, cb, layer, prep, scale_label=v["scale_label"],
+                              nodata_label=v["nodata_label"], legend_box=(1.0, 1.0), fontsize=5.5)
+        _footer(fig, v["note"], v["synthetic_label"], y=0.2 / height, fontsize=5)
+        return fig
+
+    return _write_versions(under, words, versions, dpi=dpi)[0]
 
 
+# --- charts ---------------------------------------------------------------------------------------------------------
 @styled
 def draw_share_bars(
     t: pd.DataFrame,
@@ -580,33 +801,123 @@ def draw_share_bars(
     synthetic_label: str | None = None,
     share_column: str = "share_pct",
     colors: dict[str, str] | None = None,
+    translations: Sequence[dict] = (),
 ) -> Path:
     """Horizontal bars, one per region (``rows`` = [(region id, label)]), split by class share (%) read from
     ``share_column`` (the table's denominator: ``share_of_land_pct`` or ``share_pct``).
 
     The figure grows by :data:`BAR_ROW_IN` per row (8 pt labels stay readable at page width); callers
-    split long lists (:data:`MAX_BAR_ROWS`). ``colors``: class name -> colour (:func:`class_colors`)."""
+    split long lists (:data:`MAX_BAR_ROWS`). ``colors``: class name -> colour (:func:`class_colors`).
+    ``translations``: as for :func:`draw_map` (the bars are drawn once; a translation's ``rows`` are the same
+    regions with their names in its language)."""
+    primary = dict(png=png, rows=rows, title=title, xlabel=xlabel, class_labels=class_labels,
+                   synthetic_label=synthetic_label)
+    versions = _versions(primary, translations, LANGUAGE_WORDS["draw_share_bars"])
+    ids = [rid for rid, _ in rows]
+    for v in versions:
+        if [rid for rid, _ in v["rows"]] != ids:
+            raise ValueError("translations: a translation's rows must be the same regions in the same order")
     colors = colors or {}
     classes = list(dict.fromkeys(t["class"].astype(str)))
     height = max(2.4, 1.2 + BAR_ROW_IN * len(rows))
-    fig = _figure((CHART_SIZE_IN[0], height))
-    ax = fig.add_axes((BARS_AXES[0], 0.75 / height, BARS_AXES[2], 1.0 - 1.2 / height))
-    left = np.zeros(len(rows))
+    box = (BARS_AXES[0], 0.75 / height, BARS_AXES[2], 1.0 - 1.2 / height)
     sums = t[share_column].groupby([t["class"].astype(str), t["region"].astype(str)]).sum()  # NaN counts as 0
+    drawn = []  # (class, colour) of the classes with a bar
+    under = _figure((CHART_SIZE_IN[0], height))
+    ax = under.add_axes(box)
+    left = np.zeros(len(rows))
     for j, cls in enumerate(classes):
-        vals = np.array([float(sums.get((cls, rid), 0.0)) for rid, _ in rows])
+        vals = np.array([float(sums.get((cls, rid), 0.0)) for rid in ids])
         if not vals.any():
             continue
-        ax.barh(range(len(rows)), vals, left=left, color=colors.get(cls, FALLBACK_COLORS[j % len(FALLBACK_COLORS)]),
-                edgecolor="#555555", linewidth=0.3, label=class_labels.get(cls, cls))
+        color = colors.get(cls, FALLBACK_COLORS[j % len(FALLBACK_COLORS)])
+        ax.barh(range(len(rows)), vals, left=left, color=color, edgecolor="#555555", linewidth=0.3)
+        drawn.append((cls, color))
         left += vals
-    ax.set_yticks(range(len(rows)), [lab for _, lab in rows], fontsize=8)
-    ax.invert_yaxis()
+
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top
     ax.set_xlim(0, 100)
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    return _finish(fig, png, synthetic_label)
+    ax.set_yticks([])
+    ax.tick_params(axis="x", labelsize=8)
+
+    def words(v: dict) -> Figure:
+        fig = _words_figure((CHART_SIZE_IN[0], height))
+        pos = ax.get_position()
+        to_fig = under.transFigure.inverted()  # fractions of the figure as drawn (its dpi)
+        x = pos.x0 - _points(fig, 3, 0)
+        for i, (_, label) in enumerate(v["rows"]):
+            fig.text(x, to_fig.transform(ax.transData.transform((0.0, i)))[1], label, ha="right", va="center", fontsize=8)
+        numbers = ax.xaxis.get_tightbbox(under.canvas.get_renderer())
+        fig.text(0.5 * (pos.x0 + pos.x1), _fraction(under, numbers.y0, 1) - _points(fig, 2), v["xlabel"],
+                 ha="center", va="top", fontsize=8)
+        _title(fig, pos, v["title"], 10)
+        fig.legend(handles=[Patch(facecolor=col, edgecolor="#555555", linewidth=0.3, label=v["class_labels"].get(cls, cls))
+                            for cls, col in drawn], loc="upper left", bbox_to_anchor=(pos.x1 + 0.01 * pos.width, pos.y1),
+                   bbox_transform=fig.transFigure, fontsize=7, frameon=False)
+        _footer(fig, "", v["synthetic_label"], y=0.0, fontsize=8)
+        return fig
+
+    return _write_versions(under, words, versions, dpi=DPI)[0]
+
+
+def merge_language_jobs(jobs_by_lang: dict[str, list]) -> list:
+    """The figure jobs ((function, positional arguments, keyword arguments), the output file last among the
+    positional arguments) of several languages' builds of one report as one list: the jobs of a figure that can
+    draw several languages at once (:data:`LANGUAGE_WORDS`) and that differs between the languages only in its
+    words and file become one job of the first language with the others as ``translations``; every other job
+    is kept as it is."""
+    langs = list(jobs_by_lang)
+    if len(langs) < 2:
+        return [j for jobs in jobs_by_lang.values() for j in jobs]
+    first, others = langs[0], langs[1:]
+    by_name = {lang: {Path(j[1][-1]).name: j for j in jobs_by_lang[lang]} for lang in others}
+    merged, taken = [], set()
+    for job in jobs_by_lang[first]:
+        fn, args, kw = job
+        words = LANGUAGE_WORDS.get(getattr(fn, "__name__", ""))
+        name = Path(args[-1]).name
+        twins = [by_name[lang].get(name) for lang in others]
+        if words and all(t is not None and _same_figure(job, t, words) for t in twins):
+            kw = {**kw, "translations": [{"png": t[1][-1], **{k: t[2][k] for k in words if k in t[2]}} for t in twins]}
+            taken.update((lang, name) for lang in others)
+            job = (fn, args, kw)
+        merged.append(job)
+    for lang in others:
+        merged += [j for j in jobs_by_lang[lang] if (lang, Path(j[1][-1]).name) not in taken]
+    return merged
+
+
+def _same_figure(a, b, words: Sequence[str]) -> bool:
+    """Jobs ``a`` and ``b`` draw the same figure but for their words and output file."""
+    (fa, aa, ka), (fb, ab, kb) = a, b
+    if fa is not fb or len(aa) != len(ab) or set(ka) != set(kb):
+        return False
+    if not all(_equal(x, y) for x, y in zip(aa[:-1], ab[:-1])):
+        return False
+    if not all(_equal(ka[k], kb[k]) for k in ka if k not in words):
+        return False
+    if "layers" in words:  # the layers' words may differ, not their maps
+        return [(x.tif, x.legend, x.diverging) for x in ka["layers"]] == [(x.tif, x.legend, x.diverging) for x in kb["layers"]]
+    if "rows" in words:  # the rows' names may differ, not their regions
+        return [r for r, _ in ka["rows"]] == [r for r, _ in kb["rows"]]
+    return True
+
+
+def _equal(x, y) -> bool:
+    if isinstance(x, (pd.DataFrame, pd.Series)):
+        return type(x) is type(y) and x.equals(y)
+    if isinstance(x, np.ndarray):
+        return isinstance(y, np.ndarray) and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
+    if isinstance(x, (list, tuple)):
+        return isinstance(y, (list, tuple)) and len(x) == len(y) and all(_equal(p, q) for p, q in zip(x, y))
+    if isinstance(x, dict):
+        return isinstance(y, dict) and x.keys() == y.keys() and all(_equal(x[k], y[k]) for k in x)
+    if hasattr(x, "equals_exact"):  # shapely geometry
+        return hasattr(y, "equals_exact") and x.geom_type == y.geom_type and bool(x.equals_exact(y, 0.0))
+    try:
+        return bool(x == y)
+    except (TypeError, ValueError):
+        return False
 
 
 @styled
