@@ -239,6 +239,7 @@ class _Builder:
         self.run = run
         self.say = say
         self.jobs: list = []  # figures to draw: (function, positional arguments, keyword arguments)
+        self.pdf_images: dict[str, str] = {}  # figure -> the version the PDF shows (SVG of a chart: vectors)
         self.lang = lang
         self.msgs = Catalogue(lang)
         self.out = out
@@ -622,8 +623,10 @@ class _Builder:
                     rows=part_rows, title=part_title, share_column=share,
                     xlabel=self.msgs.plain("share_axis_land" if share == "share_of_land_pct" else "share_axis"),
                     class_labels={c: self.class_label(c) for c in sel["class"].astype(str).unique()},
-                    synthetic_label=self.synth, colors=self.colors)))
-                figs.append(Fig(png, part_title))
+                    synthetic_label=self.synth, colors=self.colors, svg=True)))
+                svg = png[:-4] + ".svg"
+                self.pdf_images[png] = svg  # bars and words only: the PDF prints them as vectors
+                figs.append(Fig(png, part_title, svg=svg))
         figs += self.series([str(r["id"]) for r in self.run.regions], "all")
         rose = self.sand_rose()
         if rose:
@@ -1143,6 +1146,8 @@ def _build_into(run, lang: str, out: Path, pdf: bool, say: Callable[[str], None]
     if pdf:
         say("writing the PDF")
         html = env.get_template("print.html").render(**common, page=index, counter=Counter())
+        for png, svg in b.pdf_images.items():
+            html = html.replace(f'src="{png}"', f'src="{svg}"')
         write_pdf(html, out, out / "report.pdf", progress=say)
     return b
 

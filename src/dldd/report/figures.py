@@ -801,6 +801,7 @@ def draw_share_bars(
     synthetic_label: str | None = None,
     share_column: str = "share_pct",
     colors: dict[str, str] | None = None,
+    svg: bool = False,
     translations: Sequence[dict] = (),
 ) -> Path:
     """Horizontal bars, one per region (``rows`` = [(region id, label)]), split by class share (%) read from
@@ -857,7 +858,7 @@ def draw_share_bars(
         _footer(fig, "", v["synthetic_label"], y=0.0, fontsize=8)
         return fig
 
-    return _write_versions(under, words, versions, dpi=DPI)[0]
+    return _write_versions(under, words, versions, dpi=DPI, svg=svg)[0]
 
 
 def merge_language_jobs(jobs_by_lang: dict[str, list]) -> list:
