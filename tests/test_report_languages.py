@@ -192,3 +192,39 @@ def test_cli_builds_several_languages_in_one_call(run, monkeypatch):
 
     assert calls == [available_languages()] and {"en", "zh"} <= set(calls[0])
     assert result.output.count("report: ") == len(available_languages())
+
+
+def test_pdfs_are_printed_at_the_same_time_and_an_error_in_one_is_raised(tmp_path, monkeypatch):
+    import threading
+
+    from dldd.report import pdf
+
+    both_running = threading.Barrier(2, timeout=20)  # broken unless the two PDFs are printed at the same time
+    written = []
+
+    def fake_pdf(html, base, path, progress=None, engine=None):
+        assert engine == "chromium"
+        both_running.wait()
+        if "zh" in html:
+            raise RuntimeError("Chromium failed on the Chinese PDF")
+        path.write_bytes(b"%PDF")
+        written.append(path)
+        return path
+
+    monkeypatch.setattr(pdf, "pdf_engine", lambda: "chromium")
+    monkeypatch.setattr(build, "write_pdf", fake_pdf)
+    steps = []
+    prints = {lang: (f"<p>{lang}</p>", tmp_path / lang) for lang in ("en", "zh")}
+    for _, folder in prints.values():
+        folder.mkdir()
+    with pytest.raises(RuntimeError, match="Chinese PDF"):
+        build.write_pdfs(prints, lambda msg, lang=None: steps.append((lang, msg)))
+    assert written == [tmp_path / "en" / "report.pdf"]  # the other language ran to its end
+    assert sorted(steps) == [("en", "writing the PDF"), ("zh", "writing the PDF")]
+    # WeasyPrint: in turn, in this thread
+    monkeypatch.setattr(pdf, "pdf_engine", lambda: "weasyprint")
+    order = []
+    monkeypatch.setattr(build, "write_pdf", lambda html, base, path, progress=None, engine=None: order.append(
+        (engine, threading.current_thread() is threading.main_thread())))
+    build.write_pdfs(prints, lambda msg, lang=None: None)
+    assert order == [("weasyprint", True), ("weasyprint", True)]
