@@ -184,6 +184,9 @@ def main() -> None:
     ap.add_argument("--langs", nargs="+", default=["en", "zh"])
     ap.add_argument("--skip-ref", action="store_true", help="time only this working tree")
     ap.add_argument("--steps", action="store_true", help="also print each build's progress lines")
+    ap.add_argument("--src", type=Path, default=REPO / "src",
+                    help="the source tree timed as 'this tree' (default: this repository's src; e.g. a copy with a "
+                         "module of another branch laid over it)")
     ap.add_argument("--one-build", action="store_true",
                     help="build all --langs in one process (build_reports) where the version has it")
     args = ap.parse_args()
@@ -195,7 +198,7 @@ def main() -> None:
             print("computing the regional demo scene (synthetic data) ...", flush=True)
             subprocess.run([sys.executable, "-c", DEMO, str(run)], check=True,
                            env=dict(os.environ, PYTHONPATH=str(REPO / "src")), stderr=subprocess.DEVNULL)
-        versions = [("this tree", REPO / "src")]
+        versions = [("this tree", args.src.resolve())]
         if not args.skip_ref:
             (tmp / "ref").mkdir()
             versions.append((f"ref {args.ref}", export_source(args.ref, tmp / "ref")))
