@@ -239,7 +239,8 @@ def region_geometries(run: rd.Run) -> dict[str, object]:
 class RunShared:
     """What the reports of one run share whatever their language, computed once for all languages of a
     build: the headline metrics, the region outlines, each map's path, tags and bounds, the class colours,
-    and (filled as the builders ask) the map views and the per-region class rows."""
+    the build's date, and (filled as the builders ask) the map views, the per-region class rows and the
+    knowledge-base data of the profiles. The builders only read what it holds (figure jobs share the views)."""
 
     def __init__(self, run: rd.Run):
         self.run = run
