@@ -232,17 +232,14 @@ def report(run_dir: Path = typer.Argument(..., help="a finished run folder (with
                                           "language); repeat for several, built in one go"),
            pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="also write report.pdf"),
            force: bool = typer.Option(False, "--force", help="replace files in the report that dldd did not write")):
-    """Build the report (HTML site and PDF) of a finished run: RUN_DIR/report (English) or report-LANG."""
+    """Build the report (HTML site and PDF) of a finished run in one or more languages, in one build:
+    RUN_DIR/report (English), RUN_DIR/report-LANG (the others)."""
     from dldd.report import build_reports
     from dldd.report.messages import available_languages
 
     with _errors(run_dir):
         langs = [x for name in lang for x in (available_languages() if name == "all" else [name])]
-        for name in langs:
-            if name not in available_languages():  # before anything is read or written
-                raise DlddError(f"--lang {name!r}: no report language of that name; expected one of "
-                                f"{available_languages()} or all")
-        paths = build_reports(run_dir, langs, pdf=pdf, force=force)
+        paths = build_reports(run_dir, langs, pdf=pdf, force=force)  # checks every language before anything else
     for path in paths.values():
         typer.echo(f"report: {path}")
 
