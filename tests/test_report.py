@@ -22,7 +22,7 @@ from PIL import Image
 
 from dldd.demo.scenes import write_scene
 from dldd.pipeline import run_assessment
-from dldd.report import build_report, region_slug
+from dldd.report import build_report, build_reports, region_slug
 from dldd.report.messages import I18N_DIR, missing_keys
 from dldd.report.numbers import format_value, round_value
 from dldd.spec import load_spec
@@ -43,13 +43,21 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def en(run_dir) -> Path:
-    return build_report(run_dir).parent
+def both(run_dir) -> dict[str, Path]:
+    """The English and Chinese reports (site and PDF) of one build (tests/test_report_languages.py: the
+    same pages as a build of each)."""
+    paths = build_reports(run_dir, ["en", "zh"], out_dirs={"zh": run_dir / "report_zh"})
+    return {lang: p.parent for lang, p in paths.items()}
 
 
 @pytest.fixture(scope="module")
-def zh(run_dir) -> Path:
-    return build_report(run_dir, "zh", out_dir=run_dir / "report_zh").parent
+def en(both) -> Path:
+    return both["en"]
+
+
+@pytest.fixture(scope="module")
+def zh(both) -> Path:
+    return both["zh"]
 
 
 @pytest.fixture(scope="module")

@@ -147,9 +147,10 @@ def _report_if_asked(spec, out: Path, lang: Optional[str] = None, force: bool = 
     if not spec.outputs.report:
         return None
     from dldd.report import build_report
+    from dldd.report.build import default_out_dir
 
     lang = lang or spec.outputs.language
-    return build_report(out, lang=lang, out_dir=None if lang == "en" else out / f"report-{lang}", force=force)
+    return build_report(out, lang=lang, out_dir=default_out_dir(out, lang), force=force)
 
 
 @app.command()
@@ -227,19 +228,20 @@ def evaluate(spec_file: Path = typer.Argument(..., help="the assessment spec (YA
 
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a finished run folder (with summary.json and tables/)"),
-           lang: str = typer.Option("en", "--lang", help="report language: en or zh"),
+           lang: list[str] = typer.Option(["en"], "--lang", help="report language: en, zh or all (every "
+                                          "language); repeat for several, built in one go"),
            pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="also write report.pdf"),
            force: bool = typer.Option(False, "--force", help="replace files in the report that dldd did not write")):
-    """Build the report (HTML site and PDF) of a finished run: RUN_DIR/report (English) or report-LANG."""
-    from dldd.report import build_report
+    """Build the report (HTML site and PDF) of a finished run in one or more languages, in one build:
+    RUN_DIR/report (English), RUN_DIR/report-LANG (the others)."""
+    from dldd.report import build_reports
     from dldd.report.messages import available_languages
 
     with _errors(run_dir):
-        if lang not in available_languages():  # before anything is read or written
-            raise DlddError(f"--lang {lang!r}: no report language of that name; expected one of {available_languages()}")
-        out_dir = None if lang == "en" else run_dir / f"report-{lang}"
-        path = build_report(run_dir, lang=lang, out_dir=out_dir, pdf=pdf, force=force)
-    typer.echo(f"report: {path}")
+        langs = [x for name in lang for x in (available_languages() if name == "all" else [name])]
+        paths = build_reports(run_dir, langs, pdf=pdf, force=force)  # checks every language before anything else
+    for path in paths.values():
+        typer.echo(f"report: {path}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ Layout of ``RUN_DIR/report/``::
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import math
@@ -20,13 +21,14 @@ import re
 import shutil
 import statistics
 import sys
+import threading
 import time
 import warnings
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import rasterio
 import shapely
@@ -234,8 +236,33 @@ def region_geometries(run: rd.Run) -> dict[str, object]:
 
 
 # --- the builder ---------------------------------------------------------------------------------------------------
+class RunShared:
+    """What the reports of one run share whatever their language, computed once for all languages of a
+    build: the headline metrics, the region outlines, each map's path, tags and bounds, the class colours,
+    the build's date, and (filled as the builders ask) the map views, the per-region class rows and the
+    knowledge-base data of the profiles. The builders only read what it holds (figure jobs share the views)."""
+
+    def __init__(self, run: rd.Run):
+        self.run = run
+        self.metrics = rd.compute_metrics(run)
+        self.geoms = region_geometries(run)
+        self.colors = rf.class_colors(rf.legends(run.contracts).values())  # class colours of the declared legends
+        self.tags = {}
+        for name, rel in run.maps.items():
+            p = run.path / rel
+            if p.is_file():
+                with rasterio.open(p) as src:
+                    self.tags[name] = (p, src.tags(), tuple(src.bounds))
+        self.views: dict = {}  # (bounds, focus region id) -> _Builder.map_view
+        self.class_rows: dict = {}  # (table, period) -> region id -> class rows (_Builder.class_tables)
+        self.knowledge: dict | None = None  # the knowledge-base part of the profiles (_Builder.pages)
+        self.date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")  # of this build
+
+
 class _Builder:
-    def __init__(self, run: rd.Run, lang: str, out: Path, say: Callable[[str], None] = lambda msg: None):
+    def __init__(self, run: rd.Run, lang: str, out: Path, say: Callable[[str], None] = lambda msg: None,
+                 shared: RunShared | None = None):
+        shared = shared if shared is not None else RunShared(run)
         self.run = run
         self.say = say
         self.jobs: list = []  # figures to draw: (function, positional arguments, keyword arguments)
@@ -243,19 +270,15 @@ class _Builder:
         self.lang = lang
         self.msgs = Catalogue(lang)
         self.out = out
-        self.metrics = rd.compute_metrics(run)
+        self.shared = shared
+        self.metrics = shared.metrics
         self.by_key = {m.key: m for m in self.metrics}
-        self.geoms = region_geometries(run)
+        self.geoms = shared.geoms
         self._names = {str(r["id"]): str(r["name"]) for r in run.regions}
         self.synth = self.msgs.plain("synthetic_figure") if run.synthetic else None
-        self.colors = rf.class_colors(rf.legends(run.contracts).values())  # class colours of the declared legends
-        self._class_rows: dict = {}  # (table, period) -> region id -> class rows (class_tables)
-        self.tags = {}
-        for name, rel in run.maps.items():
-            p = run.path / rel
-            if p.is_file():
-                with rasterio.open(p) as src:
-                    self.tags[name] = (p, src.tags(), tuple(src.bounds))
+        self.colors = shared.colors
+        self._class_rows = shared.class_rows  # (table, period) -> region id -> class rows (class_tables)
+        self.tags = shared.tags
 
     # labels and numbers ---------------------------------------------------------------------------------------
     def when_label(self, when) -> str:
@@ -459,14 +482,13 @@ class _Builder:
 
     def run_identity(self) -> dict:
         """The run's name, the SHA-256 of its manifest and the date of this build (UTC)."""
-        import datetime
         import hashlib
 
         mf = self.run.path / "manifest.json"
         digest = hashlib.sha256(mf.read_bytes()).hexdigest() if mf.is_file() else ""
         return {"spec": user_text((self.run.manifest.get("spec") or {}).get("name") or self.run.summary.get("name", "")),
                 "manifest_sha256": digest,
-                "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+                "date": self.shared.date}
 
     def _ordered_maps(self) -> list[str]:
         """The maps of the synthesis page: the latest map of each series (per period or year), ordered."""
@@ -486,7 +508,14 @@ class _Builder:
     def map_view(self, bounds, focus_id: str | None = None) -> dict | None:
         """What a map of ``bounds`` (left, bottom, right, top) shows: the extent (a profile's region with a
         margin, or None for the whole raster), the focus region, the assessed outlines and the context
-        countries in view. None when the focus region has no outline or lies off the raster."""
+        countries in view. None when the focus region has no outline or lies off the raster. Computed once
+        per build for all languages (:class:`RunShared`)."""
+        key = (tuple(bounds), focus_id)
+        if key not in self.shared.views:
+            self.shared.views[key] = self._map_view(bounds, focus_id)
+        return self.shared.views[key]
+
+    def _map_view(self, bounds, focus_id: str | None) -> dict | None:
         left, bottom, right, top = bounds
         extent, focus = None, []
         if focus_id is not None:
@@ -1012,7 +1041,9 @@ class _Builder:
         index["practices"] = bool(index["appendix_practices"])
         profiles = []
         from dldd.practices.report import practices_report_data
-        knowledge = practices_report_data(self.run.tables, [str(r["id"]) for r in regions])
+        if self.shared.knowledge is None:
+            self.shared.knowledge = practices_report_data(self.run.tables, [str(r["id"]) for r in regions])
+        knowledge = self.shared.knowledge
         for r in regions:
             rid = str(r["id"])
             slug = region_slug(rid)
@@ -1054,33 +1085,73 @@ def _env() -> Environment:
     return env
 
 
-def progress_to_stderr(lang: str) -> Callable[[str], None]:
-    """Progress messages of a report build, one line each on stderr with the seconds since the start."""
+def progress_to_stderr(lang: str | Sequence[str]) -> Callable[..., None]:
+    """Progress messages of a report build, one line each on stderr with the seconds since the start, tagged
+    with the build's languages, or with the one language a step is about (``say(msg, lang)``)."""
     t0 = time.perf_counter()
+    tag = lang if isinstance(lang, str) else ", ".join(lang)
+    lock = threading.Lock()  # the PDFs of several languages are printed by threads
 
-    def say(msg: str) -> None:
-        print(f"report ({lang}) {time.perf_counter() - t0:6.1f} s: {msg}", file=sys.stderr, flush=True)
+    def say(msg: str, lang: str | None = None) -> None:
+        with lock:
+            print(f"report ({lang or tag}) {time.perf_counter() - t0:6.1f} s: {msg}", file=sys.stderr, flush=True)
 
     return say
+
+
+def _steps(langs: Sequence[str], progress: Callable[[str], None] | None) -> Callable[..., None]:
+    """``say(msg, lang=None)`` of a build of ``langs``: lines on stderr (:func:`progress_to_stderr`), or the
+    caller's ``progress``, which gets a step of one language of several as ``"zh: msg"``."""
+    if progress is None:
+        return progress_to_stderr(langs)
+    lock = threading.Lock()
+
+    def say(msg: str, lang: str | None = None) -> None:
+        with lock:
+            progress(f"{lang}: {msg}" if lang and len(langs) > 1 else msg)
+
+    return say
+
+
+def default_out_dir(run_dir: str | Path, lang: str) -> Path:
+    """Where the report in ``lang`` goes by default: ``RUN_DIR/report`` (English), ``RUN_DIR/report-LANG``."""
+    return Path(run_dir) / ("report" if lang == DEFAULT_LANG else f"report-{lang}")
 
 
 def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str | Path | None = None,
                  pdf: bool = True, force: bool = False, progress: Callable[[str], None] | None = None,
                  workers: int | None = None) -> Path:
-    """Write the report of the run in ``run_dir`` and return the path of its ``index.html``.
+    """Write the report of the run in ``run_dir`` in one language and return the path of its ``index.html``:
+    :func:`build_reports` with ``[lang]``; ``out_dir`` default ``RUN_DIR/report`` (whatever the language)."""
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "report"
+    return build_reports(run_dir, [lang], out_dirs={lang: out}, pdf=pdf, force=force, progress=progress,
+                         workers=workers)[lang]
 
-    ``lang``: a catalogue of ``dldd/report/i18n`` (``en``, ``zh``); ``out_dir``: where to write (default
-    ``RUN_DIR/report``); ``pdf``: also write ``report.pdf`` (weasyprint). Sections appear only for the
-    tables and maps the run has. ``progress`` gets one message per step (default: lines on stderr);
-    ``workers``: processes drawing the figures (default: the machine's cores).
+
+def build_reports(run_dir: str | Path, langs: Sequence[str], *, out_dirs: dict[str, str | Path] | None = None,
+                  pdf: bool = True, force: bool = False, progress: Callable[[str], None] | None = None,
+                  workers: int | None = None) -> dict[str, Path]:
+    """Write the report of the run in ``run_dir`` in each of ``langs`` in one build; returns language -> path
+    of its ``index.html``.
+
+    ``langs``: catalogues of ``dldd/report/i18n`` (``en``, ``zh``), all checked before anything is read or
+    written; ``out_dirs``: language -> where to write (default :func:`default_out_dir`: ``RUN_DIR/report``
+    for English, ``RUN_DIR/report-LANG`` for the others); ``pdf``: also write each ``report.pdf`` (Chromium,
+    one per language at the same time, else WeasyPrint in turn). Sections appear only for the tables and
+    maps the run has. ``progress`` gets one message per step (a step of one language of several as
+    ``"zh: msg"``; default: lines on stderr tagged with the language(s)); ``workers``: processes drawing the
+    figures of all languages (default: the machine's cores). What does not depend on the language (the
+    run's tables, metrics, outlines, map views) is computed once (:class:`RunShared`).
     Figure and table numbers run through the site in the order of the PDF (synthesis, interventions,
     profiles), so that "Figure 12" is the same figure in both.
 
-    The report is drawn into a staging folder under ``RUN_DIR/.dldd`` and its files renamed into place
-    when all are whole; files of an earlier build that this one does not write are removed only if dldd
-    wrote them (``.dldd/owned``); the run folder is held as a run holds it
-    (:class:`dldd.core.io.RunFolder`; ``force`` as for a run). The QGIS styles and project and the run's
-    README (``maps/*.qml``, ``maps.qgs``, ``README.md``) are written into the run folder under the same rules.
+    Each report is drawn into its own staging folder under ``RUN_DIR/.dldd`` and renamed into place only
+    when every language's report is whole (one that fails leaves all earlier reports as they were); files
+    of an earlier build that this one does not write are removed only if dldd wrote them (``.dldd/owned``);
+    the run folder is held once for all languages, as a run holds it (:class:`dldd.core.io.RunFolder`;
+    ``force`` as for a run). The QGIS styles and project and the run's README (``maps/*.qml``,
+    ``maps.qgs``, ``README.md``) are written into the run folder under the same rules, once, with English
+    labels when English is among ``langs`` (:func:`write_run_guides`).
     """
     import tempfile
 
@@ -1088,68 +1159,133 @@ def build_report(run_dir: str | Path, lang: str = DEFAULT_LANG, *, out_dir: str 
     from dldd.errors import InputError
     from dldd.report.messages import available_languages
 
-    if lang not in available_languages():
-        raise InputError(f"--lang {lang!r}: no report language of that name; expected one of {available_languages()}")
-    say = progress or progress_to_stderr(lang)
+    langs = list(dict.fromkeys(langs))  # each language once, in the order given
+    if not langs:
+        raise InputError("no report language given; expected one or more of " f"{available_languages()}")
+    for lang in langs:
+        if lang not in available_languages():
+            raise InputError(f"--lang {lang!r}: no report language of that name; expected one of {available_languages()}")
+    unknown = sorted(set(out_dirs or {}) - set(langs))
+    if unknown:
+        raise InputError(f"out_dirs names language(s) {unknown} that are not built ({langs})")
+    # an output folder keeps its own name (a symbolic link is refused below, never followed)
+    outs = {lang: _absolute(Path((out_dirs or {}).get(lang) or default_out_dir(run_dir, lang))) for lang in langs}
+    for a in langs:
+        for b in langs:
+            if a != b and (outs[a] == outs[b] or outs[a] in outs[b].parents):
+                raise InputError(f"the reports in {a!r} and {b!r} would share the folder {outs[a]}: give each "
+                                 "language its own folder")
+    say = _steps(langs, progress)
     say("reading the run")
     run = rd.load_run(run_dir)
-    out = Path(out_dir).resolve() if out_dir is not None else run.path.resolve() / "report"
-    inside = out.parent == run.path.resolve()
-    places = (out.name, *RUN_GUIDES) if inside else ()
+    root = run.path.resolve()
+    inside = [out.name for out in outs.values() if out.parent == root]
+    places = (*inside, *RUN_GUIDES) if inside else ()
     with io.RunFolder(run.path, force=force, places=places) as folder:
-        if out.is_symlink():
-            raise InputError(f"{out} is a symbolic link; dldd never writes or deletes through a link: remove it")
+        for out in outs.values():
+            if out.is_symlink():
+                raise InputError(f"{out} is a symbolic link; dldd never writes or deletes through a link: remove it")
         folder.own.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".report.", suffix=".dldd.tmp", dir=folder.own))
+        staging = {lang: Path(tempfile.mkdtemp(prefix=f".report-{lang}.", suffix=".dldd.tmp", dir=folder.own))
+                   for lang in langs}
         try:
-            b = _build_into(run, lang, staging, pdf, say, workers)
-            _swap_in(staging, out, folder)
+            builders = _build_into(run, staging, pdf, say, workers)
+            for lang in langs:  # every language whole: now each replaces its earlier report
+                _swap_in(staging[lang], outs[lang], folder)
             if inside:
                 say("writing the QGIS styles and project and the run's README")
-                write_run_guides(run, b)
+                write_run_guides(run, builders[DEFAULT_LANG if DEFAULT_LANG in builders else langs[0]])
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            for path in staging.values():
+                shutil.rmtree(path, ignore_errors=True)
     say("done")
-    return out / "index.html"
+    return {lang: outs[lang] / "index.html" for lang in langs}
 
 
-def _build_into(run, lang: str, out: Path, pdf: bool, say: Callable[[str], None], workers: int | None) -> "_Builder":
-    """Every file of the report, drawn into the (empty) folder ``out``; returns the builder (its maps and
-    labels serve the QGIS styles)."""
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    (out / "assets").mkdir(parents=True, exist_ok=True)
-    for f in ASSETS_DIR.iterdir():
-        if f.is_file():
-            shutil.copyfile(f, out / "assets" / f.name)
-    b = _Builder(run, lang, out, say)
-    say("composing the pages")
-    index, profiles = b.pages()
-    say(f"drawing {len(b.jobs)} figures")
-    render_figures(b.jobs, say, workers)
+def _absolute(path: Path) -> Path:
+    """``path`` absolute with its folder's links resolved, but not its own name (a link there is refused)."""
+    path = path.absolute()
+    return path.parent.resolve() / path.name
+
+
+def _build_into(run, outs: dict[str, Path], pdf: bool, say: Callable[..., None],
+                workers: int | None) -> dict[str, "_Builder"]:
+    """Every file of the report in each language, drawn into its (empty) folder ``outs[lang]``; returns the
+    builders by language (their maps and labels serve the QGIS styles). The pages are composed language by
+    language over one :class:`RunShared`; the figures of all languages are drawn in one pass of processes
+    (jobs of one figure in several languages merged by :func:`dldd.report.figures.merge_language_jobs`, to be
+    drawn once); the PDFs are printed at the same time (:func:`write_pdfs`)."""
+    langs = list(outs)
+    shared = RunShared(run)
+    builders, pages = {}, {}
+    for lang, out in outs.items():
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        (out / "assets").mkdir(parents=True, exist_ok=True)
+        for f in ASSETS_DIR.iterdir():
+            if f.is_file():
+                shutil.copyfile(f, out / "assets" / f.name)
+        say("composing the pages", lang)
+        b = builders[lang] = _Builder(run, lang, out, functools.partial(say, lang=lang), shared)
+        pages[lang] = b.pages()
+    by_lang = {lang: b.jobs for lang, b in builders.items()}
+    jobs = rf.merge_language_jobs(by_lang)  # a figure in several languages: drawn once, its words per language
+    say(f"drawing {len(jobs)} figures" + (f" ({sum(map(len, by_lang.values()))} before merging the languages)"
+                                          if len(langs) > 1 else ""))
+    render_figures(jobs, say, workers)
     env = _env()
-    common = {"m": b.msgs, "synthetic": run.synthetic, "run": run.summary, "version": __version__,
-              "lang": b.msgs.plain("meta.html_lang"), "profiles": profiles, "has_pdf": pdf}
-    say("writing the site")
-    write_table_csvs(out, index, run)
-    counter = Counter()  # one numbering through the site, in the order of the PDF
-    tpl = env.get_template("index.html")
-    (out / "index.html").write_text(tpl.render(**common, page=index, counter=counter), encoding="utf-8")
-    tpl = env.get_template("intervention.html")
-    for p in index["interventions"]:
-        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=counter), encoding="utf-8")
-    tpl = env.get_template("region.html")
-    for p in profiles:
-        (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=counter), encoding="utf-8")
-    if index.get("appendix_practices"):
-        (out / "practices.html").write_text(env.get_template("practices.html").render(
-            **common, page=index, counter=Counter()), encoding="utf-8")
-    if pdf:
-        say("writing the PDF")
-        html = env.get_template("print.html").render(**common, page=index, counter=Counter())
-        for png, svg in b.pdf_images.items():
-            html = html.replace(f'src="{png}"', f'src="{svg}"')
-        write_pdf(html, out, out / "report.pdf", progress=say)
-    return b
+    prints = {}
+    for lang, b in builders.items():
+        index, profiles = pages[lang]
+        out = outs[lang]
+        common = {"m": b.msgs, "synthetic": run.synthetic, "run": run.summary, "version": __version__,
+                  "lang": b.msgs.plain("meta.html_lang"), "profiles": profiles, "has_pdf": pdf}
+        say("writing the site", lang)
+        write_table_csvs(out, index, run)
+        counter = Counter()  # one numbering through the site, in the order of the PDF
+        tpl = env.get_template("index.html")
+        (out / "index.html").write_text(tpl.render(**common, page=index, counter=counter), encoding="utf-8")
+        tpl = env.get_template("intervention.html")
+        for p in index["interventions"]:
+            (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=counter), encoding="utf-8")
+        tpl = env.get_template("region.html")
+        for p in profiles:
+            (out / f"{p['slug']}.html").write_text(tpl.render(**common, page=p, counter=counter), encoding="utf-8")
+        if index.get("appendix_practices"):
+            (out / "practices.html").write_text(env.get_template("practices.html").render(
+                **common, page=index, counter=Counter()), encoding="utf-8")
+        if pdf:
+            html = env.get_template("print.html").render(**common, page=index, counter=Counter())
+            for png, svg in b.pdf_images.items():  # charts printed as vectors
+                html = html.replace(f'src="{png}"', f'src="{svg}"')
+            prints[lang] = html
+    if prints:
+        write_pdfs({lang: (html, outs[lang]) for lang, html in prints.items()}, say)
+    return builders
+
+
+def write_pdfs(prints: dict[str, tuple[str, Path]], say: Callable[..., None]) -> None:
+    """Print each language's page (language -> (print HTML, report folder)) to ``report.pdf`` in its folder:
+    with Chromium one browser per language at the same time (a page is laid out on one core, so two
+    languages use two), with WeasyPrint in turn. An error of any language is raised once all have ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dldd.report.pdf import pdf_engine
+
+    engine = pdf_engine()  # chosen here: a thread has no event loop even when this one runs in one
+
+    def one(lang: str) -> Path:
+        html, out = prints[lang]
+        say("writing the PDF", lang)
+        return write_pdf(html, out, out / "report.pdf", progress=functools.partial(say, lang=lang), engine=engine)
+
+    if engine != "chromium" or len(prints) == 1:
+        for lang in prints:
+            one(lang)
+        return
+    with ThreadPoolExecutor(max_workers=len(prints), thread_name_prefix="dldd-pdf") as pool:
+        futures = [pool.submit(one, lang) for lang in prints]
+    for f in futures:  # every thread has ended (the pool's exit waits); the first error is raised
+        f.result()
 
 
 def _swap_in(staging: Path, out: Path, folder) -> None:
@@ -1261,9 +1397,10 @@ def _readme_mark() -> str:
     return MARK
 
 
-def write_pdf(html: str, base: Path, path: Path, progress: Callable[[str], None] | None = None) -> Path:
+def write_pdf(html: str, base: Path, path: Path, progress: Callable[[str], None] | None = None,
+              engine: str | None = None) -> Path:
     """Render ``html`` (resources relative to ``base``) to a PDF (:func:`dldd.report.pdf.write_pdf`: Chromium,
     or weasyprint when Chromium is not installed); ``progress`` gets a message per pass."""
     from dldd.report.pdf import write_pdf as _write
 
-    return _write(html, base, path, progress=progress)
+    return _write(html, base, path, engine=engine, progress=progress)
