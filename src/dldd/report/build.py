@@ -652,7 +652,7 @@ class _Builder:
                     rows=part_rows, title=part_title, share_column=share,
                     xlabel=self.msgs.plain("share_axis_land" if share == "share_of_land_pct" else "share_axis"),
                     class_labels={c: self.class_label(c) for c in sel["class"].astype(str).unique()},
-                    synthetic_label=self.synth, colors=self.colors, svg=True)))
+                    synthetic_label=self.synth, colors=self.colors, svg=True, dpi=rf.CHART_SCREEN_DPI)))
                 svg = png[:-4] + ".svg"
                 self.pdf_images[png] = svg  # bars and words only: the PDF prints them as vectors
                 figs.append(Fig(png, part_title, svg=svg))
