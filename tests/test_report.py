@@ -708,6 +708,13 @@ def test_chinese_site_names_countries_in_chinese(run_dir, zh):
     index = (zh / "index.html").read_text(encoding="utf-8")
     for chinese in ("乌兹别克斯坦", "塔吉克斯坦", "吉尔吉斯坦", "中亚"):
         assert chinese in index, chinese
+    # the shared challenges of the sub-regions (a fixed vocabulary of the knowledge base) are named in Chinese
+    from dldd.practices.schema import CHALLENGES
+
+    lists = [m for r in regions for m in re.findall(r'<ul class="challenges">(.*?)</ul>', (zh / f"region-{region_slug(r['id'])}.html").read_text(encoding="utf-8"), re.S)]
+    assert lists, "some profile lists its sub-region's challenges"
+    assert not [c for c in CHALLENGES for lst in lists if c in lst]
+    assert any("风蚀与沙尘暴" in lst or "干旱" in lst for lst in lists)
 
 
 

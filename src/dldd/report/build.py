@@ -1073,7 +1073,8 @@ class _Builder:
         names = lambda codes: [self.region_name(c) for c in codes]  # noqa: E731
         cases = [{**c, "countries": names(c["countries"])} for c in k["cases"]]
         near = [{**c, "countries": names(c["countries"])} for c in k["subregion_cases"]]
-        challenges = [{**ch, "countries": ", ".join(names(str(ch["countries"]).split(", ")))}
+        challenges = [{**ch, "challenge": self.msgs.label("challenge", str(ch["challenge"])),
+                       "countries": ", ".join(names(str(ch["countries"]).split(", ")))}
                       for ch in knowledge["challenges"].get(k["subregion"], [])]
         return {**k, "cases": cases, "subregion_cases": near, "challenges": challenges, "zh": self.lang == "zh",
                 "subregion": self.subregion_name(k["subregion"]) if k["subregion"] else k["subregion"]}
