@@ -384,3 +384,30 @@ def test_regions_list_draws_the_countries_as_the_spec_does(tmp_path):
     assert rows[False].loc["CHN", "area_km2"] == pytest.approx(world["CHN"].area_km2, rel=1e-6)
     assert rows[True].loc["CHN", "area_km2"] == pytest.approx(world["CHN"].area_km2 + world["TWN"].area_km2, rel=1e-6)
     assert "TWN" not in rows[True].index and len(rows[True]) == len(rows[False])
+
+
+def test_the_manifest_records_the_boundary_file_the_run_used(tmp_path, monkeypatch):
+    """A boundary file edited while the stages compute: the manifest keeps the checksum of the file the run's
+    regions were read from (the report then refuses the edited file), not of the file found at the end."""
+    import dldd.pipeline as pipeline
+    from dldd.demo.scenes import write_scene
+
+    spec_path = write_scene("regional", tmp_path, **SCENE)
+    path = write_boundaries(tmp_path / "bounds.gpkg", layer=LAYER, driver="GPKG")
+    used = hashlib.sha256(path.read_bytes()).hexdigest()
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["regions"] = {"include": ["CHN", "VNM"], "boundaries": {"path": "bounds.gpkg", "code_field": "ISO3",
+                                                                 "layer": LAYER}}
+    spec_path.write_text(yaml.safe_dump(spec))
+    real = pipeline._run_stages
+
+    def edit_then_run(*args, **kw):
+        path.unlink()
+        write_boundaries(path, layer=LAYER, driver="GPKG", boxes={**BOXES, "CHN": (105.0, 22.0, 119.0, 31.0)})
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipeline, "_run_stages", edit_then_run)
+    pipeline.run_assessment(load_spec(spec_path), tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() != used
+    assert manifest["boundaries"]["sha256"] == used

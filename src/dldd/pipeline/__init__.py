@@ -296,6 +296,9 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
         from dldd.sources.preflight import refuse_unusable
 
         refuse_unusable(spec)  # every input readable before the first stage computes
+        from dldd.regions.boundaries import boundaries_of_spec
+
+        boundaries = boundaries_of_spec(spec.regions, spec.resolve).record()  # the file as the regions read it
         ctx = RunContext(spec=spec, out=out, regions=regions, chunk_size=chunk_size_of(spec),
                          memory_per_worker=worker_memory())
         ctx.params_by_stage = params
@@ -311,7 +314,7 @@ def run_assessment(spec: Spec, out: str | Path, *, scheduler_name: str | None = 
         try:
             used = _run_stages(ctx, params, records, resume, progress, reused, finished_now,
                                (spec, scheduler_name, workers))
-            _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0)
+            _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0, boundaries)
         except Exception:  # an error: the folder's RunFolder puts back what the run replaced
             for name in finished_now:
                 records.forget(name)
@@ -330,10 +333,10 @@ def _used_inputs(ctx, params) -> list[str]:
     return used
 
 
-def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0) -> None:
-    """The workbook, summary.json and manifest.json (last) of a run whose stages all finished."""
-    from dldd.regions.boundaries import boundaries_of_spec
-
+def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions, t0, boundaries: dict) -> None:
+    """The workbook, summary.json and manifest.json (last) of a run whose stages all finished; ``boundaries``:
+    the record of the boundary file taken when the run read its regions (a file edited during the run is
+    recorded as the run used it)."""
     out = ctx.out
     from dldd.stats.reporting import write_reporting_tables
 
@@ -362,7 +365,7 @@ def _write_run_files(ctx, spec, regions, inputs, params, reused, used, versions,
         "outputs": {"maps": ctx.maps, "tables": sorted(ctx.tables)},
         "versions": versions,
         "synthetic": spec.synthetic,
-        "boundaries": boundaries_of_spec(spec.regions, spec.resolve).record(),
+        "boundaries": boundaries,
     }
     io.write_json(io.confined(out, "manifest.json"), manifest)
 
