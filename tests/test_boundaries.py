@@ -411,3 +411,23 @@ def test_the_manifest_records_the_boundary_file_the_run_used(tmp_path, monkeypat
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert hashlib.sha256(path.read_bytes()).hexdigest() != used
     assert manifest["boundaries"]["sha256"] == used
+
+
+def test_the_repair_notes_are_worded_in_the_reports_language(tmp_path):
+    """The notes of a repaired boundary file (English in the manifest) read in Chinese in the zh report."""
+    from types import SimpleNamespace
+
+    from dldd.report.build import _Builder
+    from dldd.report.messages import Catalogue
+
+    bowtie = shapely.Polygon([(105, 22), (120, 31), (120, 22), (105, 31)])
+    path = write_boundaries(tmp_path / "bowtie.gpkg", boxes={"CHN": bowtie, "VNM": BOXES["VNM"]}, to_crs=None)
+    notes = Boundaries(path=path, code_field="ISO3").record()["notes"]
+    assert len(notes) == 2
+    zh = SimpleNamespace(msgs=Catalogue("zh"), code_name=lambda c: {"CHN": "中国"}.get(c, c))
+    worded = [_Builder.boundary_note(zh, n) for n in notes]
+    assert worded[0].startswith("要素 0（中国）：无效多边形") and "修复" in worded[0]
+    assert worded[1].startswith("中国：修复后面积") and worded[1].endswith("km²")
+    assert not any(w in " ".join(worded) for w in ("feature", "repaired", "area after"))
+    en = SimpleNamespace(msgs=Catalogue("en"), code_name=lambda c: c)
+    assert [_Builder.boundary_note(en, n) for n in notes][0] == notes[0]  # English: as recorded

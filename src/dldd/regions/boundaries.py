@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -166,6 +167,26 @@ def _is_iso3(code: str) -> bool:
     return len(code) == 3 and pycountry.countries.get(alpha_3=code) is not None
 
 
+#: The notes of a boundary file's reading (kept in English in the run's manifest); the report words them in its
+#: language from their parts (:func:`note_parts`).
+REPAIR_NOTES = {
+    "repaired": "feature {feature} ({code}): invalid polygon ({reason}) repaired with shapely.make_valid",
+    "area": "{code}: area after the repair {area} km2",
+}
+
+
+def note_parts(note: str) -> tuple[str, dict] | None:
+    """(kind, fields) of a note written from :data:`REPAIR_NOTES`, or None for another text."""
+    for kind, template in REPAIR_NOTES.items():
+        pattern = re.escape(template)
+        for name in re.findall(r"\{(\w+)\}", template):
+            pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>.+?)", 1)
+        m = re.fullmatch(pattern, note)
+        if m:
+            return kind, m.groupdict()
+    return None
+
+
 def read_boundary_file(path: Path | str, code_field: str | None, name_field: str | None = None,
                        layer: str | None = None, custom_codes: tuple[str, ...] = ()):
     """``(regions, notes, meta)`` of a boundary file (see the module docstring); ``meta``: its SHA-256, CRS
@@ -212,7 +233,7 @@ def _read_boundary_file(path: str, _size: int, _mtime: int, code_field, name_fie
         if not g.is_valid:
             reason = shapely.is_valid_reason(g)
             g = shapely.make_valid(g, method="structure", keep_collapsed=False)
-            notes.append(f"feature {i} ({code}): invalid polygon ({reason}) repaired with shapely.make_valid")
+            notes.append(REPAIR_NOTES["repaired"].format(feature=i, code=code, reason=reason))
             repaired.add(code)
         geoms.setdefault(code, []).append(g)
         if name_field is not None and code not in names and gdf[name_field].iloc[i] is not None:
@@ -231,7 +252,7 @@ def _read_boundary_file(path: str, _size: int, _mtime: int, code_field, name_fie
         geom = normalize_lonlat(g, where=f"{where}: {code}")
         area = geodesic_area_km2(geom)
         if code in repaired:
-            notes.append(f"{code}: area after the repair {area:,.1f} km2")
+            notes.append(REPAIR_NOTES["area"].format(code=code, area=f"{area:,.1f}"))
         iso_name, aliases = _country_names(code, code) if _is_iso3(code) else (code, ())
         name = names.get(code) or iso_name
         aliases = tuple(a for a in dict.fromkeys((iso_name, *aliases)) if a != name and a != code)

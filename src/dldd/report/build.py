@@ -575,12 +575,22 @@ class _Builder:
                            for t, parts in b.merge.items())
         return b.source + (self.msgs.plain("boundaries_merged", merges=merges) if merges else "")
 
+    def boundary_note(self, note: str) -> str:
+        """A note of the boundary file's reading (English in the manifest) in the report's language."""
+        from dldd.regions.boundaries import note_parts
+
+        parts = note_parts(str(note))
+        if parts is None:
+            return str(note)
+        kind, fields = parts
+        return self.msgs.plain(f"boundary_note.{kind}", **{**fields, "code": self.code_name(fields["code"])})
+
     def boundaries_method(self) -> dict:
         """The methods' entry on the boundaries: which, which merges, the repairs noted when reading the file."""
         rec = self.run.manifest.get("boundaries") or {}
         return {"id": "method-boundaries", "title": self.msgs.plain("family.boundaries"),
                 "text": self.msgs.t("method_text.boundaries", boundaries=self.boundaries_text()), "maps": [],
-                "notes": [self.msgs.t("method_note_boundary_repair", note=n) for n in rec.get("notes") or []],
+                "notes": [self.msgs.t("method_note_boundary_repair", note=self.boundary_note(n)) for n in rec.get("notes") or []],
                 "params": json.dumps(rec, indent=1, ensure_ascii=False) if rec.get("path") else ""}
 
     def draw_map(self, name: str, png: str) -> Fig | None:
