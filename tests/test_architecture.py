@@ -77,3 +77,17 @@ def test_nothing_in_src_is_imported_by_name_at_run_time():
 
 def test_run_context_does_not_import_the_stage_registry():
     assert "dldd.pipeline.registry" not in imported_modules(SRC / "pipeline" / "context.py")
+
+
+def test_arrows_point_down_from_core_and_indicators():
+    """DESIGN's layers: core imports no layer above it; indicators import neither the statistics, the pipeline
+    nor the report (a primitive both need, such as the per-unit quantile, lives in core)."""
+    above = {"core": ("dldd.indicators", "dldd.stats", "dldd.pipeline", "dldd.report", "dldd.practices",
+                      "dldd.effectiveness", "dldd.sources", "dldd.regions", "dldd.cli"),
+             "indicators": ("dldd.stats", "dldd.pipeline", "dldd.report", "dldd.cli")}
+    for layer, higher in above.items():
+        files = list((SRC / layer).rglob("*.py"))
+        assert files, layer
+        for path in files:
+            bad = sorted(m for m in imported_modules(path) if m.startswith(higher))
+            assert not bad, f"{path.relative_to(SRC)} imports {bad}: arrows point down only (DESIGN.md)"

@@ -1,4 +1,4 @@
-"""Exact per-group quantiles (dldd.stats.quantile): the bounded-memory dask path against numpy."""
+"""Exact per-group quantiles (dldd.core.quantile): the bounded-memory dask path against numpy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from dldd.core.legend import CLASS_NODATA
-from dldd.stats import quantile as qs
+from dldd.core import quantile as qs
 
 
 @pytest.mark.parametrize("gather_max", [100_000, 50, 3])

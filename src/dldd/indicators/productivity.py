@@ -22,7 +22,7 @@ from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.units import Amount
 from dldd.errors import InputError
 from dldd.indicators.trend import MK_MIN_YEARS, mann_kendall, time_in_years
-from dldd.stats.quantile import unit_quantile_map_lazy, unit_quantile_map
+from dldd.core.quantile import unit_quantile_map_lazy, unit_quantile_map
 
 # --------------------------------------------------------------------------------------------------
 # Constants (METHODS 1.1 - 1.4)
@@ -608,7 +608,7 @@ def performance(
     percentile is <= 0 (e.g. water) get no ratio.
 
     Lazy with dask: the per-unit percentile is the same exact number, found in bounded memory by
-    :func:`dldd.stats.quantile.unit_quantiles_lazy` (a few passes over the map of means, block by block;
+    :func:`dldd.core.quantile.unit_quantiles_lazy` (a few passes over the map of means, block by block;
     nothing gathers the map). The result is lazy again, in the chunks of the means.
     Returns a Dataset: ``performance`` (int8), ``performance_ratio``, ``performance_mean``,
     ``performance_unit_percentile``.
