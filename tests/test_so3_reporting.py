@@ -71,7 +71,7 @@ def _blocks(ctx):
 
 def test_exposure_by_sex_against_hand_sums(tmp_path):
     ctx = _scene(tmp_path, ["population", "population_female", "population_male"])
-    sexes = drought._population_by_sex_inputs(ctx)
+    sexes = drought._population_by_sex_inputs(set(ctx.spec.inputs))
     assert sexes == {"female": "population_female", "male": "population_male"}
     drought._exposure(ctx, _blocks(ctx), sexes)
     total, by_sex = ctx.tables["so3_2_exposure"], ctx.tables["so3_2_exposure_by_sex"]
@@ -102,7 +102,7 @@ def test_exposure_by_sex_against_hand_sums(tmp_path):
 
 def test_without_sex_layers_nothing_changes(tmp_path):
     ctx = _scene(tmp_path, ["population"])
-    drought._exposure(ctx, _blocks(ctx), drought._population_by_sex_inputs(ctx))
+    drought._exposure(ctx, _blocks(ctx), drought._population_by_sex_inputs(set(ctx.spec.inputs)))
     assert "so3_2_exposure_by_sex" not in ctx.tables
     sheet = reporting_tables(ctx.tables)["SO3-2 exposure"][1]
     assert not [c for c in sheet.columns if "female" in c or "male" in c]
@@ -111,13 +111,13 @@ def test_without_sex_layers_nothing_changes(tmp_path):
 def test_one_sex_alone_is_refused(tmp_path):
     ctx = _scene(tmp_path, ["population", "population_female"])
     with pytest.raises(InputError, match="population_male"):
-        drought._population_by_sex_inputs(ctx)
+        drought._population_by_sex_inputs(set(ctx.spec.inputs))
 
 
 def test_vulnerability_mean_against_hand_computation(tmp_path):
     ctx = _scene(tmp_path, ["drought_vulnerability"])
     p = drought.DroughtParams()
-    names = drought._vulnerability_inputs(ctx, p)
+    names = drought._vulnerability_inputs(set(ctx.spec.inputs), p)
     assert names == ["drought_vulnerability"]
     drought._vulnerability(ctx, names, p)
     t = ctx.tables["so3_3_vulnerability"]
@@ -133,7 +133,7 @@ def test_vulnerability_from_components_against_hand_computation(tmp_path):
     ctx = _scene(tmp_path, ["vulnerability_social", "vulnerability_economic"])
     p = drought.DroughtParams(vulnerability_weights={"vulnerability_social": 3.0, "vulnerability_economic": 1.0},
                               vulnerability_inverted=["vulnerability_economic"])
-    names = drought._vulnerability_inputs(ctx, p)
+    names = drought._vulnerability_inputs(set(ctx.spec.inputs), p)
     assert names == ["vulnerability_social", "vulnerability_economic"]
     drought._vulnerability(ctx, names, p)
     # min-max scaled, income inverted (higher income = less vulnerable), weights 3:1
@@ -148,11 +148,11 @@ def test_vulnerability_from_components_against_hand_computation(tmp_path):
 def test_index_and_components_together_are_refused(tmp_path):
     ctx = _scene(tmp_path, ["drought_vulnerability", "vulnerability_social"])
     with pytest.raises(InputError, match="not both"):
-        drought._vulnerability_inputs(ctx, drought.DroughtParams())
+        drought._vulnerability_inputs(set(ctx.spec.inputs), drought.DroughtParams())
     # weights for components the spec does not give would be ignored silently: refused
     ctx = _scene(tmp_path / "b", ["drought_vulnerability"])
     with pytest.raises(InputError, match="vulnerability_inverted"):
-        drought._vulnerability_inputs(ctx, drought.DroughtParams(vulnerability_inverted=["vulnerability_economic"]))
+        drought._vulnerability_inputs(set(ctx.spec.inputs), drought.DroughtParams(vulnerability_inverted=["vulnerability_economic"]))
 
 
 def test_index_outside_0_1_is_refused():
@@ -160,3 +160,21 @@ def test_index_outside_0_1_is_refused():
 
     with pytest.raises(InputError, match="drought_vulnerability.*\\[0, 1\\]"):
         so3_vulnerability_given(xr.DataArray(VULN * 10, dims=("y", "x"), name="drought_vulnerability"))
+
+
+def test_the_drought_input_rules_are_checked_before_any_stage_runs(tmp_path):
+    """`dldd spec check` and a run's start refuse what the drought stage would refuse after the stages before it
+    had computed: one population-by-sex layer alone, an index with its components."""
+    from dldd.pipeline import stage_params
+    from dldd.spec import parse_spec
+
+    def spec(*extra):
+        inputs = {n: {"path": f"{n}.nc", "variable": n} for n in ("precipitation", "tmin", "tmax", *extra)}
+        return parse_spec({"name": "t", "inputs": inputs, "indicators": {"drought": {}},
+                           "regions": {"include": ["UZB"]}}, base_dir=tmp_path)
+
+    assert "drought" in stage_params(spec("population", "population_female", "population_male"))
+    with pytest.raises(InputError, match="population_male"):
+        stage_params(spec("population", "population_female"))
+    with pytest.raises(InputError, match="not both"):
+        stage_params(spec("drought_vulnerability", "vulnerability_social"))

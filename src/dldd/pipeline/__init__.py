@@ -76,6 +76,9 @@ def stage_params(spec: Spec, only: list[str] | None = None) -> dict:
         missing = [n for n in STAGES[family].needs if n not in spec.inputs]
         if missing:
             raise SpecError(f"indicators.{family}: needs input(s) {missing}, which `inputs` does not list")
+    for family, params in out.items():  # the stages' own input rules, before anything is computed
+        if STAGES[family].check is not None:
+            STAGES[family].check(set(spec.inputs), params)
     if "effectiveness" in out:
         check_intervention_parameters(spec)
     ordered = {name: out[name] for name in STAGES if name in out}

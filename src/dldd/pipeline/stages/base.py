@@ -33,3 +33,7 @@ class Stage:
     consumes: tuple[str, ...] = ()
     #: Products the stage reads when an earlier stage of the run provided them.
     uses: tuple[str, ...] = ()
+    #: Checks of the spec's inputs against the parameters that need no data: ``check(given, params)`` with
+    #: ``given`` the names of the spec's inputs, raising InputError; run at ``dldd spec check`` and before a
+    #: run's first stage (not after the stages before this one have computed).
+    check: Callable | None = None

@@ -45,8 +45,9 @@ class DroughtParams(Params):
 
 
 def run_drought(ctx, p: DroughtParams) -> None:
-    sexes = _population_by_sex_inputs(ctx)
-    components = _vulnerability_inputs(ctx, p)
+    given = set(ctx.spec.inputs)
+    sexes = _population_by_sex_inputs(given)
+    components = _vulnerability_inputs(given, p)
     c = climate_inputs(ctx)
     pr = c["precipitation"]
     spi = dr.spi(pr, scale=p.scale, method=p.fit_method)
@@ -108,13 +109,21 @@ def _last_december(index: xr.DataArray) -> xr.DataArray:
     return index.isel(time=np.flatnonzero(index.time.dt.month.values == 12)[-1])
 
 
-def _population_by_sex_inputs(ctx) -> dict[str, str]:
-    """The spec's population-by-sex inputs (sex -> input name): both or none, and only beside ``population``."""
-    given = {sex: name for sex, name in POPULATION_BY_SEX.items() if ctx.has(name)}
+def check_drought_inputs(given: set[str], p: DroughtParams) -> None:
+    """The drought stage's input rules (:func:`_population_by_sex_inputs`, :func:`_vulnerability_inputs`),
+    checked at ``spec check`` and before a run's first stage."""
+    _population_by_sex_inputs(given)
+    _vulnerability_inputs(given, p)
+
+
+def _population_by_sex_inputs(inputs: set[str]) -> dict[str, str]:
+    """The spec's population-by-sex inputs (sex -> input name; ``inputs``: the names the spec gives): both or
+    none, and only beside ``population``."""
+    given = {sex: name for sex, name in POPULATION_BY_SEX.items() if name in inputs}
     if given and len(given) != len(POPULATION_BY_SEX):
         missing = sorted(set(POPULATION_BY_SEX.values()) - set(given.values()))
         raise InputError(f"inputs: {sorted(given.values())} given without {missing}; SO3-2 by sex needs both")
-    if given and not ctx.has("population"):
+    if given and "population" not in inputs:
         raise InputError(f"inputs: {sorted(given.values())} given without `population` (the total that "
                          "SO3-2 exposure is reported against)")
     return given
@@ -139,16 +148,17 @@ def _exposure(ctx, blocks: xr.DataArray, sexes: dict[str, str]) -> None:
                                                           ignore_index=True))
 
 
-def _vulnerability_inputs(ctx, p: DroughtParams) -> list[str]:
-    """The SO3-3 inputs the spec gives: the ready index, or the component layers (never both)."""
-    components = [n for n in VULNERABILITY_COMPONENTS if ctx.has(n)]
-    if ctx.has(VULNERABILITY_INDEX) and components:
+def _vulnerability_inputs(inputs: set[str], p: DroughtParams) -> list[str]:
+    """The SO3-3 inputs the spec gives (``inputs``: the names it gives): the ready index, or the component
+    layers (never both)."""
+    components = [n for n in VULNERABILITY_COMPONENTS if n in inputs]
+    if VULNERABILITY_INDEX in inputs and components:
         raise InputError(f"inputs: give either {VULNERABILITY_INDEX!r} (a ready SO3-3 index) or its components "
                          f"{components}, not both")
     if not components and (p.vulnerability_weights is not None or p.vulnerability_inverted):
         raise InputError("indicators.drought: vulnerability_weights/vulnerability_inverted combine the component "
                          f"layers {list(VULNERABILITY_COMPONENTS)}, and the spec gives none of them")
-    return [VULNERABILITY_INDEX] if ctx.has(VULNERABILITY_INDEX) else components
+    return [VULNERABILITY_INDEX] if VULNERABILITY_INDEX in inputs else components
 
 
 def _vulnerability(ctx, names: list[str], p: DroughtParams) -> None:
@@ -182,7 +192,7 @@ DROUGHT = Stage(
     name="drought", description="SPI/SPEI and UNCCD SO3 drought hazard, exposure and vulnerability",
     needs=CLIMATE_INPUTS, optional=("population", *POPULATION_BY_SEX.values(), VULNERABILITY_INDEX,
                                     *VULNERABILITY_COMPONENTS), params=DroughtParams,
-    run=run_drought, after=("aridity",),
+    run=run_drought, after=("aridity",), check=check_drought_inputs,
     provides=(
         Product("so3_hazard", dims=("time", "y", "x"), dtype="int8", legend=dr.SO3_LEGEND, kind="product",
                 description="SO3-1 drought intensity of each year's December SPI"),
