@@ -888,3 +888,21 @@ def test_chapters_show_their_tables_and_add_up_to_the_indicator_tables(run_dir, 
     assert grids.loc["ndvi", "step_x"] == pytest.approx(0.5) and grids.loc["ndvi", "cell_km_x"] > 40
     assert re.search(r"Inputs at a coarse resolution: [^<]*ndvi 0.5° \(about 5\d km\)", html), re.findall(
         r"Inputs at a coarse[^<]*", html)
+
+
+def test_a_maps_sources_are_the_inputs_its_stage_reads():
+    """A map the caption table does not know is credited with the inputs its stage reads (contracts.json),
+    never with every input of the spec."""
+    from types import SimpleNamespace
+
+    from dldd.report.build import _Builder
+    from dldd.report.messages import Catalogue
+
+    manifest = {"spec": {"inputs": {"precipitation": {"product": "chirps"}, "ndvi": {"path": "x/ndvi.nc"},
+                                    "population": {"path": "pop.tif"}}}}
+    contracts = {"maps": {"wetness_index": {"stage": "drought"}},
+                 "stages": {"drought": {"inputs": ["precipitation", "population"]}}}
+    b = SimpleNamespace(run=SimpleNamespace(manifest=manifest, contracts=contracts), msgs=Catalogue("en"))
+    assert _Builder.map_sources(b, "wetness_index") == "precipitation: chirps; population: pop.tif"
+    assert _Builder.map_sources(b, "lpd_reporting_1") == "ndvi: ndvi.nc"  # known by name
+    assert _Builder.map_sources(b, "unknown_map") == Catalogue("en").plain("unknown_source")

@@ -159,14 +159,16 @@ def check_chain(stages: dict, run: list[str]) -> None:
 
 def run_contracts(stages: dict, written: dict[str, dict[str, list[str]]], ctx) -> dict:
     """The declarations of what a run produced (``contracts.json``): per stage of the run what it consumes
-    and uses, per map (in the order written) and table (in the order declared) its stage and declaration,
+    and uses and the spec inputs it reads (its needs and the optional inputs the spec gives), per map (in the order written) and table (in the order declared) its stage and declaration,
     per in-run product its declaration.
     ``written``: stage -> {"maps": [...], "tables": [...]} as the pipeline saw them appear."""
     out: dict = {"stages": {}, "maps": {}, "tables": {}, "products": {}}
     for name, w in written.items():
         stage = stages[name]
         out["stages"][name] = {"description": stage.description, "consumes": list(stage.consumes),
-                               "uses": list(stage.uses)}
+                               "uses": list(stage.uses),
+                               # the spec inputs the stage reads: what its maps are computed from
+                               "inputs": [n for n in dict.fromkeys((*stage.needs, *stage.optional)) if ctx.has(n)]}
         for p in stage.provides:
             if isinstance(p, Product) and p.kind == "product" and p.name in ctx.products:
                 out["products"][p.name] = {"stage": name, **p.to_json()}

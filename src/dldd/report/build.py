@@ -303,9 +303,13 @@ class _Builder:
         return self.msgs.label("classes", name)
 
     def map_sources(self, name: str) -> str:
-        """The data sources of a map: the spec inputs it is computed from, by product or file name."""
+        """The data sources of a map: the spec inputs it is computed from (:data:`MAP_INPUTS` by name, else the
+        inputs its stage reads as ``contracts.json`` records them; never every input of the spec), by product or
+        file name."""
         spec_inputs = (self.run.manifest.get("spec") or {}).get("inputs") or {}
-        names = next((ins for p, ins in MAP_INPUTS if name.startswith(p)), tuple(spec_inputs))
+        stage = ((self.run.contracts.get("maps") or {}).get(name) or {}).get("stage")
+        read = ((self.run.contracts.get("stages") or {}).get(stage) or {}).get("inputs")  # what its stage read
+        names = next((ins for p, ins in MAP_INPUTS if name.startswith(p)), tuple(read or ()))
         out = []
         for n in names:
             si = spec_inputs.get(n)
