@@ -69,14 +69,15 @@ def test_indicators_share_the_range_check():
     import xarray as xr
 
     from dldd.errors import InputError
-    from dldd.indicators import pet, sand, sensitivity
+    from dldd.indicators import pet, sensitivity
+    from dldd.indicators.sand import rweq
 
     with pytest.raises(InputError, match="tmin: values range from 80 to 80"):
         pet.pet_hargreaves(80.0, 90.0, 10.0, 100)
     with pytest.raises(InputError, match="rock_fragments: values range from 10 to 120"):
         sensitivity.rock_fragments_score(xr.DataArray([10.0, 120.0]))
     with pytest.raises(InputError, match="snow_share: values range from 0 to 1.5"):
-        sand.snow_cover_factor(xr.DataArray([0.0, 1.5]))
+        rweq.snow_cover_factor(xr.DataArray([0.0, 1.5]))
 
 
 def test_output_attrs_one_order_and_the_legend():
@@ -99,7 +100,8 @@ def test_class_outputs_of_every_family_share_the_attribute_layout():
     import pandas as pd
     import xarray as xr
 
-    from dldd.indicators import aridity, sand, sensitivity
+    from dldd.indicators import aridity, sensitivity
+    from dldd.indicators.sand import drift
     from dldd.indicators.drought import so3
 
     ai = xr.DataArray([[0.01, 0.3], [0.7, np.nan]], dims=("y", "x"))
@@ -107,7 +109,7 @@ def test_class_outputs_of_every_family_share_the_attribute_layout():
     spi = xr.DataArray(np.linspace(-2.5, 1.0, 48)[:, None, None] * np.ones((1, 2, 2)), dims=("time", "y", "x"),
                        coords={"time": years})
     outputs = [aridity.aridity_class(ai), so3.so3_hazard(spi), sensitivity.quality_class(ai + 1.0, "soil"),
-               sand.dp_energy_class(ai * 1000)]
+               drift.dp_energy_class(ai * 1000)]
     for out in outputs:
         keys = list(out.attrs)
         assert keys[:9] == ["units", "long_name", "method", "parameters", "references", "legend", "flag_values",

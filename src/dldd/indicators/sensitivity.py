@@ -607,7 +607,7 @@ def cover_in(cover: xr.DataArray, target: str, who: str) -> xr.DataArray:
 
     A cover without units (or with others) is refused: 0.3 could be 30 % or 0.3 %. Same units are passed
     through unchanged (no round trip). Shared by :func:`plant_cover_score` and RWEQ's
-    :func:`dldd.indicators.sand.vegetation_factor`.
+    :func:`dldd.indicators.sand.rweq.vegetation_factor`.
     """
     if not isinstance(cover, xr.DataArray):
         raise InputError(f"{who}: cover must be an xarray.DataArray with attrs units, found {type(cover).__name__}")

@@ -5,7 +5,7 @@ potential of that sector; the arrow points toward the resultant drift direction 
 Figures are built on the Agg canvas without pyplot (no global state); nothing is written unless a
 ``path`` is given. The figure only draws: the drift per sector and its resultant come from the sand
 stage's outputs (``sand_drift_by_direction``, ``sand_drift_resultant``), computed by
-:mod:`dldd.indicators.sand`.
+:mod:`dldd.indicators.sand.drift`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def sand_rose_from_drift(
     """Sand rose from computed outputs.
 
     ``by_direction``: DP per sector with a ``direction`` dimension (sector centres, degrees FROM), as
-    from :func:`dldd.indicators.sand.drift_by_direction` for one site (no other dimension).
+    from :func:`dldd.indicators.sand.drift.drift_by_direction` for one site (no other dimension).
     ``summary``: one site's ``dp``, ``rdp``, ``rdd``, ``rdp_dp`` (as from ``drift_potential``).
     ``texts``: the figure's words in another language (keys of :data:`TEXTS`; missing keys stay English).
     Returns the Figure; saves it to ``path`` too when given.

@@ -1,16 +1,4 @@
-"""Wind and sand: Fryberger sand drift potential, and RWEQ wind erosion with the sand-fixation service.
-
-METHODS section 5.
-
-Drift potential (Fryberger 1979). Each wind observation with speed U (knots, 10 m) above the threshold
-Ut contributes q = U^2 (U - Ut) t, t its share of the time (equal shares 1/N over the N valid
-observations unless given). DP = sum q, in vector units (VU). Fryberger tabulated t in percent with the
-weighting factor U^2 (U - Ut) / 100; with t as a fraction the two are the same number. The drift of an
-observation points *toward* where the wind goes: wind direction is meteorological (where the wind
-comes FROM, degrees clockwise from north), so drift goes toward direction + 180. The vector sum over
-16 direction sectors (Fryberger) or over the exact directions gives the resultant drift potential RDP
-and the resultant drift direction RDD = atan2(sum q sin(theta_to), sum q cos(theta_to)), degrees
-clockwise from north toward which sand drifts. RDP/DP measures directional variability.
+"""RWEQ wind erosion and the sand-fixation service (METHODS section 5).
 
 RWEQ (Revised Wind Erosion Equation; Fryrear et al. 1998, 2000), as used in gridded sand-fixation
 studies (e.g. Gong et al. 2014): WF weather factor, EF erodible fraction, SCF crust factor, K' roughness,
@@ -33,8 +21,6 @@ area reported by the pipeline); the field-mean form (``loss="field_mean"``, mono
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -42,16 +28,11 @@ import xarray as xr
 from dldd.core.attrs import output_attrs
 from dldd.core.legend import CLASS_NODATA, Legend
 from dldd.core.ranges import check_range
-from dldd.core.units import UREG, convert, parse, same_units
 from dldd.errors import InputError
 from dldd.indicators.pet import wind_speed_2m
-from dldd.core.classes import class_raster
+from dldd.indicators.sand.common import as_float, need_dim, observation_step_hours
 from dldd.indicators.sensitivity import cover_in
 
-REFERENCE_FRYBERGER = (
-    "Fryberger S.G. (1979) Dune forms and wind regime. In: McKee E.D. (ed.) A study of global sand seas. "
-    "USGS Professional Paper 1052, 137-169."
-)
 REFERENCE_RWEQ = (
     "Fryrear D.W., Saleh A., Bilbro J.D., Schomberg H.M., Stout J.E., Zobeck T.M. (1998) Revised Wind "
     "Erosion Equation (RWEQ). USDA-ARS Technical Bulletin 1; Fryrear D.W., Bilbro J.D., Saleh A., "
@@ -59,64 +40,11 @@ REFERENCE_RWEQ = (
     "Conserv. 55(2), 183-189."
 )
 
-# ---- Drift potential (Fryberger 1979) ----
-
-#: Units Fryberger's drift potential takes wind speed in; other speed units are converted with pint
-#: (:func:`dldd.core.units.convert`: 1 m/s = 3600 / 1852 kn exactly).
-DRIFT_SPEED_UNITS = "knot"
-#: Threshold wind speed for sand transport, knots at 10 m (Fryberger 1979 convention).
-THRESHOLD_KNOTS = 12.0
-#: Number of direction sectors of Fryberger's sand roses.
-N_DIRECTIONS = 16
-FULL_CIRCLE = 360.0
-HALF_CIRCLE = 180.0
-#: RDD is undefined (NaN) where RDP <= this fraction of DP (perfectly balanced or no drift).
-RDD_UNDEFINED_RTOL = 1e-9
-
-#: Energy classes on DP (Fryberger 1979; METHODS 5): low < 200 VU, intermediate 200-399, high >= 400.
-DP_LOW_UPPER = 200.0
-DP_HIGH_LOWER = 400.0
-ENERGY_LOW, ENERGY_INTERMEDIATE, ENERGY_HIGH = 1, 2, 3
-DP_ENERGY_LEGEND = Legend.from_pairs(
-    "dp_energy",
-    [(ENERGY_LOW, "low energy", "#fee8c8"), (ENERGY_INTERMEDIATE, "intermediate energy", "#fdbb84"),
-     (ENERGY_HIGH, "high energy", "#e34a33")],
-    description="Wind energy environment by sand drift potential (Fryberger 1979): low < 200 VU, "
-    "intermediate 200-399 VU, high >= 400 VU",
-)
-
-#: Directional variability classes on RDP/DP (Fryberger 1979; METHODS 5): low < 0.3 (complex or obtuse
-#: bimodal winds), intermediate 0.3-0.8, high >= 0.8 (narrow unimodal).
-RDP_DP_LOW_UPPER = 0.3
-RDP_DP_HIGH_LOWER = 0.8
-DIRECTIONALITY_LOW, DIRECTIONALITY_INTERMEDIATE, DIRECTIONALITY_HIGH = 1, 2, 3
-DIRECTIONALITY_LEGEND = Legend.from_pairs(
-    "rdp_dp_directionality",
-    [(DIRECTIONALITY_LOW, "low directionality", "#deebf7"),
-     (DIRECTIONALITY_INTERMEDIATE, "intermediate directionality", "#9ecae1"),
-     (DIRECTIONALITY_HIGH, "high directionality", "#3182bd")],
-    description="Directional variability of the wind regime by RDP/DP (Fryberger 1979): low < 0.3 (complex "
-    "or obtuse bimodal), intermediate 0.3-0.8, high >= 0.8 (narrow unimodal)",
-)
-
-#: Coarsest observation step (hours) for which DP is trusted: hourly or 3-hourly winds (METHODS 5). Daily
-#: means of one record understate DP several-fold (2,137 VU hourly against 380 VU from daily means).
-MAX_DRIFT_STEP_HOURS = 3.0
-#: Reference height of Fryberger's winds, m.
-DRIFT_WIND_HEIGHT_M = 10.0
-HOURS_PER_DAY = 24.0
-SECONDS_PER_HOUR = 3600.0
-
-
-class CoarseWindWarning(UserWarning):
-    """Winds coarser than :data:`MAX_DRIFT_STEP_HOURS`: drift potential is understated."""
-
-# ---- RWEQ (Fryrear et al. 1998) ----
-
 #: Threshold wind speed of RWEQ's wind factor, m/s at 2 m (Fryrear et al. 1998).
 RWEQ_WIND_THRESHOLD = 5.0
 #: Height of RWEQ's wind speeds, m.
 RWEQ_WIND_HEIGHT_M = 2.0
+HOURS_PER_DAY = 24.0
 #: Gravitational acceleration used in WF, m s-2 (Fryrear et al. 1998).
 GRAVITY = 9.8
 #: Air density rho = A (B + C EL + D EL^2) / T, EL elevation in km, T in K (Fryrear et al. 1998).
@@ -187,260 +115,6 @@ NEGATIVE_SERVICE_LEGEND = Legend.from_pairs(
 )
 
 
-# --------------------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------------------
-
-
-def _as_float(da, name: str) -> xr.DataArray:
-    if not isinstance(da, xr.DataArray):
-        raise InputError(f"{name}: expected an xarray.DataArray, found {type(da).__name__}")
-    return da.astype(float)
-
-
-def _need_dim(da: xr.DataArray, dim: str, name: str) -> None:
-    if dim not in da.dims:
-        raise InputError(f"{name}: no {dim!r} dimension (dimensions {tuple(da.dims)}); pass dim=")
-
-
-def to_knots(speed: xr.DataArray, units: str) -> xr.DataArray:
-    """Wind speed in knots from ``units`` (any speed pint reads: "m/s", "m s-1", "km/h", "knots", "kn", ...),
-    converted with pint (:func:`dldd.core.units.convert`). A ``units`` attribute of ``speed`` naming other
-    units than ``units`` is refused rather than either one believed."""
-    speed = _as_float(speed, "speed")
-    own = speed.attrs.get("units")
-    if own not in (None, "") and not same_units(own, units):
-        raise InputError(f"speed: its units attribute says {own!r} but it was given as {units!r}")
-    check_range(speed, "speed", 0.0, None, "wind speed >= 0")
-    return convert(speed.assign_attrs(units=units), DRIFT_SPEED_UNITS, "speed")
-
-
-def knots_per(units: str) -> float:
-    """Knots in one ``units`` of speed (pint)."""
-    return float(UREG.Quantity(1.0, parse(units, "speed")).to(DRIFT_SPEED_UNITS).magnitude)
-
-
-def observation_step_hours(time) -> float | None:
-    """Median step (hours) of a datetime coordinate; None when it has fewer than 2 datetimes."""
-    values = np.asarray(time)
-    if values.size < 2 or not np.issubdtype(values.dtype, np.datetime64):
-        return None
-    steps = np.diff(values).astype("timedelta64[s]").astype(float) / SECONDS_PER_HOUR
-    return float(np.median(steps))
-
-
-def check_wind_resolution(speed: xr.DataArray, *, dim: str = "time",
-                          max_step_hours: float = MAX_DRIFT_STEP_HOURS) -> float | None:
-    """Warn (:class:`CoarseWindWarning`) when winds are coarser than ``max_step_hours`` (3-hourly).
-
-    DP sums the cube of the excess over the threshold, so averaging winds before the sum removes the
-    gusts that move sand: daily means of one record gave 380 VU against 2,137 VU hourly (METHODS 5).
-    Returns the median observation step in hours (None when ``dim`` is not a datetime axis).
-    """
-    step = observation_step_hours(speed[dim].values) if dim in speed.coords else None
-    if step is not None and step > max_step_hours * (1 + 1e-9):
-        warnings.warn(
-            f"wind observations every {step:g} h (coarser than {max_step_hours:g}-hourly): the sand drift "
-            "potential is understated, several-fold for daily means (Fryberger's method needs hourly or "
-            "3-hourly winds)", CoarseWindWarning, stacklevel=2)
-    return step
-
-
-def wind_speed_10m(speed: xr.DataArray, height: float) -> xr.DataArray:
-    """Wind speed at 10 m from ``height`` m by the logarithmic profile of FAO56 eq. 47.
-
-    u10 = uz ln(67.8 x 10 - 5.42) / ln(67.8 z - 5.42) (the same short-grass log law that brings winds to
-    2 m for RWEQ, :func:`dldd.indicators.pet.wind_speed_2m`, inverted at 10 m). Identity at 10 m.
-    """
-    if height == DRIFT_WIND_HEIGHT_M:
-        return speed
-    return wind_speed_2m(speed, height) / wind_speed_2m(1.0, DRIFT_WIND_HEIGHT_M)
-
-
-def wind_from_uv(u: xr.DataArray, v: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Speed and meteorological direction (where the wind comes FROM) from u (eastward), v (northward).
-
-    speed = hypot(u, v); direction = atan2(-u, -v) in degrees clockwise from north, [0, 360); NaN for
-    calm (speed 0). Speed keeps the units of u and v.
-    """
-    u = _as_float(u, "u")
-    v = _as_float(v, "v")
-    speed = np.hypot(u, v)
-    direction = (np.rad2deg(np.arctan2(-u, -v)) % FULL_CIRCLE).where(speed > 0)
-    speed.attrs = output_attrs(u.attrs.get("units", ""), "wind speed", "hypot(u, v)", "", "")
-    direction.attrs = output_attrs("degree", "wind direction (from, clockwise from north)",
-                                   "atan2(-u, -v), meteorological convention", "", "")
-    return speed, direction
-
-
-def _drift_terms(speed, direction, units, threshold_knots, dim, time_share, height=DRIFT_WIND_HEIGHT_M):
-    """Per observation: drift q = U^2 (U - Ut) t (0 below threshold) and the drift direction (toward)."""
-    _need_dim(speed, dim, "speed")
-    _need_dim(direction, dim, "direction")
-    if threshold_knots < 0:
-        raise InputError(f"threshold_knots={threshold_knots}; expected >= 0")
-    kn = wind_speed_10m(to_knots(speed, units), height)
-    direction = _as_float(direction, "direction")
-    check_range(direction, "direction", 0.0, FULL_CIRCLE, "degrees clockwise from north in [0, 360]")
-    above = kn > threshold_knots
-    # An observation counts if its speed is known and, when it moves sand, its direction too.
-    valid = kn.notnull() & (direction.notnull() | ~above)
-    if time_share is None:
-        n_valid = valid.sum(dim)
-        t = xr.where(valid, 1.0, 0.0) / n_valid.where(n_valid > 0)
-        share_note = "t = 1/N over valid observations"
-    else:
-        t = _as_float(time_share, "time_share")
-        _need_dim(t, dim, "time_share")
-        check_range(t, "time_share", 0.0, None, "time shares >= 0")
-        t = t.where(valid, 0.0)
-        share_note = "t given"
-    weight = (kn**2 * (kn - threshold_knots)).where(above & valid, 0.0)
-    q = weight * t
-    toward = ((direction + HALF_CIRCLE) % FULL_CIRCLE).where(above & valid, 0.0)
-    return q, toward, valid, share_note
-
-
-def _sector_index(direction_from: xr.DataArray, n_directions: int) -> xr.DataArray:
-    """Sector k = round(direction / width) mod n (sector centres at k * width, north = 0)."""
-    width = FULL_CIRCLE / n_directions
-    return (np.floor((direction_from + width / 2) / width) % n_directions).astype(float)
-
-
-def drift_by_direction(
-    speed: xr.DataArray,
-    direction: xr.DataArray,
-    *,
-    units: str = "m/s",
-    threshold_knots: float = THRESHOLD_KNOTS,
-    dim: str = "time",
-    n_directions: int = N_DIRECTIONS,
-    time_share: xr.DataArray | None = None,
-    height: float = DRIFT_WIND_HEIGHT_M,
-) -> xr.DataArray:
-    """Drift potential per wind-direction sector (VU), new dimension ``direction`` (sector centres, FROM).
-
-    A direction falls in the sector whose centre is nearest (a direction exactly half-way goes to the
-    clockwise sector). The sum over ``direction`` is DP. Arguments as :func:`drift_potential`.
-    """
-    if int(n_directions) < 1:
-        raise InputError(f"n_directions={n_directions}; expected a positive integer (16 as Fryberger)")
-    n_directions = int(n_directions)
-    q, toward, _, share_note = _drift_terms(speed, direction, units, threshold_knots, dim, time_share, height)
-    sector = _sector_index((toward - HALF_CIRCLE) % FULL_CIRCLE, n_directions)
-    parts = [q.where(sector == k, 0.0).sum(dim) for k in range(n_directions)]
-    centres = np.arange(n_directions) * (FULL_CIRCLE / n_directions)
-    out = xr.concat(parts, dim=xr.DataArray(centres, dims="direction", name="direction"))
-    out["direction"].attrs = {"units": "degree", "long_name": "wind direction sector centre (from)"}
-    out.attrs = output_attrs("VU", "sand drift potential by wind direction sector",
-                             "sum of U^2 (U - Ut) t per sector, U in knots",
-                             f"threshold_knots={threshold_knots}, units={units}, n_directions={n_directions}, "
-                             f"{share_note}, measured at {height:g} m", REFERENCE_FRYBERGER)
-    return out
-
-
-def drift_potential(
-    speed: xr.DataArray,
-    direction: xr.DataArray,
-    *,
-    units: str = "m/s",
-    threshold_knots: float = THRESHOLD_KNOTS,
-    dim: str = "time",
-    n_directions: int | None = N_DIRECTIONS,
-    time_share: xr.DataArray | None = None,
-    height: float = DRIFT_WIND_HEIGHT_M,
-) -> xr.Dataset:
-    """Fryberger (1979) sand drift potential from wind speed and direction series along ``dim``.
-
-    ``speed`` in ``units`` (any speed units, converted to knots by :func:`to_knots`), measured at ``height``
-    m (10 m by default; other heights are brought to 10 m by :func:`wind_speed_10m`). Winds coarser than
-    3-hourly raise :class:`CoarseWindWarning` (:func:`check_wind_resolution`). ``direction``
-    where the wind comes FROM, degrees clockwise from north. ``threshold_knots`` Ut (12 kn). The vector
-    sum uses the centres of ``n_directions`` sectors (16, Fryberger) or, with ``n_directions=None``, the
-    exact directions. ``time_share`` t per observation (same dims as speed); default 1/N over the valid
-    observations, N counting calms and observations below threshold (a direction is only needed above
-    threshold). DP is then the mean per the period one share of 1 stands for (e.g. per year when the
-    record is a whole number of years; group by year for annual values).
-
-    Returns a Dataset: ``dp`` (VU), ``rdp`` (VU), ``rdd`` (degrees toward which sand drifts, [0, 360),
-    NaN where RDP = 0), ``rdp_dp`` (1, NaN where DP = 0), ``dp_class`` (int8, :data:`DP_ENERGY_LEGEND`),
-    ``rdp_dp_class`` (int8, :data:`DIRECTIONALITY_LEGEND`) and ``n_obs`` (valid observations).
-    """
-    check_wind_resolution(speed, dim=dim)
-    q, toward, valid, share_note = _drift_terms(speed, direction, units, threshold_knots, dim, time_share, height)
-    if n_directions is None:
-        theta = np.deg2rad(toward)
-        res = _resultant(q.sum(dim), (q * np.sin(theta)).sum(dim), (q * np.cos(theta)).sum(dim))
-        mode = "exact directions"
-    else:
-        by_dir = drift_by_direction(speed, direction, units=units, threshold_knots=threshold_knots, dim=dim,
-                                    n_directions=n_directions, time_share=time_share, height=height)
-        res = resultant_of_sectors(by_dir)
-        mode = f"{int(n_directions)} direction sectors"
-    dp, rdp, rdd, rdp_dp = (res[k] for k in ("dp", "rdp", "rdd", "rdp_dp"))
-    params = (f"threshold_knots={threshold_knots}, units={units} (x{knots_per(units):.9g} to knots), {mode}, "
-              f"{share_note}, measured at {height:g} m")
-    dp.attrs = output_attrs("VU", "sand drift potential (DP)", "sum U^2 (U - Ut) t, U in knots", params,
-                            REFERENCE_FRYBERGER)
-    rdp.attrs = output_attrs("VU", "resultant drift potential (RDP)", f"vector sum over {mode}", params,
-                             REFERENCE_FRYBERGER)
-    rdd.attrs = output_attrs("degree",
-                             "resultant drift direction (RDD), toward which sand drifts, clockwise from north",
-                             "atan2(sum q sin(theta_to), sum q cos(theta_to)), theta_to = wind direction (from) + 180",
-                             params, REFERENCE_FRYBERGER)
-    rdp_dp.attrs = output_attrs("1", "directional variability RDP/DP", "RDP / DP", params, REFERENCE_FRYBERGER)
-    n_obs = valid.sum(dim).astype(np.int32)
-    n_obs.attrs = output_attrs("1", "number of valid wind observations")
-    return xr.Dataset({"dp": dp, "rdp": rdp, "rdd": rdd, "rdp_dp": rdp_dp, "dp_class": dp_energy_class(dp),
-                       "rdp_dp_class": directionality_class(rdp_dp), "n_obs": n_obs})
-
-
-def dp_energy_class(dp: xr.DataArray) -> xr.DataArray:
-    """Energy class of DP: 1 low (< 200 VU), 2 intermediate (200-399), 3 high (>= 400) (Fryberger 1979)."""
-    return class_raster(
-        _as_float(dp, "dp"), (DP_LOW_UPPER, DP_HIGH_LOWER), (True, True),
-        (ENERGY_LOW, ENERGY_INTERMEDIATE, ENERGY_HIGH), DP_ENERGY_LEGEND,
-        output_attrs("1", "wind energy class by drift potential",
-                     f"low < {DP_LOW_UPPER:g} <= intermediate < {DP_HIGH_LOWER:g} <= high (VU)", "",
-                     REFERENCE_FRYBERGER),
-    )
-
-
-def directionality_class(rdp_dp: xr.DataArray) -> xr.DataArray:
-    """Directionality class of RDP/DP: 1 low (< 0.3), 2 intermediate (0.3-0.8), 3 high (>= 0.8) (Fryberger 1979)."""
-    return class_raster(
-        _as_float(rdp_dp, "rdp_dp"), (RDP_DP_LOW_UPPER, RDP_DP_HIGH_LOWER), (True, True),
-        (DIRECTIONALITY_LOW, DIRECTIONALITY_INTERMEDIATE, DIRECTIONALITY_HIGH), DIRECTIONALITY_LEGEND,
-        output_attrs("1", "directional variability class by RDP/DP",
-                     f"low < {RDP_DP_LOW_UPPER:g} <= intermediate < {RDP_DP_HIGH_LOWER:g} <= high", "",
-                     REFERENCE_FRYBERGER),
-    )
-
-
-def resultant_of_sectors(by_direction: xr.DataArray, *, dim: str = "direction") -> xr.Dataset:
-    """DP, RDP, RDD and RDP/DP from drift per sector (``dim`` = sector centres, direction FROM).
-
-    Each sector's drift points downwind (centre + 180 degrees); RDP is the length of the vector sum and
-    RDD its direction, atan2(east, north) clockwise from north (NaN where RDP ~ 0), as in
-    :func:`drift_potential` with sectors. Works for any other dimensions (e.g. an area-weighted mean rose).
-    """
-    theta = np.deg2rad((by_direction[dim] + HALF_CIRCLE) % FULL_CIRCLE)
-    east = (by_direction * np.sin(theta)).sum(dim).drop_vars(dim, errors="ignore")
-    north = (by_direction * np.cos(theta)).sum(dim).drop_vars(dim, errors="ignore")
-    return _resultant(by_direction.sum(dim), east, north)
-
-
-def _resultant(dp, east, north) -> xr.Dataset:
-    rdp = np.hypot(east, north)
-    rdd = (np.rad2deg(np.arctan2(east, north)) % FULL_CIRCLE).where((rdp > RDD_UNDEFINED_RTOL * dp) & (dp > 0))
-    return xr.Dataset({"dp": dp, "rdp": rdp, "rdd": rdd, "rdp_dp": rdp / dp.where(dp > 0)})
-
-
-# --------------------------------------------------------------------------------------------------
-# RWEQ
-# --------------------------------------------------------------------------------------------------
-
-
 def wind_factor(
     speed: xr.DataArray,
     *,
@@ -461,8 +135,8 @@ def wind_factor(
     period losses (the loss is not linear in WF, and an annual WF gives x far past the point form's peak):
     use :func:`wind_factor_by_period` for a record of winds.
     """
-    _need_dim(speed, dim, "speed")
-    u = _as_float(speed, "speed")
+    need_dim(speed, dim, "speed")
+    u = as_float(speed, "speed")
     if height != RWEQ_WIND_HEIGHT_M:
         u = wind_speed_2m(u, height)
     check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
@@ -526,10 +200,10 @@ def wind_factor_by_period(
     ``height`` m on a datetime ``dim``. Returns a new dimension ``period`` (start dates) with coordinates
     ``period_days`` and ``coverage``; units (m/s)^3 d per period, as :func:`wind_factor`.
     """
-    _need_dim(speed, dim, "speed")
+    need_dim(speed, dim, "speed")
     if not np.issubdtype(speed[dim].dtype, np.datetime64):
         raise InputError(f"wind_factor_by_period: {dim!r} is not a datetime coordinate")
-    u = _as_float(speed, "speed")
+    u = as_float(speed, "speed")
     if height != RWEQ_WIND_HEIGHT_M:
         u = wind_speed_2m(u, height)
     check_range(u, "speed", 0.0, None, "wind speed in m/s >= 0")
@@ -588,7 +262,7 @@ def air_density(temperature: xr.DataArray, elevation: xr.DataArray | float,
 
     ``temperature`` mean air temperature in degC (T = temperature + 273.15 K); ``elevation`` in m (EL in km).
     """
-    t = _as_float(temperature, "temperature") + KELVIN_OFFSET
+    t = as_float(temperature, "temperature") + KELVIN_OFFSET
     el = (elevation if isinstance(elevation, xr.DataArray) else xr.DataArray(float(elevation))) / METRES_PER_KM
     a, b, c, d = coefficients
     rho = a * (b + c * el + d * el**2) / t
@@ -604,7 +278,7 @@ def soil_wetness_factor(pet: xr.DataArray, precipitation: xr.DataArray, rain_day
     ETp potential evapotranspiration (mm), R rainfall and I irrigation (mm), Rd days with rain or
     irrigation and Nd days in the period. ETp must be > 0.
     """
-    pet = _as_float(pet, "pet")
+    pet = as_float(pet, "pet")
     check_range(pet, "pet", np.finfo(float).tiny, None, "potential evapotranspiration > 0 mm")
     sw = ((pet - (precipitation + irrigation) * rain_days / days) / pet).clip(0.0, 1.0)
     sw.attrs = output_attrs("1", "RWEQ soil wetness factor", "(ETp - (R + I) Rd / Nd) / ETp, clipped to [0, 1]", "",
@@ -634,7 +308,7 @@ def weather_factor(wind_factor: xr.DataArray, air_density: xr.DataArray | float,
     ``wind_factor`` from :func:`wind_factor` ((m/s)^3 d), ``air_density`` kg m-3, ``soil_wetness`` SW and
     ``snow_factor`` SD in [0, 1] (1 = dry, snow-free: the defaults, recorded in attrs).
     """
-    wf = _as_float(wind_factor, "wind_factor") * air_density / gravity * soil_wetness * snow_factor
+    wf = as_float(wind_factor, "wind_factor") * air_density / gravity * soil_wetness * snow_factor
     notes = []
     for name, v in (("soil_wetness", soil_wetness), ("snow_factor", snow_factor)):
         notes.append(f"{name}={'given' if isinstance(v, xr.DataArray) else v}")
@@ -651,8 +325,8 @@ def erodible_fraction(sand: xr.DataArray, silt: xr.DataArray, clay: xr.DataArray
     Sand, silt, clay, organic matter and calcium carbonate in %. EF is a fraction: ``clip`` (default)
     limits it to [0, 1]; clay 0 with sand > 0 gives EF = 1 (the Sa/Cl term diverges).
     """
-    sa, si, cl = (_as_float(v, n) for v, n in ((sand, "sand"), (silt, "silt"), (clay, "clay")))
-    om = _as_float(organic_matter, "organic_matter")
+    sa, si, cl = (as_float(v, n) for v, n in ((sand, "sand"), (silt, "silt"), (clay, "clay")))
+    om = as_float(organic_matter, "organic_matter")
     for v, n in ((sa, "sand"), (si, "silt"), (cl, "clay"), (om, "organic_matter")):
         check_range(v, n, 0.0, 100.0, "percent in [0, 100]")
     a, b, c, d, e, f = coefficients
@@ -669,8 +343,8 @@ def erodible_fraction(sand: xr.DataArray, silt: xr.DataArray, clay: xr.DataArray
 def crust_factor(clay: xr.DataArray, organic_matter: xr.DataArray, *,
                  coefficients: tuple[float, float] = SCF_COEFFICIENTS) -> xr.DataArray:
     """Soil crust factor SCF = 1 / (1 + 0.0066 Cl^2 + 0.021 OM^2), Cl and OM in % (Fryrear et al. 1998)."""
-    cl = _as_float(clay, "clay")
-    om = _as_float(organic_matter, "organic_matter")
+    cl = as_float(clay, "clay")
+    om = as_float(organic_matter, "organic_matter")
     a, b = coefficients
     scf = 1.0 / (1.0 + a * cl**2 + b * om**2)
     scf.attrs = output_attrs("1", "RWEQ soil crust factor SCF", "1 / (1 + a Cl^2 + b OM^2)",
@@ -704,7 +378,7 @@ def terrain_ridge_roughness(elevation_difference: xr.DataArray | float, distance
     """
     dh = elevation_difference if isinstance(elevation_difference, xr.DataArray) else xr.DataArray(float(elevation_difference))
     length = distance if isinstance(distance, xr.DataArray) else xr.DataArray(float(distance))
-    dh, length = _as_float(dh, "elevation_difference"), _as_float(length, "distance")
+    dh, length = as_float(dh, "elevation_difference"), as_float(length, "distance")
     check_range(dh, "elevation_difference", 0.0, None, "an elevation difference >= 0 m")
     check_range(length, "distance", np.finfo(float).tiny, None, "a distance > 0 m")
     kr = TERRAIN_KR_COEFFICIENT * (dh * CM_PER_M) ** 2 / (length * CM_PER_M)
@@ -732,9 +406,9 @@ def terrain_relief(elevation: xr.DataArray, *, window: int = TERRAIN_WINDOW_CELL
     """
     if int(window) != window or window < 3 or window % 2 == 0:
         raise InputError(f"terrain window={window}; expected an odd number of cells >= 3")
-    elevation = _as_float(elevation, "elevation")
+    elevation = as_float(elevation, "elevation")
     for dim in ("y", "x"):
-        _need_dim(elevation, dim, "elevation")
+        need_dim(elevation, dim, "elevation")
     roll = dict(y=int(window), x=int(window), center=True, min_periods=1)
     dh = (elevation.rolling(**roll).max() - elevation.rolling(**roll).min()).where(elevation.notnull())
     dh.attrs = output_attrs("m", "elevation range within the window", f"max - min over {window} x {window} cells",
@@ -843,7 +517,7 @@ def rweq_soil_loss(
         raise InputError(f"loss={loss!r}; expected one of {LOSS_FORMS}")
     if field_length <= 0:
         raise InputError(f"field_length={field_length}; expected > 0 m")
-    x = _as_float(wf, "wf") * ef * scf * k_prime * cog
+    x = as_float(wf, "wf") * ef * scf * k_prime * cog
     qmax = qmax_coefficient * x
     with np.errstate(divide="ignore"):
         s = s_coefficient * x.where(x > 0) ** s_exponent
