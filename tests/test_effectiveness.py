@@ -360,7 +360,7 @@ def test_dask_input_and_determinism():
 def test_window_of_a_larger_grid_gives_the_whole_grid_result():
     """The pipeline evaluates on the window the evaluation reads (the touched cells plus outer_km): with
     the window's offset in the grid and the grid's pixel spacing, the result is the whole grid's."""
-    from dldd.effectiveness.evaluate import evaluation_window
+    from dldd.effectiveness.design import evaluation_window
 
     cube, mask = synthetic_scene(5, n=90, half=6)
     spacing = (1.0, 1.0)  # the scene's 1 km pixels

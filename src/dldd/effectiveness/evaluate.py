@@ -77,7 +77,7 @@ from dldd.core.legend import CLASS_NODATA
 from dldd.effectiveness.breakpoints import MOSUM_H, BreakpointResult, break_test
 from dldd.effectiveness.design import (DEFAULT_BUFFER_KM, DEFAULT_CALIPER_SD, DEFAULT_CONFIDENCE,  # noqa: F401
                                        DEFAULT_MIN_COVERAGE, DEFAULT_OUTER_KM, MIN_PRE_YEARS, Design,
-                                       EvaluationSettings, build_design, evaluation_window, outcome_cube, yx_layer)
+                                       EvaluationSettings, build_design, outcome_cube, yx_layer)
 from dldd.effectiveness.matching import balance_table, match_nearest, standardise
 from dldd.effectiveness.spatial import SPATIAL_DIMS
 from dldd.effectiveness.variance import (CorrelationModel, CorrelationSums, MeanInference, correlation_sums,

@@ -52,9 +52,9 @@ def _cost_per_ha(kind: str) -> str:
 
 def _window(iv, geometry, like: xr.DataArray, spacing: tuple[float, float]) -> dict[str, slice]:
     """The part of the outcome's grid the evaluation of ``iv`` reads: the cells its polygon touches plus
-    ``outer_km`` around them (:func:`dldd.effectiveness.evaluate.evaluation_window`), so that coverage,
+    ``outer_km`` around them (:func:`dldd.effectiveness.design.evaluation_window`), so that coverage,
     outcome and matching layers are cut to it and no whole-grid layer is made."""
-    from dldd.effectiveness.evaluate import DEFAULT_OUTER_KM, evaluation_window
+    from dldd.effectiveness.design import DEFAULT_OUTER_KM, evaluation_window
     from dldd.regions.rasterize import cell_window, coverage_fraction
 
     near = cell_window(geometry, like)
