@@ -715,6 +715,43 @@ def test_chinese_site_names_countries_in_chinese(run_dir, zh):
     assert lists, "some profile lists its sub-region's challenges"
     assert not [c for c in CHALLENGES for lst in lists if c in lst]
     assert any("风蚀与沙尘暴" in lst or "干旱" in lst for lst in lists)
+    # the catalogue's English prose (risks, labour) stays out of the zh profiles; the fit of a practice is in Chinese
+    from dldd.report.build import _practice_catalogue
+
+    prose = {r for p in _practice_catalogue().values() for r in p.risks if len(r) > 20}
+    prose |= {p.inputs.labour for p in _practice_catalogue().values() if p.inputs is not None and p.inputs.labour}
+    for r in regions:
+        html = re.sub(r"<cite.*?</cite>", "", (zh / f"region-{region_slug(r['id'])}.html").read_text(encoding="utf-8"),
+                      flags=re.S)
+        assert not [x for x in prose if x in html], r["id"]
+
+
+def test_the_knowledge_bases_fit_and_periods_in_chinese():
+    """In the zh profile the fit of each best-fitting practice is worded from its reason's parts and a case
+    period the catalogue gives in English words is left out (a period of years only is kept)."""
+    from types import SimpleNamespace
+
+    from dldd.report.build import _Builder
+    from dldd.report.messages import Catalogue
+
+    parts = json.dumps([{"verdict": "partial", "parts": [
+        ["share", {"share": 0.77, "region": "MNG", "fit_km2": 1204944.7, "total_km2": 1564551.9}],
+        ["share_drylands", {"share": 0.869, "fit_km2": 1204944.7, "total_km2": 1386220.9}]]}])
+    case = {"countries": ["MNG"], "years": "before and after the 2009-2010 dzud"}
+    knowledge = {"countries": {"MNG": {"top": [{"reason": "fits 77.0% of MNG's area on the grid", "reason_parts": parts}],
+                                       "cases": [case, {**case, "years": "2009-2010"}], "subregion_cases": [],
+                                       "subregion": "East Asia"}},
+                 "challenges": {"East Asia": []}}
+    names = {"MNG": "蒙古"}
+    b = SimpleNamespace(lang="zh", msgs=Catalogue("zh"), region_name=lambda c: names.get(c, c),
+                        subregion_name=lambda s: Catalogue("zh").label("subregion", s))
+    k = _Builder.knowledge(b, knowledge, "MNG")
+    reason = k["top"][0]["reason"]
+    assert "蒙古" in reason and "77.0" in reason and not re.search(r"[A-Za-z]{3,}", reason.replace("km", "")), reason
+    assert [c["years"] for c in k["cases"]] == ["", "2009-2010"] and k["cases"][0]["countries"] == ["蒙古"]
+    en = SimpleNamespace(lang="en", msgs=Catalogue("en"), region_name=lambda c: c, subregion_name=lambda s: s)
+    k = _Builder.knowledge(en, knowledge, "MNG")
+    assert k["top"][0]["reason"].startswith("fits 77.0%") and k["cases"][0]["years"] == case["years"]
 
 
 

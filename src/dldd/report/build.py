@@ -1082,15 +1082,23 @@ class _Builder:
 
     def knowledge(self, knowledge: dict, rid: str) -> dict:
         """The knowledge-base part of a profile (:func:`dldd.practices.report.practices_report_data`) with
-        country and sub-region names in the report's language (cases list ISO 3166 codes)."""
+        country and sub-region names in the report's language (cases list ISO 3166 codes), and in another
+        language than English the fit of each top practice worded from its reason's parts."""
         k = knowledge["countries"][rid]
         names = lambda codes: [self.region_name(c) for c in codes]  # noqa: E731
-        cases = [{**c, "countries": names(c["countries"])} for c in k["cases"]]
-        near = [{**c, "countries": names(c["countries"])} for c in k["subregion_cases"]]
+        english = self.lang == DEFAULT_LANG
+
+        def case(c):  # a period the catalogue words in English ("before and after the 2009-2010 dzud") is left out
+            return {**c, "countries": names(c["countries"]),
+                    "years": c["years"] if english or not re.search(r"[A-Za-z]", str(c["years"])) else ""}
+
+        cases, near = [case(c) for c in k["cases"]], [case(c) for c in k["subregion_cases"]]
+        top = k["top"] if english else [{**t, "reason": rc.first_reason_in_language(self, t.get("reason_parts", ""))}
+                                         for t in k["top"]]
         challenges = [{**ch, "challenge": self.msgs.label("challenge", str(ch["challenge"])),
                        "countries": ", ".join(names(str(ch["countries"]).split(", ")))}
                       for ch in knowledge["challenges"].get(k["subregion"], [])]
-        return {**k, "cases": cases, "subregion_cases": near, "challenges": challenges, "zh": self.lang == "zh",
+        return {**k, "top": top, "cases": cases, "subregion_cases": near, "challenges": challenges, "zh": self.lang == "zh",
                 "subregion": self.subregion_name(k["subregion"]) if k["subregion"] else k["subregion"]}
 
 

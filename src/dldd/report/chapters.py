@@ -386,6 +386,14 @@ def _reason_items(parts_json) -> list[dict]:
     return [it for it in items if isinstance(it, dict)] if isinstance(items, list) else []
 
 
+def first_reason_in_language(b, parts_json) -> str:
+    """The words of a matched practice's first reason (the share of land it fits, for a distribution match) in
+    the report's language; "" when the table has no parts."""
+    for it in _reason_items(parts_json)[:1]:
+        return "".join(_reason_part(b, k, a) for k, a in it.get("parts", []))
+    return ""
+
+
 def best_fit_in_language(b, parts_json) -> str:
     """" Best fit: <words>" of the first reason that fits (the share of land for a distribution match), in
     the report's language; "" when no reason fits or the table has no parts."""
