@@ -124,7 +124,8 @@ def reproject_like(da: xr.DataArray, like: xr.DataArray, rule: str) -> xr.DataAr
     if src_nodata is None and np.issubdtype(src.dtype, np.floating):
         src_nodata = np.nan
     fill = fill_of(src.dtype, src_nodata)
-    warp = dict(resampling=RESAMPLING_RULES[rule], src_nodata=src_nodata, dst_nodata=fill)
+    warp = dict(resampling=RESAMPLING_RULES[rule], src_nodata=src_nodata, dst_nodata=fill,
+                scale=kernel_scale(src_grid, dst_grid))
     shape = src.shape[:-2] + dst_grid.shape.yx
     if da.chunks is None and like.chunks is None:
         data = _warp_block(src.values, src_grid, dst_grid, shape, src.dtype, warp)
@@ -145,6 +146,12 @@ _RIO_DROPPED_ATTRS = ("_FillValue", "missing_value", "fill_value", "nodata", "no
 #: Source cells added around each destination block's footprint when reprojecting block by block, on top
 #: of the resampling kernel's reach (which grows with the ratio of destination to source cell size).
 REPROJECT_MARGIN = 2
+#: Largest error, in source cells, allowed to GDAL's approximating transformer: every destination cell's
+#: position is, in effect, transformed exactly (rasterio's default, 0.125 cell, moved a few % of
+#: nearest-neighbour cells to a neighbouring source cell; 0 itself is refused by rasterio's WarpedVRT).
+TRANSFORM_TOLERANCE = 1e-9
+#: Types GDAL's warper lacks, and the type each goes through it as.
+_GDAL_WORK_TYPES = {"int8": "int16", "bool": "uint8"}
 
 
 def fill_of(dtype, nodata):
@@ -168,14 +175,48 @@ def margin_cells(src_grid: GeoBox, dst_grid: GeoBox) -> int:
 
 
 def _warp_block(source: np.ndarray, src_grid: GeoBox, dst_grid: GeoBox, shape, dtype, warp) -> np.ndarray:
-    """One destination block: ``source`` (its window of the source, (..., y, x)) warped by odc-geo/GDAL."""
-    from odc.geo.warp import rio_reproject
+    """One destination block: ``source`` (its window of the source, (..., y, x)) warped by GDAL with the
+    exact transformer (:data:`TRANSFORM_TOLERANCE`) and the kernel scale in ``warp`` (:func:`kernel_scale`).
+
+    The window is handed to GDAL as an in-memory GeoTIFF (one band per non-spatial index) and read through
+    rasterio's ``WarpedVRT``, whose ``tolerance`` reaches GDAL's transformer (``rasterio.warp.reproject``
+    fixes it at 0.125 cell before rasterio 1.5). GDAL's warper has no int8 or bool: those go as int16/uint8.
+    """
+    from rasterio.io import MemoryFile
+    from rasterio.vrt import WarpedVRT
 
     dst = np.full(shape, warp["dst_nodata"], dtype=dtype)
-    if source.size:
-        rio_reproject(np.ascontiguousarray(source), dst, src_grid, dst_grid, ydim=source.ndim - 2,
-                      XSCALE=None, YSCALE=None, **warp)
+    if not source.size:
+        return dst
+    bands = source.reshape(-1, *source.shape[-2:])
+    bands = bands.astype(_GDAL_WORK_TYPES.get(bands.dtype.name, bands.dtype), copy=False)
+    with MemoryFile() as mem:
+        with mem.open(driver="GTiff", width=bands.shape[2], height=bands.shape[1], count=bands.shape[0],
+                      dtype=bands.dtype, crs=src_grid.crs.to_wkt(), transform=src_grid.transform,
+                      nodata=warp["src_nodata"], interleave="band") as tif:
+            tif.write(bands)
+        with mem.open() as tif, WarpedVRT(tif, crs=dst_grid.crs.to_wkt(), transform=dst_grid.transform,
+                                          width=dst_grid.shape.x, height=dst_grid.shape.y,
+                                          resampling=warp["resampling"], nodata=warp["dst_nodata"],
+                                          tolerance=TRANSFORM_TOLERANCE, **warp["scale"]) as vrt:
+            dst[...] = vrt.read().reshape(shape)
     return dst
+
+
+def kernel_scale(src_grid: GeoBox, dst_grid: GeoBox) -> dict:
+    """GDAL's XSCALE/YSCALE for the whole map: destination cells per source cell across the source window
+    of the whole target (odc-geo's ``compute_reproject_roi``), as GDAL takes them for a one-piece warp.
+
+    GDAL widens the bilinear and average kernels by 1/scale when the target is coarser; handing every block
+    the same scale makes the values independent of the block partition (empty when nothing overlaps).
+    """
+    from odc.geo.overlap import compute_reproject_roi
+
+    roi = compute_reproject_roi(src_grid, dst_grid).roi_src
+    ny, nx = (r.stop - r.start for r in roi)
+    if nx <= 0 or ny <= 0:
+        return {}
+    return {"XSCALE": dst_grid.shape.x / nx, "YSCALE": dst_grid.shape.y / ny}
 
 
 def _warp_lazily(src: xr.DataArray, src_grid: GeoBox, dst_grid: GeoBox, like: xr.DataArray, warp):
