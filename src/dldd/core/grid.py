@@ -3,7 +3,7 @@
 A grid is odc-geo's :class:`~odc.geo.geobox.GeoBox`: the CRS, the affine transform and the shape of the
 (y, x) plane (:func:`grid_of`). Inputs that a stage combines must share a grid; a mismatch is refused with
 a message naming both inputs, unless the spec names a resampling rule for the input, in which case it is
-reprojected onto the reference grid with that rule (odc-geo's geometry and warp, GDAL underneath).
+reprojected onto the reference grid with that rule (odc-geo's geometry, GDAL's warp through rasterio).
 """
 
 from __future__ import annotations
@@ -106,15 +106,18 @@ def reproject_like(da: xr.DataArray, like: xr.DataArray, rule: str) -> xr.DataAr
     When either array is dask-backed the result is lazy, in the (y, x) chunks of ``like`` (or of ``da``'s
     chunks' size when ``like`` is in memory): odc-geo's tiles of the target grid, each warping only the
     window of ``da`` that covers it (odc-geo's ``compute_reproject_roi``, padded by :func:`margin_cells`
-    source cells for the resampling kernel's reach), so no process holds either whole map. On the same
-    CRS, nearest and mode give each cell the value the whole-map warp gives and bilinear and average agree
-    with it to ~1e-12 (GDAL's arithmetic depends on the window's origin). From another CRS, GDAL fits its
-    approximate transformer (error up to 0.125 cell) and scales the interpolating kernels per block's
-    source window, so some nearest cells take a neighbouring source cell (3.6 % in
-    benchmarks/bench_reproject.py) and bilinear and average values move with the block partition (as
-    GDAL's own partition of a large warp does); they are fixed by the chunk plan, hence the same on every
-    scheduler. GDAL picks the kernel's radius from the scale
-    change (as rioxarray and gdalwarp do; odc-geo's fixed 1-pixel radius is switched off).
+    source cells for the resampling kernel's reach), so no process holds either whole map.
+
+    Every warp uses GDAL's exact transformer (:data:`TRANSFORM_TOLERANCE`; rasterio's reproject approximates
+    it to 0.125 cell, which gave 3-5 % of nearest cells across CRSs a neighbouring source cell), and one
+    kernel scale for the whole map (:func:`kernel_scale`, as GDAL takes it for a one-piece warp). So
+    nearest gives each cell the source cell that contains its centre, on any CRS (tests/test_grid.py
+    checks it against pyproj), and nearest, mode, bilinear and average give the same values eagerly and in
+    every block partition (bilinear and average to ~1e-12 where GDAL's arithmetic depends on the window's
+    origin), on every scheduler. rioxarray's whole-map warp approximates the transformer, so from another CRS
+    its values differ from these by that approximation (docs/benchmarks.md, "Reprojection"). GDAL picks
+    the kernel's radius from the scale change (as rioxarray and gdalwarp do; odc-geo's fixed 1-pixel
+    radius is not used).
 
     No-data of the result: ``da``'s, else NaN for floats, else the type's GDAL default (:func:`fill_of`).
     """
