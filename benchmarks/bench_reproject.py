@@ -91,7 +91,8 @@ def main(edge: int, previous: str | None) -> None:
     head = (f"{'case':<18} {'rule':<9} {'peer s':>8} {'dldd s':>8} {'dldd/peer':>9} {'max |diff|':>11} "
             f"{'cells differing':>15} {'peer MiB':>9} {'dldd MiB':>9}")
     if previous:
-        head += f" {'prev s':>8} {'prev MiB':>9} {'prev-peer diff':>15} {'differing':>15} {'prev-dldd diff':>15} {'differing':>15}"
+        head += (f" {'prev s':>8} {'prev MiB':>9} {'prev-peer diff':>15} {'differing':>15}"
+                 f" {'prev-dldd diff':>15} {'differing':>15}")
     print(head)
     whos = ("peer", "dldd", "prev") if previous else ("peer", "dldd")
     for case in range(len(CASES)):
@@ -103,7 +104,8 @@ def main(edge: int, previous: str | None) -> None:
                 res[which] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout)
             p, d = res["peer"], res["dldd"]
             line = (f"{CASES[case][0]:<18} {rule:<9} {p['seconds']:8.2f} {d['seconds']:8.2f} "
-                    f"{d['seconds'] / p['seconds']:9.2f} {_compare('peer', 'dldd')} {p['rss_mib']:9.0f} {d['rss_mib']:9.0f}")
+                    f"{d['seconds'] / p['seconds']:9.2f} {_compare('peer', 'dldd')} {p['rss_mib']:9.0f} "
+                    f"{d['rss_mib']:9.0f}")
             if previous:
                 line += (f" {res['prev']['seconds']:8.2f} {res['prev']['rss_mib']:9.0f} {_compare('peer', 'prev'):>31}"
                          f" {_compare('dldd', 'prev'):>31}")
