@@ -142,9 +142,9 @@ def _source_cells(src, like):
 
     st, dt = src.rio.transform(), like.rio.transform()
     cols, rows = np.meshgrid(np.arange(like.sizes["x"]) + 0.5, np.arange(like.sizes["y"]) + 0.5)
-    x, y = dt * (cols, rows)
+    x, y = dt @ (cols, rows)
     sx, sy = Transformer.from_crs(like.rio.crs, src.rio.crs, always_xy=True).transform(x, y)
-    return ~st * (sx, sy)
+    return ~st @ (sx, sy)
 
 
 def _nearest_by_pyproj(src, like, fill):
@@ -247,7 +247,7 @@ def _corner_cells(src, like, dx, dy):
     """Corner (dx, dy) of every target cell of ``like`` in ``src``'s fractional cells (pyproj, exact)."""
     from affine import Affine
 
-    shifted = like.rio.transform() * Affine.translation(dx - 0.5, dy - 0.5)
+    shifted = like.rio.transform() @ Affine.translation(dx - 0.5, dy - 0.5)
     return _source_cells(src, like.rio.write_transform(shifted).assign_coords(
         x=like.x + (dx - 0.5) * shifted.a, y=like.y + (dy - 0.5) * shifted.e))
 

@@ -221,9 +221,9 @@ def kernel_scale(src_grid: GeoBox, dst_grid: GeoBox) -> dict:
     side = np.linspace(0.0, 1.0, OUTLINE_POINTS)
     cols = np.concatenate([side * nx, side * nx, np.zeros_like(side), np.full_like(side, nx)])
     rows = np.concatenate([np.zeros_like(side), np.full_like(side, ny), side * ny, side * ny])
-    x, y = dst_grid.transform * (cols, rows)
+    x, y = dst_grid.transform @ (cols, rows)
     x, y = dst_grid.crs.transformer(src_grid.crs).transform(x, y)
-    c, r = ~src_grid.transform * (np.asarray(x), np.asarray(y))
+    c, r = ~src_grid.transform @ (np.asarray(x), np.asarray(y))
     ok = np.isfinite(c) & np.isfinite(r)
     if not ok.any() or np.ptp(c[ok]) == 0 or np.ptp(r[ok]) == 0:
         return {}
