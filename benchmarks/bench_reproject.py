@@ -1,4 +1,4 @@
-"""Benchmark: dldd's lazy block reprojection (:func:`dldd.core.grid.reproject_like`, odc-geo tiles and warp)
+"""Benchmark: dldd's lazy block reprojection (:func:`dldd.core.grid.reproject_like`, odc-geo tiles, GDAL's warp)
 against rioxarray's whole-map ``reproject_match`` (the peer) on the same SYNTHETIC input.
 
 Input: a float32 field of ``EDGE x EDGE`` cells at 0.01 degree (EPSG:4326), dask-chunked 512 x 512, and a
@@ -8,12 +8,16 @@ UTM (EPSG:32643) for a change of CRS. Per case and rule (nearest, bilinear): wal
 threads), the ratio, the largest absolute difference and the peak RSS of each (``getrusage`` in a fresh
 process), since the point of the block path is that no process holds the whole source.
 
-Run: ``PYTHONPATH=src python benchmarks/bench_reproject.py [EDGE]`` (default 4096).
+With ``--previous SRC`` (another tree's ``src`` folder, e.g. the main branch's) the same dldd call is also
+timed from that tree in the same run, and its values compared with this tree's.
+
+Run: ``PYTHONPATH=src python benchmarks/bench_reproject.py [EDGE] [--previous SRC]`` (default 4096).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -62,7 +66,7 @@ def _one(edge: int, case: int, rule: str, which: str) -> dict:
     src = _field(edge)
     tgt = _target(src, CASES[case][1])
     t0 = time.perf_counter()
-    if which == "peer":
+    if which == "peer":  # "dldd" and "prev" run the same call, from this tree or from --previous
         from rasterio.enums import Resampling
 
         out = src.compute().rio.reproject_match(tgt.compute(), resampling=getattr(Resampling, rule)).values
@@ -74,28 +78,45 @@ def _one(edge: int, case: int, rule: str, which: str) -> dict:
     return {"seconds": seconds, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def main(edge: int) -> None:
+def _compare(a_name: str, b_name: str) -> str:
+    a, b = np.load(f"/tmp/bench_reproject_{a_name}.npy"), np.load(f"/tmp/bench_reproject_{b_name}.npy")
+    both = np.isfinite(a) & np.isfinite(b)
+    diff = float(np.abs(a[both] - b[both]).max()) if both.any() else float("nan")
+    differing = float(((a != b) & both).sum()) / max(int(both.sum()), 1)
+    return f"{diff:11.2e} {differing:15.2%}"
+
+
+def main(edge: int, previous: str | None) -> None:
     print(f"SYNTHETIC field {edge} x {edge} cells (float32, 512-cell chunks); target cells 1/0.7 as wide")
-    print(f"{'case':<18} {'rule':<9} {'peer s':>8} {'dldd s':>8} {'dldd/peer':>9} {'max |diff|':>11} "
-          f"{'cells differing':>15} {'peer MiB':>9} {'dldd MiB':>9}")
+    head = (f"{'case':<18} {'rule':<9} {'peer s':>8} {'dldd s':>8} {'dldd/peer':>9} {'max |diff|':>11} "
+            f"{'cells differing':>15} {'peer MiB':>9} {'dldd MiB':>9}")
+    if previous:
+        head += (f" {'prev s':>8} {'prev MiB':>9} {'prev-peer diff':>15} {'differing':>15}"
+                 f" {'prev-dldd diff':>15} {'differing':>15}")
+    print(head)
+    whos = ("peer", "dldd", "prev") if previous else ("peer", "dldd")
     for case in range(len(CASES)):
         for rule in RULES:
             res = {}
-            for which in ("peer", "dldd"):
+            for which in whos:
+                env = dict(os.environ, PYTHONPATH=previous) if which == "prev" else None
                 cmd = [sys.executable, __file__, "--one", str(edge), str(case), rule, which]
-                res[which] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-            a, b = np.load("/tmp/bench_reproject_peer.npy"), np.load("/tmp/bench_reproject_dldd.npy")
-            both = np.isfinite(a) & np.isfinite(b)
-            diff = float(np.abs(a[both] - b[both]).max()) if both.any() else float("nan")
-            differing = float(((a != b) & both).sum()) / max(int(both.sum()), 1)
+                res[which] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout)
             p, d = res["peer"], res["dldd"]
-            print(f"{CASES[case][0]:<18} {rule:<9} {p['seconds']:8.2f} {d['seconds']:8.2f} "
-                  f"{d['seconds'] / p['seconds']:9.2f} {diff:11.2e} {differing:15.2%} {p['rss_mib']:9.0f} "
-                  f"{d['rss_mib']:9.0f}")
+            line = (f"{CASES[case][0]:<18} {rule:<9} {p['seconds']:8.2f} {d['seconds']:8.2f} "
+                    f"{d['seconds'] / p['seconds']:9.2f} {_compare('peer', 'dldd')} {p['rss_mib']:9.0f} "
+                    f"{d['rss_mib']:9.0f}")
+            if previous:
+                line += (f" {res['prev']['seconds']:8.2f} {res['prev']['rss_mib']:9.0f} {_compare('peer', 'prev'):>31}"
+                         f" {_compare('dldd', 'prev'):>31}")
+            print(line)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--one"]:
         print(json.dumps(_one(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])))
     else:
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else EDGE)
+        args = sys.argv[1:]
+        prev = args[args.index("--previous") + 1] if "--previous" in args else None
+        rest = [a for a in args if a not in ("--previous", prev)]
+        main(int(rest[0]) if rest else EDGE, prev)

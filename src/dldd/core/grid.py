@@ -3,7 +3,7 @@
 A grid is odc-geo's :class:`~odc.geo.geobox.GeoBox`: the CRS, the affine transform and the shape of the
 (y, x) plane (:func:`grid_of`). Inputs that a stage combines must share a grid; a mismatch is refused with
 a message naming both inputs, unless the spec names a resampling rule for the input, in which case it is
-reprojected onto the reference grid with that rule (odc-geo's geometry and warp, GDAL underneath).
+reprojected onto the reference grid with that rule (odc-geo's geometry, GDAL's warp through rasterio).
 """
 
 from __future__ import annotations
@@ -106,15 +106,18 @@ def reproject_like(da: xr.DataArray, like: xr.DataArray, rule: str) -> xr.DataAr
     When either array is dask-backed the result is lazy, in the (y, x) chunks of ``like`` (or of ``da``'s
     chunks' size when ``like`` is in memory): odc-geo's tiles of the target grid, each warping only the
     window of ``da`` that covers it (odc-geo's ``compute_reproject_roi``, padded by :func:`margin_cells`
-    source cells for the resampling kernel's reach), so no process holds either whole map. On the same
-    CRS, nearest and mode give each cell the value the whole-map warp gives and bilinear and average agree
-    with it to ~1e-12 (GDAL's arithmetic depends on the window's origin). From another CRS, GDAL fits its
-    approximate transformer (error up to 0.125 cell) and scales the interpolating kernels per block's
-    source window, so some nearest cells take a neighbouring source cell (3.6 % in
-    benchmarks/bench_reproject.py) and bilinear and average values move with the block partition (as
-    GDAL's own partition of a large warp does); they are fixed by the chunk plan, hence the same on every
-    scheduler. GDAL picks the kernel's radius from the scale
-    change (as rioxarray and gdalwarp do; odc-geo's fixed 1-pixel radius is switched off).
+    source cells for the resampling kernel's reach), so no process holds either whole map.
+
+    Every warp uses GDAL's exact transformer (:data:`TRANSFORM_TOLERANCE`; rasterio's reproject approximates
+    it to 0.125 cell, which gave 3-5 % of nearest cells across CRSs a neighbouring source cell), and one
+    kernel scale for the whole map (:func:`kernel_scale`, as GDAL takes it for a one-piece warp). So
+    nearest gives each cell the source cell that contains its centre, on any CRS (tests/test_grid.py
+    checks it against pyproj), and nearest, mode, bilinear and average give the same values eagerly and in
+    every block partition (bilinear and average to ~1e-12 where GDAL's arithmetic depends on the window's
+    origin), on every scheduler. rioxarray's whole-map warp approximates the transformer, so from another CRS
+    its values differ from these by that approximation (docs/benchmarks.md, "Reprojection"). GDAL picks
+    the kernel's radius from the scale change (as rioxarray and gdalwarp do; odc-geo's fixed 1-pixel
+    radius is not used).
 
     No-data of the result: ``da``'s, else NaN for floats, else the type's GDAL default (:func:`fill_of`).
     """
@@ -124,7 +127,8 @@ def reproject_like(da: xr.DataArray, like: xr.DataArray, rule: str) -> xr.DataAr
     if src_nodata is None and np.issubdtype(src.dtype, np.floating):
         src_nodata = np.nan
     fill = fill_of(src.dtype, src_nodata)
-    warp = dict(resampling=RESAMPLING_RULES[rule], src_nodata=src_nodata, dst_nodata=fill)
+    warp = dict(resampling=RESAMPLING_RULES[rule], src_nodata=src_nodata, dst_nodata=fill,
+                scale=kernel_scale(src_grid, dst_grid))
     shape = src.shape[:-2] + dst_grid.shape.yx
     if da.chunks is None and like.chunks is None:
         data = _warp_block(src.values, src_grid, dst_grid, shape, src.dtype, warp)
@@ -145,6 +149,14 @@ _RIO_DROPPED_ATTRS = ("_FillValue", "missing_value", "fill_value", "nodata", "no
 #: Source cells added around each destination block's footprint when reprojecting block by block, on top
 #: of the resampling kernel's reach (which grows with the ratio of destination to source cell size).
 REPROJECT_MARGIN = 2
+#: Largest error, in source cells, allowed to GDAL's approximating transformer: every destination cell's
+#: position is, in effect, transformed exactly (rasterio's default, 0.125 cell, moved a few % of
+#: nearest-neighbour cells to a neighbouring source cell; 0 itself is refused by rasterio's WarpedVRT).
+TRANSFORM_TOLERANCE = 1e-9
+#: Points per side of the target's outline that :func:`kernel_scale` transforms.
+OUTLINE_POINTS = 101
+#: Types GDAL's warper lacks, and the type each goes through it as.
+_GDAL_WORK_TYPES = {"int8": "int16", "bool": "uint8"}
 
 
 def fill_of(dtype, nodata):
@@ -168,14 +180,54 @@ def margin_cells(src_grid: GeoBox, dst_grid: GeoBox) -> int:
 
 
 def _warp_block(source: np.ndarray, src_grid: GeoBox, dst_grid: GeoBox, shape, dtype, warp) -> np.ndarray:
-    """One destination block: ``source`` (its window of the source, (..., y, x)) warped by odc-geo/GDAL."""
-    from odc.geo.warp import rio_reproject
+    """One destination block: ``source`` (its window of the source, (..., y, x)) warped by GDAL with the
+    exact transformer (:data:`TRANSFORM_TOLERANCE`) and the kernel scale in ``warp`` (:func:`kernel_scale`).
+
+    The window is handed to GDAL as an in-memory GeoTIFF (one band per non-spatial index) and read through
+    rasterio's ``WarpedVRT``, whose ``tolerance`` reaches GDAL's transformer (``rasterio.warp.reproject``
+    fixes it at 0.125 cell before rasterio 1.5). GDAL's warper has no int8 or bool: those go as int16/uint8.
+    """
+    from rasterio.io import MemoryFile
+    from rasterio.vrt import WarpedVRT
 
     dst = np.full(shape, warp["dst_nodata"], dtype=dtype)
-    if source.size:
-        rio_reproject(np.ascontiguousarray(source), dst, src_grid, dst_grid, ydim=source.ndim - 2,
-                      XSCALE=None, YSCALE=None, **warp)
+    if not source.size:
+        return dst
+    bands = source.reshape(-1, *source.shape[-2:])
+    bands = bands.astype(_GDAL_WORK_TYPES.get(bands.dtype.name, bands.dtype), copy=False)
+    with MemoryFile() as mem:
+        with mem.open(driver="GTiff", width=bands.shape[2], height=bands.shape[1], count=bands.shape[0],
+                      dtype=bands.dtype, crs=src_grid.crs.to_wkt(), transform=src_grid.transform,
+                      nodata=warp["src_nodata"], interleave="band") as tif:
+            tif.write(bands)
+        with mem.open() as tif, WarpedVRT(tif, crs=dst_grid.crs.to_wkt(), transform=dst_grid.transform,
+                                          width=dst_grid.shape.x, height=dst_grid.shape.y,
+                                          resampling=warp["resampling"], nodata=warp["dst_nodata"],
+                                          tolerance=TRANSFORM_TOLERANCE, **warp["scale"]) as vrt:
+            dst[...] = vrt.read().reshape(shape)
     return dst
+
+
+def kernel_scale(src_grid: GeoBox, dst_grid: GeoBox) -> dict:
+    """GDAL's XSCALE/YSCALE for a one-piece warp of the whole map: destination cells per source cell across
+    the target's outline transformed into source cells (unclipped, :data:`OUTLINE_POINTS` per side).
+
+    GDAL widens the bilinear kernel by 1/scale where the target is coarser and takes the scale from each
+    warped window's extent, so handing every block this one scale makes the values independent of the
+    block partition and equal to the whole-map warp's (to ~1e-4 of the scale: GDAL samples fewer points).
+    Empty when no outline point transforms (GDAL then takes each window's own).
+    """
+    ny, nx = dst_grid.shape.yx
+    side = np.linspace(0.0, 1.0, OUTLINE_POINTS)
+    cols = np.concatenate([side * nx, side * nx, np.zeros_like(side), np.full_like(side, nx)])
+    rows = np.concatenate([np.zeros_like(side), np.full_like(side, ny), side * ny, side * ny])
+    x, y = dst_grid.transform @ (cols, rows)
+    x, y = dst_grid.crs.transformer(src_grid.crs).transform(x, y)
+    c, r = ~src_grid.transform @ (np.asarray(x), np.asarray(y))
+    ok = np.isfinite(c) & np.isfinite(r)
+    if not ok.any() or np.ptp(c[ok]) == 0 or np.ptp(r[ok]) == 0:
+        return {}
+    return {"XSCALE": nx / np.ptp(c[ok]), "YSCALE": ny / np.ptp(r[ok])}
 
 
 def _warp_lazily(src: xr.DataArray, src_grid: GeoBox, dst_grid: GeoBox, like: xr.DataArray, warp):
