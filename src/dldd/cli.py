@@ -59,9 +59,9 @@ def main(version: bool = typer.Option(False, "--version", callback=_version_cb, 
 
     from rasterio.errors import NotGeoreferencedWarning
 
-    # Block reprojection (dldd.core.grid._warp_block) always passes both transforms; rasterio warns on its
-    # in-memory datasets and hides that with catch_warnings, which is not thread-safe, so on dask threads the
-    # false warning sometimes reaches the console. Only that category from rasterio's warp module is hidden.
+    # The report's map drawing (dldd.report.figures._project) warps numpy arrays with both transforms given;
+    # rasterio warns on its in-memory datasets and hides that with catch_warnings, which is not thread-safe,
+    # so the false warning could reach the console. Only that category from rasterio's warp module is hidden.
     warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.warp")
 
 
