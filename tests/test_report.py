@@ -943,3 +943,13 @@ def test_a_maps_sources_are_the_inputs_its_stage_reads():
     assert _Builder.map_sources(b, "wetness_index") == "precipitation: chirps; population: pop.tif"
     assert _Builder.map_sources(b, "lpd_reporting_1") == "ndvi: ndvi.nc"  # known by name
     assert _Builder.map_sources(b, "unknown_map") == Catalogue("en").plain("unknown_source")
+
+
+def test_share_bar_charts_print_as_vectors(en):
+    """The PDF prints a share-bar chart from its SVG (vectors, no image to embed); every other figure from its PNG."""
+    listed = subprocess.run(["pdfimages", "-list", str(en / "report.pdf")], check=True, capture_output=True,
+                            text=True, timeout=120).stdout.splitlines()[2:]
+    pngs = list((en / "figures").glob("*.png"))
+    vector = [p for p in pngs if p.name.startswith("chart-") and p.with_suffix(".svg").is_file()]
+    assert vector, "the report has share-bar charts with their SVG"
+    assert len(listed) == len(pngs) - len(vector)
