@@ -266,24 +266,24 @@ def drift_potential(
 
 def dp_energy_class(dp: xr.DataArray) -> xr.DataArray:
     """Energy class of DP: 1 low (< 200 VU), 2 intermediate (200-399), 3 high (>= 400) (Fryberger 1979)."""
-    return class_raster(
-        as_float(dp, "dp"), (DP_LOW_UPPER, DP_HIGH_LOWER), (True, True),
-        (ENERGY_LOW, ENERGY_INTERMEDIATE, ENERGY_HIGH), DP_ENERGY_LEGEND,
-        output_attrs("1", "wind energy class by drift potential",
-                     f"low < {DP_LOW_UPPER:g} <= intermediate < {DP_HIGH_LOWER:g} <= high (VU)", "",
-                     REFERENCE_FRYBERGER),
-    )
+    return _three_classes(as_float(dp, "dp"), (DP_LOW_UPPER, DP_HIGH_LOWER),
+                          (ENERGY_LOW, ENERGY_INTERMEDIATE, ENERGY_HIGH), DP_ENERGY_LEGEND,
+                          "wind energy class by drift potential", " (VU)")
 
 
 def directionality_class(rdp_dp: xr.DataArray) -> xr.DataArray:
     """Directionality class of RDP/DP: 1 low (< 0.3), 2 intermediate (0.3-0.8), 3 high (>= 0.8) (Fryberger 1979)."""
-    return class_raster(
-        as_float(rdp_dp, "rdp_dp"), (RDP_DP_LOW_UPPER, RDP_DP_HIGH_LOWER), (True, True),
-        (DIRECTIONALITY_LOW, DIRECTIONALITY_INTERMEDIATE, DIRECTIONALITY_HIGH), DIRECTIONALITY_LEGEND,
-        output_attrs("1", "directional variability class by RDP/DP",
-                     f"low < {RDP_DP_LOW_UPPER:g} <= intermediate < {RDP_DP_HIGH_LOWER:g} <= high", "",
-                     REFERENCE_FRYBERGER),
-    )
+    return _three_classes(as_float(rdp_dp, "rdp_dp"), (RDP_DP_LOW_UPPER, RDP_DP_HIGH_LOWER),
+                          (DIRECTIONALITY_LOW, DIRECTIONALITY_INTERMEDIATE, DIRECTIONALITY_HIGH),
+                          DIRECTIONALITY_LEGEND, "directional variability class by RDP/DP", "")
+
+
+def _three_classes(values: xr.DataArray, bounds: tuple[float, float], codes: tuple[int, int, int], legend: Legend,
+                   long_name: str, unit: str) -> xr.DataArray:
+    """Fryberger's low < bounds[0] <= intermediate < bounds[1] <= high classes of ``values`` (:func:`class_raster`)."""
+    return class_raster(values, bounds, (True, True), codes, legend,
+                        output_attrs("1", long_name, f"low < {bounds[0]:g} <= intermediate < {bounds[1]:g} <= high{unit}",
+                                     "", REFERENCE_FRYBERGER))
 
 
 def resultant_of_sectors(by_direction: xr.DataArray, *, dim: str = "direction") -> xr.Dataset:

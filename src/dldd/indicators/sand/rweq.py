@@ -72,11 +72,17 @@ REFERENCE_TERRAIN_KR = (
     "implementation of the RWEQ in the Mongolian Gobi Steppe. Land 11(8), 1204 (Kr = 0.2 dH^2 / L, dH the "
     "elevation range in a 3 x 3 cell window of the DEM, L twice the cell size)"
 )
+
+
+def _flag_legend(name: str, off: tuple[int, str], on: tuple[int, str, str], description: str) -> Legend:
+    """Legend of a 0/1 flag map: the ``off`` class grey, the ``on`` class in its colour."""
+    return Legend.from_pairs(name, [(*off, "#e0e0e0"), on], description=description)
+
+
 #: K' flag: 1 where the fitted K'(Kr) exceeds 1 (Kr past :func:`roughness_factor_upper_kr`) and K' is capped.
 K_WITHIN_FIT, K_CAPPED = 0, 1
-K_CAPPED_LEGEND = Legend.from_pairs(
-    "sand_k_roughness_capped",
-    [(K_WITHIN_FIT, "fitted form", "#e0e0e0"), (K_CAPPED, "capped at 1", "#762a83")],
+K_CAPPED_LEGEND = _flag_legend(
+    "sand_k_roughness_capped", (K_WITHIN_FIT, "fitted form"), (K_CAPPED, "capped at 1", "#762a83"),
     description="Cells where terrain ridge roughness Kr exceeds the Kr at which RWEQ's fitted K' returns to 1 "
     "(50.65 cm): the fit would give K' > 1, so K' = 1 (no roughness reduction) there",
 )
@@ -107,9 +113,8 @@ RWEQ_PERIODS = ("half_month", "month")
 HALF_MONTH_LAST_DAY = 15
 #: Negative-service flag: 1 where the service is below zero (point form past its peak), 0 elsewhere.
 SERVICE_NON_NEGATIVE, SERVICE_NEGATIVE = 0, 1
-NEGATIVE_SERVICE_LEGEND = Legend.from_pairs(
-    "sand_fixation_negative",
-    [(SERVICE_NON_NEGATIVE, "service >= 0", "#e0e0e0"), (SERVICE_NEGATIVE, "negative service", "#b2182b")],
+NEGATIVE_SERVICE_LEGEND = _flag_legend(
+    "sand_fixation_negative", (SERVICE_NON_NEGATIVE, "service >= 0"), (SERVICE_NEGATIVE, "negative service", "#b2182b"),
     description="Cells where the RWEQ point form gives a negative sand-fixation service (bare-soil x past "
     "the form's peak, so thin cover raises the point loss)",
 )
@@ -436,11 +441,9 @@ def terrain_roughness_factor(elevation: xr.DataArray, cell_size: xr.DataArray | 
     k.attrs = output_attrs("1", "RWEQ surface roughness factor K' from terrain",
                            f"exp(1.86 Kr - 2.41 Kr^0.934), Kr = 0.2 dH^2 / L; K' = 1 where Kr > {upper:.2f} cm",
                            f"window={window} cells, L = {window - 1} cell sizes, Crr = 0", REFERENCE_TERRAIN_KR)
-    flag = xr.where(capped, np.int8(K_CAPPED), np.int8(K_WITHIN_FIT))
-    flag = xr.where(kr.notnull(), flag, np.int8(CLASS_NODATA)).astype(np.int8)
-    flag.attrs = output_attrs("1", "K' capped at 1 (terrain Kr beyond the fitted form's domain)",
-                              f"Kr > {upper:.2f} cm", k.attrs["parameters"], REFERENCE_TERRAIN_KR,
-                              legend=K_CAPPED_LEGEND)
+    flag = _flag(capped, kr.notnull(), K_WITHIN_FIT, K_CAPPED,
+                 output_attrs("1", "K' capped at 1 (terrain Kr beyond the fitted form's domain)", f"Kr > {upper:.2f} cm",
+                              k.attrs["parameters"], REFERENCE_TERRAIN_KR, legend=K_CAPPED_LEGEND))
     return xr.Dataset({"kr": kr, "k_roughness": k, "k_capped": flag})
 
 
@@ -596,10 +599,15 @@ def negative_service_flag(service: xr.DataArray) -> xr.DataArray:
     CLASS_NODATA where the service is NaN. A negative service comes from the point form's peak (see
     :func:`sand_fixation`); the pipeline reports the share of area flagged.
     """
-    flag = xr.where(service < 0, np.int8(SERVICE_NEGATIVE), np.int8(SERVICE_NON_NEGATIVE))
-    flag = xr.where(service.notnull(), flag, np.int8(CLASS_NODATA)).astype(np.int8)
-    flag.attrs = output_attrs("1", "negative sand-fixation service (point form past its peak)", "service < 0",
-                              service.attrs.get("parameters", ""), REFERENCE_RWEQ, legend=NEGATIVE_SERVICE_LEGEND)
+    return _flag(service < 0, service.notnull(), SERVICE_NON_NEGATIVE, SERVICE_NEGATIVE,
+                 output_attrs("1", "negative sand-fixation service (point form past its peak)", "service < 0",
+                              service.attrs.get("parameters", ""), REFERENCE_RWEQ, legend=NEGATIVE_SERVICE_LEGEND))
+
+
+def _flag(condition: xr.DataArray, valid: xr.DataArray, off: int, on: int, attrs: dict) -> xr.DataArray:
+    """int8 flag map: ``on`` where ``condition``, ``off`` elsewhere, CLASS_NODATA where not ``valid``."""
+    flag = xr.where(valid, xr.where(condition, np.int8(on), np.int8(off)), np.int8(CLASS_NODATA)).astype(np.int8)
+    flag.attrs = attrs
     return flag
 
 
