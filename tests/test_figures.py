@@ -138,3 +138,34 @@ def test_wrapped_notes_fit_the_figure_in_both_scripts():
             with __import__("matplotlib").rc_context({"font.family": rf._font_family()}):
                 t.set_fontfamily(rf._font_family())
                 assert t.get_window_extent(renderer).width <= 0.9 * 400 + 1, line
+
+
+def test_words_composited_over_the_map_equal_matplotlib_drawing_them_on_it():
+    """The composite (words rendered on a transparent figure, laid over the shared layer) against matplotlib
+    drawing the same words onto the same figure in one pass: the same pixels, but for the rounding of
+    anti-aliased edges (at most 2 levels of 255)."""
+    from matplotlib.patches import Rectangle
+
+    def shared(fig):
+        fig.add_artist(Rectangle((0.1, 0.1), 0.6, 0.7, transform=fig.transFigure, facecolor="#8c510a"))
+        fig.add_artist(Rectangle((0.3, 0.3), 0.6, 0.3, transform=fig.transFigure, facecolor="#80cdc1", alpha=0.7))
+
+    def words(fig):
+        fig.text(0.15, 0.5, "Degraded land 退化土地", fontsize=14, color="#222222")
+        fig.text(0.2, 0.2, "2,000 km", fontsize=9, bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1))
+        rf.class_legend(fig, 0.72, 0.9, [("#01665e", "improved"), ("#d9d9d9", "no data")], 7)
+
+    @rf.styled
+    def render():
+        one = rf._figure((4.0, 2.5))
+        shared(one)
+        words(one)
+        under, top = rf._figure((4.0, 2.5)), rf._words_figure((4.0, 2.5))
+        shared(under)
+        words(top)
+        return rf._rgba(one, 150)[..., :3], rf._over(rf._rgba(top, 150), rf._rgba(under, 150))
+
+    direct, composite = render()
+    diff = np.abs(direct.astype(int) - composite.astype(int))
+    assert diff.max() <= 2, diff.max()
+    assert (np.any(direct != direct[0, 0], axis=2)).sum() > 1000  # the figure is not blank
